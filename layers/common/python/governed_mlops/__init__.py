@@ -1,0 +1,1 @@
+"""Governed MLOps shared layer."""

@@ -1,0 +1,44 @@
+"""Build adapters from settings: boto3 clients in AWS, on-disk stores under the local runtime.
+
+This is the one place where "local" and "aws" differ for the handlers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from governed_mlops.adapters.code_repository import CodeCommitRepository, CodeRepository, LocalGitRepository
+from governed_mlops.adapters.model_registry import LocalModelRegistry, ModelRegistry, SageMakerModelRegistry
+from governed_mlops.adapters.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
+from governed_mlops.settings import FunctionSettings
+
+
+def _local_root(settings: FunctionSettings) -> Path:
+    assert settings.mlops_local_root is not None  # guaranteed by FunctionSettings validation
+    return settings.mlops_local_root
+
+
+def client(service: str, settings: FunctionSettings) -> Any:
+    """A boto3 client in the function's region (locally these reach moto inside the runtime)."""
+    return boto3.client(service, region_name=settings.aws_region)  # type: ignore[call-overload]
+
+
+def object_store(settings: FunctionSettings) -> ObjectStore:
+    if settings.mlops_backend == "local":
+        return LocalObjectStore(_local_root(settings))
+    return S3ObjectStore(client("s3", settings))
+
+
+def model_registry(settings: FunctionSettings, table: str) -> ModelRegistry:
+    if settings.mlops_backend == "local":
+        return LocalModelRegistry(_local_root(settings))
+    return SageMakerModelRegistry(client("sagemaker", settings), client("dynamodb", settings), table)
+
+
+def code_repository(settings: FunctionSettings, local_path: Path | None = None) -> CodeRepository:
+    if settings.mlops_backend == "local":
+        return LocalGitRepository(local_path or Path.cwd())
+    return CodeCommitRepository(client("codecommit", settings))

@@ -1,0 +1,190 @@
+"""Model registry: SageMaker Model Registry + a DynamoDB lineage table in AWS, SQLite locally.
+
+Registration is idempotent per execution: a retried Register Model state returns the version
+the first attempt created instead of registering a second one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from governed_mlops.adapters.fileio import sqlite_connection
+from governed_mlops.errors import ModelVersionNotFoundError, RegistryConflictError, TransientStorageError
+from governed_mlops.models import ModelVersion
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sagemaker import SageMakerClient
+else:
+    DynamoDBClient = SageMakerClient = Any
+
+
+class ModelRegistry(Protocol):
+    def register(self, draft: ModelVersion) -> ModelVersion: ...
+
+    def get(self, model_version: str) -> ModelVersion: ...
+
+    def list_versions(self) -> list[ModelVersion]: ...
+
+
+def _with_version(draft: ModelVersion, version: str) -> ModelVersion:
+    return draft.model_copy(update={"model_version": version})
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS model_versions (
+    model_version TEXT PRIMARY KEY, model_package_group TEXT NOT NULL, version_number INTEGER NOT NULL,
+    execution_name TEXT NOT NULL UNIQUE, status TEXT NOT NULL, created_at TEXT NOT NULL, record TEXT NOT NULL,
+    UNIQUE (model_package_group, version_number)
+)
+"""
+
+
+class LocalModelRegistry:
+    """Versions numbered per group like SageMaker model packages (``group/1``, ``group/2``...)."""
+
+    def __init__(self, root: Path) -> None:
+        self._db = root / "registry.db"
+        with sqlite_connection(self._db) as conn:
+            conn.execute(_SCHEMA)
+
+    def register(self, draft: ModelVersion) -> ModelVersion:
+        with sqlite_connection(self._db) as conn:
+            existing = conn.execute(
+                "SELECT record FROM model_versions WHERE execution_name=?", (draft.execution_name,)
+            ).fetchone()
+            if existing is not None:
+                return _check_same_run(ModelVersion.model_validate_json(existing[0]), draft)
+            (last,) = conn.execute(
+                "SELECT coalesce(max(version_number), 0) FROM model_versions WHERE model_package_group=?",
+                (draft.model_package_group,),
+            ).fetchone()
+            record = _with_version(draft, f"{draft.model_package_group}/{last + 1}")
+            conn.execute(
+                "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.model_version,
+                    record.model_package_group,
+                    last + 1,
+                    record.execution_name,
+                    record.status,
+                    record.created_at.isoformat(),
+                    record.model_dump_json(),
+                ),
+            )
+        return record
+
+    def get(self, model_version: str) -> ModelVersion:
+        with sqlite_connection(self._db) as conn:
+            row = conn.execute("SELECT record FROM model_versions WHERE model_version=?", (model_version,)).fetchone()
+        if row is None:
+            raise ModelVersionNotFoundError(f"no model version {model_version!r}; list them with: mlops models")
+        return ModelVersion.model_validate_json(row[0])
+
+    def list_versions(self) -> list[ModelVersion]:
+        with sqlite_connection(self._db) as conn:
+            rows = conn.execute(
+                "SELECT record FROM model_versions ORDER BY model_package_group, version_number"
+            ).fetchall()
+        return [ModelVersion.model_validate_json(r[0]) for r in rows]
+
+
+def _check_same_run(existing: ModelVersion, draft: ModelVersion) -> ModelVersion:
+    if existing.model_artifact.sha256 != draft.model_artifact.sha256:
+        raise RegistryConflictError(
+            f"execution {draft.execution_name} already registered {existing.model_version} with model "
+            f"sha256 {existing.model_artifact.sha256}, not {draft.model_artifact.sha256}"
+        )
+    return existing
+
+
+class SageMakerModelRegistry:
+    """A model package per version (approval status, metrics) + the full lineage record in DynamoDB."""
+
+    def __init__(self, sagemaker: SageMakerClient, dynamodb: DynamoDBClient, table: str) -> None:
+        self._sm = sagemaker
+        self._ddb = dynamodb
+        self._table = table
+
+    def register(self, draft: ModelVersion) -> ModelVersion:
+        evaluation = draft.reports.get("evaluation")
+        request: dict[str, Any] = {
+            "ModelPackageGroupName": draft.model_package_group,
+            "ModelPackageDescription": f"Trained by execution {draft.execution_name}",
+            # Same token on a retry returns the same package instead of creating another version.
+            "ClientToken": draft.execution_name,
+            "ModelApprovalStatus": "PendingManualApproval",
+            "InferenceSpecification": {
+                "Containers": [{"Image": draft.training_image, "ModelDataUrl": draft.model_artifact.ref.uri}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            "CustomerMetadataProperties": {
+                "execution_name": draft.execution_name,
+                "commit_id": draft.code.commit_id,
+                "data_sha256": draft.data.sha256,
+                "source_sha256": draft.source_sha256,
+            },
+        }
+        if evaluation is not None:
+            request["ModelMetrics"] = {
+                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation.ref.uri}}
+            }
+        try:
+            self._sm.create_model_package_group(ModelPackageGroupName=draft.model_package_group)
+        except ClientError as exc:
+            if "already exists" not in str(exc):
+                raise _translate(exc) from exc
+        try:
+            arn = self._sm.create_model_package(**request)["ModelPackageArn"]
+        except ClientError as exc:
+            raise _translate(exc) from exc
+        record = _with_version(draft, f"{draft.model_package_group}/{arn.rsplit('/', 1)[-1]}")
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "model_version": {"S": record.model_version},
+                    "execution_name": {"S": record.execution_name},
+                    "record": {"S": record.model_dump_json()},
+                },
+                ConditionExpression="attribute_not_exists(model_version)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _translate(exc) from exc
+            return _check_same_run(self.get(record.model_version), draft)
+        return record
+
+    def get(self, model_version: str) -> ModelVersion:
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table, Key={"model_version": {"S": model_version}}, ConsistentRead=True
+            ).get("Item")
+        except ClientError as exc:
+            raise _translate(exc) from exc
+        if item is None:
+            raise ModelVersionNotFoundError(f"no model version {model_version!r} in table {self._table}")
+        return ModelVersion.model_validate_json(item["record"]["S"])
+
+    def list_versions(self) -> list[ModelVersion]:
+        records: list[ModelVersion] = []
+        for page in self._ddb.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True):
+            records.extend(ModelVersion.model_validate_json(i["record"]["S"]) for i in page.get("Items", []))
+        return sorted(records, key=lambda r: (r.model_package_group, int(r.model_version.rsplit("/", 1)[-1])))
+
+
+def _translate(exc: ClientError) -> Exception:
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in {"ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError"}:
+        return TransientStorageError(f"registry: {code}")
+    return exc
+
+
+def dumps(record: ModelVersion) -> str:
+    """Pretty JSON for the CLI."""
+    return json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True)

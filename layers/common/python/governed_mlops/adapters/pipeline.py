@@ -1,0 +1,63 @@
+"""Starting pipeline executions (AWS Step Functions; locally the same API on moto)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from governed_mlops.errors import ExecutionNotFoundError
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+else:
+    SFNClient = Any
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    execution_arn: str
+    started: bool
+
+
+class StepFunctionsPipeline:
+    def __init__(self, client: SFNClient, state_machine_arn: str) -> None:
+        self._sfn = client
+        self._arn = state_machine_arn
+
+    def execution_arn(self, name: str) -> str:
+        prefix, _, machine = self._arn.rpartition(":stateMachine:")
+        return f"{prefix}:execution:{machine}:{name}"
+
+    def start(self, name: str, payload: dict[str, Any]) -> StartOutcome:
+        """Start ``name``; if it already exists, report it as a duplicate instead of failing.
+
+        Step Functions keeps names unique per state machine (standard workflows, 90 days), so
+        a redelivered event maps onto the execution its first delivery started.
+        """
+        try:
+            answer = self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps(payload))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            return StartOutcome(execution_arn=self.execution_arn(name), started=False)
+        return StartOutcome(execution_arn=answer["executionArn"], started=True)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        try:
+            return dict(self._sfn.describe_execution(executionArn=self.execution_arn(name)))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                raise ExecutionNotFoundError(f"no execution named {name!r}") from exc
+            raise
+
+
+def definition_sha256(client: SFNClient, state_machine_arn: str) -> str | None:
+    """SHA-256 of the state machine definition that ran (lineage); None without an ARN."""
+    if not state_machine_arn:
+        return None
+    definition = client.describe_state_machine(stateMachineArn=state_machine_arn)["definition"]
+    return hashlib.sha256(definition.encode()).hexdigest()

@@ -1,0 +1,123 @@
+"""Turn EventBridge events into pipeline requests with deterministic execution names.
+
+Pure: no I/O. The service layer resolves the other half of a request (the current dataset
+for a push, the current commit for a data arrival) through adapters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import (
+    EventBridgeModel,
+    S3EventNotificationEventBridgeModel,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from governed_mlops.errors import InvalidEventError, UnsupportedEventError
+
+
+class CodeCommitReferenceDetail(BaseModel):
+    """``detail`` of a CodeCommit "Repository State Change" event (referenceCreated/Updated)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event: str
+    repository_name: str = Field(alias="repositoryName", min_length=1, max_length=100)
+    reference_type: str = Field(alias="referenceType")
+    reference_name: str = Field(alias="referenceName", min_length=1)
+    commit_id: str = Field(alias="commitId", pattern=r"^[0-9a-f]{40}$")
+    caller_user_arn: str = Field(alias="callerUserArn", min_length=1)
+
+
+class CodeCommitPushEvent(EventBridgeModel):
+    source: Literal["aws.codecommit"]
+    detail_type: Literal["CodeCommit Repository State Change"] = Field(alias="detail-type")
+    detail: CodeCommitReferenceDetail  # type: ignore[assignment]
+
+
+class DataArrivalEvent(S3EventNotificationEventBridgeModel):
+    source: Literal["aws.s3"]
+    detail_type: Literal["Object Created"] = Field(alias="detail-type")
+
+
+PipelineEvent = CodeCommitPushEvent | DataArrivalEvent
+
+_KINDS: dict[tuple[str, str], type[CodeCommitPushEvent] | type[DataArrivalEvent]] = {
+    ("aws.codecommit", "CodeCommit Repository State Change"): CodeCommitPushEvent,
+    ("aws.s3", "Object Created"): DataArrivalEvent,
+}
+
+
+def parse_event(raw: Any) -> PipelineEvent:
+    """Parse a raw EventBridge event; a known kind with a bad shape is InvalidEventError."""
+    if not isinstance(raw, dict):
+        raise InvalidEventError(f"an EventBridge event is a JSON object, got {type(raw).__name__}")
+    kind = (raw.get("source"), raw.get("detail-type"))
+    model = _KINDS.get(kind)  # type: ignore[arg-type]
+    if model is None:
+        raise UnsupportedEventError(
+            f"events with source={kind[0]!r} and detail-type={kind[1]!r} do not start the pipeline; "
+            "expected a CodeCommit push or an S3 Object Created event"
+        )
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise InvalidEventError(f"malformed {kind[1]} event: {problems}") from exc
+
+
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def push_execution_name(repository: str, branch: str, commit_id: str) -> str:
+    """``push-<commit[:16]>-<8 hex>``: one execution per (repository, branch, commit)."""
+    return f"push-{commit_id[:16]}-{_short_hash(repository, branch, commit_id)[:8]}"
+
+
+def data_execution_name(bucket: str, key: str, version_or_sequencer: str) -> str:
+    """``data-<24 hex>`` of bucket, key and version id (or sequencer on unversioned buckets)."""
+    return f"data-{_short_hash(bucket, key, version_or_sequencer)[:24]}"
+
+
+class PushTarget(BaseModel):
+    """What a push event says, after checking it is for the watched branch."""
+
+    repository: str
+    branch: str
+    commit_id: str
+    principal: str
+    event_id: str
+    event_time: datetime
+
+
+def push_target(event: CodeCommitPushEvent, main_branch: str) -> PushTarget:
+    detail = event.detail
+    if detail.reference_type != "branch" or detail.reference_name != main_branch:
+        raise UnsupportedEventError(
+            f"push to {detail.reference_type} {detail.reference_name!r} ignored: only {main_branch!r} "
+            "triggers the pipeline (check the rule's event pattern)"
+        )
+    if detail.event not in {"referenceCreated", "referenceUpdated"}:
+        raise UnsupportedEventError(f"CodeCommit event {detail.event!r} does not carry a new commit")
+    return PushTarget(
+        repository=detail.repository_name,
+        branch=detail.reference_name,
+        commit_id=detail.commit_id,
+        principal=detail.caller_user_arn,
+        event_id=event.id,
+        event_time=event.time,
+    )
+
+
+def data_version_token(event: DataArrivalEvent) -> str:
+    obj = event.detail.object
+    token = obj.version_id or obj.sequencer
+    if not token:
+        raise InvalidEventError("Object Created event has neither version-id nor sequencer")
+    return token

@@ -1,0 +1,222 @@
+"""Read ``template.yaml`` into what the local runtime needs, resolving intrinsics locally.
+
+Resources get deterministic local names (``<stack>-<logical id>``) and ARNs in a fixed local
+account, so an execution name or ARN means the same thing in every process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from samtranslator.yaml_helper import yaml_parse
+
+from governed_mlops.errors import ConfigError
+
+LOCAL_ACCOUNT = "000000000000"
+LOCAL_REGION = "us-east-1"
+PARTITION = "aws"
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    logical_id: str
+    pattern: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: int
+    rules: tuple[RuleSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    logical_id: str
+    name: str
+    arn: str
+    definition_path: Path
+    definition: str
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    logical_id: str
+    name: str
+    eventbridge: bool
+
+
+@dataclass
+class LocalTemplate:
+    path: Path
+    stack_name: str
+    parameters: dict[str, str]
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
+    buckets: dict[str, BucketSpec] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)
+
+    def function_by_arn(self, arn_or_name: str) -> FunctionSpec | None:
+        for spec in self.functions.values():
+            if arn_or_name in (spec.arn, spec.name) or arn_or_name.startswith(spec.arn + ":"):
+                return spec
+        return None
+
+
+def _local_name(stack: str, logical_id: str) -> str:
+    return f"{stack}-{logical_id}".lower()
+
+
+class _Resolver:
+    """Evaluates Ref / GetAtt / Sub / Join against local names."""
+
+    def __init__(self, stack: str, resources: dict[str, Any], parameters: dict[str, str]) -> None:
+        self._stack = stack
+        self._resources = resources
+        self._parameters = parameters
+
+    def ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Region": LOCAL_REGION,
+            "AWS::AccountId": LOCAL_ACCOUNT,
+            "AWS::Partition": PARTITION,
+            "AWS::StackName": self._stack,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self._parameters:
+            return self._parameters[name]
+        resource = self._resources.get(name)
+        if resource is None:
+            raise ConfigError(f"template: !Ref {name} names no parameter or resource")
+        kind = resource["Type"]
+        local = _local_name(self._stack, name)
+        if kind == "AWS::Serverless::StateMachine":
+            return f"arn:{PARTITION}:states:{LOCAL_REGION}:{LOCAL_ACCOUNT}:stateMachine:{local}"
+        return local
+
+    def get_att(self, name: str, attribute: str) -> str:
+        resource = self._resources.get(name)
+        if resource is None:
+            raise ConfigError(f"template: !GetAtt {name}.{attribute} names no resource")
+        kind, local = resource["Type"], _local_name(self._stack, name)
+        if attribute == "Arn":
+            arns = {
+                "AWS::Serverless::Function": f"arn:{PARTITION}:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:{local}",
+                "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{local}",
+                "AWS::IAM::Role": f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT}:role/{local}",
+                "AWS::DynamoDB::Table": f"arn:{PARTITION}:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{local}",
+            }
+            if kind in arns:
+                return arns[kind]
+        if attribute == "Name":
+            return local
+        return f"arn:{PARTITION}:local:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{local}/{attribute}"
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                name, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
+                return self.get_att(name, attribute)
+            if key == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self(arg[1]))
+                return self._sub(text, variables)
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(self(v)) for v in arg[1])
+        return {k: self(v) for k, v in value.items()}
+
+    def _sub(self, text: str, variables: dict[str, str]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            token = match.group(1)
+            if token in variables:
+                return str(variables[token])
+            if "." in token and not token.startswith("AWS::"):
+                name, attribute = token.split(".", 1)
+                return self.get_att(name, attribute)
+            return self.ref(token)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+def load_template(path: Path, *, stack_name: str, parameter_overrides: dict[str, str]) -> LocalTemplate:
+    """Parse the SAM template and resolve what the local runtime creates."""
+    document = yaml_parse(path.read_text())
+    declared = document.get("Parameters", {})
+    parameters: dict[str, str] = {}
+    for name, spec in declared.items():
+        if name in parameter_overrides:
+            parameters[name] = parameter_overrides[name]
+        elif "Default" in spec:
+            parameters[name] = str(spec["Default"])
+        else:
+            raise ConfigError(f"template parameter {name} has no default and no local value")
+    resources: dict[str, Any] = document["Resources"]
+    resolve = _Resolver(stack_name, resources, parameters)
+    template = LocalTemplate(path=path, stack_name=stack_name, parameters=parameters)
+    globals_ = document.get("Globals", {}).get("Function", {})
+    global_env = resolve(globals_.get("Environment", {}).get("Variables", {}))
+    root = path.parent
+    for logical_id, resource in resources.items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::Serverless::Function":
+            env = {**global_env, **resolve(props.get("Environment", {}).get("Variables", {}))}
+            rules = tuple(
+                RuleSpec(logical_id=event_id, pattern=resolve(event["Properties"]["Pattern"]))
+                for event_id, event in props.get("Events", {}).items()
+                if event["Type"] == "EventBridgeRule"
+            )
+            name = _local_name(stack_name, logical_id)
+            template.functions[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                name=name,
+                arn=resolve.get_att(logical_id, "Arn"),
+                code_dir=root / props["CodeUri"],
+                handler=props.get("Handler", globals_.get("Handler", "app.lambda_handler")),
+                environment={k: str(v) for k, v in env.items()},
+                timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
+                rules=rules,
+            )
+        elif kind == "AWS::Serverless::StateMachine":
+            definition_path = root / props["DefinitionUri"]
+            substitutions = {k: str(resolve(v)) for k, v in props.get("DefinitionSubstitutions", {}).items()}
+            text = definition_path.read_text()
+            missing = sorted(set(re.findall(r"\$\{(\w+)\}", text)) - set(substitutions))
+            if missing:
+                raise ConfigError(f"{definition_path.name}: no DefinitionSubstitutions for {missing}")
+            for key, value in substitutions.items():
+                text = text.replace("${" + key + "}", value)
+            json.loads(text)  # a substitution must not break the JSON
+            template.state_machines[logical_id] = StateMachineSpec(
+                logical_id=logical_id,
+                name=_local_name(stack_name, logical_id),
+                arn=resolve.ref(logical_id),
+                definition_path=definition_path,
+                definition=text,
+            )
+        elif kind == "AWS::S3::Bucket":
+            notification = props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {})
+            template.buckets[logical_id] = BucketSpec(
+                logical_id=logical_id,
+                name=_local_name(stack_name, logical_id),
+                eventbridge=bool(notification.get("EventBridgeEnabled", False)),
+            )
+        elif kind == "AWS::DynamoDB::Table":
+            template.tables[logical_id] = _local_name(stack_name, logical_id)
+    return template

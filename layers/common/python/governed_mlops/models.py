@@ -1,0 +1,157 @@
+"""Pydantic models for what crosses a boundary: events in, stage payloads, records out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from urllib.parse import quote, unquote
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from governed_mlops.errors import InvalidEventError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class S3Ref(_Model):
+    """A pinned object: bucket, key and (on versioned buckets) the version id."""
+
+    bucket: str = Field(min_length=3, max_length=63)
+    key: str = Field(min_length=1, max_length=1024)
+    version_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def pinned_uri(self) -> str:
+        suffix = f"?versionId={quote(self.version_id)}" if self.version_id else ""
+        return f"{self.uri}{suffix}"
+
+    @classmethod
+    def from_uri(cls, uri: str) -> S3Ref:
+        """Parse ``s3://bucket/key[?versionId=V]``."""
+        if not uri.startswith("s3://"):
+            raise InvalidEventError(f"not an s3:// URI: {uri!r}")
+        rest, _, query = uri[5:].partition("?versionId=")
+        bucket, _, key = rest.partition("/")
+        if not bucket or not key:
+            raise InvalidEventError(f"s3 URI needs a bucket and a key: {uri!r}")
+        return cls(bucket=bucket, key=key, version_id=unquote(query) if query else None)
+
+
+class CodeRef(_Model):
+    repository: str
+    branch: str
+    commit_id: str = Field(pattern=r"^[0-9a-f]{7,64}$")
+
+
+class TriggerInfo(_Model):
+    kind: Literal["code-push", "data-arrival", "manual"]
+    event_id: str
+    event_time: datetime
+    principal: str = Field(description="Who caused the event: the pusher's ARN / name, or the uploader.")
+    source: str
+    detail_type: str
+
+
+class PipelineRequest(_Model):
+    """The execution input: everything a run needs, pinned, so the run can be reproduced."""
+
+    execution_name: str = Field(pattern=r"^[A-Za-z0-9-]{1,40}$")
+    trigger: TriggerInfo
+    data: S3Ref
+    code: CodeRef
+    config: S3Ref
+    artifacts_prefix: str = Field(pattern=r"^s3://[^/]+/.+/$")
+
+
+class ObjectDigest(_Model):
+    ref: S3Ref
+    sha256: str
+    size: int
+
+
+class ValidationIssue(_Model):
+    check: str
+    column: str | None = None
+    message: str
+
+
+class ValidationReport(_Model):
+    dataset: ObjectDigest
+    config_sha256: str
+    passed: bool
+    rows: int
+    columns: list[str]
+    issues: list[ValidationIssue]
+    statistics: dict[str, dict[str, float | int | str | None]] = Field(default_factory=dict)
+
+
+class StageResult(_Model):
+    """What a stage hands to the next: a summary plus where its report is."""
+
+    report: S3Ref
+    report_sha256: str
+    summary: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+
+
+class PreparedData(_Model):
+    train: S3Ref
+    test: S3Ref
+    job_config: S3Ref
+    channels: dict[str, str] = Field(description="Channel name -> S3 URI, as the SageMaker jobs take them.")
+    hyperparameters: dict[str, str]
+    train_rows: int
+    test_rows: int
+
+
+class ModelVersion(_Model):
+    """One registered model version and everything that produced it (its lineage)."""
+
+    model_version: str
+    model_package_group: str
+    status: Literal["Registered", "PendingManualApproval", "Approved", "Rejected"]
+    created_at: datetime
+    execution_name: str
+    trigger: TriggerInfo
+    data: ObjectDigest
+    code: CodeRef
+    config: ObjectDigest
+    model_artifact: ObjectDigest
+    training_job_name: str
+    training_image: str
+    source_sha256: str
+    definition_sha256: str | None = None
+    hyperparameters: dict[str, str]
+    seed: int
+    library_versions: dict[str, str]
+    metrics: dict[str, float]
+    reports: dict[str, ObjectDigest]
+
+
+class TrainingOutput(_Model):
+    """Selected from DescribeTrainingJob by the ASL's ResultSelector."""
+
+    training_job_name: str
+    model_artifact: str
+    training_image: str
+    hyperparameters: dict[str, str]
+    output_path: str
+
+
+class StageEvent(_Model):
+    """Payload every stage Lambda receives (built by the ASL's ``Parameters``)."""
+
+    execution_name: str
+    execution_arn: str = ""
+    state_machine_arn: str = ""
+    request: PipelineRequest
+    validation: StageResult | None = None
+    prepared: PreparedData | None = None
+    training: TrainingOutput | None = None
+    evaluation_uri: str | None = None
+    gates: StageResult | None = None

@@ -1,0 +1,198 @@
+"""The pipeline's Lambda stages: validate, prepare, gate, register.
+
+Each function takes parsed input and injected adapters and returns the payload for the next
+state; each report is written before a failing stage raises, so a failed execution always
+leaves the evidence that explains it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from datetime import UTC, datetime
+
+from governed_mlops.adapters.model_registry import ModelRegistry
+from governed_mlops.adapters.object_store import ObjectStore, StoredObject
+from governed_mlops.config import PipelineConfig, parse_config
+from governed_mlops.domain.gates import evaluate_gates, read_metrics
+from governed_mlops.domain.split import split_dataset
+from governed_mlops.domain.validation import raise_for_report, validate_dataset
+from governed_mlops.errors import ArtifactNotFoundError, DataValidationError, QualityGateFailed
+from governed_mlops.models import (
+    ModelVersion,
+    ObjectDigest,
+    PipelineRequest,
+    PreparedData,
+    S3Ref,
+    StageEvent,
+    StageResult,
+)
+
+JSON = "application/json"
+
+
+def _digest(stored: StoredObject) -> ObjectDigest:
+    return ObjectDigest(ref=stored.ref, sha256=stored.sha256, size=stored.size)
+
+
+def _artifact_key(request: PipelineRequest, name: str) -> tuple[str, str]:
+    prefix = S3Ref.from_uri(request.artifacts_prefix.rstrip("/") + "/x")
+    return prefix.bucket, prefix.key[:-1] + name
+
+
+def _put_json(store: ObjectStore, request: PipelineRequest, name: str, body: object) -> StoredObject:
+    bucket, key = _artifact_key(request, name)
+    data = json.dumps(body, indent=2, sort_keys=True, default=str).encode()
+    return store.put(bucket, key, data, JSON)
+
+
+def load_config(store: ObjectStore, ref: S3Ref) -> tuple[PipelineConfig, ObjectDigest]:
+    data = store.get(ref)
+    digest = ObjectDigest(ref=ref, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    return parse_config(data, source=ref.pinned_uri), digest
+
+
+def validate_data(event: StageEvent, store: ObjectStore) -> StageResult:
+    """Validate the pinned dataset against the configuration; DataValidationError lists every problem."""
+    request = event.request
+    config, _ = load_config(store, request.config)
+    data = store.get(request.data)
+    digest = ObjectDigest(ref=request.data, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    report = validate_dataset(data, config, digest)
+    stored = _put_json(store, request, "validation/report.json", report.model_dump(mode="json"))
+    try:
+        raise_for_report(report)
+    except DataValidationError as exc:
+        raise DataValidationError(f"{exc} (report: {stored.ref.pinned_uri})") from exc
+    return StageResult(
+        report=stored.ref,
+        report_sha256=stored.sha256,
+        summary={"rows": report.rows, "columns": len(report.columns), "data_sha256": digest.sha256},
+    )
+
+
+def prepare_data(event: StageEvent, store: ObjectStore, training_source_uri: str) -> PreparedData:
+    """Split deterministically and write the training job's channels (train, test, config)."""
+    request = event.request
+    config, _ = load_config(store, request.config)
+    split = split_dataset(store.get(request.data), config)
+    bucket, train_key = _artifact_key(request, "prepared/train/train.csv")
+    train = store.put(bucket, train_key, split.train_csv, "text/csv")
+    _, test_key = _artifact_key(request, "prepared/test/test.csv")
+    test = store.put(bucket, test_key, split.test_csv, "text/csv")
+    job_config = _put_json(
+        store,
+        request,
+        "prepared/config/job_config.json",
+        {
+            "target": config.dataset.target,
+            "positive_label": config.dataset.positive_label,
+            "numeric_features": config.dataset.numeric_features,
+            "categorical_features": config.dataset.categorical_features,
+            "seed": config.training.seed,
+            "decision_threshold": config.gates.decision_threshold,
+        },
+    )
+    hyperparameters = {k: str(v) for k, v in sorted(config.training.hyperparameters.items())}
+    hyperparameters |= {"sagemaker_program": "train.py", "sagemaker_submit_directory": training_source_uri}
+    return PreparedData(
+        train=train.ref,
+        test=test.ref,
+        job_config=job_config.ref,
+        channels={"train": train.ref.uri, "test": test.ref.uri, "config": job_config.ref.uri},
+        hyperparameters=hyperparameters,
+        train_rows=split.train_rows,
+        test_rows=split.test_rows,
+    )
+
+
+def check_quality_gates(event: StageEvent, store: ObjectStore) -> StageResult:
+    """Compare the evaluation job's hold-out metrics with the configured gates."""
+    request = event.request
+    if not event.evaluation_uri:
+        raise ArtifactNotFoundError("no evaluation output in the stage input (evaluation_uri)")
+    config, _ = load_config(store, request.config)
+    evaluation_ref = S3Ref.from_uri(event.evaluation_uri.rstrip("/") + "/evaluation.json")
+    metrics = read_metrics(json.loads(store.get(evaluation_ref)))
+    outcome = evaluate_gates(metrics, config.gates)
+    stored = _put_json(store, request, "gates/report.json", outcome.model_dump(mode="json"))
+    if not outcome.passed:
+        failures = "; ".join(f"{c.metric}={c.value:.4f} below minimum {c.limit:.4f}" for c in outcome.failed)
+        raise QualityGateFailed(f"{len(outcome.failed)} quality gate(s) failed: {failures} (report: {stored.ref.uri})")
+    return StageResult(
+        report=stored.ref,
+        report_sha256=stored.sha256,
+        summary={k: round(v, 6) for k, v in metrics.items()},
+    )
+
+
+def _read_member(tar_bytes: bytes, name: str) -> bytes | None:
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            if member.isfile() and member.name.lstrip("./") == name:
+                extracted = archive.extractfile(member)
+                return extracted.read() if extracted else None
+    return None
+
+
+def _stat(store: ObjectStore, ref: S3Ref) -> ObjectDigest:
+    data = store.get(ref)
+    return ObjectDigest(ref=ref, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+def register_model(
+    event: StageEvent,
+    store: ObjectStore,
+    registry: ModelRegistry,
+    *,
+    model_package_group: str,
+    definition_sha256: str | None,
+) -> ModelVersion:
+    """Register the model version with its full lineage (idempotent per execution)."""
+    request, training = event.request, event.training
+    if training is None or event.validation is None or event.gates is None or event.evaluation_uri is None:
+        raise ArtifactNotFoundError("register needs validation, training, evaluation and gate results")
+    config, config_digest = load_config(store, request.config)
+    model_ref = S3Ref.from_uri(training.model_artifact)
+    model_bytes = store.get(model_ref)
+    output_ref = S3Ref.from_uri(training.output_path.rstrip("/") + f"/{training.training_job_name}/output/output.tar.gz")
+    training_metrics: dict[str, object] = {}
+    try:
+        member = _read_member(store.get(output_ref), "training_metrics.json")
+        training_metrics = json.loads(member) if member else {}
+    except ArtifactNotFoundError:
+        training_metrics = {}
+    source_ref = S3Ref.from_uri(training.hyperparameters["sagemaker_submit_directory"])
+    evaluation_ref = S3Ref.from_uri(event.evaluation_uri.rstrip("/") + "/evaluation.json")
+    metrics = read_metrics(json.loads(store.get(evaluation_ref)))
+    versions = training_metrics.get("library_versions", {})
+    draft = ModelVersion(
+        model_version="pending",
+        model_package_group=model_package_group,
+        status="PendingManualApproval",
+        created_at=datetime.now(UTC),
+        execution_name=event.execution_name,
+        trigger=request.trigger,
+        data=_stat(store, request.data),
+        code=request.code,
+        config=config_digest,
+        model_artifact=ObjectDigest(
+            ref=model_ref, sha256=hashlib.sha256(model_bytes).hexdigest(), size=len(model_bytes)
+        ),
+        training_job_name=training.training_job_name,
+        training_image=training.training_image,
+        source_sha256=_stat(store, source_ref).sha256,
+        definition_sha256=definition_sha256,
+        hyperparameters=training.hyperparameters,
+        seed=config.training.seed,
+        library_versions={str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else {},
+        metrics=metrics,
+        reports={
+            "validation": _stat(store, event.validation.report),
+            "evaluation": _stat(store, evaluation_ref),
+            "gates": _stat(store, event.gates.report),
+        },
+    )
+    return registry.register(draft)

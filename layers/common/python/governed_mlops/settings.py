@@ -1,0 +1,72 @@
+"""Per-function settings, read from the environment once at cold start.
+
+A missing or malformed variable fails the cold start loudly with the variable's name; nothing
+falls back to a plausible default. Only handlers call :meth:`FunctionSettings.from_environ`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from governed_mlops.errors import ConfigError
+
+
+class FunctionSettings(BaseModel):
+    """Fields every function has; ``from_environ`` maps ``field_name`` to ``FIELD_NAME``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    #: ``aws`` in the deployed template; the local runtime sets ``local`` and a data directory.
+    mlops_backend: Literal["aws", "local"]
+    mlops_local_root: Path | None = None
+    aws_region: str
+
+    @model_validator(mode="after")
+    def _local_needs_root(self) -> Self:
+        if self.mlops_backend == "local" and self.mlops_local_root is None:
+            raise ValueError("MLOPS_LOCAL_ROOT is required when MLOPS_BACKEND=local")
+        return self
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Self:
+        values = {name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']).upper() or cls.__name__}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(f"{cls.__name__} from environment: {problems}") from exc
+
+
+class TriggerSettings(FunctionSettings):
+    state_machine_arn: str
+    data_bucket: str
+    data_prefix: str
+    artifacts_bucket: str
+    config_key: str
+    main_branch: str
+    code_repository: str
+    #: Local runtime only: the working repository whose HEAD is "the main branch head".
+    local_git_dir: Path | None = None
+
+
+class StageSettings(FunctionSettings):
+    """Stages that read and write artifacts (validate, prepare, gates)."""
+
+    artifacts_bucket: str
+
+
+class PrepareSettings(StageSettings):
+    #: ``sourcedir.tar.gz`` of the job scripts (SageMaker script mode's submit directory).
+    training_source_uri: str
+
+
+class RegisterSettings(StageSettings):
+    model_package_group: str
+    registry_table: str

@@ -135,13 +135,18 @@ class LocalObjectStore:
 
     def __init__(self, root: Path) -> None:
         self._root = root / "s3"
-        self._db = self._root / "objects.db"
+        # Blobs and the index live beside the per-bucket mirrors, under names no bucket can take.
+        self._db = self._root / "_index.db"
         with sqlite_connection(self._db) as conn:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
 
+    def mirror_path(self, bucket: str, key: str) -> Path:
+        """Where a person finds the latest version of ``s3://bucket/key`` on disk."""
+        return self._root / bucket / key
+
     def blob_path(self, sha256: str) -> Path:
-        return self._root / "blobs" / sha256[:2] / sha256
+        return self._root / "_blobs" / sha256[:2] / sha256
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> StoredObject:
         digest = hashlib.sha256(data).hexdigest()
@@ -157,6 +162,8 @@ class LocalObjectStore:
                 "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (bucket, key, version_id, digest, len(data), now.isoformat(), sequencer, content_type),
             )
+        # A readable copy of the latest version, for people (reports, plots); the blob is the truth.
+        atomic_write(self.mirror_path(bucket, key), data)
         return StoredObject(
             ref=S3Ref(bucket=bucket, key=key, version_id=version_id),
             sha256=digest,

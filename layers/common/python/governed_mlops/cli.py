@@ -1,0 +1,333 @@
+"""``mlops``: the command line for engineers and on-call staff (local runtime by default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from governed_mlops.errors import PipelineError
+
+DEFAULT_DATASET_KEY = "datasets/german_credit.csv"
+
+
+class Context:
+    def __init__(self, project_dir: Path, data_dir: Path) -> None:
+        self.project_dir = project_dir
+        self.data_dir = data_dir
+
+    @contextmanager
+    def runtime(self, config: Path | None = None) -> Iterator[Any]:
+        from governed_mlops.local.runtime import LocalRuntime
+
+        with LocalRuntime(self.project_dir, self.data_dir, config_path=config) as runtime:
+            yield runtime
+
+
+def _echo(text: str = "", *, err: bool = False, **style: Any) -> None:
+    # Handlers' logs are routed to .mlops/logs; the console gets only what is meant for a person.
+    stream = sys.__stderr__ if err else sys.__stdout__
+    click.secho(text, file=stream, **style)
+
+
+def _fail(message: str, hint: str = "") -> None:
+    _echo(f"error: {message}", err=True, fg="red")
+    if hint:
+        _echo(f"  {hint}", err=True)
+    raise SystemExit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MLOPS_DATA_DIR", default=None,
+              help="Where the local runtime keeps its state (default: .mlops in the project).")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None) -> None:
+    """Governed MLOps: the AWS training pipeline, run locally from the same template and ASL."""
+    from governed_mlops.local.runtime import find_project_dir
+
+    try:
+        project = find_project_dir()
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    ctx.obj = Context(project, (data_dir or project / ".mlops").resolve())
+
+
+# -- running the pipeline -------------------------------------------------------------------------
+def _progress(runtime: Any) -> Any:
+    started: dict[tuple[str, str], float] = {}
+
+    def on_event(arn: str, event: dict[str, Any]) -> None:
+        name = arn.rsplit(":", 1)[-1]
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            state = event["stateEnteredEventDetails"]["name"]
+            started[(arn, state)] = time.perf_counter()
+        elif kind.endswith("StateExited"):
+            state = event["stateExitedEventDetails"]["name"]
+            took = time.perf_counter() - started.get((arn, state), time.perf_counter())
+            _echo(f"  {name}  ✓ {state:<22} {took:6.2f}s", fg="green")
+        elif kind in {"TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"}:
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            if kind == "ExecutionFailed":
+                _echo(f"  {name}  ✗ FAILED: {details.get('error')}", fg="red")
+            else:
+                _echo(f"  {name}  ! {details.get('error')}", fg="yellow")
+
+    return on_event
+
+
+def _report_deliveries(deliveries: list[Any]) -> list[str]:
+    arns = []
+    if not deliveries:
+        _echo("No rule matched this event: nothing started.")
+    for d in deliveries:
+        if d.error:
+            _echo(f"rule {d.rule} -> {d.target}: {d.error_type}: {d.error}", fg="red")
+            continue
+        status = d.result.get("status")
+        _echo(f"rule {d.rule} -> {d.target}: {status} {d.result.get('execution_name')}")
+        if status == "started":
+            arns.append(d.result["execution_arn"])
+    return arns
+
+
+def _finish(runtime: Any, arns: list[str], wait: bool, deliveries: list[Any]) -> int:
+    failed = any(d.error for d in deliveries)
+    if arns:
+        results = runtime.wait(arns, on_event=_progress(runtime) if wait else None)
+        for result in results:
+            colour = "green" if result["status"] == "SUCCEEDED" else "red"
+            _echo(f"{result['name']}: {result['status']}", fg=colour)
+            if result["status"] != "SUCCEEDED":
+                failed = True
+                _echo(f"  error: {result.get('error')}\n  cause: {_short_cause(result.get('cause'))}")
+                _echo(f"  details: mlops history {result['name']}")
+    return 1 if failed else 0
+
+
+def _short_cause(cause: str | None) -> str:
+    if not cause:
+        return ""
+    try:
+        parsed = json.loads(cause)
+    except json.JSONDecodeError:
+        return cause
+    if isinstance(parsed, dict):
+        return str(parsed.get("errorMessage") or parsed.get("FailureReason") or cause)
+    return cause
+
+
+def _detach(argv: list[str], obj: Context) -> None:
+    """Run the command in a background process that outlives this one; print what it started."""
+    log = obj.data_dir / "logs" / f"cli-{os.getpid()}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MLOPS_DATA_DIR": str(obj.data_dir), "MLOPS_DETACHED_LOG": str(log)}
+    child = subprocess.Popen(  # noqa: S603 - our own CLI with our own arguments
+        [sys.executable, "-m", "governed_mlops.cli", *argv, "--wait"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True, text=True,
+    )
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("--detached--"):
+            break
+        _echo(line.rstrip())
+    _echo(f"Running in the background (pid {child.pid}); follow with: mlops executions")
+
+
+def _detach_point() -> None:
+    log = os.environ.get("MLOPS_DETACHED_LOG")
+    if log:
+        _echo("--detached--")
+        sys.__stdout__.flush()  # type: ignore[union-attr]
+        handle = open(log, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        sys.__stdout__ = handle  # type: ignore[misc]
+        sys.__stderr__ = handle  # type: ignore[misc]
+
+
+@main.command()
+@click.argument("event_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wait", is_flag=True, help="Return when the started executions end; exit 1 if one failed.")
+@click.pass_obj
+def trigger(obj: Context, event_file: Path, wait: bool) -> None:
+    """Send an EventBridge event (e.g. events/codecommit_push.json) through the template's rules."""
+    try:
+        event = json.loads(event_file.read_text())
+    except json.JSONDecodeError as exc:
+        _fail(f"{event_file} is not JSON: {exc}", "an EventBridge event is one JSON object; see events/")
+    if not wait:
+        _detach(["trigger", str(event_file)], obj)
+        return
+    with obj.runtime() as runtime:
+        deliveries = runtime.send_event(event)
+        arns = _report_deliveries(deliveries)
+        _detach_point()
+        raise SystemExit(_finish(runtime, arns, wait, deliveries))
+
+
+@main.command()
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", default=None, help="Object key (default: datasets/<file name>).")
+@click.option("--wait", is_flag=True, help="Return when the started execution ends; exit 1 if it failed.")
+@click.pass_obj
+def upload(obj: Context, csv_file: Path, key: str | None, wait: bool) -> None:
+    """Put a CSV into the local data bucket; S3 'Object Created' goes through the rules as in AWS."""
+    key = key or f"datasets/{csv_file.name}"
+    if not wait:
+        _detach(["upload", str(csv_file), "--key", key], obj)
+        return
+    with obj.runtime() as runtime:
+        stored, deliveries = runtime.upload(csv_file.read_bytes(), key)
+        _echo(f"uploaded {stored.ref.pinned_uri} (sha256 {stored.sha256[:12]})")
+        arns = _report_deliveries(deliveries)
+        _detach_point()
+        raise SystemExit(_finish(runtime, arns, wait, deliveries))
+
+
+@main.command()
+@click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Dataset CSV (default: the German credit data).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Pipeline configuration YAML (default: config/german_credit.yaml).")
+@click.pass_obj
+def demo(obj: Context, data_file: Path | None, config_file: Path | None) -> None:
+    """Fresh data directory, upload the dataset, run the pipeline end to end, print a summary."""
+    data_file = data_file or obj.project_dir / "data" / "german_credit" / "german_credit.csv"
+    if obj.data_dir.exists():
+        shutil.rmtree(obj.data_dir)
+    _echo(f"Local runtime: template {obj.project_dir / 'template.yaml'}, data dir {obj.data_dir} (fresh)")
+    begin = time.perf_counter()
+    with obj.runtime(config_file) as runtime:
+        _echo(f"Runtime ready in {time.perf_counter() - begin:.2f}s; uploading {data_file.name}")
+        stored, deliveries = runtime.upload(data_file.read_bytes(), f"datasets/{data_file.name}")
+        arns = _report_deliveries(deliveries)
+        code = _finish(runtime, arns, True, deliveries)
+        for arn in arns:
+            _summary(runtime, runtime.executions.describe(arn))
+    _echo(f"Done in {time.perf_counter() - begin:.2f}s")
+    raise SystemExit(code)
+
+
+def _summary(runtime: Any, described: dict[str, Any]) -> None:
+    _echo("")
+    _echo(f"Execution  {described['name']}  {described['status']}", bold=True)
+    if described["status"] != "SUCCEEDED":
+        return
+    output = json.loads(described["output"])
+    for name, value in output.get("gates", {}).get("summary", {}).items():
+        if name in {"auc", "ks", "accuracy", "precision", "recall", "f1"}:
+            _echo(f"  {name:<10} {value:.4f}")
+    registration = output.get("registration", {})
+    _echo(f"  model version  {registration.get('model_version')} ({registration.get('status')})")
+    store = runtime.store
+    for stage in ("validation", "gates"):
+        ref = output.get(stage, {}).get("report", {})
+        if ref:
+            _echo(f"  {stage} report  {store.mirror_path(ref['bucket'], ref['key'])}")
+    evaluation = output.get("evaluation", {}).get("evaluation_uri")
+    if evaluation:
+        bucket, _, key = evaluation[5:].partition("/")
+        _echo(f"  evaluation     {store.mirror_path(bucket, key + '/evaluation.json')}")
+
+
+# -- reading state --------------------------------------------------------------------------------
+def _store(obj: Context) -> Any:
+    from governed_mlops.local.executions import ExecutionStore
+
+    return ExecutionStore(obj.data_dir)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="ListExecutions-shaped JSON.")
+@click.pass_obj
+def executions(obj: Context, as_json: bool) -> None:
+    """List pipeline executions, newest first."""
+    rows = _store(obj).list_executions()
+    if as_json:
+        _echo(json.dumps({"executions": rows}, indent=2))
+        return
+    if not rows:
+        _echo("No executions yet. Start one: mlops demo")
+    _echo(f"{'NAME':<36} {'STATUS':<12} {'STARTED':<26} DURATION")
+    for r in rows:
+        duration = ""
+        if r.get("stopDate"):
+            seconds = (datetime.fromisoformat(r["stopDate"]) - datetime.fromisoformat(r["startDate"])).total_seconds()
+            duration = f"{seconds:.2f}s"
+        colour = {"SUCCEEDED": "green", "RUNNING": "cyan"}.get(r["status"], "red")
+        _echo(f"{r['name']:<36} " + click.style(f"{r['status']:<12}", fg=colour) + f" {r['startDate'][:26]:<26} {duration}")
+
+
+def _event_detail(event: dict[str, Any]) -> str:
+    details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+    if "name" in details:
+        return str(details["name"])
+    if "error" in details:
+        return f"{details['error']}: {_short_cause(details.get('cause'))}"[:160]
+    if "resource" in details:
+        return f"{details.get('resourceType', 'lambda')} {details['resource'].rsplit(':', 1)[-1]}"
+    return ""
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="GetExecutionHistory-shaped JSON.")
+@click.pass_obj
+def history(obj: Context, name: str, as_json: bool) -> None:
+    """One execution's event history; a failed execution's error and cause come first."""
+    store = _store(obj)
+    try:
+        described = store.describe(name)
+        events = store.history(name)
+    except PipelineError as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo(json.dumps({"events": events}, indent=2))
+        return
+    _echo(f"{described['name']}  {described['status']}", bold=True)
+    if described["status"] != "SUCCEEDED" and described.get("error"):
+        failed_state = next(
+            (e["stateEnteredEventDetails"]["name"] for e in reversed(events)
+             if e["type"].endswith("StateEntered") and e["type"] != "FailStateEntered"),
+            "?",
+        )
+        _echo(f"FAILED in state: {failed_state}", fg="red", bold=True)
+        _echo(f"error: {described['error']}", fg="red")
+        _echo(f"cause: {_short_cause(described.get('cause'))}", fg="red")
+        _echo("")
+    start = datetime.fromisoformat(events[0]["timestamp"]) if events else None
+    _echo(f"{'ID':>4}  {'+SECONDS':>9}  {'TYPE':<28} DETAIL")
+    for e in events:
+        offset = (datetime.fromisoformat(e["timestamp"]) - start).total_seconds() if start else 0.0
+        _echo(f"{e['id']:>4}  {offset:9.3f}  {e['type']:<28} {_event_detail(e)}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def models(obj: Context, as_json: bool) -> None:
+    """List registered model versions with status and headline metrics."""
+    from governed_mlops.adapters.model_registry import LocalModelRegistry
+
+    records = LocalModelRegistry(obj.data_dir).list_versions()
+    if as_json:
+        _echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+        return
+    if not records:
+        _echo("No model versions registered yet.")
+    for r in records:
+        _echo(f"{r.model_version:<20} {r.status:<24} auc={r.metrics.get('auc', float('nan')):.4f} "
+              f"execution={r.execution_name} commit={r.code.commit_id[:12]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""The local runtime: template.yaml + ASL + handlers on moto, state on disk.
+
+One ``LocalRuntime`` is one process's view of the "deployed stack". Executions run in moto's
+Step Functions interpreter (real ASL semantics); Lambda tasks run in-process; the SageMaker
+integrations run real jobs in subprocesses; objects, the registry and execution histories
+live under the data directory so every later command sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.events.models import EventPattern
+from moto.stepfunctions.exceptions import ExecutionAlreadyExists
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
+from governed_mlops.local.executions import ExecutionStore
+from governed_mlops.local.lambda_host import InvocationError, LambdaHost, install_stdout_router
+from governed_mlops.local.packaging import build_sourcedir
+from governed_mlops.local.sagemaker import PROCESSING_RESOURCE, TRAINING_RESOURCE, SageMakerEmulator, local_function_arn
+from governed_mlops.local.template import LOCAL_ACCOUNT, LOCAL_REGION, LocalTemplate, load_template
+
+STACK_NAME = "governed-mlops"
+LOCAL_IMAGES = {
+    "TrainingImage": "local-emulated/sagemaker-xgboost:3.2-script-mode",
+    "ProcessingImage": "local-emulated/sagemaker-scikit-learn:processing",
+}
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+_ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{STACK_NAME}-statemachine-role"
+# Only one runtime may patch moto per process.
+_active_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One rule match: which rule, which target, and what the target answered."""
+
+    rule: str
+    target: str
+    result: dict[str, Any] | None
+    error: str | None = None
+    error_type: str | None = None
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest directory (from ``start`` upwards, then the package's own checkout) with template.yaml."""
+    candidates = [start or Path.cwd(), Path(__file__).resolve()]
+    for candidate in candidates:
+        for directory in [candidate, *candidate.parents]:
+            if (directory / "template.yaml").is_file() and (directory / "statemachines").is_dir():
+                return directory
+    raise FileNotFoundError("no template.yaml found here or above; run from the project checkout")
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        project_dir: Path,
+        data_dir: Path,
+        *,
+        config_path: Path | None = None,
+        parameter_overrides: dict[str, str] | None = None,
+    ) -> None:
+        self.project_dir = project_dir
+        self.data_dir = data_dir
+        self.config_path = config_path or project_dir / "config" / "german_credit.yaml"
+        self.template: LocalTemplate = load_template(
+            project_dir / "template.yaml",
+            stack_name=STACK_NAME,
+            parameter_overrides={**LOCAL_IMAGES, **(parameter_overrides or {})},
+        )
+        self.store = LocalObjectStore(data_dir)
+        self.executions = ExecutionStore(data_dir)
+        self.sagemaker = SageMakerEmulator(data_dir, self.store)
+        self.host = LambdaHost(
+            data_dir / "logs",
+            {
+                "MLOPS_BACKEND": "local",
+                "MLOPS_LOCAL_ROOT": str(data_dir),
+                "LOCAL_GIT_DIR": str(project_dir),
+                "AWS_REGION": LOCAL_REGION,
+                "AWS_DEFAULT_REGION": LOCAL_REGION,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            },
+        )
+        self._stack = ExitStack()
+        self.sfn: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def __enter__(self) -> LocalRuntime:
+        if not _active_lock.acquire(blocking=False):
+            raise RuntimeError("a LocalRuntime is already active in this process")
+        self._stack.callback(_active_lock.release)
+        install_stdout_router()
+        # Resource ARNs in the template resolve to the local account; moto must agree.
+        os.environ["MOTO_ACCOUNT_ID"] = LOCAL_ACCOUNT
+        # Powertools warns on every invocation that publishes no custom metric; in AWS that goes to
+        # the function's log, here it would interleave with the console's progress lines.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        # moto logs a long traceback for every Fail state; the history already says it all.
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        self._stack.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        )
+        self._stack.callback(self.host.patch_moto())
+        self._stack.callback(self._patch_durable_names())
+        for spec in self.template.functions.values():
+            self.host.add_function(spec)
+        for arn, function in self.sagemaker.functions().items():
+            self.host.add_local_function(arn, function)
+        self.sfn = boto3.client("stepfunctions", region_name=LOCAL_REGION)
+        for machine in self.template.state_machines.values():
+            definition = machine.definition
+            for resource in (TRAINING_RESOURCE, PROCESSING_RESOURCE):
+                definition = definition.replace(f'"{resource}"', f'"{local_function_arn(resource)}"')
+            self.sfn.create_state_machine(name=machine.name, definition=definition, roleArn=_ROLE)
+        self._publish_deployment_artifacts()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _patch_durable_names(self) -> Callable[[], None]:
+        original = StepFunctionsParserBackend.start_execution
+        store = self.executions
+
+        def start_execution(backend: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None,
+                            execution_input: str | None = None, trace_header: Any = None) -> Any:
+            machine = state_machine_arn.rsplit(":", 1)[-1]
+            arn = f"arn:aws:states:{LOCAL_REGION}:{LOCAL_ACCOUNT}:execution:{machine}:{name}"
+            if not store.reserve(state_machine_arn, arn, str(name), execution_input or "{}", datetime.now(UTC)):
+                raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
+            return original(backend, state_machine_arn, name, execution_input, trace_header)
+
+        StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+
+        def undo() -> None:
+            StepFunctionsParserBackend.start_execution = original  # type: ignore[method-assign]
+
+        return undo
+
+    def _publish_deployment_artifacts(self) -> None:
+        """What ``sam deploy`` + the release step put in place: the configuration and the job code."""
+        artifacts = self.template.buckets["ArtifactsBucket"].name
+        params = self.template.parameters
+        for key, data in (
+            (params["ConfigKey"], self.config_path.read_bytes()),
+            (params["TrainingSourceKey"], build_sourcedir(self.project_dir)),
+        ):
+            current = self.store.latest_under(artifacts, key)
+            if current is None or current.ref.key != key or self.store.get(current.ref) != data:
+                self.store.put(artifacts, key, data)
+
+    # -- events ---------------------------------------------------------------------------------
+    @property
+    def data_bucket(self) -> str:
+        return self.template.buckets["DataBucket"].name
+
+    def upload(self, data: bytes, key: str, *, bucket: str | None = None, requester: str = "local-user") -> tuple[StoredObject, list[Delivery]]:
+        """Put an object; a bucket with EventBridge notifications emits ``Object Created``."""
+        bucket = bucket or self.data_bucket
+        stored = self.store.put(bucket, key, data, "text/csv")
+        spec = next((b for b in self.template.buckets.values() if b.name == bucket), None)
+        if spec is None or not spec.eventbridge:
+            return stored, []
+        event = s3_object_created_event(stored, requester)
+        return stored, self.send_event(event)
+
+    def send_event(self, event: dict[str, Any]) -> list[Delivery]:
+        """Match against every rule in the template and invoke each matching target (EventBridge)."""
+        deliveries: list[Delivery] = []
+        for function in self.template.functions.values():
+            for rule in function.rules:
+                if not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):
+                    continue
+                try:
+                    result = self.host.invoke(function.arn, event)
+                    deliveries.append(Delivery(rule.logical_id, function.logical_id, result))
+                except InvocationError as exc:
+                    deliveries.append(Delivery(rule.logical_id, function.logical_id, None, str(exc), exc.error_type))
+        return deliveries
+
+    # -- executions -----------------------------------------------------------------------------
+    def persist(self, execution_arn: str) -> dict[str, Any]:
+        describe = self.sfn.describe_execution(executionArn=execution_arn)
+        history = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
+        self.executions.save(describe, history)
+        return dict(describe)
+
+    def wait(
+        self,
+        execution_arns: list[str],
+        *,
+        timeout: float = 3600,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        poll: float = 0.02,
+    ) -> list[dict[str, Any]]:
+        """Block until every execution ends; ``on_event`` sees each new history event once."""
+        seen: dict[str, int] = dict.fromkeys(execution_arns, 0)
+        results: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        last_persist = 0.0
+        while len(results) < len(execution_arns):
+            for arn in execution_arns:
+                if arn in results:
+                    continue
+                describe = self.sfn.describe_execution(executionArn=arn)
+                if on_event is not None:
+                    events = self.sfn.get_execution_history(executionArn=arn)["events"]
+                    for event in events[seen[arn]:]:
+                        on_event(arn, event)
+                    seen[arn] = len(events)
+                if describe["status"] in TERMINAL:
+                    results[arn] = self.persist(arn)
+            if time.monotonic() - last_persist > 1.0:
+                for arn in set(execution_arns) - set(results):
+                    self.persist(arn)
+                last_persist = time.monotonic()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"executions still running after {timeout:.0f}s")
+            if len(results) < len(execution_arns):
+                time.sleep(poll)
+        return [results[a] for a in execution_arns]
+
+
+def s3_object_created_event(stored: StoredObject, requester: str) -> dict[str, Any]:
+    """The EventBridge event S3 sends for a PutObject on a bucket with EventBridge enabled."""
+    return {
+        "version": "0",
+        "id": f"{stored.sequencer[:8]}-{stored.sequencer[8:12]}-{stored.sequencer[12:16]}-{stored.sequencer[16:20]}-{stored.sha256[:12]}",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": LOCAL_ACCOUNT,
+        "time": stored.last_modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": LOCAL_REGION,
+        "resources": [f"arn:aws:s3:::{stored.ref.bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": stored.ref.bucket},
+            "object": {
+                "key": stored.ref.key,
+                "size": stored.size,
+                "etag": stored.etag,
+                "version-id": stored.ref.version_id,
+                "sequencer": stored.sequencer,
+            },
+            "request-id": stored.sha256[:16].upper(),
+            "requester": requester,
+            "source-ip-address": "127.0.0.1",
+            "reason": "PutObject",
+        },
+    }
+
+
+@contextmanager
+def local_runtime(project_dir: Path, data_dir: Path, **kwargs: Any) -> Iterator[LocalRuntime]:
+    with LocalRuntime(project_dir, data_dir, **kwargs) as runtime:
+        yield runtime

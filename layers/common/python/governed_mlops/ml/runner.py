@@ -1,0 +1,37 @@
+"""Run a job's main function with SageMaker's failure convention: a reason file and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from governed_mlops.ml.artifacts import write_failure_reason
+from governed_mlops.ml.errors import JobInputError
+
+__all__ = ["EXIT_FAILURE", "run_job"]
+
+EXIT_FAILURE = 1
+
+
+def run_job(job: Callable[[], None], failure_dir: str | None) -> int:
+    """Run ``job`` and return the process exit code.
+
+    On failure the reason goes to stderr and, when ``failure_dir`` is given (the job's SM_OUTPUT_DIR),
+    to ``failure_dir/failure``, which SageMaker (and the local emulator) report as the job's
+    FailureReason. Bad input is reported by its message alone; anything else also gets a traceback.
+    """
+    try:
+        job()
+    except JobInputError as exc:
+        reason = str(exc)
+    except Exception as exc:  # noqa: BLE001 - every failure must reach the failure file
+        traceback.print_exc(file=sys.stderr)
+        reason = f"unexpected {type(exc).__name__}: {exc}"
+    else:
+        return 0
+    print(f"ERROR: {reason}", file=sys.stderr)
+    if failure_dir:
+        write_failure_reason(Path(failure_dir), reason)
+    return EXIT_FAILURE

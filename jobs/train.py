@@ -56,9 +56,7 @@ def main(environ: Mapping[str, str], argv: Sequence[str]) -> None:
     write_json(Path(environ["SM_OUTPUT_DATA_DIR"]) / TRAINING_METRICS_FILE, trained.metrics)
     # One "name=value" line per metric, for SageMaker metric definitions scraping the log.
     print(f"train_auc={trained.metrics['train_auc']:.6f}")
-    print(
-        f"rows={trained.metrics['rows']} features={trained.metrics['feature_count']} source={train_csv.name}"
-    )
+    print(f"rows={trained.metrics['rows']} features={trained.metrics['feature_count']} source={train_csv.name}")
     print(f"training_seconds={time.perf_counter() - started:.3f}")
 
 

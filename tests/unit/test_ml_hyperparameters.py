@@ -25,7 +25,11 @@ def test_string_values_are_converted_to_their_xgboost_types() -> None:
 def test_json_scalars_decoded_by_the_training_toolkit_are_accepted() -> None:
     parsed = parse_hyperparameters({"num_round": 20, "subsample": 1, "max_depth": 4})
 
-    assert (parsed.num_round, parsed.booster_params["subsample"], parsed.booster_params["max_depth"]) == (20, 1.0, 4)
+    assert (parsed.num_round, parsed.booster_params["subsample"], parsed.booster_params["max_depth"]) == (
+        20,
+        1.0,
+        4,
+    )
 
 
 def test_num_round_is_required() -> None:

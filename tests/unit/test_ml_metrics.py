@@ -137,12 +137,23 @@ def test_labels_and_scores_of_different_lengths_are_refused() -> None:
         binary_classification_metrics([0, 1, 1], [0.2, 0.5], threshold=0.5)
 
 
-def test_statistics_carry_each_metric_with_a_nan_standard_deviation(metrics: BinaryClassificationMetrics) -> None:
+def test_statistics_carry_each_metric_with_a_nan_standard_deviation(
+    metrics: BinaryClassificationMetrics,
+) -> None:
     section = model_quality_statistics(metrics, positive_label="good", negative_label="bad", rows=10)[
         "binary_classification_metrics"
     ]
 
-    for name in ("auc", "ks", "accuracy", "precision", "recall", "f1", "true_positive_rate", "false_positive_rate"):
+    for name in (
+        "auc",
+        "ks",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "true_positive_rate",
+        "false_positive_rate",
+    ):
         assert section[name] == {"value": getattr(metrics, name), "standard_deviation": "NaN"}
 
 

@@ -42,9 +42,7 @@ def label_counts(data: bytes) -> Counter[str]:
 # The German credit split
 
 
-def test_german_credit_splits_three_to_one(
-    german_credit_bytes: bytes, german_credit_config: PipelineConfig
-) -> None:
+def test_german_credit_splits_three_to_one(german_credit_bytes: bytes, german_credit_config: PipelineConfig) -> None:
     result = split_dataset(german_credit_bytes, german_credit_config)
 
     assert (result.train_rows, result.test_rows) == (750, 250)
@@ -98,9 +96,7 @@ def test_quoted_values_with_commas_survive_the_split(
     assert phones == {"none", "yes, registered under the customers name"}
 
 
-def test_rows_keep_their_input_order(
-    german_credit_bytes: bytes, german_credit_config: PipelineConfig
-) -> None:
+def test_rows_keep_their_input_order(german_credit_bytes: bytes, german_credit_config: PipelineConfig) -> None:
     _, original = parse(split_dataset(german_credit_bytes, german_credit_config).train_csv)
     source_header, source_rows = parse(german_credit_bytes)
     columns = [*german_credit_config.dataset.features, TARGET]
@@ -134,9 +130,7 @@ def test_crlf_and_bom_in_the_input_do_not_change_the_output(
     )
 
 
-def test_another_seed_gives_another_split(
-    german_credit_bytes: bytes, german_credit_config: PipelineConfig
-) -> None:
+def test_another_seed_gives_another_split(german_credit_bytes: bytes, german_credit_config: PipelineConfig) -> None:
     reseeded = german_credit_config.model_copy(update={"split": SplitConfig(test_fraction=0.25, seed=1)})
 
     first = split_dataset(german_credit_bytes, german_credit_config)
@@ -150,9 +144,7 @@ def test_another_seed_gives_another_split(
 # What goes into the files
 
 
-def test_unconfigured_columns_are_dropped(
-    german_credit_table: Table, german_credit_config: PipelineConfig
-) -> None:
+def test_unconfigured_columns_are_dropped(german_credit_table: Table, german_credit_config: PipelineConfig) -> None:
     header, rows = german_credit_table
     data = to_csv(["applicant_id", *header], [[str(i), *row] for i, row in enumerate(rows)])
 
@@ -187,9 +179,7 @@ def test_blank_lines_are_skipped(german_credit_bytes: bytes, german_credit_confi
 # Guards: data Validate Data would have refused
 
 
-def test_missing_configured_column_is_refused(
-    german_credit_table: Table, german_credit_config: PipelineConfig
-) -> None:
+def test_missing_configured_column_is_refused(german_credit_table: Table, german_credit_config: PipelineConfig) -> None:
     header, rows = german_credit_table
     data = to_csv([name if name != "purpose" else "reason" for name in header], rows)
 
@@ -277,9 +267,7 @@ def _split(rows: list[tuple[str, str, str]], fraction: float, seed: int) -> tupl
 
 @settings(max_examples=200, deadline=None)
 @given(rows=_rows, fraction=_fractions, seed=_seeds)
-def test_split_is_a_partition_of_the_rows(
-    rows: list[tuple[str, str, str]], fraction: float, seed: int
-) -> None:
+def test_split_is_a_partition_of_the_rows(rows: list[tuple[str, str, str]], fraction: float, seed: int) -> None:
     _, result = _split(rows, fraction, seed)
 
     train, test = parse(result.train_csv)[1], parse(result.test_csv)[1]

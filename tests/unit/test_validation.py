@@ -30,9 +30,7 @@ DigestOf = Callable[[bytes], ObjectDigest]
 TARGET = "creditability"
 
 
-def to_csv(
-    header: Sequence[str], rows: Sequence[Sequence[str]], *, delimiter: str = ",", newline: str = "\n"
-) -> bytes:
+def to_csv(header: Sequence[str], rows: Sequence[Sequence[str]], *, delimiter: str = ",", newline: str = "\n") -> bytes:
     """Serialise a table as the csv module would write it (minimal quoting)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
@@ -184,9 +182,7 @@ BROKEN_CSVS: dict[str, Broken] = {
     "padded-column-name": Broken(_padded_name, "missing_column", "age_in_years"),
     "missing-target-column": Broken(_drop(TARGET), "target_missing", TARGET),
     "non-binary-target": Broken(_set(TARGET, _every_tenth("unknown")), "target_not_binary", TARGET),
-    "positive-label-absent": Broken(
-        _set(TARGET, lambda i, old: old.capitalize()), "positive_label_absent", TARGET
-    ),
+    "positive-label-absent": Broken(_set(TARGET, lambda i, old: old.capitalize()), "positive_label_absent", TARGET),
     "target-missing-values": Broken(
         _set(TARGET, lambda i, old: "" if i in {5, 6, 7} else old), "missing_values", TARGET
     ),
@@ -208,9 +204,7 @@ BROKEN_CSVS: dict[str, Broken] = {
     "underscore-number": Broken(
         _set("credit_amount", lambda i, old: "1_169" if i == 0 else old), "type", "credit_amount"
     ),
-    "out-of-range": Broken(
-        _set("age_in_years", lambda i, old: "150" if i == 2 else old), "range", "age_in_years"
-    ),
+    "out-of-range": Broken(_set("age_in_years", lambda i, old: "150" if i == 2 else old), "range", "age_in_years"),
     "ragged-rows": Broken(_ragged, "ragged_rows", None),
     "unclosed-quote": Broken(_unclosed_quote, "ragged_rows", None),
     "duplicate-rows": Broken(_duplicates, "duplicate_rows", None),
@@ -219,9 +213,7 @@ BROKEN_CSVS: dict[str, Broken] = {
     "leak-identical-to-target": Broken(
         _copy_target("foreign_worker", {"good": "good", "bad": "bad"}), "leakage", "foreign_worker"
     ),
-    "leak-relabelled-target": Broken(
-        _copy_target("telephone", {"good": "yes", "bad": "none"}), "leakage", "telephone"
-    ),
+    "leak-relabelled-target": Broken(_copy_target("telephone", {"good": "yes", "bad": "none"}), "leakage", "telephone"),
 }
 
 
@@ -338,9 +330,7 @@ def test_unexpected_column_is_allowed_and_listed_in_statistics(
     report = validate_dataset(data, german_credit_config, digest_of(data))
 
     assert report.passed, report.issues
-    assert json.loads(str(report.statistics[DATASET_STATISTICS_KEY]["unexpected_columns"])) == [
-        "applicant_id"
-    ]
+    assert json.loads(str(report.statistics[DATASET_STATISTICS_KEY]["unexpected_columns"])) == ["applicant_id"]
     assert report.statistics["applicant_id"]["role"] == "unexpected"
 
 
@@ -399,9 +389,7 @@ def test_type_issue_names_line_and_value(
 def test_type_issue_counts_every_bad_value_but_quotes_the_first_three(
     german_credit_table: Table, german_credit_config: PipelineConfig, digest_of: DigestOf
 ) -> None:
-    table = set_column(
-        german_credit_table, "duration_in_month", lambda i, old: f"{old} months" if i < 6 else old
-    )
+    table = set_column(german_credit_table, "duration_in_month", lambda i, old: f"{old} months" if i < 6 else old)
 
     (issue,) = issues_for(_validate_table(table, german_credit_config, digest_of), "type")
 

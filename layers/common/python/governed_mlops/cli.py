@@ -48,8 +48,13 @@ def _fail(message: str, hint: str = "") -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="MLOPS_DATA_DIR", default=None,
-              help="Where the local runtime keeps its state (default: .mlops in the project).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar="MLOPS_DATA_DIR",
+    default=None,
+    help="Where the local runtime keeps its state (default: .mlops in the project).",
+)
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """Governed MLOps: the AWS training pipeline, run locally from the same template and ASL."""
@@ -63,7 +68,7 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 
 
 # -- running the pipeline -------------------------------------------------------------------------
-def _progress(runtime: Any) -> Any:
+def _progress() -> Any:
     started: dict[tuple[str, str], float] = {}
 
     def on_event(arn: str, event: dict[str, Any]) -> None:
@@ -77,7 +82,7 @@ def _progress(runtime: Any) -> Any:
             took = time.perf_counter() - started.get((arn, state), time.perf_counter())
             _echo(f"  {name}  ✓ {state:<22} {took:6.2f}s", fg="green")
         elif kind in {"TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"}:
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             if kind == "ExecutionFailed":
                 _echo(f"  {name}  ✗ FAILED: {details.get('error')}", fg="red")
             else:
@@ -104,7 +109,7 @@ def _report_deliveries(deliveries: list[Any]) -> list[str]:
 def _finish(runtime: Any, arns: list[str], wait: bool, deliveries: list[Any]) -> int:
     failed = any(d.error for d in deliveries)
     if arns:
-        results = runtime.wait(arns, on_event=_progress(runtime) if wait else None)
+        results = runtime.wait(arns, on_event=_progress() if wait else None)
         for result in results:
             colour = "green" if result["status"] == "SUCCEEDED" else "red"
             _echo(f"{result['name']}: {result['status']}", fg=colour)
@@ -132,9 +137,13 @@ def _detach(argv: list[str], obj: Context) -> None:
     log = obj.data_dir / "logs" / f"cli-{os.getpid()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MLOPS_DATA_DIR": str(obj.data_dir), "MLOPS_DETACHED_LOG": str(log)}
-    child = subprocess.Popen(  # noqa: S603 - our own CLI with our own arguments
+    child = subprocess.Popen(
         [sys.executable, "-m", "governed_mlops.cli", *argv, "--wait"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        text=True,
     )
     assert child.stdout is not None
     for line in child.stdout:
@@ -149,7 +158,7 @@ def _detach_point() -> None:
     if log:
         _echo("--detached--")
         sys.__stdout__.flush()  # type: ignore[union-attr]
-        handle = open(log, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        handle = Path(log).open("a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
         sys.__stdout__ = handle  # type: ignore[misc]
         sys.__stderr__ = handle  # type: ignore[misc]
 
@@ -194,10 +203,20 @@ def upload(obj: Context, csv_file: Path, key: str | None, wait: bool) -> None:
 
 
 @main.command()
-@click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Dataset CSV (default: the German credit data).")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Pipeline configuration YAML (default: config/german_credit.yaml).")
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Dataset CSV (default: the German credit data).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Pipeline configuration YAML (default: config/german_credit.yaml).",
+)
 @click.pass_obj
 def demo(obj: Context, data_file: Path | None, config_file: Path | None) -> None:
     """Fresh data directory, upload the dataset, run the pipeline end to end, print a summary."""
@@ -208,7 +227,7 @@ def demo(obj: Context, data_file: Path | None, config_file: Path | None) -> None
     begin = time.perf_counter()
     with obj.runtime(config_file) as runtime:
         _echo(f"Runtime ready in {time.perf_counter() - begin:.2f}s; uploading {data_file.name}")
-        stored, deliveries = runtime.upload(data_file.read_bytes(), f"datasets/{data_file.name}")
+        _, deliveries = runtime.upload(data_file.read_bytes(), f"datasets/{data_file.name}")
         arns = _report_deliveries(deliveries)
         code = _finish(runtime, arns, True, deliveries)
         for arn in arns:
@@ -264,11 +283,15 @@ def executions(obj: Context, as_json: bool) -> None:
             seconds = (datetime.fromisoformat(r["stopDate"]) - datetime.fromisoformat(r["startDate"])).total_seconds()
             duration = f"{seconds:.2f}s"
         colour = {"SUCCEEDED": "green", "RUNNING": "cyan"}.get(r["status"], "red")
-        _echo(f"{r['name']:<36} " + click.style(f"{r['status']:<12}", fg=colour) + f" {r['startDate'][:26]:<26} {duration}")
+        _echo(
+            f"{r['name']:<36} "
+            + click.style(f"{r['status']:<12}", fg=colour)
+            + f" {r['startDate'][:26]:<26} {duration}"
+        )
 
 
 def _event_detail(event: dict[str, Any]) -> str:
-    details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+    details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
     if "name" in details:
         return str(details["name"])
     if "error" in details:
@@ -296,8 +319,11 @@ def history(obj: Context, name: str, as_json: bool) -> None:
     _echo(f"{described['name']}  {described['status']}", bold=True)
     if described["status"] != "SUCCEEDED" and described.get("error"):
         failed_state = next(
-            (e["stateEnteredEventDetails"]["name"] for e in reversed(events)
-             if e["type"].endswith("StateEntered") and e["type"] != "FailStateEntered"),
+            (
+                e["stateEnteredEventDetails"]["name"]
+                for e in reversed(events)
+                if e["type"].endswith("StateEntered") and e["type"] != "FailStateEntered"
+            ),
             "?",
         )
         _echo(f"FAILED in state: {failed_state}", fg="red", bold=True)
@@ -325,8 +351,10 @@ def models(obj: Context, as_json: bool) -> None:
     if not records:
         _echo("No model versions registered yet.")
     for r in records:
-        _echo(f"{r.model_version:<20} {r.status:<24} auc={r.metrics.get('auc', float('nan')):.4f} "
-              f"execution={r.execution_name} commit={r.code.commit_id[:12]}")
+        _echo(
+            f"{r.model_version:<20} {r.status:<24} auc={r.metrics.get('auc', float('nan')):.4f} "
+            f"execution={r.execution_name} commit={r.code.commit_id[:12]}"
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactNotFoundError",
+    "CapacityError",
     "ConfigError",
     "DataValidationError",
     "DatasetNotFoundError",
@@ -20,7 +21,6 @@ __all__ = [
     "RegistryConflictError",
     "RepositoryNotFoundError",
     "ResourceLimitExceeded",
-    "CapacityError",
     "SageMakerJobFailed",
     "TransientStorageError",
     "UnsupportedEventError",

@@ -38,8 +38,7 @@ class FunctionSettings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']).upper() or cls.__name__}: {err['msg']}"
-                for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']).upper() or cls.__name__}: {err['msg']}" for err in exc.errors()
             )
             raise ConfigError(f"{cls.__name__} from environment: {problems}") from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,6 +17,9 @@ else:
     CodeCommitClient = Any
 
 
+_GIT = shutil.which("git") or "git"
+
+
 class CodeRepository(Protocol):
     def branch_head(self, repository: str, branch: str) -> str: ...
 
@@ -26,7 +30,7 @@ class CodeCommitRepository:
 
     def branch_head(self, repository: str, branch: str) -> str:
         try:
-            return self._cc.get_branch(repositoryName=repository, branchName=branch)["branch"]["commitId"]
+            return str(self._cc.get_branch(repositoryName=repository, branchName=branch)["branch"]["commitId"])
         except ClientError as exc:
             raise RepositoryNotFoundError(
                 f"cannot read branch {branch!r} of CodeCommit repository {repository!r}: "
@@ -43,7 +47,7 @@ class LocalGitRepository:
     def branch_head(self, repository: str, branch: str) -> str:
         try:
             answer = subprocess.run(
-                ["git", "-C", str(self._path), "rev-parse", "--verify", "HEAD^{commit}"],
+                [_GIT, "-C", str(self._path), "rev-parse", "--verify", "HEAD^{commit}"],
                 capture_output=True,
                 text=True,
                 check=True,

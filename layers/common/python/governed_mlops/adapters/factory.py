@@ -23,7 +23,7 @@ def _local_root(settings: FunctionSettings) -> Path:
 
 def client(service: str, settings: FunctionSettings) -> Any:
     """A boto3 client in the function's region (locally these reach moto inside the runtime)."""
-    return boto3.client(service, region_name=settings.aws_region)  # type: ignore[call-overload]
+    return boto3.client(service, region_name=settings.aws_region)
 
 
 def object_store(settings: FunctionSettings) -> ObjectStore:

@@ -179,10 +179,10 @@ class SageMakerModelRegistry:
 
 
 def _translate(exc: ClientError) -> Exception:
-    code = exc.response.get("Error", {}).get("Code", "")
+    code = str(exc.response.get("Error", {}).get("Code", ""))
     if code in {"ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError"}:
         return TransientStorageError(f"registry: {code}")
-    return exc
+    return exc  # type: ignore[no-any-return]  # botocore is untyped here
 
 
 def dumps(record: ModelVersion) -> str:

@@ -50,12 +50,12 @@ _TRANSIENT = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout
 
 
 def _translate(exc: ClientError, what: str) -> Exception:
-    code = exc.response.get("Error", {}).get("Code", "")
+    code = str(exc.response.get("Error", {}).get("Code", ""))
     if code in _NOT_FOUND:
         return ArtifactNotFoundError(f"{what}: not found ({code})")
     if code in _TRANSIENT:
         return TransientStorageError(f"{what}: {code}, retry later")
-    return exc
+    return exc  # type: ignore[no-any-return]  # botocore is untyped here
 
 
 class S3ObjectStore:
@@ -71,9 +71,7 @@ class S3ObjectStore:
             extra |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self._kms_key_id}
         digest = hashlib.sha256(data).hexdigest()
         try:
-            answer = self._s3.put_object(
-                Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256", **extra
-            )
+            answer = self._s3.put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256", **extra)
         except ClientError as exc:
             raise _translate(exc, f"put s3://{bucket}/{key}") from exc
         return StoredObject(
@@ -89,7 +87,7 @@ class S3ObjectStore:
         if ref.version_id:
             kwargs["VersionId"] = ref.version_id
         try:
-            return self._s3.get_object(**kwargs)["Body"].read()
+            return bytes(self._s3.get_object(**kwargs)["Body"].read())
         except ClientError as exc:
             raise _translate(exc, f"get {ref.pinned_uri}") from exc
 
@@ -238,7 +236,6 @@ def require_dataset(found: StoredObject | None, bucket: str, prefix: str) -> Sto
     """Turn 'no object under the data prefix' into the named error the trigger reports."""
     if found is None:
         raise DatasetNotFoundError(
-            f"no dataset under s3://{bucket}/{prefix}: upload one first (mlops upload FILE.csv), "
-            "then push again"
+            f"no dataset under s3://{bucket}/{prefix}: upload one first (mlops upload FILE.csv), then push again"
         )
     return found

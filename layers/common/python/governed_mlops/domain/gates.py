@@ -58,6 +58,4 @@ def evaluate_gates(metrics: dict[str, float], gates: QualityGates) -> GateOutcom
         checks.append(
             GateCheck(metric=metric, value=value, limit=limit, passed=math.isfinite(value) and value >= limit)
         )
-    return GateOutcome(
-        passed=all(c.passed for c in checks), threshold=gates.decision_threshold, checks=checks
-    )
+    return GateOutcome(passed=all(c.passed for c in checks), threshold=gates.decision_threshold, checks=checks)

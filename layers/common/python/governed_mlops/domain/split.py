@@ -30,11 +30,15 @@ class SplitResult:
     test_rows: int
 
 
-class _LineCollector(list[str]):
-    """A csv writer target that keeps each written record as one string (no intermediate buffer)."""
+class _LineCollector(list[bytes]):
+    """A csv writer target that keeps each written record as its UTF-8 bytes.
+
+    Encoding record by record means the output files are joined straight from these lines, with no
+    intermediate str as large as the file.
+    """
 
     def write(self, text: str) -> int:
-        self.append(text)
+        self.append(text.encode("utf-8"))
         return len(text)
 
 
@@ -46,7 +50,7 @@ def holdout_rows_for_class(class_rows: int, test_fraction: float) -> int:
     row on each side, so both sets contain every label; that moves the count by less than one row.
     """
     count = math.floor(class_rows * test_fraction + 0.5)
-    if class_rows >= 2:  # noqa: PLR2004 - two rows are the minimum that can be on both sides
+    if class_rows >= 2:
         count = min(max(count, 1), class_rows - 1)
     return count
 
@@ -75,7 +79,7 @@ def split_dataset(data: bytes, config: PipelineConfig) -> SplitResult:
     writer.writerow(columns)
     header_line = lines.pop()
     rows_by_label: dict[str, list[int]] = {}
-    # Rows are streamed and kept only as their rendered output line: memory stays near the file size.
+    # Rows are streamed and kept only as their encoded output line: memory stays near the file size.
     reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
     try:
         header = next((row for row in reader if row), None)
@@ -114,8 +118,8 @@ def split_dataset(data: bytes, config: PipelineConfig) -> SplitResult:
     for index, text in enumerate(lines):
         (test_lines if index in test_indices else train_lines).append(text)
     return SplitResult(
-        train_csv="".join(train_lines).encode("utf-8"),
-        test_csv="".join(test_lines).encode("utf-8"),
+        train_csv=b"".join(train_lines),
+        test_csv=b"".join(test_lines),
         train_rows=len(train_lines) - 1,
         test_rows=len(test_lines) - 1,
     )

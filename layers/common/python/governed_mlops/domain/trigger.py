@@ -35,7 +35,7 @@ class CodeCommitReferenceDetail(BaseModel):
 class CodeCommitPushEvent(EventBridgeModel):
     source: Literal["aws.codecommit"]
     detail_type: Literal["CodeCommit Repository State Change"] = Field(alias="detail-type")
-    detail: CodeCommitReferenceDetail  # type: ignore[assignment]
+    detail: CodeCommitReferenceDetail
 
 
 class DataArrivalEvent(S3EventNotificationEventBridgeModel):

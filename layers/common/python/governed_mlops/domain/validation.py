@@ -296,7 +296,8 @@ class _Scan:
 
     def _scan_rows(self, records: _Records, profiles: _Profiles) -> None:
         width = len(self.header)
-        observers = [(profile.position, profile.observe) for profile in profiles.all]
+        slots = profiles.slots
+        counters = [profile.counts for profile in slots]
         target = profiles.target
         leak = _LeakageTracker(profiles.features, target.position) if target is not None else None
         duplicates = _DuplicateTracker([p.position for p in profiles.modelled])
@@ -304,12 +305,16 @@ class _Scan:
         for line, row in records:
             self.rows += 1
             if len(row) != width:
-                profiles.ragged.append((line, len(row), any("\n" in value for value in row)))
+                profiles.ragged.add(line, len(row), flagged=any("\n" in value for value in row))
                 continue
             if max(map(len, row)) > limit:
                 profiles.record_long_fields(row, line, limit)
-            for position, observe in observers:
-                observe(row[position], line)
+            # Hot loop (rows x columns): a value seen before costs two dict operations and no call.
+            for value, counts, profile in zip(row, counters, slots, strict=True):
+                if value in counts:
+                    counts[value] += 1
+                else:
+                    profile.observe_new(value, line)
             if leak is not None:
                 leak.observe(row)
             duplicates.observe(row, line)
@@ -331,14 +336,15 @@ class _Scan:
 
     def _check_rows(self, profiles: _Profiles) -> None:
         limits = self.config.validation
-        if profiles.ragged:
+        ragged = profiles.ragged
+        if ragged.count:
             width = len(self.header)
-            shown = _join(f"line {line} has {count}" for line, count, _ in profiles.ragged[:_EXAMPLES])
-            unclosed = any(multiline for _, _, multiline in profiles.ragged)
+            shown = _join(f"line {line} has {fields}" for line, fields in ragged.examples)
+            unclosed = ragged.flagged
             hint = " A field spans several lines, which suggests an unclosed quote." if unclosed else ""
             self.issue(
                 "ragged_rows",
-                f"{len(profiles.ragged)} row(s) have a different number of fields from "
+                f"{ragged.count} row(s) have a different number of fields from "
                 f"the header ({width}): {shown}.{hint} Quote fields that contain commas and remove stray "
                 "delimiters; these rows were left out of all other checks.",
             )
@@ -350,14 +356,14 @@ class _Scan:
                 f"The file has only {self.rows} data row(s); at least {limits.min_rows} are "
                 "required (validation.min_rows). Upload the full dataset.",
             )
-        for profile in profiles.all:
-            if profile.long_fields:
-                longest = max(length for _, length in profile.long_fields)
+        for profile in profiles.slots:
+            long_fields = profile.long_fields
+            if long_fields.count:
                 self.issue(
                     "field_length",
-                    f"{len(profile.long_fields)} value(s) are longer than "
+                    f"{long_fields.count} value(s) are longer than "
                     f"{limits.max_field_length} characters (validation.max_field_length); the longest has "
-                    f"{longest}, first at line {profile.long_fields[0][0]}. This usually means a broken "
+                    f"{long_fields.largest}, first at line {long_fields.examples[0][0]}. This usually means a broken "
                     "export (e.g. an unclosed quote); fix the source or raise the limit.",
                     profile.name,
                 )
@@ -477,7 +483,7 @@ class _Scan:
 
     def _check_duplicates(self, profiles: _Profiles) -> None:
         duplicates = profiles.duplicates
-        parsed = self.rows - len(profiles.ragged)
+        parsed = self.rows - profiles.ragged.count
         if duplicates is None or parsed == 0 or not duplicates.count:
             return
         limit = self.config.validation.max_duplicate_fraction
@@ -500,7 +506,7 @@ class _Scan:
         self.statistics[DATASET_STATISTICS_KEY] = {
             "rows": self.rows,
             "columns": len(self.header),
-            "ragged_rows": len(profiles.ragged),
+            "ragged_rows": profiles.ragged.count,
             "blank_lines": profiles.blank_lines,
             "duplicate_rows": duplicates.count if duplicates is not None else 0,
             "unexpected_columns": json.dumps(profiles.unexpected),
@@ -550,6 +556,26 @@ class _Records:
                 # Blank lines (a trailing newline, an empty line between blocks) carry no record.
                 self.blank_lines += 1
             start = self._reader.line_num + 1
+
+
+@dataclass
+class _Occurrences:
+    """How often a row-level problem occurred, with its first few (line, size) examples.
+
+    Bounded on purpose: a wrongly delimited 100 MB file makes every row ragged.
+    """
+
+    count: int = 0
+    largest: int = 0
+    flagged: bool = False
+    examples: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, line: int, size: int, *, flagged: bool = False) -> None:
+        self.count += 1
+        self.largest = max(self.largest, size)
+        self.flagged = self.flagged or flagged
+        if len(self.examples) < _EXAMPLES:
+            self.examples.append((line, size))
 
 
 @dataclass
@@ -606,14 +632,14 @@ class _ColumnProfile:
     ) -> None:
         self.name = name
         self.position = position
-        self.role = role  # "feature", "target" or "unexpected"
+        self.role = role  # "feature", "target", "unexpected" or "duplicate" (a later copy of a name)
         self.numeric = numeric
         self.value_range = value_range
         self.counts: dict[str, int] = {}
         self.first_line: dict[str, int] = {}
         self.tally = _Tally(numeric=numeric, value_range=value_range)
         self.overflow_rows = 0
-        self.long_fields: list[tuple[int, int]] = []
+        self.long_fields = _Occurrences()
         self.rows = 0
         self.distinct = 0
 
@@ -621,16 +647,13 @@ class _ColumnProfile:
     def capped(self) -> bool:
         return self.overflow_rows > 0
 
-    def observe(self, value: str, line: int) -> None:
-        # Hot loop: one dict lookup for a value already seen; the tally is fed once per distinct value.
-        counts = self.counts
-        count = counts.get(value)
-        if count is not None:
-            counts[value] = count + 1
-        elif len(counts) < MAX_TRACKED_DISTINCT:
-            counts[value] = 1
+    def observe_new(self, value: str, line: int) -> None:
+        """Count a value not among the tracked ones (the scan counts tracked values itself, for speed)."""
+        if len(self.counts) < MAX_TRACKED_DISTINCT:
+            self.counts[value] = 1
             self.first_line[value] = line
         else:
+            # Past the cap the value is tallied at once: totals stay exact, memory stays bounded.
             self.overflow_rows += 1
             self.tally.add(value, 1, line)
 
@@ -686,13 +709,18 @@ class _Profiles:
 
     def __init__(self, header: Sequence[str], config: PipelineConfig) -> None:
         dataset = config.dataset
-        first_position: dict[str, int] = {}
-        for position, name in enumerate(header):
-            first_position.setdefault(name, position)  # a duplicated name is reported; profile its first copy
         self.all: list[_ColumnProfile] = []
         self.features: list[_ColumnProfile] = []
         self.target: _ColumnProfile | None = None
-        for name, position in first_position.items():
+        #: One profile per header position; later copies of a duplicated name get a profile that is
+        #: counted but never reported (the duplicate is an issue of its own), keeping the scan loop simple.
+        self.slots: list[_ColumnProfile] = []
+        seen: set[str] = set()
+        for position, name in enumerate(header):
+            if name in seen:
+                self.slots.append(_ColumnProfile(name, position, "duplicate", False, None))
+                continue
+            seen.add(name)
             if name in dataset.numeric_features:
                 profile = _ColumnProfile(name, position, "feature", True, dataset.ranges.get(name))
                 self.features.append(profile)
@@ -705,19 +733,18 @@ class _Profiles:
             else:
                 profile = _ColumnProfile(name, position, "unexpected", False, None)
             self.all.append(profile)
+            self.slots.append(profile)
         self.modelled = [*self.features, *([self.target] if self.target else [])]
         self.unexpected: list[str] = []
-        self.ragged: list[tuple[int, int, bool]] = []
+        self.ragged = _Occurrences()
         self.blank_lines = 0
         self.leakage: _LeakageTracker | None = None
         self.duplicates: _DuplicateTracker | None = None
-        self._by_position = {profile.position: profile for profile in self.all}
 
     def record_long_fields(self, row: Sequence[str], line: int, limit: int) -> None:
-        for position, value in enumerate(row):
-            profile = self._by_position.get(position)
-            if len(value) > limit and profile is not None:
-                profile.long_fields.append((line, len(value)))
+        for value, profile in zip(row, self.slots, strict=True):
+            if len(value) > limit:
+                profile.long_fields.add(line, len(value))
 
 
 class _LeakageTracker:

@@ -52,7 +52,7 @@ def to_aws_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             details = event["lambdaFunctionScheduledEventDetails"]
             function = details["resource"].rsplit(":", 1)[-1]
             if function.startswith(SAGEMAKER_PREFIX):
-                action = function[len(SAGEMAKER_PREFIX):]
+                action = function[len(SAGEMAKER_PREFIX) :]
                 current = action.replace("-sync", ".sync")
                 event = {k: v for k, v in event.items() if k != "lambdaFunctionScheduledEventDetails"}
                 event |= {
@@ -67,7 +67,7 @@ def to_aws_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             else:
                 current = None
         elif current and kind.startswith("LambdaFunction"):
-            suffix = kind[len("LambdaFunction"):]
+            suffix = kind[len("LambdaFunction") :]
             old_key = next((k for k in event if k.endswith("EventDetails")), None)
             details = dict(event.pop(old_key)) if old_key else {}
             base = {"resourceType": "sagemaker", "resource": current}
@@ -86,7 +86,9 @@ class ExecutionStore:
             for statement in _SCHEMA:
                 conn.execute(statement)
 
-    def reserve(self, state_machine_arn: str, execution_arn: str, name: str, execution_input: str, start: datetime) -> bool:
+    def reserve(
+        self, state_machine_arn: str, execution_arn: str, name: str, execution_input: str, start: datetime
+    ) -> bool:
         """Claim the name; False when it was used before (by this or any earlier process)."""
         with sqlite_connection(self._db) as conn:
             taken = conn.execute(
@@ -104,7 +106,8 @@ class ExecutionStore:
     def save(self, describe: dict[str, Any], history: list[dict[str, Any]]) -> None:
         with sqlite_connection(self._db) as conn:
             conn.execute(
-                "UPDATE executions SET status=?, stop_date=?, output=?, error=?, cause=?, history=? WHERE execution_arn=?",
+                "UPDATE executions SET status=?, stop_date=?, output=?, error=?, cause=?, history=? "
+                "WHERE execution_arn=?",
                 (
                     describe["status"],
                     _iso(describe.get("stopDate")),
@@ -119,7 +122,9 @@ class ExecutionStore:
     def _rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with sqlite_connection(self._db) as conn:
             conn.row_factory = _dict_row
-            rows = conn.execute(f"SELECT * FROM executions {where} ORDER BY start_date DESC", params).fetchall()
+            # ``where`` is one of this module's literal clauses; values are bound parameters.
+            query = f"SELECT * FROM executions {where} ORDER BY start_date DESC"  # noqa: S608
+            rows = conn.execute(query, params).fetchall()
         for row in rows:
             if row["status"] == "RUNNING" and not _pid_alive(row["owner_pid"]):
                 # The process that ran it is gone: moto's in-memory execution died with it.

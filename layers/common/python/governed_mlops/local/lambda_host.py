@@ -152,7 +152,7 @@ class LambdaHost:
                 return handler(payload, context)
         except InvocationError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every handler exception becomes a Lambda error
+        except Exception as exc:
             with self._log_sink("errors"):
                 traceback.print_exc(file=sys.stdout)
             raise InvocationError(getattr(exc, "error_type", type(exc).__name__), str(exc)) from exc
@@ -165,11 +165,11 @@ class LambdaHost:
         host = self
 
         def invoke(
-            backend: LambdaSimpleBackend,
+            backend: LambdaSimpleBackend,  # noqa: ARG001 - moto's signature
             function_name: str,
-            qualifier: str | None,
+            qualifier: str | None,  # noqa: ARG001
             body: Any,
-            headers: Any,
+            headers: Any,  # noqa: ARG001
             response_headers: Any,
         ) -> bytes:
             payload = json.loads(body) if body else {}
@@ -180,7 +180,7 @@ class LambdaHost:
                 return json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}).encode()
             return json.dumps(result).encode()
 
-        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
 
         def undo() -> None:
             LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
-import shutil
 
 from governed_mlops.local.sagemaker import deterministic_tar_gz
 

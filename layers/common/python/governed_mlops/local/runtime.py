@@ -8,12 +8,14 @@ live under the data directory so every later command sees them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-import warnings
 import threading
 import time
+import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -138,15 +140,20 @@ class LocalRuntime:
         original = StepFunctionsParserBackend.start_execution
         store = self.executions
 
-        def start_execution(backend: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None,
-                            execution_input: str | None = None, trace_header: Any = None) -> Any:
+        def start_execution(
+            backend: StepFunctionsParserBackend,
+            state_machine_arn: str,
+            name: str | None = None,
+            execution_input: str | None = None,
+            trace_header: Any = None,
+        ) -> Any:
             machine = state_machine_arn.rsplit(":", 1)[-1]
             arn = f"arn:aws:states:{LOCAL_REGION}:{LOCAL_ACCOUNT}:execution:{machine}:{name}"
             if not store.reserve(state_machine_arn, arn, str(name), execution_input or "{}", datetime.now(UTC)):
                 raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
-            return original(backend, state_machine_arn, name, execution_input, trace_header)
+            return original(backend, state_machine_arn, name, execution_input, trace_header)  # type: ignore[arg-type]
 
-        StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+        StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign,assignment]
 
         def undo() -> None:
             StepFunctionsParserBackend.start_execution = original  # type: ignore[method-assign]
@@ -170,7 +177,9 @@ class LocalRuntime:
     def data_bucket(self) -> str:
         return self.template.buckets["DataBucket"].name
 
-    def upload(self, data: bytes, key: str, *, bucket: str | None = None, requester: str = "local-user") -> tuple[StoredObject, list[Delivery]]:
+    def upload(
+        self, data: bytes, key: str, *, bucket: str | None = None, requester: str = "local-user"
+    ) -> tuple[StoredObject, list[Delivery]]:
         """Put an object; a bucket with EventBridge notifications emits ``Object Created``."""
         bucket = bucket or self.data_bucket
         stored = self.store.put(bucket, key, data, "text/csv")
@@ -185,7 +194,7 @@ class LocalRuntime:
         deliveries: list[Delivery] = []
         for function in self.template.functions.values():
             for rule in function.rules:
-                if not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):
+                if not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):  # type: ignore[arg-type]
                     continue
                 try:
                     result = self.host.invoke(function.arn, event)
@@ -221,7 +230,7 @@ class LocalRuntime:
                 describe = self.sfn.describe_execution(executionArn=arn)
                 if on_event is not None:
                     events = self.sfn.get_execution_history(executionArn=arn)["events"]
-                    for event in events[seen[arn]:]:
+                    for event in events[seen[arn] :]:
                         on_event(arn, event)
                     seen[arn] = len(events)
                 if describe["status"] in TERMINAL:
@@ -241,7 +250,7 @@ def s3_object_created_event(stored: StoredObject, requester: str) -> dict[str, A
     """The EventBridge event S3 sends for a PutObject on a bucket with EventBridge enabled."""
     return {
         "version": "0",
-        "id": f"{stored.sequencer[:8]}-{stored.sequencer[8:12]}-{stored.sequencer[12:16]}-{stored.sequencer[16:20]}-{stored.sha256[:12]}",
+        "id": str(uuid.UUID(hashlib.sha256(f"{stored.ref.pinned_uri}{stored.sequencer}".encode()).hexdigest()[:32])),
         "detail-type": "Object Created",
         "source": "aws.s3",
         "account": LOCAL_ACCOUNT,

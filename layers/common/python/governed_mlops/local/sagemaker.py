@@ -90,7 +90,9 @@ def _now() -> datetime:
 class SageMakerEmulator:
     """Runs jobs under ``<root>/sagemaker``; one directory per job name (names are unique)."""
 
-    def __init__(self, root: Path, store: LocalObjectStore, *, fault_hook: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self, root: Path, store: LocalObjectStore, *, fault_hook: Callable[[str, dict[str, Any]], None] | None = None
+    ) -> None:
         self._root = root / "sagemaker"
         self._store = store
         #: Tests inject SageMaker faults (ResourceLimitExceeded, capacity) through this hook.
@@ -122,7 +124,7 @@ class SageMakerEmulator:
         target.mkdir(parents=True, exist_ok=True)
         base = ref.key if ref.key.endswith("/") else ref.key.rsplit("/", 1)[0] + "/"
         for stored in objects:
-            relative = stored.ref.key[len(base):] or stored.ref.key.rsplit("/", 1)[-1]
+            relative = stored.ref.key[len(base) :] or stored.ref.key.rsplit("/", 1)[-1]
             destination = target / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self._store.blob_path(stored.sha256), destination)
@@ -154,8 +156,17 @@ class SageMakerEmulator:
             # started through its own path.
             shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
             shim.chmod(0o755)
-        keep = {k: v for k, v in os.environ.items() if k in {"HOME", "LANG", "LC_ALL", "TMPDIR", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}}
-        return {**keep, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+        keep = {
+            k: v
+            for k, v in os.environ.items()
+            if k in {"HOME", "LANG", "LC_ALL", "TMPDIR", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
+        }
+        return {
+            **keep,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONHASHSEED": "0",
+            "OMP_NUM_THREADS": "1",
+        }
 
     # -- training -------------------------------------------------------------------------------
     def create_training_job_sync(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -171,12 +182,16 @@ class SageMakerEmulator:
         channels = []
         for channel in request.get("InputDataConfig", []):
             channels.append(channel["ChannelName"])
-            self._download(channel["DataSource"]["S3DataSource"]["S3Uri"], ml / "input" / "data" / channel["ChannelName"])
+            self._download(
+                channel["DataSource"]["S3DataSource"]["S3Uri"], ml / "input" / "data" / channel["ChannelName"]
+            )
         code_dir = job / "code"
         program = hps.get("sagemaker_program")
         submit = hps.get("sagemaker_submit_directory")
         if not program or not submit:
-            raise SageMakerError("SageMaker.ValidationException", "script mode needs sagemaker_program and sagemaker_submit_directory")
+            raise SageMakerError(
+                "SageMaker.ValidationException", "script mode needs sagemaker_program and sagemaker_submit_directory"
+            )
         code_dir.mkdir()
         _safe_extract(self._store.get(S3Ref.from_uri(submit)), code_dir)
         for sub in ("model", "output/data", "input/config"):
@@ -184,7 +199,12 @@ class SageMakerEmulator:
         user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
         (ml / "input/config/hyperparameters.json").write_text(json.dumps(hps))
         (ml / "input/config/inputdataconfig.json").write_text(
-            json.dumps({c["ChannelName"]: {"ContentType": c.get("ContentType", "")} for c in request.get("InputDataConfig", [])})
+            json.dumps(
+                {
+                    c["ChannelName"]: {"ContentType": c.get("ContentType", "")}
+                    for c in request.get("InputDataConfig", [])
+                }
+            )
         )
         env = self._base_env(job / "bin") | {
             "PYTHONPATH": str(code_dir),
@@ -250,7 +270,9 @@ class SageMakerEmulator:
         output_ref = S3Ref.from_uri(f"{output_root}/model.tar.gz")
         self._store.put(output_ref.bucket, output_ref.key, model_tar, "application/x-tar")
         output_tar = deterministic_tar_gz(ml / "output" / "data")
-        self._store.put(output_ref.bucket, output_ref.key.replace("model.tar.gz", "output.tar.gz"), output_tar, "application/x-tar")
+        self._store.put(
+            output_ref.bucket, output_ref.key.replace("model.tar.gz", "output.tar.gz"), output_tar, "application/x-tar"
+        )
         describe |= {
             "TrainingJobStatus": "Completed",
             "SecondaryStatus": "Completed",
@@ -275,7 +297,9 @@ class SageMakerEmulator:
         for item in request.get("ProcessingInputs", []):
             local_path = item["S3Input"]["LocalPath"]
             if not local_path.startswith(PROCESSING_ROOT):
-                raise SageMakerError("SageMaker.ValidationException", f"LocalPath {local_path} is not under {PROCESSING_ROOT}")
+                raise SageMakerError(
+                    "SageMaker.ValidationException", f"LocalPath {local_path} is not under {PROCESSING_ROOT}"
+                )
             self._download(item["S3Input"]["S3Uri"], Path(self._map_path(local_path, root)))
         outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for item in outputs:
@@ -283,7 +307,7 @@ class SageMakerEmulator:
         app = request["AppSpecification"]
         argv = [self._map_path(a, root) for a in app.get("ContainerEntrypoint", [])]
         argv += [self._map_path(a, root) for a in app.get("ContainerArguments", [])]
-        env = self._base_env(job / "bin") | {k: v for k, v in request.get("Environment", {}).items()}
+        env = self._base_env(job / "bin") | dict(request.get("Environment", {}))
         started = _now()
         timeout = int(request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
         code, tail = self._run(argv, cwd=job, env=env, timeout=timeout, log=job / "job.log")
@@ -307,7 +331,10 @@ class SageMakerEmulator:
                 describe[key] = request[key]
         if code != 0:
             reason = f"MaxRuntimeInSeconds ({timeout}) exceeded" if code == -9 else tail
-            describe |= {"ProcessingJobStatus": "Failed", "FailureReason": f"AlgorithmError: {reason}, exit code: {code}"}
+            describe |= {
+                "ProcessingJobStatus": "Failed",
+                "FailureReason": f"AlgorithmError: {reason}, exit code: {code}",
+            }
             self._write_describe(job, describe)
             raise SageMakerError("SageMakerJobFailed", json.dumps(describe, default=str))
         for item in outputs:

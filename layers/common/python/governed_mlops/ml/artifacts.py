@@ -85,7 +85,7 @@ def read_dataset(path: Path) -> pd.DataFrame:
     return frame
 
 
-def read_json(path: Path) -> Any:  # noqa: ANN401 - a JSON document is any JSON value
+def read_json(path: Path) -> Any:
     """Decode a UTF-8 JSON file.
 
     Raises:
@@ -99,7 +99,7 @@ def read_json(path: Path) -> Any:  # noqa: ANN401 - a JSON document is any JSON 
         raise JobInputError(f"{path} is not valid UTF-8 JSON: {exc}") from exc
 
 
-def write_json(path: Path, document: Any) -> Path:  # noqa: ANN401 - a JSON document is any JSON value
+def write_json(path: Path, document: Any) -> Path:
     """Write ``document`` as indented JSON (strict: NaN and infinity are refused) and return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")

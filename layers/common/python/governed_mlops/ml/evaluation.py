@@ -26,9 +26,7 @@ class Evaluation:
     predictions: pd.DataFrame
 
 
-def evaluate_model(
-    booster: xgb.Booster, spec: FeatureSpec, frame: pd.DataFrame, threshold: float
-) -> Evaluation:
+def evaluate_model(booster: xgb.Booster, spec: FeatureSpec, frame: pd.DataFrame, threshold: float) -> Evaluation:
     """Score ``frame`` and compute the Model Registry quality statistics at ``threshold``.
 
     Raises:

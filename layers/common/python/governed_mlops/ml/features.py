@@ -77,8 +77,7 @@ class FeatureSpec:
             "negative_label": self.negative_label,
             "numeric_features": list(self.numeric_features),
             "categorical_features": [
-                {"name": feature.name, "categories": list(feature.categories)}
-                for feature in self.categorical_features
+                {"name": feature.name, "categories": list(feature.categories)} for feature in self.categorical_features
             ],
             "encoded_columns": list(self.encoded_columns),
         }
@@ -99,8 +98,7 @@ def fit_feature_spec(frame: pd.DataFrame, config: JobConfig) -> FeatureSpec:
     _require_columns(frame, (*config.features, config.target))
     negative_label = _negative_label(frame[config.target], config.positive_label, config.target)
     categorical = tuple(
-        CategoricalFeature(name=name, categories=_learn_categories(frame[name]))
-        for name in config.categorical_features
+        CategoricalFeature(name=name, categories=_learn_categories(frame[name])) for name in config.categorical_features
     )
     spec = FeatureSpec(
         target=config.target,
@@ -174,9 +172,7 @@ def feature_spec_from_dict(document: Mapping[str, Any]) -> FeatureSpec:
             negative_label=str(document["negative_label"]),
             numeric_features=tuple(str(name) for name in document["numeric_features"]),
             categorical_features=tuple(
-                CategoricalFeature(
-                    name=str(entry["name"]), categories=tuple(str(c) for c in entry["categories"])
-                )
+                CategoricalFeature(name=str(entry["name"]), categories=tuple(str(c) for c in entry["categories"]))
                 for entry in document["categorical_features"]
             ),
         )
@@ -204,14 +200,10 @@ def _target_labels(column: pd.Series, target: str) -> npt.NDArray[np.object_]:
 
 def _negative_label(column: pd.Series, positive_label: str, target: str) -> str:
     labels: list[str] = sorted(set(_target_labels(column, target).tolist()))
-    if len(labels) != 2:  # noqa: PLR2004 - binary classification has exactly two labels
-        raise JobInputError(
-            f"target {target!r} must have exactly two labels, found {len(labels)}: {labels[:10]}"
-        )
+    if len(labels) != 2:
+        raise JobInputError(f"target {target!r} must have exactly two labels, found {len(labels)}: {labels[:10]}")
     if positive_label not in labels:
-        raise JobInputError(
-            f"positive label {positive_label!r} does not occur in target {target!r}: {labels}"
-        )
+        raise JobInputError(f"positive label {positive_label!r} does not occur in target {target!r}: {labels}")
     return next(str(label) for label in labels if label != positive_label)
 
 
@@ -225,9 +217,7 @@ def _numeric_column(column: pd.Series, name: str) -> npt.NDArray[np.float64]:
     unparsable = np.isnan(values) & column.notna().to_numpy()
     if unparsable.any():
         examples = column[unparsable].astype(str).unique().tolist()[:5]
-        raise JobInputError(
-            f"numeric feature {name!r} has {int(unparsable.sum())} non-numeric values, e.g. {examples}"
-        )
+        raise JobInputError(f"numeric feature {name!r} has {int(unparsable.sum())} non-numeric values, e.g. {examples}")
     if np.isinf(values).any():
         raise JobInputError(f"numeric feature {name!r} has infinite values")
     return values

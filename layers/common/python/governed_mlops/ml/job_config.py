@@ -108,9 +108,7 @@ def _threshold(raw: Mapping[str, Any], key: str) -> float:
 def _check_features(config: JobConfig) -> None:
     features = config.features
     if not features:
-        raise JobInputError(
-            f"{JOB_CONFIG_FILE}: no features listed (numeric_features / categorical_features)"
-        )
+        raise JobInputError(f"{JOB_CONFIG_FILE}: no features listed (numeric_features / categorical_features)")
     duplicated = sorted({name for name in features if features.count(name) > 1})
     if duplicated:
         raise JobInputError(f"{JOB_CONFIG_FILE}: features listed more than once: {duplicated}")

@@ -111,9 +111,7 @@ def binary_classification_metrics(
         true_positive_rate=tp / (tp + fn),
         false_positive_rate=fp / (fp + tn),
         threshold=float(threshold),
-        confusion=ConfusionCounts(
-            true_positives=tp, false_positives=fp, true_negatives=tn, false_negatives=fn
-        ),
+        confusion=ConfusionCounts(true_positives=tp, false_positives=fp, true_negatives=tn, false_negatives=fn),
         roc_false_positive_rates=tuple(float(value) for value in roc_fpr),
         roc_true_positive_rates=tuple(float(value) for value in roc_tpr),
     )
@@ -163,9 +161,7 @@ def _metric(value: float) -> dict[str, Any]:
     return {"value": value, "standard_deviation": _NO_STANDARD_DEVIATION}
 
 
-def _validated(
-    labels: npt.ArrayLike, scores: npt.ArrayLike
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+def _validated(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     label_array = np.asarray(labels)
     score_array = np.asarray(scores, dtype=np.float64)
     if label_array.ndim != 1 or score_array.shape != label_array.shape:

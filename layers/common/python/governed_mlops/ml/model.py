@@ -52,9 +52,7 @@ def train_booster(
     """
     matrix = xgb.DMatrix(features, label=labels, missing=np.nan, nthread=1)
     try:
-        return xgb.train(
-            xgboost_params(hyperparameters, seed), matrix, num_boost_round=hyperparameters.num_round
-        )
+        return xgb.train(xgboost_params(hyperparameters, seed), matrix, num_boost_round=hyperparameters.num_round)
     except xgb.core.XGBoostError as exc:
         raise JobInputError(f"XGBoost rejected the hyperparameters: {_first_line(exc)}") from exc
 
@@ -65,7 +63,7 @@ def score_matrix(booster: xgb.Booster, features: npt.NDArray[np.float64]) -> npt
     Raises:
         JobInputError: the matrix width differs from the number of features the booster was trained on.
     """
-    if features.ndim != 2 or features.shape[1] != booster.num_features():  # noqa: PLR2004 - a matrix
+    if features.ndim != 2 or features.shape[1] != booster.num_features():
         raise JobInputError(
             f"encoded matrix has shape {features.shape}, the model expects {booster.num_features()} columns"
         )

@@ -26,9 +26,7 @@ class TrainedModel:
     metrics: dict[str, Any]
 
 
-def train_model(
-    frame: pd.DataFrame, config: JobConfig, hyperparameters: TrainingHyperparameters
-) -> TrainedModel:
+def train_model(frame: pd.DataFrame, config: JobConfig, hyperparameters: TrainingHyperparameters) -> TrainedModel:
     """Fit the feature spec and an XGBoost binary classifier of P(target == positive label) on ``frame``.
 
     Raises:
@@ -39,9 +37,7 @@ def train_model(
     features = encode_frame(frame, spec)
     labels = encode_target(frame, spec)
     booster = train_booster(features, labels, hyperparameters, config.seed)
-    train_fit = binary_classification_metrics(
-        labels, score_matrix(booster, features), config.decision_threshold
-    )
+    train_fit = binary_classification_metrics(labels, score_matrix(booster, features), config.decision_threshold)
     metrics = {
         "train_auc": train_fit.auc,
         "train_ks": train_fit.ks,

@@ -157,7 +157,9 @@ def register_model(
     config, config_digest = load_config(store, request.config)
     model_ref = S3Ref.from_uri(training.model_artifact)
     model_bytes = store.get(model_ref)
-    output_ref = S3Ref.from_uri(training.output_path.rstrip("/") + f"/{training.training_job_name}/output/output.tar.gz")
+    output_ref = S3Ref.from_uri(
+        training.output_path.rstrip("/") + f"/{training.training_job_name}/output/output.tar.gz"
+    )
     training_metrics: dict[str, object] = {}
     try:
         member = _read_member(store.get(output_ref), "training_metrics.json")

@@ -1,0 +1,61 @@
+# Two entry points on a fresh machine with only Python 3.11: `make demo` and `make test`.
+# Everything else (uv, the locked virtualenv, the SAM CLI tool env, Chromium) is installed here.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+UV := .tools/uv/bin/uv
+VENV := .venv
+export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
+export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
+export XDG_CACHE_HOME ?= $(CURDIR)/.cache
+export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
+export SAM_CLI_TELEMETRY := 0
+export DO_NOT_TRACK := 1
+export AWS_DEFAULT_REGION ?= us-east-1
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: demo test lint typecheck static unit integration bench sam-build clean help
+help:
+	@echo "make demo   - bootstrap and run the local end-to-end pipeline on German credit"
+	@echo "make test   - bootstrap, then every static check and every test"
+	@echo "make bench  - run the benchmarks and write benchmarks/results/summary.json"
+
+$(UV):
+	$(PYTHON) -m venv .tools/uv
+	.tools/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+.tools/sam/bin/sam: tools/sam-cli.lock.txt
+	$(PYTHON) -m venv .tools/sam
+	.tools/sam/bin/pip install --quiet --disable-pip-version-check -r tools/sam-cli.lock.txt
+	@touch $@
+
+demo: $(VENV)/.synced
+	$(VENV)/bin/mlops demo
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(VENV)/bin/mypy
+	# Each handler is its own module named app; Powertools decorators are untyped, so those two codes are off.
+	for app in functions/*/app.py; do $(VENV)/bin/mypy --strict --ignore-missing-imports --disable-error-code untyped-decorator --disable-error-code no-any-return "$$app" || exit 1; done
+
+static: .tools/sam/bin/sam
+	.tools/sam/bin/sam validate --lint --template template.yaml
+
+test: $(VENV)/.synced lint typecheck static
+	$(VENV)/bin/pytest
+
+sam-build: .tools/sam/bin/sam
+	PATH="$$(dirname $$(readlink -f $(PYTHON))):$$PATH" .tools/sam/bin/sam build --template template.yaml
+
+bench: $(VENV)/.synced
+	$(VENV)/bin/python benchmarks/e2e_local.py
+
+clean:
+	rm -rf .mlops .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -21,19 +21,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from governed_mlops.ml import (
+from governed_mlops.ml.artifacts import (
     MODEL_ARCHIVE,
-    JobInputError,
-    evaluate_model,
     extract_model_archive,
     find_single_csv,
-    load_booster,
     load_feature_spec,
     load_job_config,
     read_dataset,
-    run_job,
     write_json,
 )
+from governed_mlops.ml.errors import JobInputError
+from governed_mlops.ml.evaluation import evaluate_model
+from governed_mlops.ml.model import load_booster
+from governed_mlops.ml.runner import run_job
 
 EVALUATION_FILE = "evaluation.json"
 PREDICTIONS_FILE = "predictions.csv"

@@ -22,18 +22,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from governed_mlops.ml import (
-    JobInputError,
-    find_single_csv,
-    load_job_config,
-    read_dataset,
-    resolve_hyperparameters,
-    run_job,
-    save_booster,
-    save_feature_spec,
-    train_model,
-    write_json,
-)
+from governed_mlops.ml.artifacts import find_single_csv, load_job_config, read_dataset, save_feature_spec, write_json
+from governed_mlops.ml.errors import JobInputError
+from governed_mlops.ml.hyperparameters import resolve_hyperparameters
+from governed_mlops.ml.model import save_booster
+from governed_mlops.ml.runner import run_job
+from governed_mlops.ml.training import train_model
 
 TRAINING_METRICS_FILE = "training_metrics.json"
 _REQUIRED_ENVIRONMENT = ("SM_CHANNEL_TRAIN", "SM_CHANNEL_CONFIG", "SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR")

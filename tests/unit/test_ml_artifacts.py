@@ -9,17 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from governed_mlops.ml import (
-    JobConfig,
-    JobInputError,
+from governed_mlops.ml.artifacts import (
     extract_model_archive,
     find_single_csv,
     load_job_config,
-    parse_job_config,
     read_dataset,
     write_failure_reason,
     write_model_archive,
 )
+from governed_mlops.ml.errors import JobInputError
+from governed_mlops.ml.job_config import JobConfig, parse_job_config
 
 JOB_CONFIG = {
     "target": "outcome",

@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governed_mlops.ml import (
+from governed_mlops.ml.errors import JobInputError
+from governed_mlops.ml.features import (
     FeatureSpec,
-    JobConfig,
-    JobInputError,
     encode_frame,
     encode_target,
     feature_spec_from_dict,
     fit_feature_spec,
 )
+from governed_mlops.ml.job_config import JobConfig
 
 CONFIG = JobConfig(
     target="outcome",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from governed_mlops.ml import (
-    JobInputError,
+from governed_mlops.ml.errors import JobInputError
+from governed_mlops.ml.hyperparameters import (
     hyperparameters_from_command_line,
     hyperparameters_from_sm_hps,
     parse_hyperparameters,

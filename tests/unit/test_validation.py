@@ -605,7 +605,7 @@ def test_categorical_statistics_list_top_values(
     assert json.loads(str(stats["top_values"])) == {"good": 700, "bad": 300}
 
 
-def _synthetic_config(**limits: float) -> PipelineConfig:
+def _synthetic_config(*, max_duplicate_fraction: float = 0.01) -> PipelineConfig:
     dataset = DatasetConfig(
         name="synthetic",
         target="y",
@@ -614,7 +614,8 @@ def _synthetic_config(**limits: float) -> PipelineConfig:
         categorical_features=["c"],
         ranges={"x": ValueRange(min=0)},
     )
-    return PipelineConfig(dataset=dataset, validation=ValidationLimits(min_rows=10, **limits))  # type: ignore[arg-type]
+    limits = ValidationLimits(min_rows=10, max_duplicate_fraction=max_duplicate_fraction)
+    return PipelineConfig(dataset=dataset, validation=limits)
 
 
 def test_statistics_stay_exact_beyond_the_distinct_value_cap(digest_of: DigestOf) -> None:

@@ -14,6 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from governed_mlops.errors import ConfigError
+from governed_mlops.ml.errors import JobInputError
+from governed_mlops.ml.hyperparameters import parse_hyperparameters
 
 
 class _Strict(BaseModel):
@@ -73,10 +75,16 @@ class TrainingConfig(_Strict):
 
     @field_validator("hyperparameters")
     @classmethod
-    def _no_reserved(cls, value: dict[str, Any]) -> dict[str, Any]:
-        reserved = sorted(k for k in value if k.startswith("sagemaker_") or k == "seed")
+    def _training_job_accepts_them(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The same rules the training script applies, checked before any data is read, so a typo
+        # fails the run at Validate Data instead of minutes later inside the training job.
+        reserved = sorted(k for k in value if k.startswith("sagemaker_"))
         if reserved:
             raise ValueError(f"reserved hyperparameter names (set by the pipeline): {reserved}")
+        try:
+            parse_hyperparameters(value)
+        except JobInputError as exc:
+            raise ValueError(str(exc)) from exc
         return value
 
 

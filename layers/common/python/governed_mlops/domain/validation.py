@@ -127,9 +127,7 @@ def raise_for_report(report: ValidationReport) -> None:
     if report.passed and not report.issues:
         return
     parts = [
-        f"[{issue.check}] {issue.column}: {issue.message}"
-        if issue.column
-        else f"[{issue.check}] {issue.message}"
+        f"[{issue.check}] {issue.column}: {issue.message}" if issue.column else f"[{issue.check}] {issue.message}"
         for issue in report.issues
     ]
     count = len(report.issues)
@@ -272,9 +270,7 @@ class _Scan:
             if name in seen:
                 continue
             hint = _near_match(name, header)
-            hint_text = (
-                f" The header has {hint!r}, which differs only in case or surrounding spaces." if hint else ""
-            )
+            hint_text = f" The header has {hint!r}, which differs only in case or surrounding spaces." if hint else ""
             if name == dataset.target:
                 self.issue(
                     "target_missing",
@@ -330,9 +326,7 @@ class _Scan:
                 "the rest of the file. Fix the quoting at the source.",
             )
         else:
-            self.issue(
-                "csv_syntax", f"The CSV cannot be parsed at line {line}: {exc}. Fix the file's quoting."
-            )
+            self.issue("csv_syntax", f"The CSV cannot be parsed at line {line}: {exc}. Fix the file's quoting.")
 
     def _check_rows(self, profiles: _Profiles) -> None:
         limits = self.config.validation
@@ -442,7 +436,8 @@ class _Scan:
                 "with other values, or choose a binary target.",
                 target.name,
             )
-        if dataset.positive_label not in dict(labels):
+        # Past the distinct cap the label may sit among the untracked values; not binary is reported already.
+        if dataset.positive_label not in dict(labels) and not target.capped:
             self.issue(
                 "positive_label_absent",
                 f"The positive label {dataset.positive_label!r} "
@@ -617,8 +612,7 @@ class _Tally:
         self.maximum = max(self.maximum, number)
         bounds = self.value_range
         if bounds is not None and (
-            (bounds.min is not None and number < bounds.min)
-            or (bounds.max is not None and number > bounds.max)
+            (bounds.min is not None and number < bounds.min) or (bounds.max is not None and number > bounds.max)
         ):
             self.out_of_range += count
             _keep_example(self.out_of_range_examples, line, value)
@@ -627,9 +621,7 @@ class _Tally:
 class _ColumnProfile:
     """Counts of one column's values (up to :data:`MAX_TRACKED_DISTINCT` distinct ones) and their tally."""
 
-    def __init__(
-        self, name: str, position: int, role: str, numeric: bool, value_range: ValueRange | None
-    ) -> None:
+    def __init__(self, name: str, position: int, role: str, numeric: bool, value_range: ValueRange | None) -> None:
         self.name = name
         self.position = position
         self.role = role  # "feature", "target", "unexpected" or "duplicate" (a later copy of a name)

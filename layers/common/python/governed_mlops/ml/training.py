@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import platform
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +16,19 @@ from governed_mlops.ml.job_config import JobConfig
 from governed_mlops.ml.metrics import binary_classification_metrics
 from governed_mlops.ml.model import score_matrix, train_booster
 
-__all__ = ["TrainedModel", "train_model"]
+__all__ = ["TrainedModel", "library_versions", "train_model"]
+
+_LIBRARIES = {"xgboost": "xgboost", "numpy": "numpy", "pandas": "pandas", "scikit-learn": "sklearn", "scipy": "scipy"}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that produced the model (recorded in its lineage).
+
+    Read from the modules, not the distributions: the same library ships as ``xgboost`` or
+    ``xgboost-cpu`` depending on the environment.
+    """
+    versions = {name: str(importlib.import_module(module).__version__) for name, module in _LIBRARIES.items()}
+    return {**versions, "python": platform.python_version()}
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ def train_model(frame: pd.DataFrame, config: JobConfig, hyperparameters: Trainin
         "feature_count": len(spec.encoded_columns),
         "raw_feature_count": len(spec.raw_features),
         "xgboost_version": xgb.__version__,
+        "library_versions": library_versions(),
         "seed": config.seed,
         "hyperparameters": hyperparameters.to_json_dict(),
     }

@@ -1,0 +1,44 @@
+"""Fixtures shared by every test tier."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from governed_mlops.local.runtime import LocalRuntime, find_project_dir
+
+PROJECT_DIR = find_project_dir(Path(__file__).parent)
+EVENTS_DIR = PROJECT_DIR / "events"
+GERMAN_CREDIT = PROJECT_DIR / "data" / "german_credit" / "german_credit.csv"
+GERMAN_CONFIG = PROJECT_DIR / "config" / "german_credit.yaml"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """An event fixture from events/ (shared with `mlops trigger` and `sam local invoke`)."""
+    return json.loads((EVENTS_DIR / name).read_text())
+
+
+@pytest.fixture
+def project_dir() -> Path:
+    return PROJECT_DIR
+
+
+@pytest.fixture
+def german_credit_bytes() -> bytes:
+    return GERMAN_CREDIT.read_bytes()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "mlops-data"
+
+
+@pytest.fixture
+def runtime(data_dir: Path) -> Iterator[LocalRuntime]:
+    """A local runtime on a fresh data directory with the German credit configuration."""
+    with LocalRuntime(PROJECT_DIR, data_dir) as active:
+        yield active

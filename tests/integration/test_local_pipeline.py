@@ -1,0 +1,144 @@
+"""The local runtime end to end: same template, same ASL, same handlers, real training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from governed_mlops.adapters.model_registry import LocalModelRegistry
+from governed_mlops.local.runtime import LocalRuntime
+from tests.conftest import GERMAN_CONFIG, PROJECT_DIR, load_event
+
+pytestmark = pytest.mark.slow
+
+
+def _run_upload(runtime: LocalRuntime, data: bytes, key: str = "datasets/german_credit.csv") -> dict:
+    _, deliveries = runtime.upload(data, key)
+    assert [d.error for d in deliveries] == [None]
+    (result,) = runtime.wait([deliveries[0].result["execution_arn"]])
+    return result
+
+
+def _without_column(data: bytes, column: str) -> bytes:
+    lines = data.decode().splitlines()
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO("\n".join(lines))))
+    index = rows[0].index(column)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([r[:index] + r[index + 1 :] for r in rows])
+    return out.getvalue().encode()
+
+
+def test_data_arrival_trains_and_registers_a_model(runtime: LocalRuntime, german_credit_bytes: bytes, data_dir: Path):
+    # Given the German credit CSV, When it lands under the data prefix
+    result = _run_upload(runtime, german_credit_bytes)
+    # Then the execution succeeds and one model version is registered with its lineage
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    (record,) = LocalModelRegistry(data_dir).list_versions()
+    assert record.execution_name == result["name"]
+    assert record.metrics["auc"] > 0.7
+    assert record.data.sha256 == __import__("hashlib").sha256(german_credit_bytes).hexdigest()
+    assert len(record.code.commit_id) == 40
+    assert len(record.source_sha256) == 64
+    assert len(record.definition_sha256 or "") == 64
+    assert len(record.config.sha256) == 64
+    assert record.hyperparameters["max_depth"] == "3"
+    assert set(record.library_versions) >= {"xgboost", "numpy", "pandas", "scikit-learn", "python"}
+    assert set(record.reports) == {"validation", "evaluation", "gates"}
+
+
+def test_history_is_aws_shaped_from_started_to_succeeded(runtime: LocalRuntime, german_credit_bytes: bytes):
+    result = _run_upload(runtime, german_credit_bytes)
+    events = runtime.executions.history(result["name"])
+    assert events[0]["type"] == "ExecutionStarted"
+    assert events[-1]["type"] == "ExecutionSucceeded"
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert all({"id", "type", "timestamp"} <= set(e) for e in events)
+    # The SageMaker integrations appear as AWS records them: Task* events of resource type sagemaker.
+    scheduled = [e["taskScheduledEventDetails"] for e in events if e["type"] == "TaskScheduled"]
+    assert {(d["resourceType"], d["resource"]) for d in scheduled} == {
+        ("sagemaker", "createTrainingJob.sync"),
+        ("sagemaker", "createProcessingJob.sync"),
+    }
+    json.dumps(events)  # persisted history is plain JSON
+
+
+def test_duplicate_push_starts_one_execution(runtime: LocalRuntime, german_credit_bytes: bytes):
+    _run_upload(runtime, german_credit_bytes)
+    push = load_event("codecommit_push.json")
+    first = runtime.send_event(push)
+    second = runtime.send_event(push)
+    assert [d.result["status"] for d in first] == ["started"]
+    assert [d.result["status"] for d in second] == ["duplicate"]
+    assert second[0].result["execution_name"] == first[0].result["execution_name"]
+    (result,) = runtime.wait([first[0].result["execution_arn"]])
+    assert result["status"] == "SUCCEEDED"
+    names = [e["name"] for e in runtime.executions.list_executions()]
+    assert names.count(first[0].result["execution_name"]) == 1
+
+
+def test_duplicate_push_from_a_later_process_starts_nothing(data_dir: Path, german_credit_bytes: bytes):
+    push = load_event("codecommit_push.json")
+    with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
+        _run_upload(runtime, german_credit_bytes)
+        (first,) = runtime.send_event(push)
+        runtime.wait([first.result["execution_arn"]])
+    # A new runtime (as a second `mlops trigger`) sees the name on disk.
+    with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
+        (again,) = runtime.send_event(push)
+    assert again.result["status"] == "duplicate"
+
+
+def test_push_to_a_feature_branch_matches_no_rule(runtime: LocalRuntime):
+    assert runtime.send_event(load_event("codecommit_push_feature_branch.json")) == []
+    assert runtime.executions.list_executions() == []
+
+
+def test_push_before_any_dataset_is_a_named_error(runtime: LocalRuntime):
+    (delivery,) = runtime.send_event(load_event("codecommit_push.json"))
+    assert delivery.error_type == "DatasetNotFoundError"
+    assert "mlops upload" in delivery.error
+    assert runtime.executions.list_executions() == []
+
+
+def test_missing_target_column_fails_validation_and_registers_nothing(
+    runtime: LocalRuntime, german_credit_bytes: bytes, data_dir: Path
+):
+    result = _run_upload(runtime, _without_column(german_credit_bytes, "creditability"))
+    assert result["status"] == "FAILED"
+    assert result["error"] == "DataValidationError"
+    assert "creditability" in result["cause"]
+    report_uri = json.loads(result["cause"])["errorMessage"].rsplit("report: ", 1)[1].rstrip(")")
+    bucket, _, key = report_uri[5:].partition("/")
+    report = json.loads(runtime.store.mirror_path(bucket, key.split("?")[0]).read_text())
+    assert any(i["column"] == "creditability" for i in report["issues"])
+    assert LocalModelRegistry(data_dir).list_versions() == []
+    # No training job was started for invalid data.
+    assert not (data_dir / "sagemaker" / "training-jobs").exists()
+
+
+def test_quality_gate_breach_fails_with_named_error(tmp_path: Path, german_credit_bytes: bytes):
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(GERMAN_CONFIG.read_text().replace("min_auc: 0.70", "min_auc: 0.99"))
+    with LocalRuntime(PROJECT_DIR, tmp_path / "data", config_path=strict) as runtime:
+        result = _run_upload(runtime, german_credit_bytes)
+    assert result["error"] == "QualityGateFailed"
+    assert "auc=" in result["cause"]
+    assert "0.9900" in result["cause"]
+    assert LocalModelRegistry(tmp_path / "data").list_versions() == []
+
+
+def test_failing_training_job_is_a_named_error(tmp_path: Path, german_credit_bytes: bytes):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(GERMAN_CONFIG.read_text().replace("max_depth: 3", "max_depth: -1"))
+    with LocalRuntime(PROJECT_DIR, tmp_path / "data", config_path=broken) as runtime:
+        result = _run_upload(runtime, german_credit_bytes)
+    assert result["error"] == "SageMakerJobFailed"
+    cause = json.loads(result["cause"])
+    assert cause["errorType"] == "SageMakerJobFailed"
+    assert "max_depth" in cause["errorMessage"]
+    assert LocalModelRegistry(tmp_path / "data").list_versions() == []

@@ -247,7 +247,7 @@ def transition_problems(definition: StateMachineJson) -> list[str]:
                 else:
                     problems.append(f"{where}: {name!r} {field} -> {target!r} is not a state")
         reached: set[str] = set()
-        pending = [start] if start in states else []
+        pending: list[str] = [str(start)] if start in states else []
         while pending:
             current = pending.pop()
             if current not in reached:

@@ -90,7 +90,7 @@ S3_EVENT = {
 PATTERN_FIX = f"moto.events.models.EventPattern changed: update LocalRuntime.send_event in {RUNTIME}"
 
 
-def event_pattern_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+def event_pattern_matches(pattern: dict[str, Any], event: Any) -> bool:
     from moto.events.models import EventPattern
 
     return bool(EventPattern.load(json.dumps(pattern)).matches_event(event))

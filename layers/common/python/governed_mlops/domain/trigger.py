@@ -56,7 +56,9 @@ def parse_event(raw: Any) -> PipelineEvent:
     if not isinstance(raw, dict):
         raise InvalidEventError(f"an EventBridge event is a JSON object, got {type(raw).__name__}")
     kind = (raw.get("source"), raw.get("detail-type"))
-    model = _KINDS.get(kind) if all(isinstance(part, str) for part in kind) else None  # type: ignore[arg-type]
+    # A list or object under source / detail-type is not a kind we know (and not hashable).
+    hashable = all(isinstance(part, str) for part in kind)
+    model = _KINDS.get(kind) if hashable else None  # type: ignore[arg-type]
     if model is None:
         raise UnsupportedEventError(
             f"events with source={kind[0]!r} and detail-type={kind[1]!r} do not start the pipeline; "

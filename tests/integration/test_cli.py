@@ -1,0 +1,93 @@
+"""The `mlops` command as engineers and on-call staff use it, in separate processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EVENTS_DIR, GERMAN_CREDIT, PROJECT_DIR
+
+pytestmark = pytest.mark.slow
+MLOPS = str(Path(sys.executable).parent / "mlops")
+
+
+def mlops(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        [MLOPS, "--data-dir", str(data_dir), *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300
+    )
+    if check and completed.returncode != 0:
+        raise AssertionError(f"mlops {' '.join(args)} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}")
+    return completed
+
+
+def test_push_twice_from_two_processes_runs_one_execution_per_commit(data_dir: Path):
+    # Given a dataset in the data bucket
+    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait")
+    # When the same push event is sent twice, each time from a new process
+    first = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push.json"), "--wait")
+    second = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push.json"), "--wait")
+    # Then one execution exists for that commit, and it succeeded
+    assert "started push-3f1c2b7d9e8a4c6b" in first.stdout
+    assert "duplicate push-3f1c2b7d9e8a4c6b" in second.stdout
+    listed = json.loads(mlops(data_dir, "executions", "--json").stdout)["executions"]
+    pushes = [e for e in listed if e["name"].startswith("push-")]
+    assert [e["status"] for e in pushes] == ["SUCCEEDED"]
+    assert {"executionArn", "name", "status", "startDate", "stopDate"} <= set(pushes[0])
+
+
+def test_feature_branch_push_starts_nothing(data_dir: Path):
+    completed = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push_feature_branch.json"), "--wait")
+    assert "No rule matched" in completed.stdout
+    assert json.loads(mlops(data_dir, "executions", "--json").stdout)["executions"] == []
+
+
+def test_upload_without_target_fails_with_validation_error(data_dir: Path, tmp_path: Path):
+    lines = GERMAN_CREDIT.read_text().splitlines()
+    broken = tmp_path / "no_target.csv"
+    broken.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    completed = mlops(data_dir, "upload", str(broken), "--wait", check=False)
+    assert completed.returncode == 1
+    assert "DataValidationError" in completed.stdout
+    assert "creditability" in completed.stdout
+    name = json.loads(mlops(data_dir, "executions", "--json").stdout)["executions"][0]["name"]
+    page = mlops(data_dir, "history", name).stdout
+    assert page.splitlines()[1] == "FAILED in state: Validate Data"
+    events = json.loads(mlops(data_dir, "history", name, "--json").stdout)["events"]
+    assert events[0]["type"] == "ExecutionStarted"
+    assert events[-1]["type"] == "ExecutionFailed"
+    assert events[-1]["executionFailedEventDetails"]["error"] == "DataValidationError"
+    assert "No model versions" in mlops(data_dir, "models").stdout
+
+
+def test_trigger_without_wait_returns_and_the_execution_finishes_in_the_background(data_dir: Path):
+    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait")
+    started = time.monotonic()
+    completed = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push.json"))
+    assert "started push-" in completed.stdout
+    assert "Running in the background" in completed.stdout
+    deadline = started + 120
+    status = "RUNNING"
+    while time.monotonic() < deadline and status == "RUNNING":
+        time.sleep(0.5)
+        listed = json.loads(mlops(data_dir, "executions", "--json").stdout)["executions"]
+        status = next(e["status"] for e in listed if e["name"].startswith("push-"))
+    assert status == "SUCCEEDED"
+
+
+def test_history_of_an_unknown_execution_is_a_clear_error(data_dir: Path):
+    completed = mlops(data_dir, "history", "no-such-execution", check=False)
+    assert completed.returncode == 2
+    assert "no execution named 'no-such-execution'" in completed.stderr
+
+
+def test_trigger_with_a_file_that_is_not_json_is_a_clear_error(data_dir: Path, tmp_path: Path):
+    bad = tmp_path / "event.json"
+    bad.write_text("{not json")
+    completed = mlops(data_dir, "trigger", str(bad), "--wait", check=False)
+    assert completed.returncode == 2
+    assert "is not JSON" in completed.stderr

@@ -1,0 +1,192 @@
+"""Function settings: read once from the environment, failing loudly with the VARIABLE's name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from governed_mlops.errors import ConfigError
+from governed_mlops.settings import (
+    FunctionSettings,
+    PrepareSettings,
+    RegisterSettings,
+    StageSettings,
+    TriggerSettings,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+AWS_ENVIRON = {
+    "MLOPS_BACKEND": "aws",
+    "AWS_REGION": "eu-west-1",
+    "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:111122223333:stateMachine:TrainingPipeline",
+    "DATA_BUCKET": "data-bucket",
+    "DATA_PREFIX": "datasets/",
+    "ARTIFACTS_BUCKET": "artifacts-bucket",
+    "CONFIG_KEY": "config/pipeline.yaml",
+    "MAIN_BRANCH": "main",
+    "CODE_REPOSITORY": "credit-risk-model",
+    "TRAINING_SOURCE_URI": "s3://artifacts-bucket/code/sourcedir.tar.gz",
+    "MODEL_PACKAGE_GROUP": "credit-risk",
+    "REGISTRY_TABLE": "registry-table",
+    # What else a Lambda environment holds; settings ignore it.
+    "AWS_LAMBDA_FUNCTION_NAME": "trigger",
+    "POWERTOOLS_SERVICE_NAME": "governed-mlops",
+}
+
+SETTINGS_CLASSES: list[type[FunctionSettings]] = [
+    TriggerSettings,
+    StageSettings,
+    PrepareSettings,
+    RegisterSettings,
+]
+
+
+def required_variables(settings_class: type[FunctionSettings]) -> list[str]:
+    return [name.upper() for name, info in settings_class.model_fields.items() if info.is_required()]
+
+
+REQUIRED = [(cls, variable) for cls in SETTINGS_CLASSES for variable in required_variables(cls)]
+
+
+def without(variable: str) -> dict[str, str]:
+    return {name: value for name, value in AWS_ENVIRON.items() if name != variable}
+
+
+def test_every_settings_class_requires_something() -> None:
+    # Guards the parametrisation below against an empty (vacuous) list of cases.
+    assert all(required_variables(cls) for cls in SETTINGS_CLASSES)
+
+
+@pytest.mark.parametrize(
+    ("settings_class", "variable"), REQUIRED, ids=[f"{cls.__name__}-{variable}" for cls, variable in REQUIRED]
+)
+def test_missing_variable_is_named_in_upper_case(settings_class: type[FunctionSettings], variable: str) -> None:
+    # Given a complete environment but for one variable
+    environ = without(variable)
+
+    # When the function's settings are read
+    with pytest.raises(ConfigError) as caught:
+        settings_class.from_environ(environ)
+
+    # Then the error names the environment variable, as it is spelt in the template
+    assert f"{variable}: Field required" in str(caught.value)
+
+
+def test_every_missing_variable_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        TriggerSettings.from_environ({})
+
+    assert re.findall(r"([A-Z_]+): Field required", str(caught.value)) == required_variables(TriggerSettings)
+
+
+@pytest.mark.parametrize("settings_class", SETTINGS_CLASSES, ids=[cls.__name__ for cls in SETTINGS_CLASSES])
+def test_complete_aws_environment_parses(settings_class: type[FunctionSettings]) -> None:
+    settings = settings_class.from_environ(AWS_ENVIRON)
+
+    assert (settings.mlops_backend, settings.aws_region, settings.mlops_local_root) == ("aws", "eu-west-1", None)
+
+
+def test_trigger_settings_read_every_field_from_its_variable() -> None:
+    settings = TriggerSettings.from_environ(AWS_ENVIRON | {"LOCAL_GIT_DIR": "/srv/repo"})
+
+    assert settings.state_machine_arn == AWS_ENVIRON["STATE_MACHINE_ARN"]
+    assert (settings.data_bucket, settings.data_prefix) == ("data-bucket", "datasets/")
+    assert (settings.artifacts_bucket, settings.config_key) == ("artifacts-bucket", "config/pipeline.yaml")
+    assert (settings.main_branch, settings.code_repository) == ("main", "credit-risk-model")
+    assert settings.local_git_dir == Path("/srv/repo")
+
+
+def test_local_backend_without_local_root_fails() -> None:
+    environ = AWS_ENVIRON | {"MLOPS_BACKEND": "local"}
+
+    with pytest.raises(ConfigError, match="MLOPS_LOCAL_ROOT is required when MLOPS_BACKEND=local"):
+        StageSettings.from_environ(environ)
+
+
+def test_local_backend_with_local_root_parses() -> None:
+    settings = StageSettings.from_environ(AWS_ENVIRON | {"MLOPS_BACKEND": "local", "MLOPS_LOCAL_ROOT": "/tmp/mlops"})
+
+    assert settings.mlops_local_root == Path("/tmp/mlops")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="settings.py accepts MLOPS_LOCAL_ROOT='' as Path('.') (the working directory): a silent default",
+)
+def test_local_backend_with_empty_local_root_fails() -> None:
+    environ = AWS_ENVIRON | {"MLOPS_BACKEND": "local", "MLOPS_LOCAL_ROOT": ""}
+
+    with pytest.raises(ConfigError, match="MLOPS_LOCAL_ROOT"):
+        StageSettings.from_environ(environ)
+
+
+def test_unknown_backend_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"MLOPS_BACKEND: Input should be 'aws' or 'local'"):
+        StageSettings.from_environ(AWS_ENVIRON | {"MLOPS_BACKEND": "gcp"})
+
+
+def test_lower_case_variable_is_not_read() -> None:
+    # Lambda environments are case-sensitive; only the upper-case spelling counts.
+    environ = without("ARTIFACTS_BUCKET") | {"artifacts_bucket": "artifacts-bucket"}
+
+    with pytest.raises(ConfigError, match="ARTIFACTS_BUCKET: Field required"):
+        StageSettings.from_environ(environ)
+
+
+def test_settings_are_frozen() -> None:
+    settings = StageSettings.from_environ(AWS_ENVIRON)
+
+    with pytest.raises(ValueError, match="frozen"):
+        settings.artifacts_bucket = "elsewhere"  # type: ignore[misc, unused-ignore]
+
+
+# --------------------------------------------------------------------------------------------------
+# The template gives each deployed function every variable its settings require
+
+
+def _template() -> dict[str, Any]:
+    template: dict[str, Any] = yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"))
+    return template
+
+
+def _settings_class_of(code_uri: str) -> type[FunctionSettings]:
+    app = (REPO_ROOT / code_uri / "app.py").read_text(encoding="utf-8")
+    found = re.findall(r"\b(\w+Settings)\.from_environ\(", app)
+    assert len(found) == 1, f"{code_uri}app.py should read exactly one settings class, found {found}"
+    classes = {cls.__name__: cls for cls in SETTINGS_CLASSES}
+    assert found[0] in classes, f"{code_uri}app.py uses {found[0]}, unknown to this test: add it to SETTINGS_CLASSES"
+    return classes[found[0]]
+
+
+def deployed_functions() -> dict[str, tuple[type[FunctionSettings], dict[str, str]]]:
+    """Logical id -> (settings class its app.py reads, environment the template gives it)."""
+    template = _template()
+    global_variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    functions = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        variables = global_variables | properties.get("Environment", {}).get("Variables", {})
+        # Intrinsics (!Ref, !Sub ...) resolve at deploy time; the Lambda runtime sets AWS_REGION.
+        environ = {name: value if isinstance(value, str) else "<resolved>" for name, value in variables.items()}
+        functions[logical_id] = (_settings_class_of(properties["CodeUri"]), environ | {"AWS_REGION": "eu-west-1"})
+    return functions
+
+
+DEPLOYED = deployed_functions()
+
+
+@pytest.mark.parametrize("logical_id", sorted(DEPLOYED))
+def test_template_environment_satisfies_the_function_settings(logical_id: str) -> None:
+    # Given the environment template.yaml gives the function (Globals + its own variables)
+    settings_class, environ = DEPLOYED[logical_id]
+
+    # Then its cold start reads its settings without a ConfigError
+    settings = settings_class.from_environ(environ)
+    assert settings.mlops_backend == "aws"

@@ -8,18 +8,36 @@ terminal ones), so renaming a class is a breaking change to every ASL file that 
 from __future__ import annotations
 
 __all__ = [
+    "ApprovalAlreadyDecided",
+    "ApprovalError",
+    "ApprovalExpired",
+    "ApprovalForbidden",
+    "ApprovalLinkInvalid",
+    "ApprovalNotFound",
+    "ApprovalRejected",
     "ArtifactNotFoundError",
+    "AuditLedgerCorrupt",
+    "BiasThresholdExceeded",
     "CapacityError",
     "ConfigError",
     "DataValidationError",
     "DatasetNotFoundError",
+    "DeploymentError",
+    "DeploymentRolledBack",
+    "EndpointNotFound",
+    "EndpointNotReady",
     "ExecutionNotFoundError",
+    "ExplainabilityError",
+    "FacetError",
     "InvalidEventError",
     "ModelVersionNotFoundError",
+    "MonitoringViolation",
     "PipelineError",
     "QualityGateFailed",
+    "RedriveNotPossible",
     "RegistryConflictError",
     "RepositoryNotFoundError",
+    "ReproducibilityMismatch",
     "ResourceLimitExceeded",
     "SageMakerJobFailed",
     "TransientStorageError",
@@ -96,3 +114,77 @@ class ModelVersionNotFoundError(PipelineError):
 
 class ExecutionNotFoundError(PipelineError):
     """No pipeline execution with that name or ARN is known."""
+
+
+class BiasThresholdExceeded(PipelineError):
+    """A Clarify bias metric is outside its configured limit; the message names facet, metric, value, limit."""
+
+
+class FacetError(PipelineError):
+    """A configured facet cannot be evaluated (column missing, no members, unknown metric)."""
+
+
+class ExplainabilityError(PipelineError):
+    """SHAP explanations could not be produced for the model or the given input row."""
+
+
+class ReproducibilityMismatch(PipelineError):
+    """A retrained artifact or its metrics differ from the registered ones."""
+
+
+class ApprovalError(PipelineError):
+    """Base of the manual-approval errors; each maps to one HTTP status in the approval API."""
+
+
+class ApprovalNotFound(ApprovalError):
+    """No approval request with that id."""
+
+
+class ApprovalLinkInvalid(ApprovalError):
+    """The approval link's signature does not verify (tampered or forged)."""
+
+
+class ApprovalExpired(ApprovalError):
+    """The approval link or the waiting task has expired."""
+
+
+class ApprovalAlreadyDecided(ApprovalError):
+    """A decision was already recorded for this approval (links are single use)."""
+
+
+class ApprovalForbidden(ApprovalError):
+    """The approver may not decide: not in the approvers group, or they triggered the run themselves."""
+
+
+class ApprovalRejected(PipelineError):
+    """An approver rejected the model version; the message carries who and why."""
+
+
+class DeploymentError(PipelineError):
+    """Creating or updating the endpoint failed."""
+
+
+class DeploymentRolledBack(PipelineError):
+    """The endpoint rolled back to the previous configuration (an alarm fired during the canary)."""
+
+
+class EndpointNotFound(PipelineError):
+    """No endpoint with that name."""
+
+
+class EndpointNotReady(PipelineError):
+    """The endpoint is still updating; poll again."""
+
+    transient = True
+
+
+class MonitoringViolation(PipelineError):
+    """Captured traffic drifted from the training baseline beyond the configured limits."""
+
+
+class AuditLedgerCorrupt(PipelineError):
+    """The audit ledger fails verification; the message names the first bad record's sequence number."""
+
+
+class RedriveNotPossible(PipelineError):
+    """The execution cannot be redriven (it succeeded, or its recorded state is missing)."""

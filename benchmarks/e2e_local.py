@@ -77,7 +77,10 @@ def warm_runs(runs: int) -> list[dict[str, Any]]:
                 begin = time.perf_counter()
                 # A distinct key per run, so each run is a new execution (not a duplicate).
                 _, deliveries = runtime.upload(data, f"datasets/run-{run}.csv")
-                (result,) = runtime.wait([deliveries[0].result["execution_arn"]])
+                started = deliveries[0].result
+                if started is None:
+                    raise SystemExit(f"the upload started nothing: {deliveries[0].error}")
+                (result,) = runtime.wait([started["execution_arn"]])
                 wall = time.perf_counter() - begin
                 jobs = {k: v for k, v in _job_seconds(data_dir).items() if k not in before}
                 compute = sum(jobs.values())
@@ -119,7 +122,8 @@ def main() -> None:
         )
         print("   per state: " + ", ".join(f"{k} {v:.3f}" for k, v in run["per_state_s"].items()))
     print(
-        f"peak RSS: runtime process {summary['peak_rss_mb_self']} MB, job subprocesses {summary['peak_rss_mb_children']} MB"
+        f"peak RSS: runtime process {summary['peak_rss_mb_self']} MB, "
+        f"job subprocesses {summary['peak_rss_mb_children']} MB"
     )
 
 

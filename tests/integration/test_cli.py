@@ -21,7 +21,9 @@ def mlops(data_dir: Path, *args: str, check: bool = True) -> subprocess.Complete
         [MLOPS, "--data-dir", str(data_dir), *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300
     )
     if check and completed.returncode != 0:
-        raise AssertionError(f"mlops {' '.join(args)} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}")
+        raise AssertionError(
+            f"mlops {' '.join(args)} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}"
+        )
     return completed
 
 

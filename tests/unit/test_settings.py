@@ -114,10 +114,6 @@ def test_local_backend_with_local_root_parses() -> None:
     assert settings.mlops_local_root == Path("/tmp/mlops")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settings.py accepts MLOPS_LOCAL_ROOT='' as Path('.') (the working directory): a silent default",
-)
 def test_local_backend_with_empty_local_root_fails() -> None:
     environ = AWS_ENVIRON | {"MLOPS_BACKEND": "local", "MLOPS_LOCAL_ROOT": ""}
 

@@ -18,7 +18,7 @@ from governed_mlops.errors import ConfigError
 class FunctionSettings(BaseModel):
     """Fields every function has; ``from_environ`` maps ``field_name`` to ``FIELD_NAME``."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", str_min_length=1)
 
     #: ``aws`` in the deployed template; the local runtime sets ``local`` and a data directory.
     mlops_backend: Literal["aws", "local"]
@@ -27,7 +27,7 @@ class FunctionSettings(BaseModel):
 
     @model_validator(mode="after")
     def _local_needs_root(self) -> Self:
-        if self.mlops_backend == "local" and self.mlops_local_root is None:
+        if self.mlops_backend == "local" and (self.mlops_local_root is None or str(self.mlops_local_root) in {"", "."}):
             raise ValueError("MLOPS_LOCAL_ROOT is required when MLOPS_BACKEND=local")
         return self
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -21,6 +21,12 @@ else:
 class StartOutcome:
     execution_arn: str
     started: bool
+
+
+class Pipeline(Protocol):
+    """What the trigger needs of the orchestrator."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> StartOutcome: ...
 
 
 class StepFunctionsPipeline:

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from governed_mlops.adapters.code_repository import CodeRepository
 from governed_mlops.adapters.object_store import ObjectStore, require_dataset
-from governed_mlops.adapters.pipeline import StepFunctionsPipeline
+from governed_mlops.adapters.pipeline import Pipeline
 from governed_mlops.domain import trigger as domain
 from governed_mlops.errors import ConfigError, UnsupportedEventError
 from governed_mlops.models import CodeRef, PipelineRequest, S3Ref, TriggerInfo
@@ -20,7 +20,7 @@ from governed_mlops.settings import TriggerSettings
 class TriggerDeps:
     store: ObjectStore
     repository: CodeRepository
-    pipeline: StepFunctionsPipeline
+    pipeline: Pipeline
 
 
 class TriggerResult(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -27,11 +28,17 @@ class Context:
         self.data_dir = data_dir
 
     @contextmanager
-    def runtime(self, config: Path | None = None) -> Iterator[Any]:
+    def runtime(self, config: Path | None = None, *, user: str | None = None, port: int = 0) -> Iterator[Any]:
         from governed_mlops.local.runtime import LocalRuntime
 
-        with LocalRuntime(self.project_dir, self.data_dir, config_path=config) as runtime:
+        with LocalRuntime(
+            self.project_dir, self.data_dir, config_path=config, local_user=user or _os_user(), port=port
+        ) as runtime:
             yield runtime
+
+
+def _os_user() -> str:
+    return getpass.getuser() or "local-user"
 
 
 def _echo(text: str = "", *, err: bool = False, **style: Any) -> None:
@@ -40,7 +47,7 @@ def _echo(text: str = "", *, err: bool = False, **style: Any) -> None:
     click.secho(text, file=stream, **style)
 
 
-def _fail(message: str, hint: str = "") -> None:
+def _fail(message: str, hint: str = "") -> NoReturn:
     _echo(f"error: {message}", err=True, fg="red")
     if hint:
         _echo(f"  {hint}", err=True)
@@ -106,10 +113,39 @@ def _report_deliveries(deliveries: list[Any]) -> list[str]:
     return arns
 
 
-def _finish(runtime: Any, arns: list[str], wait: bool, deliveries: list[Any]) -> int:
+def _approval_watcher(runtime: Any, approve_as: str | None) -> Any:
+    """Print each new approval request (as the notification would reach a person); approve if asked."""
+    from governed_mlops import approval_client
+    from governed_mlops.adapters.approvals import read_outbox
+
+    seen = {m["message_id"] for m in read_outbox(runtime.data_dir)}
+
+    def tick() -> None:
+        for message in read_outbox(runtime.data_dir):
+            if message["message_id"] in seen:
+                continue
+            seen.add(message["message_id"])
+            attributes = message.get("attributes", {})
+            if "link" not in attributes:
+                continue
+            _echo(f"\n  ⏸ {message['subject']}", fg="yellow", bold=True)
+            _echo(f"    Review and decide in a browser: {attributes['link']}")
+            _echo(f"    or from another terminal: mlops approve {attributes['approval_id']} --as <approver>")
+            if approve_as:
+                answer = approval_client.decide(
+                    attributes["link"], approve_as, "approve", "unattended approval (--approve-as)"
+                )
+                _echo(f"    approved as {approve_as}: model {answer['model_version']}\n", fg="green")
+
+    return tick
+
+
+def _finish(runtime: Any, arns: list[str], wait: bool, deliveries: list[Any], approve_as: str | None = None) -> int:
     failed = any(d.error for d in deliveries)
     if arns:
-        results = runtime.wait(arns, on_event=_progress() if wait else None)
+        results = runtime.wait(
+            arns, on_event=_progress() if wait else None, on_tick=_approval_watcher(runtime, approve_as)
+        )
         for result in results:
             colour = "green" if result["status"] == "SUCCEEDED" else "red"
             _echo(f"{result['name']}: {result['status']}", fg=colour)
@@ -217,19 +253,31 @@ def upload(obj: Context, csv_file: Path, key: str | None, wait: bool) -> None:
     default=None,
     help="Pipeline configuration YAML (default: config/german_credit.yaml).",
 )
+@click.option(
+    "--approve-as",
+    default=None,
+    metavar="NAME",
+    help="Approve through the approval API as NAME (an approver) instead of waiting for a person.",
+)
+@click.option("--port", default=0, help="Port of the local API (approval pages); default: any free port.")
 @click.pass_obj
-def demo(obj: Context, data_file: Path | None, config_file: Path | None) -> None:
+def demo(obj: Context, data_file: Path | None, config_file: Path | None, approve_as: str | None, port: int) -> None:
     """Fresh data directory, upload the dataset, run the pipeline end to end, print a summary."""
     data_file = data_file or obj.project_dir / "data" / "german_credit" / "german_credit.csv"
     if obj.data_dir.exists():
         shutil.rmtree(obj.data_dir)
     _echo(f"Local runtime: template {obj.project_dir / 'template.yaml'}, data dir {obj.data_dir} (fresh)")
     begin = time.perf_counter()
-    with obj.runtime(config_file) as runtime:
-        _echo(f"Runtime ready in {time.perf_counter() - begin:.2f}s; uploading {data_file.name}")
-        _, deliveries = runtime.upload(data_file.read_bytes(), f"datasets/{data_file.name}")
+    with obj.runtime(config_file, port=port) as runtime:
+        _echo(
+            f"Runtime ready in {time.perf_counter() - begin:.2f}s (local API {runtime.gateway.url}); "
+            f"uploading {data_file.name} as {runtime.local_user}"
+        )
+        _, deliveries = runtime.upload(
+            data_file.read_bytes(), f"datasets/{data_file.name}", requester=runtime.local_user
+        )
         arns = _report_deliveries(deliveries)
-        code = _finish(runtime, arns, True, deliveries)
+        code = _finish(runtime, arns, True, deliveries, approve_as)
         for arn in arns:
             _summary(runtime, runtime.executions.describe(arn))
     _echo(f"Done in {time.perf_counter() - begin:.2f}s")
@@ -246,7 +294,10 @@ def _summary(runtime: Any, described: dict[str, Any]) -> None:
         if name in {"auc", "ks", "accuracy", "precision", "recall", "f1"}:
             _echo(f"  {name:<10} {value:.4f}")
     registration = output.get("registration", {})
-    _echo(f"  model version  {registration.get('model_version')} ({registration.get('status')})")
+    status = output.get("outcome", {}).get("status") or registration.get("status")
+    _echo(f"  model version  {registration.get('model_version')} ({status})")
+    if output.get("approval"):
+        _echo(f"  approved by    {output['approval'].get('decided_by')}")
     store = runtime.store
     for stage in ("validation", "gates"):
         ref = output.get(stage, {}).get("report", {})
@@ -355,6 +406,98 @@ def models(obj: Context, as_json: bool) -> None:
             f"{r.model_version:<20} {r.status:<24} auc={r.metrics.get('auc', float('nan')):.4f} "
             f"execution={r.execution_name} commit={r.code.commit_id[:12]}"
         )
+
+
+# -- manual approval ------------------------------------------------------------------------------
+def _serving(obj: Context) -> Any:
+    from governed_mlops import approval_client
+
+    serving = approval_client.serving_runtime(obj.data_dir)
+    if serving is None:
+        _fail(
+            "no local runtime is serving the approval API for this data directory",
+            "the run waiting for approval lives in the `mlops demo` / `mlops serve` process that started it",
+        )
+    return serving
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--as", "user", default=None, help="Who is asking (default: the OS user).")
+@click.pass_obj
+def approvals(obj: Context, as_json: bool, user: str | None) -> None:
+    """List approval requests, pending first (through the approval API, or from disk if none is serving)."""
+    from governed_mlops import approval_client
+    from governed_mlops.adapters.approvals import LocalApprovalStore
+
+    serving = approval_client.serving_runtime(obj.data_dir)
+    if serving is not None:
+        rows = approval_client.list_approvals(serving.url, user or _os_user())
+    else:
+        rows = [r.model_dump(mode="json") for r in LocalApprovalStore(obj.data_dir).list_records()]
+    rows.sort(key=lambda r: (r["status"] != "pending", r["requested_at"]))
+    if as_json:
+        _echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        _echo("No approval requests.")
+    for r in rows:
+        decided = f" by {r['decided_by']}" if r.get("decided_by") else ""
+        _echo(
+            f"{r['approval_id']}  {r['status']:<9}{decided}  {r['model_version']}  execution={r['execution_name']} "
+            f"triggered_by={r['triggered_by']}  expires={r['expires_at'][:19]}"
+        )
+
+
+def _decide(obj: Context, approval_id: str, user: str, decision: str, reason: str) -> None:
+    from governed_mlops import approval_client
+
+    _serving(obj)
+    link = approval_client.link_for(obj.data_dir, approval_id)
+    if link is None:
+        _fail(f"no approval request {approval_id!r} was notified here", "list them with: mlops approvals")
+    try:
+        answer = approval_client.decide(link, user, decision, reason)
+    except approval_client.ApprovalClientError as exc:
+        _fail(f"HTTP {exc.status}: {exc}")
+    _echo(f"{answer['model_version']}: {answer['status']} by {answer['decided_by']}", fg="green")
+
+
+@main.command()
+@click.argument("approval_id")
+@click.option("--as", "user", required=True, help="The approver (must be in the approvers group).")
+@click.option("--reason", default="", help="Optional comment recorded with the approval.")
+@click.pass_obj
+def approve(obj: Context, approval_id: str, user: str, reason: str) -> None:
+    """Approve a model version through the approval API (same checks as the web page)."""
+    _decide(obj, approval_id, user, "approve", reason)
+
+
+@main.command()
+@click.argument("approval_id")
+@click.option("--as", "user", required=True, help="The approver (must be in the approvers group).")
+@click.option("--reason", required=True, help="Why the model is rejected (recorded in its lineage).")
+@click.pass_obj
+def reject(obj: Context, approval_id: str, user: str, reason: str) -> None:
+    """Reject a model version through the approval API; the execution ends and nothing is deployed."""
+    _decide(obj, approval_id, user, "reject", reason)
+
+
+@main.command()
+@click.option("--port", default=8765, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--as", "user", default=None, help="The local user the pages act as (default: the OS user).")
+@click.pass_obj
+def serve(obj: Context, port: int, user: str | None) -> None:
+    """Run the local runtime as a long-lived process: approval pages and API, events, executions."""
+    with obj.runtime(user=user, port=port) as runtime:
+        _echo(f"Local runtime serving on {runtime.gateway.url} (Ctrl-C to stop)")
+        tick = _approval_watcher(runtime, None)
+        try:
+            while True:
+                tick()
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            _echo("stopped")
 
 
 if __name__ == "__main__":

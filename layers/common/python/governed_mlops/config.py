@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from governed_mlops.errors import ConfigError
+from governed_mlops.ml.bias_names import GROUP_METRICS, POST_TRAINING_METRICS, PRE_TRAINING_METRICS, metric_stage
 from governed_mlops.ml.errors import JobInputError
 from governed_mlops.ml.hyperparameters import parse_hyperparameters
 
@@ -99,12 +100,109 @@ class QualityGates(_Strict):
     min_recall: float = Field(default=0.0, ge=0, le=1)
 
 
+class FacetConfig(_Strict):
+    """A sensitive attribute (SageMaker Clarify facet) and the rule selecting its disadvantaged group, facet d.
+
+    Exactly one selector: ``values`` (the column's value is one of them), ``prefix`` (the value starts
+    with it, e.g. ``female`` for ``female : divorced/separated/married``) or ``threshold`` (the value
+    is a number at most the threshold, e.g. 25 for applicants aged 25 or younger). Every other row is facet a.
+    The column may be any column of the data, a model feature or not; its presence is checked against
+    the data by the bias job.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    column: str = Field(min_length=1)
+    values: list[str] | None = Field(default=None, min_length=1)
+    prefix: str | None = Field(default=None, min_length=1)
+    threshold: float | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _exactly_one_selector(self) -> FacetConfig:
+        chosen = [key for key in ("values", "prefix", "threshold") if getattr(self, key) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"facet {self.name!r} needs exactly one of values, prefix, threshold; got {chosen}")
+        return self
+
+
+class MetricLimit(_Strict):
+    """Allowed range of one bias metric: ``min`` and/or ``max`` (inclusive)."""
+
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _is_a_range(self) -> MetricLimit:
+        if self.min is None and self.max is None:
+            raise ValueError("a metric limit needs min and/or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+    def to_json_dict(self) -> dict[str, float]:
+        """``{"min": x, "max": y}`` with only the bounds that are set."""
+        return {key: value for key, value in (("min", self.min), ("max", self.max)) if value is not None}
+
+
+class BiasConfig(_Strict):
+    """Bias analysis (SageMaker Clarify metrics): facets, optional group column, limits per facet and metric."""
+
+    facets: list[FacetConfig] = Field(min_length=1)
+    group_column: str | None = Field(default=None, min_length=1)
+    thresholds: dict[str, dict[str, MetricLimit]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _thresholds_name_known_facets_and_metrics(self) -> BiasConfig:
+        names = [facet.name for facet in self.facets]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"facet names used more than once: {duplicated}")
+        unknown_facets = sorted(set(self.thresholds) - set(names))
+        if unknown_facets:
+            raise ValueError(f"thresholds for unknown facets {unknown_facets} (facets: {names})")
+        for facet, limits in self.thresholds.items():
+            unknown_metrics = sorted(metric for metric in limits if metric_stage(metric) is None)
+            if unknown_metrics:
+                known = [*PRE_TRAINING_METRICS, *POST_TRAINING_METRICS]
+                raise ValueError(f"thresholds.{facet}: unknown Clarify metrics {unknown_metrics} (known: {known})")
+            grouped = sorted(set(limits) & GROUP_METRICS)
+            if grouped and self.group_column is None:
+                raise ValueError(f"thresholds.{facet}: {grouped} need a group_column")
+        return self
+
+    def job_document(self, *, label: str, positive_label: str, decision_threshold: float) -> dict[str, Any]:
+        """The bias job's ``bias_config.json`` (read by ``governed_mlops.ml.bias.parse_bias_config``)."""
+        return {
+            "label": label,
+            "positive_label": positive_label,
+            "facets": [facet.model_dump(exclude_none=True) for facet in self.facets],
+            "group_column": self.group_column,
+            "thresholds": {
+                facet: {metric: limit.to_json_dict() for metric, limit in limits.items()}
+                for facet, limits in self.thresholds.items()
+            },
+            "decision_threshold": decision_threshold,
+        }
+
+
 class PipelineConfig(_Strict):
     dataset: DatasetConfig
     validation: ValidationLimits = ValidationLimits()
     split: SplitConfig = SplitConfig()
     training: TrainingConfig = TrainingConfig()
     gates: QualityGates = QualityGates()
+    bias: BiasConfig | None = None
+
+    @model_validator(mode="after")
+    def _bias_columns_are_not_the_target(self) -> PipelineConfig:
+        if self.bias is None:
+            return self
+        columns = {f"facet {facet.name!r}": facet.column for facet in self.bias.facets}
+        if self.bias.group_column is not None:
+            columns["group_column"] = self.bias.group_column
+        clashes = sorted(owner for owner, column in columns.items() if column == self.dataset.target)
+        if clashes:
+            raise ValueError(f"bias: {clashes} use the target column {self.dataset.target!r}")
+        return self
 
     def sha256(self) -> str:
         """Content hash of the normalised configuration (recorded in lineage)."""

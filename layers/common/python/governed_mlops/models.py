@@ -109,12 +109,42 @@ class PreparedData(_Model):
     test_rows: int
 
 
+class ApprovalDecision(_Model):
+    """Who decided about a model version, when, and why (part of its lineage)."""
+
+    approval_id: str
+    decision: Literal["approved", "rejected", "expired"]
+    decided_by: str
+    decided_at: datetime
+    reason: str = ""
+    evidence_sha256: dict[str, str] = Field(default_factory=dict)
+
+
+class ApprovalRecord(_Model):
+    """A pending or decided approval. The task token is held encrypted by the store, never here."""
+
+    approval_id: str
+    execution_name: str
+    execution_arn: str
+    model_version: str
+    triggered_by: str
+    trigger_kind: str
+    requested_at: datetime
+    expires_at: datetime
+    status: Literal["pending", "approved", "rejected", "expired"]
+    evidence: dict[str, str] = Field(default_factory=dict, description="name -> sha256 of what the approver saw")
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+
 class ModelVersion(_Model):
     """One registered model version and everything that produced it (its lineage)."""
 
     model_version: str
     model_package_group: str
-    status: Literal["Registered", "PendingManualApproval", "Approved", "Rejected"]
+    model_package_arn: str | None = None
+    status: Literal["PendingManualApproval", "Approved", "Rejected"]
     created_at: datetime
     execution_name: str
     trigger: TriggerInfo
@@ -131,6 +161,8 @@ class ModelVersion(_Model):
     library_versions: dict[str, str]
     metrics: dict[str, float]
     reports: dict[str, ObjectDigest]
+    approval: ApprovalDecision | None = None
+    deployments: list[dict[str, str]] = Field(default_factory=list)
 
 
 class TrainingOutput(_Model):

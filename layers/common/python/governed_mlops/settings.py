@@ -69,3 +69,14 @@ class PrepareSettings(StageSettings):
 class RegisterSettings(StageSettings):
     model_package_group: str
     registry_table: str
+
+
+class ApprovalSettings(StageSettings):
+    """Request Approval, the Approval API and Record Approval Outcome share these."""
+
+    approvals_table: str
+    registry_table: str
+    signing_secret_id: str
+    approval_topic_arn: str
+    approval_api_url: str
+    approver_group: str

@@ -10,6 +10,16 @@ from typing import Any
 
 import boto3
 
+from governed_mlops.adapters.approvals import (
+    ApprovalStore,
+    DynamoDBApprovalStore,
+    FileSecret,
+    LocalApprovalStore,
+    LocalOutbox,
+    Notifier,
+    SecretsManagerSecret,
+    SnsNotifier,
+)
 from governed_mlops.adapters.code_repository import CodeCommitRepository, CodeRepository, LocalGitRepository
 from governed_mlops.adapters.model_registry import LocalModelRegistry, ModelRegistry, SageMakerModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
@@ -42,3 +52,28 @@ def code_repository(settings: FunctionSettings, local_path: Path | None = None) 
     if settings.mlops_backend == "local":
         return LocalGitRepository(local_path or Path.cwd())
     return CodeCommitRepository(client("codecommit", settings))
+
+
+def approval_store(settings: FunctionSettings, table: str) -> ApprovalStore:
+    if settings.mlops_backend == "local":
+        return LocalApprovalStore(_local_root(settings))
+    return DynamoDBApprovalStore(client("dynamodb", settings), table)
+
+
+def signing_secret(settings: FunctionSettings, secret_id: str) -> FileSecret | SecretsManagerSecret:
+    if settings.mlops_backend == "local":
+        return FileSecret(_local_root(settings) / "secrets" / "approval-signing.key")
+    return SecretsManagerSecret(client("secretsmanager", settings), secret_id)
+
+
+def notifier(settings: FunctionSettings, topic_arn: str) -> Notifier:
+    if settings.mlops_backend == "local":
+        return LocalOutbox(_local_root(settings))
+    return SnsNotifier(client("sns", settings), topic_arn)
+
+
+def audit_ledger(settings: FunctionSettings) -> Any:  # noqa: ARG001 - until the ledger lands
+    """The audit ledger (append-only, hash-chained); a no-op sink until one is configured."""
+    from governed_mlops.services.approval import NullAudit
+
+    return NullAudit()

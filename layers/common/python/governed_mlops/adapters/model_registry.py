@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from governed_mlops.adapters.fileio import sqlite_connection
 from governed_mlops.errors import ModelVersionNotFoundError, RegistryConflictError, TransientStorageError
-from governed_mlops.models import ModelVersion
+from governed_mlops.models import ApprovalDecision, ModelVersion
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -29,6 +29,22 @@ class ModelRegistry(Protocol):
     def get(self, model_version: str) -> ModelVersion: ...
 
     def list_versions(self) -> list[ModelVersion]: ...
+
+    def record_decision(self, model_version: str, decision: ApprovalDecision) -> ModelVersion: ...
+
+
+_STATUS = {"approved": "Approved", "rejected": "Rejected", "expired": "Rejected"}
+
+
+def apply_decision(record: ModelVersion, decision: ApprovalDecision) -> ModelVersion:
+    """The record after a decision; the same decision twice is a no-op, a different one a conflict."""
+    if record.approval is not None:
+        if record.approval.approval_id == decision.approval_id and record.approval.decision == decision.decision:
+            return record
+        raise RegistryConflictError(
+            f"{record.model_version} was already {record.approval.decision} by {record.approval.decided_by}"
+        )
+    return record.model_copy(update={"approval": decision, "status": _STATUS[decision.decision]})
 
 
 def _with_version(draft: ModelVersion, version: str) -> ModelVersion:
@@ -63,7 +79,9 @@ class LocalModelRegistry:
                 "SELECT coalesce(max(version_number), 0) FROM model_versions WHERE model_package_group=?",
                 (draft.model_package_group,),
             ).fetchone()
-            record = _with_version(draft, f"{draft.model_package_group}/{last + 1}")
+            record = _with_version(draft, f"{draft.model_package_group}/{last + 1}").model_copy(
+                update={"model_package_arn": f"local:model-package/{draft.model_package_group}/{last + 1}"}
+            )
             conn.execute(
                 "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -84,6 +102,18 @@ class LocalModelRegistry:
         if row is None:
             raise ModelVersionNotFoundError(f"no model version {model_version!r}; list them with: mlops models")
         return ModelVersion.model_validate_json(row[0])
+
+    def record_decision(self, model_version: str, decision: ApprovalDecision) -> ModelVersion:
+        with sqlite_connection(self._db) as conn:
+            row = conn.execute("SELECT record FROM model_versions WHERE model_version=?", (model_version,)).fetchone()
+            if row is None:
+                raise ModelVersionNotFoundError(f"no model version {model_version!r}")
+            updated = apply_decision(ModelVersion.model_validate_json(row[0]), decision)
+            conn.execute(
+                "UPDATE model_versions SET status=?, record=? WHERE model_version=?",
+                (updated.status, updated.model_dump_json(), model_version),
+            )
+        return updated
 
     def list_versions(self) -> list[ModelVersion]:
         with sqlite_connection(self._db) as conn:
@@ -143,7 +173,9 @@ class SageMakerModelRegistry:
             arn = self._sm.create_model_package(**request)["ModelPackageArn"]
         except ClientError as exc:
             raise _translate(exc) from exc
-        record = _with_version(draft, f"{draft.model_package_group}/{arn.rsplit('/', 1)[-1]}")
+        record = _with_version(draft, f"{draft.model_package_group}/{arn.rsplit('/', 1)[-1]}").model_copy(
+            update={"model_package_arn": arn}
+        )
         try:
             self._ddb.put_item(
                 TableName=self._table,
@@ -170,6 +202,33 @@ class SageMakerModelRegistry:
         if item is None:
             raise ModelVersionNotFoundError(f"no model version {model_version!r} in table {self._table}")
         return ModelVersion.model_validate_json(item["record"]["S"])
+
+    def record_decision(self, model_version: str, decision: ApprovalDecision) -> ModelVersion:
+        current = self.get(model_version)
+        updated = apply_decision(current, decision)
+        if updated is current:
+            return current
+        try:
+            self._sm.update_model_package(
+                ModelPackageArn=current.model_package_arn,
+                ModelApprovalStatus=updated.status,
+                ApprovalDescription=f"{decision.decision} by {decision.decided_by}: {decision.reason}"[:1024],
+            )
+            # Optimistic concurrency: only the record we read may be replaced.
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "model_version": {"S": model_version},
+                    "execution_name": {"S": updated.execution_name},
+                    "record": {"S": updated.model_dump_json()},
+                },
+                ConditionExpression="#r = :old",
+                ExpressionAttributeNames={"#r": "record"},
+                ExpressionAttributeValues={":old": {"S": current.model_dump_json()}},
+            )
+        except ClientError as exc:
+            raise _translate(exc) from exc
+        return updated
 
     def list_versions(self) -> list[ModelVersion]:
         records: list[ModelVersion] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,21 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_TOKEN = re.compile(r'("task_?[tT]oken"\s*:\s*")[^"]+(")')
+REDACTED = "<redacted: task tokens are kept only in the approvals store>"
+
+
+def redact_task_tokens(event: dict[str, Any]) -> dict[str, Any]:
+    """Task tokens resume executions: never persist them in the history that on-call staff read."""
+    clean = dict(event)
+    for key, details in event.items():
+        if key.endswith("EventDetails") and isinstance(details, dict):
+            clean[key] = {
+                k: _TOKEN.sub(rf"\g<1>{REDACTED}\g<2>", v) if isinstance(v, str) else v for k, v in details.items()
+            }
+    return clean
 
 
 def to_aws_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -75,7 +91,7 @@ def to_aws_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             event[f"task{suffix}EventDetails"] = base | details
             if suffix in {"Succeeded", "Failed", "TimedOut"}:
                 current = None
-        mapped.append(event)
+        mapped.append(redact_task_tokens(event))
     return mapped
 
 

@@ -95,6 +95,10 @@ class LambdaHost:
         self._load_lock = threading.Lock()
         self.invocations: list[tuple[str, float]] = []
 
+    def set_environment(self, name: str, value: str) -> None:
+        """Override a variable for every function not yet cold-started (e.g. the local API's URL)."""
+        self._extra_env[name] = value
+
     def add_function(self, spec: FunctionSpec) -> None:
         self._specs[spec.arn] = spec
         self._specs[spec.name] = spec

@@ -29,8 +29,10 @@ from moto.events.models import EventPattern
 from moto.stepfunctions.exceptions import ExecutionAlreadyExists
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
 from governed_mlops.local.executions import ExecutionStore
+from governed_mlops.local.gateway import LocalGateway
 from governed_mlops.local.lambda_host import InvocationError, LambdaHost, install_stdout_router
 from governed_mlops.local.packaging import build_sourcedir
 from governed_mlops.local.sagemaker import PROCESSING_RESOURCE, TRAINING_RESOURCE, SageMakerEmulator, local_function_arn
@@ -41,6 +43,9 @@ LOCAL_IMAGES = {
     "TrainingImage": "local-emulated/sagemaker-xgboost:3.2-script-mode",
     "ProcessingImage": "local-emulated/sagemaker-scikit-learn:processing",
 }
+#: Local values for template parameters whose AWS defaults make no sense on a laptop.
+LOCAL_PARAMETERS = {"ApprovalTimeoutSeconds": "900"}
+DEFAULT_APPROVERS = frozenset({"carol.approver", "dave.risk"})
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{STACK_NAME}-statemachine-role"
 # Only one runtime may patch moto per process.
@@ -76,6 +81,10 @@ class LocalRuntime:
         *,
         config_path: Path | None = None,
         parameter_overrides: dict[str, str] | None = None,
+        serve_http: bool = True,
+        port: int = 0,
+        local_user: str = "local-user",
+        approvers: frozenset[str] = DEFAULT_APPROVERS,
     ) -> None:
         self.project_dir = project_dir
         self.data_dir = data_dir
@@ -83,7 +92,7 @@ class LocalRuntime:
         self.template: LocalTemplate = load_template(
             project_dir / "template.yaml",
             stack_name=STACK_NAME,
-            parameter_overrides={**LOCAL_IMAGES, **(parameter_overrides or {})},
+            parameter_overrides={**LOCAL_IMAGES, **LOCAL_PARAMETERS, **(parameter_overrides or {})},
         )
         self.store = LocalObjectStore(data_dir)
         self.executions = ExecutionStore(data_dir)
@@ -101,6 +110,11 @@ class LocalRuntime:
         )
         self._stack = ExitStack()
         self.sfn: Any = None
+        self._serve_http = serve_http
+        self._port = port
+        self.local_user = local_user
+        self.approvers = approvers
+        self.gateway: LocalGateway | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
@@ -125,6 +139,8 @@ class LocalRuntime:
         for arn, function in self.sagemaker.functions().items():
             self.host.add_local_function(arn, function)
         self.sfn = boto3.client("stepfunctions", region_name=LOCAL_REGION)
+        if self._serve_http:
+            self._start_gateway()
         for machine in self.template.state_machines.values():
             definition = machine.definition
             for resource in (TRAINING_RESOURCE, PROCESSING_RESOURCE):
@@ -135,6 +151,23 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+    def _start_gateway(self) -> None:
+        api = self.template.functions.get("ApprovalApiFunction")
+        self.gateway = LocalGateway(
+            self.host,
+            api.arn if api else "",
+            default_user=self.local_user,
+            approvers=set(self.approvers),
+            approver_group=self.template.parameters.get("ApproverGroup", "model-approvers"),
+        )
+        url = self.gateway.start(self._port)
+        self._stack.callback(self.gateway.stop)
+        # Handlers are imported at their first invocation (cold start), after this: they see the URL.
+        self.host.set_environment("APPROVAL_API_URL", url)
+        info = self.data_dir / "runtime.json"
+        atomic_write(info, json.dumps({"pid": os.getpid(), "url": url}).encode())
+        self._stack.callback(lambda: info.unlink(missing_ok=True))
 
     def _patch_durable_names(self) -> Callable[[], None]:
         original = StepFunctionsParserBackend.start_execution
@@ -216,6 +249,7 @@ class LocalRuntime:
         *,
         timeout: float = 3600,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
         poll: float = 0.02,
     ) -> list[dict[str, Any]]:
         """Block until every execution ends; ``on_event`` sees each new history event once."""
@@ -235,6 +269,8 @@ class LocalRuntime:
                     seen[arn] = len(events)
                 if describe["status"] in TERMINAL:
                     results[arn] = self.persist(arn)
+            if on_tick is not None:
+                on_tick()
             if time.monotonic() - last_persist > 1.0:
                 for arn in set(execution_arns) - set(results):
                     self.persist(arn)

@@ -1,0 +1,116 @@
+"""Approval API (API Gateway): GET shows evidence and never changes state; POST records one decision."""
+
+import json
+import os
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from governed_mlops.domain.approval import Identity
+from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalError, ApprovalExpired, ApprovalNotFound
+from governed_mlops.observability import logger, metrics, tracer
+from governed_mlops.reports.approval_page import render_error_page
+from governed_mlops.services import approval_deps
+from governed_mlops.services.approval import (
+    ApprovalDeps,
+    DecisionForm,
+    decide,
+    decision_page,
+    evidence_page,
+    evidence_summary,
+    utcnow,
+)
+from governed_mlops.settings import ApprovalSettings
+
+SETTINGS = ApprovalSettings.from_environ(os.environ)
+app = APIGatewayRestResolver()
+_STATUS = {ApprovalNotFound: 404, ApprovalAlreadyDecided: 409, ApprovalExpired: 403}
+
+
+@cache
+def dependencies() -> ApprovalDeps:
+    return approval_deps.build(SETTINGS)
+
+
+def identity() -> Identity:
+    """The caller as the API's Cognito authorizer (or the local gateway) vouches for them."""
+    claims = (app.current_event.request_context.authorizer.raw_event or {}).get("claims") or {}
+    groups = claims.get("cognito:groups") or ""
+    listed = groups if isinstance(groups, list) else str(groups).replace(",", " ").split()
+    return Identity(user=str(claims.get("cognito:username") or claims.get("username") or ""), groups=frozenset(listed))
+
+
+def _wants_json() -> bool:
+    return "application/json" in (app.current_event.get_header_value("accept") or "")
+
+
+@app.exception_handler(ApprovalError)
+def refused(exc: ApprovalError) -> Response[str]:
+    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 403)
+    if isinstance(exc, ApprovalAlreadyDecided) or "stopped waiting" in str(exc):
+        status = 409
+    logger.warning("approval request refused", extra={"status": status, "error": type(exc).__name__})
+    if _wants_json():
+        body = json.dumps({"error": type(exc).__name__, "message": str(exc)})
+        return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+    return Response(
+        status_code=status,
+        content_type="text/html; charset=utf-8",
+        body=render_error_page(status, type(exc).__name__, str(exc)),
+    )
+
+
+@app.get("/approvals")
+def list_approvals() -> dict[str, Any]:
+    records = dependencies().store.list_records()
+    return {"approvals": [r.model_dump(mode="json") for r in records]}
+
+
+@app.get("/approvals/<approval_id>")
+def show(approval_id: str) -> Response[str]:
+    query = app.current_event.query_string_parameters or {}
+    who = identity()
+    if _wants_json():
+        summary = evidence_summary(approval_id, query.get("exp"), query.get("sig"), who, dependencies(), now=utcnow())
+        return Response(
+            status_code=200,
+            content_type=content_types.APPLICATION_JSON,
+            body=json.dumps(summary),
+            headers={"Cache-Control": "no-store"},
+        )
+    page = evidence_page(approval_id, query.get("exp"), query.get("sig"), who, dependencies(), now=utcnow())
+    return Response(
+        status_code=200,
+        content_type="text/html; charset=utf-8",
+        body=page,
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+    )
+
+
+@app.post("/approvals/<approval_id>/decision")
+def post_decision(approval_id: str) -> Response[str]:
+    raw = app.current_event.decoded_body or ""
+    if "json" in (app.current_event.get_header_value("content-type") or ""):
+        fields = json.loads(raw or "{}")
+    else:
+        fields = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    form = DecisionForm.model_validate(fields)
+    record = decide(approval_id, form, identity(), dependencies(), approver_group=SETTINGS.approver_group, now=utcnow())
+    if _wants_json():
+        return Response(
+            status_code=200,
+            content_type=content_types.APPLICATION_JSON,
+            body=json.dumps(record.model_dump(mode="json")),
+        )
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=decision_page(record))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

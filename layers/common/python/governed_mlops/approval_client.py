@@ -1,0 +1,82 @@
+"""Client side of the approval API, for `mlops approve/reject/approvals` and unattended demos.
+
+It goes through the same HTTP API a person's browser uses (GET the signed link for the CSRF
+token, then POST the decision), so the CLI gets exactly the same checks.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from governed_mlops.adapters.approvals import read_outbox
+
+USER_HEADER = "X-Mlops-User"
+
+
+class ApprovalClientError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ServingRuntime:
+    pid: int
+    url: str
+
+
+def serving_runtime(data_dir: Path) -> ServingRuntime | None:
+    info = data_dir / "runtime.json"
+    if not info.exists():
+        return None
+    data = json.loads(info.read_text())
+    return ServingRuntime(pid=int(data["pid"]), url=str(data["url"]))
+
+
+def link_for(data_dir: Path, approval_id: str) -> str | None:
+    """The signed link the notification carried (the local outbox holds what SNS would send)."""
+    for message in reversed(read_outbox(data_dir)):
+        if message.get("attributes", {}).get("approval_id") == approval_id:
+            return str(message["attributes"]["link"])
+    return None
+
+
+def _call(request: urllib.request.Request) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback URL of our runtime
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read())
+            message = f"{detail.get('error', exc.code)}: {detail.get('message', '')}"
+        except (json.JSONDecodeError, ValueError):
+            message = str(exc)
+        raise ApprovalClientError(exc.code, message) from exc
+
+
+def list_approvals(base_url: str, user: str) -> list[dict[str, Any]]:
+    headers = {"Accept": "application/json", USER_HEADER: user}
+    request = urllib.request.Request(f"{base_url}/approvals", headers=headers)  # noqa: S310 - our loopback API
+    return list(_call(request)["approvals"])
+
+
+def decide(link: str, user: str, decision: str, reason: str) -> dict[str, Any]:
+    """GET the link as ``user`` (CSRF token), then POST the decision to the same API."""
+    headers = {"Accept": "application/json", USER_HEADER: user}
+    summary = _call(urllib.request.Request(link, headers=headers))  # noqa: S310 - our loopback API
+    parts = urlsplit(link)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    body = {"decision": decision, "reason": reason, "csrf_token": summary["csrf_token"], **query}
+    post = urllib.request.Request(  # noqa: S310 - our loopback API
+        f"{parts.scheme}://{parts.netloc}{parts.path}/decision",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    return _call(post)

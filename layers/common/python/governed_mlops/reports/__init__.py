@@ -1,0 +1,1 @@
+"""Pure renderers: model card, evidence report, approval pages (no I/O)."""

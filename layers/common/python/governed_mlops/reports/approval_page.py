@@ -1,0 +1,188 @@
+"""The approver's evidence page and the decision confirmation (server-rendered, no external resources).
+
+Everything that comes from data or people is escaped; the page needs no JavaScript; the only
+state-changing requests are the two POST forms, each carrying the CSRF token.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from governed_mlops.models import ApprovalRecord, ModelVersion
+
+_CSS = """
+body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
+main{max-width:980px;margin:0 auto;padding:24px}
+h1{font-size:1.6rem;margin:.2em 0} h2{font-size:1.2rem;margin-top:1.6em;border-bottom:1px solid #d0d7de}
+table{border-collapse:collapse;width:100%;background:#fff;margin:.5em 0}
+th,td{border:1px solid #d0d7de;padding:6px 10px;text-align:left;vertical-align:top}
+th{background:#eef1f4} code{font-size:.85em;word-break:break-all}
+.pass{color:#116329;font-weight:600} .fail{color:#a40e26;font-weight:600}
+.banner{padding:12px 16px;border-radius:6px;margin:12px 0;background:#fff8c5;border:1px solid #d4a72c}
+.decided{background:#dafbe1;border-color:#4ac26b}
+.forms{display:flex;gap:24px;flex-wrap:wrap;margin-top:12px}
+form{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:16px;flex:1;min-width:280px}
+textarea{width:100%;min-height:70px;font:inherit}
+button{font:inherit;padding:8px 18px;border-radius:6px;border:1px solid #1b1f24;cursor:pointer}
+.approve{background:#1f883d;color:#fff;border-color:#1f883d} .reject{background:#cf222e;color:#fff;border-color:#cf222e}
+img{max-width:100%;background:#fff;border:1px solid #d0d7de}
+.muted{color:#57606a;font-size:.9em}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<meta name='referrer' content='no-referrer'>"
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>{body}</main></body></html>"
+    )
+
+
+def _rows(pairs: list[tuple[str, str]]) -> str:
+    return "".join(f"<tr><th scope='row'>{escape(k)}</th><td>{v}</td></tr>" for k, v in pairs)
+
+
+def _gates_table(gates: dict[str, Any] | None, metrics: dict[str, float]) -> str:
+    if gates and gates.get("checks"):
+        rows = "".join(
+            f"<tr><td>{escape(str(c['metric']))}</td><td>{float(c['value']):.4f}</td><td>≥ {float(c['limit']):.4f}</td>"
+            f"<td class='{'pass' if c['passed'] else 'fail'}'>{'PASS' if c['passed'] else 'FAIL'}</td></tr>"
+            for c in gates["checks"]
+        )
+        head = "<thead><tr><th>Metric</th><th>Hold-out value</th><th>Gate</th><th>Result</th></tr></thead>"
+        return f"<table>{head}{rows}</table>"
+    rows = "".join(f"<tr><td>{escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in sorted(metrics.items()))
+    return f"<table><thead><tr><th>Metric</th><th>Value</th></tr></thead>{rows}</table>"
+
+
+def _bias_tables(bias: dict[str, dict[str, Any]]) -> str:
+    html = []
+    for stage, report in bias.items():
+        section = next((v for k, v in report.items() if k.endswith("bias_metrics") and isinstance(v, dict)), {})
+        rows = []
+        for facet, entries in section.get("facets", {}).items():
+            for entry in entries:
+                for metric in entry.get("metrics", []):
+                    value = metric.get("value")
+                    shown = "n/a" if value is None else f"{float(value):.4f}"
+                    limit = metric.get("limit") or {}
+                    bounds = " ".join(f"{k} {v}" for k, v in limit.items() if v is not None) or "—"
+                    rows.append(
+                        f"<tr><td>{escape(str(facet))}</td><td>{escape(str(metric.get('name')))}</td>"
+                        f"<td>{shown}</td><td>{escape(bounds)}</td></tr>"
+                    )
+        if rows:
+            html.append(
+                f"<h3>{escape(stage.replace('_', ' '))}</h3><table><thead><tr><th>Facet</th><th>Metric</th>"
+                f"<th>Value</th><th>Limit</th></tr></thead>{''.join(rows)}</table>"
+            )
+    return "".join(html) or "<p class='muted'>No bias report is attached to this model version.</p>"
+
+
+def render_approval_page(
+    *,
+    approval: ApprovalRecord,
+    record: ModelVersion,
+    gates: dict[str, Any] | None,
+    bias: dict[str, dict[str, Any]],
+    explainability: dict[str, Any] | None,
+    images: dict[str, str],
+    csrf_token: str,
+    viewer: str,
+    link_query: dict[str, str],
+) -> str:
+    """Evidence for one model version, and the Approve / Reject forms when the request is pending."""
+    code = record.code
+    trigger = record.trigger
+    summary = _rows(
+        [
+            ("Model version", f"<strong>{escape(record.model_version)}</strong> ({escape(record.status)})"),
+            ("Execution", escape(record.execution_name)),
+            ("Triggered by", f"{escape(trigger.principal)} — {escape(trigger.kind)} ({escape(trigger.detail_type)})"),
+            (
+                "Why",
+                f"commit <code>{escape(code.commit_id)}</code> on {escape(code.repository)}@{escape(code.branch)}; "
+                f"data <code>{escape(record.data.ref.pinned_uri)}</code>",
+            ),
+            ("Requested", escape(approval.requested_at.isoformat())),
+            ("Link expires", escape(approval.expires_at.isoformat())),
+        ]
+    )
+    hashes = _rows([(name, f"<code>{escape(value)}</code>") for name, value in sorted(approval.evidence.items())])
+    shap_rows = ""
+    if explainability:
+        values = (
+            explainability.get("explanations", {}).get("tree_shap", {}).get("label0", {}).get("global_shap_values", {})
+        )
+        top = sorted(values.items(), key=lambda kv: -abs(float(kv[1])))[:10]
+        shap_rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{float(v):.4f}</td></tr>" for k, v in top)
+    figures = "".join(
+        f"<figure><img alt='{escape(name)}' src='data:image/png;base64,{escape(data)}'>"
+        f"<figcaption class='muted'>{escape(name)}</figcaption></figure>"
+        for name, data in sorted(images.items())
+    )
+    action = f"/approvals/{quote(approval.approval_id)}/decision"
+    hidden = (
+        f"<input type='hidden' name='csrf_token' value='{escape(csrf_token)}'>"
+        f"<input type='hidden' name='exp' value='{escape(link_query['exp'])}'>"
+        f"<input type='hidden' name='sig' value='{escape(link_query['sig'])}'>"
+    )
+    if approval.status == "pending":
+        decision = (
+            f"<p class='muted'>Signed in as <strong>{escape(viewer)}</strong>. Opening this page changed nothing; "
+            "only the buttons below record a decision, once.</p><div class='forms'>"
+            f"<form method='post' action='{action}' data-testid='approve-form'>{hidden}"
+            "<input type='hidden' name='decision' value='approve'>"
+            "<label for='approve-reason'>Comment (optional)</label>"
+            "<textarea id='approve-reason' name='reason'></textarea>"
+            "<p><button class='approve' type='submit'>Approve</button></p></form>"
+            f"<form method='post' action='{action}' data-testid='reject-form'>{hidden}"
+            "<input type='hidden' name='decision' value='reject'>"
+            "<label for='reject-reason'>Reason (required)</label>"
+            "<textarea id='reject-reason' name='reason' required></textarea>"
+            "<p><button class='reject' type='submit'>Reject</button></p></form></div>"
+        )
+    else:
+        decision = (
+            f"<div class='banner decided' data-testid='decided'>Already {escape(approval.status)}"
+            f" by {escape(approval.decided_by or '—')}: {escape(approval.reason or '')}</div>"
+        )
+    body = (
+        f"<h1>Review model {escape(record.model_version)}</h1>"
+        f"<div class='banner'>Decide whether this model may be deployed. Status: "
+        f"<strong data-testid='approval-status'>{escape(approval.status)}</strong></div>"
+        f"<h2>Summary</h2><table>{summary}</table>"
+        f"<h2>Hold-out metrics against the quality gates</h2>{_gates_table(gates, record.metrics)}"
+        f"<h2>Bias (SageMaker Clarify metrics)</h2>{_bias_tables(bias)}"
+        + (
+            f"<h2>Explainability: global SHAP importance</h2><table><thead><tr><th>Feature</th>"
+            f"<th>Mean |SHAP|</th></tr></thead>{shap_rows}</table>"
+            if shap_rows
+            else ""
+        )
+        + (f"<h2>Plots</h2>{figures}" if figures else "")
+        + f"<h2>Evidence hashes (SHA-256)</h2><table>{hashes}</table>"
+        f"<h2>Decision</h2>{decision}"
+    )
+    return _page(f"Review {record.model_version}", body)
+
+
+def render_decision_page(record: ApprovalRecord) -> str:
+    body = (
+        f"<h1>Decision recorded</h1><div class='banner decided' data-testid='decision-result'>"
+        f"Model {escape(record.model_version)} was <strong>{escape(record.status)}</strong> by "
+        f"{escape(record.decided_by or '')}.</div><p>{escape(record.reason or '')}</p>"
+        f"<p class='muted'>Execution {escape(record.execution_name)} continues.</p>"
+    )
+    return _page("Decision recorded", body)
+
+
+def render_error_page(status: int, title: str, message: str) -> str:
+    return _page(
+        title,
+        f"<h1>{escape(title)}</h1><div class='banner' data-testid='error'>"
+        f"{escape(message)}</div><p class='muted'>HTTP {status}</p>",
+    )

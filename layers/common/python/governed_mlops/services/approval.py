@@ -1,0 +1,340 @@
+"""Manual approval: request (waitForTaskToken), evidence page (GET, read-only), decision (POST)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from governed_mlops.adapters.approvals import ApprovalStore, Notifier
+from governed_mlops.adapters.model_registry import ModelRegistry
+from governed_mlops.adapters.object_store import ObjectStore
+from governed_mlops.domain import approval as rules
+from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalForbidden, TransientStorageError
+from governed_mlops.models import ApprovalDecision, ApprovalRecord, ModelVersion, PipelineRequest
+from governed_mlops.reports.approval_page import render_approval_page, render_decision_page
+
+
+class AuditSink(Protocol):
+    def append(
+        self,
+        actor: str,
+        action: str,
+        subject: str,
+        details: dict[str, Any] | None = None,
+        evidence: dict[str, str] | None = None,
+    ) -> Any: ...
+
+
+class NullAudit:
+    """Used until an audit ledger is configured."""
+
+    def append(
+        self,
+        actor: str,  # noqa: ARG002
+        action: str,  # noqa: ARG002
+        subject: str,  # noqa: ARG002
+        details: dict[str, Any] | None = None,  # noqa: ARG002
+        evidence: dict[str, str] | None = None,  # noqa: ARG002
+    ) -> Any:
+        return None
+
+
+class Secret(Protocol):
+    def get(self) -> bytes: ...
+
+
+@dataclass
+class ApprovalDeps:
+    store: ApprovalStore
+    registry: ModelRegistry
+    objects: ObjectStore
+    secret: Secret
+    notifier: Notifier
+    sfn: Any
+    audit: AuditSink = field(default_factory=NullAudit)
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model_version: str
+    status: str
+
+
+class ApprovalRequestEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    execution_name: str
+    execution_arn: str
+    request: PipelineRequest
+    registration: Registration
+    task_token: str = Field(min_length=1, repr=False)
+    timeout_seconds: int = Field(gt=0)
+
+
+class DecisionForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    decision: Literal["approve", "reject"]
+    reason: str = Field(default="", max_length=2000)
+    csrf_token: str = ""
+    exp: str = ""
+    sig: str = ""
+
+
+def evidence_hashes(record: ModelVersion) -> dict[str, str]:
+    """What an approver's decision rests on, by content hash."""
+    hashes = {
+        "model": record.model_artifact.sha256,
+        "data": record.data.sha256,
+        "config": record.config.sha256,
+        "code": record.source_sha256,
+    }
+    hashes |= {f"report:{name}": digest.sha256 for name, digest in record.reports.items()}
+    return hashes
+
+
+def request_approval(
+    event: ApprovalRequestEvent, deps: ApprovalDeps, *, base_url: str, now: datetime
+) -> ApprovalRecord:
+    """Store the task token server-side, notify approvers with a signed link (no token in it)."""
+    record = deps.registry.get(event.registration.model_version)
+    approval = ApprovalRecord(
+        approval_id=rules.new_approval_id(),
+        execution_name=event.execution_name,
+        execution_arn=event.execution_arn,
+        model_version=record.model_version,
+        triggered_by=event.request.trigger.principal,
+        trigger_kind=event.request.trigger.kind,
+        requested_at=now,
+        # The link must die no later than the waiting state.
+        expires_at=now + timedelta(seconds=event.timeout_seconds),
+        status="pending",
+        evidence=evidence_hashes(record),
+    )
+    deps.store.create(approval, event.task_token)
+    link = rules.approval_link(base_url, deps.secret.get(), approval.approval_id, approval.expires_at)
+    metrics = ", ".join(f"{k}={v:.3f}" for k, v in sorted(record.metrics.items()) if k in {"auc", "ks", "accuracy"})
+    deps.notifier.publish(
+        f"Approval needed: {record.model_version}",
+        f"Model {record.model_version} from execution {event.execution_name} is waiting for review.\n"
+        f"Triggered by {approval.triggered_by} ({approval.trigger_kind}); {metrics}.\n"
+        f"Review the evidence and decide: {link}\nThe link expires at {approval.expires_at.isoformat()}.",
+        {"approval_id": approval.approval_id, "model_version": record.model_version, "link": link},
+    )
+    deps.audit.append(
+        "system:request-approval",
+        "approval.requested",
+        record.model_version,
+        {"approval_id": approval.approval_id, "execution": event.execution_name},
+        approval.evidence,
+    )
+    return approval
+
+
+def _images(record: ModelVersion, objects: ObjectStore) -> dict[str, str]:
+    images = {}
+    for name, digest in record.reports.items():
+        if digest.ref.key.endswith(".png"):
+            images[name] = base64.b64encode(objects.get(digest.ref)).decode()
+    return images
+
+
+def _json_report(record: ModelVersion, objects: ObjectStore, name: str) -> dict[str, Any] | None:
+    digest = record.reports.get(name)
+    return json.loads(objects.get(digest.ref)) if digest is not None else None
+
+
+def evidence_page(
+    approval_id: str, exp: str | None, sig: str | None, identity: rules.Identity, deps: ApprovalDeps, *, now: datetime
+) -> str:
+    """GET: verify the link and render the evidence with Approve / Reject forms. Changes nothing."""
+    approval = deps.store.get(approval_id)
+    expires = rules.verify_link(deps.secret.get(), approval_id, exp, sig, now=now)
+    record = deps.registry.get(approval.model_version)
+    return render_approval_page(
+        approval=approval,
+        record=record,
+        gates=_json_report(record, deps.objects, "gates"),
+        bias={n: r for n in ("bias_pre", "bias_post") if (r := _json_report(record, deps.objects, n))},
+        explainability=_json_report(record, deps.objects, "explainability"),
+        images=_images(record, deps.objects),
+        csrf_token=rules.csrf_token(deps.secret.get(), approval_id, identity.user),
+        viewer=identity.user,
+        link_query={"exp": str(expires), "sig": sig or ""},
+    )
+
+
+def evidence_summary(
+    approval_id: str, exp: str | None, sig: str | None, identity: rules.Identity, deps: ApprovalDeps, *, now: datetime
+) -> dict[str, Any]:
+    """The evidence page's facts as JSON (for `mlops approve`), with the viewer's CSRF token."""
+    approval = deps.store.get(approval_id)
+    rules.verify_link(deps.secret.get(), approval_id, exp, sig, now=now)
+    record = deps.registry.get(approval.model_version)
+    return {
+        "approval": approval.model_dump(mode="json"),
+        "model_version": record.model_version,
+        "metrics": record.metrics,
+        "trigger": record.trigger.model_dump(mode="json"),
+        "csrf_token": rules.csrf_token(deps.secret.get(), approval_id, identity.user),
+    }
+
+
+def decide(
+    approval_id: str,
+    form: DecisionForm,
+    identity: rules.Identity,
+    deps: ApprovalDeps,
+    *,
+    approver_group: str,
+    now: datetime,
+) -> ApprovalRecord:
+    """POST: check link, CSRF, approver rights; first decision wins; resume or fail the execution."""
+    refuse_subject = approval_id[:8]
+    try:
+        approval = deps.store.get(approval_id)
+        refuse_subject = approval.model_version
+        secret = deps.secret.get()
+        rules.verify_link(secret, approval_id, form.exp, form.sig, now=now)
+        rules.verify_csrf(secret, approval_id, identity.user, form.csrf_token)
+        rules.check_may_decide(identity, approver_group=approver_group, triggered_by=approval.triggered_by)
+        if form.decision == "reject" and not form.reason.strip():
+            raise ApprovalForbidden("a rejection needs a reason")
+        status = "approved" if form.decision == "approve" else "rejected"
+        decided = deps.store.decide(approval_id, status, identity.user, form.reason.strip(), now)
+    except (ApprovalForbidden, ApprovalExpired, ApprovalAlreadyDecided) as exc:
+        deps.audit.append(
+            identity.user or "anonymous",
+            "approval.refused",
+            refuse_subject,
+            {"approval_id": approval_id, "decision": form.decision, "error": type(exc).__name__, "message": str(exc)},
+        )
+        raise
+    except Exception as exc:
+        deps.audit.append(
+            identity.user or "anonymous",
+            "approval.refused",
+            refuse_subject,
+            {"approval_id": approval_id, "error": type(exc).__name__, "message": str(exc)},
+        )
+        raise
+    decision = ApprovalDecision(
+        approval_id=approval_id,
+        decision=status,
+        decided_by=identity.user,
+        decided_at=now,
+        reason=decided.reason or "",
+        evidence_sha256=approval.evidence,
+    )
+    try:
+        token = deps.store.task_token(approval_id)
+        if status == "approved":
+            deps.sfn.send_task_success(taskToken=token, output=json.dumps(decision.model_dump(mode="json")))
+        else:
+            deps.sfn.send_task_failure(
+                taskToken=token,
+                error="ApprovalRejected",
+                cause=f"rejected by {identity.user}: {decided.reason}"[:32768],
+            )
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code in {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}:
+            deps.store.set_status(approval_id, "expired")
+            deps.audit.append(
+                identity.user,
+                "approval.refused",
+                approval.model_version,
+                {"approval_id": approval_id, "error": code, "message": "the waiting task is gone"},
+            )
+            raise ApprovalExpired(
+                f"the pipeline stopped waiting for this approval ({code}); nothing was changed"
+            ) from exc
+        deps.store.set_status(approval_id, "pending")
+        raise TransientStorageError(f"could not resume the execution ({code}); try again") from exc
+    deps.audit.append(
+        identity.user,
+        "approval.decided",
+        approval.model_version,
+        {
+            "approval_id": approval_id,
+            "decision": status,
+            "reason": decision.reason,
+            "execution": approval.execution_name,
+        },
+        approval.evidence,
+    )
+    return decided
+
+
+def decision_page(record: ApprovalRecord) -> str:
+    return render_decision_page(record)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutcomeEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    execution_name: str
+    registration: Registration
+    outcome: Literal["approved", "rejected", "expired"]
+    approval: dict[str, Any] | None = None
+
+
+def _latest_for_execution(deps: ApprovalDeps, execution_name: str) -> ApprovalRecord:
+    records = [r for r in deps.store.list_records() if r.execution_name == execution_name]
+    if not records:
+        raise ApprovalExpired(f"no approval request was recorded for execution {execution_name}")
+    return records[0]
+
+
+def record_outcome(event: OutcomeEvent, deps: ApprovalDeps, *, now: datetime) -> dict[str, str]:
+    """After the wait: mark the model version approved, rejected (with the reason) or expired."""
+    approval = _latest_for_execution(deps, event.execution_name)
+    if event.outcome == "expired":
+        if approval.status == "pending":
+            approval = deps.store.set_status(approval.approval_id, "expired")
+        decision = ApprovalDecision(
+            approval_id=approval.approval_id,
+            decision="expired",
+            decided_by="system:timeout",
+            decided_at=now,
+            reason="no decision before the approval timeout",
+            evidence_sha256=approval.evidence,
+        )
+    elif event.outcome == "approved" and event.approval is not None:
+        decision = ApprovalDecision.model_validate(event.approval)
+    else:
+        decision = ApprovalDecision(
+            approval_id=approval.approval_id,
+            decision="rejected",
+            decided_by=approval.decided_by or "unknown",
+            decided_at=approval.decided_at or now,
+            reason=approval.reason or "",
+            evidence_sha256=approval.evidence,
+        )
+    record = deps.registry.record_decision(event.registration.model_version, decision)
+    deps.audit.append(
+        decision.decided_by,
+        f"model.{decision.decision}",
+        record.model_version,
+        {"approval_id": decision.approval_id, "reason": decision.reason, "execution": event.execution_name},
+        decision.evidence_sha256,
+    )
+    cause = f"{record.model_version} {decision.decision} by {decision.decided_by}: {decision.reason}".strip()
+    return {
+        "model_version": record.model_version,
+        "status": record.status,
+        "decision": decision.decision,
+        "cause": cause,
+    }

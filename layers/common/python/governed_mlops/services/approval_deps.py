@@ -1,0 +1,19 @@
+"""Wiring of the approval use cases from settings (shared by the three approval functions)."""
+
+from __future__ import annotations
+
+from governed_mlops.adapters import factory
+from governed_mlops.services.approval import ApprovalDeps
+from governed_mlops.settings import ApprovalSettings
+
+
+def build(settings: ApprovalSettings) -> ApprovalDeps:
+    return ApprovalDeps(
+        store=factory.approval_store(settings, settings.approvals_table),
+        registry=factory.model_registry(settings, settings.registry_table),
+        objects=factory.object_store(settings),
+        secret=factory.signing_secret(settings, settings.signing_secret_id),
+        notifier=factory.notifier(settings, settings.approval_topic_arn),
+        sfn=factory.client("stepfunctions", settings),
+        audit=factory.audit_ledger(settings),
+    )

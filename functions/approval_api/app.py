@@ -45,7 +45,7 @@ def identity() -> Identity:
 
 
 def _wants_json() -> bool:
-    return "application/json" in (app.current_event.get_header_value("accept") or "")
+    return "application/json" in (app.current_event.headers.get("accept") or "")
 
 
 @app.exception_handler(ApprovalError)
@@ -94,7 +94,7 @@ def show(approval_id: str) -> Response[str]:
 @app.post("/approvals/<approval_id>/decision")
 def post_decision(approval_id: str) -> Response[str]:
     raw = app.current_event.decoded_body or ""
-    if "json" in (app.current_event.get_header_value("content-type") or ""):
+    if "json" in (app.current_event.headers.get("content-type") or ""):
         fields = json.loads(raw or "{}")
     else:
         fields = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}

@@ -33,17 +33,29 @@ AWS_ENVIRON = {
     "TRAINING_SOURCE_URI": "s3://artifacts-bucket/code/sourcedir.tar.gz",
     "MODEL_PACKAGE_GROUP": "credit-risk",
     "REGISTRY_TABLE": "registry-table",
+    "APPROVALS_TABLE": "approvals-table",
+    "SIGNING_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:approval-signing",
+    "APPROVAL_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:approvals",
+    "APPROVAL_API_URL": "https://abc.execute-api.eu-west-1.amazonaws.com/prod",
+    "APPROVER_GROUP": "model-approvers",
     # What else a Lambda environment holds; settings ignore it.
     "AWS_LAMBDA_FUNCTION_NAME": "trigger",
     "POWERTOOLS_SERVICE_NAME": "governed-mlops",
 }
 
-SETTINGS_CLASSES: list[type[FunctionSettings]] = [
-    TriggerSettings,
-    StageSettings,
-    PrepareSettings,
-    RegisterSettings,
-]
+
+def _all_settings_classes(base: type[FunctionSettings]) -> list[type[FunctionSettings]]:
+    found: list[type[FunctionSettings]] = []
+    for sub in base.__subclasses__():
+        found += [sub, *_all_settings_classes(sub)]
+    return found
+
+
+# Every settings class of the layer, so a new function's settings are covered without editing this test.
+SETTINGS_CLASSES: list[type[FunctionSettings]] = sorted(
+    set(_all_settings_classes(FunctionSettings)), key=lambda c: c.__name__
+)
+assert {TriggerSettings, StageSettings, PrepareSettings, RegisterSettings} <= set(SETTINGS_CLASSES)
 
 
 def required_variables(settings_class: type[FunctionSettings]) -> list[str]:

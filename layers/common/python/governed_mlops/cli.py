@@ -408,6 +408,56 @@ def models(obj: Context, as_json: bool) -> None:
         )
 
 
+@main.command()
+@click.argument("model_version")
+@click.option("--json", "as_json", is_flag=True, help="The full lineage record as JSON.")
+@click.pass_obj
+def lineage(obj: Context, model_version: str, as_json: bool) -> None:
+    """What produced this model: data, code, configuration, job, hyperparameters, metrics, approval."""
+    from governed_mlops.adapters.model_registry import LocalModelRegistry
+
+    try:
+        record = LocalModelRegistry(obj.data_dir).get(model_version)
+    except PipelineError as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True))
+        return
+    rows: list[tuple[str, str]] = [
+        (
+            "model version",
+            f"{record.model_version}  [{record.status}]  registered {record.created_at:%Y-%m-%d %H:%M:%S}Z",
+        ),
+        ("model artifact", f"{record.model_artifact.ref.pinned_uri}  sha256 {record.model_artifact.sha256}"),
+        ("execution", f"{record.execution_name}  (ASL sha256 {record.definition_sha256 or '-'})"),
+        (
+            "trigger",
+            f"{record.trigger.kind} by {record.trigger.principal} at {record.trigger.event_time:%Y-%m-%d %H:%M:%S}Z "
+            f"(event {record.trigger.event_id})",
+        ),
+        ("data", f"{record.data.ref.pinned_uri}  sha256 {record.data.sha256}  ({record.data.size} bytes)"),
+        ("code", f"{record.code.repository}@{record.code.branch} commit {record.code.commit_id}"),
+        ("job code", f"sourcedir sha256 {record.source_sha256}"),
+        ("config", f"{record.config.ref.pinned_uri}  sha256 {record.config.sha256}"),
+        ("training job", f"{record.training_job_name} on {record.training_image}"),
+        (
+            "hyperparameters",
+            ", ".join(f"{k}={v}" for k, v in sorted(record.hyperparameters.items()) if not k.startswith("sagemaker_")),
+        ),
+        ("seed", str(record.seed)),
+        ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(record.library_versions.items()))),
+        ("metrics", ", ".join(f"{k}={v:.4f}" for k, v in sorted(record.metrics.items()))),
+    ]
+    rows += [(f"report {name}", f"{d.ref.uri}  sha256 {d.sha256}") for name, d in sorted(record.reports.items())]
+    if record.approval is not None:
+        a = record.approval
+        rows.append(("approval", f"{a.decision} by {a.decided_by} at {a.decided_at:%Y-%m-%d %H:%M:%S}Z  {a.reason}"))
+    rows += [("deployment", ", ".join(f"{k}={v}" for k, v in d.items())) for d in record.deployments]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        _echo(f"{key:<{width}}  {value}")
+
+
 # -- manual approval ------------------------------------------------------------------------------
 def _serving(obj: Context) -> Any:
     from governed_mlops import approval_client

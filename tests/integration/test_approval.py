@@ -1,0 +1,235 @@
+"""Manual approval end to end on the local runtime, through the same HTTP API a browser uses."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import pytest
+
+from governed_mlops import approval_client
+from governed_mlops.adapters.approvals import LocalApprovalStore, read_outbox
+from governed_mlops.adapters.model_registry import LocalModelRegistry
+from governed_mlops.local.runtime import LocalRuntime
+from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
+
+pytestmark = pytest.mark.slow
+APPROVER = "carol.approver"
+
+
+@dataclass
+class Waiting:
+    runtime: LocalRuntime
+    data_dir: Path
+    execution_arn: str
+    approval_id: str
+    link: str
+
+
+def _wait_for_approval(runtime: LocalRuntime, data_dir: Path, uploader: str) -> Waiting:
+    _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/german_credit.csv", requester=uploader)
+    arn = deliveries[0].result["execution_arn"]
+    deadline = time.monotonic() + 120
+    while not read_outbox(data_dir):
+        assert time.monotonic() < deadline, "no approval request was sent"
+        assert runtime.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        time.sleep(0.05)
+    attributes = read_outbox(data_dir)[-1]["attributes"]
+    return Waiting(runtime, data_dir, arn, attributes["approval_id"], attributes["link"])
+
+
+@pytest.fixture
+def waiting(tmp_path: Path) -> Iterator[Waiting]:
+    data_dir = tmp_path / "data"
+    with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
+        yield _wait_for_approval(runtime, data_dir, uploader="alice.engineer")
+
+
+def _post(link: str, user: str, body: dict[str, str]) -> tuple[int, dict]:
+    parts = urlsplit(link)
+    request = urllib.request.Request(
+        f"{parts.scheme}://{parts.netloc}{parts.path}/decision",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json", "X-Mlops-User": user},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _get(url: str, user: str = APPROVER, accept: str = "text/html") -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Accept": accept, "X-Mlops-User": user})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _form(link: str, user: str, decision: str, reason: str = "") -> dict[str, str]:
+    _, page = _get(link, user, accept="application/json")
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(link).query).items()}
+    return {"decision": decision, "reason": reason, "csrf_token": json.loads(page)["csrf_token"], **query}
+
+
+def _with_query(link: str, **changes: str) -> str:
+    parts = urlsplit(link)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()} | changes
+    return urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
+
+
+def test_approval_resumes_the_execution_and_records_the_approver(waiting: Waiting):
+    answer = approval_client.decide(waiting.link, APPROVER, "approve", "metrics and bias within limits")
+    (result,) = waiting.runtime.wait([waiting.execution_arn])
+    assert answer["status"] == "approved"
+    assert result["status"] == "SUCCEEDED"
+    (record,) = LocalModelRegistry(waiting.data_dir).list_versions()
+    assert record.status == "Approved"
+    assert record.approval is not None
+    assert record.approval.decided_by == APPROVER
+    assert record.approval.evidence_sha256["model"] == record.model_artifact.sha256
+
+
+def test_the_evidence_page_shows_the_model_and_changes_nothing(waiting: Waiting):
+    status, page = _get(waiting.link)
+    assert status == 200
+    assert "credit-risk/1" in page
+    assert "alice.engineer" in page
+    assert "Approve" in page
+    assert "Reject" in page
+    assert LocalApprovalStore(waiting.data_dir).get(waiting.approval_id).status == "pending"
+    assert waiting.runtime.sfn.describe_execution(executionArn=waiting.execution_arn)["status"] == "RUNNING"
+
+
+def test_rejection_needs_a_reason_then_ends_the_run_with_nothing_deployed(waiting: Waiting):
+    status, _ = _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "reject", ""))
+    assert status == 403
+    status, body = _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "reject", "AUC too low for retail"))
+    assert status == 200
+    (result,) = waiting.runtime.wait([waiting.execution_arn])
+    assert result["status"] == "FAILED"
+    assert result["error"] == "ApprovalRejected"
+    assert "AUC too low for retail" in result["cause"]
+    (record,) = LocalModelRegistry(waiting.data_dir).list_versions()
+    assert record.status == "Rejected"
+    assert record.approval is not None
+    assert record.approval.reason == "AUC too low for retail"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"sig": "0" * 64}, 403),
+        ({"exp": "1700000000"}, 403),
+        ({"sig": ""}, 403),
+    ],
+    ids=["tampered-signature", "altered-expiry", "no-signature"],
+)
+def test_tampered_links_are_refused(waiting: Waiting, change: dict[str, str], expected: int):
+    tampered = _with_query(waiting.link, **change)
+    status, page = _get(tampered)
+    assert status == expected
+    assert "ApprovalLinkInvalid" in page or "ApprovalExpired" in page
+
+
+def test_an_expired_but_genuine_link_is_refused(waiting: Waiting):
+    from governed_mlops.adapters.approvals import FileSecret
+    from governed_mlops.domain.approval import link_signature
+
+    secret = FileSecret(waiting.data_dir / "secrets" / "approval-signing.key").get()
+    expired = _with_query(waiting.link, exp="1700000000", sig=link_signature(secret, waiting.approval_id, 1700000000))
+    status, page = _get(expired)
+    assert status == 403
+    assert "expired" in page
+
+
+def test_a_replayed_decision_gets_409(waiting: Waiting):
+    form = _form(waiting.link, APPROVER, "approve")
+    first, _ = _post(waiting.link, APPROVER, form)
+    second, body = _post(waiting.link, APPROVER, form)
+    assert (first, second) == (200, 409)
+    assert body["error"] == "ApprovalAlreadyDecided"
+
+
+def test_someone_outside_the_approvers_group_is_refused(waiting: Waiting):
+    status, body = _post(waiting.link, "mallory", _form(waiting.link, "mallory", "approve"))
+    assert status == 403
+    assert "not in the approvers group" in body["message"]
+
+
+def test_a_form_without_the_csrf_token_is_refused(waiting: Waiting):
+    form = _form(waiting.link, APPROVER, "approve") | {"csrf_token": "forged"}
+    status, body = _post(waiting.link, APPROVER, form)
+    assert status == 403
+    assert "CSRF" in body["message"]
+
+
+def test_the_person_who_triggered_the_run_cannot_approve_it(tmp_path: Path):
+    with LocalRuntime(PROJECT_DIR, tmp_path / "data") as runtime:
+        waiting = _wait_for_approval(runtime, tmp_path / "data", uploader=APPROVER)
+        status, body = _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "approve"))
+        assert status == 403
+        assert "segregation of duties" in body["message"]
+        assert LocalApprovalStore(waiting.data_dir).get(waiting.approval_id).status == "pending"
+
+
+def test_approve_and_reject_racing_on_two_threads_exactly_one_wins(waiting: Waiting):
+    forms = {
+        "approve": _form(waiting.link, APPROVER, "approve"),
+        "reject": _form(waiting.link, "dave.risk", "reject", "not convinced"),
+    }
+    users = {"approve": APPROVER, "reject": "dave.risk"}
+    results: dict[str, int] = {}
+    barrier = threading.Barrier(2)
+
+    def send(decision: str) -> None:
+        barrier.wait()
+        results[decision] = _post(waiting.link, users[decision], forms[decision])[0]
+
+    threads = [threading.Thread(target=send, args=(d,)) for d in forms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == [200, 409]
+    (result,) = waiting.runtime.wait([waiting.execution_arn])
+    winner = next(d for d, code in results.items() if code == 200)
+    assert result["status"] == ("SUCCEEDED" if winner == "approve" else "FAILED")
+
+
+def test_no_decision_before_the_timeout_expires_the_request_and_deploys_nothing(tmp_path: Path):
+    data_dir = tmp_path / "data"
+    with LocalRuntime(PROJECT_DIR, data_dir, parameter_overrides={"ApprovalTimeoutSeconds": "3"}) as runtime:
+        waiting = _wait_for_approval(runtime, data_dir, uploader="alice.engineer")
+        (result,) = runtime.wait([waiting.execution_arn], timeout=60)
+        assert result["status"] == "FAILED"
+        assert result["error"] == "ApprovalExpired"
+        assert LocalApprovalStore(data_dir).get(waiting.approval_id).status == "expired"
+        (record,) = LocalModelRegistry(data_dir).list_versions()
+        assert record.status == "Rejected"
+        assert record.approval is not None
+        assert record.approval.decision == "expired"
+        # The link died with the wait.
+        status, _ = _get(waiting.link)
+        assert status == 403
+
+
+def test_persisted_history_never_contains_the_task_token(waiting: Waiting):
+    approval_client.decide(waiting.link, APPROVER, "approve", "")
+    (result,) = waiting.runtime.wait([waiting.execution_arn])
+    token = LocalApprovalStore(waiting.data_dir).task_token(waiting.approval_id)
+    history = json.dumps(waiting.runtime.executions.history(result["name"]))
+    assert token not in history
+    assert "redacted" in history
+    assert token not in waiting.link
+    assert token not in json.dumps(read_outbox(waiting.data_dir))

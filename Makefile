@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 export AWS_DEFAULT_REGION ?= us-east-1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint typecheck static unit integration bench sam-build clean help
+.PHONY: demo test lint typecheck static unit integration bench sam-build deploy-tools clean help
 help:
 	@echo "make demo   - bootstrap and run the local end-to-end pipeline on German credit"
 	@echo "make test   - bootstrap, then every static check and every test"
@@ -33,8 +33,27 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	.tools/sam/bin/pip install --quiet --disable-pip-version-check -r tools/sam-cli.lock.txt
 	@touch $@
 
+# Static-check tools, each in its own environment from its lock file (uv pip compile --python-version 3.11).
+.tools/checkov/bin/checkov: tools/checkov.lock.txt
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet --disable-pip-version-check -r tools/checkov.lock.txt
+	@touch $@
+
+.tools/statelint/bin/statelint: tools/statelint.lock.txt
+	$(PYTHON) -m venv .tools/statelint
+	.tools/statelint/bin/pip install --quiet --disable-pip-version-check -r tools/statelint.lock.txt
+	@touch $@
+
+# sagemaker-core (the SDK's image URI tables) for `mlops deploy-params`; ~450 MB, so not part of `make test`.
+.tools/sagemaker-sdk/.installed: tools/sagemaker-sdk.lock.txt
+	$(PYTHON) -m venv .tools/sagemaker-sdk
+	.tools/sagemaker-sdk/bin/pip install --quiet --disable-pip-version-check -r tools/sagemaker-sdk.lock.txt
+	@touch $@
+
+deploy-tools: .tools/sam/bin/sam .tools/sagemaker-sdk/.installed
+
 demo: $(VENV)/.synced
-	$(VENV)/bin/mlops demo
+	$(VENV)/bin/mlops demo --approve-as carol.approver
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
@@ -45,8 +64,18 @@ typecheck: $(VENV)/.synced
 	# Each handler is its own module named app; Powertools decorators are untyped, so those two codes are off.
 	for app in functions/*/app.py; do $(VENV)/bin/mypy --strict --ignore-missing-imports --disable-error-code untyped-decorator --disable-error-code no-any-return "$$app" || exit 1; done
 
-static: .tools/sam/bin/sam
+STATIC_DIR := .cache/static
+static: .tools/sam/bin/sam .tools/checkov/bin/checkov .tools/statelint/bin/statelint
 	.tools/sam/bin/sam validate --lint --template template.yaml
+	.tools/sam/bin/cfn-lint template.yaml
+	@# checkov reads the template as CloudFormation will deploy it: SAM policy templates, Globals and
+	@# event sources expanded (on the SAM form it misses wildcard IAM and most of the generated roles).
+	.tools/sam/bin/python tools/transform_template.py template.yaml -o $(STATIC_DIR)/template.cfn.json
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE .tools/checkov/bin/checkov --quiet --compact \
+		--skip-download --framework cloudformation -f $(STATIC_DIR)/template.cfn.json
+	@# URI: Lambda resources are ${...}Arn substitutions until deploy time. FLOAT: statelint wants
+	@# BackoffRate written as 2.0; Step Functions accepts any number >= 1.0 and JSON does not tell them apart.
+	.tools/statelint/bin/statelint --ignore=URI,FLOAT statemachines/*.asl.json
 
 test: $(VENV)/.synced lint typecheck static
 	$(VENV)/bin/pytest

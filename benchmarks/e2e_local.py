@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from governed_mlops.approval_client import auto_approver
 from governed_mlops.local.runtime import LocalRuntime, find_project_dir
 
 PROJECT = find_project_dir(Path(__file__).parent)
@@ -56,7 +57,7 @@ def cold_demo() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         begin = time.perf_counter()
         subprocess.run(
-            [str(Path(sys.executable).parent / "mlops"), "--data-dir", tmp, "demo"],
+            [str(Path(sys.executable).parent / "mlops"), "--data-dir", tmp, "demo", "--approve-as", "carol.approver"],
             check=True,
             stdout=subprocess.DEVNULL,
             cwd=PROJECT,
@@ -80,7 +81,8 @@ def warm_runs(runs: int) -> list[dict[str, Any]]:
                 started = deliveries[0].result
                 if started is None:
                     raise SystemExit(f"the upload started nothing: {deliveries[0].error}")
-                (result,) = runtime.wait([started["execution_arn"]])
+                # Unattended approval through the API, as `mlops demo --approve-as` does.
+                (result,) = runtime.wait([started["execution_arn"]], on_tick=auto_approver(data_dir, "carol.approver"))
                 wall = time.perf_counter() - begin
                 jobs = {k: v for k, v in _job_seconds(data_dir).items() if k not in before}
                 compute = sum(jobs.values())

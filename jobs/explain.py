@@ -146,7 +146,8 @@ def main(argv: Sequence[str]) -> None:
         )
     frame = read_dataset(data_csv)
     document = explainability_document(booster, spec, frame, threshold=config.decision_threshold, source=data_csv.name)
-    importance = list(document["explanations"]["tree_shap"]["label0"]["global_shap_values"].items())
+    label = document["explanations"]["tree_shap"]["label0"]
+    importance = list(label["global_shap_values"].items())
     rows = document["dataset"]["rows"]
     png = importance_bar_png(
         importance,
@@ -158,9 +159,7 @@ def main(argv: Sequence[str]) -> None:
     write_json(output_dir / EXPLAINABILITY_FILE, document)
     (output_dir / SUMMARY_PLOT_FILE).write_bytes(png)
     top = ", ".join(f"{name}={value:.4f}" for name, value in importance[:5])
-    print(
-        f"explained_rows={rows} expected_value={document['explanations']['tree_shap']['label0']['expected_value']:.6f}"
-    )
+    print(f"explained_rows={rows} expected_value={label['expected_value']:.6f}")
     print(f"top_features={top}")
     print(f"reason_code_examples={len(document['reason_code_examples'])}")
     print(f"explain_seconds={time.perf_counter() - started:.3f}")

@@ -42,3 +42,10 @@ def runtime(data_dir: Path) -> Iterator[LocalRuntime]:
     """A local runtime on a fresh data directory with the German credit configuration."""
     with LocalRuntime(PROJECT_DIR, data_dir) as active:
         yield active
+
+
+def auto_approver(runtime: LocalRuntime, user: str = "carol.approver") -> Any:
+    """An on_tick callback for LocalRuntime.wait that approves each new request through the API."""
+    from governed_mlops.approval_client import auto_approver as approver
+
+    return approver(runtime.data_dir, user, "approved by the test suite")

@@ -26,16 +26,50 @@ class _OfflinePolicyLoader:
         return {}
 
 
+_CODE_PROPERTIES = {
+    "AWS::Serverless::Function": "CodeUri",
+    "AWS::Serverless::LayerVersion": "ContentUri",
+}
+
+
+def _stand_in_for_packaging(document: dict[str, Any], root: Path) -> None:
+    """Do what ``sam package`` does before CloudFormation sees the template.
+
+    Local code folders become (placeholder) S3 URIs; a local state machine definition is inlined, so
+    the transformed template carries the real ASL (what ``DefinitionS3Location`` would point at).
+    """
+    for resource in document.get("Resources", {}).values():
+        properties = resource.get("Properties", {})
+        code_property = _CODE_PROPERTIES.get(resource.get("Type", ""))
+        if code_property and isinstance(properties.get(code_property), str):
+            properties[code_property] = f"s3://sam-package-placeholder/{properties[code_property].strip('/')}"
+        uri = properties.get("DefinitionUri")
+        if resource.get("Type") == "AWS::Serverless::StateMachine" and isinstance(uri, str):
+            properties["Definition"] = json.loads((root / uri).read_text(encoding="utf-8"))
+            del properties["DefinitionUri"]
+
+
 def transform_template(path: Path, region: str = DEFAULT_REGION) -> dict[str, Any]:
     """The CloudFormation template ``sam deploy`` would create from ``path`` in ``region``."""
-    os.environ.setdefault("AWS_DEFAULT_REGION", region)
     from samtranslator.translator.transform import transform
     from samtranslator.yaml_helper import yaml_parse
 
     document = yaml_parse(path.read_text(encoding="utf-8"))
-    # passthrough_metadata keeps resource Metadata (checkov skips with their reasons) on the
-    # resources SAM generates from a SAM resource.
-    return transform(document, {}, _OfflinePolicyLoader(), passthrough_metadata=True)  # type: ignore[arg-type]
+    _stand_in_for_packaging(document, path.parent)
+    # The translator reads the region from the environment; set it only for the call.
+    previous = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = region
+    try:
+        # passthrough_metadata keeps resource Metadata (checkov skips with their reasons) on the
+        # resources SAM generates from a SAM resource.
+        return transform(  # type: ignore[no-any-return]
+            document, {"AWS::Region": region}, _OfflinePolicyLoader(), passthrough_metadata=True
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("AWS_DEFAULT_REGION", None)
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = previous
 
 
 def main(argv: list[str] | None = None) -> int:

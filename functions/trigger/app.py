@@ -22,6 +22,7 @@ def dependencies() -> TriggerDeps:
         store=factory.object_store(SETTINGS),
         repository=factory.code_repository(SETTINGS, SETTINGS.local_git_dir),
         pipeline=StepFunctionsPipeline(factory.client("stepfunctions", SETTINGS), SETTINGS.state_machine_arn),
+        audit=factory.audit_ledger(SETTINGS),
     )
 
 

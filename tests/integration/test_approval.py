@@ -114,7 +114,7 @@ def test_the_evidence_page_shows_the_model_and_changes_nothing(waiting: Waiting)
 def test_rejection_needs_a_reason_then_ends_the_run_with_nothing_deployed(waiting: Waiting):
     status, _ = _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "reject", ""))
     assert status == 403
-    status, body = _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "reject", "AUC too low for retail"))
+    status, _ = _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "reject", "AUC too low for retail"))
     assert status == 200
     (result,) = waiting.runtime.wait([waiting.execution_arn])
     assert result["status"] == "FAILED"

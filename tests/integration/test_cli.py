@@ -14,6 +14,7 @@ from tests.conftest import EVENTS_DIR, GERMAN_CREDIT, PROJECT_DIR
 
 pytestmark = pytest.mark.slow
 MLOPS = str(Path(sys.executable).parent / "mlops")
+APPROVER = "carol.approver"
 
 
 def mlops(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -29,10 +30,11 @@ def mlops(data_dir: Path, *args: str, check: bool = True) -> subprocess.Complete
 
 def test_push_twice_from_two_processes_runs_one_execution_per_commit(data_dir: Path):
     # Given a dataset in the data bucket
-    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait")
+    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait", "--approve-as", APPROVER)
     # When the same push event is sent twice, each time from a new process
-    first = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push.json"), "--wait")
-    second = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push.json"), "--wait")
+    push = str(EVENTS_DIR / "codecommit_push.json")
+    first = mlops(data_dir, "trigger", push, "--wait", "--approve-as", APPROVER)
+    second = mlops(data_dir, "trigger", push, "--wait", "--approve-as", APPROVER)
     # Then one execution exists for that commit, and it succeeded
     assert "started push-3f1c2b7d9e8a4c6b" in first.stdout
     assert "duplicate push-3f1c2b7d9e8a4c6b" in second.stdout
@@ -66,13 +68,22 @@ def test_upload_without_target_fails_with_validation_error(data_dir: Path, tmp_p
     assert "No model versions" in mlops(data_dir, "models").stdout
 
 
-def test_trigger_without_wait_returns_and_the_execution_finishes_in_the_background(data_dir: Path):
-    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait")
-    started = time.monotonic()
+def test_a_push_waits_in_the_background_for_an_approval_given_from_a_second_terminal(data_dir: Path):
+    # Given a dataset, When a push is triggered without --wait
+    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait", "--approve-as", APPROVER)
     completed = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push.json"))
     assert "started push-" in completed.stdout
     assert "Running in the background" in completed.stdout
-    deadline = started + 120
+    # Then the execution pauses at the approval, which another process can see and decide
+    deadline = time.monotonic() + 120
+    pending: list[dict] = []
+    while time.monotonic() < deadline and not pending:
+        time.sleep(0.5)
+        rows = json.loads(mlops(data_dir, "approvals", "--json").stdout)
+        pending = [r for r in rows if r["status"] == "pending"]
+    assert pending, "no approval request appeared"
+    approved = mlops(data_dir, "approve", pending[0]["approval_id"], "--as", APPROVER, "--reason", "looks good")
+    assert "Approved" in approved.stdout or "approved" in approved.stdout
     status = "RUNNING"
     while time.monotonic() < deadline and status == "RUNNING":
         time.sleep(0.5)

@@ -478,6 +478,23 @@ class FakePipeline(StepFunctionsPipeline):  # type: ignore[misc, unused-ignore]
         return StartOutcome(execution_arn=arn, started=True)
 
 
+class RecordingAudit:
+    """Remembers what the trigger told the audit ledger."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    def append(
+        self,
+        actor: str,
+        action: str,
+        subject: str,
+        details: dict[str, Any] | None = None,
+        evidence: dict[str, str] | None = None,
+    ) -> None:
+        self.records.append((actor, action, subject, details or {}))
+
+
 TRIGGER_SETTINGS = TriggerSettings(
     mlops_backend="aws",
     aws_region="us-east-1",
@@ -498,10 +515,11 @@ class World:
     store: FakeStore = field(default_factory=FakeStore)
     repository: FakeRepository = field(default_factory=FakeRepository)
     pipeline: FakePipeline = field(default_factory=FakePipeline)
+    audit: RecordingAudit = field(default_factory=lambda: RecordingAudit())
 
     @property
     def deps(self) -> TriggerDeps:
-        return TriggerDeps(store=self.store, repository=self.repository, pipeline=self.pipeline)
+        return TriggerDeps(store=self.store, repository=self.repository, pipeline=self.pipeline, audit=self.audit)
 
     def trigger(self, raw: dict[str, Any]) -> TriggerResult:
         return start_pipeline(raw, TRIGGER_SETTINGS, self.deps)
@@ -620,3 +638,16 @@ def test_same_event_twice_is_a_duplicate(world: World, raw: dict[str, Any]) -> N
     assert (first.status, second.status) == ("started", "duplicate")
     assert (second.execution_name, second.execution_arn) == (first.execution_name, first.execution_arn)
     assert list(world.pipeline.started) == [first.execution_name]
+
+
+def test_a_started_pipeline_is_recorded_in_the_audit_ledger_with_who_and_what(world: World) -> None:
+    # Given a dataset, When a push starts a pipeline and the same push is delivered again
+    world.store.add(DATA_BUCKET, "datasets/german_credit.csv", "v1", minutes=1)
+    push = push_event()
+    first = world.trigger(push)
+    world.trigger(push)
+    # Then exactly one audit record names the pusher, the execution and the commit
+    assert [(a, action, s) for a, action, s, _ in world.audit.records] == [
+        (push["detail"]["callerUserArn"], "pipeline.triggered", first.execution_name)
+    ]
+    assert world.audit.records[0][3]["commit"] == push["detail"]["commitId"]

@@ -202,40 +202,50 @@ def _detach_point() -> None:
 @main.command()
 @click.argument("event_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--wait", is_flag=True, help="Return when the started executions end; exit 1 if one failed.")
+@click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
 @click.pass_obj
-def trigger(obj: Context, event_file: Path, wait: bool) -> None:
+def trigger(obj: Context, event_file: Path, wait: bool, approve_as: str | None) -> None:
     """Send an EventBridge event (e.g. events/codecommit_push.json) through the template's rules."""
     try:
         event = json.loads(event_file.read_text())
     except json.JSONDecodeError as exc:
         _fail(f"{event_file} is not JSON: {exc}", "an EventBridge event is one JSON object; see events/")
     if not wait:
-        _detach(["trigger", str(event_file)], obj)
+        _detach(["trigger", str(event_file), *_approve_args(approve_as)], obj)
         return
     with obj.runtime() as runtime:
         deliveries = runtime.send_event(event)
         arns = _report_deliveries(deliveries)
         _detach_point()
-        raise SystemExit(_finish(runtime, arns, wait, deliveries))
+        raise SystemExit(_finish(runtime, arns, wait, deliveries, approve_as))
 
 
 @main.command()
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", default=None, help="Object key (default: datasets/<file name>).")
 @click.option("--wait", is_flag=True, help="Return when the started execution ends; exit 1 if it failed.")
+@click.option("--as", "requester", default=None, help="Who uploads (the S3 event's requester; default: OS user).")
+@click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
 @click.pass_obj
-def upload(obj: Context, csv_file: Path, key: str | None, wait: bool) -> None:
+def upload(
+    obj: Context, csv_file: Path, key: str | None, wait: bool, requester: str | None, approve_as: str | None
+) -> None:
     """Put a CSV into the local data bucket; S3 'Object Created' goes through the rules as in AWS."""
     key = key or f"datasets/{csv_file.name}"
     if not wait:
-        _detach(["upload", str(csv_file), "--key", key], obj)
+        as_args = ["--as", requester] if requester else []
+        _detach(["upload", str(csv_file), "--key", key, *as_args, *_approve_args(approve_as)], obj)
         return
     with obj.runtime() as runtime:
-        stored, deliveries = runtime.upload(csv_file.read_bytes(), key)
+        stored, deliveries = runtime.upload(csv_file.read_bytes(), key, requester=requester or runtime.local_user)
         _echo(f"uploaded {stored.ref.pinned_uri} (sha256 {stored.sha256[:12]})")
         arns = _report_deliveries(deliveries)
         _detach_point()
-        raise SystemExit(_finish(runtime, arns, wait, deliveries))
+        raise SystemExit(_finish(runtime, arns, wait, deliveries, approve_as))
+
+
+def _approve_args(approve_as: str | None) -> list[str]:
+    return ["--approve-as", approve_as] if approve_as else []
 
 
 @main.command()
@@ -549,6 +559,17 @@ def serve(obj: Context, port: int, user: str | None) -> None:
         except KeyboardInterrupt:
             _echo("stopped")
 
+
+def _register_command_modules() -> None:
+    """Feature areas contribute their own command modules."""
+    from governed_mlops.cli_audit import audit
+    from governed_mlops.cli_ui import ui
+
+    main.add_command(audit)
+    main.add_command(ui)
+
+
+_register_command_modules()
 
 if __name__ == "__main__":
     main()

@@ -74,7 +74,7 @@ def log(obj: Any, as_json: bool, subject: str | None) -> None:
 @audit.command("verify")
 @click.pass_obj
 def verify_command(obj: Any) -> None:
-    """Recompute every hash and check every digest signature; exit 1 at the first problem."""
+    """Recompute every hash and check every signature; exit 1 at the first problem."""
     data_dir = _data_dir(obj)
     ledger, has_key = _ledger(data_dir)
     result = ledger.verify()

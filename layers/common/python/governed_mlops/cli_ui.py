@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 import webbrowser
 from collections.abc import Callable, Mapping, Sequence
@@ -46,11 +45,11 @@ def _s3_parts(uri: str) -> tuple[str, str]:
 
 
 def local_evidence_links(data_dir: Path) -> Callable[[dict[str, Any]], dict[str, str]]:
-    """Evidence for a local execution: where its reports are on disk (shown as paths, not links)."""
-    s3_root = data_dir / "s3"
+    """Evidence for a local execution: its reports on disk, as ``file:`` URIs (the page shows them as paths)."""
+    s3_root = data_dir.resolve() / "s3"
 
     def on_disk(bucket: str, key: str) -> str:
-        return str(s3_root / bucket / key)
+        return (s3_root / bucket / key).as_uri()
 
     def links(described: dict[str, Any]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -68,10 +67,7 @@ def local_evidence_links(data_dir: Path) -> Callable[[dict[str, Any]], dict[str,
         if isinstance(evaluation, str) and evaluation.startswith("s3://"):
             bucket, key = _s3_parts(evaluation)
             found["Evaluation (hold-out metrics)"] = on_disk(bucket, key.rstrip("/") + "/evaluation.json")
-        version = (output.get("registration") or {}).get("model_version")
-        if version:
-            found["Model version"] = f"{version} (mlops models)"
-        found["Lambda logs (Powertools JSON)"] = str(data_dir / "logs")
+        found["Lambda logs (Powertools JSON)"] = (data_dir.resolve() / "logs").as_uri()
         return found
 
     return links
@@ -164,14 +160,14 @@ def ui(
     except OSError as exc:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); try --port 0") from exc
     url = f"http://127.0.0.1:{server.server_address[1]}/executions"
-    click.echo(f"Execution pages for {source}:\n  {url}\nCtrl-C stops the server.", file=sys.__stdout__)
+    click.echo(f"Execution pages for {source}:\n  {url}\nCtrl-C stops the server.")
     if open_browser:
         webbrowser.open(url)
     try:
         while thread.is_alive():
             time.sleep(0.5)
     except KeyboardInterrupt:
-        click.echo("\nStopping.", file=sys.__stdout__)
+        click.echo("\nStopped.")
     finally:
         server.shutdown()
         server.server_close()

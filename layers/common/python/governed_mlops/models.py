@@ -103,6 +103,7 @@ class PreparedData(_Model):
     train: S3Ref
     test: S3Ref
     job_config: S3Ref
+    source: S3Ref = Field(description="The job code (sourcedir.tar.gz), pinned by version.")
     channels: dict[str, str] = Field(description="Channel name -> S3 URI, as the SageMaker jobs take them.")
     hyperparameters: dict[str, str]
     train_rows: int
@@ -155,6 +156,7 @@ class ModelVersion(_Model):
     training_job_name: str
     training_image: str
     source_sha256: str
+    source: ObjectDigest | None = None
     definition_sha256: str | None = None
     hyperparameters: dict[str, str]
     seed: int

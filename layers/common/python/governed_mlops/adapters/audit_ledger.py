@@ -120,6 +120,13 @@ def _readable(entries: list[Any], what: str) -> list[Any]:
     return entries
 
 
+def _one(entry: Any, where: str) -> Any:
+    """A single entry that must be readable (the one the next append or digest builds on)."""
+    if isinstance(entry, Unreadable):
+        raise AuditLedgerCorrupt(f"{where} is unreadable: {entry.reason} (run `mlops audit verify`)")
+    return entry
+
+
 def _segment_or_raise(segment: list[AuditRecord | Unreadable], previous: AuditDigest | None, last: AuditRecord) -> None:
     """Refuse to sign records that do not chain onto what the previous digest signed.
 
@@ -244,11 +251,13 @@ class LocalAuditLedger:
 
     def _last_record(self) -> AuditRecord | None:
         line = _last_line(self.ledger_path)
-        return None if line is None else _readable([parse_entry(line, AuditRecord, 0)], "the last ledger")[0]
+        return None if line is None else _one(parse_entry(line, AuditRecord, 0), f"the last line of {self.ledger_path}")
 
     def _last_digest(self) -> AuditDigest | None:
         line = _last_line(self.digests_path)
-        return None if line is None else _readable([parse_entry(line, AuditDigest, 0)], "the last digest")[0]
+        return (
+            None if line is None else _one(parse_entry(line, AuditDigest, 0), f"the last line of {self.digests_path}")
+        )
 
     def append(
         self,
@@ -258,12 +267,16 @@ class LocalAuditLedger:
         details: dict[str, JsonScalar] | None = None,
         evidence: dict[str, str] | None = None,
     ) -> AuditRecord:
-        """Record one action; writes a digest too when ``digest_every`` records are uncovered."""
+        """Record one action; writes a digest too when ``digest_every`` records are uncovered.
+
+        Raises :class:`AuditLedgerCorrupt` before writing if either file ends with a torn line, and
+        after writing (the record stays) if the digest it triggers would sign a tampered segment.
+        """
         draft = _draft(actor, action, subject, details, evidence)
         with self._locked():
+            last_digest = self._last_digest()
             record = chain(self._last_record(), draft)
             _write_line(self.ledger_path, record.to_line())
-            last_digest = self._last_digest()
             # ">=": a digest skipped by a crash is written by the next append.
             if record.sequence - (last_digest.last_sequence if last_digest else 0) >= self.digest_every:
                 self._write_digest_locked(last_digest, record)
@@ -476,8 +489,7 @@ class S3AuditLedger:
         keys = self._keys(kind, start_after)
         if not keys:
             return None
-        entry = self._entry(keys[-1], model, 0)
-        return _readable([entry], f"s3://{self._bucket}/{keys[-1]}")[0]
+        return _one(self._entry(keys[-1], model, 0), f"s3://{self._bucket}/{keys[-1]}")
 
     def _last_record(self) -> AuditRecord | None:
         start = self._key("records", self._tail.sequence) if self._tail else ""

@@ -20,9 +20,11 @@ from governed_mlops.adapters.approvals import (
     SecretsManagerSecret,
     SnsNotifier,
 )
+from governed_mlops.adapters.audit_ledger import AuditLedger, LocalAuditLedger, S3AuditLedger, load_or_create_key
 from governed_mlops.adapters.code_repository import CodeCommitRepository, CodeRepository, LocalGitRepository
 from governed_mlops.adapters.model_registry import LocalModelRegistry, ModelRegistry, SageMakerModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
+from governed_mlops.errors import ConfigError
 from governed_mlops.settings import FunctionSettings
 
 
@@ -72,8 +74,12 @@ def notifier(settings: FunctionSettings, topic_arn: str) -> Notifier:
     return SnsNotifier(client("sns", settings), topic_arn)
 
 
-def audit_ledger(settings: FunctionSettings) -> Any:  # noqa: ARG001 - until the ledger lands
-    """The audit ledger (append-only, hash-chained); a no-op sink until one is configured."""
-    from governed_mlops.services.approval import NullAudit
-
-    return NullAudit()
+def audit_ledger(settings: FunctionSettings) -> AuditLedger:
+    """The append-only, hash-chained audit ledger (a JSONL file locally; S3 Object Lock + KMS in AWS)."""
+    if settings.mlops_backend == "local":
+        root = _local_root(settings)
+        return LocalAuditLedger(root, load_or_create_key(root))
+    bucket, key_id = getattr(settings, "audit_bucket", None), getattr(settings, "audit_mac_key_id", None)
+    if not bucket or not key_id:
+        raise ConfigError(f"{type(settings).__name__}: AUDIT_BUCKET and AUDIT_MAC_KEY_ID are required in AWS")
+    return S3AuditLedger(client("s3", settings), bucket, "ledger/", client("kms", settings), key_id)

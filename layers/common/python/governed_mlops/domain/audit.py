@@ -62,11 +62,16 @@ GENESIS_HASH = "0" * 64
 KNOWN_ACTIONS = frozenset(
     {
         "pipeline.triggered",
+        "pipeline.succeeded",
+        "pipeline.failed",
         "stage.succeeded",
         "stage.failed",
         "approval.requested",
         "approval.decided",
         "approval.refused",
+        "model.approved",
+        "model.rejected",
+        "model.expired",
         "deployment.started",
         "deployment.rolled_back",
         "monitoring.violation",
@@ -327,6 +332,13 @@ def _short(hex_hash: str) -> str:
     return hex_hash[:12]
 
 
+def _records(first: int, last: int, verb: str = "") -> str:
+    """'record #4 is' / 'records #4..#6 are' (``verb``: "is" or "" for none)."""
+    if first == last:
+        return f"record #{first}" + (f" {verb}" if verb else "")
+    return f"records #{first}..#{last}" + (f" {'are' if verb == 'is' else verb}" if verb else "")
+
+
 def check_segment(
     records: Sequence[AuditRecord | Unreadable],
     first_sequence: int = 1,
@@ -440,14 +452,14 @@ def verify(
                 cut.first_sequence,
                 f"the ledger was truncated: it ends at record #{count} but signed digest #{cut.digest_sequence} "
                 f"covers records #{cut.first_sequence}..#{cut.last_sequence} "
-                f"(records #{count + 1}..#{covered} are missing)",
+                f"({_records(count + 1, covered, 'is')} missing)",
             )
         )
     if not failures and max_uncovered is not None and count - covered > max_uncovered:
         failures.append(
             (
                 covered + 1,
-                f"records #{covered + 1}..#{count} are not covered by any digest although one is written every "
+                f"{_records(covered + 1, count, 'is')} not covered by any digest although one is written every "
                 f"{max_uncovered} records (the latest digest(s) were deleted)",
             )
         )
@@ -456,5 +468,5 @@ def verify(
         # On a tie the record problem is listed first and is the more specific of the two.
         sequence, problem = min(failures, key=lambda failure: failure[0])
         return VerificationResult(ok=False, first_bad_sequence=sequence, problem=problem, **summary)
-    note = f"records #{covered + 1}..#{count} are not yet covered by a digest" if count > covered else ""
+    note = f"{_records(covered + 1, count, 'is')} not yet covered by a digest" if count > covered else ""
     return VerificationResult(ok=True, note=note, **summary)

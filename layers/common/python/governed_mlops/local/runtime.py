@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
 from moto import mock_aws
@@ -161,6 +162,7 @@ class LocalRuntime:
             approvers=set(self.approvers),
             approver_group=self.template.parameters.get("ApproverGroup", "model-approvers"),
         )
+        self._mount_history_pages(self.gateway)
         url = self.gateway.start(self._port)
         self._stack.callback(self.gateway.stop)
         # Handlers are imported at their first invocation (cold start), after this: they see the URL.
@@ -168,6 +170,20 @@ class LocalRuntime:
         info = self.data_dir / "runtime.json"
         atomic_write(info, json.dumps({"pid": os.getpid(), "url": url}).encode())
         self._stack.callback(lambda: info.unlink(missing_ok=True))
+
+    def _mount_history_pages(self, gateway: LocalGateway) -> None:
+        """The execution-history pages for on-call staff, read-only, on the same local port."""
+        from governed_mlops.cli_ui import local_evidence_links
+        from governed_mlops.ui.server import UiRoutes
+
+        definitions = {m.arn: json.loads(m.definition) for m in self.template.state_machines.values()}
+        routes = UiRoutes(self.executions, definitions, local_evidence_links(self.data_dir), source="local runtime")
+
+        def pages(method: str, path: str, query: dict[str, str], _headers: dict[str, str], _body: bytes) -> Any:
+            return routes.handle(method, path, urlencode(query))
+
+        for prefix in ("/executions", "/healthz"):
+            gateway.mount(prefix, pages)
 
     def _patch_durable_names(self) -> Callable[[], None]:
         original = StepFunctionsParserBackend.start_execution

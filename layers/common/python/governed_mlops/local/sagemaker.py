@@ -34,6 +34,7 @@ from governed_mlops.models import S3Ref
 TRAINING_RESOURCE = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 PROCESSING_RESOURCE = "arn:aws:states:::sagemaker:createProcessingJob.sync"
 PROCESSING_ROOT = "/opt/ml/processing"
+CHANNEL_ROOT = "/opt/ml/input/data/"
 
 
 def local_function_arn(resource: str) -> str:
@@ -193,7 +194,13 @@ class SageMakerEmulator:
                 "SageMaker.ValidationException", "script mode needs sagemaker_program and sagemaker_submit_directory"
             )
         code_dir.mkdir()
-        _safe_extract(self._store.get(S3Ref.from_uri(submit)), code_dir)
+        # With network isolation the code arrives as an input channel and the submit directory is
+        # the channel's file (what the SageMaker SDK does); otherwise the toolkit downloads it from S3.
+        if submit.startswith(CHANNEL_ROOT):
+            archive = (ml / "input" / "data" / submit[len(CHANNEL_ROOT) :]).read_bytes()
+        else:
+            archive = self._store.get(S3Ref.from_uri(submit))
+        _safe_extract(archive, code_dir)
         for sub in ("model", "output/data", "input/config"):
             (ml / sub).mkdir(parents=True, exist_ok=True)
         user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}

@@ -6,6 +6,7 @@ account, so an execution name or ARN means the same thing in every process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -76,13 +77,65 @@ def _local_name(stack: str, logical_id: str) -> str:
     return f"{stack}-{logical_id}".lower()
 
 
+def _local_id(stack: str, logical_id: str, length: int = 17) -> str:
+    """A stable hex id for resources AWS names by id (``subnet-…``, ``sg-…``, KMS key ids)."""
+    return hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:length]
+
+
+def _local_key_id(stack: str, logical_id: str) -> str:
+    hexid = _local_id(stack, logical_id, 32)
+    return f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:]}"
+
+
+#: ``!Ref`` of these resource types gives an AWS-style id, so request shapes look like AWS's.
+_ID_PREFIXES = {
+    "AWS::EC2::VPC": "vpc",
+    "AWS::EC2::Subnet": "subnet",
+    "AWS::EC2::SecurityGroup": "sg",
+    "AWS::EC2::RouteTable": "rtb",
+    "AWS::EC2::VPCEndpoint": "vpce",
+}
+
+
 class _Resolver:
     """Evaluates Ref / GetAtt / Sub / Join against local names."""
 
-    def __init__(self, stack: str, resources: dict[str, Any], parameters: dict[str, str]) -> None:
+    def __init__(
+        self,
+        stack: str,
+        resources: dict[str, Any],
+        parameters: dict[str, Any],
+        conditions: dict[str, Any] | None = None,
+    ) -> None:
         self._stack = stack
         self._resources = resources
         self._parameters = parameters
+        self._conditions = conditions or {}
+        self._evaluated: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        """The value of a template condition (``Conditions`` section), evaluated once."""
+        if name not in self._evaluated:
+            if name not in self._conditions:
+                raise ConfigError(f"template: condition {name} is not defined")
+            self._evaluated[name] = self._truth(self._conditions[name])
+        return self._evaluated[name]
+
+    def _truth(self, value: Any) -> bool:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::Equals":
+                left, right = (self(v) for v in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self._truth(arg[0])
+            if key == "Fn::And":
+                return all(self._truth(v) for v in arg)
+            if key == "Fn::Or":
+                return any(self._truth(v) for v in arg)
+        raise ConfigError(f"template: cannot evaluate condition {value!r}")
 
     def ref(self, name: str) -> str:
         pseudo = {
@@ -95,7 +148,7 @@ class _Resolver:
         if name in pseudo:
             return pseudo[name]
         if name in self._parameters:
-            return self._parameters[name]
+            return self._parameters[name]  # type: ignore[no-any-return]
         resource = self._resources.get(name)
         if resource is None:
             raise ConfigError(f"template: !Ref {name} names no parameter or resource")
@@ -103,6 +156,10 @@ class _Resolver:
         local = _local_name(self._stack, name)
         if kind == "AWS::Serverless::StateMachine":
             return f"arn:{PARTITION}:states:{LOCAL_REGION}:{LOCAL_ACCOUNT}:stateMachine:{local}"
+        if kind in _ID_PREFIXES:
+            return f"{_ID_PREFIXES[kind]}-{_local_id(self._stack, name)}"
+        if kind == "AWS::KMS::Key":
+            return _local_key_id(self._stack, name)
         return local
 
     def get_att(self, name: str, attribute: str) -> str:
@@ -116,9 +173,14 @@ class _Resolver:
                 "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{local}",
                 "AWS::IAM::Role": f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT}:role/{local}",
                 "AWS::DynamoDB::Table": f"arn:{PARTITION}:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{local}",
+                "AWS::KMS::Key": f"arn:{PARTITION}:kms:{LOCAL_REGION}:{LOCAL_ACCOUNT}:key/{self.ref(name)}",
+                "AWS::SQS::Queue": f"arn:{PARTITION}:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{local}",
+                "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:log-group:{local}:*",
             }
             if kind in arns:
                 return arns[kind]
+        if attribute == "GroupId" and kind == "AWS::EC2::SecurityGroup":
+            return self.ref(name)
         if attribute == "Name":
             return local
         return f"arn:{PARTITION}:local:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{local}/{attribute}"
@@ -139,7 +201,17 @@ class _Resolver:
                 text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self(arg[1]))
                 return self._sub(text, variables)
             if key == "Fn::Join":
-                return str(arg[0]).join(str(self(v)) for v in arg[1])
+                return str(arg[0]).join(str(self(v)) for v in self(arg[1]))
+            if key == "Fn::If":
+                name, if_true, if_false = arg
+                return self(if_true if self.condition(name) else if_false)
+            if key == "Fn::Select":
+                index, items = arg
+                return self(items)[int(self(index))]
+            if key == "Fn::GetAZs":
+                return [f"{LOCAL_REGION}{zone}" for zone in "abc"]
+            if key in {"Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"}:
+                return self._truth(value)
         return {k: self(v) for k, v in value.items()}
 
     def _sub(self, text: str, variables: dict[str, str]) -> str:
@@ -168,7 +240,13 @@ def load_template(path: Path, *, stack_name: str, parameter_overrides: dict[str,
         else:
             raise ConfigError(f"template parameter {name} has no default and no local value")
     resources: dict[str, Any] = document["Resources"]
-    resolve = _Resolver(stack_name, resources, parameters)
+    # !Ref of a list parameter is a list, as in CloudFormation.
+    list_types = ("CommaDelimitedList", "List<")
+    values: dict[str, Any] = {
+        name: value.split(",") if str(declared[name].get("Type", "")).startswith(list_types) else value
+        for name, value in parameters.items()
+    }
+    resolve = _Resolver(stack_name, resources, values, document.get("Conditions", {}))
     template = LocalTemplate(path=path, stack_name=stack_name, parameters=parameters)
     globals_ = document.get("Globals", {}).get("Function", {})
     global_env = resolve(globals_.get("Environment", {}).get("Variables", {}))

@@ -167,11 +167,7 @@ class Zygote:
             ready.unlink(missing_ok=True)
             self.socket_path.parent.mkdir(parents=True, exist_ok=True)
             self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    f"from governed_mlops.local.zygote import serve; from pathlib import Path; serve(Path({str(self.socket_path)!r}))",
-                ],
+                [sys.executable, "-m", "governed_mlops.local.zygote", str(self.socket_path)],
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
@@ -190,3 +186,7 @@ class Zygote:
                     self._process.wait(timeout=5)
                 self._process = None
             self.socket_path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import json
 import math
@@ -36,7 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.features import FeatureSpec, encode_frame, feature_spec_from_dict
+from governed_mlops.ml.features import FeatureSpec, feature_spec_from_dict
 
 __all__ = [
     "CSV_CONTENT_TYPE",
@@ -97,22 +98,26 @@ class InferencePayload:
         return len(self.kinds)
 
     def matrix(self, spec: FeatureSpec) -> npt.NDArray[np.float64]:
-        """The model's input matrix: raw rows encoded with ``spec``, encoded rows as sent.
+        """The model's input matrix: raw rows encoded as :func:`~governed_mlops.ml.features.encode_frame` encodes
+        them (row by row, without pandas' per-call overhead), encoded rows as sent.
 
         Raises:
-            PayloadError: a raw numeric value is not a number (400).
+            PayloadError: a raw numeric value is not a finite number (400).
         """
-        matrix = np.empty((self.row_count, len(spec.encoded_columns)), dtype=np.float64)
-        raw_positions = [i for i, kind in enumerate(self.kinds) if kind == "raw"]
-        if raw_positions:
-            frame = pd.DataFrame([self.raw_rows[i] for i in raw_positions], columns=list(spec.raw_features))
-            try:
-                matrix[raw_positions] = encode_frame(frame.astype(object), spec)
-            except JobInputError as exc:
-                raise PayloadError(400, f"cannot encode the request rows: {exc}") from exc
-        for position, row in enumerate(self.encoded_rows):
-            if row is not None:
-                matrix[position] = row
+        matrix = np.zeros((self.row_count, len(spec.encoded_columns)), dtype=np.float64)
+        categories = _category_positions(spec)
+        for position, (raw, encoded) in enumerate(zip(self.raw_rows, self.encoded_rows, strict=True)):
+            if encoded is not None:
+                matrix[position] = encoded
+                continue
+            row = raw or {}
+            for column, name in enumerate(spec.numeric_features):
+                matrix[position, column] = _numeric_value(position + 1, name, row.get(name))
+            for name, columns in categories:
+                value = row.get(name)
+                column_of = columns.get(str(value)) if value is not None else None
+                if column_of is not None:
+                    matrix[position, column_of] = 1.0
         return matrix
 
     def frame(self, spec: FeatureSpec) -> pd.DataFrame:
@@ -125,6 +130,39 @@ class InferencePayload:
             for raw, encoded in zip(self.raw_rows, self.encoded_rows, strict=True)
         ]
         return pd.DataFrame(rows, columns=list(spec.raw_features), dtype=object)
+
+
+@functools.cache
+def _category_positions(spec: FeatureSpec) -> tuple[tuple[str, dict[str, int]], ...]:
+    """Per categorical feature, the matrix column of each known category (as ``encode_frame`` lays them out)."""
+    offset = len(spec.numeric_features)
+    positions = []
+    for feature in spec.categorical_features:
+        positions.append((feature.name, {category: offset + i for i, category in enumerate(feature.categories)}))
+        offset += len(feature.categories)
+    return tuple(positions)
+
+
+def _numeric_value(position: int, name: str, value: Any) -> float:
+    """A raw numeric value as ``encode_frame`` reads it (``pandas.to_numeric``): missing is NaN; text that is not
+    a plain decimal number, NaN or infinity is refused."""
+    if value is None:
+        return math.nan
+    number: float | None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            # pandas refuses what Python's float() also accepts: digit separators and non-ASCII digits.
+            number = float(text) if text.isascii() and "_" not in text else None
+        except ValueError:
+            number = None
+    else:
+        number = float(value)
+    if number is None or math.isnan(number):
+        raise PayloadError(400, f"row {position}, numeric feature {name!r}: {value!r} is not a number")
+    if math.isinf(number):
+        raise PayloadError(400, f"row {position}, numeric feature {name!r}: {value!r} is infinite")
+    return number
 
 
 def media_type(header: str | None) -> str:

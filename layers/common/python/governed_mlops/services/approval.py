@@ -19,31 +19,7 @@ from governed_mlops.domain import approval as rules
 from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalForbidden, TransientStorageError
 from governed_mlops.models import ApprovalDecision, ApprovalRecord, ModelVersion, PipelineRequest
 from governed_mlops.reports.approval_page import render_approval_page, render_decision_page
-
-
-class AuditSink(Protocol):
-    def append(
-        self,
-        actor: str,
-        action: str,
-        subject: str,
-        details: dict[str, Any] | None = None,
-        evidence: dict[str, str] | None = None,
-    ) -> Any: ...
-
-
-class NullAudit:
-    """Used until an audit ledger is configured."""
-
-    def append(
-        self,
-        actor: str,  # noqa: ARG002
-        action: str,  # noqa: ARG002
-        subject: str,  # noqa: ARG002
-        details: dict[str, Any] | None = None,  # noqa: ARG002
-        evidence: dict[str, str] | None = None,  # noqa: ARG002
-    ) -> Any:
-        return None
+from governed_mlops.services.audit import AuditSink, NullAudit
 
 
 class Secret(Protocol):

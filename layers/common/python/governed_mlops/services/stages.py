@@ -31,6 +31,8 @@ from governed_mlops.models import (
 )
 
 JSON = "application/json"
+#: Where SageMaker places the ``code`` channel's ``sourcedir.tar.gz`` inside the training container.
+CODE_IN_CONTAINER = "/opt/ml/input/data/code/sourcedir.tar.gz"
 
 
 def _digest(stored: StoredObject) -> ObjectDigest:
@@ -95,13 +97,25 @@ def prepare_data(event: StageEvent, store: ObjectStore, training_source_uri: str
             "decision_threshold": config.gates.decision_threshold,
         },
     )
+    source = S3Ref.from_uri(training_source_uri)
+    pinned = store.latest_under(source.bucket, source.key)
+    if pinned is None or pinned.ref.key != source.key:
+        raise ArtifactNotFoundError(f"job code {training_source_uri} is missing: publish the sourcedir first")
     hyperparameters = {k: str(v) for k, v in sorted(config.training.hyperparameters.items())}
-    hyperparameters |= {"sagemaker_program": "train.py", "sagemaker_submit_directory": training_source_uri}
+    # Network isolation: the container cannot fetch its code, so the code is a channel and the
+    # submit directory is where SageMaker puts that channel (what the SageMaker SDK does too).
+    hyperparameters |= {"sagemaker_program": "train.py", "sagemaker_submit_directory": CODE_IN_CONTAINER}
     return PreparedData(
         train=train.ref,
         test=test.ref,
         job_config=job_config.ref,
-        channels={"train": train.ref.uri, "test": test.ref.uri, "config": job_config.ref.uri},
+        source=pinned.ref,
+        channels={
+            "train": train.ref.uri,
+            "test": test.ref.uri,
+            "config": job_config.ref.uri,
+            "code": pinned.ref.uri,
+        },
         hyperparameters=hyperparameters,
         train_rows=split.train_rows,
         test_rows=split.test_rows,
@@ -166,7 +180,9 @@ def register_model(
         training_metrics = json.loads(member) if member else {}
     except ArtifactNotFoundError:
         training_metrics = {}
-    source_ref = S3Ref.from_uri(training.hyperparameters["sagemaker_submit_directory"])
+    if event.prepared is None:
+        raise ArtifactNotFoundError("register needs the prepared data (pinned job code)")
+    source = _stat(store, event.prepared.source)
     evaluation_ref = S3Ref.from_uri(event.evaluation_uri.rstrip("/") + "/evaluation.json")
     metrics = read_metrics(json.loads(store.get(evaluation_ref)))
     versions = training_metrics.get("library_versions", {})
@@ -185,7 +201,8 @@ def register_model(
         ),
         training_job_name=training.training_job_name,
         training_image=training.training_image,
-        source_sha256=_stat(store, source_ref).sha256,
+        source_sha256=source.sha256,
+        source=source,
         definition_sha256=definition_sha256,
         hyperparameters=training.hyperparameters,
         seed=config.training.seed,

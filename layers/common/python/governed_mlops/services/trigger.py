@@ -13,6 +13,7 @@ from governed_mlops.adapters.pipeline import Pipeline
 from governed_mlops.domain import trigger as domain
 from governed_mlops.errors import ConfigError, UnsupportedEventError
 from governed_mlops.models import CodeRef, PipelineRequest, S3Ref, TriggerInfo
+from governed_mlops.services.audit import AuditSink
 from governed_mlops.settings import TriggerSettings
 
 
@@ -21,6 +22,7 @@ class TriggerDeps:
     store: ObjectStore
     repository: CodeRepository
     pipeline: Pipeline
+    audit: AuditSink
 
 
 class TriggerResult(BaseModel):
@@ -84,6 +86,20 @@ def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps)
         artifacts_prefix=f"s3://{settings.artifacts_bucket}/runs/{name}/",
     )
     outcome = deps.pipeline.start(name, request.model_dump(mode="json"))
+    if outcome.started:
+        deps.audit.append(
+            trigger.principal,
+            "pipeline.triggered",
+            name,
+            {
+                "kind": trigger.kind,
+                "event_id": trigger.event_id,
+                "commit": code.commit_id,
+                "repository": code.repository,
+                "data": data.pinned_uri,
+            },
+            {"config": config.sha256},
+        )
     return TriggerResult(
         status="started" if outcome.started else "duplicate",
         execution_name=name,

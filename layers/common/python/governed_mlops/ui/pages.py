@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 OutcomeStatus = Literal["succeeded", "failed", "caught", "running", "not_reached"]
 
@@ -130,9 +130,11 @@ def layout_states(definition: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
     Layers follow the longest path from ``StartAt`` over Next/Choices/Default/Catch edges (edges
     back to a state on the current path, i.e. loops, are ignored for layering), so a catch-all
     ``Fail`` state lands below the last state that can reach it. Within a layer, states are ordered
-    by depth-first discovery with ``Next`` first, which keeps the main path in column 0. States
-    unreachable from ``StartAt`` are laid out after the rest, in definition order. Parallel and Map
-    states are single boxes: their branches are not laid out.
+    by the mean column of their Next/Choice/Default predecessors, then by depth-first discovery with
+    ``Next`` first, which keeps the main path in column 0; states reached only through ``Catch``
+    come last in their layer. States unreachable from ``StartAt`` are layered from their own
+    roots, in definition order. Parallel and Map states are single boxes: their branches are not
+    laid out.
     """
     states = list((definition.get("States") or {}).keys())
     if not states:
@@ -170,9 +172,22 @@ def layout_states(definition: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
         for child in successors[node]:
             if (node, child) not in back_edges:
                 layer[child] = max(layer[child], layer[node] + 1)
+    # Order each layer by the mean column of its Next/Choice/Default predecessors (fewer crossings);
+    # states reached only through Catch go last, so an error sink never pushes the main path aside.
+    forward_preds: dict[str, list[str]] = {name: [] for name in states}
+    for source, target, kind in state_edges(definition):
+        if kind != "catch" and (source, target) not in back_edges:
+            forward_preds[target].append(source)
     positions: dict[str, tuple[int, int]] = {}
     for depth in sorted(set(layer.values())):
-        row = sorted((name for name in states if layer[name] == depth), key=discovered.__getitem__)
+
+        def rank(name: str) -> tuple[int, float, int]:
+            columns = [positions[p][0] for p in forward_preds[name] if p in positions]
+            if not columns:
+                return (1, 0.0, discovered[name])
+            return (0, sum(columns) / len(columns), discovered[name])
+
+        row = sorted((name for name in states if layer[name] == depth), key=rank)
         for column, name in enumerate(row):
             positions[name] = (column, depth)
     return positions
@@ -309,7 +324,8 @@ def state_outcomes(
     - ``caught``: it exited after a failure, i.e. a Catch routed the error to another state;
     - ``failed``: it is the execution's failed state (see :func:`describe_failure`), a ``Fail``
       state that was reached, or it never exited an execution that has ended;
-    - ``running``: entered, not exited, and the execution has not ended;
+    - ``running``: entered, not exited, and the execution has not ended ("waiting for callback" for a
+      ``.waitForTaskToken`` task, e.g. a manual approval);
     - ``not_reached``: never entered.
 
     ``execution_status`` is DescribeExecution's status; without it the history's last
@@ -351,7 +367,10 @@ def state_outcomes(
             outcome = replace(base, status="failed", label="✗ did not finish")
         else:
             attempt = f" · attempt {visit.attempts}" if visit.attempts > 1 else ""
-            outcome = replace(base, status="running", label=f"● running{attempt}")
+            waiting = str(state.get("Resource", "")).endswith(".waitForTaskToken")
+            outcome = replace(
+                base, status="running", label=f"● {'waiting for callback' if waiting else 'running'}{attempt}"
+            )
         outcomes[name] = outcome
     return outcomes
 
@@ -492,7 +511,8 @@ body{margin:0;background:var(--bg);color:var(--text);font:16px/1.55 system-ui,-a
 "Noto Sans","Helvetica Neue",Arial,sans-serif}
 main{max-width:1180px;margin:0 auto;padding:20px 24px 48px}
 a{color:var(--link)}a:focus-visible{outline:3px solid var(--run-line);outline-offset:2px}
-h1{font-size:1.55rem;margin:.2em 0 .3em;overflow-wrap:anywhere}h2{font-size:1.2rem;margin:0 0 .6em}
+h1{font-size:1.55rem;margin:.2em 0 .3em;overflow-wrap:anywhere}h1.mono{font-size:1.4rem}
+h2{font-size:1.2rem;margin:0 0 .6em}
 code,pre,.mono{font-family:ui-monospace,"SFMono-Regular","DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.9em}
 .crumbs{font-size:.95rem;color:var(--muted)}.muted{color:var(--muted)}
 section{background:var(--panel);border:1px solid var(--border);border-radius:10px;padding:18px 20px;margin:18px 0}
@@ -514,7 +534,7 @@ section.failure.interrupted h2{color:var(--warn)}
 .cause{white-space:pre-wrap;margin:0;font-size:1.02rem;line-height:1.5}
 pre.json{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--panel);border:1px solid var(--border);
 border-radius:6px;padding:10px 12px;margin:8px 0 0;max-height:28em;overflow:auto}
-details>summary{cursor:pointer;color:var(--link)}
+details>summary{cursor:pointer;color:var(--link)}td details>summary{font-size:.8rem;color:var(--muted)}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--border);vertical-align:top}
 th{font-size:.85rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);position:sticky;top:0;
@@ -551,8 +571,10 @@ svg .edge{fill:none;stroke:var(--edge);stroke-width:1.5}
 svg .edge.taken{stroke:var(--edge-taken);stroke-width:2.5}
 svg .edge.catch{stroke-dasharray:6 5}
 svg .arrow{fill:var(--edge)}svg .arrow.taken{fill:var(--edge-taken)}
-ul.evidence{margin:0;padding-left:1.2em}ul.evidence li{margin:4px 0;overflow-wrap:anywhere}
+ul.evidence{margin:0;padding-left:1.2em}code.copy{user-select:all}ul.evidence li{margin:4px 0;overflow-wrap:anywhere}
 footer{color:var(--muted);font-size:.85rem;margin-top:28px}
+@media (max-width:600px){main{padding:12px 12px 32px}section{padding:14px}
+.failure dl,.meta{grid-template-columns:1fr;gap:2px}.failure dd,.meta dd{margin-bottom:8px}}
 """
 
 
@@ -659,7 +681,7 @@ def render_executions(
 
 
 # -- one execution --------------------------------------------------------------------------------
-_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _PAD = 264, 54, 64, 32, 16
+_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _PAD = 264, 54, 64, 44, 16
 _LEGEND = (
     ("succeeded", "✓ succeeded"),
     ("failed", "✗ failed"),
@@ -691,24 +713,48 @@ def _state_graph(
         key = (source, target, kind == "catch")
         if key not in edges and (source, target, False) not in edges:
             edges.append(key)
+    # Edges between adjacent layers are elbows through the gap between them. Every other edge (Catch,
+    # skips, loops) leaves its source's bottom, runs right through the gap to a lane of its target
+    # beside the graph, and comes back through the gap above the target: lines never cross a box.
     lane_targets = sorted(
         {t for s, t, catch in edges if catch or positions[t][1] != positions[s][1] + 1},
         key=lambda name: (positions[name][1], positions[name][0]),
     )
-    lanes = {name: right_edge + 26 + 16 * index for index, name in enumerate(lane_targets)}
-    width = (max(lanes.values()) if lanes else right_edge) + _PAD + 8
+    lanes = {name: right_edge + 24 + 14 * index for index, name in enumerate(lane_targets)}
+    width = (max(lanes.values()) if lanes else right_edge) + _PAD
     height = bottom + _PAD
+
+    def is_elbow(source: str, target: str, catch: bool) -> bool:
+        return not catch and positions[target][1] == positions[source][1] + 1
+
+    # Sources whose elbows turn in the same gap get their own height in it, so two elbows never merge
+    # into one line that seems to join unrelated states.
+    turning: dict[int, list[str]] = {}
+    for source, target, catch in edges:
+        if is_elbow(source, target, catch) and positions[source][0] != positions[target][0]:
+            row = turning.setdefault(positions[source][1], [])
+            if source not in row:
+                row.append(source)
+    turn_y: dict[str, int] = {}
+    for row in turning.values():
+        row.sort(key=lambda name: positions[name][0])
+        for index, name in enumerate(row):
+            turn_y[name] = top(name) + _BOX_H + 16 + (12 * index // max(len(row) - 1, 1) if len(row) > 1 else 6)
     paths = []
     for source, target, catch in edges:
         sx, sy = left(source), top(source)
         tx, ty = left(target), top(target)
-        if not catch and positions[target][1] == positions[source][1] + 1:
+        if is_elbow(source, target, catch):
             x1, x2 = sx + _BOX_W // 2, tx + _BOX_W // 2
-            mid = sy + _BOX_H + _GAP_Y // 2
-            d = f"M{x1},{sy + _BOX_H} V{ty - 2}" if x1 == x2 else f"M{x1},{sy + _BOX_H} V{mid} H{x2} V{ty - 2}"
+            d = (
+                f"M{x1},{sy + _BOX_H} V{ty - 2}"
+                if x1 == x2
+                else f"M{x1},{sy + _BOX_H} V{turn_y[source]} H{x2} V{ty - 2}"
+            )
         else:
-            lane = lanes[target]
-            d = f"M{sx + _BOX_W},{sy + _BOX_H // 2} H{lane} V{ty + _BOX_H // 2} H{tx + _BOX_W + 2}"
+            below, above = sy + _BOX_H + 9, ty - 9
+            exit_x, entry_x = sx + _BOX_W - 24, tx + _BOX_W - 24
+            d = f"M{exit_x},{sy + _BOX_H} V{below} H{lanes[target]} V{above} H{entry_x} V{ty - 2}"
         was_taken = (source, target) in taken
         css = "edge" + (" taken" if was_taken else "") + (" catch" if catch else "")
         marker = "url(#arrow-taken)" if was_taken else "url(#arrow)"
@@ -731,10 +777,10 @@ def _state_graph(
     arrow = '<path d="M0,0 L10,5 L0,10 z"/>'
     defs = (
         "<defs>"
-        f'<marker id="arrow" class="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7"'
-        f' orient="auto-start-reverse">{arrow}</marker>'
-        f'<marker id="arrow-taken" class="arrow taken" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7"'
-        f' markerHeight="7" orient="auto-start-reverse">{arrow}</marker></defs>'
+        f'<marker id="arrow" class="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9"'
+        f' markerUnits="userSpaceOnUse" orient="auto-start-reverse">{arrow}</marker>'
+        f'<marker id="arrow-taken" class="arrow taken" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9"'
+        f' markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse">{arrow}</marker></defs>'
     )
     summary = "; ".join(f"{o.name}: {o.label}" for o in outcomes.values())
     svg = (
@@ -785,8 +831,10 @@ def _evidence(links: Mapping[str, str], history_href: str) -> str:
         if _safe_href(href):
             items.append(f'<li><a href="{_e(href)}">{_e(label)}</a></li>')
         else:
-            # s3:// URIs, file paths and anything with another scheme are shown, never linked.
-            items.append(f"<li>{_e(label)}: <code>{_e(href)}</code></li>")
+            # s3:// and file: URIs (a browser will not open a file: link from an http page) and anything
+            # with another scheme, javascript: included, are shown as text to copy, never linked.
+            shown = unquote(urlsplit(href).path) if href.startswith("file:") else href
+            items.append(f'<li>{_e(label)}: <code class="copy">{_e(shown)}</code></li>')
     items.append(f'<li><a href="{_e(history_href)}">Execution history (GetExecutionHistory JSON)</a></li>')
     return (
         '<section aria-labelledby="evidence-h" data-testid="evidence"><h2 id="evidence-h">Evidence</h2>'
@@ -854,8 +902,8 @@ def render_execution(
 
     ``described`` is DescribeExecution-shaped, ``events`` GetExecutionHistory's ``events``,
     ``definition`` the parsed ASL (``{}`` when unknown: the graph is then left out), ``links``
-    label → href for evidence (http(s) and relative hrefs become links; ``s3://`` URIs and paths
-    are shown as text). ``now`` only words the duration of a running execution.
+    label → href for evidence (http(s) and relative hrefs become links; ``s3://`` and ``file:``
+    URIs are shown as text to copy). ``now`` only words the duration of a running execution.
     """
     name = str(described.get("name", ""))
     status = str(described.get("status", ""))
@@ -882,8 +930,10 @@ def render_execution(
         )
     body = (
         f'<nav class="crumbs"><a href="../executions">← All executions</a></nav>'
-        f'<header><h1 class="mono" data-testid="execution-name">{_e(name)}</h1><dl class="meta">{meta}</dl></header>'
+        f'<header><h1 class="mono" data-testid="execution-name">{_e(name)}</h1></header>'
+        # The failure comes before the details: on a phone at 3 a.m. it is the first thing on screen.
         + (_failure_box(failure) if failure else "")
+        + f'<dl class="meta">{meta}</dl>'
         + _evidence(links, history_href)
         + '<section aria-labelledby="graph-h"><h2 id="graph-h">State graph</h2>'
         + _state_graph(definition, outcomes, walk.transitions)

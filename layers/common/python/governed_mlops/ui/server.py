@@ -80,7 +80,8 @@ class UiRoutes:
         split = urlsplit(path)
         query = query or split.query
         # Split before unquoting so an execution name may contain an encoded "/".
-        segments = [unquote(part) for part in split.path.strip("/").split("/")] if split.path.strip("/") else []
+        raw_path = split.path.lstrip("/")
+        segments = [unquote(part) for part in raw_path.split("/")] if raw_path else []
         if method.upper() != "GET":
             return self._page(
                 405,
@@ -89,6 +90,9 @@ class UiRoutes:
                 "Start or stop executions with the mlops command or the Step Functions console.",
                 extra={"Allow": "GET"},
             )
+        if len(segments) > 1 and segments[-1] == "":
+            # Pages link relatively, so each has exactly one address: the one without the trailing slash.
+            return 301, {"Location": f"{self._prefix}/{raw_path.rstrip('/')}"}, b""
         try:
             return self._route(segments, parse_qs(query))
         except ExecutionNotFoundError:
@@ -111,8 +115,6 @@ class UiRoutes:
             case ["executions"]:
                 statuses = query.get("status") or []
                 return self._executions(statuses[0] if statuses else None)
-            case ["executions", ""]:
-                return 301, {"Location": f"{self._prefix}/executions"}, b""
             case ["executions", name] if name:
                 return self._execution(name)
             case ["executions", name, "history.json"] if name:

@@ -1,0 +1,429 @@
+"""Load generator for a local SageMaker endpoint: open-loop requests, latency percentiles, per-variant counts.
+
+Without ``--url`` it hosts its own endpoint: it trains the German credit model (and a retrained or a
+label-flipped second model) into a temporary object store, creates the endpoint with data capture,
+serves it over HTTP on 127.0.0.1, and part-way through the run starts a CANARY update to the second
+model, so the figures include a traffic shift (and, with ``--canary flipped``, the rollback the
+behaviour alarm triggers). With ``--url`` it only sends load to an existing local server.
+
+Requests are scheduled open-loop (request i is due at start + i / rate, whatever earlier requests are
+doing) and sent by a thread pool over keep-alive connections; latency is measured from the due time
+(so queueing counts) and, separately, as the service time of the HTTP exchange. Only loopback URLs
+are accepted and the run is bounded (rate <= 2,000/s, seconds <= 300, 100,000 requests).
+
+Usage:
+  .venv/bin/python benchmarks/endpoint_load.py [--endpoint NAME] [--rate N] [--seconds T] [--drift]
+      [--url http://127.0.0.1:PORT] [--canary good|flipped|none] [--time-scale X] [--workers N]
+
+Prints the figures and writes benchmarks/results/endpoint_load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import http.client
+import io
+import json
+import math
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from governed_mlops.adapters.object_store import LocalObjectStore
+from governed_mlops.config import parse_config
+from governed_mlops.local.endpoints import AlarmRule, LocalSageMakerHosting
+from governed_mlops.local.model_server import CONFIG_HEADER, VARIANT_HEADER, serve
+from governed_mlops.local.runtime import find_project_dir
+from governed_mlops.ml.artifacts import read_dataset, save_feature_spec, write_model_archive
+from governed_mlops.ml.features import FeatureSpec, encode_frame, encode_target
+from governed_mlops.ml.hyperparameters import parse_hyperparameters
+from governed_mlops.ml.job_config import JobConfig
+from governed_mlops.ml.model import predict_scores, save_booster, train_booster
+from governed_mlops.ml.monitoring import baseline, detect_drift, read_capture
+from governed_mlops.ml.training import train_model
+
+PROJECT = find_project_dir(Path(__file__).parent)
+RESULTS = PROJECT / "benchmarks" / "results"
+DATA = PROJECT / "data" / "german_credit" / "german_credit.csv"
+CONFIG = PROJECT / "config" / "german_credit.yaml"
+MAX_RATE, MAX_SECONDS, MAX_REQUESTS = 2000, 300, 100_000
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+MODELS_BUCKET = "benchmark-models"
+
+
+@dataclass(frozen=True)
+class Sample:
+    due: float
+    started: float
+    finished: float
+    status: int
+    variant: str
+    endpoint_config: str
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", default="credit-risk")
+    parser.add_argument("--rate", type=float, default=200.0, help="requests per second (open loop)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--drift", action="store_true", help="send drifted rows (amount x3, age +20, purpose)")
+    parser.add_argument("--url", help="an existing local model server, e.g. http://127.0.0.1:8080")
+    parser.add_argument("--canary", choices=["good", "flipped", "none"], default="good", help="self-hosted only")
+    parser.add_argument("--time-scale", type=float, default=0.05, help="self-hosted only: scales the update's waits")
+    parser.add_argument("--workers", type=int, default=32)
+    arguments = parser.parse_args()
+    if not 0 < arguments.rate <= MAX_RATE or not 0 < arguments.seconds <= MAX_SECONDS:
+        parser.error(f"--rate must be in (0, {MAX_RATE}] and --seconds in (0, {MAX_SECONDS}]")
+    if arguments.rate * arguments.seconds > MAX_REQUESTS:
+        parser.error(f"at most {MAX_REQUESTS} requests per run")
+    if arguments.url and urlsplit(arguments.url).hostname not in LOOPBACK:
+        parser.error("--url must point at this machine (127.0.0.1, localhost or ::1)")
+    return arguments
+
+
+# -- request bodies -----------------------------------------------------------------------------
+
+
+def drifted(frame: pd.DataFrame) -> pd.DataFrame:
+    """Applicants three times the amount, twenty years older, half of them buying a new car."""
+    changed = frame.copy()
+    changed["credit_amount"] = (pd.to_numeric(changed["credit_amount"]) * 3).astype(int).astype(str)
+    changed["age_in_years"] = (pd.to_numeric(changed["age_in_years"]) + 20).astype(int).astype(str)
+    changed.loc[changed.index % 2 == 0, "purpose"] = "car (new)"
+    return changed
+
+
+def csv_bodies(frame: pd.DataFrame, features: tuple[str, ...]) -> list[bytes]:
+    bodies = []
+    for _, row in frame.iterrows():
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow([row[name] for name in features])
+        bodies.append(buffer.getvalue().encode())
+    return bodies
+
+
+# -- the self-hosted endpoint -------------------------------------------------------------------
+
+
+@dataclass
+class Hosted:
+    hosting: LocalSageMakerHosting
+    url: str
+    frame: pd.DataFrame
+    spec: FeatureSpec
+    data_dir: Path
+
+
+def _archive(directory: Path, booster: Any, spec: FeatureSpec) -> bytes:
+    save_booster(booster, directory / "model")
+    save_feature_spec(spec, directory / "model")
+    return write_model_archive(directory / "model", directory / "model.tar.gz").read_bytes()
+
+
+def _endpoint_config(hosting: LocalSageMakerHosting, name: str, variant: str) -> str:
+    hosting.create_model(
+        {"ModelName": name, "PrimaryContainer": {"ModelDataUrl": f"s3://{MODELS_BUCKET}/{name}/model.tar.gz"}}
+    )
+    hosting.create_endpoint_config(
+        {
+            "EndpointConfigName": f"{name}-config",
+            "ProductionVariants": [
+                {"VariantName": variant, "ModelName": name, "InitialInstanceCount": 2, "InstanceType": "ml.m5.large"}
+            ],
+            "DataCaptureConfig": {
+                "EnableCapture": True,
+                "InitialSamplingPercentage": 100,
+                "DestinationS3Uri": "s3://benchmark-monitoring/datacapture",
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            },
+        }
+    )
+    return f"{name}-config"
+
+
+@contextlib.contextmanager
+def hosted_endpoint(endpoint: str, time_scale: float) -> Iterator[Hosted]:
+    config = parse_config(CONFIG.read_text(encoding="utf-8"))
+    dataset = config.dataset
+    job_config = JobConfig(
+        target=dataset.target,
+        positive_label=dataset.positive_label,
+        numeric_features=tuple(dataset.numeric_features),
+        categorical_features=tuple(dataset.categorical_features),
+        seed=config.training.seed,
+        decision_threshold=config.gates.decision_threshold,
+    )
+    hyperparameters = parse_hyperparameters(config.training.hyperparameters)
+    frame = read_dataset(DATA)
+    trained = train_model(frame, job_config, hyperparameters)
+    features, labels = encode_frame(frame, trained.spec), encode_target(frame, trained.spec)
+    with tempfile.TemporaryDirectory(prefix="endpoint-load-") as tmp:
+        data_dir = Path(tmp)
+        store = LocalObjectStore(data_dir)
+        models = {
+            "model-v1": trained.booster,
+            "model-v2": train_booster(features, labels, hyperparameters, job_config.seed + 1),
+            "model-flipped": train_booster(features, 1 - labels, hyperparameters, job_config.seed),
+        }
+        for name, booster in models.items():
+            store.put(MODELS_BUCKET, f"{name}/model.tar.gz", _archive(data_dir / name, booster, trained.spec))
+        baseline_rate = float((predict_scores(trained.booster, trained.spec, frame) >= 0.5).mean())
+        with LocalSageMakerHosting(data_dir, store, time_scale=time_scale, rng_seed=1) as hosting:
+            configs = {name: _endpoint_config(hosting, name, name.removeprefix("model-")) for name in models}
+            hosting.create_endpoint({"EndpointName": endpoint, "EndpointConfigName": configs["model-v1"]})
+            hosting.wait_for_status(endpoint, ["InService", "Failed"], timeout=60)
+            hosting.register_alarms(
+                endpoint,
+                [
+                    AlarmRule(f"{endpoint}-5xx", "Invocation5XXErrors rate", 0.01),
+                    AlarmRule(f"{endpoint}-latency-p99", "ModelLatency p99", 250.0),
+                    AlarmRule(
+                        f"{endpoint}-approval-rate",
+                        "PositivePredictionRate delta vs baseline",
+                        0.15,
+                        baseline_rate=baseline_rate,
+                        min_samples=50,
+                        # No scored canary rows is no evidence: the update must not proceed on it.
+                        treat_missing_data="breaching",
+                    ),
+                ],
+            )
+            server, _ = serve(hosting)
+            try:
+                yield Hosted(hosting, f"http://127.0.0.1:{server.server_address[1]}", frame, trained.spec, data_dir)
+            finally:
+                server.shutdown()
+                server.server_close()
+
+
+def canary_request(endpoint: str, model: str) -> dict[str, Any]:
+    return {
+        "EndpointName": endpoint,
+        "EndpointConfigName": f"{model}-config",
+        "DeploymentConfig": {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "CANARY",
+                    "WaitIntervalInSeconds": 60,
+                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+                },
+                "TerminationWaitInSeconds": 30,
+                "MaximumExecutionTimeoutInSeconds": 600,
+            },
+            "AutoRollbackConfiguration": {
+                "Alarms": [
+                    {"AlarmName": f"{endpoint}-5xx"},
+                    {"AlarmName": f"{endpoint}-latency-p99"},
+                    {"AlarmName": f"{endpoint}-approval-rate"},
+                ]
+            },
+        },
+    }
+
+
+# -- load ---------------------------------------------------------------------------------------
+
+
+class Client:
+    """One keep-alive HTTP connection per worker thread."""
+
+    def __init__(self, url: str, endpoint: str) -> None:
+        parts = urlsplit(url)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._path = f"/endpoints/{endpoint}/invocations"
+        self._local = threading.local()
+
+    def send(self, due: float, body: bytes) -> Sample:
+        started = time.perf_counter()
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        try:
+            if connection is None:
+                connection = http.client.HTTPConnection(self._host, self._port, timeout=30)
+                self._local.connection = connection
+            connection.request("POST", self._path, body, {"Content-Type": "text/csv", "Accept": "text/csv"})
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+            variant = response.getheader(VARIANT_HEADER) or "-"
+            config = response.getheader(CONFIG_HEADER) or "-"
+        except (OSError, http.client.HTTPException):
+            self._local.connection = None
+            status, variant, config = 599, "-", "-"
+        return Sample(due, started, time.perf_counter(), status, variant, config)
+
+
+def run_load(url: str, endpoint: str, bodies: list[bytes], rate: float, seconds: float, workers: int) -> list[Sample]:
+    client = Client(url, endpoint)
+    order = random.Random(7)  # request order, not cryptography
+    total = math.floor(rate * seconds)
+    futures = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load") as pool:
+        start = time.perf_counter() + 0.05
+        for index in range(total):
+            due = start + index / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(client.send, due, bodies[order.randrange(len(bodies))]))
+    return [future.result() for future in futures]
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+    array = np.asarray(values) * 1000.0
+    return {
+        "p50": round(float(np.percentile(array, 50)), 3),
+        "p99": round(float(np.percentile(array, 99)), 3),
+        "max": round(float(array.max()), 3),
+    }
+
+
+def summarise(samples: list[Sample], window: tuple[float, float] | None) -> dict[str, Any]:
+    ok = [s for s in samples if s.status == 200]
+    summary: dict[str, Any] = {
+        "requests": len(samples),
+        "errors": len(samples) - len(ok),
+        "errors_by_status": dict(Counter(str(s.status) for s in samples if s.status != 200)),
+        "latency_ms_from_due_time": percentiles([s.finished - s.due for s in ok]),
+        "service_time_ms": percentiles([s.finished - s.started for s in ok]),
+        "achieved_rate_per_s": round(len(samples) / max(samples[-1].finished - samples[0].due, 1e-9), 1)
+        if samples
+        else 0.0,
+        "per_variant": dict(Counter(f"{s.variant} ({s.endpoint_config})" for s in samples)),
+    }
+    if window is not None:
+        inside = [s for s in samples if window[0] <= s.started <= window[1]]
+        summary["canary_window_s"] = round(window[1] - window[0], 3)
+        summary["per_variant_during_canary"] = dict(Counter(f"{s.variant} ({s.endpoint_config})" for s in inside))
+        summary["latency_ms_during_canary"] = percentiles([s.finished - s.due for s in inside if s.status == 200])
+    return summary
+
+
+def canary_window(events: list[dict[str, Any]], clock_offset: float) -> tuple[float, float] | None:
+    """The canary bake (first traffic shift to the next event) on the perf_counter clock."""
+    stamps = [(datetime.fromisoformat(e["Time"]).timestamp(), e) for e in events]
+    for position, (stamp, event) in enumerate(stamps):
+        if 0 < event.get("GreenTraffic", 0) < 1 and position + 1 < len(stamps):
+            return stamp - clock_offset, stamps[position + 1][0] - clock_offset
+    return None
+
+
+def main() -> int:
+    arguments = parse_arguments()
+    results: dict[str, Any] = {
+        "endpoint": arguments.endpoint,
+        "rate_per_s": arguments.rate,
+        "seconds": arguments.seconds,
+        "drift": arguments.drift,
+        "workers": arguments.workers,
+    }
+    if arguments.url:
+        frame = read_dataset(DATA)
+        dataset = parse_config(CONFIG.read_text(encoding="utf-8")).dataset
+        # The model's raw feature order (numeric, then categorical), not the data file's column order.
+        features = (*dataset.numeric_features, *dataset.categorical_features)
+        rows = drifted(frame) if arguments.drift else frame
+        bodies = csv_bodies(rows, features)
+        samples = run_load(
+            arguments.url, arguments.endpoint, bodies, arguments.rate, arguments.seconds, arguments.workers
+        )
+        results |= {"url": arguments.url, "load": summarise(samples, None)}
+    else:
+        with hosted_endpoint(arguments.endpoint, arguments.time_scale) as hosted:
+            rows = drifted(hosted.frame) if arguments.drift else hosted.frame
+            bodies = csv_bodies(rows, hosted.spec.raw_features)
+            clock_offset = time.time() - time.perf_counter()
+            timer = None
+            if arguments.canary != "none":
+                model = "model-v2" if arguments.canary == "good" else "model-flipped"
+                timer = threading.Timer(
+                    arguments.seconds * 0.2, hosted.hosting.update_endpoint, [canary_request(arguments.endpoint, model)]
+                )
+                timer.start()
+            samples = run_load(
+                hosted.url, arguments.endpoint, bodies, arguments.rate, arguments.seconds, arguments.workers
+            )
+            if timer is not None:
+                timer.join()
+            final = hosted.hosting.wait_for_status(arguments.endpoint, ["InService", "Failed"], timeout=120)
+            events = hosted.hosting.deployment_events(arguments.endpoint)
+            window = canary_window(events, clock_offset)
+            captured = read_capture(hosted.hosting.capture_files(arguments.endpoint), hosted.spec)
+            statistics, constraints = baseline(hosted.frame, hosted.spec)
+            report = detect_drift(statistics, captured, constraints=constraints)
+            results |= {
+                "time_scale": arguments.time_scale,
+                "canary": arguments.canary,
+                "load": summarise(samples, window),
+                "endpoint_after": {
+                    "EndpointStatus": final["EndpointStatus"],
+                    "EndpointConfigName": final["EndpointConfigName"],
+                    "FailureReason": final.get("FailureReason"),
+                },
+                "deployment_events": [
+                    {k: e[k] for k in ("Time", "EndpointStatus", "Message") if k in e} for e in events
+                ],
+                "server_side": hosted.hosting.invocation_stats(arguments.endpoint)["Variants"],
+                "drift_check": {
+                    "captured_rows": len(captured),
+                    "drifted_features": report["drift_metrics"]["drifted_features"],
+                    "violations": len(report["violations"]),
+                },
+            }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "endpoint_load.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print_summary(results)
+    return 0 if results["load"]["errors"] == 0 else 1
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    load = results["load"]
+    due, service = load["latency_ms_from_due_time"], load["service_time_ms"]
+    print(
+        f"endpoint {results['endpoint']}: {load['requests']} requests at {results['rate_per_s']:g}/s "
+        f"for {results['seconds']:g} s (achieved {load['achieved_rate_per_s']}/s), errors {load['errors']}"
+    )
+    print(f"latency from due time: p50 {due['p50']} ms, p99 {due['p99']} ms, max {due['max']} ms")
+    print(f"service time:          p50 {service['p50']} ms, p99 {service['p99']} ms")
+    print("per variant:", ", ".join(f"{k}: {v}" for k, v in sorted(load["per_variant"].items())))
+    if "per_variant_during_canary" in load:
+        during = ", ".join(f"{k}: {v}" for k, v in sorted(load["per_variant_during_canary"].items()))
+        print(
+            f"during the canary ({load['canary_window_s']} s): {during}; "
+            f"p99 {load['latency_ms_during_canary']['p99']} ms"
+        )
+    if "endpoint_after" in results:
+        after = results["endpoint_after"]
+        print(
+            f"after: {after['EndpointStatus']} on {after['EndpointConfigName']}"
+            + (f" ({after['FailureReason']})" if after["FailureReason"] else "")
+        )
+        for variant in results["server_side"]:
+            print(
+                f"  server {variant['EndpointConfigName']}/{variant['VariantName']}: {variant['Invocations']} "
+                f"invocations, 5xx {variant['Invocation5XXErrors']}, model latency p50 "
+                f"{variant['ModelLatencyP50Ms']:.3f} ms p99 {variant['ModelLatencyP99Ms']:.3f} ms"
+            )
+        drift = results["drift_check"]
+        print(f"drift on {drift['captured_rows']} captured rows: {', '.join(drift['drifted_features']) or 'none'}")
+    print(f"written to {RESULTS / 'endpoint_load.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

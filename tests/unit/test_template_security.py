@@ -1,0 +1,547 @@
+"""The security baseline of the deployed template and of every SageMaker request in the ASL.
+
+The template is checked as CloudFormation will deploy it: transformed by the SAM translator
+(``tools/transform_template.py``, offline), so SAM policy templates, ``Globals`` and event sources
+are expanded and the generated roles, rules and stages are what is inspected.
+
+Each checker is a plain function returning a list of problems; each is run on the real template or
+ASL (must be clean) and on a copy broken in one place (must report exactly that).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.unit.test_asl_lint import iter_states
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "template.yaml"
+ASL_FILES = sorted((REPO_ROOT / "statemachines").glob("*.asl.json"))
+
+Template = dict[str, Any]
+Statement = Mapping[str, Any]
+
+
+def _load_transform() -> Any:
+    # tools/ is not a package: load the script by path (no sys.path edits).
+    spec = importlib.util.spec_from_file_location("transform_template", REPO_ROOT / "tools" / "transform_template.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cfn() -> Template:
+    """The template as CloudFormation sees it after the SAM transform."""
+    return _load_transform().transform_template(TEMPLATE, "us-east-1")  # type: ignore[no-any-return]
+
+
+def resources_of(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r.get("Type") == kind}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _ref_target(value: Any) -> str | None:
+    """The logical id a ``Ref`` / ``Fn::GetAtt`` points at, else None."""
+    if isinstance(value, Mapping):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return str(target[0] if isinstance(target, list) else target.split(".")[0])
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# IAM: function roles
+
+
+def role_statements(template: Template, role_id: str) -> Iterator[tuple[str, Statement]]:
+    """(where, statement) for the role's inline policies and the stack's managed policies it attaches."""
+    role = template["Resources"][role_id]["Properties"]
+    for policy in role.get("Policies", []):
+        for statement in _as_list(policy["PolicyDocument"]["Statement"]):
+            yield f"{role_id}/{policy['PolicyName']}", statement
+    for arn in role.get("ManagedPolicyArns", []):
+        target = _ref_target(arn)
+        if target and template["Resources"].get(target, {}).get("Type") == "AWS::IAM::ManagedPolicy":
+            document = template["Resources"][target]["Properties"]["PolicyDocument"]
+            for statement in _as_list(document["Statement"]):
+                yield f"{role_id}/{target}", statement
+
+
+def function_roles(template: Template) -> dict[str, str]:
+    """Lambda function logical id -> its role's logical id."""
+    roles = {}
+    for name, function in resources_of(template, "AWS::Lambda::Function").items():
+        role = _ref_target(function["Properties"]["Role"])
+        assert role is not None, f"{name}: role is not a resource of this stack"
+        roles[name] = role
+    return roles
+
+
+def iam_problems(template: Template) -> list[str]:
+    """Wildcard actions and *FullAccess managed policies on any function's role."""
+    problems = []
+    for function, role in sorted(function_roles(template).items()):
+        for arn in template["Resources"][role]["Properties"].get("ManagedPolicyArns", []):
+            if isinstance(arn, str) and arn.endswith("FullAccess"):
+                problems.append(f"{function}: managed policy {arn.rsplit('/', 1)[-1]}")
+        for where, statement in role_statements(template, role):
+            if statement.get("Effect") != "Allow":
+                continue
+            for action in _as_list(statement.get("Action", [])):
+                if action == "*" or (isinstance(action, str) and action.endswith(":*")):
+                    problems.append(f"{function}: {where} allows action {action!r}")
+    return problems
+
+
+def test_function_roles_allow_no_wildcard_actions_nor_full_access_policies(cfn: Template) -> None:
+    assert function_roles(cfn), "the template should have Lambda functions"
+    assert iam_problems(cfn) == []
+
+
+@pytest.mark.parametrize("action", ["*", "s3:*"], ids=["star", "service-star"])
+def test_wildcard_action_in_a_function_policy_is_reported(cfn: Template, action: str) -> None:
+    broken = copy.deepcopy(cfn)
+    role = function_roles(broken)["TriggerFunction"]
+    broken["Resources"][role]["Properties"]["Policies"].append(
+        {
+            "PolicyName": "Oops",
+            "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]},
+        }
+    )
+
+    assert iam_problems(broken) == [f"TriggerFunction: {role}/Oops allows action {action!r}"]
+
+
+def test_full_access_managed_policy_on_a_function_role_is_reported(cfn: Template) -> None:
+    broken = copy.deepcopy(cfn)
+    role = function_roles(broken)["RegisterModelFunction"]
+    broken["Resources"][role]["Properties"]["ManagedPolicyArns"].append(
+        "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
+    )
+
+    assert iam_problems(broken) == ["RegisterModelFunction: managed policy AmazonSageMakerFullAccess"]
+
+
+# --------------------------------------------------------------------------------------------------
+# S3 buckets
+
+
+def _tls_denied(statement: Statement, bucket: str) -> bool:
+    condition = statement.get("Condition", {}).get("Bool", {})
+    resources = {json.dumps(r, sort_keys=True) for r in _as_list(statement.get("Resource", []))}
+    covers_bucket = json.dumps({"Fn::GetAtt": [bucket, "Arn"]}, sort_keys=True) in resources
+    covers_objects = any(bucket in r and "/*" in r for r in resources)
+    return (
+        statement.get("Effect") == "Deny"
+        and statement.get("Principal") in ("*", {"AWS": "*"})
+        and "s3:*" in _as_list(statement.get("Action"))
+        and str(condition.get("aws:SecureTransport")).lower() == "false"
+        and covers_bucket
+        and covers_objects
+    )
+
+
+def bucket_problems(template: Template) -> list[str]:
+    """Buckets without SSE-KMS (the stack key), versioning, all four public-access blocks or a TLS deny."""
+    policies: dict[str, list[Statement]] = {}
+    for policy in resources_of(template, "AWS::S3::BucketPolicy").values():
+        bucket = _ref_target(policy["Properties"]["Bucket"])
+        if bucket:
+            policies.setdefault(bucket, []).extend(_as_list(policy["Properties"]["PolicyDocument"]["Statement"]))
+    problems = []
+    for name, bucket in sorted(resources_of(template, "AWS::S3::Bucket").items()):
+        props = bucket.get("Properties", {})
+        rules = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+        defaults = [r.get("ServerSideEncryptionByDefault", {}) for r in rules]
+        if not any(d.get("SSEAlgorithm") == "aws:kms" and _ref_target(d.get("KMSMasterKeyID")) for d in defaults):
+            problems.append(f"{name}: default encryption is not SSE-KMS with the stack's key")
+        if props.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+            problems.append(f"{name}: versioning is not enabled")
+        block = props.get("PublicAccessBlockConfiguration", {})
+        for setting in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if block.get(setting) is not True:
+                problems.append(f"{name}: {setting} is not true")
+        if not any(_tls_denied(s, name) for s in policies.get(name, [])):
+            problems.append(f"{name}: no bucket policy statement denies requests without TLS")
+    return problems
+
+
+def test_every_bucket_is_kms_encrypted_versioned_private_and_tls_only(cfn: Template) -> None:
+    assert set(resources_of(cfn, "AWS::S3::Bucket")) >= {"DataBucket", "ArtifactsBucket", "AccessLogsBucket"}
+    assert bucket_problems(cfn) == []
+
+
+def test_bucket_without_tls_deny_is_reported(cfn: Template) -> None:
+    broken = copy.deepcopy(cfn)
+    statements = broken["Resources"]["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if s.get("Sid") != "DenyInsecureTransport"]
+
+    assert bucket_problems(broken) == ["DataBucket: no bucket policy statement denies requests without TLS"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            lambda p: p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0].update(
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+            ),
+            "ArtifactsBucket: default encryption is not SSE-KMS with the stack's key",
+        ),
+        (lambda p: p.pop("VersioningConfiguration"), "ArtifactsBucket: versioning is not enabled"),
+        (
+            lambda p: p["PublicAccessBlockConfiguration"].update({"RestrictPublicBuckets": False}),
+            "ArtifactsBucket: RestrictPublicBuckets is not true",
+        ),
+    ],
+    ids=["sse-s3", "unversioned", "public-buckets-not-restricted"],
+)
+def test_bucket_setting_removed_is_reported(cfn: Template, edit: Any, problem: str) -> None:
+    broken = copy.deepcopy(cfn)
+    edit(broken["Resources"]["ArtifactsBucket"]["Properties"])
+
+    assert bucket_problems(broken) == [problem]
+
+
+# --------------------------------------------------------------------------------------------------
+# Functions: network, dead letters, concurrency, encrypted logs
+
+
+def function_problems(template: Template) -> list[str]:
+    problems = []
+    log_groups = resources_of(template, "AWS::Logs::LogGroup")
+    for name, function in sorted(resources_of(template, "AWS::Lambda::Function").items()):
+        props = function["Properties"]
+        vpc = props.get("VpcConfig", {})
+        if not vpc.get("SubnetIds") or not vpc.get("SecurityGroupIds"):
+            problems.append(f"{name}: not in the VPC (VpcConfig with SubnetIds and SecurityGroupIds)")
+        if not props.get("DeadLetterConfig", {}).get("TargetArn"):
+            problems.append(f"{name}: no dead-letter queue")
+        if "ReservedConcurrentExecutions" not in props:
+            problems.append(f"{name}: no reserved concurrency")
+        if not props.get("KmsKeyArn"):
+            problems.append(f"{name}: environment not encrypted with the stack's key")
+        group = _ref_target(props.get("LoggingConfig", {}).get("LogGroup"))
+        if group not in log_groups or not log_groups[group]["Properties"].get("KmsKeyId"):
+            problems.append(f"{name}: does not log to a KMS-encrypted log group of the stack")
+    return problems
+
+
+def test_every_function_runs_in_the_vpc_with_dlq_concurrency_and_encrypted_logs(cfn: Template) -> None:
+    assert function_problems(cfn) == []
+
+
+def test_function_outside_the_vpc_is_reported(cfn: Template) -> None:
+    broken = copy.deepcopy(cfn)
+    del broken["Resources"]["ValidateDataFunction"]["Properties"]["VpcConfig"]
+
+    assert function_problems(broken) == [
+        "ValidateDataFunction: not in the VPC (VpcConfig with SubnetIds and SecurityGroupIds)"
+    ]
+
+
+def test_every_log_group_is_encrypted_with_a_retention(cfn: Template) -> None:
+    groups = resources_of(cfn, "AWS::Logs::LogGroup")
+    assert groups
+    assert [n for n, g in groups.items() if not g["Properties"].get("KmsKeyId")] == []
+    assert [n for n, g in groups.items() if not g["Properties"].get("RetentionInDays")] == []
+
+
+def test_state_machine_logs_everything_to_an_encrypted_group_and_traces(cfn: Template) -> None:
+    groups = resources_of(cfn, "AWS::Logs::LogGroup")
+    for name, machine in resources_of(cfn, "AWS::StepFunctions::StateMachine").items():
+        props = machine["Properties"]
+        logging = props.get("LoggingConfiguration", {})
+        assert logging.get("Level") == "ALL", name
+        assert logging.get("IncludeExecutionData") is True, name
+        (destination,) = logging["Destinations"]
+        group = _ref_target(destination["CloudWatchLogsLogGroup"]["LogGroupArn"])
+        assert groups[group]["Properties"]["KmsKeyId"], name
+        assert props.get("TracingConfiguration", {}).get("Enabled") is True, name
+
+
+def test_event_rule_targets_have_retry_policy_and_dead_letter_queue(cfn: Template) -> None:
+    targets = [
+        (name, target)
+        for name, rule in resources_of(cfn, "AWS::Events::Rule").items()
+        for target in rule["Properties"].get("Targets", [])
+    ]
+    assert targets
+    assert [n for n, t in targets if not t.get("DeadLetterConfig", {}).get("Arn")] == []
+    assert [n for n, t in targets if not t.get("RetryPolicy")] == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Encryption at rest and the key
+
+
+def test_every_store_uses_the_stack_key(cfn: Template) -> None:
+    key = "KmsKey"
+    checks = {
+        "AWS::DynamoDB::Table": lambda p: p.get("SSESpecification", {}).get("KMSMasterKeyId"),
+        "AWS::SQS::Queue": lambda p: p.get("KmsMasterKeyId"),
+        "AWS::SNS::Topic": lambda p: p.get("KmsMasterKeyId"),
+        "AWS::SecretsManager::Secret": lambda p: p.get("KmsKeyId"),
+        "AWS::Logs::LogGroup": lambda p: p.get("KmsKeyId"),
+    }
+    offenders = [
+        name
+        for kind, key_of in checks.items()
+        for name, resource in resources_of(cfn, kind).items()
+        if _ref_target(key_of(resource.get("Properties", {}))) != key
+    ]
+    assert offenders == []
+
+
+def test_key_rotates_and_its_policy_has_no_wildcard_principal(cfn: Template) -> None:
+    (key,) = resources_of(cfn, "AWS::KMS::Key").values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        principal = statement["Principal"]
+        assert principal != "*"
+        assert "*" not in _as_list(principal.get("AWS", [])), statement["Sid"]
+        if "Service" in principal:
+            assert statement.get("Condition"), f"{statement['Sid']}: a service principal needs a condition"
+
+
+def test_no_internet_or_nat_gateway_and_no_hard_coded_image_accounts(cfn: Template) -> None:
+    kinds = {r["Type"] for r in cfn["Resources"].values()}
+    assert not kinds & {"AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::EgressOnlyInternetGateway"}
+    # Images are parameters: no registry account baked into the template or the ASL.
+    sources = [TEMPLATE.read_text(), *(p.read_text() for p in ASL_FILES)]
+    assert [m for text in sources for m in re.findall(r"\d{12}\.dkr\.ecr\.", text)] == []
+
+
+# --------------------------------------------------------------------------------------------------
+# SageMaker requests in the ASL
+
+SUBNETS = ["${SubnetA}", "${SubnetB}"]
+SECURITY_GROUPS = ["${SageMakerSecurityGroupId}"]
+KMS_KEY = "${KmsKeyArn}"
+#: Per SageMaker integration: (path in Parameters, required value).
+SECURITY_FIELDS: dict[str, tuple[tuple[tuple[str, ...], Any], ...]] = {
+    "createTrainingJob": (
+        (("VpcConfig", "Subnets"), SUBNETS),
+        (("VpcConfig", "SecurityGroupIds"), SECURITY_GROUPS),
+        (("EnableNetworkIsolation",), True),
+        (("EnableInterContainerTrafficEncryption",), True),
+        (("ResourceConfig", "VolumeKmsKeyId"), KMS_KEY),
+        (("OutputDataConfig", "KmsKeyId"), KMS_KEY),
+    ),
+    "createProcessingJob": (
+        (("NetworkConfig", "VpcConfig", "Subnets"), SUBNETS),
+        (("NetworkConfig", "VpcConfig", "SecurityGroupIds"), SECURITY_GROUPS),
+        (("NetworkConfig", "EnableNetworkIsolation"), True),
+        (("NetworkConfig", "EnableInterContainerTrafficEncryption"), True),
+        (("ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"), KMS_KEY),
+        (("ProcessingOutputConfig", "KmsKeyId"), KMS_KEY),
+    ),
+}
+_SAGEMAKER = re.compile(r"^arn:aws[a-z-]*:states:::sagemaker:(\w+)(\.sync|\.waitForTaskToken)?$")
+
+
+def sagemaker_integration(state: Mapping[str, Any]) -> str | None:
+    match = _SAGEMAKER.match(str(state.get("Resource", ""))) if state.get("Type") == "Task" else None
+    return match.group(1) if match else None
+
+
+def _lookup(parameters: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    node: Any = parameters
+    for part in path:
+        if not isinstance(node, Mapping):
+            return False, None
+        if part not in node:
+            # A JSONPath value (Key.$) is decided at run time: not a fixed security setting.
+            return (False, None) if f"{part}.$" not in node else (True, f"<runtime {node[part + '.$']}>")
+        node = node[part]
+    return True, node
+
+
+def sagemaker_problems(definition: Mapping[str, Any]) -> list[str]:
+    """SageMaker Tasks missing a security field or setting it to anything but the stack's value."""
+    problems = []
+    for qualified, _, state in iter_states(definition):
+        integration = sagemaker_integration(state)
+        if integration is None:
+            continue
+        fields = SECURITY_FIELDS.get(integration)
+        if fields is None:
+            problems.append(f"{qualified}: no security rules for sagemaker:{integration}; add them to this test")
+            continue
+        parameters = state.get("Parameters", {})
+        for path, required in fields:
+            found, value = _lookup(parameters, path)
+            where = f"{qualified}: Parameters.{'.'.join(path)}"
+            if not found:
+                problems.append(f"{where} is missing")
+            elif value != required:
+                problems.append(f"{where} is {value!r}, not {required!r}")
+    return problems
+
+
+def load_definition(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("asl_file", ASL_FILES, ids=[p.name for p in ASL_FILES])
+def test_every_sagemaker_task_sets_the_security_fields(asl_file: Path) -> None:
+    assert sagemaker_problems(load_definition(asl_file)) == []
+
+
+def test_the_pipeline_has_sagemaker_tasks_to_check() -> None:
+    definition = load_definition(REPO_ROOT / "statemachines" / "training_pipeline.asl.json")
+    integrations = {sagemaker_integration(s) for _, _, s in iter_states(definition)}
+    assert {"createTrainingJob", "createProcessingJob"} <= integrations
+
+
+def _sagemaker_states() -> list[tuple[str, dict[str, Any]]]:
+    definition = load_definition(REPO_ROOT / "statemachines" / "training_pipeline.asl.json")
+    return [(name, dict(state)) for _, name, state in iter_states(definition) if sagemaker_integration(state)]
+
+
+def _delete(parameters: dict[str, Any], path: tuple[str, ...]) -> None:
+    node = parameters
+    for part in path[:-1]:
+        node = node[part]
+    del node[path[-1]]
+
+
+def _set(parameters: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = parameters
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
+
+@st.composite
+def broken_sagemaker_task(draw: st.DrawFn) -> tuple[dict[str, Any], str, str]:
+    """A real SageMaker Task with one security field deleted, switched off or pointed elsewhere."""
+    name, state = draw(st.sampled_from(_sagemaker_states()))
+    integration = sagemaker_integration(state)
+    assert integration is not None
+    path, required = draw(st.sampled_from(SECURITY_FIELDS[integration]))
+    state = copy.deepcopy(state)
+    where = f"{name}: Parameters.{'.'.join(path)}"
+    how = draw(st.sampled_from(["delete", "runtime", "wrong"]))
+    if how == "delete":
+        _delete(state["Parameters"], path)
+        return state, where, f"{where} is missing"
+    if how == "runtime":
+        _delete(state["Parameters"], path)
+        _set(state["Parameters"], (*path[:-1], f"{path[-1]}.$"), "$.security_override")
+        return state, where, f"{where} is '<runtime $.security_override>', not {required!r}"
+    wrong: Any = False if required is True else (["subnet-0123456789abcdef0"] if isinstance(required, list) else "")
+    _set(state["Parameters"], path, wrong)
+    return state, where, f"{where} is {wrong!r}, not {required!r}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(broken_sagemaker_task())
+def test_checker_flags_a_missing_or_weakened_security_field(case: tuple[dict[str, Any], str, str]) -> None:
+    # Given a real Train/Evaluate state with exactly one security field removed or weakened
+    state, where, expected = case
+    name = where.split(":", 1)[0]
+    definition = {"StartAt": name, "States": {name: state}}
+
+    # Then the checker reports that field, and only it
+    assert sagemaker_problems(definition) == [expected]
+
+
+def test_sagemaker_integration_without_rules_is_reported() -> None:
+    definition = {
+        "StartAt": "Batch Score",
+        "States": {
+            "Batch Score": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sagemaker:createTransformJob.sync",
+                "End": True,
+            }
+        },
+    }
+
+    assert sagemaker_problems(definition) == [
+        "Batch Score: no security rules for sagemaker:createTransformJob; add them to this test"
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Preventive guardrails on the state machine's role
+
+GUARDED_ACTIONS = {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"}
+#: condition key -> the operator of its "present but wrong" deny.
+GUARDRAILS = {
+    "sagemaker:VpcSubnets": "ForAnyValue:StringNotEquals",
+    "sagemaker:VpcSecurityGroupIds": "ForAnyValue:StringNotEquals",
+    "sagemaker:VolumeKmsKey": "ArnNotEquals",
+    "sagemaker:OutputKmsKey": "ArnNotEquals",
+    "sagemaker:NetworkIsolation": "Bool",
+    "sagemaker:InterContainerTrafficEncryption": "Bool",
+}
+
+
+def guardrail_problems(template: Template, role_id: str) -> list[str]:
+    """Each SageMaker condition key needs a Deny when absent (Null) and a Deny when wrong."""
+    denies = [s for _, s in role_statements(template, role_id) if s.get("Effect") == "Deny"]
+
+    def denied(operator: str, key: str, value: Any = None) -> bool:
+        for statement in denies:
+            if not set(_as_list(statement.get("Action"))) >= GUARDED_ACTIONS:
+                continue
+            condition = statement.get("Condition", {})
+            # The deny must hang on this key alone: an extra condition would narrow it.
+            if list(condition) != [operator] or list(condition[operator]) != [key]:
+                continue
+            if value is None or str(condition[operator][key]).lower() == value:
+                return True
+        return False
+
+    problems = []
+    for key, operator in GUARDRAILS.items():
+        if not denied("Null", key, "true"):
+            problems.append(f"{role_id}: no Deny when {key} is absent (Null: true)")
+        if not denied(operator, key, "false" if operator == "Bool" else None):
+            problems.append(f"{role_id}: no Deny when {key} has another value ({operator})")
+    return problems
+
+
+def _state_machine_role(template: Template) -> str:
+    (machine,) = resources_of(template, "AWS::StepFunctions::StateMachine").values()
+    role = _ref_target(machine["Properties"]["RoleArn"])
+    assert role is not None
+    return role
+
+
+def test_state_machine_role_denies_jobs_that_drop_a_security_setting(cfn: Template) -> None:
+    assert guardrail_problems(cfn, _state_machine_role(cfn)) == []
+
+
+@pytest.mark.parametrize("sid", ["DenyJobsWithoutVolumeKey", "DenyJobsWithNetworkAccess"])
+def test_missing_guardrail_is_reported(cfn: Template, sid: str) -> None:
+    broken = copy.deepcopy(cfn)
+    role = _state_machine_role(broken)
+    for policy in broken["Resources"][role]["Properties"]["Policies"]:
+        statements = policy["PolicyDocument"]["Statement"]
+        statements[:] = [s for s in statements if s.get("Sid") != sid]
+
+    problems = guardrail_problems(broken, role)
+
+    assert len(problems) == 1
+    assert ("VolumeKmsKey" if "Volume" in sid else "NetworkIsolation") in problems[0]

@@ -308,15 +308,27 @@ def _summary(runtime: Any, described: dict[str, Any]) -> None:
     _echo(f"  model version  {registration.get('model_version')} ({status})")
     if output.get("approval"):
         _echo(f"  approved by    {output['approval'].get('decided_by')}")
-    store = runtime.store
-    for stage in ("validation", "gates"):
-        ref = output.get(stage, {}).get("report", {})
-        if ref:
-            _echo(f"  {stage} report  {store.mirror_path(ref['bucket'], ref['key'])}")
-    evaluation = output.get("evaluation", {}).get("evaluation_uri")
-    if evaluation:
-        bucket, _, key = evaluation[5:].partition("/")
-        _echo(f"  evaluation     {store.mirror_path(bucket, key + '/evaluation.json')}")
+    from governed_mlops.adapters.model_registry import LocalModelRegistry
+
+    record = LocalModelRegistry(runtime.data_dir).get(registration["model_version"])
+    _echo("  evidence (open the HTML report in a browser; it needs no server):")
+    for name in (
+        "evidence_report",
+        "model_card",
+        "bias_pre",
+        "bias_post",
+        "shap_plot",
+        "explainability",
+        "bias_pre_plot",
+        "bias_post_plot",
+        "evaluation",
+        "validation",
+        "gates",
+    ):
+        digest = record.reports.get(name)
+        if digest is not None:
+            _echo(f"    {name:<16} {runtime.store.mirror_path(digest.ref.bucket, digest.ref.key)}")
+    _echo(f"  lineage        mlops lineage {record.model_version}")
 
 
 # -- reading state --------------------------------------------------------------------------------
@@ -563,10 +575,12 @@ def serve(obj: Context, port: int, user: str | None) -> None:
 def _register_command_modules() -> None:
     """Feature areas contribute their own command modules."""
     from governed_mlops.cli_audit import audit
+    from governed_mlops.cli_deploy import deploy_params
     from governed_mlops.cli_ui import ui
 
     main.add_command(audit)
     main.add_command(ui)
+    main.add_command(deploy_params)
 
 
 _register_command_modules()

@@ -189,3 +189,7 @@ class StageEvent(_Model):
     training: TrainingOutput | None = None
     evaluation_uri: str | None = None
     gates: StageResult | None = None
+    bias_pre_uri: str | None = None
+    bias_post_uri: str | None = None
+    explain_uri: str | None = None
+    bias_stage: Literal["pre", "post"] | None = None

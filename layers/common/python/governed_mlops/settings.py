@@ -80,3 +80,7 @@ class ApprovalSettings(StageSettings):
     approval_topic_arn: str
     approval_api_url: str
     approver_group: str
+
+
+class VerifySettings(FunctionSettings):
+    registry_table: str

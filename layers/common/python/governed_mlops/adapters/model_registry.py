@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from governed_mlops.adapters.fileio import sqlite_connection
 from governed_mlops.errors import ModelVersionNotFoundError, RegistryConflictError, TransientStorageError
-from governed_mlops.models import ApprovalDecision, ModelVersion
+from governed_mlops.models import ApprovalDecision, ModelVersion, ObjectDigest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -32,6 +32,10 @@ class ModelRegistry(Protocol):
 
     def record_decision(self, model_version: str, decision: ApprovalDecision) -> ModelVersion: ...
 
+    def attach_reports(self, model_version: str, reports: dict[str, ObjectDigest]) -> ModelVersion: ...
+
+    def record_deployment(self, model_version: str, deployment: dict[str, str]) -> ModelVersion: ...
+
 
 _STATUS = {"approved": "Approved", "rejected": "Rejected", "expired": "Rejected"}
 
@@ -45,6 +49,13 @@ def apply_decision(record: ModelVersion, decision: ApprovalDecision) -> ModelVer
             f"{record.model_version} was already {record.approval.decision} by {record.approval.decided_by}"
         )
     return record.model_copy(update={"approval": decision, "status": _STATUS[decision.decision]})
+
+
+def with_deployment(record: ModelVersion, deployment: dict[str, str]) -> ModelVersion:
+    """The record with ``deployment`` appended, replacing an earlier entry for the same execution and config."""
+    key = (deployment.get("execution"), deployment.get("endpoint_config"))
+    kept = [d for d in record.deployments if (d.get("execution"), d.get("endpoint_config")) != key]
+    return record.model_copy(update={"deployments": [*kept, deployment]})
 
 
 def _with_version(draft: ModelVersion, version: str) -> ModelVersion:
@@ -102,6 +113,32 @@ class LocalModelRegistry:
         if row is None:
             raise ModelVersionNotFoundError(f"no model version {model_version!r}; list them with: mlops models")
         return ModelVersion.model_validate_json(row[0])
+
+    def attach_reports(self, model_version: str, reports: dict[str, ObjectDigest]) -> ModelVersion:
+        """Add evidence published after registration (model card, HTML report); existing names are kept."""
+        with sqlite_connection(self._db) as conn:
+            row = conn.execute("SELECT record FROM model_versions WHERE model_version=?", (model_version,)).fetchone()
+            if row is None:
+                raise ModelVersionNotFoundError(f"no model version {model_version!r}")
+            current = ModelVersion.model_validate_json(row[0])
+            updated = current.model_copy(update={"reports": {**reports, **current.reports}})
+            conn.execute(
+                "UPDATE model_versions SET record=? WHERE model_version=?", (updated.model_dump_json(), model_version)
+            )
+        return updated
+
+    def record_deployment(self, model_version: str, deployment: dict[str, str]) -> ModelVersion:
+        """Append one deployment outcome (idempotent per execution and endpoint config)."""
+        with sqlite_connection(self._db) as conn:
+            row = conn.execute("SELECT record FROM model_versions WHERE model_version=?", (model_version,)).fetchone()
+            if row is None:
+                raise ModelVersionNotFoundError(f"no model version {model_version!r}")
+            current = ModelVersion.model_validate_json(row[0])
+            updated = with_deployment(current, deployment)
+            conn.execute(
+                "UPDATE model_versions SET record=? WHERE model_version=?", (updated.model_dump_json(), model_version)
+            )
+        return updated
 
     def record_decision(self, model_version: str, decision: ApprovalDecision) -> ModelVersion:
         with sqlite_connection(self._db) as conn:
@@ -203,6 +240,35 @@ class SageMakerModelRegistry:
             raise ModelVersionNotFoundError(f"no model version {model_version!r} in table {self._table}")
         return ModelVersion.model_validate_json(item["record"]["S"])
 
+    def _replace(self, current: ModelVersion, updated: ModelVersion) -> None:
+        """Optimistic concurrency: only the record we read may be replaced."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "model_version": {"S": updated.model_version},
+                    "execution_name": {"S": updated.execution_name},
+                    "record": {"S": updated.model_dump_json()},
+                },
+                ConditionExpression="#r = :old",
+                ExpressionAttributeNames={"#r": "record"},
+                ExpressionAttributeValues={":old": {"S": current.model_dump_json()}},
+            )
+        except ClientError as exc:
+            raise _translate(exc) from exc
+
+    def attach_reports(self, model_version: str, reports: dict[str, ObjectDigest]) -> ModelVersion:
+        current = self.get(model_version)
+        updated = current.model_copy(update={"reports": {**reports, **current.reports}})
+        self._replace(current, updated)
+        return updated
+
+    def record_deployment(self, model_version: str, deployment: dict[str, str]) -> ModelVersion:
+        current = self.get(model_version)
+        updated = with_deployment(current, deployment)
+        self._replace(current, updated)
+        return updated
+
     def record_decision(self, model_version: str, decision: ApprovalDecision) -> ModelVersion:
         current = self.get(model_version)
         updated = apply_decision(current, decision)
@@ -214,20 +280,9 @@ class SageMakerModelRegistry:
                 ModelApprovalStatus=updated.status,
                 ApprovalDescription=f"{decision.decision} by {decision.decided_by}: {decision.reason}"[:1024],
             )
-            # Optimistic concurrency: only the record we read may be replaced.
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "model_version": {"S": model_version},
-                    "execution_name": {"S": updated.execution_name},
-                    "record": {"S": updated.model_dump_json()},
-                },
-                ConditionExpression="#r = :old",
-                ExpressionAttributeNames={"#r": "record"},
-                ExpressionAttributeValues={":old": {"S": current.model_dump_json()}},
-            )
         except ClientError as exc:
             raise _translate(exc) from exc
+        self._replace(current, updated)
         return updated
 
     def list_versions(self) -> list[ModelVersion]:

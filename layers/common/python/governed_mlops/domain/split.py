@@ -55,11 +55,24 @@ def holdout_rows_for_class(class_rows: int, test_fraction: float) -> int:
     return count
 
 
+def bias_only_columns(config: PipelineConfig) -> list[str]:
+    """Facet and group columns that are not model features (protected attributes the model must not
+    see but the bias checks must): kept in the split files, ignored by training."""
+    if config.bias is None:
+        return []
+    wanted = [facet.column for facet in config.bias.facets]
+    if config.bias.group_column:
+        wanted.append(config.bias.group_column)
+    features = set(config.dataset.features)
+    return [c for c in dict.fromkeys(wanted) if c not in features and c != config.dataset.target]
+
+
 def split_dataset(data: bytes, config: PipelineConfig) -> SplitResult:
     """Split a validated dataset into train and test CSV files, stratified by the target.
 
-    Output columns are the configured features (numeric, then categorical, in configuration order)
-    followed by the target; other columns are dropped. Missing values (see
+    Output columns are the configured features (numeric, then categorical, in configuration order),
+    then bias-only facet/group columns (see :func:`bias_only_columns`), then the target; other
+    columns are dropped. Missing values (see
     :func:`governed_mlops.domain.validation.is_missing`) are written as empty fields so the
     training job sees one spelling of "missing". Rows keep their order from the input file.
 
@@ -72,7 +85,7 @@ def split_dataset(data: bytes, config: PipelineConfig) -> SplitResult:
             Validate Data reports these in detail; this is a guard, not a second validator.
 
     """
-    columns = [*config.dataset.features, config.dataset.target]
+    columns = [*config.dataset.features, *bias_only_columns(config), config.dataset.target]
     lines = _LineCollector()
     # lineterminator "\n" keeps the output identical whatever the input used (CRLF or LF).
     writer = csv.writer(lines, lineterminator="\n")

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -32,12 +33,15 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
+from governed_mlops.local import model_server
+from governed_mlops.local.endpoints import AlarmRule, LocalSageMakerHosting
 from governed_mlops.local.executions import ExecutionStore
 from governed_mlops.local.gateway import LocalGateway
 from governed_mlops.local.lambda_host import InvocationError, LambdaHost, install_stdout_router
 from governed_mlops.local.packaging import build_sourcedir
-from governed_mlops.local.sagemaker import PROCESSING_RESOURCE, TRAINING_RESOURCE, SageMakerEmulator, local_function_arn
+from governed_mlops.local.sagemaker import SageMakerEmulator, local_function_arn
 from governed_mlops.local.template import LOCAL_ACCOUNT, LOCAL_REGION, LocalTemplate, load_template
+from governed_mlops.local.zygote import Zygote
 
 STACK_NAME = "governed-mlops"
 LOCAL_IMAGES = {
@@ -45,7 +49,18 @@ LOCAL_IMAGES = {
     "ProcessingImage": "local-emulated/sagemaker-scikit-learn:processing",
 }
 #: Local values for template parameters whose AWS defaults make no sense on a laptop.
-LOCAL_PARAMETERS = {"ApprovalTimeoutSeconds": "900"}
+LOCAL_PARAMETERS = {
+    "ApprovalTimeoutSeconds": "900",
+    # With LOCAL_TIME_SCALE 0.25: an 8 s bake is 2 s of wall time, 4 s of termination wait is 1 s.
+    "CanaryPercent": "20",
+    "CanaryBakeSeconds": "8",
+    "TerminationWaitSeconds": "4",
+    "EndpointPollSeconds": "1",
+    "EndpointMaxPolls": "120",
+    "MaxCanaryLatencyMs": "1000",
+}
+#: Endpoint provisioning and bake times run this much faster locally (documented in the README).
+LOCAL_TIME_SCALE = 0.25
 DEFAULT_APPROVERS = frozenset({"carol.approver", "dave.risk"})
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{STACK_NAME}-statemachine-role"
@@ -83,6 +98,7 @@ class LocalRuntime:
         config_path: Path | None = None,
         parameter_overrides: dict[str, str] | None = None,
         serve_http: bool = True,
+        warm_jobs: bool = True,
         port: int = 0,
         local_user: str = "local-user",
         approvers: frozenset[str] = DEFAULT_APPROVERS,
@@ -112,6 +128,8 @@ class LocalRuntime:
         self._stack = ExitStack()
         self.sfn: Any = None
         self._serve_http = serve_http
+        self._warm_jobs = warm_jobs
+        self.time_scale = LOCAL_TIME_SCALE
         self._port = port
         self.local_user = local_user
         self.approvers = approvers
@@ -139,19 +157,58 @@ class LocalRuntime:
             self.host.add_function(spec)
         for arn, function in self.sagemaker.functions().items():
             self.host.add_local_function(arn, function)
+        self.hosting = LocalSageMakerHosting(self.data_dir, self.store, time_scale=self.time_scale)
+        self._stack.callback(self.hosting.close)
+        for arn, function in self.hosting.functions().items():
+            self.host.add_local_function(arn, function)
+        self._register_alarms()
         self.sfn = boto3.client("stepfunctions", region_name=LOCAL_REGION)
         if self._serve_http:
             self._start_gateway()
         for machine in self.template.state_machines.values():
-            definition = machine.definition
-            for resource in (TRAINING_RESOURCE, PROCESSING_RESOURCE):
-                definition = definition.replace(f'"{resource}"', f'"{local_function_arn(resource)}"')
+            # SageMaker integrations run in the local emulators (moto's engine does not support them).
+            definition = re.sub(
+                r'"(arn:aws:states:::(?:aws-sdk:)?sagemaker:[A-Za-z.]+)"',
+                lambda m: f'"{local_function_arn(m.group(1))}"',
+                machine.definition,
+            )
             self.sfn.create_state_machine(name=machine.name, definition=definition, roleArn=_ROLE)
         self._publish_deployment_artifacts()
+        if self._warm_jobs:
+            zygote = Zygote(self.data_dir / "run")
+            self.sagemaker.zygote_socket = zygote.start_in_background()
+            self._stack.callback(zygote.stop)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+    def _register_alarms(self) -> None:
+        """The template's CloudWatch alarms on the endpoint, as rules the hosting emulator evaluates."""
+        endpoint = self.template.parameters.get("EndpointName")
+        if not endpoint or not self.template.alarms:
+            return
+        params = self.template.parameters
+        rules = []
+        for logical_id, props in self.template.alarms.items():
+            name = str(props["AlarmName"])
+            if props.get("MetricName") == "Invocation5XXErrors":
+                rules.append(AlarmRule(name, "Invocation5XXErrors rate", threshold=0.0))
+            elif props.get("MetricName") == "ModelLatency":
+                rules.append(AlarmRule(name, "ModelLatency p99", threshold=float(params["MaxCanaryLatencyMs"])))
+            elif logical_id == "EndpointBehaviourAlarm":
+                low, high = float(params["MinPositiveRate"]), float(params["MaxPositiveRate"])
+                rules.append(
+                    AlarmRule(
+                        name,
+                        "PositivePredictionRate delta vs baseline",
+                        threshold=(high - low) / 2,
+                        baseline_rate=(high + low) / 2,
+                        # No data during the bake is not evidence of a good model.
+                        treat_missing_data="breaching",
+                    )
+                )
+        self.hosting.register_alarms(endpoint, rules)
 
     def _start_gateway(self) -> None:
         api = self.template.functions.get("ApprovalApiFunction")
@@ -163,6 +220,7 @@ class LocalRuntime:
             approver_group=self.template.parameters.get("ApproverGroup", "model-approvers"),
         )
         self._mount_history_pages(self.gateway)
+        self.gateway.mount("/endpoints", model_server.mount(self.hosting))
         url = self.gateway.start(self._port)
         self._stack.callback(self.gateway.stop)
         # Handlers are imported at their first invocation (cold start), after this: they see the URL.

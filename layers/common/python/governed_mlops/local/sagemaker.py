@@ -15,8 +15,8 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from botocore.validate import validate_parameters
 
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.local.template import LOCAL_ACCOUNT, LOCAL_REGION
+from governed_mlops.local.zygote import ENV_SOCKET, write_shim
 from governed_mlops.models import S3Ref
 
 TRAINING_RESOURCE = "arn:aws:states:::sagemaker:createTrainingJob.sync"
@@ -98,6 +99,10 @@ class SageMakerEmulator:
         self._store = store
         #: Tests inject SageMaker faults (ResourceLimitExceeded, capacity) through this hook.
         self.fault_hook = fault_hook
+        #: Unix socket of the warm job interpreter (local/zygote.py), when the runtime started one.
+        self.zygote_socket: str | None = None
+        #: At most this many jobs run at once (the local "account quota"); more wait their turn.
+        self._slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
     def functions(self) -> dict[str, Callable[[Any], Any]]:
         return {
@@ -137,6 +142,10 @@ class SageMakerEmulator:
             self._store.put(ref.bucket, prefix + path.relative_to(source).as_posix(), path.read_bytes())
 
     def _run(self, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: int, log: Path) -> tuple[int, str]:
+        with self._slots:
+            return self._run_now(argv, cwd=cwd, env=env, timeout=timeout, log=log)
+
+    def _run_now(self, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: int, log: Path) -> tuple[int, str]:
         with log.open("w", encoding="utf-8") as stream:
             try:
                 completed = subprocess.run(
@@ -149,21 +158,18 @@ class SageMakerEmulator:
         return code, "\n".join(tail)
 
     def _base_env(self, bin_dir: Path) -> dict[str, str]:
-        # The container's ``python3`` is our interpreter (same libraries as the lock file pins).
-        bin_dir.mkdir(parents=True, exist_ok=True)
-        shim = bin_dir / "python3"
-        if not shim.exists():
-            # A script, not a symlink: a venv interpreter finds its site-packages only when
-            # started through its own path.
-            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-            shim.chmod(0o755)
+        # The container's ``python3`` is our interpreter (same libraries as the lock file pins),
+        # reached through a shim that hands the job to the warm zygote when one is running.
+        write_shim(bin_dir)
         keep = {
             k: v
             for k, v in os.environ.items()
             if k in {"HOME", "LANG", "LC_ALL", "TMPDIR", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
         }
+        zygote = {ENV_SOCKET: self.zygote_socket} if self.zygote_socket else {}
         return {
             **keep,
+            **zygote,
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONHASHSEED": "0",
             "OMP_NUM_THREADS": "1",
@@ -231,7 +237,7 @@ class SageMakerEmulator:
         }
         env |= {f"SM_CHANNEL_{c.upper()}": str(ml / "input/data" / c) for c in channels}
         env |= {f"SM_HP_{k.upper()}": v for k, v in user_hps.items()}
-        argv = [sys.executable, program]
+        argv = [str(job / "bin" / "python3"), program]
         for key, value in user_hps.items():
             argv += [f"--{key}", value]
         started = _now()

@@ -65,6 +65,8 @@ class LocalTemplate:
     state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)
+    #: CloudWatch alarms (logical id -> resolved properties), evaluated locally by the hosting emulator.
+    alarms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def function_by_arn(self, arn_or_name: str) -> FunctionSpec | None:
         for spec in self.functions.values():
@@ -295,6 +297,8 @@ def load_template(path: Path, *, stack_name: str, parameter_overrides: dict[str,
                 name=_local_name(stack_name, logical_id),
                 eventbridge=bool(notification.get("EventBridgeEnabled", False)),
             )
+        elif kind == "AWS::CloudWatch::Alarm":
+            template.alarms[logical_id] = resolve(props)
         elif kind == "AWS::DynamoDB::Table":
             template.tables[logical_id] = _local_name(stack_name, logical_id)
     return template

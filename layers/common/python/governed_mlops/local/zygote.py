@@ -159,6 +159,15 @@ class Zygote:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
+    def start_in_background(self) -> str:
+        """Spawn the zygote and return at once; jobs fall back to a cold interpreter until it is ready."""
+        threading.Thread(target=self._start_quietly, name="zygote-start", daemon=True).start()
+        return str(self.socket_path)
+
+    def _start_quietly(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.start()
+
     def start(self, timeout: float = 60.0) -> str:
         with self._lock:
             if self._process is not None and self._process.poll() is None:

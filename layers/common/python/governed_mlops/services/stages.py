@@ -12,14 +12,16 @@ import io
 import json
 import tarfile
 from datetime import UTC, datetime
+from typing import Any
 
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore, StoredObject
 from governed_mlops.config import PipelineConfig, parse_config
+from governed_mlops.domain.bias_gates import check_bias, raise_for_breaches
 from governed_mlops.domain.gates import evaluate_gates, read_metrics
 from governed_mlops.domain.split import split_dataset
 from governed_mlops.domain.validation import raise_for_report, validate_dataset
-from governed_mlops.errors import ArtifactNotFoundError, DataValidationError, QualityGateFailed
+from governed_mlops.errors import ArtifactNotFoundError, ConfigError, DataValidationError, QualityGateFailed
 from governed_mlops.models import (
     ModelVersion,
     ObjectDigest,
@@ -29,6 +31,8 @@ from governed_mlops.models import (
     StageEvent,
     StageResult,
 )
+from governed_mlops.reports.evidence_html import render_evidence_html
+from governed_mlops.reports.model_card import build_model_card
 
 JSON = "application/json"
 #: Where SageMaker places the ``code`` channel's ``sourcedir.tar.gz`` inside the training container.
@@ -46,8 +50,7 @@ def _artifact_key(request: PipelineRequest, name: str) -> tuple[str, str]:
 
 def _put_json(store: ObjectStore, request: PipelineRequest, name: str, body: object) -> StoredObject:
     bucket, key = _artifact_key(request, name)
-    data = json.dumps(body, indent=2, sort_keys=True, default=str).encode()
-    return store.put(bucket, key, data, JSON)
+    return store.put(bucket, key, json_document(body), JSON)
 
 
 def load_config(store: ObjectStore, ref: S3Ref) -> tuple[PipelineConfig, ObjectDigest]:
@@ -75,6 +78,31 @@ def validate_data(event: StageEvent, store: ObjectStore) -> StageResult:
     )
 
 
+def job_config_document(config: PipelineConfig) -> dict[str, object]:
+    """The ``job_config.json`` the training and evaluation jobs read from their ``config`` channel."""
+    return {
+        "target": config.dataset.target,
+        "positive_label": config.dataset.positive_label,
+        "numeric_features": config.dataset.numeric_features,
+        "categorical_features": config.dataset.categorical_features,
+        "seed": config.training.seed,
+        "decision_threshold": config.gates.decision_threshold,
+    }
+
+
+def job_hyperparameters(config: PipelineConfig) -> dict[str, str]:
+    """The training job's HyperParameters: the configured ones as strings, plus script mode's two."""
+    hyperparameters = {k: str(v) for k, v in sorted(config.training.hyperparameters.items())}
+    # Network isolation: the container cannot fetch its code, so the code is a channel and the
+    # submit directory is where SageMaker puts that channel (what the SageMaker SDK does too).
+    return hyperparameters | {"sagemaker_program": "train.py", "sagemaker_submit_directory": CODE_IN_CONTAINER}
+
+
+def json_document(body: object) -> bytes:
+    """How every JSON document the stages write is serialised (sorted keys, 2-space indent)."""
+    return json.dumps(body, indent=2, sort_keys=True, default=str).encode()
+
+
 def prepare_data(event: StageEvent, store: ObjectStore, training_source_uri: str) -> PreparedData:
     """Split deterministically and write the training job's channels (train, test, config)."""
     request = event.request
@@ -84,27 +112,27 @@ def prepare_data(event: StageEvent, store: ObjectStore, training_source_uri: str
     train = store.put(bucket, train_key, split.train_csv, "text/csv")
     _, test_key = _artifact_key(request, "prepared/test/test.csv")
     test = store.put(bucket, test_key, split.test_csv, "text/csv")
-    job_config = _put_json(
-        store,
-        request,
-        "prepared/config/job_config.json",
-        {
-            "target": config.dataset.target,
-            "positive_label": config.dataset.positive_label,
-            "numeric_features": config.dataset.numeric_features,
-            "categorical_features": config.dataset.categorical_features,
-            "seed": config.training.seed,
-            "decision_threshold": config.gates.decision_threshold,
-        },
-    )
+    job_config = _put_json(store, request, "prepared/config/job_config.json", job_config_document(config))
     source = S3Ref.from_uri(training_source_uri)
     pinned = store.latest_under(source.bucket, source.key)
     if pinned is None or pinned.ref.key != source.key:
         raise ArtifactNotFoundError(f"job code {training_source_uri} is missing: publish the sourcedir first")
-    hyperparameters = {k: str(v) for k, v in sorted(config.training.hyperparameters.items())}
-    # Network isolation: the container cannot fetch its code, so the code is a channel and the
-    # submit directory is where SageMaker puts that channel (what the SageMaker SDK does too).
-    hyperparameters |= {"sagemaker_program": "train.py", "sagemaker_submit_directory": CODE_IN_CONTAINER}
+    if config.bias is None:
+        raise ConfigError(
+            f"{request.config.pinned_uri}: the pipeline checks bias before and after training; "
+            "add a bias section (facets and thresholds) to the configuration"
+        )
+    _put_json(
+        store,
+        request,
+        "prepared/config/bias_config.json",
+        config.bias.job_document(
+            label=config.dataset.target,
+            positive_label=config.dataset.positive_label,
+            decision_threshold=config.gates.decision_threshold,
+        ),
+    )
+    hyperparameters = job_hyperparameters(config)
     return PreparedData(
         train=train.ref,
         test=test.ref,
@@ -113,7 +141,8 @@ def prepare_data(event: StageEvent, store: ObjectStore, training_source_uri: str
         channels={
             "train": train.ref.uri,
             "test": test.ref.uri,
-            "config": job_config.ref.uri,
+            # A prefix: the jobs read job_config.json and bias_config.json from the same channel.
+            "config": job_config.ref.uri.rsplit("/", 1)[0] + "/",
             "code": pinned.ref.uri,
         },
         hyperparameters=hyperparameters,
@@ -140,6 +169,34 @@ def check_quality_gates(event: StageEvent, store: ObjectStore) -> StageResult:
         report_sha256=stored.sha256,
         summary={k: round(v, 6) for k, v in metrics.items()},
     )
+
+
+def check_bias_gates(event: StageEvent, store: ObjectStore) -> StageResult:
+    """Clarify metrics of one stage (pre- or post-training) against the configured limits."""
+    request = event.request
+    uri = event.bias_pre_uri if event.bias_stage == "pre" else event.bias_post_uri
+    if not uri or event.bias_stage is None:
+        raise ArtifactNotFoundError("no bias report in the stage input (bias_stage and its report URI)")
+    config, _ = load_config(store, request.config)
+    if config.bias is None:
+        raise ConfigError("the configuration has no bias section")
+    report = json.loads(store.get(S3Ref.from_uri(uri.rstrip("/") + "/analysis.json")))
+    breaches = check_bias(report, config.bias.thresholds)
+    stored = _put_json(
+        store,
+        request,
+        f"gates/bias_{event.bias_stage}.json",
+        {"stage": event.bias_stage, "breaches": [b.model_dump(mode="json") for b in breaches]},
+    )
+    raise_for_breaches(breaches)
+    values: dict[str, float | int | str | bool | None] = {}
+    for section in (v for k, v in report.items() if k.endswith("bias_metrics") and isinstance(v, dict)):
+        for facet, entries in section.get("facets", {}).items():
+            for entry in entries:
+                for metric in entry.get("metrics", []):
+                    if isinstance(metric.get("value"), int | float):
+                        values[f"{facet}.{metric['name']}"] = float(metric["value"])
+    return StageResult(report=stored.ref, report_sha256=stored.sha256, summary=values)
 
 
 def _read_member(tar_bytes: bytes, name: str) -> bytes | None:
@@ -212,6 +269,72 @@ def register_model(
             "validation": _stat(store, event.validation.report),
             "evaluation": _stat(store, evaluation_ref),
             "gates": _stat(store, event.gates.report),
+            **_job_reports(store, event),
         },
     )
-    return registry.register(draft)
+    record = registry.register(draft)
+    if "model_card" in record.reports:  # a retried registration already published its evidence
+        return record
+    evidence = _publish_evidence(store, request, record, config, training_metrics)
+    return registry.attach_reports(record.model_version, evidence)
+
+
+#: Report name -> (StageEvent field with the job's output prefix, file in that prefix).
+_JOB_REPORTS = {
+    "bias_pre": ("bias_pre_uri", "analysis.json"),
+    "bias_pre_plot": ("bias_pre_uri", "pre_training_bias.png"),
+    "bias_post": ("bias_post_uri", "analysis.json"),
+    "bias_post_plot": ("bias_post_uri", "post_training_bias.png"),
+    "explainability": ("explain_uri", "explainability.json"),
+    "shap_plot": ("explain_uri", "shap_summary.png"),
+}
+
+
+def _job_reports(store: ObjectStore, event: StageEvent) -> dict[str, ObjectDigest]:
+    found: dict[str, ObjectDigest] = {}
+    for name, (field, file_name) in _JOB_REPORTS.items():
+        prefix = getattr(event, field)
+        if prefix:
+            found[name] = _stat(store, S3Ref.from_uri(prefix.rstrip("/") + "/" + file_name))
+    return found
+
+
+def _report_json(store: ObjectStore, record: ModelVersion, name: str) -> dict[str, Any] | None:
+    digest = record.reports.get(name)
+    return dict(json.loads(store.get(digest.ref))) if digest else None
+
+
+def _publish_evidence(
+    store: ObjectStore,
+    request: PipelineRequest,
+    record: ModelVersion,
+    config: PipelineConfig,
+    training_metrics: dict[str, object],
+) -> dict[str, ObjectDigest]:
+    """The SageMaker Model Card (JSON) and a self-contained HTML evidence report for model-risk review."""
+    bias = {
+        section: value
+        for name in ("bias_pre", "bias_post")
+        if (report := _report_json(store, record, name))
+        for section, value in report.items()
+        if section.endswith("bias_metrics")
+    }
+    evaluation = _report_json(store, record, "evaluation") or {}
+    explainability = _report_json(store, record, "explainability")
+    gates = _report_json(store, record, "gates")
+    card = build_model_card(
+        record,
+        intended_uses=f"Credit decisions on {config.dataset.name} applications; human review of every denial.",
+        evaluation=evaluation,
+        bias=bias or None,
+        explainability=explainability,
+        gates=gates,
+        training_metrics=training_metrics,
+    )
+    images = {name: store.get(d.ref) for name, d in record.reports.items() if d.ref.key.endswith(".png")}
+    html = render_evidence_html(record, card, evaluation, bias or None, explainability, images, gates=gates)
+    version_path = record.model_version.replace("/", "-")
+    card_stored = _put_json(store, request, f"evidence/{version_path}/model_card.json", card)
+    bucket, key = _artifact_key(request, f"evidence/{version_path}/evidence_report.html")
+    html_stored = store.put(bucket, key, html.encode(), "text/html; charset=utf-8")
+    return {"model_card": _digest(card_stored), "evidence_report": _digest(html_stored)}

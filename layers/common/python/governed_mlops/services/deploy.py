@@ -1,0 +1,74 @@
+"""After the canary: prove what the endpoint actually serves, and record it in the model's lineage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from governed_mlops.adapters.model_registry import ModelRegistry
+from governed_mlops.errors import DeploymentError, DeploymentRolledBack
+from governed_mlops.services.audit import AuditSink
+
+
+class EndpointState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    status: str
+    endpoint_config_name: str
+    describe: dict[str, Any] = {}
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model_version: str
+
+
+class VerifyEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    execution_name: str
+    registration: Registration
+    endpoint: EndpointState
+    expected_config: str
+    endpoint_name: str
+
+
+def verify_deployment(
+    event: VerifyEvent, registry: ModelRegistry, audit: AuditSink, *, now: datetime
+) -> dict[str, str]:
+    """InService on the expected config: deployed. Anything else: the model version is marked and the run fails.
+
+    Tools have reported success while the endpoint had silently rolled back; this check compares
+    DescribeEndpoint's EndpointConfigName with the config this execution created.
+    """
+    endpoint = event.endpoint
+    reason = str(endpoint.describe.get("FailureReason") or "")
+    if endpoint.status == "InService" and endpoint.endpoint_config_name == event.expected_config:
+        outcome = "InService"
+    elif endpoint.status == "InService":
+        outcome = "RolledBack"
+    else:
+        outcome = endpoint.status or "Unknown"
+    deployment = {
+        "endpoint": event.endpoint_name,
+        "endpoint_config": event.expected_config,
+        "serving_config": endpoint.endpoint_config_name,
+        "status": outcome,
+        "time": now.isoformat(),
+        "execution": event.execution_name,
+    }
+    if reason:
+        deployment["reason"] = reason[:1000]
+    registry.record_deployment(event.registration.model_version, deployment)
+    action = {"InService": "deployment.succeeded", "RolledBack": "deployment.rolled_back"}.get(
+        outcome, "deployment.failed"
+    )
+    audit.append("system:verify-deployment", action, event.registration.model_version, deployment)
+    if outcome == "RolledBack":
+        raise DeploymentRolledBack(
+            f"{event.endpoint_name} rolled back: it serves {endpoint.endpoint_config_name}, not "
+            f"{event.expected_config} ({reason or 'no reason given'}); {event.registration.model_version} is not serving"
+        )
+    if outcome != "InService":
+        raise DeploymentError(f"{event.endpoint_name} is {outcome}: {reason or 'no reason given'}")
+    return deployment

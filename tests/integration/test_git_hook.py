@@ -1,0 +1,227 @@
+"""A real ``git push`` to the local remote reaches the pipeline as CodeCommit's push event, once per commit.
+
+The push to main starts an execution that stops at its manual approval and stays RUNNING in the
+background process ``mlops trigger`` left behind; the module fixture ends every process that names
+the test's data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from governed_mlops.cli import main
+from governed_mlops.cli_githook import git_hook
+from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
+
+pytestmark = pytest.mark.slow
+MLOPS = str(Path(sys.executable).parent / "mlops")
+APPROVER = "carol.approver"
+PUSHER = "alice.engineer"
+ALICE = "arn:aws:iam::000000000000:user/alice.engineer"
+
+if "git-hook" not in main.commands:
+    main.add_command(git_hook)
+
+
+def mlops(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        [MLOPS, "--data-dir", str(data_dir), *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, f"mlops {' '.join(args)}:\n{completed.stdout}\n{completed.stderr}"
+    return completed
+
+
+def git(cwd: Path, *args: str, pusher: str | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env |= {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
+    if pusher is not None:
+        env["MLOPS_PUSHER"] = pusher
+    completed = subprocess.run(
+        ["git", "-c", "user.name=Alice Engineer", "-c", "user.email=alice@example.com", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, f"git {' '.join(args)}:\n{completed.stdout}\n{completed.stderr}"
+    return completed.stdout + completed.stderr  # git relays the hook's output ("remote: ...") on stderr
+
+
+def commit(work: Path, message: str) -> str:
+    (work / "notes.txt").write_text(f"{message}\n", encoding="utf-8")
+    git(work, "add", "notes.txt")
+    git(work, "commit", "--quiet", "-m", message)
+    return git(work, "rev-parse", "HEAD").strip()
+
+
+def executions(data_dir: Path, prefix: str = "") -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(mlops(data_dir, "executions", "--json").stdout)["executions"]
+    return [r for r in rows if r["name"].startswith(prefix)]
+
+
+def processes_naming(data_dir: Path) -> list[int]:
+    """Processes whose command line names the data directory (or a file in it), other than this one."""
+    root = str(data_dir)
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if int(entry.name) != os.getpid() and any(a == root or a.startswith(root + "/") for a in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def end_processes(data_dir: Path) -> None:
+    pids = set(processes_naming(data_dir))
+    runtime = data_dir / "runtime.json"
+    if runtime.exists():
+        pids.add(int(json.loads(runtime.read_text())["pid"]))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                continue
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+            time.sleep(0.1)
+        pids = {p for p in pids if Path(f"/proc/{p}").exists()}
+
+
+@dataclass
+class Remote:
+    data_dir: Path
+    bare: Path
+    work: Path
+    main_commit: str
+    main_push_output: str
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    """A dataset in the bucket, the hook installed, and one commit pushed to main by alice.engineer."""
+    base = tmp_path_factory.mktemp("githook")
+    data_dir, work = base / "mlops-data", base / "work"
+    try:
+        mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait", "--approve-as", APPROVER)
+        installed = CliRunner().invoke(main, ["--data-dir", str(data_dir), "git-hook", "install"])
+        assert installed.exit_code == 0, installed.output
+        bare = data_dir / "git" / "credit-risk-model.git"
+        assert f"git remote add mlops {bare}" in installed.output
+        work.mkdir()
+        git(work, "init", "--quiet")
+        sha = commit(work, "first model change")
+        output = git(work, "push", str(bare), "HEAD:main", pusher=PUSHER)
+        yield Remote(data_dir, bare, work, sha, output)
+    finally:
+        end_processes(data_dir)
+
+
+def wait_for_push_execution(data_dir: Path, sha: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = executions(data_dir, "push-" + sha[:16])
+        if rows or time.monotonic() > deadline:
+            assert len(rows) == 1, rows
+            return rows[0]
+        time.sleep(0.5)
+
+
+def started_input(data_dir: Path, name: str, timeout: float = 60) -> dict[str, Any]:
+    """The execution input from the ExecutionStarted event (persisted by the background process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = json.loads(mlops(data_dir, "history", name, "--json").stdout)["events"]
+        if events or time.monotonic() > deadline:
+            assert events, f"no history for {name}"
+            assert events[0]["type"] == "ExecutionStarted", events
+            parsed: dict[str, Any] = json.loads(events[0]["executionStartedEventDetails"]["input"])
+            return parsed
+        time.sleep(0.5)
+
+
+def test_a_push_to_main_starts_one_execution_for_the_commit(remote: Remote):
+    execution = wait_for_push_execution(remote.data_dir, remote.main_commit)
+    assert execution["status"] == "RUNNING"  # it waits at the manual approval
+    assert f"started {execution['name']}" in remote.main_push_output
+
+
+def test_the_event_sent_is_codecommits_reference_created_for_main(remote: Remote):
+    # The hook names the event it sent: "mlops: referenceCreated refs/heads/main by <arn> -> event <id>"
+    event_id = re.search(r"-> event ([0-9a-f-]{36})", remote.main_push_output)
+    assert event_id is not None, remote.main_push_output
+    event = json.loads((remote.data_dir / "events" / "incoming" / f"{event_id[1]}.json").read_text())
+    assert event["id"] == event_id[1]
+    assert event["resources"] == ["arn:aws:codecommit:us-east-1:000000000000:credit-risk-model"]
+    assert {k: event["detail"][k] for k in ("event", "referenceName", "commitId", "callerUserArn")} == {
+        "event": "referenceCreated",
+        "referenceName": "main",
+        "commitId": remote.main_commit,
+        "callerUserArn": ALICE,
+    }
+
+
+def test_the_pusher_is_the_trigger_principal_and_the_audited_actor(remote: Remote):
+    name = wait_for_push_execution(remote.data_dir, remote.main_commit)["name"]
+    request = started_input(remote.data_dir, name)
+    assert request["trigger"]["principal"] == ALICE
+    assert request["code"]["commit_id"] == remote.main_commit
+    records = json.loads(mlops(remote.data_dir, "audit", "log", "--json").stdout)
+    triggered = [r for r in records if r["action"] == "pipeline.triggered" and r["subject"] == name]
+    assert [r["actor"] for r in triggered] == [ALICE]
+
+
+def test_deleting_main_and_pushing_the_same_commit_again_starts_nothing_new(remote: Remote):
+    wait_for_push_execution(remote.data_dir, remote.main_commit)
+    before = [e["name"] for e in executions(remote.data_dir)]
+    # Given main is not the default branch (git, like CodeCommit, refuses to delete the default branch)
+    git(remote.bare, "symbolic-ref", "HEAD", "refs/heads/trunk")
+    try:
+        # When main is deleted (referenceDeleted: the rule drops it) and the same commit is pushed again
+        deleted = git(remote.work, "push", str(remote.bare), ":refs/heads/main", pusher=PUSHER)
+        again = git(remote.work, "push", str(remote.bare), f"{remote.main_commit}:refs/heads/main", pusher=PUSHER)
+    finally:
+        git(remote.bare, "symbolic-ref", "HEAD", "refs/heads/main")
+    # Then the deletion matched no rule, the re-push was a duplicate, and no execution was added
+    assert "referenceDeleted refs/heads/main" in deleted
+    assert "No rule matched" in deleted
+    assert "duplicate push-" + remote.main_commit[:16] in again
+    assert [e["name"] for e in executions(remote.data_dir)] == before
+
+
+def test_a_push_to_another_branch_is_sent_and_starts_nothing(remote: Remote):
+    wait_for_push_execution(remote.data_dir, remote.main_commit)
+    before = [e["name"] for e in executions(remote.data_dir)]
+    git(remote.work, "checkout", "--quiet", "-b", "feature/x")
+    sha = commit(remote.work, "an experiment")
+    output = git(remote.work, "push", str(remote.bare), "HEAD:feature/x", pusher=PUSHER)
+    assert "referenceCreated refs/heads/feature/x" in output
+    assert "No rule matched" in output
+    assert [e["name"] for e in executions(remote.data_dir)] == before
+    assert executions(remote.data_dir, "push-" + sha[:16]) == []
+
+
+def test_reinstalling_keeps_the_repository_and_its_id(remote: Remote):
+    hook = remote.bare / "hooks" / "post-receive"
+    first = hook.read_text()
+    again = CliRunner().invoke(main, ["--data-dir", str(remote.data_dir), "git-hook", "install"])
+    assert again.exit_code == 0, again.output
+    assert f"Using repository {remote.bare}" in again.output
+    assert hook.read_text() == first
+    assert os.access(hook, os.X_OK)

@@ -26,7 +26,6 @@ from governed_mlops.cli import main
 from governed_mlops.cli_githook import git_hook
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
-pytestmark = pytest.mark.slow
 MLOPS = str(Path(sys.executable).parent / "mlops")
 APPROVER = "carol.approver"
 PUSHER = "alice.engineer"
@@ -156,12 +155,14 @@ def started_input(data_dir: Path, name: str, timeout: float = 60) -> dict[str, A
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_a_push_to_main_starts_one_execution_for_the_commit(remote: Remote):
     execution = wait_for_push_execution(remote.data_dir, remote.main_commit)
     assert execution["status"] == "RUNNING"  # it waits at the manual approval
     assert f"started {execution['name']}" in remote.main_push_output
 
 
+@pytest.mark.slow
 def test_the_event_sent_is_codecommits_reference_created_for_main(remote: Remote):
     # The hook names the event it sent: "mlops: referenceCreated refs/heads/main by <arn> -> event <id>"
     event_id = re.search(r"-> event ([0-9a-f-]{36})", remote.main_push_output)
@@ -177,6 +178,7 @@ def test_the_event_sent_is_codecommits_reference_created_for_main(remote: Remote
     }
 
 
+@pytest.mark.slow
 def test_the_pusher_is_the_trigger_principal_and_the_audited_actor(remote: Remote):
     name = wait_for_push_execution(remote.data_dir, remote.main_commit)["name"]
     request = started_input(remote.data_dir, name)
@@ -187,6 +189,7 @@ def test_the_pusher_is_the_trigger_principal_and_the_audited_actor(remote: Remot
     assert [r["actor"] for r in triggered] == [ALICE]
 
 
+@pytest.mark.slow
 def test_deleting_main_and_pushing_the_same_commit_again_starts_nothing_new(remote: Remote):
     wait_for_push_execution(remote.data_dir, remote.main_commit)
     before = [e["name"] for e in executions(remote.data_dir)]
@@ -205,6 +208,7 @@ def test_deleting_main_and_pushing_the_same_commit_again_starts_nothing_new(remo
     assert [e["name"] for e in executions(remote.data_dir)] == before
 
 
+@pytest.mark.slow
 def test_a_push_to_another_branch_is_sent_and_starts_nothing(remote: Remote):
     wait_for_push_execution(remote.data_dir, remote.main_commit)
     before = [e["name"] for e in executions(remote.data_dir)]
@@ -217,6 +221,7 @@ def test_a_push_to_another_branch_is_sent_and_starts_nothing(remote: Remote):
     assert executions(remote.data_dir, "push-" + sha[:16]) == []
 
 
+@pytest.mark.slow
 def test_reinstalling_keeps_the_repository_and_its_id(remote: Remote):
     hook = remote.bare / "hooks" / "post-receive"
     first = hook.read_text()
@@ -225,3 +230,43 @@ def test_reinstalling_keeps_the_repository_and_its_id(remote: Remote):
     assert f"Using repository {remote.bare}" in again.output
     assert hook.read_text() == first
     assert os.access(hook, os.X_OK)
+
+
+def install(data_dir: Path, *args: str) -> Any:
+    return CliRunner().invoke(main, ["--data-dir", str(data_dir), "git-hook", "install", *args])
+
+
+def test_install_into_an_existing_repository_keeps_a_foreign_hook_aside(tmp_path: Path):
+    # Given a bare repository that already has a post-receive hook of its own
+    bare = tmp_path / "shared.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(bare))
+    (bare / "hooks" / "post-receive").write_text("#!/bin/sh\necho theirs\n")
+    # When the mlops hook is installed there
+    result = install(tmp_path / "data", "--remote", str(bare))
+    # Then theirs is kept aside, ours is in place, and the repository has a CodeCommit-style id
+    assert result.exit_code == 0, result.output
+    assert (bare / "hooks" / "post-receive.before-mlops").read_text() == "#!/bin/sh\necho theirs\n"
+    assert "governed_mlops.local.git_hook" in (bare / "hooks" / "post-receive").read_text()
+    assert re.fullmatch(r"[0-9a-f-]{36}", git(bare, "config", "--get", "mlops.repositoryid").strip())
+    assert f"git remote add mlops {bare}" in result.output
+
+
+def test_install_refuses_a_plain_directory_even_inside_another_checkout(tmp_path: Path):
+    # Given a plain directory inside a working tree (git would find the checkout's .git from it)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    git(checkout, "init", "--quiet")
+    plain = checkout / "not-a-repo"
+    plain.mkdir()
+    # When it is named as the remote, Then nothing is installed, neither there nor in the checkout
+    result = install(tmp_path / "data", "--remote", str(plain))
+    assert result.exit_code == 1
+    assert "is not a git repository" in result.output
+    assert not (checkout / ".git" / "hooks" / "post-receive").exists()
+
+
+def test_install_warns_when_the_rule_does_not_watch_the_repository(tmp_path: Path):
+    result = install(tmp_path / "data", "--repository-name", "another-repo")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "git" / "another-repo.git" / "hooks" / "post-receive").exists()
+    assert "the template's rule watches credit-risk-model@main" in result.output

@@ -207,5 +207,12 @@ def test_hook_script_is_sh_with_every_path_quoted(tmp_path: Path):
     script = hook_script(Path("/opt/my venv/bin/python"), config)
     assert script.startswith("#!/bin/sh\n")
     command = shlex.split(script.splitlines()[-1])
-    assert command[:5] == ["exec", "/opt/my venv/bin/python", "-m", "governed_mlops.local.git_hook", "post-receive"]
+    assert command[:6] == [
+        "exec",
+        "/opt/my venv/bin/python",
+        "-I",
+        "-m",
+        "governed_mlops.local.git_hook",
+        "post-receive",
+    ]
     assert command[command.index("--data-dir") + 1] == str(config.data_dir)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from governed_mlops.config import PipelineConfig
-from governed_mlops.errors import ArtifactNotFoundError, ConfigError
+from governed_mlops.errors import ArtifactNotFoundError, ConfigError, ReproducibilityMismatch
 from governed_mlops.models import CodeRef, ModelVersion, ObjectDigest, S3Ref, TriggerInfo
 from governed_mlops.services.reproduce import (
     JOB_NAME_PATTERN,
@@ -23,6 +23,7 @@ from governed_mlops.services.reproduce import (
     ReproductionReport,
     compare_field,
     compare_fields,
+    raise_for_report,
     reproduce,
     reproduction_job_name,
     reproduction_prefix,
@@ -140,6 +141,13 @@ def test_templates_need_both_sagemaker_states():
                 }
             }
         )
+
+
+def test_templates_refuse_a_field_a_reproduction_cannot_fill():
+    definition = json.loads(ASL.read_text())
+    definition["States"]["Train Model"]["Parameters"]["Environment"] = {"GATES.$": "$.gates.report"}
+    with pytest.raises(ConfigError, match=r"'Train Model': \$\.gates\.report"):
+        JobTemplates.from_definition(definition)
 
 
 def _key_paths(value: Any, prefix: str = "") -> set[str]:
@@ -481,3 +489,15 @@ def test_the_audit_record_names_the_differing_fields(record: ModelVersion, store
 def test_field_checks_are_json_with_float_values():
     check = FieldCheck(name="metrics.auc", expected=0.8208, actual=0.8208, ok=True)
     assert json.loads(check.model_dump_json())["expected"] == 0.8208
+
+
+def test_raise_for_report_names_the_differing_field(record: ModelVersion, store: MemoryStore, templates: JobTemplates):
+    report = _reproduce(record, store, FakeJobs(store, metrics={**METRICS, "ks": 0.5}), templates)
+    with pytest.raises(ReproducibilityMismatch, match=r"metrics\.ks: expected 0\.5504761904761906, got 0\.5"):
+        raise_for_report(report)
+
+
+def test_raise_for_report_is_silent_for_a_reproduction(
+    record: ModelVersion, store: MemoryStore, templates: JobTemplates
+):
+    raise_for_report(_reproduce(record, store, FakeJobs(store), templates))

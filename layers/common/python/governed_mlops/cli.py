@@ -290,8 +290,51 @@ def demo(obj: Context, data_file: Path | None, config_file: Path | None, approve
         code = _finish(runtime, arns, True, deliveries, approve_as)
         for arn in arns:
             _summary(runtime, runtime.executions.describe(arn))
+        if code == 0:
+            code = _canary_phase(runtime, data_file, approve_as)
     _echo(f"Done in {time.perf_counter() - begin:.2f}s")
     raise SystemExit(code)
+
+
+def _canary_phase(runtime: Any, data_file: Path, approve_as: str | None) -> int:
+    """A code push retrains; the new version rolls out as a canary while clients keep calling."""
+    from governed_mlops.config import parse_config
+    from governed_mlops.local.traffic import TrafficGenerator
+
+    endpoint = runtime.template.parameters["EndpointName"]
+    event = json.loads((runtime.project_dir / "events" / "codecommit_push.json").read_text())
+    head = runtime.current_commit()
+    if head:
+        event["detail"]["commitId"] = head
+    event["detail"]["callerUserArn"] = f"arn:aws:iam::000000000000:user/{runtime.local_user}"
+    _echo(
+        f"\nPhase 2: a push of commit {event['detail']['commitId'][:12]} retrains; the new model rolls out "
+        f"to {endpoint} as a canary while clients send requests",
+        bold=True,
+    )
+    features = parse_config(runtime.config_path.read_text()).dataset.features
+    traffic = TrafficGenerator(
+        runtime.gateway.url, endpoint, TrafficGenerator.rows_from_csv(data_file.read_bytes(), features)
+    )
+    traffic.start()
+    try:
+        deliveries = runtime.send_event(event)
+        arns = _report_deliveries(deliveries)
+        code = _finish(runtime, arns, True, deliveries, approve_as)
+    finally:
+        traffic.stop()
+    for arn in arns:
+        _summary(runtime, runtime.executions.describe(arn))
+    described = runtime.hosting.describe_endpoint(endpoint)
+    _echo(
+        f"\nEndpoint {endpoint}: {described['EndpointStatus']}, serving {described['EndpointConfigName']} "
+        "(100% of traffic)",
+        bold=True,
+    )
+    _echo(f"  client requests during the rollout: {traffic.sent}, failed: {sum(traffic.errors.values())}")
+    for config, count in traffic.by_config.most_common():
+        _echo(f"    {config:<52} {count:>5}  ({100 * count / max(1, traffic.sent):.0f}%)")
+    return code
 
 
 def _summary(runtime: Any, described: dict[str, Any]) -> None:
@@ -576,11 +619,15 @@ def _register_command_modules() -> None:
     """Feature areas contribute their own command modules."""
     from governed_mlops.cli_audit import audit
     from governed_mlops.cli_deploy import deploy_params
+    from governed_mlops.cli_explain import explain
+    from governed_mlops.cli_reproduce import reproduce
     from governed_mlops.cli_ui import ui
 
     main.add_command(audit)
     main.add_command(ui)
     main.add_command(deploy_params)
+    main.add_command(explain)
+    main.add_command(reproduce)
 
 
 _register_command_modules()

@@ -2,7 +2,8 @@
 
 Exit status: 0 when the new model artifact's sha256 and every re-evaluated metric are identical to
 the registered ones (and the pinned inputs are unchanged), 1 on any difference, 2 when the model
-version does not exist. The comparison is printed field by field (``--json``: the whole report).
+version does not exist (or the state machine has no train/evaluate states to mirror). The comparison
+is printed field by field (``--json``: the whole report).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def reproduce(obj: Any, model_version: str, as_json: bool) -> None:
     """
     from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
     from governed_mlops.adapters.model_registry import LocalModelRegistry
-    from governed_mlops.errors import ModelVersionNotFoundError
+    from governed_mlops.errors import ConfigError, ModelVersionNotFoundError, PipelineError
     from governed_mlops.local.runtime import LocalRuntime
     from governed_mlops.services.reproduce import JobTemplates
     from governed_mlops.services.reproduce import reproduce as reproduce_model
@@ -93,15 +94,19 @@ def reproduce(obj: Any, model_version: str, as_json: bool) -> None:
     # reads only the versions the record pins, so that cannot change what is retrained.
     with LocalRuntime(project_dir, data_dir, serve_http=False, local_user=user) as runtime:
         machine = runtime.template.state_machines.get(PIPELINE_LOGICAL_ID)
-        if machine is None:
-            click.secho(f"error: template.yaml has no state machine {PIPELINE_LOGICAL_ID}", err=True, fg="red")
-            raise SystemExit(2)
+        try:
+            if machine is None:
+                raise ConfigError(f"template.yaml has no state machine {PIPELINE_LOGICAL_ID}")
+            templates = JobTemplates.from_definition(machine.definition)
+        except PipelineError as exc:  # the deployment, not the model, is wrong: nothing was compared
+            click.secho(f"error: {exc}", err=True, fg="red")
+            raise SystemExit(2) from exc
         report = reproduce_model(
             record,
             store=runtime.store,
             sagemaker=runtime.sagemaker,
             artifacts_bucket=runtime.template.buckets["ArtifactsBucket"].name,
-            templates=JobTemplates.from_definition(machine.definition),
+            templates=templates,
             now=datetime.now(UTC),
             ledger=LocalAuditLedger(data_dir, load_or_create_key(data_dir)),
             actor=user,

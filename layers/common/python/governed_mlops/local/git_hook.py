@@ -288,7 +288,8 @@ def _git(*args: str, cwd: Path | None = None) -> str:
 
 def hook_script(python: Path, config: HookConfig) -> str:
     """The ``post-receive`` hook: a POSIX sh script with absolute paths, quoted for the shell."""
-    command = [str(python), "-m", "governed_mlops.local.git_hook", "post-receive", *config.arguments()]
+    # -I: neither the repository directory (the cwd) nor the pusher's PYTHONPATH can shadow the package.
+    command = [str(python), "-I", "-m", "governed_mlops.local.git_hook", "post-receive", *config.arguments()]
     return (
         "#!/bin/sh\n"
         f"{HOOK_MARKER} (re-running it overwrites this file)\n"

@@ -183,6 +183,16 @@ class LocalRuntime:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
+    def current_commit(self) -> str | None:
+        """The working repository's HEAD (what a push of this checkout would carry), if any."""
+        from governed_mlops.adapters.code_repository import LocalGitRepository
+        from governed_mlops.errors import RepositoryNotFoundError
+
+        try:
+            return LocalGitRepository(self.project_dir).branch_head("", "")
+        except RepositoryNotFoundError:
+            return None
+
     def _register_alarms(self) -> None:
         """The template's CloudWatch alarms on the endpoint, as rules the hosting emulator evaluates."""
         endpoint = self.template.parameters.get("EndpointName")
@@ -204,8 +214,8 @@ class LocalRuntime:
                         "PositivePredictionRate delta vs baseline",
                         threshold=(high - low) / 2,
                         baseline_rate=(high + low) / 2,
-                        # No data during the bake is not evidence of a good model.
-                        treat_missing_data="breaching",
+                        # As the template's TreatMissingData: notBreaching (a quiet endpoint still deploys).
+                        treat_missing_data="missing",
                     )
                 )
         self.hosting.register_alarms(endpoint, rules)

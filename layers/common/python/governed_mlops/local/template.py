@@ -162,6 +162,9 @@ class _Resolver:
             return f"{_ID_PREFIXES[kind]}-{_local_id(self._stack, name)}"
         if kind == "AWS::KMS::Key":
             return _local_key_id(self._stack, name)
+        if kind == "AWS::CloudWatch::Alarm" and "AlarmName" in resource.get("Properties", {}):
+            # Ref of an alarm is its name; the template names alarms explicitly.
+            return str(self(resource["Properties"]["AlarmName"]))
         return local
 
     def get_att(self, name: str, attribute: str) -> str:

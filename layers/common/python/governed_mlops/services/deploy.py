@@ -67,7 +67,8 @@ def verify_deployment(
     if outcome == "RolledBack":
         raise DeploymentRolledBack(
             f"{event.endpoint_name} rolled back: it serves {endpoint.endpoint_config_name}, not "
-            f"{event.expected_config} ({reason or 'no reason given'}); {event.registration.model_version} is not serving"
+            f"{event.expected_config} ({reason or 'no reason given'}); "
+            f"{event.registration.model_version} is not serving"
         )
     if outcome != "InService":
         raise DeploymentError(f"{event.endpoint_name} is {outcome}: {reason or 'no reason given'}")

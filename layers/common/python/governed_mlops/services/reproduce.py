@@ -47,7 +47,7 @@ from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.audit import JsonScalar
 from governed_mlops.domain.gates import read_metrics
 from governed_mlops.domain.split import split_dataset
-from governed_mlops.errors import ArtifactNotFoundError, ConfigError
+from governed_mlops.errors import ArtifactNotFoundError, ConfigError, ReproducibilityMismatch, ResourceLimitExceeded
 from governed_mlops.models import ModelVersion, S3Ref
 from governed_mlops.services.stages import job_config_document, job_hyperparameters, json_document
 
@@ -59,6 +59,7 @@ __all__ = [
     "SageMakerJobs",
     "compare_field",
     "compare_fields",
+    "raise_for_report",
     "reproduce",
     "reproduction_job_name",
     "reproduction_prefix",
@@ -117,6 +118,17 @@ class ReproductionReport(BaseModel):
     @property
     def unchecked(self) -> list[FieldCheck]:
         return [f for f in self.fields if not f.checked]
+
+
+def raise_for_report(report: ReproductionReport) -> None:
+    """For callers that want an exception: ReproducibilityMismatch naming each differing field."""
+    if report.ok:
+        return
+    differing = "; ".join(f"{f.name}: expected {f.expected!r}, got {f.actual!r}" for f in report.mismatches)
+    raise ReproducibilityMismatch(
+        f"{report.model_version} was not reproduced: {differing or 'nothing differed'}"
+        + (f" ({report.reason})" if report.reason else "")
+    )
 
 
 def compare_field(name: str, expected: Scalar, actual: Scalar) -> FieldCheck:
@@ -206,6 +218,24 @@ def resolve_parameters(template: Any, state_input: Any, context: Any) -> Any:
     return template
 
 
+def _state_input(
+    prefix: str, channels: Mapping[str, str], hyperparameters: Mapping[str, str], model_artifact: str | None = None
+) -> dict[str, Any]:
+    """The parts of the pipeline's state that the SageMaker states read, rebuilt for a reproduction."""
+    state: dict[str, Any] = {
+        "request": {"artifacts_prefix": prefix},
+        "prepared": {"channels": dict(channels), "hyperparameters": dict(hyperparameters)},
+    }
+    if model_artifact is not None:
+        state["training"] = {"model_artifact": model_artifact}
+    return state
+
+
+def _context(execution_name: str) -> dict[str, Any]:
+    """The context object (``$$``): the original execution's name, so job names derive as in the run."""
+    return {"Execution": {"Name": execution_name}}
+
+
 @dataclass(frozen=True)
 class JobTemplates:
     """The Parameters of the ASL's "Train Model" and "Evaluate Model" states (substitutions applied)."""
@@ -226,6 +256,13 @@ class JobTemplates:
             params = state.get("Parameters")
             if not isinstance(params, Mapping):
                 raise ConfigError(f"state {name!r} has no Parameters")
+            # Fail before any work if the ASL reads a field a reproduction cannot fill.
+            dry_channels = {c: f"s3://bucket/{c}" for c in ("train", "test", "config", "code")}
+            dry_input = _state_input("s3://bucket/prefix/", dry_channels, {}, "s3://bucket/model.tar.gz")
+            try:
+                resolve_parameters(params, dry_input, _context("execution"))
+            except ValueError as exc:
+                raise ConfigError(f"state {name!r}: {exc}") from exc
             return params
 
         return cls(
@@ -275,7 +312,7 @@ def _run_unique(
         except Exception as exc:
             if not _name_in_use(exc):
                 raise
-    raise ArtifactNotFoundError(f"no free job name: {base}-r1 .. -r{_MAX_ATTEMPTS} are all taken")
+    raise ResourceLimitExceeded(f"no free job name: {base}-r1 .. -r{_MAX_ATTEMPTS} are all taken")
 
 
 def _library_versions(store: ObjectStore, output_uri: str) -> dict[str, Scalar]:
@@ -385,11 +422,8 @@ def _train_and_evaluate(
         "config": f"{prefix}prepared/config/",
         "code": _put(store, prefix, "code/sourcedir.tar.gz", source, "application/x-tar"),
     }
-    state_input: dict[str, Any] = {
-        "request": {"artifacts_prefix": prefix},
-        "prepared": {"channels": channels, "hyperparameters": dict(record.hyperparameters)},
-    }
-    context = {"Execution": {"Name": record.execution_name}}
+    state_input = _state_input(prefix, channels, record.hyperparameters)
+    context = _context(record.execution_name)
 
     training = resolve_parameters(templates.training, state_input, context)
     training["AlgorithmSpecification"]["TrainingImage"] = record.training_image
@@ -416,7 +450,7 @@ def _train_and_evaluate(
     )
     run.fields += compare_fields("library_versions", record.library_versions, _library_versions(store, output_uri))
 
-    state_input["training"] = {"model_artifact": model_uri}
+    state_input = _state_input(prefix, channels, record.hyperparameters, model_uri)
     evaluation = resolve_parameters(templates.evaluation, state_input, context)
     base = str(evaluation["ProcessingJobName"])
     try:

@@ -85,6 +85,9 @@ sam-build: .tools/sam/bin/sam
 
 bench: $(VENV)/.synced
 	$(VENV)/bin/python benchmarks/e2e_local.py
+	$(VENV)/bin/python benchmarks/burst.py
+	$(VENV)/bin/python benchmarks/endpoint_load.py --rate 200 --seconds 10
+	$(VENV)/bin/python benchmarks/summary.py
 
 clean:
 	rm -rf .mlops .aws-sam .pytest_cache .mypy_cache .ruff_cache

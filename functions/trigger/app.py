@@ -1,4 +1,4 @@
-"""Trigger: EventBridge (CodeCommit push / S3 Object Created) -> one pipeline execution."""
+"""Trigger: EventBridge (CodeCommit push / S3 Object Created / Model Drift Detected) -> one pipeline execution."""
 
 import os
 from functools import cache

@@ -354,6 +354,18 @@ SECURITY_FIELDS: dict[str, tuple[tuple[tuple[str, ...], Any], ...]] = {
         (("ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"), KMS_KEY),
         (("ProcessingOutputConfig", "KmsKeyId"), KMS_KEY),
     ),
+    "createModel": (
+        (("VpcConfig", "Subnets"), SUBNETS),
+        (("VpcConfig", "SecurityGroupIds"), SECURITY_GROUPS),
+        (("EnableNetworkIsolation",), True),
+    ),
+    "createEndpointConfig": (
+        (("KmsKeyId",), KMS_KEY),
+        (("DataCaptureConfig", "KmsKeyId"), KMS_KEY),
+    ),
+    # Endpoint creation and updates name an existing model/config; their security lives there.
+    "createEndpoint": (),
+    "updateEndpoint": (),
 }
 _SAGEMAKER = re.compile(r"^arn:aws[a-z-]*:states:::sagemaker:(\w+)(\.sync|\.waitForTaskToken)?$")
 
@@ -414,7 +426,11 @@ def test_the_pipeline_has_sagemaker_tasks_to_check() -> None:
 
 def _sagemaker_states() -> list[tuple[str, dict[str, Any]]]:
     definition = load_definition(REPO_ROOT / "statemachines" / "training_pipeline.asl.json")
-    return [(name, dict(state)) for _, name, state in iter_states(definition) if sagemaker_integration(state)]
+    return [
+        (name, dict(state))
+        for _, name, state in iter_states(definition)
+        if SECURITY_FIELDS.get(sagemaker_integration(state) or "")
+    ]
 
 
 def _delete(parameters: dict[str, Any], path: tuple[str, ...]) -> None:
@@ -545,3 +561,14 @@ def test_missing_guardrail_is_reported(cfn: Template, sid: str) -> None:
 
     assert len(problems) == 1
     assert ("VolumeKmsKey" if "Volume" in sid else "NetworkIsolation") in problems[0]
+
+
+def test_every_canary_update_names_rollback_alarms() -> None:
+    # AutoRollbackConfiguration.Alarms must never be empty: a canary nobody watches is no canary.
+    definition = load_definition(REPO_ROOT / "statemachines" / "training_pipeline.asl.json")
+    updates = [s for _, _, s in iter_states(definition) if sagemaker_integration(s) == "updateEndpoint"]
+    assert updates
+    for state in updates:
+        config = state["Parameters"]["DeploymentConfig"]
+        assert len(config["AutoRollbackConfiguration"]["Alarms"]) >= 3
+        assert config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] in {"CANARY", "LINEAR"}

@@ -17,6 +17,8 @@ from typing import Any, NoReturn
 
 import click
 
+from governed_mlops.cli_history_aws import aws_options, history_from_aws
+from governed_mlops.cli_history_aws import render as render_aws_history
 from governed_mlops.errors import PipelineError
 
 DEFAULT_DATASET_KEY = "datasets/german_credit.csv"
@@ -65,7 +67,7 @@ def _fail(message: str, hint: str = "") -> NoReturn:
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """Governed MLOps: the AWS training pipeline, run locally from the same template and ASL."""
-    from governed_mlops.local.runtime import find_project_dir
+    from governed_mlops.local.project import find_project_dir
 
     try:
         project = find_project_dir()
@@ -420,9 +422,27 @@ def _event_detail(event: dict[str, Any]) -> str:
 @main.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="GetExecutionHistory-shaped JSON.")
+@aws_options
 @click.pass_obj
-def history(obj: Context, name: str, as_json: bool) -> None:
-    """One execution's event history; a failed execution's error and cause come first."""
+def history(
+    obj: Context,
+    name: str,
+    as_json: bool,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    state_machine_arns: tuple[str, ...],
+) -> None:
+    """One execution's event history; a failed execution's error and cause come first (--aws: a deployed stack)."""
+    if aws:
+        try:
+            described, events = history_from_aws(
+                name, region=region, profile=profile, state_machine_arns=state_machine_arns
+            )
+        except PipelineError as exc:
+            _fail(str(exc))
+        _echo(render_aws_history(described, events, as_json))
+        return
     store = _store(obj)
     try:
         described = store.describe(name)
@@ -620,6 +640,7 @@ def _register_command_modules() -> None:
     from governed_mlops.cli_audit import audit
     from governed_mlops.cli_deploy import deploy_params
     from governed_mlops.cli_explain import explain
+    from governed_mlops.cli_githook import git_hook
     from governed_mlops.cli_reproduce import reproduce
     from governed_mlops.cli_ui import ui
 
@@ -627,6 +648,7 @@ def _register_command_modules() -> None:
     main.add_command(ui)
     main.add_command(deploy_params)
     main.add_command(explain)
+    main.add_command(git_hook)
     main.add_command(reproduce)
 
 

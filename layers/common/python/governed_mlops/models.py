@@ -50,7 +50,7 @@ class CodeRef(_Model):
 
 
 class TriggerInfo(_Model):
-    kind: Literal["code-push", "data-arrival", "manual"]
+    kind: Literal["code-push", "data-arrival", "drift", "manual"]
     event_id: str
     event_time: datetime
     principal: str = Field(description="Who caused the event: the pusher's ARN / name, or the uploader.")

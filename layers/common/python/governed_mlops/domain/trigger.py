@@ -1,7 +1,7 @@
 """Turn EventBridge events into pipeline requests with deterministic execution names.
 
 Pure: no I/O. The service layer resolves the other half of a request (the current dataset
-for a push, the current commit for a data arrival) through adapters.
+for a push, the current commit for a data arrival, both for a drift alarm) through adapters.
 """
 
 from __future__ import annotations
@@ -43,11 +43,34 @@ class DataArrivalEvent(S3EventNotificationEventBridgeModel):
     detail_type: Literal["Object Created"] = Field(alias="detail-type")
 
 
-PipelineEvent = CodeCommitPushEvent | DataArrivalEvent
+DRIFT_SOURCE = "governed-mlops.monitoring"
+DRIFT_DETAIL_TYPE = "Model Drift Detected"
 
-_KINDS: dict[tuple[str, str], type[CodeCommitPushEvent] | type[DataArrivalEvent]] = {
+
+class DriftDetectedDetail(BaseModel):
+    """``detail`` of the custom event the model monitor puts on the bus when captured traffic drifts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    endpoint_name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+    model_version: str = Field(min_length=1, max_length=200)
+    violations_report: str = Field(pattern=r"^s3://[^/]+/.+", max_length=1024)
+    drifted_features: list[str]
+    monitoring_run_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+
+
+class DriftDetectedEvent(EventBridgeModel):
+    source: Literal["governed-mlops.monitoring"]
+    detail_type: Literal["Model Drift Detected"] = Field(alias="detail-type")
+    detail: DriftDetectedDetail
+
+
+PipelineEvent = CodeCommitPushEvent | DataArrivalEvent | DriftDetectedEvent
+
+_KINDS: dict[tuple[str, str], type[CodeCommitPushEvent] | type[DataArrivalEvent] | type[DriftDetectedEvent]] = {
     ("aws.codecommit", "CodeCommit Repository State Change"): CodeCommitPushEvent,
     ("aws.s3", "Object Created"): DataArrivalEvent,
+    (DRIFT_SOURCE, DRIFT_DETAIL_TYPE): DriftDetectedEvent,
 }
 
 
@@ -62,7 +85,7 @@ def parse_event(raw: Any) -> PipelineEvent:
     if model is None:
         raise UnsupportedEventError(
             f"events with source={kind[0]!r} and detail-type={kind[1]!r} do not start the pipeline; "
-            "expected a CodeCommit push or an S3 Object Created event"
+            "expected a CodeCommit push, an S3 Object Created or a Model Drift Detected event"
         )
     try:
         return model.model_validate(raw)
@@ -85,6 +108,11 @@ def push_execution_name(repository: str, branch: str, commit_id: str) -> str:
 def data_execution_name(bucket: str, key: str, version_or_sequencer: str) -> str:
     """``data-<24 hex>`` of bucket, key and version id (or sequencer on unversioned buckets)."""
     return f"data-{_short_hash(bucket, key, version_or_sequencer)[:24]}"
+
+
+def drift_execution_name(endpoint_name: str, monitoring_run_id: str) -> str:
+    """``drift-<24 hex>`` of endpoint and monitoring run: one retraining per drift finding."""
+    return f"drift-{_short_hash(endpoint_name, monitoring_run_id)[:24]}"
 
 
 class PushTarget(BaseModel):

@@ -39,6 +39,7 @@ from governed_mlops.local.executions import ExecutionStore
 from governed_mlops.local.gateway import LocalGateway
 from governed_mlops.local.lambda_host import InvocationError, LambdaHost, install_stdout_router
 from governed_mlops.local.packaging import build_sourcedir
+from governed_mlops.local.project import find_project_dir as find_project_dir
 from governed_mlops.local.sagemaker import SageMakerEmulator, local_function_arn
 from governed_mlops.local.template import LOCAL_ACCOUNT, LOCAL_REGION, LocalTemplate, load_template
 from governed_mlops.local.zygote import Zygote
@@ -77,16 +78,6 @@ class Delivery:
     result: dict[str, Any] | None
     error: str | None = None
     error_type: str | None = None
-
-
-def find_project_dir(start: Path | None = None) -> Path:
-    """The nearest directory (from ``start`` upwards, then the package's own checkout) with template.yaml."""
-    candidates = [start or Path.cwd(), Path(__file__).resolve()]
-    for candidate in candidates:
-        for directory in [candidate, *candidate.parents]:
-            if (directory / "template.yaml").is_file() and (directory / "statemachines").is_dir():
-                return directory
-    raise FileNotFoundError("no template.yaml found here or above; run from the project checkout")
 
 
 class LocalRuntime:

@@ -1,4 +1,4 @@
-"""Trigger: an EventBridge event in, at most one pipeline execution out."""
+"""Trigger: an EventBridge event (push, data arrival, drift alarm) in, at most one pipeline execution out."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from governed_mlops.adapters.code_repository import CodeRepository
 from governed_mlops.adapters.object_store import ObjectStore, require_dataset
 from governed_mlops.adapters.pipeline import Pipeline
 from governed_mlops.domain import trigger as domain
+from governed_mlops.domain.audit import JsonScalar
 from governed_mlops.errors import ConfigError, UnsupportedEventError
 from governed_mlops.models import CodeRef, PipelineRequest, S3Ref, TriggerInfo
 from governed_mlops.services.audit import AuditSink
 from governed_mlops.settings import TriggerSettings
+
+#: Who a drift-triggered retraining is attributed to (the monitor, not a person).
+MONITOR_PRINCIPAL = "system:model-monitor"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,24 @@ def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps)
             source=event.source,
             detail_type=event.detail_type,
         )
+    elif isinstance(event, domain.DriftDetectedEvent):
+        # Drift: retrain the current code (as a data arrival does) on the newest data (as a push does).
+        data = require_dataset(
+            deps.store.latest_under(settings.data_bucket, settings.data_prefix),
+            settings.data_bucket,
+            settings.data_prefix,
+        ).ref
+        commit = deps.repository.branch_head(settings.code_repository, settings.main_branch)
+        code = CodeRef(repository=settings.code_repository, branch=settings.main_branch, commit_id=commit)
+        name = domain.drift_execution_name(event.detail.endpoint_name, event.detail.monitoring_run_id)
+        trigger = TriggerInfo(
+            kind="drift",
+            event_id=event.id,
+            event_time=event.time,
+            principal=MONITOR_PRINCIPAL,
+            source=event.source,
+            detail_type=event.detail_type,
+        )
     else:
         bucket, key = event.detail.bucket.name, event.detail.object.key
         if bucket != settings.data_bucket or not key.startswith(settings.data_prefix):
@@ -87,17 +109,26 @@ def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps)
     )
     outcome = deps.pipeline.start(name, request.model_dump(mode="json"))
     if outcome.started:
+        details: dict[str, JsonScalar] = {
+            "kind": trigger.kind,
+            "event_id": trigger.event_id,
+            "commit": code.commit_id,
+            "repository": code.repository,
+            "data": data.pinned_uri,
+        }
+        if isinstance(event, domain.DriftDetectedEvent):
+            details |= {
+                "endpoint": event.detail.endpoint_name,
+                "serving_model_version": event.detail.model_version,
+                "monitoring_run_id": event.detail.monitoring_run_id,
+                "drifted_features": ",".join(event.detail.drifted_features),
+                "violations_report": event.detail.violations_report,
+            }
         deps.audit.append(
             trigger.principal,
             "pipeline.triggered",
             name,
-            {
-                "kind": trigger.kind,
-                "event_id": trigger.event_id,
-                "commit": code.commit_id,
-                "repository": code.repository,
-                "data": data.pinned_uri,
-            },
+            details,
             {"config": config.sha256},
         )
     return TriggerResult(

@@ -1,0 +1,240 @@
+"""Benchmark: a burst of 50 distinct data events plus 50 duplicates, sent at once into one runtime.
+
+First one execution in a fresh runtime (the reference wall time), then, in another fresh runtime:
+50 uploads of German credit under distinct keys (datasets/burst-NN.csv, so 50 executions) and, for
+each, the exact Object Created event its upload produced sent again (a duplicate, which must start
+nothing), all from a thread pool; then every execution is waited for, with unattended approval.
+
+All 50 executions deploy to the ONE endpoint of the stack. An UpdateEndpoint on an endpoint that is
+already Updating fails with a ValidationException, as in SageMaker, so executions that reach
+deployment while another one's canary is in progress end FAILED at that state with a named error.
+The figures report that split (and the failing state and error) rather than hiding it.
+
+Prints (and writes to benchmarks/results/burst.json): executions started, duplicates detected,
+finished, by status (and why the failures failed), wall time, peak RSS (this process and the job
+subprocesses, plus the sampled peak of the whole process tree) and the ratio of the burst's wall time
+to the single run's.
+
+Usage: .venv/bin/python benchmarks/burst.py [--executions 50] [--threads 8] [--timeout 900]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from governed_mlops.approval_client import auto_approver
+from governed_mlops.local.runtime import Delivery, LocalRuntime, find_project_dir, s3_object_created_event
+
+PROJECT = find_project_dir(Path(__file__).parent)
+RESULTS = PROJECT / "benchmarks" / "results"
+DATA = PROJECT / "data" / "german_credit" / "german_credit.csv"
+REQUESTER = "burst-benchmark"
+APPROVER = "carol.approver"
+
+
+class TreeRss:
+    """Samples the summed resident set of this process and all its descendants (from /proc)."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    @staticmethod
+    def _tree_kb() -> int:
+        parents: dict[int, int] = {}
+        rss: dict[int, int] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text(encoding="ascii", errors="replace")
+                fields = stat.rsplit(")", 1)[1].split()
+                pid = int(entry.name)
+                parents[pid] = int(fields[1])
+                rss[pid] = int(fields[21]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+            except (OSError, IndexError, ValueError):
+                continue
+        tree = {os.getpid()}
+        grew = True
+        while grew:
+            grew = False
+            for pid, parent in parents.items():
+                if parent in tree and pid not in tree:
+                    tree.add(pid)
+                    grew = True
+        return sum(rss.get(pid, 0) for pid in tree)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, self._tree_kb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _started(deliveries: list[Delivery]) -> dict[str, Any] | None:
+    return next((d.result for d in deliveries if d.result is not None), None)
+
+
+def _failure(runtime: LocalRuntime, result: dict[str, Any]) -> dict[str, str]:
+    """The state an execution failed in (the one before its Fail state), and the error it failed with."""
+    entered = [
+        event["stateEnteredEventDetails"]["name"]
+        for event in runtime.executions.history(result["name"])
+        if event["type"].endswith("StateEntered")
+    ]
+    failing = [name for name in entered if name != "Pipeline Failed"]
+    return {
+        "state": failing[-1] if failing else "-",
+        "error": str(result.get("error") or "-"),
+        "cause": str(result.get("cause") or "")[:300],
+    }
+
+
+def _seconds(result: dict[str, Any]) -> float:
+    start, stop = result["startDate"], result.get("stopDate") or result["startDate"]
+    if isinstance(start, str):
+        start, stop = datetime.fromisoformat(start), datetime.fromisoformat(stop)
+    return float((stop - start).total_seconds())
+
+
+def single_run(timeout: float) -> dict[str, Any]:
+    """One execution in a fresh runtime: the reference for the burst's ratio."""
+    data = DATA.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="burst-single-") as tmp:
+        data_dir = Path(tmp)
+        begin = time.perf_counter()
+        with LocalRuntime(PROJECT, data_dir) as runtime:
+            startup = time.perf_counter() - begin
+            begin = time.perf_counter()
+            _, deliveries = runtime.upload(data, "datasets/single.csv", requester=REQUESTER)
+            started = _started(deliveries)
+            if started is None:
+                raise SystemExit(f"the single upload started nothing: {deliveries}")
+            (result,) = runtime.wait(
+                [started["execution_arn"]], on_tick=auto_approver(data_dir, APPROVER), timeout=timeout
+            )
+            wall = time.perf_counter() - begin
+            return {
+                "runtime_startup_s": round(startup, 3),
+                "event_to_final_state_s": round(wall, 3),
+                "status": result["status"],
+            }
+
+
+def burst(executions: int, threads: int, timeout: float) -> dict[str, Any]:
+    data = DATA.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="burst-") as tmp, TreeRss() as tree:
+        data_dir = Path(tmp)
+        with LocalRuntime(PROJECT, data_dir) as runtime:
+
+            def upload_then_duplicate(index: int) -> tuple[list[Delivery], list[Delivery]]:
+                stored, deliveries = runtime.upload(data, f"datasets/burst-{index:02d}.csv", requester=REQUESTER)
+                # The exact event S3 sent for that upload, delivered a second time (at-least-once delivery).
+                return deliveries, runtime.send_event(s3_object_created_event(stored, REQUESTER))
+
+            begin = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="burst") as pool:
+                pairs = list(pool.map(upload_then_duplicate, range(executions)))
+            sent = time.perf_counter() - begin
+            originals = [_started(first) for first, _ in pairs]
+            duplicates = [_started(second) for _, second in pairs]
+            errors = [d.error for first, second in pairs for d in (*first, *second) if d.error]
+            arns = sorted({r["execution_arn"] for r in (*originals, *duplicates) if r and r["status"] == "started"})
+            duplicate_count = sum(1 for r in (*originals, *duplicates) if r and r["status"] == "duplicate")
+            print(
+                f"burst: {len(arns)} executions started, {duplicate_count} duplicates detected, "
+                f"{len(errors)} delivery errors, in {sent:.2f} s; waiting..."
+            )
+            results = runtime.wait(arns, on_tick=auto_approver(data_dir, APPROVER), timeout=timeout)
+            wall = time.perf_counter() - begin
+            failures = [_failure(runtime, r) for r in results if r["status"] != "SUCCEEDED"]
+            durations = sorted(_seconds(r) for r in results)
+    return {
+        "executions_requested": executions,
+        "threads": threads,
+        "executions_started": len(arns),
+        "duplicates_detected": duplicate_count,
+        "delivery_errors": errors,
+        "finished": len(results),
+        "by_status": dict(Counter(r["status"] for r in results)),
+        "failures_by_state_and_error": dict(Counter(f"{f['state']}: {f['error']}" for f in failures)),
+        "failure_causes": dict(Counter(f"{f['error']}: {f['cause']}" for f in failures)),
+        "events_sent_s": round(sent, 3),
+        "wall_s": round(wall, 3),
+        "execution_duration_s": {
+            "min": round(durations[0], 3) if durations else None,
+            "median": round(durations[len(durations) // 2], 3) if durations else None,
+            "max": round(durations[-1], 3) if durations else None,
+        },
+        "peak_rss_mb_tree_sampled": round(tree.peak_kb / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--executions", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the burst's executions")
+    args = parser.parse_args()
+    single = single_run(args.timeout)
+    print(
+        f"single run (fresh runtime): {single['status']} event->final {single['event_to_final_state_s']:.2f} s "
+        f"(runtime start-up {single['runtime_startup_s']:.2f} s)"
+    )
+    figures = burst(args.executions, args.threads, args.timeout)
+    self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    ratio = figures["wall_s"] / single["event_to_final_state_s"]
+    summary = {
+        "single": single,
+        "burst": figures,
+        "burst_to_single_wall_ratio": round(ratio, 2),
+        "peak_rss_mb_self": round(self_mb, 1),
+        "peak_rss_mb_children": round(children_mb, 1),
+        "peak_rss_mb_self_plus_children": round(self_mb + children_mb, 1),
+        "cpu_count": os.cpu_count(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "burst.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"burst: {figures['executions_started']} executions started, {figures['duplicates_detected']} duplicates "
+        f"detected, {figures['finished']} finished, by status {figures['by_status']}"
+    )
+    for reason, count in figures["failures_by_state_and_error"].items():
+        print(f"   {count} failed at {reason}")
+    durations = figures["execution_duration_s"]
+    print(
+        f"wall {figures['wall_s']:.2f} s (events sent in {figures['events_sent_s']:.2f} s; per execution "
+        f"min {durations['min']} s, median {durations['median']} s, max {durations['max']} s), "
+        f"{ratio:.1f} x the single run's {single['event_to_final_state_s']:.2f} s"
+    )
+    print(
+        f"peak RSS: runtime process {summary['peak_rss_mb_self']} MB + job subprocesses "
+        f"{summary['peak_rss_mb_children']} MB = {summary['peak_rss_mb_self_plus_children']} MB; "
+        f"process tree (sampled) {figures['peak_rss_mb_tree_sampled']} MB"
+    )
+    print(f"written to {RESULTS / 'burst.json'}")
+
+
+if __name__ == "__main__":
+    main()

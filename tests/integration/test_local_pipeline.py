@@ -146,3 +146,29 @@ def test_failing_training_job_is_a_named_error(tmp_path: Path, german_credit_byt
     assert cause["errorType"] == "SageMakerJobFailed"
     assert "max_depth" in cause["errorMessage"]
     assert LocalModelRegistry(tmp_path / "data").list_versions() == []
+
+
+def test_a_failed_execution_sends_exactly_one_alert_with_what_on_call_needs(
+    runtime: LocalRuntime, german_credit_bytes: bytes, data_dir: Path
+):
+    from governed_mlops.adapters.approvals import read_outbox
+
+    # Given an upload without the target column, When the execution fails
+    result = _run_upload(runtime, _without_column(german_credit_bytes, "creditability"))
+    runtime.persist(result["executionArn"])  # a second look must not alert again
+    # Then one alert names the execution, the failed state, the error, the cause and the history link
+    alerts = [m for m in read_outbox(data_dir) if m["attributes"].get("kind") == "alert"]
+    assert len(alerts) == 1
+    attributes, body = alerts[0]["attributes"], alerts[0]["message"]
+    assert attributes["execution"] == result["name"]
+    assert attributes["failed_state"] == "Validate Data"
+    assert attributes["error"] == "DataValidationError"
+    assert attributes["history"].endswith(f"/executions/{result['name']}")
+    assert "creditability" in body
+    # And the ledger says who triggered it and how it ended
+    from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
+
+    actions = [
+        r.action for r in LocalAuditLedger(data_dir, load_or_create_key(data_dir)).records(subject=result["name"])
+    ]
+    assert actions == ["pipeline.triggered", "pipeline.failed"]

@@ -128,6 +128,9 @@ def _approval_watcher(runtime: Any, approve_as: str | None) -> Any:
                 continue
             seen.add(message["message_id"])
             attributes = message.get("attributes", {})
+            if attributes.get("kind") == "alert":
+                _echo(f"  ALERT (on-call): {message['subject']}  -> {attributes.get('history')}", fg="red")
+                continue
             if "link" not in attributes:
                 continue
             _echo(f"\n  ⏸ {message['subject']}", fg="yellow", bold=True)

@@ -84,3 +84,9 @@ class ApprovalSettings(StageSettings):
 
 class VerifySettings(FunctionSettings):
     registry_table: str
+
+
+class MonitorSettings(FunctionSettings):
+    alert_topic_arn: str
+    #: ``{name}`` / ``{arn}`` are filled in: the console in AWS, the local history page locally.
+    history_url_template: str

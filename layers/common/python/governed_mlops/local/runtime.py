@@ -125,6 +125,7 @@ class LocalRuntime:
         self.local_user = local_user
         self.approvers = approvers
         self.gateway: LocalGateway | None = None
+        self._announced: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
@@ -226,6 +227,7 @@ class LocalRuntime:
         self._stack.callback(self.gateway.stop)
         # Handlers are imported at their first invocation (cold start), after this: they see the URL.
         self.host.set_environment("APPROVAL_API_URL", url)
+        self.host.set_environment("HISTORY_URL_TEMPLATE", f"{url}/executions/{{name}}")
         info = self.data_dir / "runtime.json"
         atomic_write(info, json.dumps({"pid": os.getpid(), "url": url}).encode())
         self._stack.callback(lambda: info.unlink(missing_ok=True))
@@ -316,6 +318,10 @@ class LocalRuntime:
         describe = self.sfn.describe_execution(executionArn=execution_arn)
         history = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
         self.executions.save(describe, history)
+        if describe["status"] in TERMINAL and execution_arn not in self._announced:
+            # Step Functions sends this to EventBridge on its own; here the runtime plays that part.
+            self._announced.add(execution_arn)
+            self.send_event(execution_status_event(dict(describe)))
         return dict(describe)
 
     def wait(
@@ -355,6 +361,37 @@ class LocalRuntime:
             if len(results) < len(execution_arns):
                 time.sleep(poll)
         return [results[a] for a in execution_arns]
+
+
+def execution_status_event(describe: dict[str, Any]) -> dict[str, Any]:
+    """The "Step Functions Execution Status Change" event Step Functions sends to EventBridge."""
+
+    def epoch_ms(value: Any) -> int | None:
+        return int(value.timestamp() * 1000) if isinstance(value, datetime) else None
+
+    detail = {
+        "executionArn": describe["executionArn"],
+        "stateMachineArn": describe["stateMachineArn"],
+        "name": describe["name"],
+        "status": describe["status"],
+        "startDate": epoch_ms(describe.get("startDate")),
+        "stopDate": epoch_ms(describe.get("stopDate")),
+        "input": describe.get("input"),
+        "output": describe.get("output"),
+        "error": describe.get("error"),
+        "cause": describe.get("cause"),
+    }
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{describe['executionArn']}#{describe['status']}")),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": LOCAL_ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": LOCAL_REGION,
+        "resources": [describe["executionArn"]],
+        "detail": detail,
+    }
 
 
 def s3_object_created_event(stored: StoredObject, requester: str) -> dict[str, Any]:

@@ -84,8 +84,11 @@ def decide(link: str, user: str, decision: str, reason: str) -> dict[str, Any]:
 
 
 def auto_approver(data_dir: Path, user: str, reason: str = "unattended approval") -> Callable[[], None]:
-    """A poll callback that approves every new approval request through the API, as ``user``."""
-    done: set[str] = set()
+    """A poll callback that approves every approval request published from now on, through the API, as ``user``.
+
+    Requests already in the outbox belong to earlier runs (their links may point at a runtime that is gone).
+    """
+    done: set[str] = {m["message_id"] for m in read_outbox(data_dir)}
 
     def tick() -> None:
         for message in read_outbox(data_dir):

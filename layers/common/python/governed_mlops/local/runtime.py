@@ -337,7 +337,9 @@ class LocalRuntime:
         seen: dict[str, int] = dict.fromkeys(execution_arns, 0)
         results: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout
-        last_persist = 0.0
+        last_persist = time.monotonic()
+        # Many executions: poll less often (each poll is one DescribeExecution per execution).
+        poll = max(poll, min(0.25, 0.01 * len(execution_arns)))
         while len(results) < len(execution_arns):
             for arn in execution_arns:
                 if arn in results:
@@ -352,7 +354,7 @@ class LocalRuntime:
                     results[arn] = self.persist(arn)
             if on_tick is not None:
                 on_tick()
-            if time.monotonic() - last_persist > 1.0:
+            if time.monotonic() - last_persist > 2.0:
                 for arn in set(execution_arns) - set(results):
                     self.persist(arn)
                 last_persist = time.monotonic()

@@ -45,8 +45,11 @@ def verify_deployment(
     reason = str(endpoint.describe.get("FailureReason") or "")
     if endpoint.status == "InService" and endpoint.endpoint_config_name == event.expected_config:
         outcome = "InService"
-    elif endpoint.status == "InService":
+    elif endpoint.status == "InService" and "roll" in reason.lower():
         outcome = "RolledBack"
+    elif endpoint.status == "InService":
+        # Another deployment replaced ours after it finished: not a rollback, but not serving either.
+        outcome = "Superseded"
     else:
         outcome = endpoint.status or "Unknown"
     deployment = {

@@ -38,6 +38,8 @@ AWS_ENVIRON = {
     "APPROVAL_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:approvals",
     "APPROVAL_API_URL": "https://abc.execute-api.eu-west-1.amazonaws.com/prod",
     "APPROVER_GROUP": "model-approvers",
+    "ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:alerts",
+    "HISTORY_URL_TEMPLATE": "https://console.example/executions/{arn}",
     # What else a Lambda environment holds; settings ignore it.
     "AWS_LAMBDA_FUNCTION_NAME": "trigger",
     "POWERTOOLS_SERVICE_NAME": "governed-mlops",

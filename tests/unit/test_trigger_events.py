@@ -24,8 +24,10 @@ from governed_mlops.adapters.pipeline import StartOutcome, StepFunctionsPipeline
 from governed_mlops.domain.trigger import (
     CodeCommitPushEvent,
     DataArrivalEvent,
+    DriftDetectedEvent,
     data_execution_name,
     data_version_token,
+    drift_execution_name,
     parse_event,
     push_execution_name,
     push_target,
@@ -42,9 +44,11 @@ NAMED_ERRORS = (InvalidEventError, UnsupportedEventError)
 EXECUTION_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 MAX_EXECUTION_NAME = 40  # PipelineRequest.execution_name allows at most 40 characters
 
-EXPECTED_KINDS: dict[str, type[CodeCommitPushEvent] | type[DataArrivalEvent]] = {
+EventKind = type[CodeCommitPushEvent] | type[DataArrivalEvent] | type[DriftDetectedEvent]
+EXPECTED_KINDS: dict[str, EventKind] = {
     "codecommit_push.json": CodeCommitPushEvent,
     "codecommit_push_feature_branch.json": CodeCommitPushEvent,
+    "model_drift_detected.json": DriftDetectedEvent,
     "s3_object_created.json": DataArrivalEvent,
 }
 
@@ -73,7 +77,7 @@ def test_every_event_fixture_has_an_expected_kind() -> None:
 
 
 @pytest.mark.parametrize(("name", "kind"), EXPECTED_KINDS.items(), ids=list(EXPECTED_KINDS))
-def test_fixture_parses_to_its_kind(name: str, kind: type[CodeCommitPushEvent] | type[DataArrivalEvent]) -> None:
+def test_fixture_parses_to_its_kind(name: str, kind: EventKind) -> None:
     assert type(parse_event(load_event(name))) is kind
 
 
@@ -346,6 +350,8 @@ def exercise(raw: object) -> None:
     if isinstance(event, CodeCommitPushEvent):
         target = push_target(event, "main")
         push_execution_name(target.repository, target.branch, target.commit_id)
+    elif isinstance(event, DriftDetectedEvent):
+        drift_execution_name(event.detail.endpoint_name, event.detail.monitoring_run_id)
     else:
         data_execution_name(event.detail.bucket.name, event.detail.object.key, data_version_token(event))
 

@@ -644,6 +644,7 @@ def _register_command_modules() -> None:
     from governed_mlops.cli_deploy import deploy_params
     from governed_mlops.cli_explain import explain
     from governed_mlops.cli_githook import git_hook
+    from governed_mlops.cli_monitor import endpoints, invoke, monitor
     from governed_mlops.cli_reproduce import reproduce
     from governed_mlops.cli_ui import ui
 
@@ -652,6 +653,9 @@ def _register_command_modules() -> None:
     main.add_command(deploy_params)
     main.add_command(explain)
     main.add_command(git_hook)
+    main.add_command(monitor)
+    main.add_command(endpoints)
+    main.add_command(invoke)
     main.add_command(reproduce)
 
 

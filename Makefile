@@ -78,7 +78,7 @@ static: .tools/sam/bin/sam .tools/checkov/bin/checkov .tools/statelint/bin/state
 	.tools/statelint/bin/statelint --ignore=URI,FLOAT statemachines/*.asl.json
 
 test: $(VENV)/.synced lint typecheck static
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 sam-build: .tools/sam/bin/sam
 	PATH="$$(dirname $$(readlink -f $(PYTHON))):$$PATH" .tools/sam/bin/sam build --template template.yaml

@@ -172,3 +172,41 @@ def test_a_failed_execution_sends_exactly_one_alert_with_what_on_call_needs(
         r.action for r in LocalAuditLedger(data_dir, load_or_create_key(data_dir)).records(subject=result["name"])
     ]
     assert actions == ["pipeline.triggered", "pipeline.failed"]
+
+
+def test_a_lowered_bias_limit_stops_the_run_before_training_and_registers_nothing(
+    tmp_path: Path, german_credit_bytes: bytes
+):
+    # Given a limit the data cannot meet: |DPL| <= 0.001 for applicants aged 25 or younger (theirs is 0.149)
+    strict = tmp_path / "strict-bias.yaml"
+    strict.write_text(GERMAN_CONFIG.read_text().replace("DPL: {min: -0.2, max: 0.2}", "DPL: {min: -0.001, max: 0.001}"))
+    with LocalRuntime(PROJECT_DIR, tmp_path / "data", config_path=strict) as runtime:
+        result = _run_upload(runtime, german_credit_bytes)
+    # Then the named error names facet, metric, value and limit, and nothing was trained or registered
+    assert result["error"] == "BiasThresholdExceeded"
+    message = json.loads(result["cause"])["errorMessage"]
+    assert "age_25_or_younger" in message
+    assert "DPL" in message
+    assert "0.001" in message
+    assert LocalModelRegistry(tmp_path / "data").list_versions() == []
+    assert not (tmp_path / "data" / "sagemaker" / "training-jobs").exists()
+
+
+def test_a_full_run_leaves_an_audit_ledger_that_verifies(
+    runtime: LocalRuntime, german_credit_bytes: bytes, data_dir: Path
+):
+    from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
+
+    result = _run_upload(runtime, german_credit_bytes)
+    assert result["status"] == "SUCCEEDED"
+    ledger = LocalAuditLedger(data_dir, load_or_create_key(data_dir))
+    actions = {r.action for r in ledger.records()}
+    assert {
+        "pipeline.triggered",
+        "approval.requested",
+        "approval.decided",
+        "model.approved",
+        "deployment.succeeded",
+        "pipeline.succeeded",
+    } <= actions
+    assert ledger.verify().ok

@@ -194,10 +194,19 @@ class LambdaHost:
 
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
+    """Set ``values`` for a cold start, then put back exactly those keys.
+
+    Never ``clear()`` the environment: other threads (moto's execution workers, boto3 clients) read
+    it concurrently, and a moment without MOTO_ACCOUNT_ID or the fake credentials sends their calls
+    to another account's backend.
+    """
+    previous = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +43,7 @@ from governed_mlops.ml.bias_names import STAGE_SECTIONS
 from governed_mlops.ml.bias_plots import plot_stage
 from governed_mlops.ml.errors import JobInputError
 from governed_mlops.ml.features import FeatureSpec, encode_frame
-from governed_mlops.ml.runner import run_job
+from governed_mlops.ml.runner import JobArgumentParser, run_job
 
 ANALYSIS_FILE = "analysis.json"
 
@@ -53,16 +53,11 @@ def chart_file(stage: str) -> str:
     return f"{stage}_training_bias.png"
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so a usage error still reaches the failure file."""
-
-    def error(self, message: str) -> NoReturn:
-        raise JobInputError(f"bias.py: {message}")
-
-
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     """The directory arguments and the stage of the processing job."""
-    parser = _ArgumentParser(description="Compute SageMaker Clarify bias metrics of a dataset (and a model).")
+    parser = JobArgumentParser(
+        prog="bias.py", description="Compute SageMaker Clarify bias metrics of a dataset (and a model)."
+    )
     for name in ("--data-dir", "--config-dir", "--output-dir"):
         parser.add_argument(name, type=Path, required=True)
     parser.add_argument("--model-dir", type=Path, default=None)

@@ -19,36 +19,24 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from governed_mlops.ml.artifacts import (
-    MODEL_ARCHIVE,
-    extract_model_archive,
     find_single_csv,
-    load_feature_spec,
     load_job_config,
     read_dataset,
     write_json,
 )
-from governed_mlops.ml.errors import JobInputError
 from governed_mlops.ml.evaluation import evaluate_model
-from governed_mlops.ml.model import load_booster
-from governed_mlops.ml.runner import run_job
+from governed_mlops.ml.model import load_model_archive
+from governed_mlops.ml.runner import JobArgumentParser, run_job
 
 EVALUATION_FILE = "evaluation.json"
 PREDICTIONS_FILE = "predictions.csv"
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so a usage error still reaches the failure file."""
-
-    def error(self, message: str) -> NoReturn:
-        raise JobInputError(f"evaluate.py: {message}")
-
-
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     """The four directory arguments of the processing job."""
-    parser = _ArgumentParser(description="Evaluate a trained model on the test set.")
+    parser = JobArgumentParser(prog="evaluate.py", description="Evaluate a trained model on the test set.")
     for name in ("--model-dir", "--test-dir", "--config-dir", "--output-dir"):
         parser.add_argument(name, type=Path, required=True)
     return parser.parse_args(list(argv))
@@ -61,13 +49,8 @@ def main(argv: Sequence[str]) -> None:
     config = load_job_config(arguments.config_dir)
     test_csv = find_single_csv(arguments.test_dir)
     with tempfile.TemporaryDirectory(prefix="model-") as extracted:
-        model_dir = extract_model_archive(arguments.model_dir / MODEL_ARCHIVE, Path(extracted))
-        spec = load_feature_spec(model_dir)
-        booster = load_booster(model_dir)
-    if spec.target != config.target or spec.positive_label != config.positive_label:
-        raise JobInputError(
-            f"model predicts {spec.target}=={spec.positive_label!r} but the job config asks for "
-            f"{config.target}=={config.positive_label!r}"
+        spec, booster = load_model_archive(
+            arguments.model_dir, Path(extracted), target=config.target, positive_label=config.positive_label
         )
     evaluation = evaluate_model(booster, spec, read_dataset(test_csv), config.decision_threshold)
 

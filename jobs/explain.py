@@ -25,22 +25,18 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from governed_mlops.ml.artifacts import (
-    MODEL_ARCHIVE,
-    extract_model_archive,
     find_single_csv,
-    load_feature_spec,
     load_job_config,
     read_dataset,
     write_json,
 )
-from governed_mlops.ml.errors import JobInputError
 from governed_mlops.ml.explain import (
     explain_rows,
     global_importance,
@@ -49,8 +45,8 @@ from governed_mlops.ml.explain import (
 )
 from governed_mlops.ml.explain_plots import DEFAULT_TOP_N, importance_bar_png
 from governed_mlops.ml.features import FeatureSpec
-from governed_mlops.ml.model import load_booster, predict_scores
-from governed_mlops.ml.runner import run_job
+from governed_mlops.ml.model import load_model_archive, predict_scores
+from governed_mlops.ml.runner import JobArgumentParser, run_job
 
 EXPLAINABILITY_FILE = "explainability.json"
 SUMMARY_PLOT_FILE = "shap_summary.png"
@@ -59,16 +55,9 @@ REASONS_PER_DECISION = 4
 EXPLAINABILITY_FORMAT_VERSION = "1.0"
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so a usage error still reaches the failure file."""
-
-    def error(self, message: str) -> NoReturn:
-        raise JobInputError(f"explain.py: {message}")
-
-
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     """The four directory arguments of the processing job."""
-    parser = _ArgumentParser(description="Explain a trained model with TreeSHAP.")
+    parser = JobArgumentParser(prog="explain.py", description="Explain a trained model with TreeSHAP.")
     for name in ("--model-dir", "--data-dir", "--config-dir", "--output-dir"):
         parser.add_argument(name, type=Path, required=True)
     return parser.parse_args(list(argv))
@@ -136,13 +125,8 @@ def main(argv: Sequence[str]) -> None:
     config = load_job_config(arguments.config_dir)
     data_csv = find_single_csv(arguments.data_dir)
     with tempfile.TemporaryDirectory(prefix="model-") as extracted:
-        model_dir = extract_model_archive(arguments.model_dir / MODEL_ARCHIVE, Path(extracted))
-        spec = load_feature_spec(model_dir)
-        booster = load_booster(model_dir)
-    if spec.target != config.target or spec.positive_label != config.positive_label:
-        raise JobInputError(
-            f"model predicts {spec.target}=={spec.positive_label!r} but the job config asks for "
-            f"{config.target}=={config.positive_label!r}"
+        spec, booster = load_model_archive(
+            arguments.model_dir, Path(extracted), target=config.target, positive_label=config.positive_label
         )
     frame = read_dataset(data_csv)
     document = explainability_document(booster, spec, frame, threshold=config.decision_threshold, source=data_csv.name)

@@ -6,7 +6,6 @@ the first attempt created instead of registering a second one.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -297,8 +296,3 @@ def _translate(exc: ClientError) -> Exception:
     if code in {"ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError"}:
         return TransientStorageError(f"registry: {code}")
     return exc  # type: ignore[no-any-return]  # botocore is untyped here
-
-
-def dumps(record: ModelVersion) -> str:
-    """Pretty JSON for the CLI."""
-    return json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True)

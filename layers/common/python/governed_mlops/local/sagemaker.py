@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import tarfile
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -358,12 +357,3 @@ class SageMakerEmulator:
 
     def _write_describe(self, job: Path, describe: dict[str, Any]) -> None:
         (job / "describe.json").write_text(json.dumps(describe, indent=2, default=str))
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

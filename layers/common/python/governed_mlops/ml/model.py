@@ -114,3 +114,23 @@ def load_booster(model_dir: Path) -> xgb.Booster:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def load_model_archive(
+    archive_dir: Path, extract_to: Path, *, target: str, positive_label: str
+) -> tuple[FeatureSpec, xgb.Booster]:
+    """Extract ``model.tar.gz`` from a job's model input and load its feature spec and booster.
+
+    Refuses a model that predicts another target or favourable label than the job config asks for.
+    """
+    from governed_mlops.ml.artifacts import MODEL_ARCHIVE, extract_model_archive, load_feature_spec
+
+    model_dir = extract_model_archive(archive_dir / MODEL_ARCHIVE, extract_to)
+    spec = load_feature_spec(model_dir)
+    booster = load_booster(model_dir)
+    if spec.target != target or spec.positive_label != positive_label:
+        raise JobInputError(
+            f"model predicts {spec.target}=={spec.positive_label!r} but the job config asks for "
+            f"{target}=={positive_label!r}"
+        )
+    return spec, booster

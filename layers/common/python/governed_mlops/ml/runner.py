@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from governed_mlops.ml.artifacts import write_failure_reason
 from governed_mlops.ml.errors import JobInputError
 
-__all__ = ["EXIT_FAILURE", "run_job"]
+__all__ = ["EXIT_FAILURE", "JobArgumentParser", "run_job"]
 
 EXIT_FAILURE = 1
 
@@ -35,3 +37,13 @@ def run_job(job: Callable[[], None], failure_dir: str | None) -> int:
     if failure_dir:
         write_failure_reason(Path(failure_dir), reason)
     return EXIT_FAILURE
+
+
+class JobArgumentParser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so a usage error still reaches the failure file.
+
+    Messages start with ``prog`` (the script's name), e.g. ``evaluate.py: the following arguments...``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise JobInputError(f"{self.prog}: {message}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -249,10 +248,6 @@ def decide(
 
 def decision_page(record: ApprovalRecord) -> str:
     return render_decision_page(record)
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def utcnow() -> datetime:

@@ -92,7 +92,7 @@ def warm_runs(runs: int) -> list[dict[str, Any]]:
                         "status": result["status"],
                         "runtime_startup_s": round(startup, 3) if run == 0 else 0.0,
                         "event_to_final_state_s": round(wall, 3),
-                        "ml_jobs_s": {k.rsplit("-", 1)[-1]: round(v, 3) for k, v in jobs.items()},
+                        "ml_jobs_s": {k.rsplit("-", 2)[-2]: round(v, 3) for k, v in jobs.items()},
                         "ml_compute_s": round(compute, 3),
                         "orchestration_overhead_s": round(wall - compute, 3),
                         "per_state_s": _state_durations(runtime.executions.history(result["name"])),

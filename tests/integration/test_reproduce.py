@@ -127,7 +127,7 @@ def test_reproduction_requests_match_the_pipelines_own(reproduced: tuple[Path, R
     jobs = data_dir / "sagemaker"
     for kind, original, again in (
         ("training-jobs", record.training_job_name, report.training_job_name),
-        ("processing-jobs", f"{record.execution_name}-evaluate", report.processing_job_name),
+        ("processing-jobs", f"{record.execution_name}-evaluate-0", report.processing_job_name),
     ):
         before = json.loads((jobs / kind / original / "request.json").read_text())
         after = json.loads((jobs / kind / str(again) / "request.json").read_text())

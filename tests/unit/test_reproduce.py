@@ -318,7 +318,7 @@ def record(store: MemoryStore, german_credit_bytes: bytes, german_credit_config:
         code=CodeRef(repository="r", branch="main", commit_id="0123456"),
         config=_digest(config),
         model_artifact=_digest(model),
-        training_job_name=f"{EXECUTION}-train",
+        training_job_name=f"{EXECUTION}-train-0",
         training_image="registered-image:1",
         source_sha256=source.sha256,
         source=_digest(source),
@@ -362,8 +362,8 @@ def test_identical_outputs_reproduce(record: ModelVersion, store: MemoryStore, t
         "metrics.auc",
         "library_versions.xgboost",
     }
-    assert report.training_job_name == f"{EXECUTION}-train-r1"
-    assert report.processing_job_name == f"{EXECUTION}-evaluate-r1"
+    assert report.training_job_name == f"{EXECUTION}-train-0-r1"
+    assert report.processing_job_name == f"{EXECUTION}-evaluate-0-r1"
 
 
 def test_requests_have_the_asl_states_shape(record: ModelVersion, store: MemoryStore, templates: JobTemplates):
@@ -457,11 +457,11 @@ def test_a_hyperparameter_the_pinned_config_does_not_give_is_refused(
 
 def test_a_taken_job_name_moves_to_the_next_attempt(record: ModelVersion, store: MemoryStore, templates: JobTemplates):
     jobs = FakeJobs(store)
-    jobs.taken |= {f"{EXECUTION}-train-r1", f"{EXECUTION}-train-r2", f"{EXECUTION}-evaluate-r1"}
+    jobs.taken |= {f"{EXECUTION}-train-0-r1", f"{EXECUTION}-train-0-r2", f"{EXECUTION}-evaluate-0-r1"}
     report = _reproduce(record, store, jobs, templates)
     assert report.ok
-    assert report.training_job_name == f"{EXECUTION}-train-r3"
-    assert report.processing_job_name == f"{EXECUTION}-evaluate-r2"
+    assert report.training_job_name == f"{EXECUTION}-train-0-r3"
+    assert report.processing_job_name == f"{EXECUTION}-evaluate-0-r2"
 
 
 def test_a_failed_training_job_is_a_failed_reproduction(

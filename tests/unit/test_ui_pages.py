@@ -269,7 +269,7 @@ def test_interrupted_local_execution_says_what_to_do():
     h = History().started().ok("Record Request", "Pass").enter("Validate Data")
     page = render_execution(described("INTERRUPTED"), h.events, PIPELINE, links={})
     assert by_testid(page, "failed-state") == "Validate Data"
-    assert "start a new execution" in by_testid(page, "failed-cause")
+    assert "mlops redrive" in by_testid(page, "failed-cause")
 
 
 @pytest.mark.parametrize(

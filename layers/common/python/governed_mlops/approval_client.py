@@ -48,6 +48,12 @@ def link_for(data_dir: Path, approval_id: str) -> str | None:
     return None
 
 
+def rebase(link: str, base_url: str) -> str:
+    """The same signed path and query on another origin (the runtime now serving the approval API)."""
+    parts, base = urlsplit(link), urlsplit(base_url)
+    return parts._replace(scheme=base.scheme, netloc=base.netloc).geturl()
+
+
 def _call(request: urllib.request.Request) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback URL of our runtime

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import click
 
-from governed_mlops.cli_history_aws import aws_options, history_from_aws
+from governed_mlops.cli_history_aws import aws_options, history_from_aws, redrive_in_aws
 from governed_mlops.cli_history_aws import render as render_aws_history
 from governed_mlops.errors import PipelineError
 
@@ -249,6 +249,62 @@ def upload(
         raise SystemExit(_finish(runtime, arns, wait, deliveries, approve_as))
 
 
+@main.command()
+@click.argument("name")
+@click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port of the approval API (default: the port of a pending approval's link, so the link sent still works).",
+)
+@aws_options
+@click.pass_obj
+def redrive(
+    obj: Context,
+    name: str,
+    approve_as: str | None,
+    port: int | None,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    state_machine_arns: tuple[str, ...],
+) -> None:
+    """Continue a failed or interrupted execution from the state that did not finish (RedriveExecution).
+
+    The states that finished are not run again; the execution keeps its name and ARN. Locally the
+    command runs the execution until it ends (exit 1 if it fails again); with --aws it calls
+    Step Functions' RedriveExecution and returns.
+    """
+    if aws:
+        try:
+            arn, redrive_date = redrive_in_aws(
+                name, region=region, profile=profile, state_machine_arns=state_machine_arns
+            )
+        except PipelineError as exc:
+            _fail(str(exc))
+        _echo(f"redriven {arn} at {redrive_date}; follow with: mlops history {name} --aws")
+        return
+    from governed_mlops.local.redrive import pending_link_port
+
+    try:
+        described = _store(obj).describe(name)
+    except PipelineError as exc:
+        _fail(str(exc))
+    if port is None:
+        port = pending_link_port(obj.data_dir, described["executionArn"]) or 0
+    with obj.runtime(port=port) as runtime:
+        try:
+            started = runtime.redrive(name)
+        except PipelineError as exc:
+            _fail(f"{name}: {exc}", "see what happened with: mlops history " + name)
+        _echo(
+            f"{started.name}: redrive {started.redrive_count} continues at state {started.resumed_state!r} "
+            f"(it was {started.previous_status}); the states before it are not run again"
+        )
+        raise SystemExit(_finish(runtime, [started.execution_arn], True, [], approve_as))
+
+
 def _approve_args(approve_as: str | None) -> list[str]:
     return ["--approve-as", approve_as] if approve_as else []
 
@@ -456,6 +512,14 @@ def history(
         _echo(json.dumps({"events": events}, indent=2))
         return
     _echo(f"{described['name']}  {described['status']}", bold=True)
+    if described["status"] == "INTERRUPTED":
+        open_states = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+        _echo(
+            f"INTERRUPTED in state: {open_states[-1] if open_states else '?'} (the process running it stopped)",
+            fg="yellow",
+            bold=True,
+        )
+        _echo(f"continue it from there with: mlops redrive {described['name']}\n", fg="yellow")
     if described["status"] != "SUCCEEDED" and described.get("error"):
         failed_state = next(
             (
@@ -590,10 +654,12 @@ def approvals(obj: Context, as_json: bool, user: str | None) -> None:
 def _decide(obj: Context, approval_id: str, user: str, decision: str, reason: str) -> None:
     from governed_mlops import approval_client
 
-    _serving(obj)
+    serving = _serving(obj)
     link = approval_client.link_for(obj.data_dir, approval_id)
     if link is None:
         _fail(f"no approval request {approval_id!r} was notified here", "list them with: mlops approvals")
+    # The signed path and query are what count; the runtime serving them now may listen elsewhere.
+    link = approval_client.rebase(link, serving.url)
     try:
         answer = approval_client.decide(link, user, decision, reason)
     except approval_client.ApprovalClientError as exc:
@@ -627,9 +693,18 @@ def reject(obj: Context, approval_id: str, user: str, reason: str) -> None:
 @click.pass_obj
 def serve(obj: Context, port: int, user: str | None) -> None:
     """Run the local runtime as a long-lived process: approval pages and API, events, executions."""
+    from governed_mlops.local.redrive import interrupted_waiting_for_approval
+
     with obj.runtime(user=user, port=port) as runtime:
         _echo(f"Local runtime serving on {runtime.gateway.url} (Ctrl-C to stop)")
         tick = _approval_watcher(runtime, None)
+        # A run that waited for a person when its process died waits again: its link still works.
+        for execution in interrupted_waiting_for_approval(runtime.executions, runtime.data_dir):
+            started = runtime.redrive(execution["executionArn"])
+            _echo(f"resumed {started.name}: waiting at {started.resumed_state!r} again (same approval link)")
+        for execution in runtime.executions.list_executions():
+            if execution["status"] == "INTERRUPTED":
+                _echo(f"INTERRUPTED: {execution['name']} (continue it with: mlops redrive {execution['name']})")
         try:
             while True:
                 tick()

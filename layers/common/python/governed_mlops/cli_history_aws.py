@@ -24,6 +24,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 
 from governed_mlops.adapters.execution_history import StepFunctionsHistory
+from governed_mlops.adapters.pipeline import StepFunctionsPipeline
 from governed_mlops.cli_ui import render_history_table
 from governed_mlops.errors import ConfigError, TransientStorageError
 
@@ -52,6 +53,25 @@ def discover_pipelines(sfn: Any) -> list[str]:
     return sorted(machines)
 
 
+def _aws_history(
+    name: str, *, region: str | None, profile: str | None, state_machine_arns: Sequence[str]
+) -> tuple[Any, StepFunctionsHistory]:
+    session = _session(region, profile)
+    try:
+        sfn = session.client("stepfunctions")
+    except NoRegionError as exc:
+        raise ConfigError("no AWS region: pass --region or set AWS_REGION / the profile's region") from exc
+    machines = list(state_machine_arns)
+    if not machines and not name.startswith("arn:"):
+        machines = discover_pipelines(sfn)
+        if not machines:
+            raise ConfigError(
+                f"no state machine named *{PIPELINE_SUFFIX} in {sfn.meta.region_name}: pass "
+                "--state-machine-arn (the stack output TrainingPipelineArn) or the execution ARN"
+            )
+    return sfn, StepFunctionsHistory(sfn, machines)
+
+
 def history_from_aws(
     name: str,
     *,
@@ -65,23 +85,25 @@ def history_from_aws(
     account and region named ``<stack>-training-pipeline``. Missing credentials, region or profile
     are :class:`ConfigError`; an unknown execution is ``ExecutionNotFoundError``.
     """
-    session = _session(region, profile)
     try:
-        sfn = session.client("stepfunctions")
-    except NoRegionError as exc:
-        raise ConfigError("no AWS region: pass --region or set AWS_REGION / the profile's region") from exc
-    try:
-        machines = list(state_machine_arns)
-        if not machines and not name.startswith("arn:"):
-            machines = discover_pipelines(sfn)
-            if not machines:
-                raise ConfigError(
-                    f"no state machine named *{PIPELINE_SUFFIX} in {sfn.meta.region_name}: pass "
-                    "--state-machine-arn (the stack output TrainingPipelineArn) or the execution ARN"
-                )
-        history = StepFunctionsHistory(sfn, machines)
+        _, history = _aws_history(name, region=region, profile=profile, state_machine_arns=state_machine_arns)
         described = history.describe(name)
         return described, history.history(described["executionArn"])
+    except NoCredentialsError as exc:
+        raise ConfigError("no AWS credentials: pass --profile or configure credentials for boto3") from exc
+    except BotoCoreError as exc:
+        raise TransientStorageError(f"cannot reach Step Functions: {exc}") from exc
+
+
+def redrive_in_aws(
+    name: str, *, region: str | None, profile: str | None, state_machine_arns: Sequence[str] = ()
+) -> tuple[str, str]:
+    """RedriveExecution of ``name`` (found as :func:`history_from_aws` finds it): its ARN and redrive date."""
+    try:
+        sfn, history = _aws_history(name, region=region, profile=profile, state_machine_arns=state_machine_arns)
+        described = history.describe(name)
+        arn = described["executionArn"]
+        return arn, StepFunctionsPipeline(sfn, described["stateMachineArn"]).redrive(arn)
     except NoCredentialsError as exc:
         raise ConfigError("no AWS credentials: pass --profile or configure credentials for boto3") from exc
     except BotoCoreError as exc:

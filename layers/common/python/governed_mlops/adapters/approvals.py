@@ -36,6 +36,8 @@ class ApprovalStore(Protocol):
 
     def task_token(self, approval_id: str) -> str: ...
 
+    def rebind_token(self, approval_id: str, task_token: str) -> None: ...
+
     def decide(self, approval_id: str, status: str, decided_by: str, reason: str, at: datetime) -> ApprovalRecord: ...
 
     def set_status(self, approval_id: str, status: str) -> ApprovalRecord: ...
@@ -101,6 +103,19 @@ class LocalApprovalStore:
         with sqlite_connection(self._db) as conn:
             _, nonce, sealed = self._row(conn, approval_id)
         return str(self._aead.decrypt(nonce, sealed, approval_id.encode()).decode())
+
+    def rebind_token(self, approval_id: str, task_token: str) -> None:
+        """Seal the token of a redriven waiting state to a request still pending (else ApprovalAlreadyDecided)."""
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead.encrypt(nonce, task_token.encode(), approval_id.encode())
+        with sqlite_connection(self._db) as conn:
+            self._row(conn, approval_id)
+            changed = conn.execute(
+                "UPDATE approvals SET token_nonce=?, token_sealed=? WHERE approval_id=? AND status='pending'",
+                (nonce, sealed, approval_id),
+            ).rowcount
+        if changed != 1:
+            raise ApprovalAlreadyDecided(f"approval {approval_id[:8]}… is no longer pending")
 
     def decide(self, approval_id: str, status: str, decided_by: str, reason: str, at: datetime) -> ApprovalRecord:
         """Compare-and-set pending -> decided: of two concurrent decisions exactly one wins."""
@@ -169,6 +184,22 @@ class DynamoDBApprovalStore:
 
     def task_token(self, approval_id: str) -> str:
         return str(self._item(approval_id)["task_token"]["S"])
+
+    def rebind_token(self, approval_id: str, task_token: str) -> None:
+        """Replace the token of a request still pending (a redriven execution waits again)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"approval_id": {"S": approval_id}},
+                UpdateExpression="SET task_token = :token",
+                ConditionExpression="#s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":token": {"S": task_token}, ":pending": {"S": "pending"}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ApprovalAlreadyDecided(f"approval {approval_id[:8]}… is no longer pending") from exc
+            raise
 
     def decide(self, approval_id: str, status: str, decided_by: str, reason: str, at: datetime) -> ApprovalRecord:
         record = self.get(approval_id)

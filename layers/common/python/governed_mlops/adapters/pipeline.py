@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from governed_mlops.errors import ExecutionNotFoundError
+from governed_mlops.errors import ExecutionNotFoundError, RedriveNotPossible
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -59,6 +59,21 @@ class StepFunctionsPipeline:
             if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
                 raise ExecutionNotFoundError(f"no execution named {name!r}") from exc
             raise
+
+    def redrive(self, execution_arn: str) -> str:
+        """RedriveExecution: continue an unsuccessful execution from its unsuccessful step; the redrive date."""
+        try:
+            answer = self._sfn.redrive_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "ExecutionNotRedrivable":
+                raise RedriveNotPossible(
+                    f"Step Functions will not redrive it: {exc.response['Error']['Message']}"
+                ) from exc
+            if code in {"ExecutionDoesNotExist", "InvalidArn"}:
+                raise ExecutionNotFoundError(f"no execution {execution_arn!r} ({code})") from exc
+            raise
+        return str(answer["redriveDate"].isoformat())
 
 
 def definition_sha256(client: SFNClient, state_machine_arn: str) -> str | None:

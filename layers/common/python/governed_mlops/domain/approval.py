@@ -44,7 +44,8 @@ def verify_link(secret: bytes, approval_id: str, exp: str | None, sig: str | Non
     if not exp or not sig or not exp.isdigit():
         raise ApprovalLinkInvalid("the approval link is incomplete: it needs its exp and sig parameters")
     expected = link_signature(secret, approval_id, int(exp))
-    if not hmac.compare_digest(expected, sig):
+    # Bytes: compare_digest refuses non-ASCII str, and a forged link may carry anything.
+    if not hmac.compare_digest(expected.encode(), sig.encode()):
         raise ApprovalLinkInvalid("the approval link's signature does not match: it was altered or forged")
     if int(exp) <= int(now.timestamp()):
         expired = datetime.fromtimestamp(int(exp), UTC).isoformat()
@@ -58,7 +59,7 @@ def csrf_token(secret: bytes, approval_id: str, user: str) -> str:
 
 
 def verify_csrf(secret: bytes, approval_id: str, user: str, token: str | None) -> None:
-    if not token or not hmac.compare_digest(csrf_token(secret, approval_id, user), token):
+    if not token or not hmac.compare_digest(csrf_token(secret, approval_id, user).encode(), token.encode()):
         raise ApprovalForbidden("the form's CSRF token is missing or not valid for this approver: reload the page")
 
 

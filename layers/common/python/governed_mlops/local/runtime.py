@@ -22,14 +22,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import boto3
 from moto import mock_aws
 from moto.events.models import EventPattern
 from moto.stepfunctions.exceptions import ExecutionAlreadyExists
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
@@ -40,6 +41,7 @@ from governed_mlops.local.gateway import LocalGateway
 from governed_mlops.local.lambda_host import InvocationError, LambdaHost, install_stdout_router
 from governed_mlops.local.packaging import build_sourcedir
 from governed_mlops.local.project import find_project_dir as find_project_dir
+from governed_mlops.local.redrive import Redrive, install_journal, parser_executions, redrive
 from governed_mlops.local.sagemaker import SageMakerEmulator, local_function_arn
 from governed_mlops.local.template import LOCAL_ACCOUNT, LOCAL_REGION, LocalTemplate, load_template
 from governed_mlops.local.zygote import Zygote
@@ -126,6 +128,8 @@ class LocalRuntime:
         self.approvers = approvers
         self.gateway: LocalGateway | None = None
         self._announced: set[str] = set()
+        self._announce_lock = threading.Lock()
+        self._stopping = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
@@ -145,6 +149,7 @@ class LocalRuntime:
         )
         self._stack.callback(self.host.patch_moto())
         self._stack.callback(self._patch_durable_names())
+        self._stack.callback(install_journal(self.executions))
         for spec in self.template.functions.values():
             self.host.add_function(spec)
         for arn, function in self.sagemaker.functions().items():
@@ -166,6 +171,10 @@ class LocalRuntime:
             )
             self.sfn.create_state_machine(name=machine.name, definition=definition, roleArn=_ROLE)
         self._publish_deployment_artifacts()
+        finalizer = threading.Thread(target=self._finalize_ended, name="execution-finalizer", daemon=True)
+        finalizer.start()
+        self._stack.callback(finalizer.join)
+        self._stack.callback(self._stopping.set)
         if self._warm_jobs:
             zygote = Zygote(self.data_dir / "run")
             self.sagemaker.zygote_socket = zygote.start_in_background()
@@ -314,15 +323,55 @@ class LocalRuntime:
         return deliveries
 
     # -- executions -----------------------------------------------------------------------------
+    @property
+    def _backend(self) -> StepFunctionsParserBackend:
+        return stepfunctions_parser_backends[LOCAL_ACCOUNT][LOCAL_REGION]
+
+    def _live(self, execution_arn: str, since: int | None) -> tuple[str, list[dict[str, Any]]]:
+        """Status and (with ``since``) the history events after ``since``, from moto's objects directly."""
+        execution = cast(ParserExecution, self._backend.describe_execution(execution_arn))
+        worker = execution.exec_worker
+        env = worker.env if worker is not None else None
+        events = []
+        if since is not None and env is not None:
+            events = [dict(e) for e in env.event_manager._history_event_list[since:]]
+        return str(execution.exec_status.value if execution.exec_status else "RUNNING"), events
+
     def persist(self, execution_arn: str) -> dict[str, Any]:
+        """Record the execution's outcome (its history is journaled as it happens); announce its end once."""
         describe = self.sfn.describe_execution(executionArn=execution_arn)
-        history = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
-        self.executions.save(describe, history)
-        if describe["status"] in TERMINAL and execution_arn not in self._announced:
-            # Step Functions sends this to EventBridge on its own; here the runtime plays that part.
+        if describe["status"] not in TERMINAL:
+            return dict(describe)
+        with self._announce_lock:
+            first = execution_arn not in self._announced
             self._announced.add(execution_arn)
+        if first:
+            self.executions.save(describe)
+            # Step Functions sends this to EventBridge on its own; here the runtime plays that part.
             self.send_event(execution_status_event(dict(describe)))
         return dict(describe)
+
+    def _finalize_ended(self) -> None:
+        """Record and announce every execution that ends, whether or not a command waits for it."""
+        while not self._stopping.wait(0.1):
+            try:
+                ended = [
+                    e.exec_arn
+                    for e in parser_executions(self._backend)
+                    if e.exec_status is not None
+                    and e.exec_status.value in TERMINAL
+                    and e.exec_arn not in self._announced
+                ]
+                for arn in ended:
+                    self.persist(arn)
+            except Exception:
+                logging.getLogger(__name__).exception("finalizing ended executions")
+
+    def redrive(self, name_or_arn: str) -> Redrive:
+        """``RedriveExecution``: continue an unsuccessful or interrupted execution where it stopped."""
+        started = redrive(self._backend, self.executions, name_or_arn)
+        self._announced.discard(started.execution_arn)
+        return started
 
     def wait(
         self,
@@ -337,27 +386,19 @@ class LocalRuntime:
         seen: dict[str, int] = dict.fromkeys(execution_arns, 0)
         results: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout
-        last_persist = time.monotonic()
-        # Many executions: poll less often (each poll is one DescribeExecution per execution).
-        poll = max(poll, min(0.25, 0.01 * len(execution_arns)))
         while len(results) < len(execution_arns):
             for arn in execution_arns:
                 if arn in results:
                     continue
-                describe = self.sfn.describe_execution(executionArn=arn)
+                status, events = self._live(arn, seen[arn] if on_event is not None else None)
                 if on_event is not None:
-                    events = self.sfn.get_execution_history(executionArn=arn)["events"]
-                    for event in events[seen[arn] :]:
+                    for event in events:
                         on_event(arn, event)
-                    seen[arn] = len(events)
-                if describe["status"] in TERMINAL:
+                    seen[arn] += len(events)
+                if status in TERMINAL:
                     results[arn] = self.persist(arn)
             if on_tick is not None:
                 on_tick()
-            if time.monotonic() - last_persist > 2.0:
-                for arn in set(execution_arns) - set(results):
-                    self.persist(arn)
-                last_persist = time.monotonic()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"executions still running after {timeout:.0f}s")
             if len(results) < len(execution_arns):

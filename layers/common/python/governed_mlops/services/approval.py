@@ -76,8 +76,24 @@ def evidence_hashes(record: ModelVersion) -> dict[str, str]:
 def request_approval(
     event: ApprovalRequestEvent, deps: ApprovalDeps, *, base_url: str, now: datetime
 ) -> ApprovalRecord:
-    """Store the task token server-side, notify approvers with a signed link (no token in it)."""
+    """Store the task token server-side, notify approvers with a signed link (no token in it).
+
+    A redriven execution enters the waiting state again with a new task token: if its request is
+    still pending, the new token is sealed to that request instead, so the link already sent keeps
+    working and approvers are not notified twice.
+    """
     record = deps.registry.get(event.registration.model_version)
+    resumed = _pending_request(deps, event, now)
+    if resumed is not None:
+        deps.store.rebind_token(resumed.approval_id, event.task_token)
+        deps.audit.append(
+            "system:request-approval",
+            "approval.resumed",
+            record.model_version,
+            {"approval_id": resumed.approval_id, "execution": event.execution_name},
+            resumed.evidence,
+        )
+        return resumed
     approval = ApprovalRecord(
         approval_id=rules.new_approval_id(),
         execution_name=event.execution_name,
@@ -109,6 +125,19 @@ def request_approval(
         approval.evidence,
     )
     return approval
+
+
+def _pending_request(deps: ApprovalDeps, event: ApprovalRequestEvent, now: datetime) -> ApprovalRecord | None:
+    """The unexpired pending request this execution made earlier for the same model version, if any."""
+    for approval in deps.store.list_records():
+        if (
+            approval.execution_arn == event.execution_arn
+            and approval.model_version == event.registration.model_version
+            and approval.status == "pending"
+            and approval.expires_at > now
+        ):
+            return approval
+    return None
 
 
 def _images(record: ModelVersion, objects: ObjectStore) -> dict[str, str]:

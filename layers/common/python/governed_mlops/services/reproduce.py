@@ -69,6 +69,8 @@ __all__ = [
 
 REPRODUCED_ACTION = "model.reproduced"
 TRAIN_STATE = "Train Model"
+#: Step Functions redrives an execution at most 1,000 times.
+_MAX_REDRIVES = 1000
 EVALUATE_STATE = "Evaluate Model"
 TRAINING_RESOURCE = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 PROCESSING_RESOURCE = "arn:aws:states:::sagemaker:createProcessingJob.sync"
@@ -231,9 +233,20 @@ def _state_input(
     return state
 
 
-def _context(execution_name: str) -> dict[str, Any]:
-    """The context object (``$$``): the original execution's name, so job names derive as in the run."""
-    return {"Execution": {"Name": execution_name}}
+def _context(execution_name: str, redrive_count: int = 0) -> dict[str, Any]:
+    """The context object (``$$``) of the original run, so job names derive as they did in it."""
+    return {"Execution": {"Name": execution_name, "RedriveCount": redrive_count}}
+
+
+def _run_context(templates: JobTemplates, state_input: Any, record: ModelVersion) -> dict[str, Any]:
+    """The original run's context: the redrive attempt whose training job name is the recorded one."""
+    for attempt in range(_MAX_REDRIVES + 1):
+        context = _context(record.execution_name, attempt)
+        if resolve_parameters(templates.training, state_input, context).get("TrainingJobName") == (
+            record.training_job_name
+        ):
+            return context
+    return _context(record.execution_name)
 
 
 @dataclass(frozen=True)
@@ -423,7 +436,7 @@ def _train_and_evaluate(
         "code": _put(store, prefix, "code/sourcedir.tar.gz", source, "application/x-tar"),
     }
     state_input = _state_input(prefix, channels, record.hyperparameters)
-    context = _context(record.execution_name)
+    context = _run_context(templates, state_input, record)
 
     training = resolve_parameters(templates.training, state_input, context)
     training["AlgorithmSpecification"]["TrainingImage"] = record.training_image

@@ -419,8 +419,9 @@ def describe_failure(
     message, pretty = readable_cause(cause)
     if not message and status == "INTERRUPTED":
         message = (
-            "The local process that ran this execution exited before it finished, so nothing more will happen "
-            "to it. Send the event (or upload the dataset) again to start a new execution."
+            "The local process that ran this execution exited before it finished. Continue it from the state "
+            f"it was in with: mlops redrive {described.get('name', 'NAME')} (the states that finished are not "
+            "run again)."
         )
     return Failure(status=str(status), state=state, error=str(error), message=message, cause_json=pretty)
 

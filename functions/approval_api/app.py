@@ -11,7 +11,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from governed_mlops.domain.approval import Identity
-from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalError, ApprovalExpired, ApprovalNotFound
+from governed_mlops.errors import (
+    ApprovalAlreadyDecided,
+    ApprovalError,
+    ApprovalExpired,
+    ApprovalNotFound,
+    ApprovalNotWaiting,
+)
 from governed_mlops.observability import logger, metrics, tracer
 from governed_mlops.reports.approval_page import render_error_page
 from governed_mlops.services import approval_deps
@@ -28,7 +34,7 @@ from governed_mlops.settings import ApprovalSettings
 
 SETTINGS = ApprovalSettings.from_environ(os.environ)
 app = APIGatewayRestResolver()
-_STATUS = {ApprovalNotFound: 404, ApprovalAlreadyDecided: 409, ApprovalExpired: 403}
+_STATUS = {ApprovalNotFound: 404, ApprovalAlreadyDecided: 409, ApprovalExpired: 403, ApprovalNotWaiting: 503}
 
 
 @cache

@@ -701,6 +701,7 @@ def serve(obj: Context, port: int, user: str | None) -> None:
         # A run that waited for a person when its process died waits again: its link still works.
         for execution in interrupted_waiting_for_approval(runtime.executions, runtime.data_dir):
             started = runtime.redrive(execution["executionArn"])
+            runtime.wait_until_waiting(started.execution_arn)
             _echo(f"resumed {started.name}: waiting at {started.resumed_state!r} again (same approval link)")
         for execution in runtime.executions.list_executions():
             if execution["status"] == "INTERRUPTED":

@@ -14,6 +14,7 @@ __all__ = [
     "ApprovalForbidden",
     "ApprovalLinkInvalid",
     "ApprovalNotFound",
+    "ApprovalNotWaiting",
     "ApprovalRejected",
     "ArtifactNotFoundError",
     "AuditLedgerCorrupt",
@@ -146,6 +147,10 @@ class ApprovalLinkInvalid(ApprovalError):
 
 class ApprovalExpired(ApprovalError):
     """The approval link or the waiting task has expired."""
+
+
+class ApprovalNotWaiting(ApprovalError):
+    """The execution is not waiting for the decision at this moment (e.g. it is resuming); nothing changed."""
 
 
 class ApprovalAlreadyDecided(ApprovalError):

@@ -39,6 +39,7 @@ from governed_mlops.local.endpoints import AlarmRule, LocalSageMakerHosting
 from governed_mlops.local.executions import ExecutionStore
 from governed_mlops.local.gateway import LocalGateway
 from governed_mlops.local.lambda_host import InvocationError, LambdaHost, install_stdout_router
+from governed_mlops.local.moto_speedups import install_program_cache, install_task_client_cache
 from governed_mlops.local.packaging import build_sourcedir
 from governed_mlops.local.project import find_project_dir as find_project_dir
 from governed_mlops.local.redrive import Redrive, install_journal, parser_executions, redrive
@@ -127,7 +128,8 @@ class LocalRuntime:
         self.local_user = local_user
         self.approvers = approvers
         self.gateway: LocalGateway | None = None
-        self._announced: set[str] = set()
+        #: Executions whose end was recorded and announced; the event is set once that is done.
+        self._announced: dict[str, threading.Event] = {}
         self._announce_lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -136,6 +138,11 @@ class LocalRuntime:
         if not _active_lock.acquire(blocking=False):
             raise RuntimeError("a LocalRuntime is already active in this process")
         self._stack.callback(_active_lock.release)
+        if self._warm_jobs:
+            # First: the job interpreter imports its libraries while the rest of the stack starts.
+            zygote = Zygote(self.data_dir / "run")
+            self.sagemaker.zygote_socket = zygote.start_in_background()
+            self._stack.callback(zygote.stop)
         install_stdout_router()
         # Resource ARNs in the template resolve to the local account; moto must agree.
         os.environ["MOTO_ACCOUNT_ID"] = LOCAL_ACCOUNT
@@ -150,6 +157,8 @@ class LocalRuntime:
         self._stack.callback(self.host.patch_moto())
         self._stack.callback(self._patch_durable_names())
         self._stack.callback(install_journal(self.executions))
+        self._stack.callback(install_program_cache())
+        self._stack.callback(install_task_client_cache())
         for spec in self.template.functions.values():
             self.host.add_function(spec)
         for arn, function in self.sagemaker.functions().items():
@@ -175,10 +184,6 @@ class LocalRuntime:
         finalizer.start()
         self._stack.callback(finalizer.join)
         self._stack.callback(self._stopping.set)
-        if self._warm_jobs:
-            zygote = Zygote(self.data_dir / "run")
-            self.sagemaker.zygote_socket = zygote.start_in_background()
-            self._stack.callback(zygote.stop)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -343,12 +348,20 @@ class LocalRuntime:
         if describe["status"] not in TERMINAL:
             return dict(describe)
         with self._announce_lock:
-            first = execution_arn not in self._announced
-            self._announced.add(execution_arn)
+            done = self._announced.get(execution_arn)
+            first = done is None
+            if done is None:
+                done = self._announced[execution_arn] = threading.Event()
         if first:
-            self.executions.save(describe)
-            # Step Functions sends this to EventBridge on its own; here the runtime plays that part.
-            self.send_event(execution_status_event(dict(describe)))
+            try:
+                self.executions.save(describe)
+                # Step Functions sends this to EventBridge on its own; here the runtime plays that part.
+                self.send_event(execution_status_event(dict(describe)))
+            finally:
+                done.set()
+        else:
+            # Another thread is announcing it: what it triggers (the alert, the audit record) is part of the end.
+            done.wait()
         return dict(describe)
 
     def _finalize_ended(self) -> None:
@@ -370,8 +383,19 @@ class LocalRuntime:
     def redrive(self, name_or_arn: str) -> Redrive:
         """``RedriveExecution``: continue an unsuccessful or interrupted execution where it stopped."""
         started = redrive(self._backend, self.executions, name_or_arn)
-        self._announced.discard(started.execution_arn)
+        with self._announce_lock:
+            self._announced.pop(started.execution_arn, None)
         return started
+
+    def wait_until_waiting(self, execution_arn: str, *, timeout: float = 120) -> bool:
+        """Block until the execution waits for a callback (its task token is handed out) or ends."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, events = self._live(execution_arn, 0)
+            if status in TERMINAL or any(e["type"] == "TaskSubmitted" for e in events):
+                return status not in TERMINAL
+            time.sleep(0.05)
+        return False
 
     def wait(
         self,

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from governed_mlops.ml.bias_names import STAGE_METRICS, STAGE_SECTIONS
 from governed_mlops.ml.errors import JobInputError
+from governed_mlops.ml.plotting import render_png
 
 __all__ = ["plot_stage"]
 
@@ -57,7 +58,9 @@ def plot_stage(report: Mapping[str, Any], stage: str, path: Path) -> Path:
     rows = max(1, math.ceil(len(metrics) / _COLUMNS))
     # matplotlib's default style, whatever matplotlibrc the container or user provides.
     with mpl.style.context("default"):
-        figure = Figure(figsize=(_PANEL_INCHES[0] * _COLUMNS, _PANEL_INCHES[1] * rows + 0.8), layout="constrained")
+        figure = Figure(
+            figsize=(_PANEL_INCHES[0] * _COLUMNS, _PANEL_INCHES[1] * rows + 0.8), dpi=_DPI, layout="constrained"
+        )
         FigureCanvasAgg(figure)
         axes = figure.subplots(rows, _COLUMNS, squeeze=False).ravel()
         for panel, metric in zip(axes, metrics, strict=False):
@@ -67,7 +70,7 @@ def plot_stage(report: Mapping[str, Any], stage: str, path: Path) -> Path:
         label = f"{section.get('label', '?')} = {section.get('label_value_or_threshold', '?')}"
         figure.suptitle(f"{_STAGE_TITLES[stage]} — favourable outcome: {label}", fontsize=14)
         path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, format="png", dpi=_DPI, metadata={"Software": None})
+        render_png(figure, path)
     return path
 
 

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from governed_mlops.ml.errors import JobInputError
 from governed_mlops.ml.explain import humanise_feature_name
+from governed_mlops.ml.plotting import render_png
 
 __all__ = ["DEFAULT_TOP_N", "importance_bar_png"]
 
@@ -73,6 +74,5 @@ def importance_bar_png(
         axes.set_axisbelow(True)
         figure.tight_layout()
         buffer = io.BytesIO()
-        # No "Software" entry: the PNG then holds no version or date text, only the picture.
-        figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
+        render_png(figure, buffer)
     return buffer.getvalue()

@@ -15,7 +15,13 @@ from governed_mlops.adapters.approvals import ApprovalStore, Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore
 from governed_mlops.domain import approval as rules
-from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalForbidden, TransientStorageError
+from governed_mlops.errors import (
+    ApprovalAlreadyDecided,
+    ApprovalExpired,
+    ApprovalForbidden,
+    ApprovalNotWaiting,
+    TransientStorageError,
+)
 from governed_mlops.models import ApprovalDecision, ApprovalRecord, ModelVersion, PipelineRequest
 from governed_mlops.reports.approval_page import render_approval_page, render_decision_page
 from governed_mlops.services.audit import AuditSink, NullAudit
@@ -247,7 +253,15 @@ def decide(
             )
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
-        if code in {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}:
+        if code == "InvalidToken":
+            # No waiting task has this token now: the execution is between a crash of its (local)
+            # runtime and the redrive that seals a new token to this same request. Keep it pending.
+            deps.store.set_status(approval_id, "pending")
+            raise ApprovalNotWaiting(
+                "the pipeline is not waiting for a decision at this moment (it is resuming after a restart); "
+                "nothing was changed: try again in a few seconds"
+            ) from exc
+        if code in {"TaskTimedOut", "TaskDoesNotExist"}:
             deps.store.set_status(approval_id, "expired")
             deps.audit.append(
                 identity.user,

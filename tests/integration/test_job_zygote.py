@@ -1,0 +1,83 @@
+"""The warm job interpreter: a job sent early waits for it, a job it never took still runs, exit codes pass through."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from governed_mlops.local.zygote import ENV_SOCKET, Zygote, write_shim
+
+#: Prints where it ran: a forked zygote child has pandas imported before the script starts.
+PROBE = "import sys\nprint('warm' if 'pandas' in sys.modules else 'cold')\nsys.exit(int(sys.argv[1]))\n"
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> tuple[Path, Path]:
+    """A job directory with the python3 shim and the probe script; (shim, script)."""
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE)
+    return write_shim(tmp_path / "bin"), script
+
+
+@pytest.fixture
+def zygote(tmp_path: Path) -> Iterator[str]:
+    started = Zygote(tmp_path / "run")
+    yield started.start_in_background()
+    started.stop()
+
+
+def _run(shim: Path, script: Path, socket_path: str | None, code: int = 0) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}", "PYTHONHASHSEED": "0"}
+    if socket_path:
+        env[ENV_SOCKET] = socket_path
+    return subprocess.run(
+        [str(shim), str(script), str(code)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_a_job_sent_while_the_zygote_still_imports_waits_for_it(job: tuple[Path, Path], zygote: str) -> None:
+    # Given a zygote that was started a moment ago (its imports take about a second)
+    # When a job is sent at once
+    answer = _run(*job, zygote)
+
+    # Then it ran in the zygote (queued on its socket) rather than in a cold interpreter
+    assert (answer.returncode, answer.stdout.strip()) == (0, "warm"), answer.stderr
+
+
+def test_the_job_exit_code_is_the_shim_exit_code(job: tuple[Path, Path], zygote: str) -> None:
+    assert _run(*job, zygote, code=3).returncode == 3
+
+
+def test_without_a_zygote_the_job_runs_in_a_fresh_interpreter(job: tuple[Path, Path], tmp_path: Path) -> None:
+    answer = _run(*job, str(tmp_path / "nobody.sock"))
+    assert (answer.returncode, answer.stdout.strip()) == (0, "cold"), answer.stderr
+
+
+def test_a_job_the_zygote_never_took_still_runs(job: tuple[Path, Path], tmp_path: Path) -> None:
+    # Given a socket whose owner goes away after reading the request, before taking the job
+    path = tmp_path / "dying.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def drop_one() -> None:
+        conn, _ = server.accept()
+        conn.recv(1 << 20)
+        conn.close()
+
+    dropper = threading.Thread(target=drop_one, daemon=True)
+    dropper.start()
+
+    # When a job is sent to it
+    answer = _run(*job, str(path))
+
+    # Then the shim runs the job itself, once
+    dropper.join(timeout=10)
+    server.close()
+    assert (answer.returncode, answer.stdout.strip()) == (0, "cold"), answer.stderr

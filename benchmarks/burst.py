@@ -6,16 +6,24 @@ each, the exact Object Created event its upload produced sent again (a duplicate
 nothing), all from a thread pool; then every execution is waited for, with unattended approval.
 
 All 50 executions deploy to the ONE endpoint of the stack. An UpdateEndpoint on an endpoint that is
-already Updating fails with a ValidationException, as in SageMaker, so executions that reach
-deployment while another one's canary is in progress end FAILED at that state with a named error.
-The figures report that split (and the failing state and error) rather than hiding it.
+already Updating fails with a ValidationException, as in SageMaker; the state machine waits for a
+busy endpoint (and retries an update refused because another got there first), and does not deploy
+a version when a newer approved version exists (recorded as Superseded in its lineage). The figures
+count each outcome (deployed, superseded, waited), check that the endpoint ends up serving the newest
+approved version, and report any failure with its state and error rather than hiding it.
+
+While waiting, this script looks at the executions every ``--poll`` seconds (0.25): it runs in the
+runtime's process, and polling 50 executions every 20 ms (with the approver reading the outbox on
+each tick) would take the interpreter lock from the runtime it measures.
 
 Prints (and writes to benchmarks/results/burst.json): executions started, duplicates detected,
 finished, by status (and why the failures failed), wall time, peak RSS (this process and the job
 subprocesses, plus the sampled peak of the whole process tree) and the ratio of the burst's wall time
-to the single run's.
+to the single run's. The children's peak RSS is at least this process's RSS (a child started with
+fork or vfork reports its parent's pages until it execs) and the tree's RSS counts the pages a
+forked job shares with the zygote once per process: the tree's PSS is the memory really in use.
 
-Usage: .venv/bin/python benchmarks/burst.py [--executions 50] [--threads 8] [--timeout 900]
+Usage: .venv/bin/python benchmarks/burst.py [--executions 50] [--threads 8] [--timeout 900] [--poll 0.25]
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.approval_client import auto_approver
 from governed_mlops.local.runtime import Delivery, LocalRuntime, find_project_dir, s3_object_created_event
 
@@ -44,16 +53,24 @@ APPROVER = "carol.approver"
 
 
 class TreeRss:
-    """Samples the summed resident set of this process and all its descendants (from /proc)."""
+    """Samples the summed memory of this process and all its descendants (from /proc).
+
+    ``peak_kb`` sums resident sets, counting a page once per process that maps it: the job
+    zygote's forked jobs share most of their pages with it, so this overstates the tree's memory.
+    ``peak_pss_kb`` sums proportional set sizes (a shared page split between its sharers): the
+    memory the tree really holds.
+    """
 
     def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
         self.peak_kb = 0
+        self.peak_pss_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     @staticmethod
-    def _tree_kb() -> int:
+    def _tree() -> tuple[list[int], dict[int, int]]:
+        """The PIDs of this process's tree, and every process's resident set in kB."""
         parents: dict[int, int] = {}
         rss: dict[int, int] = {}
         for entry in os.scandir("/proc"):
@@ -75,11 +92,23 @@ class TreeRss:
                 if parent in tree and pid not in tree:
                     tree.add(pid)
                     grew = True
-        return sum(rss.get(pid, 0) for pid in tree)
+        return sorted(tree), rss
+
+    @staticmethod
+    def _pss_kb(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii").splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_kb = max(self.peak_kb, self._tree_kb())
+            tree, rss = self._tree()
+            self.peak_kb = max(self.peak_kb, sum(rss.get(pid, 0) for pid in tree))
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(self._pss_kb(pid) for pid in tree))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> TreeRss:
@@ -141,7 +170,36 @@ def single_run(timeout: float) -> dict[str, Any]:
             }
 
 
-def burst(executions: int, threads: int, timeout: float) -> dict[str, Any]:
+def _deployment_outcomes(runtime: LocalRuntime, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """How each execution left the deployment states, and whether the newest approved version serves."""
+    outcomes: Counter[str] = Counter()
+    waits = 0
+    for result in results:
+        entered = [
+            event["stateEnteredEventDetails"]["name"]
+            for event in runtime.executions.history(result["name"])
+            if event["type"].endswith("StateEntered")
+        ]
+        waits += entered.count("Wait for Free Endpoint")
+        if "Record Superseded Deployment" in entered:
+            outcomes["superseded"] += 1
+        elif "Update Endpoint" in entered or "Create Endpoint" in entered:
+            outcomes["deployed"] += 1
+        else:
+            outcomes["not deployed"] += 1
+    approved = [v for v in LocalModelRegistry(runtime.data_dir).list_versions() if v.status == "Approved"]
+    newest = max(approved, key=lambda v: int(v.model_version.rsplit("/", 1)[-1]), default=None)
+    serving = runtime.hosting.describe_endpoint(runtime.template.parameters["EndpointName"])
+    return {
+        **dict(outcomes),
+        "waits_for_busy_endpoint": waits,
+        "serving_config": serving["EndpointConfigName"],
+        "serving_newest_approved_version": newest is not None
+        and serving["EndpointConfigName"] == f"{newest.execution_name}-config",
+    }
+
+
+def burst(executions: int, threads: int, timeout: float, poll: float) -> dict[str, Any]:
     data = DATA.read_bytes()
     with tempfile.TemporaryDirectory(prefix="burst-") as tmp, TreeRss() as tree:
         data_dir = Path(tmp)
@@ -165,10 +223,11 @@ def burst(executions: int, threads: int, timeout: float) -> dict[str, Any]:
                 f"burst: {len(arns)} executions started, {duplicate_count} duplicates detected, "
                 f"{len(errors)} delivery errors, in {sent:.2f} s; waiting..."
             )
-            results = runtime.wait(arns, on_tick=auto_approver(data_dir, APPROVER), timeout=timeout)
+            results = runtime.wait(arns, on_tick=auto_approver(data_dir, APPROVER), timeout=timeout, poll=poll)
             wall = time.perf_counter() - begin
             failures = [_failure(runtime, r) for r in results if r["status"] != "SUCCEEDED"]
             durations = sorted(_seconds(r) for r in results)
+            deployments = _deployment_outcomes(runtime, results)
     return {
         "executions_requested": executions,
         "threads": threads,
@@ -179,6 +238,7 @@ def burst(executions: int, threads: int, timeout: float) -> dict[str, Any]:
         "by_status": dict(Counter(r["status"] for r in results)),
         "failures_by_state_and_error": dict(Counter(f"{f['state']}: {f['error']}" for f in failures)),
         "failure_causes": dict(Counter(f"{f['error']}: {f['cause']}" for f in failures)),
+        "deployments": deployments,
         "events_sent_s": round(sent, 3),
         "wall_s": round(wall, 3),
         "execution_duration_s": {
@@ -187,6 +247,7 @@ def burst(executions: int, threads: int, timeout: float) -> dict[str, Any]:
             "max": round(durations[-1], 3) if durations else None,
         },
         "peak_rss_mb_tree_sampled": round(tree.peak_kb / 1024, 1),
+        "peak_pss_mb_tree_sampled": round(tree.peak_pss_kb / 1024, 1),
     }
 
 
@@ -195,13 +256,14 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=50)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the burst's executions")
+    parser.add_argument("--poll", type=float, default=0.25, help="seconds between looks at the burst's executions")
     args = parser.parse_args()
     single = single_run(args.timeout)
     print(
         f"single run (fresh runtime): {single['status']} event->final {single['event_to_final_state_s']:.2f} s "
         f"(runtime start-up {single['runtime_startup_s']:.2f} s)"
     )
-    figures = burst(args.executions, args.threads, args.timeout)
+    figures = burst(args.executions, args.threads, args.timeout, args.poll)
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     ratio = figures["wall_s"] / single["event_to_final_state_s"]
@@ -222,6 +284,7 @@ def main() -> None:
     )
     for reason, count in figures["failures_by_state_and_error"].items():
         print(f"   {count} failed at {reason}")
+    print(f"   deployments: {figures['deployments']}")
     durations = figures["execution_duration_s"]
     print(
         f"wall {figures['wall_s']:.2f} s (events sent in {figures['events_sent_s']:.2f} s; per execution "
@@ -231,7 +294,8 @@ def main() -> None:
     print(
         f"peak RSS: runtime process {summary['peak_rss_mb_self']} MB + job subprocesses "
         f"{summary['peak_rss_mb_children']} MB = {summary['peak_rss_mb_self_plus_children']} MB; "
-        f"process tree (sampled) {figures['peak_rss_mb_tree_sampled']} MB"
+        f"process tree (sampled) {figures['peak_rss_mb_tree_sampled']} MB RSS, "
+        f"{figures['peak_pss_mb_tree_sampled']} MB PSS"
     )
     print(f"written to {RESULTS / 'burst.json'}")
 

@@ -12,7 +12,9 @@ Checks:
     uses the file, and no substitution is unused;
 (c) every Task has a timeout and a Catch, and a Lambda Task retries Lambda service errors;
 (d) every transition target exists and every state is reachable from ``StartAt``;
-(e) state names are verb-noun Title Case ("Validate Data", "Pipeline Failed").
+(e) state names are verb-noun Title Case ("Validate Data", "Pipeline Failed");
+(f) a Lambda Task's ``TimeoutSeconds`` exceeds its function's ``Timeout`` (template), so a hung handler
+    fails as the function's own ``Sandbox.Timedout`` rather than racing the state's ``States.Timeout``.
 States nested in Parallel branches and Map processors are linted in their own scope.
 """
 
@@ -57,6 +59,7 @@ STATES_ERRORS = frozenset(
 )
 LAMBDA_ERRORS = frozenset(
     {
+        "Lambda.ClientExecutionTimeoutException",
         "Lambda.ServiceException",
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
@@ -73,8 +76,16 @@ SAGEMAKER_ERRORS = frozenset(
         "SageMaker.ValidationException",
     }
 )
-#: A Lambda Task must retry these: the invocation itself failed, the handler never ran.
-LAMBDA_RETRY_REQUIRED = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException")
+#: A Lambda Task must retry these: the invocation itself failed, the handler never ran (the list AWS's
+#: "Handle Lambda service exceptions" best practice gives).
+LAMBDA_RETRY_REQUIRED = (
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+)
+#: Seconds a Lambda Task's TimeoutSeconds must exceed its function's Timeout by (the Init phase may take 10 s).
+LAMBDA_TIMEOUT_MARGIN = 10
 
 
 def pipeline_error_names() -> frozenset[str]:
@@ -387,6 +398,66 @@ def test_transitions_resolve_and_every_state_is_reachable(asl_file: Path) -> Non
 @asl_files
 def test_state_names_are_verb_noun_title_case(asl_file: Path) -> None:
     assert state_name_problems(load_definition(asl_file)) == []
+
+
+def function_timeouts(template: Mapping[str, Any]) -> dict[str, int]:
+    """Logical id -> Timeout of every function (its own, else the Globals one)."""
+    default = int(((template.get("Globals") or {}).get("Function") or {}).get("Timeout", 3))
+    return {
+        logical_id: int((resource.get("Properties") or {}).get("Timeout", default))
+        for logical_id, resource in (template.get("Resources") or {}).items()
+        if resource.get("Type") in {"AWS::Serverless::Function", "AWS::Lambda::Function"}
+    }
+
+
+def lambda_timeout_problems(
+    definition: StateMachineJson, substitutions: Mapping[str, Any], timeouts: Mapping[str, int]
+) -> list[str]:
+    """(f) Lambda Tasks whose TimeoutSeconds does not exceed their function's Timeout by the margin."""
+    problems = []
+    for qualified, _, state in iter_states(definition):
+        if state.get("Type") != "Task" or "TimeoutSeconds" not in state:
+            continue
+        resource = state.get("Resource")
+        if isinstance(resource, str) and resource.startswith(_LAMBDA_INTEGRATION):
+            resource = (state.get("Parameters") or {}).get("FunctionName")
+        match = _SUBSTITUTION.fullmatch(resource) if isinstance(resource, str) else None
+        target = substitutions.get(match.group(1)) if match else None
+        function = (target or {}).get("Fn::GetAtt", [None])[0] if isinstance(target, Mapping) else None
+        if function in timeouts and state["TimeoutSeconds"] < timeouts[function] + LAMBDA_TIMEOUT_MARGIN:
+            problems.append(
+                f"{qualified}: TimeoutSeconds {state['TimeoutSeconds']} must exceed {function}'s Timeout "
+                f"{timeouts[function]} by at least {LAMBDA_TIMEOUT_MARGIN} s"
+            )
+    return problems
+
+
+@asl_files
+def test_lambda_tasks_outlast_their_functions(asl_file: Path, template: dict[str, Any]) -> None:
+    # Given each state machine using this file and the functions' timeouts
+    definition = load_definition(asl_file)
+    timeouts = function_timeouts(template)
+
+    # Then every Lambda Task waits longer than its function may run
+    problems = [
+        problem
+        for properties in machines_using(template, asl_file).values()
+        for problem in lambda_timeout_problems(definition, properties.get("DefinitionSubstitutions") or {}, timeouts)
+    ]
+    assert problems == []
+
+
+def test_a_lambda_task_timing_out_with_its_function_is_reported() -> None:
+    # Given a Task that gives up exactly when its function's own timeout fires
+    definition = clean_definition()
+    substitutions = {"ValidateDataFunctionArn": {"Fn::GetAtt": ["ValidateDataFunction", "Arn"]}}
+
+    problems = lambda_timeout_problems(definition, substitutions, {"ValidateDataFunction": 60})
+
+    assert problems == [
+        "Validate Data: TimeoutSeconds 60 must exceed ValidateDataFunction's Timeout 60 by at least 10 s"
+    ]
+    assert lambda_timeout_problems(definition, substitutions, {"ValidateDataFunction": 50}) == []
 
 
 def test_every_template_state_machine_uses_a_definition_file(template: dict[str, Any]) -> None:

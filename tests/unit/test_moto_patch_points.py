@@ -1,8 +1,8 @@
 """The moto internals the local runtime patches or imports: fail loudly, and say where, if they move.
 
-``governed_mlops.local`` replaces two private moto methods and uses two moto internals. A moto upgrade
-that renames any of them would otherwise surface as executions that "succeed" with echoed payloads or
-as a confusing AttributeError deep inside a run. Only imports moto: no server, no sockets.
+``governed_mlops.local`` replaces private moto methods and module globals and uses moto internals. A moto
+upgrade that renames any of them would otherwise surface as executions that "succeed" with echoed payloads
+or as a confusing AttributeError deep inside a run. Only imports moto: no server, no sockets.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_HOST = "governed_mlops/local/lambda_host.py (LambdaHost.patch_moto)"
 RUNTIME = "governed_mlops/local/runtime.py"
+ASL_ENGINE = "governed_mlops/local/asl_engine.py"
 
 
 def locked_version(package: str) -> str:
@@ -62,6 +63,44 @@ def test_lambda_simple_backend_invoke_is_the_patch_point() -> None:
     ], f"LambdaSimpleBackend.invoke{inspect.signature(invoke)} changed: update the replacement in {LAMBDA_HOST}"
 
 
+def test_lambda_task_error_naming_is_the_patch_point() -> None:
+    # Given the method moto's engine uses to name a plain-ARN Lambda Task's failure, and the helper the
+    # lambda:invoke integration uses to name Lambda API errors (Lambda.<code>) that the patch reuses
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
+        StateTaskServiceLambda,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+
+    from_error = getattr(StateTaskLambda, "_from_error", None)
+    name_client_error = getattr(StateTaskServiceLambda, "_error_cause_from_client_error", None)
+
+    # Then both are where, and as, the patch expects
+    assert callable(from_error), f"StateTaskLambda._from_error is gone: update the error naming in {LAMBDA_HOST}"
+    assert parameter_names(from_error) == ["self", "env", "ex"], (
+        f"StateTaskLambda._from_error{inspect.signature(from_error)} changed: update {LAMBDA_HOST}"
+    )
+    assert callable(name_client_error), (
+        f"StateTaskServiceLambda._error_cause_from_client_error is gone: name Lambda API errors in {LAMBDA_HOST}"
+    )
+    assert parameter_names(name_client_error) == ["client_error"], (
+        f"_error_cause_from_client_error{inspect.signature(name_client_error)} changed: update {LAMBDA_HOST}"
+    )
+
+
+def test_fail_state_error_name_is_the_patch_point() -> None:
+    # Given the Fail state's module, whose error name the local runtime lets carry States.* names
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+
+    # Then it still builds that name from its module global CustomErrorName
+    assert getattr(state_fail, "CustomErrorName", None) is CustomErrorName, (
+        f"moto's state_fail module no longer imports CustomErrorName: update {ASL_ENGINE}"
+    )
+    assert "CustomErrorName(error_value)" in inspect.getsource(state_fail.StateFail._eval_state), (
+        f"StateFail._eval_state no longer builds its error with CustomErrorName: update {ASL_ENGINE}"
+    )
+
+
 def test_step_functions_parser_start_execution_is_the_patch_point() -> None:
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -79,6 +118,43 @@ def test_step_functions_parser_start_execution_is_the_patch_point() -> None:
     ], (
         f"StepFunctionsParserBackend.start_execution{inspect.signature(start_execution)} changed: update "
         f"LocalRuntime._patch_durable_names in {RUNTIME}"
+    )
+
+
+REDRIVE = "governed_mlops/local/redrive.py"
+SPEEDUPS = "governed_mlops/local/moto_speedups.py"
+
+
+def test_execution_worker_hooks_used_by_the_journal_redrive_and_program_cache() -> None:
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    for name in ("_get_evaluation_environment", "_get_evaluation_entrypoint", "_execution_logic"):
+        assert callable(getattr(ExecutionWorker, name, None)), (
+            f"ExecutionWorker.{name} is gone: update {REDRIVE} and {SPEEDUPS}"
+        )
+    assert callable(getattr(Execution, "_get_start_execution_worker", None)), (
+        f"Execution._get_start_execution_worker is gone: update _RedrivenExecution in {REDRIVE}"
+    )
+    assert "input_data" in parameter_names(Execution.__init__), f"Execution() changed: update redrive() in {REDRIVE}"
+
+
+def test_the_event_list_the_journal_replaces_and_the_context_redrive_count_extends() -> None:
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.asl.eval.states import States
+
+    manager = EventManager(cloud_watch_logging_session=None)
+    assert isinstance(getattr(manager, "_history_event_list", None), list), (
+        f"EventManager._history_event_list is gone: update install_journal in {REDRIVE}"
+    )
+    assert callable(getattr(States, "reset", None)), f"States.reset is gone: update _RedriveWorker in {REDRIVE}"
+
+
+def test_the_task_client_factory_is_a_module_global_of_lambda_eval_utils() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    assert callable(getattr(lambda_eval_utils, "boto_client_for", None)), (
+        f"lambda_eval_utils.boto_client_for is gone: update install_task_client_cache in {SPEEDUPS}"
     )
 
 

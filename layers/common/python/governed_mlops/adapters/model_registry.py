@@ -7,7 +7,7 @@ the first attempt created instead of registering a second one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -68,6 +68,16 @@ CREATE TABLE IF NOT EXISTS model_versions (
     UNIQUE (model_package_group, version_number)
 )
 """
+
+
+class VersionSummary(NamedTuple):
+    """What ListModelPackages tells about a version: no lineage record."""
+
+    model_version: str
+    model_package_group: str
+    version_number: int
+    status: str
+    created_at: str
 
 
 class LocalModelRegistry:
@@ -157,6 +167,15 @@ class LocalModelRegistry:
                 "SELECT record FROM model_versions ORDER BY model_package_group, version_number"
             ).fetchall()
         return [ModelVersion.model_validate_json(r[0]) for r in rows]
+
+    def version_summaries(self) -> list[VersionSummary]:
+        """Every version's group, number, status and creation time, oldest first; cheap (no record parsing)."""
+        with sqlite_connection(self._db) as conn:
+            rows = conn.execute(
+                "SELECT model_version, model_package_group, version_number, status, created_at FROM model_versions "
+                "ORDER BY model_package_group, version_number"
+            ).fetchall()
+        return [VersionSummary(*row) for row in rows]
 
 
 def _check_same_run(existing: ModelVersion, draft: ModelVersion) -> ModelVersion:

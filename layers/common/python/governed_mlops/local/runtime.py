@@ -35,6 +35,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfun
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
 from governed_mlops.local import model_server
+from governed_mlops.local.asl_engine import install_fail_state_forwards_states_errors
 from governed_mlops.local.endpoints import AlarmRule, LocalSageMakerHosting
 from governed_mlops.local.executions import ExecutionStore
 from governed_mlops.local.gateway import LocalGateway
@@ -159,6 +160,7 @@ class LocalRuntime:
         self._stack.callback(install_journal(self.executions))
         self._stack.callback(install_program_cache())
         self._stack.callback(install_task_client_cache())
+        self._stack.callback(install_fail_state_forwards_states_errors())
         for spec in self.template.functions.values():
             self.host.add_function(spec)
         for arn, function in self.sagemaker.functions().items():

@@ -5,6 +5,8 @@ checked against botocore's SageMaker service model, inputs are copied from the l
 store into SageMaker's directory layout, the script runs in a subprocess with SageMaker's
 environment contract, outputs are uploaded, and the result has the Describe*Job shape that
 the real ``.sync`` integration returns (so the ASL's ResultSelector works unchanged).
+``aws-sdk:sagemaker:listModelPackages`` answers from the local model registry, which stands in for
+the SageMaker Model Registry here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import botocore.session
 from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 
+from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.local.template import LOCAL_ACCOUNT, LOCAL_REGION
 from governed_mlops.local.zygote import ENV_SOCKET, write_shim
@@ -33,6 +36,7 @@ from governed_mlops.models import S3Ref
 
 TRAINING_RESOURCE = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 PROCESSING_RESOURCE = "arn:aws:states:::sagemaker:createProcessingJob.sync"
+LIST_MODEL_PACKAGES_RESOURCE = "arn:aws:states:::aws-sdk:sagemaker:listModelPackages"
 PROCESSING_ROOT = "/opt/ml/processing"
 CHANNEL_ROOT = "/opt/ml/input/data/"
 
@@ -88,6 +92,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _arn(kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{kind}/{name.lower()}"
+
+
 class SageMakerEmulator:
     """Runs jobs under ``<root>/sagemaker``; one directory per job name (names are unique)."""
 
@@ -95,6 +103,7 @@ class SageMakerEmulator:
         self, root: Path, store: LocalObjectStore, *, fault_hook: Callable[[str, dict[str, Any]], None] | None = None
     ) -> None:
         self._root = root / "sagemaker"
+        self._data_root = root
         self._store = store
         #: Tests inject SageMaker faults (ResourceLimitExceeded, capacity) through this hook.
         self.fault_hook = fault_hook
@@ -107,6 +116,40 @@ class SageMakerEmulator:
         return {
             local_function_arn(TRAINING_RESOURCE): self.create_training_job_sync,
             local_function_arn(PROCESSING_RESOURCE): self.create_processing_job_sync,
+            local_function_arn(LIST_MODEL_PACKAGES_RESOURCE): self.list_model_packages,
+        }
+
+    # -- model registry -------------------------------------------------------------------------
+    def list_model_packages(self, request: dict[str, Any]) -> dict[str, Any]:
+        """ListModelPackages (group, approval status, sort, MaxResults) over the local model registry.
+
+        SageMaker numbers a group's versions in creation order, so here CreationTime order is
+        version order. Summaries have ListModelPackages' shape; NextToken is never set.
+        """
+        _validate("ListModelPackages", request)
+        group = request.get("ModelPackageGroupName")
+        status = request.get("ModelApprovalStatus")
+        versions = [
+            version
+            for version in LocalModelRegistry(self._data_root).version_summaries()
+            if (group is None or version.model_package_group == group) and (status is None or version.status == status)
+        ]
+        if request.get("SortBy") != "Name":
+            versions.sort(key=lambda version: version.version_number)
+        if request.get("SortOrder") == "Descending":
+            versions.reverse()
+        return {
+            "ModelPackageSummaryList": [
+                {
+                    "ModelPackageGroupName": version.model_package_group,
+                    "ModelPackageVersion": version.version_number,
+                    "ModelPackageArn": _arn("model-package", version.model_version),
+                    "CreationTime": version.created_at,
+                    "ModelPackageStatus": "Completed",
+                    "ModelApprovalStatus": version.status,
+                }
+                for version in versions[: int(request.get("MaxResults", 100))]
+            ]
         }
 
     # -- shared helpers -------------------------------------------------------------------------

@@ -46,7 +46,8 @@ def failed_state(history: list[dict[str, Any]]) -> str:
             open_states.append(event["stateEnteredEventDetails"]["name"])
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
-            failed_here = any(e["type"].endswith("Failed") for e in history if e["id"] == event["id"] - 1)
+            # A Task that timed out (TaskTimedOut, LambdaFunctionTimedOut) failed as much as one that failed.
+            failed_here = any(e["type"].endswith(("Failed", "TimedOut")) for e in history if e["id"] == event["id"] - 1)
             if name in open_states and not failed_here:
                 open_states.remove(name)
     if open_states:

@@ -297,7 +297,7 @@ def redrive(
         try:
             started = runtime.redrive(name)
         except PipelineError as exc:
-            _fail(f"{name}: {exc}", "see what happened with: mlops history " + name)
+            _fail(str(exc), "see what happened with: mlops history " + name)
         _echo(
             f"{started.name}: redrive {started.redrive_count} continues at state {started.resumed_state!r} "
             f"(it was {started.previous_status}); the states before it are not run again"

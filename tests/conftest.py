@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from governed_mlops.local.runtime import LocalRuntime, find_project_dir
+from governed_mlops.models import ApprovalRecord
 
 PROJECT_DIR = find_project_dir(Path(__file__).parent)
 EVENTS_DIR = PROJECT_DIR / "events"
@@ -49,3 +51,18 @@ def auto_approver(runtime: LocalRuntime, user: str = "carol.approver") -> Any:
     from governed_mlops.approval_client import auto_approver as approver
 
     return approver(runtime.data_dir, user, "approved by the test suite")
+
+
+def pending_approval(now: datetime, approval_id: str = "A" * 32) -> ApprovalRecord:
+    """A pending request for model credit-risk/1 that alice's data upload triggered, open for an hour."""
+    return ApprovalRecord(
+        approval_id=approval_id,
+        execution_name="data-x",
+        execution_arn="arn:x",
+        model_version="credit-risk/1",
+        triggered_by="alice",
+        trigger_kind="data-arrival",
+        requested_at=now,
+        expires_at=now + timedelta(hours=1),
+        status="pending",
+    )

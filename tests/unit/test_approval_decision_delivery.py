@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 from governed_mlops.adapters.approvals import FileSecret, LocalApprovalStore, LocalOutbox
 from governed_mlops.domain import approval as rules
 from governed_mlops.errors import ApprovalExpired, ApprovalNotWaiting
-from governed_mlops.models import ApprovalRecord
 from governed_mlops.services.approval import ApprovalDeps, DecisionForm, decide
 from governed_mlops.services.audit import NullAudit
+from tests.conftest import pending_approval
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 APPROVER = rules.Identity(user="carol.approver", groups=frozenset({"model-approvers"}))
@@ -31,17 +31,7 @@ class RefusingSfn:
 
 def _deps(tmp_path: Path, code: str) -> tuple[ApprovalDeps, DecisionForm]:
     store = LocalApprovalStore(tmp_path)
-    record = ApprovalRecord(
-        approval_id="A" * 32,
-        execution_name="data-x",
-        execution_arn="arn:x",
-        model_version="credit-risk/1",
-        triggered_by="alice",
-        trigger_kind="data-arrival",
-        requested_at=NOW,
-        expires_at=NOW + timedelta(hours=1),
-        status="pending",
-    )
+    record = pending_approval(NOW)
     store.create(record, "token-of-a-runtime-that-died")
     secret = FileSecret(tmp_path / "key")
     deps = ApprovalDeps(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 from unittest import mock
@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 from governed_mlops.adapters.approvals import FileSecret, LocalApprovalStore, LocalOutbox
 from governed_mlops.domain.approval import approval_link
-from governed_mlops.models import ApprovalRecord
 from governed_mlops.services.approval import ApprovalDeps
 from governed_mlops.services.audit import NullAudit
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, pending_approval
 
 APP = PROJECT_DIR / "functions" / "approval_api" / "app.py"
 
@@ -72,17 +71,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, ApprovalD
     sfn = RecordingSfn()
     store = LocalApprovalStore(root)
     now = datetime.now(UTC)
-    record = ApprovalRecord(
-        approval_id="A" * 32,
-        execution_name="data-x",
-        execution_arn="arn:x",
-        model_version="credit-risk/1",
-        triggered_by="alice",
-        trigger_kind="data-arrival",
-        requested_at=now,
-        expires_at=now + timedelta(hours=1),
-        status="pending",
-    )
+    record = pending_approval(now)
     store.create(record, "token-that-must-never-be-used")
     deps = ApprovalDeps(
         store=store,

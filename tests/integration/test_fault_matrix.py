@@ -56,8 +56,10 @@ DEFINITION: dict[str, Any] = json.loads(ASL_PATH.read_text(encoding="utf-8"))
 #: The target function's timeout in a timeout case (for that one execution's call only: under the
 #: load of the whole matrix, other calls of the same function may take longer than this).
 LAMBDA_TIMEOUT_SECONDS = 1.0
-#: A SageMaker Task's TimeoutSeconds in the one execution whose call is made to hang.
-STATE_TIMEOUT_SECONDS = 1
+#: A SageMaker Task's TimeoutSeconds in the one execution whose call is made to hang. Not 1 s: with
+#: the whole matrix running at once, the task's call can start more than a second after the state
+#: does, and the state would time out before the fault was injected.
+STATE_TIMEOUT_SECONDS = 4
 #: The Invoke API errors Step Functions reports as Lambda.<code>; the service run rotates through them.
 LAMBDA_SERVICE_ERRORS = (
     "ServiceException",

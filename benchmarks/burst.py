@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from governed_mlops.adapters.model_registry import LocalModelRegistry
-from governed_mlops.approval_client import auto_approver
-from governed_mlops.local.runtime import Delivery, LocalRuntime, find_project_dir, s3_object_created_event
+from governed_mlops_local.approval_client import auto_approver
+from governed_mlops_local.runtime import Delivery, LocalRuntime, find_project_dir, s3_object_created_event
 
 PROJECT = find_project_dir(Path(__file__).parent)
 RESULTS = PROJECT / "benchmarks" / "results"

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from governed_mlops.approval_client import auto_approver
-from governed_mlops.local.runtime import LocalRuntime, find_project_dir
+from governed_mlops_local.approval_client import auto_approver
+from governed_mlops_local.runtime import LocalRuntime, find_project_dir
 
 PROJECT = find_project_dir(Path(__file__).parent)
 RESULTS = PROJECT / "benchmarks" / "results"

@@ -46,16 +46,16 @@ import pandas as pd
 
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.config import parse_config
-from governed_mlops.local.endpoints import AlarmRule, LocalSageMakerHosting
-from governed_mlops.local.model_server import CONFIG_HEADER, VARIANT_HEADER, serve
-from governed_mlops.local.runtime import find_project_dir
-from governed_mlops.ml.artifacts import read_dataset, save_feature_spec, write_model_archive
-from governed_mlops.ml.features import FeatureSpec, encode_frame, encode_target
-from governed_mlops.ml.hyperparameters import parse_hyperparameters
-from governed_mlops.ml.job_config import JobConfig
-from governed_mlops.ml.model import predict_scores, save_booster, train_booster
-from governed_mlops.ml.monitoring import baseline, detect_drift, read_capture
-from governed_mlops.ml.training import train_model
+from governed_mlops.domain.hyperparameters import parse_hyperparameters
+from governed_mlops_local.endpoints import AlarmRule, LocalSageMakerHosting
+from governed_mlops_local.model_server import CONFIG_HEADER, VARIANT_HEADER, serve
+from governed_mlops_local.runtime import find_project_dir
+from governed_mlops_ml.artifacts import read_dataset, save_feature_spec, write_model_archive
+from governed_mlops_ml.features import FeatureSpec, encode_frame, encode_target
+from governed_mlops_ml.job_config import JobConfig
+from governed_mlops_ml.model import predict_scores, save_booster, train_booster
+from governed_mlops_ml.monitoring import baseline, detect_drift, read_capture
+from governed_mlops_ml.training import train_model
 
 PROJECT = find_project_dir(Path(__file__).parent)
 RESULTS = PROJECT / "benchmarks" / "results"

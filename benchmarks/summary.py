@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from governed_mlops.local.runtime import find_project_dir
+from governed_mlops_local.runtime import find_project_dir
 
 PROJECT = find_project_dir(Path(__file__).parent)
 RESULTS = PROJECT / "benchmarks" / "results"

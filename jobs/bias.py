@@ -11,7 +11,7 @@ Arguments: ``--data-dir`` (one CSV with the label and facet columns), ``--config
 Post-training metrics use the model's predicted label: score >= ``decision_threshold`` of
 ``bias_config.json``. On failure the reason goes to stderr and, when SM_OUTPUT_DIR is set, to
 ``SM_OUTPUT_DIR/failure``; the exit code is non-zero. Imports only the standard library, the
-scientific stack, matplotlib and ``governed_mlops.ml``.
+scientific stack, matplotlib and ``governed_mlops_ml``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from governed_mlops.ml.artifacts import (
+from governed_mlops.domain.bias_names import STAGE_SECTIONS
+from governed_mlops.errors import JobInputError
+from governed_mlops_ml.artifacts import (
     MODEL_ARCHIVE,
     extract_model_archive,
     find_single_csv,
@@ -38,12 +40,10 @@ from governed_mlops.ml.artifacts import (
     read_json,
     write_json,
 )
-from governed_mlops.ml.bias import BIAS_CONFIG_FILE, BiasJobConfig, bias_report, parse_bias_config
-from governed_mlops.ml.bias_names import STAGE_SECTIONS
-from governed_mlops.ml.bias_plots import plot_stage
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.features import FeatureSpec, encode_frame
-from governed_mlops.ml.runner import JobArgumentParser, run_job
+from governed_mlops_ml.bias import BIAS_CONFIG_FILE, BiasJobConfig, bias_report, parse_bias_config
+from governed_mlops_ml.bias_plots import plot_stage
+from governed_mlops_ml.features import FeatureSpec, encode_frame
+from governed_mlops_ml.runner import JobArgumentParser, run_job
 
 ANALYSIS_FILE = "analysis.json"
 
@@ -94,7 +94,7 @@ def main(argv: Sequence[str]) -> None:
 def _model_inputs(model_dir: Path, config: BiasJobConfig, frame: pd.DataFrame) -> dict[str, Any]:
     """Predicted labels, the model's input matrix and each matrix column's raw source column."""
     # Imported here: xgboost takes seconds to import and the pre-training stage never needs it.
-    from governed_mlops.ml.model import load_booster, score_matrix
+    from governed_mlops_ml.model import load_booster, score_matrix
 
     if config.decision_threshold is None:
         raise JobInputError(f"{BIAS_CONFIG_FILE}: 'decision_threshold' is required for post-training metrics")

@@ -7,7 +7,7 @@ Arguments: ``--model-dir`` (holds the training job's ``model.tar.gz``), ``--test
 - ``predictions.csv``: ``row_index,actual,score`` for every test row, for later stages.
 
 On failure the reason goes to stderr and, when SM_OUTPUT_DIR is set, to ``SM_OUTPUT_DIR/failure``;
-the exit code is non-zero. Imports only the standard library, the scientific stack and ``governed_mlops.ml``.
+the exit code is non-zero. Imports only the standard library, the scientific stack and ``governed_mlops_ml``.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from governed_mlops.ml.artifacts import (
+from governed_mlops_ml.artifacts import (
     find_single_csv,
     load_job_config,
     read_dataset,
     write_json,
 )
-from governed_mlops.ml.evaluation import evaluate_model
-from governed_mlops.ml.model import load_model_archive
-from governed_mlops.ml.runner import JobArgumentParser, run_job
+from governed_mlops_ml.evaluation import evaluate_model
+from governed_mlops_ml.model import load_model_archive
+from governed_mlops_ml.runner import JobArgumentParser, run_job
 
 EVALUATION_FILE = "evaluation.json"
 PREDICTIONS_FILE = "predictions.csv"

@@ -12,7 +12,7 @@ column is not needed), ``--config-dir`` (``job_config.json``, for the decision t
 
 On failure the reason goes to stderr and, when SM_OUTPUT_DIR is set, to ``SM_OUTPUT_DIR/failure``;
 the exit code is non-zero. Imports only the standard library, the scientific stack (with matplotlib)
-and ``governed_mlops.ml``.
+and ``governed_mlops_ml``.
 """
 
 from __future__ import annotations
@@ -31,22 +31,22 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from governed_mlops.ml.artifacts import (
+from governed_mlops_ml.artifacts import (
     find_single_csv,
     load_job_config,
     read_dataset,
     write_json,
 )
-from governed_mlops.ml.explain import (
+from governed_mlops_ml.explain import (
     explain_rows,
     global_importance,
     humanise_feature_name,
     reason_codes,
 )
-from governed_mlops.ml.explain_plots import DEFAULT_TOP_N, importance_bar_png
-from governed_mlops.ml.features import FeatureSpec
-from governed_mlops.ml.model import load_model_archive, predict_scores
-from governed_mlops.ml.runner import JobArgumentParser, run_job
+from governed_mlops_ml.explain_plots import DEFAULT_TOP_N, importance_bar_png
+from governed_mlops_ml.features import FeatureSpec
+from governed_mlops_ml.model import load_model_archive, predict_scores
+from governed_mlops_ml.runner import JobArgumentParser, run_job
 
 EXPLAINABILITY_FILE = "explainability.json"
 SUMMARY_PLOT_FILE = "shap_summary.png"

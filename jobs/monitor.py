@@ -14,7 +14,7 @@
     pipeline decides what a violation means.
 
 On failure the reason goes to stderr and, when SM_OUTPUT_DIR is set, to ``SM_OUTPUT_DIR/failure``;
-the exit code is non-zero. Imports only the standard library, the scientific stack and ``governed_mlops.ml``.
+the exit code is non-zero. Imports only the standard library, the scientific stack and ``governed_mlops_ml``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from governed_mlops.ml.artifacts import (
+from governed_mlops.errors import JobInputError
+from governed_mlops_ml.artifacts import (
     MODEL_ARCHIVE,
     extract_model_archive,
     find_single_csv,
@@ -36,9 +37,8 @@ from governed_mlops.ml.artifacts import (
     read_json,
     write_json,
 )
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.monitoring import DriftThresholds, baseline, detect_drift, read_capture, spec_from_statistics
-from governed_mlops.ml.runner import run_job
+from governed_mlops_ml.monitoring import DriftThresholds, baseline, detect_drift, read_capture, spec_from_statistics
+from governed_mlops_ml.runner import run_job
 
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"

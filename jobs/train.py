@@ -11,7 +11,7 @@ and ``SM_OUTPUT_DATA_DIR/training_metrics.json``. Hyperparameters come from SM_H
 ``--name value`` command-line pairs (the command line wins). On failure the reason goes to stderr
 and, when SM_OUTPUT_DIR is set, to ``SM_OUTPUT_DIR/failure``; the exit code is non-zero.
 
-Imports only the standard library, the scientific stack and ``governed_mlops.ml``.
+Imports only the standard library, the scientific stack and ``governed_mlops_ml``.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from governed_mlops.ml.artifacts import find_single_csv, load_job_config, read_dataset, save_feature_spec, write_json
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.hyperparameters import resolve_hyperparameters
-from governed_mlops.ml.model import save_booster
-from governed_mlops.ml.runner import run_job
-from governed_mlops.ml.training import train_model
+from governed_mlops.domain.hyperparameters import resolve_hyperparameters
+from governed_mlops.errors import JobInputError
+from governed_mlops_ml.artifacts import find_single_csv, load_job_config, read_dataset, save_feature_spec, write_json
+from governed_mlops_ml.model import save_booster
+from governed_mlops_ml.runner import run_job
+from governed_mlops_ml.training import train_model
 
 TRAINING_METRICS_FILE = "training_metrics.json"
 _REQUIRED_ENVIRONMENT = ("SM_CHANNEL_TRAIN", "SM_CHANNEL_CONFIG", "SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR")

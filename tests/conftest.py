@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from governed_mlops.local.runtime import LocalRuntime, find_project_dir
 from governed_mlops.models import ApprovalRecord
+from governed_mlops_local.runtime import LocalRuntime, find_project_dir
 
 PROJECT_DIR = find_project_dir(Path(__file__).parent)
 EVENTS_DIR = PROJECT_DIR / "events"
@@ -48,7 +48,7 @@ def runtime(data_dir: Path) -> Iterator[LocalRuntime]:
 
 def auto_approver(runtime: LocalRuntime, user: str = "carol.approver") -> Any:
     """An on_tick callback for LocalRuntime.wait that approves each new request through the API."""
-    from governed_mlops.approval_client import auto_approver as approver
+    from governed_mlops_local.approval_client import auto_approver as approver
 
     return approver(runtime.data_dir, user, "approved by the test suite")
 

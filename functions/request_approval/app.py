@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from governed_mlops.observability import EXECUTION_NAME_PATH, logger, metrics, tracer
 from governed_mlops.services import approval_deps
 from governed_mlops.services.approval import ApprovalDeps, ApprovalRequestEvent, request_approval, utcnow
-from governed_mlops.settings import ApprovalSettings
+from governed_mlops.settings import RequestApprovalSettings
 
-SETTINGS = ApprovalSettings.from_environ(os.environ)
+SETTINGS = RequestApprovalSettings.from_environ(os.environ)
 
 
 @cache

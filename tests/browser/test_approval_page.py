@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
-from governed_mlops.local.runtime import LocalRuntime
+from governed_mlops_local.runtime import LocalRuntime
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

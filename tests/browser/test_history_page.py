@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
-from governed_mlops.cli_ui import local_definitions, local_evidence_links
 from governed_mlops.errors import ExecutionNotFoundError
-from governed_mlops.local.executions import ExecutionStore
-from governed_mlops.local.runtime import LocalRuntime, find_project_dir
-from governed_mlops.ui.server import UiRoutes, serve_ui
+from governed_mlops_local.cli_ui import local_definitions, local_evidence_links
+from governed_mlops_local.executions import ExecutionStore
+from governed_mlops_local.runtime import LocalRuntime, find_project_dir
+from governed_mlops_local.ui.server import UiRoutes, serve_ui
 from tests.conftest import GERMAN_CREDIT
 
 pytestmark = pytest.mark.browser

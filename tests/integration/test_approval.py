@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
 
-from governed_mlops import approval_client
 from governed_mlops.adapters.approvals import LocalApprovalStore, read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
-from governed_mlops.local.runtime import LocalRuntime
+from governed_mlops_local import approval_client
+from governed_mlops_local.runtime import LocalRuntime
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
 pytestmark = pytest.mark.slow

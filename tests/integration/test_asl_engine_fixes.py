@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from governed_mlops.local.asl_engine import install_fail_state_forwards_states_errors
+from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
 
 ROLE = "arn:aws:iam::123456789012:role/test-statemachine-role"
 

@@ -37,9 +37,9 @@ from governed_mlops.errors import (
     ModelVersionNotFoundError,
     RepositoryNotFoundError,
 )
-from governed_mlops.local.runtime import LOCAL_IMAGES, LOCAL_PARAMETERS
-from governed_mlops.local.template import load_template
 from governed_mlops.models import CodeRef, ModelVersion, ObjectDigest, S3Ref, TriggerInfo
+from governed_mlops_local.runtime import LOCAL_IMAGES, LOCAL_PARAMETERS
+from governed_mlops_local.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"

@@ -20,10 +20,10 @@ from PIL import Image
 
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.bias_gates import check_bias
+from governed_mlops.domain.bias_names import METRIC_DESCRIPTIONS, POST_TRAINING_METRICS, PRE_TRAINING_METRICS
 from governed_mlops.domain.split import split_dataset
-from governed_mlops.ml.artifacts import write_model_archive
-from governed_mlops.ml.bias_names import METRIC_DESCRIPTIONS, POST_TRAINING_METRICS, PRE_TRAINING_METRICS
-from governed_mlops.ml.bias_plots import plot_stage
+from governed_mlops_ml.artifacts import write_model_archive
+from governed_mlops_ml.bias_plots import plot_stage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = REPO_ROOT / "jobs" / "train.py"

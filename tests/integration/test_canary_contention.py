@@ -16,10 +16,10 @@ import pytest
 
 from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
-from governed_mlops.approval_client import decide
-from governed_mlops.local.endpoints import UPDATE_ENDPOINT_RESOURCE
-from governed_mlops.local.runtime import LocalRuntime
-from governed_mlops.local.sagemaker import SageMakerError, local_function_arn
+from governed_mlops_local.approval_client import decide
+from governed_mlops_local.endpoints import UPDATE_ENDPOINT_RESOURCE
+from governed_mlops_local.runtime import LocalRuntime
+from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow

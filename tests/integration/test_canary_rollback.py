@@ -9,8 +9,8 @@ import pytest
 
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.config import parse_config
-from governed_mlops.local.runtime import LocalRuntime
-from governed_mlops.local.traffic import TrafficGenerator
+from governed_mlops_local.runtime import LocalRuntime
+from governed_mlops_local.traffic import TrafficGenerator
 from tests.conftest import GERMAN_CONFIG, GERMAN_CREDIT, PROJECT_DIR, auto_approver, load_event
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from governed_mlops import cli_deploy
-from governed_mlops.cli_deploy import deploy_params
-from governed_mlops.deploy_params import (
+from governed_mlops.errors import ConfigError
+from governed_mlops_local import cli_deploy
+from governed_mlops_local.cli_deploy import deploy_params
+from governed_mlops_local.deploy_params import (
     SDK_PYTHON,
     XGBOOST_VERSION,
     image_specs,
@@ -24,7 +25,6 @@ from governed_mlops.deploy_params import (
     resolve_images,
     template_parameters,
 )
-from governed_mlops.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SDK = REPO_ROOT / SDK_PYTHON

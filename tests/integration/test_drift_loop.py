@@ -23,11 +23,11 @@ from click.testing import CliRunner
 from governed_mlops.adapters.approvals import LocalOutbox, read_outbox
 from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
 from governed_mlops.adapters.model_registry import LocalModelRegistry
-from governed_mlops.cli import main
-from governed_mlops.cli_monitor import endpoints, invoke, monitor
-from governed_mlops.local.runtime import LocalRuntime
-from governed_mlops.local.template import LOCAL_ACCOUNT, LOCAL_REGION
-from governed_mlops.services.monitoring import MonitoringDeps, MonitoringRun, MonitoringSettings, run_monitoring
+from governed_mlops_local.cli import main
+from governed_mlops_local.cli_monitor import endpoints, invoke, monitor
+from governed_mlops_local.runtime import LocalRuntime
+from governed_mlops_local.services.monitoring import MonitoringDeps, MonitoringRun, MonitoringSettings, run_monitoring
+from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow

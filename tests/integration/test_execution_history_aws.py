@@ -14,10 +14,10 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from governed_mlops.adapters.execution_history import StepFunctionsHistory, execution_arn_for
-from governed_mlops.cli_ui import render_history_table
 from governed_mlops.errors import ExecutionNotFoundError, TransientStorageError
-from governed_mlops.ui.pages import describe_failure
-from governed_mlops.ui.server import UiRoutes
+from governed_mlops_local.cli_ui import render_history_table
+from governed_mlops_local.ui.pages import describe_failure
+from governed_mlops_local.ui.server import UiRoutes
 
 REGION = "us-east-1"
 TINY = {

@@ -17,11 +17,11 @@ from click.testing import CliRunner, Result
 
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore
-from governed_mlops.cli import main
-from governed_mlops.cli_explain import explain
 from governed_mlops.config import parse_config
-from governed_mlops.local.runtime import LocalRuntime
-from governed_mlops.ml.explain import humanise_feature_name
+from governed_mlops_local.cli import main
+from governed_mlops_local.cli_explain import explain
+from governed_mlops_local.runtime import LocalRuntime
+from governed_mlops_ml.explain import humanise_feature_name
 from tests.conftest import GERMAN_CONFIG, GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow

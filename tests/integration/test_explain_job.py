@@ -20,14 +20,14 @@ import pytest
 
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.split import split_dataset
-from governed_mlops.ml.artifacts import (
+from governed_mlops_ml.artifacts import (
     extract_model_archive,
     load_feature_spec,
     read_dataset,
     write_model_archive,
 )
-from governed_mlops.ml.explain import explain_rows, global_importance
-from governed_mlops.ml.model import load_booster
+from governed_mlops_ml.explain import explain_rows, global_importance
+from governed_mlops_ml.model import load_booster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = REPO_ROOT / "jobs" / "train.py"

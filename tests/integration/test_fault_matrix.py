@@ -41,11 +41,11 @@ import pytest
 
 from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
-from governed_mlops.approval_client import ApprovalClientError, decide
-from governed_mlops.local.asl_engine import install_fail_state_forwards_states_errors
-from governed_mlops.local.lambda_host import LambdaServiceError
-from governed_mlops.local.runtime import LocalRuntime
-from governed_mlops.local.sagemaker import SageMakerError, local_function_arn
+from governed_mlops_local.approval_client import ApprovalClientError, decide
+from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
+from governed_mlops_local.lambda_host import LambdaServiceError
+from governed_mlops_local.runtime import LocalRuntime
+from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
 pytestmark = pytest.mark.slow

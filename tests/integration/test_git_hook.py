@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from governed_mlops.cli import main
-from governed_mlops.cli_githook import git_hook
+from governed_mlops_local.cli import main
+from governed_mlops_local.cli_githook import git_hook
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
@@ -246,7 +246,7 @@ def test_install_into_an_existing_repository_keeps_a_foreign_hook_aside(tmp_path
     # Then theirs is kept aside, ours is in place, and the repository has a CodeCommit-style id
     assert result.exit_code == 0, result.output
     assert (bare / "hooks" / "post-receive.before-mlops").read_text() == "#!/bin/sh\necho theirs\n"
-    assert "governed_mlops.local.git_hook" in (bare / "hooks" / "post-receive").read_text()
+    assert "governed_mlops_local.git_hook" in (bare / "hooks" / "post-receive").read_text()
     assert re.fullmatch(r"[0-9a-f-]{36}", git(bare, "config", "--get", "mlops.repositoryid").strip())
     assert f"git remote add mlops {bare}" in result.output
 

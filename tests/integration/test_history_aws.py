@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
-from governed_mlops.cli_history_aws import aws_options, history_from_aws, render
 from governed_mlops.errors import ConfigError, ExecutionNotFoundError
+from governed_mlops_local.cli_history_aws import aws_options, history_from_aws, render
 
 REGION = "eu-west-1"
 PIPELINE = {

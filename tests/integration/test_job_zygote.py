@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from governed_mlops.local.zygote import ENV_SOCKET, Zygote, write_shim
+from governed_mlops_local.zygote import ENV_SOCKET, Zygote, write_shim
 
 #: Prints where it ran: a forked zygote child has pandas imported before the script starts.
 PROBE = "import sys\nprint('warm' if 'pandas' in sys.modules else 'cold')\nsys.exit(int(sys.argv[1]))\n"

@@ -18,8 +18,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from governed_mlops.local.lambda_host import LambdaHost, LambdaServiceError
-from governed_mlops.local.template import FunctionSpec
+from governed_mlops_local.lambda_host import LambdaHost, LambdaServiceError
+from governed_mlops_local.template import FunctionSpec
 
 ROLE = "arn:aws:iam::123456789012:role/test-statemachine-role"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:echo"

@@ -27,7 +27,8 @@ import pytest
 
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.config import PipelineConfig, parse_config
-from governed_mlops.local.endpoints import (
+from governed_mlops.domain.hyperparameters import parse_hyperparameters
+from governed_mlops_local.endpoints import (
     PROVISION_SECONDS,
     AlarmRule,
     InvocationError,
@@ -36,15 +37,14 @@ from governed_mlops.local.endpoints import (
     ModelError,
     evaluate_alarm,
 )
-from governed_mlops.local.model_server import CONFIG_HEADER, VARIANT_HEADER, serve
-from governed_mlops.local.sagemaker import SageMakerError, local_function_arn
-from governed_mlops.ml.artifacts import read_dataset, save_feature_spec, write_model_archive
-from governed_mlops.ml.features import CategoricalFeature, FeatureSpec, encode_frame, encode_target
-from governed_mlops.ml.hyperparameters import parse_hyperparameters
-from governed_mlops.ml.job_config import JobConfig
-from governed_mlops.ml.model import MODEL_FILE, predict_scores, save_booster, train_booster
-from governed_mlops.ml.monitoring import read_capture
-from governed_mlops.ml.training import train_model
+from governed_mlops_local.model_server import CONFIG_HEADER, VARIANT_HEADER, serve
+from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
+from governed_mlops_ml.artifacts import read_dataset, save_feature_spec, write_model_archive
+from governed_mlops_ml.features import CategoricalFeature, FeatureSpec, encode_frame, encode_target
+from governed_mlops_ml.job_config import JobConfig
+from governed_mlops_ml.model import MODEL_FILE, predict_scores, save_booster, train_booster
+from governed_mlops_ml.monitoring import read_capture
+from governed_mlops_ml.training import train_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"

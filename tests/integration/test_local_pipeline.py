@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from governed_mlops.adapters.model_registry import LocalModelRegistry
-from governed_mlops.local.runtime import LocalRuntime
+from governed_mlops_local.runtime import LocalRuntime
 from tests.conftest import GERMAN_CONFIG, PROJECT_DIR, auto_approver, load_event
 
 pytestmark = pytest.mark.slow

@@ -16,14 +16,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from governed_mlops import approval_client
 from governed_mlops.adapters.approvals import LocalApprovalStore, read_outbox
 from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.errors import RedriveNotPossible
-from governed_mlops.local.executions import ExecutionStore
-from governed_mlops.local.runtime import LocalRuntime
-from governed_mlops.local.sagemaker import SageMakerError
+from governed_mlops_local import approval_client
+from governed_mlops_local.executions import ExecutionStore
+from governed_mlops_local.runtime import LocalRuntime
+from governed_mlops_local.sagemaker import SageMakerError
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow
@@ -118,7 +118,7 @@ def test_a_rejected_model_is_an_outcome_not_a_fault_and_is_not_redriven(tmp_path
 # -- kill -9 ---------------------------------------------------------------------------------------
 def _mlops(data_dir: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "governed_mlops.cli", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "governed_mlops_local.cli", "--data-dir", str(data_dir), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -173,7 +173,7 @@ def test_kill_9_during_training_then_redrive_resumes_at_training(tmp_path: Path)
     _assert_consistent(data_dir)
 
     shown = subprocess.run(
-        [sys.executable, "-m", "governed_mlops.cli", "--data-dir", str(data_dir), "history", name],
+        [sys.executable, "-m", "governed_mlops_local.cli", "--data-dir", str(data_dir), "history", name],
         capture_output=True,
         text=True,
         check=False,

@@ -21,13 +21,13 @@ from click.testing import CliRunner
 from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore
-from governed_mlops.cli import main
-from governed_mlops.cli_reproduce import reproduce as reproduce_command
-from governed_mlops.local.runtime import LOCAL_IMAGES, LOCAL_PARAMETERS, STACK_NAME, LocalRuntime
-from governed_mlops.local.sagemaker import SageMakerEmulator
-from governed_mlops.local.template import LocalTemplate, load_template
 from governed_mlops.models import ModelVersion, S3Ref
-from governed_mlops.services.reproduce import JobTemplates, ReproductionReport, reproduce
+from governed_mlops_local.cli import main
+from governed_mlops_local.cli_reproduce import reproduce as reproduce_command
+from governed_mlops_local.runtime import LOCAL_IMAGES, LOCAL_PARAMETERS, STACK_NAME, LocalRuntime
+from governed_mlops_local.sagemaker import SageMakerEmulator
+from governed_mlops_local.services.reproduce import JobTemplates, ReproductionReport, reproduce
+from governed_mlops_local.template import LocalTemplate, load_template
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,8 @@ import pytest
 from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.errors import CapacityError
-from governed_mlops.local.runtime import LocalRuntime
-from governed_mlops.local.sagemaker import SageMakerError
+from governed_mlops_local.runtime import LocalRuntime
+from governed_mlops_local.sagemaker import SageMakerError
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow

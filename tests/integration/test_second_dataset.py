@@ -14,8 +14,8 @@ import pytest
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.config import parse_config
-from governed_mlops.local.runtime import LocalRuntime
-from governed_mlops.services.explain_decision import load_model
+from governed_mlops_local.runtime import LocalRuntime
+from governed_mlops_local.services.explain_decision import load_model
 from tests.conftest import PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow

@@ -22,7 +22,7 @@ import xgboost
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.gates import evaluate_gates, read_metrics
 from governed_mlops.domain.split import split_dataset
-from governed_mlops.ml.artifacts import write_model_archive
+from governed_mlops_ml.artifacts import write_model_archive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = REPO_ROOT / "jobs" / "train.py"

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import governed_mlops.ui.server as ui_server
-from governed_mlops.cli import Context
-from governed_mlops.cli_ui import local_definitions, ui
-from governed_mlops.local.executions import ExecutionStore
-from governed_mlops.ui.server import UiRoutes, serve_ui
+import governed_mlops_local.ui.server as ui_server
+from governed_mlops_local.cli import Context
+from governed_mlops_local.cli_ui import local_definitions, ui
+from governed_mlops_local.executions import ExecutionStore
+from governed_mlops_local.ui.server import UiRoutes, serve_ui
 from tests.conftest import PROJECT_DIR
 
 MACHINE = "arn:aws:states:us-east-1:000000000000:stateMachine:governed-mlops-trainingpipeline"
@@ -79,7 +79,7 @@ def test_mlops_ui_prints_the_url_serves_it_and_stops_on_ctrl_c(data_dir: Path, m
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ui_server, "serve_ui", serve_and_remember)
-    monkeypatch.setattr("governed_mlops.cli_ui.time.sleep", sleep_then_interrupt)
+    monkeypatch.setattr("governed_mlops_local.cli_ui.time.sleep", sleep_then_interrupt)
     # When it runs
     result = CliRunner().invoke(ui, ["--port", "0"], obj=Context(PROJECT_DIR, data_dir))
     # Then it printed where the pages are, served them, and shut the server down

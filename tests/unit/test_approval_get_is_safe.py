@@ -88,7 +88,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, ApprovalD
 
 
 def _event(path: str, query: dict[str, str], user: str) -> dict[str, Any]:
-    from governed_mlops.local.gateway import proxy_event
+    from governed_mlops_local.gateway import proxy_event
 
     claims = {"cognito:username": user, "cognito:groups": "model-approvers"}
     return proxy_event("GET", path, query, {"Accept": "text/html"}, b"", claims)

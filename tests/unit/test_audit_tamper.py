@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from governed_mlops.domain.audit import (
+    AnchorReading,
+    AuditAnchor,
     AuditDigest,
     AuditDraft,
     AuditRecord,
@@ -25,6 +27,7 @@ from governed_mlops.domain.audit import (
     Unreadable,
     canonical_json,
     chain,
+    head_gap,
     parse_jsonl,
     sign_digest,
     verify,
@@ -444,3 +447,176 @@ def test_limitation_deleting_the_last_digest_is_caught_only_beyond_the_digest_ca
     result = verify(ledger.records, without_last, KEY, max_uncovered=4)
     assert not result.ok
     assert result.first_bad_sequence == 4
+
+
+# -- the chain head anchor: the sealed tail cannot be cut or rewritten unnoticed ------------------
+WHERE = "audit-anchor/head.json"
+
+
+def anchor_of(ledger: Ledger) -> AnchorReading:
+    """The anchor as the writer left it: naming the ledger's last digest (nothing before the first)."""
+    return AnchorReading(WHERE, AuditAnchor.of(ledger.digests[-1]) if ledger.digests else None)
+
+
+def sealed(n: int, digest_points: list[int]) -> Ledger:
+    """A ledger whose last record is covered by its last digest (a seal at the end)."""
+    return build(n, sorted({*digest_points, n}))
+
+
+def test_an_untouched_sealed_ledger_passes_with_nothing_uncovered():
+    ledger = sealed(6, [3])
+    result = verify(ledger.records, ledger.digests, KEY, anchor=anchor_of(ledger))
+    assert result.ok, result.problem
+    assert (result.uncovered, result.covered_up_to, result.anchored_up_to, result.note) == (0, 6, 6, "")
+
+
+def test_with_the_anchor_cutting_the_last_record_is_named():
+    ledger = sealed(6, [3])
+    result = verify(ledger.records[:-1], ledger.digests, KEY, anchor=anchor_of(ledger))
+    assert (result.ok, result.first_bad_sequence) == (False, 4)
+    assert result.problem == (
+        "the ledger was truncated: it ends at record #5 but signed digest #2 covers records #4..#6 "
+        "(record #6 is missing)"
+    )
+
+
+def test_with_the_anchor_cutting_the_last_digest_is_named():
+    ledger = sealed(6, [3])
+    result = verify(ledger.records, ledger.digests[:-1], KEY, anchor=anchor_of(ledger))
+    assert (result.ok, result.first_bad_sequence) == (False, 4)
+    assert result.problem == (
+        f"the ledger was truncated: its digests end at #1 but the anchor {WHERE} says digest #2 sealed records "
+        "up to #6 (digest #2 is missing)"
+    )
+
+
+def test_with_the_anchor_cutting_the_last_record_and_the_last_digest_is_named():
+    # Without the anchor this is a clean ledger of 5 records, 3 of them sealed: see the limitation below.
+    ledger = sealed(6, [3])
+    assert verify(ledger.records[:-1], ledger.digests[:-1], KEY).ok
+    result = verify(ledger.records[:-1], ledger.digests[:-1], KEY, anchor=anchor_of(ledger))
+    assert (result.ok, result.first_bad_sequence) == (False, 4)
+    assert result.problem == (
+        f"the ledger was truncated: its digests end at #1 but the anchor {WHERE} says digest #2 sealed records "
+        "up to #6 (digest #2 and record #6 are missing)"
+    )
+
+
+def test_with_the_anchor_cutting_everything_sealed_is_named():
+    ledger = sealed(4, [2])
+    result = verify([], [], KEY, anchor=anchor_of(ledger))
+    assert (result.ok, result.first_bad_sequence) == (False, 1)
+    assert result.problem.endswith("(digests #1..#2 and records #1..#4 are missing)")
+
+
+def test_with_the_anchor_rewriting_the_last_record_is_named():
+    ledger = sealed(6, [3])
+    records = [*ledger.records[:-1], rehashed(ledger.records[-1], actor="mallory")]
+    result = verify(records, ledger.digests, KEY, anchor=anchor_of(ledger))
+    assert (result.ok, result.first_bad_sequence) == (False, 4)
+    assert "do not match signed digest #2" in result.problem
+
+
+def test_rewriting_the_last_record_and_re_signing_its_digest_with_the_key_is_caught_by_the_anchor():
+    # Someone holding the signing key rewrites record #6 and signs a fresh digest #2 over it: every
+    # signature checks out, only the anchor still names the digest that was really written.
+    ledger = sealed(6, [3])
+    records = [*ledger.records[:-1], rehashed(ledger.records[-1], actor="mallory")]
+    forged = sign_digest(ledger.digests[0], records[-1], HmacSigner(KEY), time=ledger.digests[-1].time)
+    assert verify(records, [ledger.digests[0], forged], KEY).ok
+    result = verify(records, [ledger.digests[0], forged], KEY, anchor=anchor_of(ledger))
+    assert (result.ok, result.first_bad_sequence) == (False, 4)
+    assert result.problem.startswith(
+        f"digest #2 does not match the anchor {WHERE}: the anchor says it sealed record #6"
+    )
+
+
+def test_records_appended_after_the_last_seal_are_counted_not_failed():
+    ledger = build(8, [3, 6])
+    anchor = AnchorReading(WHERE, AuditAnchor.of(ledger.digests[-1]))
+    result = verify(ledger.records, ledger.digests, KEY, anchor=anchor)
+    assert result.ok, result.problem
+    assert (result.uncovered, result.anchored_up_to) == (2, 6)
+    assert result.note == "records #7..#8 are not yet covered by a digest"
+    # ... and removing them is indistinguishable from never having written them (not sealed yet).
+    assert verify(ledger.records[:6], ledger.digests, KEY, anchor=anchor).ok
+
+
+def test_a_digest_written_after_the_anchor_was_last_moved_is_noted():
+    # A seal in flight, or a writer that crashed between its digest and the anchor.
+    ledger = sealed(6, [3])
+    behind = AnchorReading(WHERE, AuditAnchor.of(ledger.digests[0]))
+    result = verify(ledger.records, ledger.digests, KEY, anchor=behind)
+    assert result.ok, result.problem
+    assert result.note == "digest #2 is not yet anchored (the next seal anchors them)"
+
+
+def test_a_missing_anchor_is_accepted_only_before_the_second_digest():
+    one = sealed(3, [])
+    assert verify(one.records, one.digests, KEY, anchor=AnchorReading(WHERE, None)).ok
+    two = sealed(6, [3])
+    result = verify(two.records, two.digests, KEY, anchor=AnchorReading(WHERE, None))
+    assert (result.ok, result.first_bad_sequence) == (False, 7)
+    assert (
+        result.problem == f"the chain head anchor {WHERE} is missing although the ledger has 2 digests (it was deleted)"
+    )
+
+
+def test_an_unreadable_anchor_fails():
+    ledger = sealed(3, [])
+    result = verify(ledger.records, ledger.digests, KEY, anchor=AnchorReading.parse(WHERE, b'{"digest_sequence":'))
+    assert not result.ok
+    assert result.problem.startswith(f"the chain head anchor {WHERE} is unreadable: not valid JSON")
+
+
+def test_the_anchor_reads_back_equal():
+    head = AuditAnchor.of(sealed(2, []).digests[-1])
+    assert AnchorReading.parse(WHERE, head.to_bytes()).head == head
+
+
+def _cut_at_or_before_the_head(ledger: Ledger, data: st.DataObject) -> tuple[Records, Digests, str]:
+    """Drop k >= 1 trailing records and/or j >= 0 trailing digests (at least one thing sealed goes)."""
+    k = data.draw(st.integers(0, len(ledger.records)), label="trailing records cut")
+    j = data.draw(st.integers(0 if k else 1, len(ledger.digests)), label="trailing digests cut")
+    records: Records = list(ledger.records[: len(ledger.records) - k])
+    digests: Digests = list(ledger.digests[: len(ledger.digests) - j])
+    how = data.draw(st.sampled_from(["cut", "rewrite the new last record"]), label="and then")
+    if how != "cut" and records:
+        last = records[-1]
+        assert isinstance(last, AuditRecord)
+        records[-1] = rehashed(last, actor="mallory")
+    return records, digests, how
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledger=ledgers(min_digests=1), data=st.data())
+def test_with_the_anchor_any_cut_into_the_sealed_tail_is_detected(ledger: Ledger, data: st.DataObject):
+    # Given a ledger sealed at its end, and the anchor its last seal left
+    ledger = sealed(len(ledger.records), [d.last_sequence for d in ledger.digests])
+    anchor = anchor_of(ledger)
+    assert verify(ledger.records, ledger.digests, KEY, anchor=anchor).ok
+    # When trailing records and/or digests are cut (and the new last record perhaps rewritten)
+    records, digests, how = _cut_at_or_before_the_head(ledger, data)
+    # Then verification fails, at or before the first record that went
+    result = verify(records, digests, KEY, anchor=anchor)
+    assert not result.ok, f"{how} went unnoticed"
+    assert result.first_bad_sequence is not None
+    assert result.first_bad_sequence <= len(records) + 1
+
+
+def test_writers_refuse_to_seal_a_ledger_that_no_longer_reaches_the_anchor():
+    ledger = sealed(6, [3])
+    head = AuditAnchor.of(ledger.digests[-1])
+    assert head_gap(head, ledger.digests[-1], WHERE) is None
+    assert head_gap(AuditAnchor.of(ledger.digests[0]), ledger.digests[-1], WHERE) is None  # anchor behind
+    assert head_gap(None, ledger.digests[0], WHERE) is None  # the first seal's anchor not yet written
+    assert head_gap(head, ledger.digests[0], WHERE) == (
+        f"the ledger's digests end at #1 but the anchor {WHERE} says digest #2 sealed records up to #6 "
+        "(digest #2 is missing)"
+    )
+    assert head_gap(head, None, WHERE) is not None
+    assert head_gap(None, ledger.digests[-1], WHERE) is not None
+    forged = sign_digest(ledger.digests[0], rehashed(ledger.records[-1], actor="mallory"), HmacSigner(KEY))
+    assert head_gap(head, forged, WHERE) == (
+        f"digest #2 does not match the anchor {WHERE} (the sealed tail was rewritten and re-signed)"
+    )

@@ -13,8 +13,8 @@ import yaml
 from governed_mlops.config import MetricLimit, PipelineConfig, parse_config
 from governed_mlops.domain.bias_gates import BiasBreach, check_bias, raise_for_breaches
 from governed_mlops.errors import ArtifactNotFoundError, BiasThresholdExceeded, ConfigError, FacetError
-from governed_mlops.ml.artifacts import read_dataset
-from governed_mlops.ml.bias import bias_report, parse_bias_config
+from governed_mlops_ml.artifacts import read_dataset
+from governed_mlops_ml.bias import bias_report, parse_bias_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CONFIG = REPO_ROOT / "config" / "german_credit.yaml"

@@ -1,4 +1,4 @@
-"""Clarify bias metrics (governed_mlops.ml.bias) against independent oracles, to 1e-9.
+"""Clarify bias metrics (governed_mlops_ml.bias) against independent oracles, to 1e-9.
 
 Oracles, per metric:
 - library: fairlearn (MetricFrame by facet: selection rate, recall, precision, NPV, accuracy), aif360
@@ -32,9 +32,11 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_score, r
 from sklearn.neighbors import KNeighborsClassifier
 
 from governed_mlops.config import PipelineConfig
-from governed_mlops.ml import bias
-from governed_mlops.ml.artifacts import read_dataset
-from governed_mlops.ml.bias import (
+from governed_mlops.domain.bias_names import METRIC_DESCRIPTIONS, POST_TRAINING_METRICS, PRE_TRAINING_METRICS
+from governed_mlops.errors import JobInputError
+from governed_mlops_ml import bias
+from governed_mlops_ml.artifacts import read_dataset
+from governed_mlops_ml.bias import (
     BiasJobConfig,
     Facet,
     UndefinedMetricError,
@@ -46,10 +48,8 @@ from governed_mlops.ml.bias import (
     post_training_metrics,
     pre_training_metrics,
 )
-from governed_mlops.ml.bias_names import METRIC_DESCRIPTIONS, POST_TRAINING_METRICS, PRE_TRAINING_METRICS
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.features import encode_frame, fit_feature_spec
-from governed_mlops.ml.job_config import JobConfig
+from governed_mlops_ml.features import encode_frame, fit_feature_spec
+from governed_mlops_ml.job_config import JobConfig
 
 GERMAN_CREDIT_CSV = Path(__file__).resolve().parents[2] / "data" / "german_credit" / "german_credit.csv"
 TOLERANCE = 1e-9

@@ -16,21 +16,21 @@ import pytest
 import xgboost as xgb
 
 from governed_mlops.config import PipelineConfig
-from governed_mlops.ml.artifacts import read_dataset
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.explain import (
+from governed_mlops.domain.hyperparameters import parse_hyperparameters
+from governed_mlops.errors import JobInputError
+from governed_mlops_ml.artifacts import read_dataset
+from governed_mlops_ml.explain import (
     ContributionTable,
     explain_rows,
     global_importance,
     humanise_feature_name,
     reason_codes,
 )
-from governed_mlops.ml.explain_plots import importance_bar_png
-from governed_mlops.ml.features import FeatureSpec, encode_frame, fit_feature_spec
-from governed_mlops.ml.hyperparameters import parse_hyperparameters
-from governed_mlops.ml.job_config import JobConfig
-from governed_mlops.ml.model import predict_scores, train_booster
-from governed_mlops.ml.training import TrainedModel, train_model
+from governed_mlops_ml.explain_plots import importance_bar_png
+from governed_mlops_ml.features import FeatureSpec, encode_frame, fit_feature_spec
+from governed_mlops_ml.job_config import JobConfig
+from governed_mlops_ml.model import predict_scores, train_booster
+from governed_mlops_ml.training import TrainedModel, train_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"

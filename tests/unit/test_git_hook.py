@@ -13,7 +13,7 @@ import pytest
 
 from governed_mlops.domain.trigger import CodeCommitPushEvent, parse_event, push_execution_name, push_target
 from governed_mlops.errors import ConfigError
-from governed_mlops.local.git_hook import (
+from governed_mlops_local.git_hook import (
     ZERO_SHA,
     HookConfig,
     RefUpdate,
@@ -48,8 +48,8 @@ def event_for(old: str, new: str, ref: str, **overrides: Any) -> dict[str, Any] 
 @functools.cache
 def push_rule_pattern() -> str:
     """The template's CodePushToMain pattern, as the local runtime loads it."""
-    from governed_mlops.local.runtime import LOCAL_IMAGES, STACK_NAME
-    from governed_mlops.local.template import load_template
+    from governed_mlops_local.runtime import LOCAL_IMAGES, STACK_NAME
+    from governed_mlops_local.template import load_template
 
     template = load_template(REPO_ROOT / "template.yaml", stack_name=STACK_NAME, parameter_overrides=LOCAL_IMAGES)
     rule = next(r for f in template.functions.values() for r in f.rules if r.logical_id == "CodePushToMain")
@@ -212,7 +212,7 @@ def test_hook_script_is_sh_with_every_path_quoted(tmp_path: Path):
         "/opt/my venv/bin/python",
         "-I",
         "-m",
-        "governed_mlops.local.git_hook",
+        "governed_mlops_local.git_hook",
         "post-receive",
     ]
     assert command[command.index("--data-dir") + 1] == str(config.data_dir)

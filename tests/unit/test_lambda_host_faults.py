@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from governed_mlops.local.lambda_host import TIMED_OUT, InvocationError, LambdaHost, LambdaServiceError
-from governed_mlops.local.template import FunctionSpec
+from governed_mlops_local.lambda_host import TIMED_OUT, InvocationError, LambdaHost, LambdaServiceError
+from governed_mlops_local.template import FunctionSpec
 
 LOCAL_ARN = "arn:aws:lambda:us-east-1:000000000000:function:local-sagemaker-createModel"
 HANDLER = textwrap.dedent(

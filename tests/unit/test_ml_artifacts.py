@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from governed_mlops.ml.artifacts import (
+from governed_mlops.errors import JobInputError
+from governed_mlops_ml.artifacts import (
     extract_model_archive,
     find_single_csv,
     load_job_config,
@@ -17,8 +18,7 @@ from governed_mlops.ml.artifacts import (
     write_failure_reason,
     write_model_archive,
 )
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.job_config import JobConfig, parse_job_config
+from governed_mlops_ml.job_config import JobConfig, parse_job_config
 
 JOB_CONFIG = {
     "target": "outcome",

@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.features import (
+from governed_mlops.errors import JobInputError
+from governed_mlops_ml.features import (
     FeatureSpec,
     encode_frame,
     encode_target,
     feature_spec_from_dict,
     fit_feature_spec,
 )
-from governed_mlops.ml.job_config import JobConfig
+from governed_mlops_ml.job_config import JobConfig
 
 CONFIG = JobConfig(
     target="outcome",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.hyperparameters import (
+from governed_mlops.domain.hyperparameters import (
     hyperparameters_from_command_line,
     hyperparameters_from_sm_hps,
     parse_hyperparameters,
     resolve_hyperparameters,
 )
+from governed_mlops.errors import JobInputError
 
 
 def test_string_values_are_converted_to_their_xgboost_types() -> None:

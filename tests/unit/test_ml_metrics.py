@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score, roc_curve
 
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.metrics import (
+from governed_mlops.errors import JobInputError
+from governed_mlops_ml.metrics import (
     BinaryClassificationMetrics,
     binary_classification_metrics,
     ks_statistic,

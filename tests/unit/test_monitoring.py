@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 from governed_mlops.config import PipelineConfig
-from governed_mlops.ml.artifacts import read_dataset, write_json
-from governed_mlops.ml.features import FeatureSpec, encode_frame, fit_feature_spec
-from governed_mlops.ml.job_config import JobConfig
-from governed_mlops.ml.monitoring import (
+from governed_mlops_ml.artifacts import read_dataset, write_json
+from governed_mlops_ml.features import FeatureSpec, encode_frame, fit_feature_spec
+from governed_mlops_ml.job_config import JobConfig
+from governed_mlops_ml.monitoring import (
     DriftThresholds,
     PayloadError,
     baseline,

@@ -1,6 +1,6 @@
 """The moto internals the local runtime patches or imports: fail loudly, and say where, if they move.
 
-``governed_mlops.local`` replaces private moto methods and module globals and uses moto internals. A moto
+``governed_mlops_local`` replaces private moto methods and module globals and uses moto internals. A moto
 upgrade that renames any of them would otherwise surface as executions that "succeed" with echoed payloads
 or as a confusing AttributeError deep inside a run. Only imports moto: no server, no sockets.
 """
@@ -17,9 +17,9 @@ import moto
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LAMBDA_HOST = "governed_mlops/local/lambda_host.py (LambdaHost.patch_moto)"
-RUNTIME = "governed_mlops/local/runtime.py"
-ASL_ENGINE = "governed_mlops/local/asl_engine.py"
+LAMBDA_HOST = "governed_mlops_local/lambda_host.py (LambdaHost.patch_moto)"
+RUNTIME = "governed_mlops_local/runtime.py"
+ASL_ENGINE = "governed_mlops_local/asl_engine.py"
 
 
 def locked_version(package: str) -> str:
@@ -121,8 +121,8 @@ def test_step_functions_parser_start_execution_is_the_patch_point() -> None:
     )
 
 
-REDRIVE = "governed_mlops/local/redrive.py"
-SPEEDUPS = "governed_mlops/local/moto_speedups.py"
+REDRIVE = "governed_mlops_local/redrive.py"
+SPEEDUPS = "governed_mlops_local/moto_speedups.py"
 
 
 def test_execution_worker_hooks_used_by_the_journal_redrive_and_program_cache() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from governed_mlops.errors import ExecutionNotFoundError, RedriveNotPossible
-from governed_mlops.local.executions import ExecutionStore, Journal, merge_attempts, read_journal
-from governed_mlops.local.redrive import resume_point
+from governed_mlops_local.executions import ExecutionStore, Journal, merge_attempts, read_journal
+from governed_mlops_local.redrive import resume_point
 
 STATES: dict[str, dict[str, Any]] = {
     "Validate": {"Type": "Task"},

@@ -16,7 +16,8 @@ import pytest
 from governed_mlops.config import PipelineConfig
 from governed_mlops.errors import ArtifactNotFoundError, ConfigError, ReproducibilityMismatch
 from governed_mlops.models import CodeRef, ModelVersion, ObjectDigest, S3Ref, TriggerInfo
-from governed_mlops.services.reproduce import (
+from governed_mlops.services.stages import job_hyperparameters
+from governed_mlops_local.services.reproduce import (
     JOB_NAME_PATTERN,
     FieldCheck,
     JobTemplates,
@@ -30,7 +31,6 @@ from governed_mlops.services.reproduce import (
     resolve_parameters,
     unchecked_field,
 )
-from governed_mlops.services.stages import job_hyperparameters
 from tests.unit.conftest import GERMAN_CREDIT_CONFIG, REPO_ROOT
 
 ASL = REPO_ROOT / "statemachines" / "training_pipeline.asl.json"

@@ -11,7 +11,9 @@ from samtranslator.yaml_helper import yaml_parse
 
 from governed_mlops.errors import ConfigError
 from governed_mlops.settings import (
+    AuditLedgerSettings,
     FunctionSettings,
+    MonitorSettings,
     PrepareSettings,
     RegisterSettings,
     StageSettings,
@@ -40,6 +42,8 @@ AWS_ENVIRON = {
     "APPROVER_GROUP": "model-approvers",
     "ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:alerts",
     "HISTORY_URL_TEMPLATE": "https://console.example/executions/{arn}",
+    "AUDIT_BUCKET": "audit-bucket",
+    "AUDIT_MAC_KEY_ID": "arn:aws:kms:eu-west-1:111122223333:key/0f1e2d3c-4b5a-6978-8899-aabbccddeeff",
     # What else a Lambda environment holds; settings ignore it.
     "AWS_LAMBDA_FUNCTION_NAME": "trigger",
     "POWERTOOLS_SERVICE_NAME": "governed-mlops",
@@ -200,3 +204,94 @@ def test_template_environment_satisfies_the_function_settings(logical_id: str) -
     # Then its cold start reads its settings without a ConfigError
     settings = settings_class.from_environ(environ)
     assert settings.mlops_backend == "aws"
+
+
+# --------------------------------------------------------------------------------------------------
+# The audit ledger's bucket and MAC key: required in AWS, absent locally
+
+AUDIT_VARIABLES = ("AUDIT_BUCKET", "AUDIT_MAC_KEY_ID")
+LEDGER_WRITERS = [cls for cls in SETTINGS_CLASSES if issubclass(cls, AuditLedgerSettings)]
+assert {"TriggerSettings", "ApprovalSettings", "VerifySettings", "MonitorSettings"} <= {
+    c.__name__ for c in LEDGER_WRITERS
+}
+
+
+@pytest.mark.parametrize(
+    ("settings_class", "variable"),
+    [(cls, variable) for cls in LEDGER_WRITERS for variable in AUDIT_VARIABLES],
+    ids=[f"{cls.__name__}-{variable}" for cls in LEDGER_WRITERS for variable in AUDIT_VARIABLES],
+)
+def test_audit_variable_missing_in_aws_fails_the_cold_start_naming_it(
+    settings_class: type[FunctionSettings], variable: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"{variable} is required when MLOPS_BACKEND=aws"):
+        settings_class.from_environ(without(variable))
+
+
+def test_both_audit_variables_missing_in_aws_are_named_at_once() -> None:
+    environ = {name: value for name, value in AWS_ENVIRON.items() if name not in AUDIT_VARIABLES}
+
+    with pytest.raises(ConfigError, match="AUDIT_BUCKET and AUDIT_MAC_KEY_ID are required when MLOPS_BACKEND=aws"):
+        MonitorSettings.from_environ(environ)
+
+
+def test_audit_variables_are_read_into_typed_fields() -> None:
+    settings = TriggerSettings.from_environ(AWS_ENVIRON)
+
+    assert (settings.audit_bucket, settings.audit_mac_key_id) == (
+        AWS_ENVIRON["AUDIT_BUCKET"],
+        AWS_ENVIRON["AUDIT_MAC_KEY_ID"],
+    )
+
+
+@pytest.mark.parametrize("settings_class", LEDGER_WRITERS, ids=[cls.__name__ for cls in LEDGER_WRITERS])
+def test_local_backend_needs_no_audit_variables(settings_class: type[FunctionSettings]) -> None:
+    environ = {name: value for name, value in AWS_ENVIRON.items() if name not in AUDIT_VARIABLES}
+
+    settings = settings_class.from_environ(environ | {"MLOPS_BACKEND": "local", "MLOPS_LOCAL_ROOT": "/tmp/mlops"})
+
+    assert settings.mlops_backend == "local"
+
+
+def _writes_the_ledger(code_uri: str) -> bool:
+    """Whether the function's code reaches factory.audit_ledger (directly or through approval_deps.build)."""
+    app = (REPO_ROOT / code_uri / "app.py").read_text(encoding="utf-8")
+    return "factory.audit_ledger(" in app or "approval_deps.build(" in app
+
+
+def test_approval_deps_builds_the_audit_ledger() -> None:
+    # Guards _writes_the_ledger: the approval functions reach the ledger through approval_deps.build.
+    source = (REPO_ROOT / "layers/common/python/governed_mlops/services/approval_deps.py").read_text(encoding="utf-8")
+    assert "factory.audit_ledger(settings)" in source
+
+
+def _ledger_writers_in_template() -> dict[str, bool]:
+    template = _template()
+    return {
+        logical_id: _writes_the_ledger(resource["Properties"]["CodeUri"])
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def test_the_template_has_exactly_six_ledger_writers() -> None:
+    writers = {name for name, writes in _ledger_writers_in_template().items() if writes}
+
+    assert writers == {
+        "TriggerFunction",
+        "RequestApprovalFunction",
+        "ApprovalApiFunction",
+        "RecordApprovalOutcomeFunction",
+        "VerifyDeploymentFunction",
+        "ExecutionMonitorFunction",
+    }
+
+
+@pytest.mark.parametrize("logical_id", sorted(DEPLOYED))
+def test_exactly_the_functions_that_write_the_ledger_get_its_bucket_and_key(logical_id: str) -> None:
+    settings_class, environ = DEPLOYED[logical_id]
+    writes = _ledger_writers_in_template()[logical_id]
+
+    # A writer reads AuditLedgerSettings and gets both variables; no other function gets either.
+    assert issubclass(settings_class, AuditLedgerSettings) is writes
+    assert {name: name in environ for name in AUDIT_VARIABLES} == dict.fromkeys(AUDIT_VARIABLES, writes)

@@ -312,14 +312,180 @@ def test_every_store_uses_the_stack_key(cfn: Template) -> None:
 
 
 def test_key_rotates_and_its_policy_has_no_wildcard_principal(cfn: Template) -> None:
-    (key,) = resources_of(cfn, "AWS::KMS::Key").values()
-    assert key["Properties"]["EnableKeyRotation"] is True
-    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
-        principal = statement["Principal"]
-        assert principal != "*"
-        assert "*" not in _as_list(principal.get("AWS", [])), statement["Sid"]
-        if "Service" in principal:
-            assert statement.get("Condition"), f"{statement['Sid']}: a service principal needs a condition"
+    keys = resources_of(cfn, "AWS::KMS::Key")
+    assert set(keys) == {"KmsKey", "AuditMacKey"}
+    for name, key in keys.items():
+        # KMS rotates symmetric encryption keys only; an HMAC key cannot have automatic rotation.
+        if key["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT":
+            assert key["Properties"]["EnableKeyRotation"] is True, name
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            principal = statement["Principal"]
+            assert principal != "*"
+            assert "*" not in _as_list(principal.get("AWS", [])), statement["Sid"]
+            if "Service" in principal:
+                assert statement.get("Condition"), f"{statement['Sid']}: a service principal needs a condition"
+
+
+# --------------------------------------------------------------------------------------------------
+# The audit ledger: Object Lock bucket, MAC key, and exactly its writers may append and sign
+
+LEDGER_WRITERS = {
+    "TriggerFunction",
+    "RequestApprovalFunction",
+    "ApprovalApiFunction",
+    "RecordApprovalOutcomeFunction",
+    "VerifyDeploymentFunction",
+    "ExecutionMonitorFunction",
+}
+#: What S3AuditLedger calls to append and seal (adapters/audit_ledger.py), and on what.
+LEDGER_GRANTS = {
+    ("s3:GetObject", json.dumps({"Fn::Sub": "${AuditBucket.Arn}/ledger/*"})),
+    ("s3:PutObject", json.dumps({"Fn::Sub": "${AuditBucket.Arn}/ledger/*"})),
+    ("s3:ListBucket", json.dumps({"Fn::GetAtt": ["AuditBucket", "Arn"]})),
+    ("kms:GenerateMac", json.dumps({"Fn::GetAtt": ["AuditMacKey", "Arn"]})),
+}
+
+
+def audit_bucket_problems(template: Template) -> list[str]:
+    """The ledger's bucket must be write-once for everyone: Object Lock (compliance) and denies."""
+    problems = []
+    props = template["Resources"]["AuditBucket"]["Properties"]
+    if props.get("ObjectLockEnabled") is not True:
+        problems.append("AuditBucket: ObjectLockEnabled is not true")
+    rule = props.get("ObjectLockConfiguration", {}).get("Rule", {}).get("DefaultRetention", {})
+    if rule.get("Mode") != "COMPLIANCE":
+        problems.append(f"AuditBucket: default retention mode is {rule.get('Mode')!r}, not 'COMPLIANCE'")
+    if rule.get("Days") != {"Ref": "AuditRetentionDays"}:
+        problems.append("AuditBucket: default retention is not AuditRetentionDays")
+    if _ref_target(props.get("LoggingConfiguration", {}).get("DestinationBucketName")) != "AccessLogsBucket":
+        problems.append("AuditBucket: access is not logged to AccessLogsBucket")
+    if template["Resources"]["AuditBucket"].get("DeletionPolicy") != "Retain":
+        problems.append("AuditBucket: DeletionPolicy is not Retain")
+    statements = [
+        s
+        for policy in resources_of(template, "AWS::S3::BucketPolicy").values()
+        if _ref_target(policy["Properties"]["Bucket"]) == "AuditBucket"
+        for s in _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+    ]
+    denies = [s for s in statements if s.get("Effect") == "Deny" and s.get("Principal") in ("*", {"AWS": "*"})]
+    if not any("s3:DeleteObject*" in _as_list(s.get("Action")) and not s.get("Condition") for s in denies):
+        problems.append("AuditBucket: no unconditional Deny of s3:DeleteObject*")
+    conditional = [
+        s for s in denies if _as_list(s.get("Action")) == ["s3:PutObject"] and "Null" in s.get("Condition", {})
+    ]
+    if not any(s["Condition"]["Null"] == {"s3:if-none-match": "true"} for s in conditional):
+        problems.append("AuditBucket: puts of records and digests without If-None-Match are not denied")
+    if [s for s in statements if s.get("Effect") == "Allow"]:
+        problems.append("AuditBucket: its bucket policy allows something (access is granted through IAM only)")
+    return problems
+
+
+def test_audit_bucket_is_object_locked_in_compliance_mode_and_refuses_deletes(cfn: Template) -> None:
+    assert audit_bucket_problems(cfn) == []
+    assert cfn["Parameters"]["AuditRetentionDays"]["Default"] == 2557
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            lambda r: r["Properties"]["ObjectLockConfiguration"]["Rule"]["DefaultRetention"].update(
+                {"Mode": "GOVERNANCE"}
+            ),
+            "AuditBucket: default retention mode is 'GOVERNANCE', not 'COMPLIANCE'",
+        ),
+        (lambda r: r["Properties"].pop("ObjectLockEnabled"), "AuditBucket: ObjectLockEnabled is not true"),
+        (lambda r: r.update({"DeletionPolicy": "Delete"}), "AuditBucket: DeletionPolicy is not Retain"),
+    ],
+    ids=["governance-mode", "no-object-lock", "deleted-with-the-stack"],
+)
+def test_weakened_audit_bucket_is_reported(cfn: Template, edit: Any, problem: str) -> None:
+    broken = copy.deepcopy(cfn)
+    edit(broken["Resources"]["AuditBucket"])
+
+    assert audit_bucket_problems(broken) == [problem]
+
+
+def test_audit_bucket_policy_without_the_delete_deny_is_reported(cfn: Template) -> None:
+    broken = copy.deepcopy(cfn)
+    statements = broken["Resources"]["AuditBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if s.get("Sid") != "DenyDeletes"]
+
+    assert audit_bucket_problems(broken) == ["AuditBucket: no unconditional Deny of s3:DeleteObject*"]
+
+
+def test_audit_mac_key_is_an_hmac_key(cfn: Template) -> None:
+    props = cfn["Resources"]["AuditMacKey"]["Properties"]
+    assert (props["KeySpec"], props["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    assert cfn["Resources"]["AuditMacKey"]["DeletionPolicy"] == "Retain"
+
+
+def ledger_grants(template: Template, role_id: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs a role is allowed on the audit bucket or the MAC key."""
+    grants = set()
+    for _, statement in role_statements(template, role_id):
+        if statement.get("Effect") != "Allow":
+            continue
+        for resource in _as_list(statement.get("Resource", [])):
+            text = json.dumps(resource)
+            if "AuditBucket" in text or "AuditMacKey" in text:
+                grants |= {(action, text) for action in _as_list(statement.get("Action", []))}
+    return grants
+
+
+def _environment(template: Template, function: str) -> dict[str, Any]:
+    variables: dict[str, Any] = (
+        template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+    )
+    return variables
+
+
+def ledger_access_problems(template: Template) -> list[str]:
+    """Functions given the ledger's variables or grants that do not write it, or writers missing them."""
+    problems = []
+    for function, role in sorted(function_roles(template).items()):
+        writes = function in LEDGER_WRITERS
+        environment = _environment(template, function)
+        for variable in ("AUDIT_BUCKET", "AUDIT_MAC_KEY_ID"):
+            if (variable in environment) != writes:
+                problems.append(f"{function}: {'lacks' if writes else 'is given'} {variable}")
+        grants = ledger_grants(template, role)
+        expected = LEDGER_GRANTS if writes else set()
+        for action, resource in sorted(grants - expected):
+            problems.append(f"{function}: may {action} on {resource}")
+        for action, resource in sorted(expected - grants):
+            problems.append(f"{function}: may not {action} on {resource}")
+    return problems
+
+
+def test_exactly_the_ledger_writers_get_the_ledger_and_only_what_the_adapter_calls(cfn: Template) -> None:
+    assert ledger_access_problems(cfn) == []
+    # Signatures are checked by `mlops audit verify`, never by a function.
+    assert ("kms:VerifyMac", json.dumps({"Fn::GetAtt": ["AuditMacKey", "Arn"]})) not in LEDGER_GRANTS
+
+
+def test_ledger_writers_are_given_the_bucket_and_the_mac_key_of_this_stack(cfn: Template) -> None:
+    for function in LEDGER_WRITERS:
+        environment = _environment(cfn, function)
+        assert _ref_target(environment["AUDIT_BUCKET"]) == "AuditBucket", function
+        assert environment["AUDIT_MAC_KEY_ID"] == {"Fn::GetAtt": ["AuditMacKey", "Arn"]}, function
+
+
+def test_a_ledger_grant_to_a_function_that_does_not_write_it_is_reported(cfn: Template) -> None:
+    broken = copy.deepcopy(cfn)
+    role = function_roles(broken)["ValidateDataFunction"]
+    broken["Resources"][role]["Properties"]["ManagedPolicyArns"].append({"Ref": "AuditLedgerWritePolicy"})
+
+    assert ledger_access_problems(broken) == [
+        f"ValidateDataFunction: may {action} on {resource}" for action, resource in sorted(LEDGER_GRANTS)
+    ]
+
+
+def test_a_ledger_writer_missing_its_variable_is_reported(cfn: Template) -> None:
+    broken = copy.deepcopy(cfn)
+    del broken["Resources"]["VerifyDeploymentFunction"]["Properties"]["Environment"]["Variables"]["AUDIT_MAC_KEY_ID"]
+
+    assert ledger_access_problems(broken) == ["VerifyDeploymentFunction: lacks AUDIT_MAC_KEY_ID"]
 
 
 def test_no_internet_or_nat_gateway_and_no_hard_coded_image_accounts(cfn: Template) -> None:
@@ -506,8 +672,8 @@ GUARDED_ACTIONS = {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob
 GUARDRAILS = {
     "sagemaker:VpcSubnets": "ForAnyValue:StringNotEquals",
     "sagemaker:VpcSecurityGroupIds": "ForAnyValue:StringNotEquals",
-    "sagemaker:VolumeKmsKey": "ArnNotEquals",
-    "sagemaker:OutputKmsKey": "ArnNotEquals",
+    "sagemaker:VolumeKmsKeyArn": "ArnNotEquals",
+    "sagemaker:OutputKmsKeyArn": "ArnNotEquals",
     "sagemaker:NetworkIsolation": "Bool",
     "sagemaker:InterContainerTrafficEncryption": "Bool",
 }

@@ -511,6 +511,8 @@ TRIGGER_SETTINGS = TriggerSettings(
     config_key=CONFIG_KEY,
     main_branch="main",
     code_repository="credit-risk-model",
+    audit_bucket="audit-bucket",
+    audit_mac_key_id="arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8899-aabbccddeeff",
 )
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from governed_mlops.cli_ui import local_evidence_links, render_history_table
 from governed_mlops.errors import ExecutionNotFoundError
-from governed_mlops.ui.pages import (
+from governed_mlops_local.cli_ui import local_evidence_links, render_history_table
+from governed_mlops_local.ui.pages import (
     describe_failure,
     format_duration,
     layout_states,
@@ -23,7 +23,7 @@ from governed_mlops.ui.pages import (
     state_edges,
     state_outcomes,
 )
-from governed_mlops.ui.server import UiRoutes
+from governed_mlops_local.ui.server import UiRoutes
 
 ASL = Path(__file__).resolve().parents[2] / "statemachines" / "training_pipeline.asl.json"
 MACHINE = "arn:aws:states:us-east-1:000000000000:stateMachine:governed-mlops-trainingpipeline"

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from governed_mlops.local.zygote import FIRST_MODULES, LATER_MODULES, _warm_up_steps
-from governed_mlops.ml.bias_plots import plot_stage
+from governed_mlops_local.zygote import FIRST_MODULES, LATER_MODULES, _warm_up_steps
+from governed_mlops_ml.bias_plots import plot_stage
 from tests.conftest import PROJECT_DIR
 
 

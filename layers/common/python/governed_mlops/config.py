@@ -13,10 +13,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from governed_mlops.errors import ConfigError
-from governed_mlops.ml.bias_names import GROUP_METRICS, POST_TRAINING_METRICS, PRE_TRAINING_METRICS, metric_stage
-from governed_mlops.ml.errors import JobInputError
-from governed_mlops.ml.hyperparameters import parse_hyperparameters
+from governed_mlops.domain.bias_names import GROUP_METRICS, POST_TRAINING_METRICS, PRE_TRAINING_METRICS, metric_stage
+from governed_mlops.domain.hyperparameters import parse_hyperparameters
+from governed_mlops.errors import ConfigError, JobInputError
 
 
 class _Strict(BaseModel):
@@ -170,7 +169,7 @@ class BiasConfig(_Strict):
         return self
 
     def job_document(self, *, label: str, positive_label: str, decision_threshold: float) -> dict[str, Any]:
-        """The bias job's ``bias_config.json`` (read by ``governed_mlops.ml.bias.parse_bias_config``)."""
+        """The bias job's ``bias_config.json`` (read by ``governed_mlops_ml.bias.parse_bias_config``)."""
         return {
             "label": label,
             "positive_label": positive_label,

@@ -31,6 +31,7 @@ __all__ = [
     "ExplainabilityError",
     "FacetError",
     "InvalidEventError",
+    "JobInputError",
     "ModelVersionNotFoundError",
     "MonitoringViolation",
     "PipelineError",
@@ -193,3 +194,13 @@ class AuditLedgerCorrupt(PipelineError):
 
 class RedriveNotPossible(PipelineError):
     """The execution cannot be redriven (it succeeded, or its recorded state is missing)."""
+
+
+class JobInputError(ValueError):
+    """Input to an ML job is unusable (missing column, non-binary target, bad hyperparameter, ...).
+
+    Deliberately not a :class:`PipelineError`: a SageMaker job reports it as the job's
+    ``FailureReason`` text, which reaches the state machine as the job's failure, never as a class
+    name (the configuration turns it into :class:`ConfigError` before a handler sees it). The
+    message is written verbatim to the job's failure file, so it names the offending field.
+    """

@@ -43,7 +43,27 @@ class FunctionSettings(BaseModel):
             raise ConfigError(f"{cls.__name__} from environment: {problems}") from exc
 
 
-class TriggerSettings(FunctionSettings):
+class AuditLedgerSettings(FunctionSettings):
+    """For functions that write the audit ledger: its bucket and MAC key in AWS (none locally).
+
+    Locally the ledger lives under ``MLOPS_LOCAL_ROOT``; in AWS both variables are required, so a
+    function the template forgot fails its cold start naming them, not its first audit record.
+    """
+
+    audit_bucket: str | None = None
+    audit_mac_key_id: str | None = None
+
+    @model_validator(mode="after")
+    def _aws_needs_ledger(self) -> Self:
+        variables = {"AUDIT_BUCKET": self.audit_bucket, "AUDIT_MAC_KEY_ID": self.audit_mac_key_id}
+        missing = [name for name, value in variables.items() if value is None]
+        if self.mlops_backend == "aws" and missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise ValueError(f"{' and '.join(missing)} {verb} required when MLOPS_BACKEND=aws")
+        return self
+
+
+class TriggerSettings(AuditLedgerSettings):
     state_machine_arn: str
     data_bucket: str
     data_prefix: str
@@ -71,22 +91,27 @@ class RegisterSettings(StageSettings):
     registry_table: str
 
 
-class ApprovalSettings(StageSettings):
+class ApprovalSettings(StageSettings, AuditLedgerSettings):
     """Request Approval, the Approval API and Record Approval Outcome share these."""
 
     approvals_table: str
     registry_table: str
     signing_secret_id: str
     approval_topic_arn: str
-    approval_api_url: str
     approver_group: str
 
 
-class VerifySettings(FunctionSettings):
+class RequestApprovalSettings(ApprovalSettings):
+    """Request Approval sends the signed links, so it alone knows the approval API's address."""
+
+    approval_api_url: str
+
+
+class VerifySettings(AuditLedgerSettings):
     registry_table: str
 
 
-class MonitorSettings(FunctionSettings):
+class MonitorSettings(AuditLedgerSettings):
     alert_topic_arn: str
     #: ``{name}`` / ``{arn}`` are filled in: the console in AWS, the local history page locally.
     history_url_template: str

@@ -44,6 +44,14 @@ class ApprovalStore(Protocol):
 
     def list_records(self) -> list[ApprovalRecord]: ...
 
+    def records_for_execution(self, execution_name: str) -> list[ApprovalRecord]:
+        """This execution's requests, newest first (a key lookup: never a scan of every request)."""
+        ...
+
+
+#: The approvals table's index by execution (template.yaml, ApprovalsTable).
+EXECUTION_INDEX = "ByExecution"
+
 
 def _decided(record: ApprovalRecord, status: str, decided_by: str, reason: str, at: datetime) -> ApprovalRecord:
     return record.model_copy(update={"status": status, "decided_by": decided_by, "reason": reason, "decided_at": at})
@@ -146,6 +154,9 @@ class LocalApprovalStore:
         records = [ApprovalRecord.model_validate_json(r[0]) for r in rows]
         return sorted(records, key=lambda r: r.requested_at, reverse=True)
 
+    def records_for_execution(self, execution_name: str) -> list[ApprovalRecord]:
+        return [r for r in self.list_records() if r.execution_name == execution_name]
+
 
 class DynamoDBApprovalStore:
     """The table is encrypted at rest with the stack's KMS key; the token is an attribute of the item."""
@@ -172,6 +183,9 @@ class DynamoDBApprovalStore:
                 "approval_id": {"S": record.approval_id},
                 "status": {"S": record.status},
                 "record": {"S": record.model_dump_json()},
+                # Keys of the ByExecution index: one execution's requests without a table scan.
+                "execution_name": {"S": record.execution_name},
+                "requested_at": {"S": record.requested_at.isoformat()},
                 "task_token": {"S": task_token},
                 # DynamoDB TTL removes the item (and its token) a day after it expired.
                 "expires_epoch": {"N": str(int(record.expires_at.timestamp()) + 86400)},
@@ -240,6 +254,21 @@ class DynamoDBApprovalStore:
             TableName=self._table, ProjectionExpression="#r", ExpressionAttributeNames={"#r": "record"}
         ):
             records.extend(ApprovalRecord.model_validate_json(i["record"]["S"]) for i in page.get("Items", []))
+        return sorted(records, key=lambda r: r.requested_at, reverse=True)
+
+    def records_for_execution(self, execution_name: str) -> list[ApprovalRecord]:
+        records: list[ApprovalRecord] = []
+        try:
+            for page in self._ddb.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=EXECUTION_INDEX,
+                KeyConditionExpression="execution_name = :name",
+                ExpressionAttributeValues={":name": {"S": execution_name}},
+                ScanIndexForward=False,
+            ):
+                records.extend(ApprovalRecord.model_validate_json(i["record"]["S"]) for i in page.get("Items", []))
+        except ClientError as exc:
+            raise TransientStorageError(f"approvals table: {exc.response['Error']['Code']}") from exc
         return sorted(records, key=lambda r: r.requested_at, reverse=True)
 
 

@@ -8,6 +8,7 @@ Local (``LocalAuditLedger``), under the data directory::
     audit/ledger.jsonl     one record per line, canonical JSON, newline-terminated
     audit/digests.jsonl    one signed digest per line, same format
     audit/ledger.lock      flock()ed around "read the last record, append the next one"
+    audit-anchor/head.json the chain head (last digest, the record it sealed), replaced by rename
     secrets/audit-hmac.key 32 random bytes, mode 0600: the HMAC key the digests are signed with
 
 An append is one ``os.write`` of the whole line on an ``O_APPEND`` descriptor followed by
@@ -16,18 +17,29 @@ its newline. A torn last line is never skipped: :func:`governed_mlops.domain.aud
 it, appends refuse to chain onto it, and :meth:`LocalAuditLedger.remove_torn_tail` moves it aside
 and records that it did so.
 
+Every digest is followed by a new chain head (:class:`governed_mlops.domain.audit.AuditAnchor`),
+written outside the ledger's files; ``verify`` checks the ledger still ends at or after it, so cutting
+or rewriting the sealed tail (the last record, the last digest, or both) is detected. Before signing,
+a writer checks that the ledger's newest digest continues the head, so it never seals over a cut.
+``seal()`` is what the use cases call at the end of an execution and at an approval decision.
+
 AWS (``S3AuditLedger``):
 
 - each record is one object ``<prefix>/records/<sequence:012d>.json`` and each digest one object
   ``<prefix>/digests/<digest_sequence:012d>.json``, written with ``IfNoneMatch="*"``: S3 refuses the
   put if the key exists, so no writer overwrites a record and two concurrent writers cannot both take
   the same sequence number (the loser re-reads the tail and retries);
+- the chain head is ``<prefix>/head.json``, replaced with ``IfMatch=<its ETag>`` (created with
+  ``IfNoneMatch="*"``) and only ever moved forward; together with the Object Lock digest object it
+  names, it is the anchor ``verify`` checks the ledger's tail against;
 - the bucket has versioning and Object Lock in compliance mode with a default retention, so no one,
   the root user included, can delete or overwrite a version before it expires; its bucket policy
-  denies ``s3:PutObject`` without the ``s3:if-none-match`` condition key and ``s3:DeleteObject*``;
+  denies ``s3:DeleteObject*``, puts of records and digests without the ``s3:if-none-match`` condition
+  key, and puts of the head without ``s3:if-match`` or ``s3:if-none-match``;
 - digests are signed with KMS ``GenerateMac`` (an ``HMAC_256`` key, ``HMAC_SHA_256``) and checked with
-  ``VerifyMac``: the key never leaves KMS, and the role that appends records need not be allowed to
-  sign (then a scheduled function writes the digests, as CloudTrail does hourly).
+  ``VerifyMac``: the key never leaves KMS. Every function that appends may also seal (at the cadence,
+  at an execution's end, at an approval decision), so each is granted ``kms:GenerateMac`` and none
+  ``kms:VerifyMac``: checking signatures is the auditor's (``S3AuditLedger.verify``).
 """
 
 from __future__ import annotations
@@ -48,6 +60,8 @@ from botocore.exceptions import ClientError
 
 from governed_mlops.domain.audit import (
     GENESIS_HASH,
+    AnchorReading,
+    AuditAnchor,
     AuditDigest,
     AuditDraft,
     AuditRecord,
@@ -57,6 +71,7 @@ from governed_mlops.domain.audit import (
     VerificationResult,
     chain,
     check_segment,
+    head_gap,
     parse_entry,
     parse_jsonl,
     sign_digest,
@@ -73,6 +88,8 @@ else:
     S3Client = Any
 
 __all__ = [
+    "ANCHOR_FILE",
+    "AUDIT_PREFIX",
     "KEY_FILE",
     "AuditLedger",
     "KmsMacSigner",
@@ -83,6 +100,10 @@ __all__ = [
 ]
 
 KEY_FILE = Path("secrets") / "audit-hmac.key"
+#: The local chain head: beside the ledger's directory, not in it.
+ANCHOR_FILE = Path("audit-anchor") / "head.json"
+#: Where the deployed ledger lives in the audit bucket (the template grants exactly ``ledger/*``).
+AUDIT_PREFIX = "ledger"
 _KEY_BYTES = 32
 
 
@@ -101,6 +122,8 @@ class AuditLedger(Protocol):
     def digests(self) -> list[AuditDigest]: ...
 
     def write_digest(self) -> AuditDigest: ...
+
+    def seal(self) -> AuditDigest: ...
 
     def verify(self) -> VerificationResult: ...
 
@@ -138,6 +161,30 @@ def _segment_or_raise(segment: list[AuditRecord | Unreadable], previous: AuditDi
         failure = (first, f"records #{first}..#{last.sequence} are not all present")
     if failure is not None:
         raise AuditLedgerCorrupt(f"not signing a digest: ledger FAILED at record #{failure[0]}: {failure[1]}")
+
+
+def _head_or_raise(anchor: AnchorReading, latest: AuditDigest | None) -> AuditAnchor | None:
+    """The anchored head, if the ledger's newest digest continues it; else refuse to seal anything."""
+    head = anchor.head
+    if isinstance(head, Unreadable):
+        raise AuditLedgerCorrupt(
+            f"not signing a digest: the chain head anchor {anchor.where} is unreadable: {head.reason} "
+            f"(run `mlops audit verify`)"
+        )
+    problem = head_gap(head, latest, anchor.where)
+    if problem is not None:
+        raise AuditLedgerCorrupt(f"not signing a digest: {problem} (run `mlops audit verify`)")
+    return head
+
+
+def _sealed_end_or_raise(latest: AuditDigest, last_record: AuditRecord) -> None:
+    """With nothing new to seal, the ledger must end exactly at the record ``latest`` sealed."""
+    if (last_record.sequence, last_record.record_hash) != (latest.last_sequence, latest.last_record_hash):
+        raise AuditLedgerCorrupt(
+            f"not signing a digest: the ledger ends at record #{last_record.sequence} "
+            f"({last_record.record_hash[:12]}…) but digest #{latest.digest_sequence} sealed record "
+            f"#{latest.last_sequence} ({latest.last_record_hash[:12]}…) (run `mlops audit verify`)"
+        )
 
 
 # -- local ----------------------------------------------------------------------------------------
@@ -194,6 +241,37 @@ def _write_line(path: Path, line: bytes) -> None:
             os.close(dir_fd)
 
 
+def _read_anchor(path: Path) -> AnchorReading:
+    try:
+        data: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        data = None
+    return AnchorReading.parse(str(path), data)
+
+
+def _write_anchor(path: Path, head: AuditAnchor) -> None:
+    """Replace the head atomically: a private temporary file, fsync, rename, fsync the directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            body = head.to_bytes()
+            if os.write(fd, body) != len(body):
+                raise AuditLedgerCorrupt(f"short write to {tmp}")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def _last_line(path: Path) -> bytes | None:
     """The last complete line of a file without reading all of it; raises on a torn tail."""
     try:
@@ -234,6 +312,7 @@ class LocalAuditLedger:
         self._dir = root / "audit"
         self.ledger_path = self._dir / "ledger.jsonl"
         self.digests_path = self._dir / "digests.jsonl"
+        self.anchor_path = root / ANCHOR_FILE
         self._lock_path = self._dir / "ledger.lock"
         self._signer = HmacSigner(key)
         self.digest_every = digest_every
@@ -283,21 +362,41 @@ class LocalAuditLedger:
         return record
 
     def write_digest(self) -> AuditDigest:
-        """Sign a digest of every record not yet covered (returns the latest digest if none are new)."""
+        """Sign a digest of every record not yet covered (returns the latest digest if none are new).
+
+        Either way the chain head anchor names the returned digest afterwards. Raises
+        :class:`AuditLedgerCorrupt`, writing nothing, if the ledger no longer ends where the anchor
+        or the latest digest says it was sealed.
+        """
         with self._locked():
             last_record, last_digest = self._last_record(), self._last_digest()
             if last_record is None:
                 raise AuditLedgerCorrupt("nothing to digest: the audit ledger is empty")
             if last_digest is not None and last_digest.last_sequence >= last_record.sequence:
+                _sealed_end_or_raise(last_digest, last_record)
+                head = _head_or_raise(self._anchor(), last_digest)
+                if head is None or head.digest_sequence < last_digest.digest_sequence:
+                    _write_anchor(self.anchor_path, AuditAnchor.of(last_digest))  # after an interrupted seal
                 return last_digest
             return self._write_digest_locked(last_digest, last_record)
 
+    def seal(self) -> AuditDigest:
+        """Cover every record so far with a signed digest and anchor it (end of execution, decision)."""
+        return self.write_digest()
+
     def _write_digest_locked(self, previous: AuditDigest | None, last_record: AuditRecord) -> AuditDigest:
+        _head_or_raise(self._anchor(), previous)
         first = previous.last_sequence + 1 if previous else 1
         _segment_or_raise(self._record_entries()[first - 1 : last_record.sequence], previous, last_record)
         digest = sign_digest(previous, last_record, self._signer)
+        # Digest first, then the head: a crash in between leaves the head one digest behind, which
+        # verify accepts and the next seal repairs; the reverse order would name a missing digest.
         _write_line(self.digests_path, digest.to_line())
+        _write_anchor(self.anchor_path, AuditAnchor.of(digest))
         return digest
+
+    def _anchor(self) -> AnchorReading:
+        return _read_anchor(self.anchor_path)
 
     def _record_entries(self) -> list[AuditRecord | Unreadable]:
         return _read_entries(self.ledger_path, AuditRecord)
@@ -314,7 +413,12 @@ class LocalAuditLedger:
         return _readable(list(self._digest_entries()), "digest")
 
     def verify(self) -> VerificationResult:
-        return verify(self._record_entries(), self._digest_entries(), self._signer, max_uncovered=self.digest_every)
+        """Check every record and digest, and that the ledger still ends at or after the anchored head."""
+        # Read without the lock, in the order writers write backwards (head, digests, records): a
+        # concurrent append or seal then only adds what the earlier reads do not yet vouch for.
+        anchor = self._anchor()
+        digests = self._digest_entries()
+        return verify(self._record_entries(), digests, self._signer, max_uncovered=self.digest_every, anchor=anchor)
 
     def remove_torn_tail(self, actor: str) -> AuditRecord | None:
         """Move a torn last line of either file aside and record that it was removed.
@@ -374,6 +478,7 @@ def _read_entries(path: Path, model: type[Any]) -> list[Any]:
 
 # -- AWS ------------------------------------------------------------------------------------------
 _CONFLICT = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+_ABSENT = {"NoSuchKey", "404"}
 _TRANSIENT = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
 _KEY_NUMBER = re.compile(r"/(\d{12})\.json$")
 _MAX_ATTEMPTS = 10
@@ -434,23 +539,31 @@ class S3AuditLedger:
         # The newest record and digest this instance has seen: listings start after them.
         self._tail: AuditRecord | None = None
         self._digest_tail: AuditDigest | None = None
+        self._head_key = f"{self._prefix}/head.json"
 
     def _key(self, kind: str, number: int) -> str:
         return f"{self._prefix}/{kind}/{number:012d}.json"
 
     def _put_new(self, key: str, body: bytes) -> None:
+        self._put(key, body, {"IfNoneMatch": "*"})
+
+    def _put(self, key: str, body: bytes, condition: dict[str, str]) -> None:
+        """A conditional put (``IfNoneMatch`` / ``IfMatch``): :class:`_Conflict` if S3 refuses it."""
+        request: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": "application/json",
+            # Object Lock buckets refuse puts without an integrity checksum.
+            "ChecksumAlgorithm": "SHA256",
+            **condition,
+        }
         try:
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
-                ChecksumAlgorithm="SHA256",
-                IfNoneMatch="*",
-            )
+            self._s3.put_object(**request)
         except ClientError as exc:
             code = _code(exc)
-            if code in _CONFLICT:
+            # If-Match on an object that is gone answers NoSuchKey: it changed since it was read.
+            if code in _CONFLICT or ("IfMatch" in condition and code in _ABSENT):
                 raise _Conflict(key) from exc
             if code in _TRANSIENT:
                 raise TransientStorageError(f"put s3://{self._bucket}/{key}: {code}, retry later") from exc
@@ -531,13 +644,23 @@ class S3AuditLedger:
         return record
 
     def write_digest(self) -> AuditDigest:
-        """Sign a digest of every record not yet covered (or return the latest if none are new)."""
+        """Sign a digest of every record not yet covered (or return the latest if none are new).
+
+        Either way ``head.json`` names the returned digest (or a later one) afterwards. Raises
+        :class:`AuditLedgerCorrupt`, writing nothing, if the ledger no longer ends where the head or
+        the latest digest says it was sealed.
+        """
         for _ in range(_MAX_ATTEMPTS):
+            # The head before the listings: a seal landing in between only puts the listings ahead of it.
+            anchor, _ = self._head()
             previous = self._last_digest()
             last_record = self._last_record()
             if last_record is None:
                 raise AuditLedgerCorrupt("nothing to digest: the audit ledger is empty")
+            _head_or_raise(anchor, previous)
             if previous is not None and previous.last_sequence >= last_record.sequence:
+                _sealed_end_or_raise(previous, last_record)
+                self._advance_head(previous)
                 return previous
             first = previous.last_sequence + 1 if previous else 1
             start = self._key("records", first - 1) if first > 1 else ""
@@ -549,8 +672,47 @@ class S3AuditLedger:
             except _Conflict:
                 continue  # another writer sealed this range first; look again
             self._digest_tail = digest
+            self._advance_head(digest)
             return digest
         raise TransientStorageError(f"audit digest: contended {_MAX_ATTEMPTS} times, retry later")
+
+    def seal(self) -> AuditDigest:
+        """Cover every record so far with a signed digest and anchor it (end of execution, decision)."""
+        return self.write_digest()
+
+    def _head(self) -> tuple[AnchorReading, str | None]:
+        """The chain head in ``head.json`` and its ETag (``None``, ``None`` if nothing was anchored yet)."""
+        where = f"s3://{self._bucket}/{self._head_key}"
+        try:
+            answer = self._s3.get_object(Bucket=self._bucket, Key=self._head_key)
+        except ClientError as exc:
+            code = _code(exc)
+            if code in _ABSENT:
+                return AnchorReading(where, None), None
+            if code in _TRANSIENT:
+                raise TransientStorageError(f"get {where}: {code}, retry later") from exc
+            raise
+        return AnchorReading.parse(where, bytes(answer["Body"].read())), answer["ETag"]
+
+    def _advance_head(self, digest: AuditDigest) -> None:
+        """Move ``head.json`` forward to ``digest``; never back (a concurrent seal may be ahead)."""
+        for _ in range(_MAX_ATTEMPTS):
+            anchor, etag = self._head()
+            head = anchor.head
+            if isinstance(head, Unreadable):
+                raise AuditLedgerCorrupt(f"the chain head anchor {anchor.where} is unreadable: {head.reason}")
+            if head is not None and head.digest_sequence >= digest.digest_sequence:
+                return
+            try:
+                self._put(
+                    self._head_key,
+                    AuditAnchor.of(digest).to_bytes(),
+                    {"IfMatch": etag} if etag else {"IfNoneMatch": "*"},
+                )
+            except _Conflict:
+                continue  # another writer moved it in between: look again
+            return
+        raise TransientStorageError(f"audit head: contended {_MAX_ATTEMPTS} times, retry later")
 
     def records(self, subject: str | None = None) -> list[AuditRecord]:
         found: list[AuditRecord] = _readable(self._entries("records", AuditRecord), "ledger")
@@ -560,9 +722,14 @@ class S3AuditLedger:
         return _readable(self._entries("digests", AuditDigest), "digest")
 
     def verify(self) -> VerificationResult:
-        return verify(
-            self._entries("records", AuditRecord),
-            self._entries("digests", AuditDigest),
-            self._signer,
-            max_uncovered=self.digest_every,
-        )
+        """Check every record and digest object, and that the ledger still reaches ``head.json``.
+
+        What ``mlops audit verify`` calls for the deployed ledger: it needs ``s3:ListBucket`` and
+        ``s3:GetObject`` on the prefix and ``kms:VerifyMac`` on the MAC key.
+        """
+        # Head, digests, records: the reverse of the order writers write them, so an append or seal
+        # that lands meanwhile only adds what the earlier reads do not vouch for yet.
+        anchor, _ = self._head()
+        digests = self._entries("digests", AuditDigest)
+        records = self._entries("records", AuditRecord)
+        return verify(records, digests, self._signer, max_uncovered=self.digest_every, anchor=anchor)

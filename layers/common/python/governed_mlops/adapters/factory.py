@@ -20,12 +20,17 @@ from governed_mlops.adapters.approvals import (
     SecretsManagerSecret,
     SnsNotifier,
 )
-from governed_mlops.adapters.audit_ledger import AuditLedger, LocalAuditLedger, S3AuditLedger, load_or_create_key
+from governed_mlops.adapters.audit_ledger import (
+    AUDIT_PREFIX,
+    AuditLedger,
+    LocalAuditLedger,
+    S3AuditLedger,
+    load_or_create_key,
+)
 from governed_mlops.adapters.code_repository import CodeCommitRepository, CodeRepository, LocalGitRepository
 from governed_mlops.adapters.model_registry import LocalModelRegistry, ModelRegistry, SageMakerModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
-from governed_mlops.errors import ConfigError
-from governed_mlops.settings import FunctionSettings
+from governed_mlops.settings import AuditLedgerSettings, FunctionSettings
 
 
 def _local_root(settings: FunctionSettings) -> Path:
@@ -74,12 +79,14 @@ def notifier(settings: FunctionSettings, topic_arn: str) -> Notifier:
     return SnsNotifier(client("sns", settings), topic_arn)
 
 
-def audit_ledger(settings: FunctionSettings) -> AuditLedger:
+def audit_ledger(settings: AuditLedgerSettings) -> AuditLedger:
     """The append-only, hash-chained audit ledger (a JSONL file locally; S3 Object Lock + KMS in AWS)."""
     if settings.mlops_backend == "local":
         root = _local_root(settings)
         return LocalAuditLedger(root, load_or_create_key(root))
-    bucket, key_id = getattr(settings, "audit_bucket", None), getattr(settings, "audit_mac_key_id", None)
-    if not bucket or not key_id:
-        raise ConfigError(f"{type(settings).__name__}: AUDIT_BUCKET and AUDIT_MAC_KEY_ID are required in AWS")
-    return S3AuditLedger(client("s3", settings), bucket, "ledger/", client("kms", settings), key_id)
+    # Both are guaranteed by AuditLedgerSettings validation when the backend is "aws".
+    assert settings.audit_bucket is not None
+    assert settings.audit_mac_key_id is not None
+    return S3AuditLedger(
+        client("s3", settings), settings.audit_bucket, AUDIT_PREFIX, client("kms", settings), settings.audit_mac_key_id
+    )

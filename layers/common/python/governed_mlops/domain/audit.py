@@ -5,21 +5,32 @@ Every actor action (a person's approval, a stage's outcome, a deployment) become
 removing, inserting or reordering a record breaks a link. A hash chain alone cannot stop someone
 who rewrites a record *and* recomputes every later hash, so, as CloudTrail does with its digest
 files, the ledger is periodically sealed by an :class:`AuditDigest`: the hash of the last record
-it covers, signed with a key the writer of the records does not need (an HMAC key locally, a KMS
-HMAC key in AWS). Digests are chained to each other too.
+it covers, signed with a key that is not stored with the records (an HMAC key locally, a KMS
+HMAC key in AWS that never leaves KMS). Digests are chained to each other too.
+
+Every digest also moves an :class:`AuditAnchor`, the chain head (the last digest and the record it
+sealed), kept outside the ledger's own files: a separate file locally, a conditionally written
+``head.json`` next to the Object Lock digest objects in AWS. The use cases seal at the end of every
+execution and at every approval decision, so a quiet ledger has no uncovered tail.
 
 What :func:`verify` guarantees, and what it cannot:
 
 - Any edit, deletion, insertion, reordering or truncation of records covered by a digest is
   detected, even when the attacker recomputed every hash, as long as the digests themselves are
   intact (editing one or signing one with another key is detected as well).
+- Given the anchor, removing or rewriting the latest digest(s), with or without the records they
+  cover, is detected and named: the ledger must still hold the digest the anchor names, with the
+  hash it names, and every record up to the one that digest sealed. Deleting the anchor once more
+  than one digest exists is detected too. Signed digests beyond the anchor are accepted and noted
+  (a seal in flight, or a writer that crashed between its digest and the anchor).
 - Records after the latest digest are protected by the hash chain only. Editing or reordering one
   of them in place is detected; rewriting that tail with recomputed hashes, removing it (truncation),
-  or appending forged records to it is not, until a digest covers it. :func:`verify` reports the
-  uncovered tail (``ok`` stays true) and, given ``max_uncovered``, fails when the tail is longer than
-  the digest cadence allows (which catches most deletions of the latest digests).
-- Deleting the latest digest(s) together with the records they cover is invisible to any
-  self-contained log; the defence is storage that refuses deletion (S3 Object Lock in AWS).
+  or appending forged records to it is not, until a seal covers it. :func:`verify` reports the
+  uncovered tail (``ok`` stays true; :attr:`VerificationResult.uncovered` counts it) and, given
+  ``max_uncovered``, fails when the tail is longer than the digest cadence allows.
+- Someone who can rewrite the anchor as well as the ledger (locally: anyone who can write the data
+  directory) can roll both back together; in AWS the digests and every version of ``head.json`` are
+  under Object Lock in compliance mode, and the bucket policy refuses deletes.
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = [
     "GENESIS_HASH",
     "KNOWN_ACTIONS",
+    "AnchorReading",
+    "AuditAnchor",
     "AuditDigest",
     "AuditDraft",
     "AuditRecord",
@@ -48,6 +61,7 @@ __all__ = [
     "canonical_json",
     "chain",
     "check_segment",
+    "head_gap",
     "parse_entry",
     "parse_jsonl",
     "sign_digest",
@@ -241,6 +255,45 @@ class AuditDigest(_Strict):
         return canonical_json(self.model_dump(mode="json")) + b"\n"
 
 
+class AuditAnchor(_Strict):
+    """The chain head as last sealed: which digest, and the record it ends at.
+
+    Kept where the ledger's own files are not, and moved forward after every digest. A ledger that
+    no longer holds this digest with this hash, or this record, lost or rewrote its sealed tail.
+    """
+
+    digest_sequence: int = Field(ge=1)
+    last_sequence: int = Field(ge=1)
+    last_record_hash: str
+    digest_hash: str
+    time: str
+
+    _check_time = field_validator("time")(_utc_iso)
+
+    @classmethod
+    def of(cls, digest: AuditDigest) -> AuditAnchor:
+        """The head that names ``digest``."""
+        return cls(
+            digest_sequence=digest.digest_sequence,
+            last_sequence=digest.last_sequence,
+            last_record_hash=digest.last_record_hash,
+            digest_hash=digest.digest_hash,
+            time=digest.time,
+        )
+
+    def names(self, digest: AuditDigest) -> bool:
+        """Whether ``digest`` is the one this head was written for."""
+        return (self.digest_sequence, self.last_sequence, self.last_record_hash, self.digest_hash) == (
+            digest.digest_sequence,
+            digest.last_sequence,
+            digest.last_record_hash,
+            digest.digest_hash,
+        )
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json")) + b"\n"
+
+
 def sign_digest(
     previous: AuditDigest | None, last_record: AuditRecord, signer: DigestSigner, time: str | None = None
 ) -> AuditDigest:
@@ -269,7 +322,7 @@ class Unreadable:
     reason: str
 
 
-EntryT = TypeVar("EntryT", AuditRecord, AuditDigest)
+EntryT = TypeVar("EntryT", AuditRecord, AuditDigest, AuditAnchor)
 
 
 def parse_entry(data: bytes, model: type[EntryT], position: int) -> EntryT | Unreadable:
@@ -306,6 +359,19 @@ def parse_jsonl(data: bytes, model: type[EntryT]) -> list[EntryT | Unreadable]:
     return entries
 
 
+@dataclass(frozen=True)
+class AnchorReading:
+    """What an anchor store holds: the head, ``None`` if nothing was sealed yet, or why it is unreadable."""
+
+    where: str  # named in problems: a file path locally, an s3:// URI in AWS
+    head: AuditAnchor | Unreadable | None
+
+    @classmethod
+    def parse(cls, where: str, data: bytes | None) -> AnchorReading:
+        """The reading of a stored head (``data`` is ``None`` when the store holds none)."""
+        return cls(where, None if data is None else parse_entry(data.rstrip(b"\n"), AuditAnchor, 1))
+
+
 # -- verification ---------------------------------------------------------------------------------
 class VerificationResult(BaseModel):
     """Outcome of :func:`verify`. ``first_bad_sequence`` is the earliest record that may be bad."""
@@ -318,6 +384,7 @@ class VerificationResult(BaseModel):
     records: int = 0
     digests: int = 0
     covered_up_to: int = 0  # last record sequence covered by a valid digest (0: none)
+    anchored_up_to: int = 0  # last record sequence the chain head anchor names (0: none, or not checked)
     note: str = ""  # e.g. the tail not yet covered by a digest
 
     @property
@@ -425,18 +492,97 @@ def _check_digests(
     return valid, None
 
 
+def _range(kind: str, first: int, last: int) -> tuple[str, int]:
+    """('digest #3', 1) / ('records #5..#6', 2): a range named with how many it holds."""
+    if first == last:
+        return f"{kind} #{first}", 1
+    return f"{kind}s #{first}..#{last}", last - first + 1
+
+
+def _missing(*ranges: tuple[str, int]) -> str:
+    names = " and ".join(name for name, _ in ranges)
+    return f"{names} {'is' if sum(count for _, count in ranges) == 1 else 'are'} missing"
+
+
+def head_gap(head: AuditAnchor | None, latest: AuditDigest | None, where: str) -> str | None:
+    """Why the ledger whose newest digest is ``latest`` no longer reaches the anchored ``head``, or ``None``.
+
+    Writers check this before they sign, so no digest is chained onto a ledger whose sealed tail was
+    cut or rewritten. Digests beyond the head are fine: a writer moves the head after writing its
+    digest, so the head lags while a seal is in flight, or after a writer crashed in between. A
+    missing head is fine while at most one digest exists (the first seal's head not written yet).
+    ``where``: the anchor's location, named in the problem.
+    """
+    found = latest.digest_sequence if latest else 0
+    if head is None:
+        if found <= 1:
+            return None
+        return f"the chain head anchor {where} is missing although the ledger has {found} digests (it was deleted)"
+    if latest is None or found < head.digest_sequence:
+        return (
+            f"the ledger's digests end at #{found} but the anchor {where} says digest #{head.digest_sequence} sealed "
+            f"records up to #{head.last_sequence} ({_missing(_range('digest', found + 1, head.digest_sequence))})"
+        )
+    if found == head.digest_sequence and not head.names(latest):
+        return f"digest #{found} does not match the anchor {where} (the sealed tail was rewritten and re-signed)"
+    return None
+
+
+def _check_anchor(anchor: AnchorReading, digests: Sequence[AuditDigest], count: int) -> tuple[Failure | None, str]:
+    """The ledger's sealed tail against the chain head kept outside it: (failure, note).
+
+    ``digests``: the ledger's valid, chained digests (every one signed).
+    """
+    head, where = anchor.head, anchor.where
+    covered = digests[-1].last_sequence if digests else 0
+    if isinstance(head, Unreadable):
+        return (
+            covered + 1,
+            f"the chain head anchor {where} is unreadable: {head.reason} (nothing vouches that the ledger "
+            f"still ends where it was last sealed)",
+        ), ""
+    sealed = head.digest_sequence if head else 0
+    if head is not None and len(digests) < sealed:
+        missing = [_range("digest", len(digests) + 1, sealed)]
+        if count < head.last_sequence:
+            missing.append(_range("record", count + 1, head.last_sequence))
+        # The records the missing digests sealed are vouched for by nothing now.
+        return (
+            covered + 1,
+            f"the ledger was truncated: its digests end at #{len(digests)} but the anchor {where} says digest "
+            f"#{sealed} sealed records up to #{head.last_sequence} ({_missing(*missing)})",
+        ), ""
+    if head is not None and not head.names(ours := digests[sealed - 1]):
+        return (
+            ours.first_sequence,
+            f"digest #{sealed} does not match the anchor {where}: the anchor says it sealed record "
+            f"#{head.last_sequence} ({_short(head.last_record_hash)}…) and hashes to {_short(head.digest_hash)}…, "
+            f"the ledger's sealed record #{ours.last_sequence} ({_short(ours.last_record_hash)}…) and hashes to "
+            f"{_short(ours.digest_hash)}… (the sealed tail was rewritten and re-signed)",
+        ), ""
+    problem = head_gap(head, digests[-1] if digests else None, where)
+    if problem is not None:
+        return (covered + 1, problem), ""
+    if len(digests) > sealed:
+        name, count_beyond = _range("digest", sealed + 1, len(digests))
+        return None, f"{name} {'is' if count_beyond == 1 else 'are'} not yet anchored (the next seal anchors them)"
+    return None, ""
+
+
 def verify(
     records: Sequence[AuditRecord | Unreadable],
     digests: Sequence[AuditDigest | Unreadable],
     key: bytes | DigestSigner,
     *,
     max_uncovered: int | None = None,
+    anchor: AnchorReading | None = None,
 ) -> VerificationResult:
     """Check a whole ledger: records in storage order, digests in storage order.
 
     Detects edits, deletions, insertions, reorderings and truncation (see the module docstring for
     the uncovered tail). ``max_uncovered``: the digest cadence; a longer uncovered tail means
-    digests are missing.
+    digests are missing. ``anchor``: the chain head read from outside the ledger; the ledger must
+    still end at or after it (``None``: no anchor is checked).
     """
     signer: DigestSigner = HmacSigner(key) if isinstance(key, bytes) else key
     valid_digests, digest_failure = _check_digests(digests, signer)
@@ -455,6 +601,11 @@ def verify(
                 f"({_records(count + 1, covered, 'is')} missing)",
             )
         )
+    anchor_note = ""
+    if not failures and anchor is not None:
+        anchor_failure, anchor_note = _check_anchor(anchor, valid_digests, count)
+        if anchor_failure:
+            failures.append(anchor_failure)
     if not failures and max_uncovered is not None and count - covered > max_uncovered:
         failures.append(
             (
@@ -463,10 +614,19 @@ def verify(
                 f"{max_uncovered} records (the latest digest(s) were deleted)",
             )
         )
-    summary = {"records": count, "digests": len(digests), "covered_up_to": min(covered, count)}
+    anchored = anchor.head.last_sequence if anchor is not None and isinstance(anchor.head, AuditAnchor) else 0
+    summary = {
+        "records": count,
+        "digests": len(digests),
+        "covered_up_to": min(covered, count),
+        "anchored_up_to": anchored,
+    }
     if failures:
         # On a tie the record problem is listed first and is the more specific of the two.
         sequence, problem = min(failures, key=lambda failure: failure[0])
         return VerificationResult(ok=False, first_bad_sequence=sequence, problem=problem, **summary)
-    note = f"{_records(covered + 1, count, 'is')} not yet covered by a digest" if count > covered else ""
-    return VerificationResult(ok=True, note=note, **summary)
+    notes = [
+        f"{_records(covered + 1, count, 'is')} not yet covered by a digest" if count > covered else "",
+        anchor_note,
+    ]
+    return VerificationResult(ok=True, note="; ".join(note for note in notes if note), **summary)

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from governed_mlops.config import MetricLimit
+from governed_mlops.domain.bias_names import STAGE_SECTIONS, metric_stage
 from governed_mlops.errors import ArtifactNotFoundError, BiasThresholdExceeded, FacetError
-from governed_mlops.ml.bias_names import STAGE_SECTIONS, metric_stage
 
 __all__ = ["BiasBreach", "check_bias", "raise_for_breaches"]
 

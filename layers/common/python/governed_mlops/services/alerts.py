@@ -76,10 +76,11 @@ def handle_status_change(
     audit: AuditSink,
     history_url_template: str,
 ) -> dict[str, str]:
-    """Record the outcome in the audit ledger; alert on-call staff about failures (exactly once per event)."""
+    """Record the outcome in the audit ledger and seal it; alert on-call staff about failures (once per event)."""
     detail = event.detail
     if detail.status not in ALERT_STATUSES:
         audit.append("system:execution-monitor", "pipeline.succeeded", detail.name, {"status": detail.status})
+        audit.seal()  # the execution is over: leave no unsealed tail behind it
         return {"alerted": "no", "status": detail.status}
     events = sfn.get_execution_history(executionArn=detail.execution_arn, maxResults=1000)["events"]
     state = failed_state(events)
@@ -111,4 +112,5 @@ def handle_status_change(
         detail.name,
         {"status": detail.status, "failed_state": state, "error": error},
     )
+    audit.seal()
     return {"alerted": "yes", **body}

@@ -135,7 +135,7 @@ def request_approval(
 
 def _pending_request(deps: ApprovalDeps, event: ApprovalRequestEvent, now: datetime) -> ApprovalRecord | None:
     """The unexpired pending request this execution made earlier for the same model version, if any."""
-    for approval in deps.store.list_records():
+    for approval in deps.store.records_for_execution(event.execution_name):
         if (
             approval.execution_arn == event.execution_arn
             and approval.model_version == event.registration.model_version
@@ -286,6 +286,7 @@ def decide(
         },
         approval.evidence,
     )
+    deps.audit.seal()  # a person's decision is sealed at once, not after the next 50 records
     return decided
 
 
@@ -306,7 +307,7 @@ class OutcomeEvent(BaseModel):
 
 
 def _latest_for_execution(deps: ApprovalDeps, execution_name: str) -> ApprovalRecord:
-    records = [r for r in deps.store.list_records() if r.execution_name == execution_name]
+    records = deps.store.records_for_execution(execution_name)
     if not records:
         raise ApprovalExpired(f"no approval request was recorded for execution {execution_name}")
     return records[0]
@@ -345,6 +346,7 @@ def record_outcome(event: OutcomeEvent, deps: ApprovalDeps, *, now: datetime) ->
         {"approval_id": decision.approval_id, "reason": decision.reason, "execution": event.execution_name},
         decision.evidence_sha256,
     )
+    deps.audit.seal()
     cause = f"{record.model_version} {decision.decision} by {decision.decided_by}: {decision.reason}".strip()
     return {
         "model_version": record.model_version,

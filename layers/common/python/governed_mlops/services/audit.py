@@ -15,6 +15,14 @@ class AuditSink(Protocol):
         evidence: dict[str, str] | None = None,
     ) -> Any: ...
 
+    def seal(self) -> Any:
+        """Cover every record so far with a signed digest and move the chain head anchor to it.
+
+        Called after the record of an execution's end and of an approval decision, so the ledger
+        has no unsealed tail once nothing is running (``digest_every`` stays the cadence between).
+        """
+        ...
+
 
 class NullAudit:
     """For unit tests of a use case that do not look at the ledger."""
@@ -27,4 +35,7 @@ class NullAudit:
         details: dict[str, Any] | None = None,  # noqa: ARG002
         evidence: dict[str, str] | None = None,  # noqa: ARG002
     ) -> Any:
+        return None
+
+    def seal(self) -> Any:
         return None

@@ -1,0 +1,741 @@
+"""``mlops``: the command line for engineers and on-call staff (local runtime by default)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from governed_mlops.errors import PipelineError
+from governed_mlops_local.cli_history_aws import aws_options, history_from_aws, redrive_in_aws
+from governed_mlops_local.cli_history_aws import render as render_aws_history
+
+DEFAULT_DATASET_KEY = "datasets/german_credit.csv"
+
+
+class Context:
+    def __init__(self, project_dir: Path, data_dir: Path) -> None:
+        self.project_dir = project_dir
+        self.data_dir = data_dir
+
+    @contextmanager
+    def runtime(self, config: Path | None = None, *, user: str | None = None, port: int = 0) -> Iterator[Any]:
+        from governed_mlops_local.runtime import LocalRuntime
+
+        with LocalRuntime(
+            self.project_dir, self.data_dir, config_path=config, local_user=user or _os_user(), port=port
+        ) as runtime:
+            yield runtime
+
+
+def _os_user() -> str:
+    return getpass.getuser() or "local-user"
+
+
+def _echo(text: str = "", *, err: bool = False, **style: Any) -> None:
+    # Handlers' logs are routed to .mlops/logs; the console gets only what is meant for a person.
+    stream = sys.__stderr__ if err else sys.__stdout__
+    click.secho(text, file=stream, **style)
+
+
+def _fail(message: str, hint: str = "") -> NoReturn:
+    _echo(f"error: {message}", err=True, fg="red")
+    if hint:
+        _echo(f"  {hint}", err=True)
+    raise SystemExit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar="MLOPS_DATA_DIR",
+    default=None,
+    help="Where the local runtime keeps its state (default: .mlops in the project).",
+)
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None) -> None:
+    """Governed MLOps: the AWS training pipeline, run locally from the same template and ASL."""
+    from governed_mlops_local.project import find_project_dir
+
+    try:
+        project = find_project_dir()
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    ctx.obj = Context(project, (data_dir or project / ".mlops").resolve())
+
+
+# -- running the pipeline -------------------------------------------------------------------------
+def _progress() -> Any:
+    started: dict[tuple[str, str], float] = {}
+
+    def on_event(arn: str, event: dict[str, Any]) -> None:
+        name = arn.rsplit(":", 1)[-1]
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            state = event["stateEnteredEventDetails"]["name"]
+            started[(arn, state)] = time.perf_counter()
+        elif kind.endswith("StateExited"):
+            state = event["stateExitedEventDetails"]["name"]
+            took = time.perf_counter() - started.get((arn, state), time.perf_counter())
+            _echo(f"  {name}  ✓ {state:<22} {took:6.2f}s", fg="green")
+        elif kind in {"TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"}:
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            if kind == "ExecutionFailed":
+                _echo(f"  {name}  ✗ FAILED: {details.get('error')}", fg="red")
+            else:
+                _echo(f"  {name}  ! {details.get('error')}", fg="yellow")
+
+    return on_event
+
+
+def _report_deliveries(deliveries: list[Any]) -> list[str]:
+    arns = []
+    if not deliveries:
+        _echo("No rule matched this event: nothing started.")
+    for d in deliveries:
+        if d.error:
+            _echo(f"rule {d.rule} -> {d.target}: {d.error_type}: {d.error}", fg="red")
+            continue
+        status = d.result.get("status")
+        _echo(f"rule {d.rule} -> {d.target}: {status} {d.result.get('execution_name')}")
+        if status == "started":
+            arns.append(d.result["execution_arn"])
+    return arns
+
+
+def _approval_watcher(runtime: Any, approve_as: str | None) -> Any:
+    """Print each new approval request (as the notification would reach a person); approve if asked."""
+    from governed_mlops.adapters.approvals import read_outbox
+    from governed_mlops_local import approval_client
+
+    seen = {m["message_id"] for m in read_outbox(runtime.data_dir)}
+
+    def tick() -> None:
+        for message in read_outbox(runtime.data_dir):
+            if message["message_id"] in seen:
+                continue
+            seen.add(message["message_id"])
+            attributes = message.get("attributes", {})
+            if attributes.get("kind") == "alert":
+                _echo(f"  ALERT (on-call): {message['subject']}  -> {attributes.get('history')}", fg="red")
+                continue
+            if "link" not in attributes:
+                continue
+            _echo(f"\n  ⏸ {message['subject']}", fg="yellow", bold=True)
+            _echo(f"    Review and decide in a browser: {attributes['link']}")
+            _echo(f"    or from another terminal: mlops approve {attributes['approval_id']} --as <approver>")
+            if approve_as:
+                answer = approval_client.decide(
+                    attributes["link"], approve_as, "approve", "unattended approval (--approve-as)"
+                )
+                _echo(f"    approved as {approve_as}: model {answer['model_version']}\n", fg="green")
+
+    return tick
+
+
+def _finish(runtime: Any, arns: list[str], wait: bool, deliveries: list[Any], approve_as: str | None = None) -> int:
+    failed = any(d.error for d in deliveries)
+    if arns:
+        results = runtime.wait(
+            arns, on_event=_progress() if wait else None, on_tick=_approval_watcher(runtime, approve_as)
+        )
+        for result in results:
+            colour = "green" if result["status"] == "SUCCEEDED" else "red"
+            _echo(f"{result['name']}: {result['status']}", fg=colour)
+            if result["status"] != "SUCCEEDED":
+                failed = True
+                _echo(f"  error: {result.get('error')}\n  cause: {_short_cause(result.get('cause'))}")
+                _echo(f"  details: mlops history {result['name']}")
+    return 1 if failed else 0
+
+
+def _short_cause(cause: str | None) -> str:
+    if not cause:
+        return ""
+    try:
+        parsed = json.loads(cause)
+    except json.JSONDecodeError:
+        return cause
+    if isinstance(parsed, dict):
+        return str(parsed.get("errorMessage") or parsed.get("FailureReason") or cause)
+    return cause
+
+
+def _detach(argv: list[str], obj: Context) -> None:
+    """Run the command in a background process that outlives this one; print what it started."""
+    log = obj.data_dir / "logs" / f"cli-{os.getpid()}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MLOPS_DATA_DIR": str(obj.data_dir), "MLOPS_DETACHED_LOG": str(log)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "governed_mlops_local.cli", *argv, "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        text=True,
+    )
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("--detached--"):
+            break
+        _echo(line.rstrip())
+    _echo(f"Running in the background (pid {child.pid}); follow with: mlops executions")
+
+
+def _detach_point() -> None:
+    log = os.environ.get("MLOPS_DETACHED_LOG")
+    if log:
+        _echo("--detached--")
+        sys.__stdout__.flush()  # type: ignore[union-attr]
+        handle = Path(log).open("a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        sys.__stdout__ = handle  # type: ignore[misc]
+        sys.__stderr__ = handle  # type: ignore[misc]
+
+
+@main.command()
+@click.argument("event_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wait", is_flag=True, help="Return when the started executions end; exit 1 if one failed.")
+@click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
+@click.pass_obj
+def trigger(obj: Context, event_file: Path, wait: bool, approve_as: str | None) -> None:
+    """Send an EventBridge event (e.g. events/codecommit_push.json) through the template's rules."""
+    try:
+        event = json.loads(event_file.read_text())
+    except json.JSONDecodeError as exc:
+        _fail(f"{event_file} is not JSON: {exc}", "an EventBridge event is one JSON object; see events/")
+    if not wait:
+        _detach(["trigger", str(event_file), *_approve_args(approve_as)], obj)
+        return
+    with obj.runtime() as runtime:
+        deliveries = runtime.send_event(event)
+        arns = _report_deliveries(deliveries)
+        _detach_point()
+        raise SystemExit(_finish(runtime, arns, wait, deliveries, approve_as))
+
+
+@main.command()
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", default=None, help="Object key (default: datasets/<file name>).")
+@click.option("--wait", is_flag=True, help="Return when the started execution ends; exit 1 if it failed.")
+@click.option("--as", "requester", default=None, help="Who uploads (the S3 event's requester; default: OS user).")
+@click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
+@click.pass_obj
+def upload(
+    obj: Context, csv_file: Path, key: str | None, wait: bool, requester: str | None, approve_as: str | None
+) -> None:
+    """Put a CSV into the local data bucket; S3 'Object Created' goes through the rules as in AWS."""
+    key = key or f"datasets/{csv_file.name}"
+    if not wait:
+        as_args = ["--as", requester] if requester else []
+        _detach(["upload", str(csv_file), "--key", key, *as_args, *_approve_args(approve_as)], obj)
+        return
+    with obj.runtime() as runtime:
+        stored, deliveries = runtime.upload(csv_file.read_bytes(), key, requester=requester or runtime.local_user)
+        _echo(f"uploaded {stored.ref.pinned_uri} (sha256 {stored.sha256[:12]})")
+        arns = _report_deliveries(deliveries)
+        _detach_point()
+        raise SystemExit(_finish(runtime, arns, wait, deliveries, approve_as))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port of the approval API (default: the port of a pending approval's link, so the link sent still works).",
+)
+@aws_options
+@click.pass_obj
+def redrive(
+    obj: Context,
+    name: str,
+    approve_as: str | None,
+    port: int | None,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    state_machine_arns: tuple[str, ...],
+) -> None:
+    """Continue a failed or interrupted execution from the state that did not finish (RedriveExecution).
+
+    The states that finished are not run again; the execution keeps its name and ARN. Locally the
+    command runs the execution until it ends (exit 1 if it fails again); with --aws it calls
+    Step Functions' RedriveExecution and returns.
+    """
+    if aws:
+        try:
+            arn, redrive_date = redrive_in_aws(
+                name, region=region, profile=profile, state_machine_arns=state_machine_arns
+            )
+        except PipelineError as exc:
+            _fail(str(exc))
+        _echo(f"redriven {arn} at {redrive_date}; follow with: mlops history {name} --aws")
+        return
+    from governed_mlops_local.redrive import pending_link_port
+
+    try:
+        described = _store(obj).describe(name)
+    except PipelineError as exc:
+        _fail(str(exc))
+    if port is None:
+        port = pending_link_port(obj.data_dir, described["executionArn"]) or 0
+    with obj.runtime(port=port) as runtime:
+        try:
+            started = runtime.redrive(name)
+        except PipelineError as exc:
+            _fail(str(exc), "see what happened with: mlops history " + name)
+        _echo(
+            f"{started.name}: redrive {started.redrive_count} continues at state {started.resumed_state!r} "
+            f"(it was {started.previous_status}); the states before it are not run again"
+        )
+        raise SystemExit(_finish(runtime, [started.execution_arn], True, [], approve_as))
+
+
+def _approve_args(approve_as: str | None) -> list[str]:
+    return ["--approve-as", approve_as] if approve_as else []
+
+
+@main.command()
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Dataset CSV (default: the German credit data).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Pipeline configuration YAML (default: config/german_credit.yaml).",
+)
+@click.option(
+    "--approve-as",
+    default=None,
+    metavar="NAME",
+    help="Approve through the approval API as NAME (an approver) instead of waiting for a person.",
+)
+@click.option("--port", default=0, help="Port of the local API (approval pages); default: any free port.")
+@click.pass_obj
+def demo(obj: Context, data_file: Path | None, config_file: Path | None, approve_as: str | None, port: int) -> None:
+    """Fresh data directory, upload the dataset, run the pipeline end to end, print a summary."""
+    data_file = data_file or obj.project_dir / "data" / "german_credit" / "german_credit.csv"
+    if obj.data_dir.exists():
+        shutil.rmtree(obj.data_dir)
+    _echo(f"Local runtime: template {obj.project_dir / 'template.yaml'}, data dir {obj.data_dir} (fresh)")
+    begin = time.perf_counter()
+    with obj.runtime(config_file, port=port) as runtime:
+        _echo(
+            f"Runtime ready in {time.perf_counter() - begin:.2f}s (local API {runtime.gateway.url}); "
+            f"uploading {data_file.name} as {runtime.local_user}"
+        )
+        _, deliveries = runtime.upload(
+            data_file.read_bytes(), f"datasets/{data_file.name}", requester=runtime.local_user
+        )
+        arns = _report_deliveries(deliveries)
+        code = _finish(runtime, arns, True, deliveries, approve_as)
+        for arn in arns:
+            _summary(runtime, runtime.executions.describe(arn))
+        if code == 0:
+            code = _canary_phase(runtime, data_file, approve_as)
+    _echo(f"Done in {time.perf_counter() - begin:.2f}s")
+    raise SystemExit(code)
+
+
+def _canary_phase(runtime: Any, data_file: Path, approve_as: str | None) -> int:
+    """A code push retrains; the new version rolls out as a canary while clients keep calling."""
+    from governed_mlops.config import parse_config
+    from governed_mlops_local.traffic import TrafficGenerator
+
+    endpoint = runtime.template.parameters["EndpointName"]
+    event = json.loads((runtime.project_dir / "events" / "codecommit_push.json").read_text())
+    head = runtime.current_commit()
+    if head:
+        event["detail"]["commitId"] = head
+    event["detail"]["callerUserArn"] = f"arn:aws:iam::000000000000:user/{runtime.local_user}"
+    _echo(
+        f"\nPhase 2: a push of commit {event['detail']['commitId'][:12]} retrains; the new model rolls out "
+        f"to {endpoint} as a canary while clients send requests",
+        bold=True,
+    )
+    features = parse_config(runtime.config_path.read_text()).dataset.features
+    traffic = TrafficGenerator(
+        runtime.gateway.url, endpoint, TrafficGenerator.rows_from_csv(data_file.read_bytes(), features)
+    )
+    traffic.start()
+    try:
+        deliveries = runtime.send_event(event)
+        arns = _report_deliveries(deliveries)
+        code = _finish(runtime, arns, True, deliveries, approve_as)
+    finally:
+        traffic.stop()
+    for arn in arns:
+        _summary(runtime, runtime.executions.describe(arn))
+    described = runtime.hosting.describe_endpoint(endpoint)
+    _echo(
+        f"\nEndpoint {endpoint}: {described['EndpointStatus']}, serving {described['EndpointConfigName']} "
+        "(100% of traffic)",
+        bold=True,
+    )
+    _echo(f"  client requests during the rollout: {traffic.sent}, failed: {sum(traffic.errors.values())}")
+    for config, count in traffic.by_config.most_common():
+        _echo(f"    {config:<52} {count:>5}  ({100 * count / max(1, traffic.sent):.0f}%)")
+    return code
+
+
+def _summary(runtime: Any, described: dict[str, Any]) -> None:
+    _echo("")
+    _echo(f"Execution  {described['name']}  {described['status']}", bold=True)
+    if described["status"] != "SUCCEEDED":
+        return
+    output = json.loads(described["output"])
+    for name, value in output.get("gates", {}).get("summary", {}).items():
+        if name in {"auc", "ks", "accuracy", "precision", "recall", "f1"}:
+            _echo(f"  {name:<10} {value:.4f}")
+    registration = output.get("registration", {})
+    status = output.get("outcome", {}).get("status") or registration.get("status")
+    _echo(f"  model version  {registration.get('model_version')} ({status})")
+    if output.get("approval"):
+        _echo(f"  approved by    {output['approval'].get('decided_by')}")
+    from governed_mlops.adapters.model_registry import LocalModelRegistry
+
+    record = LocalModelRegistry(runtime.data_dir).get(registration["model_version"])
+    _echo("  evidence (open the HTML report in a browser; it needs no server):")
+    for name in (
+        "evidence_report",
+        "model_card",
+        "bias_pre",
+        "bias_post",
+        "shap_plot",
+        "explainability",
+        "bias_pre_plot",
+        "bias_post_plot",
+        "evaluation",
+        "validation",
+        "gates",
+    ):
+        digest = record.reports.get(name)
+        if digest is not None:
+            _echo(f"    {name:<16} {runtime.store.mirror_path(digest.ref.bucket, digest.ref.key)}")
+    _echo(f"  lineage        mlops lineage {record.model_version}")
+
+
+# -- reading state --------------------------------------------------------------------------------
+def _store(obj: Context) -> Any:
+    from governed_mlops_local.executions import ExecutionStore
+
+    return ExecutionStore(obj.data_dir)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="ListExecutions-shaped JSON.")
+@click.pass_obj
+def executions(obj: Context, as_json: bool) -> None:
+    """List pipeline executions, newest first."""
+    rows = _store(obj).list_executions()
+    if as_json:
+        _echo(json.dumps({"executions": rows}, indent=2))
+        return
+    if not rows:
+        _echo("No executions yet. Start one: mlops demo")
+    _echo(f"{'NAME':<36} {'STATUS':<12} {'STARTED':<26} DURATION")
+    for r in rows:
+        duration = ""
+        if r.get("stopDate"):
+            seconds = (datetime.fromisoformat(r["stopDate"]) - datetime.fromisoformat(r["startDate"])).total_seconds()
+            duration = f"{seconds:.2f}s"
+        colour = {"SUCCEEDED": "green", "RUNNING": "cyan"}.get(r["status"], "red")
+        _echo(
+            f"{r['name']:<36} "
+            + click.style(f"{r['status']:<12}", fg=colour)
+            + f" {r['startDate'][:26]:<26} {duration}"
+        )
+
+
+def _event_detail(event: dict[str, Any]) -> str:
+    details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+    if "name" in details:
+        return str(details["name"])
+    if "error" in details:
+        return f"{details['error']}: {_short_cause(details.get('cause'))}"[:160]
+    if "resource" in details:
+        return f"{details.get('resourceType', 'lambda')} {details['resource'].rsplit(':', 1)[-1]}"
+    return ""
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="GetExecutionHistory-shaped JSON.")
+@aws_options
+@click.pass_obj
+def history(
+    obj: Context,
+    name: str,
+    as_json: bool,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    state_machine_arns: tuple[str, ...],
+) -> None:
+    """One execution's event history; a failed execution's error and cause come first (--aws: a deployed stack)."""
+    if aws:
+        try:
+            described, events = history_from_aws(
+                name, region=region, profile=profile, state_machine_arns=state_machine_arns
+            )
+        except PipelineError as exc:
+            _fail(str(exc))
+        _echo(render_aws_history(described, events, as_json))
+        return
+    store = _store(obj)
+    try:
+        described = store.describe(name)
+        events = store.history(name)
+    except PipelineError as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo(json.dumps({"events": events}, indent=2))
+        return
+    _echo(f"{described['name']}  {described['status']}", bold=True)
+    if described["status"] == "INTERRUPTED":
+        open_states = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+        _echo(
+            f"INTERRUPTED in state: {open_states[-1] if open_states else '?'} (the process running it stopped)",
+            fg="yellow",
+            bold=True,
+        )
+        _echo(f"continue it from there with: mlops redrive {described['name']}\n", fg="yellow")
+    if described["status"] != "SUCCEEDED" and described.get("error"):
+        failed_state = next(
+            (
+                e["stateEnteredEventDetails"]["name"]
+                for e in reversed(events)
+                if e["type"].endswith("StateEntered") and e["type"] != "FailStateEntered"
+            ),
+            "?",
+        )
+        _echo(f"FAILED in state: {failed_state}", fg="red", bold=True)
+        _echo(f"error: {described['error']}", fg="red")
+        _echo(f"cause: {_short_cause(described.get('cause'))}", fg="red")
+        _echo("")
+    start = datetime.fromisoformat(events[0]["timestamp"]) if events else None
+    _echo(f"{'ID':>4}  {'+SECONDS':>9}  {'TYPE':<28} DETAIL")
+    for e in events:
+        offset = (datetime.fromisoformat(e["timestamp"]) - start).total_seconds() if start else 0.0
+        _echo(f"{e['id']:>4}  {offset:9.3f}  {e['type']:<28} {_event_detail(e)}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def models(obj: Context, as_json: bool) -> None:
+    """List registered model versions with status and headline metrics."""
+    from governed_mlops.adapters.model_registry import LocalModelRegistry
+
+    records = LocalModelRegistry(obj.data_dir).list_versions()
+    if as_json:
+        _echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+        return
+    if not records:
+        _echo("No model versions registered yet.")
+    for r in records:
+        _echo(
+            f"{r.model_version:<20} {r.status:<24} auc={r.metrics.get('auc', float('nan')):.4f} "
+            f"execution={r.execution_name} commit={r.code.commit_id[:12]}"
+        )
+
+
+@main.command()
+@click.argument("model_version")
+@click.option("--json", "as_json", is_flag=True, help="The full lineage record as JSON.")
+@click.pass_obj
+def lineage(obj: Context, model_version: str, as_json: bool) -> None:
+    """What produced this model: data, code, configuration, job, hyperparameters, metrics, approval."""
+    from governed_mlops.adapters.model_registry import LocalModelRegistry
+
+    try:
+        record = LocalModelRegistry(obj.data_dir).get(model_version)
+    except PipelineError as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True))
+        return
+    rows: list[tuple[str, str]] = [
+        (
+            "model version",
+            f"{record.model_version}  [{record.status}]  registered {record.created_at:%Y-%m-%d %H:%M:%S}Z",
+        ),
+        ("model artifact", f"{record.model_artifact.ref.pinned_uri}  sha256 {record.model_artifact.sha256}"),
+        ("execution", f"{record.execution_name}  (ASL sha256 {record.definition_sha256 or '-'})"),
+        (
+            "trigger",
+            f"{record.trigger.kind} by {record.trigger.principal} at {record.trigger.event_time:%Y-%m-%d %H:%M:%S}Z "
+            f"(event {record.trigger.event_id})",
+        ),
+        ("data", f"{record.data.ref.pinned_uri}  sha256 {record.data.sha256}  ({record.data.size} bytes)"),
+        ("code", f"{record.code.repository}@{record.code.branch} commit {record.code.commit_id}"),
+        ("job code", f"sourcedir sha256 {record.source_sha256}"),
+        ("config", f"{record.config.ref.pinned_uri}  sha256 {record.config.sha256}"),
+        ("training job", f"{record.training_job_name} on {record.training_image}"),
+        (
+            "hyperparameters",
+            ", ".join(f"{k}={v}" for k, v in sorted(record.hyperparameters.items()) if not k.startswith("sagemaker_")),
+        ),
+        ("seed", str(record.seed)),
+        ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(record.library_versions.items()))),
+        ("metrics", ", ".join(f"{k}={v:.4f}" for k, v in sorted(record.metrics.items()))),
+    ]
+    rows += [(f"report {name}", f"{d.ref.uri}  sha256 {d.sha256}") for name, d in sorted(record.reports.items())]
+    if record.approval is not None:
+        a = record.approval
+        rows.append(("approval", f"{a.decision} by {a.decided_by} at {a.decided_at:%Y-%m-%d %H:%M:%S}Z  {a.reason}"))
+    rows += [("deployment", ", ".join(f"{k}={v}" for k, v in d.items())) for d in record.deployments]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        _echo(f"{key:<{width}}  {value}")
+
+
+# -- manual approval ------------------------------------------------------------------------------
+def _serving(obj: Context) -> Any:
+    from governed_mlops_local import approval_client
+
+    serving = approval_client.serving_runtime(obj.data_dir)
+    if serving is None:
+        _fail(
+            "no local runtime is serving the approval API for this data directory",
+            "the run waiting for approval lives in the `mlops demo` / `mlops serve` process that started it",
+        )
+    return serving
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--as", "user", default=None, help="Who is asking (default: the OS user).")
+@click.pass_obj
+def approvals(obj: Context, as_json: bool, user: str | None) -> None:
+    """List approval requests, pending first (through the approval API, or from disk if none is serving)."""
+    from governed_mlops.adapters.approvals import LocalApprovalStore
+    from governed_mlops_local import approval_client
+
+    serving = approval_client.serving_runtime(obj.data_dir)
+    if serving is not None:
+        rows = approval_client.list_approvals(serving.url, user or _os_user())
+    else:
+        rows = [r.model_dump(mode="json") for r in LocalApprovalStore(obj.data_dir).list_records()]
+    rows.sort(key=lambda r: (r["status"] != "pending", r["requested_at"]))
+    if as_json:
+        _echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        _echo("No approval requests.")
+    for r in rows:
+        decided = f" by {r['decided_by']}" if r.get("decided_by") else ""
+        _echo(
+            f"{r['approval_id']}  {r['status']:<9}{decided}  {r['model_version']}  execution={r['execution_name']} "
+            f"triggered_by={r['triggered_by']}  expires={r['expires_at'][:19]}"
+        )
+
+
+def _decide(obj: Context, approval_id: str, user: str, decision: str, reason: str) -> None:
+    from governed_mlops_local import approval_client
+
+    serving = _serving(obj)
+    link = approval_client.link_for(obj.data_dir, approval_id)
+    if link is None:
+        _fail(f"no approval request {approval_id!r} was notified here", "list them with: mlops approvals")
+    # The signed path and query are what count; the runtime serving them now may listen elsewhere.
+    link = approval_client.rebase(link, serving.url)
+    try:
+        answer = approval_client.decide(link, user, decision, reason)
+    except approval_client.ApprovalClientError as exc:
+        _fail(f"HTTP {exc.status}: {exc}")
+    _echo(f"{answer['model_version']}: {answer['status']} by {answer['decided_by']}", fg="green")
+
+
+@main.command()
+@click.argument("approval_id")
+@click.option("--as", "user", required=True, help="The approver (must be in the approvers group).")
+@click.option("--reason", default="", help="Optional comment recorded with the approval.")
+@click.pass_obj
+def approve(obj: Context, approval_id: str, user: str, reason: str) -> None:
+    """Approve a model version through the approval API (same checks as the web page)."""
+    _decide(obj, approval_id, user, "approve", reason)
+
+
+@main.command()
+@click.argument("approval_id")
+@click.option("--as", "user", required=True, help="The approver (must be in the approvers group).")
+@click.option("--reason", required=True, help="Why the model is rejected (recorded in its lineage).")
+@click.pass_obj
+def reject(obj: Context, approval_id: str, user: str, reason: str) -> None:
+    """Reject a model version through the approval API; the execution ends and nothing is deployed."""
+    _decide(obj, approval_id, user, "reject", reason)
+
+
+@main.command()
+@click.option("--port", default=8765, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--as", "user", default=None, help="The local user the pages act as (default: the OS user).")
+@click.pass_obj
+def serve(obj: Context, port: int, user: str | None) -> None:
+    """Run the local runtime as a long-lived process: approval pages and API, events, executions."""
+    from governed_mlops_local.redrive import interrupted_waiting_for_approval
+
+    with obj.runtime(user=user, port=port) as runtime:
+        _echo(f"Local runtime serving on {runtime.gateway.url} (Ctrl-C to stop)")
+        tick = _approval_watcher(runtime, None)
+        # A run that waited for a person when its process died waits again: its link still works.
+        for execution in interrupted_waiting_for_approval(runtime.executions, runtime.data_dir):
+            started = runtime.redrive(execution["executionArn"])
+            runtime.wait_until_waiting(started.execution_arn)
+            _echo(f"resumed {started.name}: waiting at {started.resumed_state!r} again (same approval link)")
+        for execution in runtime.executions.list_executions():
+            if execution["status"] == "INTERRUPTED":
+                _echo(f"INTERRUPTED: {execution['name']} (continue it with: mlops redrive {execution['name']})")
+        try:
+            while True:
+                tick()
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            _echo("stopped")
+
+
+def _register_command_modules() -> None:
+    """Feature areas contribute their own command modules."""
+    from governed_mlops_local.cli_audit import audit
+    from governed_mlops_local.cli_deploy import deploy_params
+    from governed_mlops_local.cli_explain import explain
+    from governed_mlops_local.cli_githook import git_hook
+    from governed_mlops_local.cli_monitor import endpoints, invoke, monitor
+    from governed_mlops_local.cli_reproduce import reproduce
+    from governed_mlops_local.cli_ui import ui
+
+    main.add_command(audit)
+    main.add_command(ui)
+    main.add_command(deploy_params)
+    main.add_command(explain)
+    main.add_command(git_hook)
+    main.add_command(monitor)
+    main.add_command(endpoints)
+    main.add_command(invoke)
+    main.add_command(reproduce)
+
+
+_register_command_modules()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""``mlops history NAME --aws``: one execution's history read from AWS Step Functions.
+
+``cli.py``'s ``history`` calls :func:`history_from_aws` when ``--aws`` is given and prints
+:func:`render`, so an AWS execution reads exactly like a local one: the failed state, error and
+cause first, then the event table; ``--json`` is ``{"events": [...]}`` as GetExecutionHistory.
+:func:`aws_options` adds the command's ``--aws --region --profile --state-machine-arn`` options::
+
+    @aws_options
+    def history(obj, name, as_json, aws, region, profile, state_machine_arns):
+        if aws:
+            described, events = history_from_aws(
+                name, region=region, profile=profile, state_machine_arns=state_machine_arns
+            )
+            click.echo(render(described, events, as_json))
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+
+from governed_mlops.adapters.execution_history import StepFunctionsHistory
+from governed_mlops.adapters.pipeline import StepFunctionsPipeline
+from governed_mlops.errors import ConfigError, TransientStorageError
+from governed_mlops_local.cli_ui import render_history_table
+
+#: The template names the state machine ``${AWS::StackName}-training-pipeline``.
+PIPELINE_SUFFIX = "-training-pipeline"
+
+
+def _session(region: str | None, profile: str | None) -> Any:
+    import boto3
+
+    try:
+        return boto3.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as exc:
+        raise ConfigError(f"AWS profile {profile!r} is not configured ({exc})") from exc
+
+
+def discover_pipelines(sfn: Any) -> list[str]:
+    """ARNs of the state machines in the account and region whose name ends in ``-training-pipeline``."""
+    machines = []
+    try:
+        for page in sfn.get_paginator("list_state_machines").paginate():
+            machines += [m["stateMachineArn"] for m in page["stateMachines"] if m["name"].endswith(PIPELINE_SUFFIX)]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise TransientStorageError(f"Step Functions {code} listing state machines: {exc}") from exc
+    return sorted(machines)
+
+
+def _aws_history(
+    name: str, *, region: str | None, profile: str | None, state_machine_arns: Sequence[str]
+) -> tuple[Any, StepFunctionsHistory]:
+    session = _session(region, profile)
+    try:
+        sfn = session.client("stepfunctions")
+    except NoRegionError as exc:
+        raise ConfigError("no AWS region: pass --region or set AWS_REGION / the profile's region") from exc
+    machines = list(state_machine_arns)
+    if not machines and not name.startswith("arn:"):
+        machines = discover_pipelines(sfn)
+        if not machines:
+            raise ConfigError(
+                f"no state machine named *{PIPELINE_SUFFIX} in {sfn.meta.region_name}: pass "
+                "--state-machine-arn (the stack output TrainingPipelineArn) or the execution ARN"
+            )
+    return sfn, StepFunctionsHistory(sfn, machines)
+
+
+def history_from_aws(
+    name: str,
+    *,
+    region: str | None,
+    profile: str | None,
+    state_machine_arns: Sequence[str] = (),
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """DescribeExecution and GetExecutionHistory of ``name`` (an execution name or ARN) in Step Functions.
+
+    A name is looked up in ``state_machine_arns``; without any, in every state machine of the
+    account and region named ``<stack>-training-pipeline``. Missing credentials, region or profile
+    are :class:`ConfigError`; an unknown execution is ``ExecutionNotFoundError``.
+    """
+    try:
+        _, history = _aws_history(name, region=region, profile=profile, state_machine_arns=state_machine_arns)
+        described = history.describe(name)
+        return described, history.history(described["executionArn"])
+    except NoCredentialsError as exc:
+        raise ConfigError("no AWS credentials: pass --profile or configure credentials for boto3") from exc
+    except BotoCoreError as exc:
+        raise TransientStorageError(f"cannot reach Step Functions: {exc}") from exc
+
+
+def redrive_in_aws(
+    name: str, *, region: str | None, profile: str | None, state_machine_arns: Sequence[str] = ()
+) -> tuple[str, str]:
+    """RedriveExecution of ``name`` (found as :func:`history_from_aws` finds it): its ARN and redrive date."""
+    try:
+        sfn, history = _aws_history(name, region=region, profile=profile, state_machine_arns=state_machine_arns)
+        described = history.describe(name)
+        arn = described["executionArn"]
+        return arn, StepFunctionsPipeline(sfn, described["stateMachineArn"]).redrive(arn)
+    except NoCredentialsError as exc:
+        raise ConfigError("no AWS credentials: pass --profile or configure credentials for boto3") from exc
+    except BotoCoreError as exc:
+        raise TransientStorageError(f"cannot reach Step Functions: {exc}") from exc
+
+
+def render(described: Mapping[str, Any], events: Sequence[Mapping[str, Any]], as_json: bool) -> str:
+    """What ``mlops history`` prints: the text table, or ``{"events": [...]}`` with ``--json``."""
+    if as_json:
+        return json.dumps({"events": list(events)}, indent=2)
+    return render_history_table(described, events)
+
+
+def aws_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--aws``, ``--region``, ``--profile`` and ``--state-machine-arn`` (repeatable) for ``mlops history``.
+
+    The command receives ``aws``, ``region``, ``profile`` and ``state_machine_arns`` (a tuple).
+    """
+    for option in reversed(
+        [
+            click.option("--aws", is_flag=True, help="Read the execution from AWS Step Functions."),
+            click.option("--region", default=None, help="With --aws: the region (default: the profile's)."),
+            click.option("--profile", default=None, help="With --aws: the AWS profile (default: boto3's)."),
+            click.option(
+                "--state-machine-arn",
+                "state_machine_arns",
+                multiple=True,
+                help=f"With --aws: where to look a name up (default: every *{PIPELINE_SUFFIX}).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command

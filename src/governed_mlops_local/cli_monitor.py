@@ -1,0 +1,264 @@
+"""``mlops monitor run``, ``mlops endpoints`` and ``mlops invoke``: the served model, its traffic and its drift.
+
+Each command starts a local runtime on the data directory the main ``mlops`` group sets up: the
+hosting emulator keeps endpoints on disk, so an endpoint deployed by an earlier ``mlops demo`` is
+served again. Register with ``main.add_command(monitor)``, ``main.add_command(endpoints)`` and
+``main.add_command(invoke)``.
+
+``monitor run ENDPOINT`` is the local stand-in for the scheduled Model Monitor job (in AWS an
+EventBridge Scheduler schedule runs ``jobs/monitor.py`` as a SageMaker processing job); see
+:mod:`governed_mlops_local.services.monitoring`. Exit codes: 0 no violations, 3 violations found (an alert
+was sent, ``monitoring.violation`` audited and a ``Model Drift Detected`` event put on the bus),
+2 the endpoint cannot be monitored (reason on stderr), 1 the retraining it started failed (with ``--wait``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from governed_mlops.errors import PipelineError
+
+EXIT_DRIFT = 3
+
+
+def _echo(text: str = "", *, err: bool = False, **style: Any) -> None:
+    # The runtime routes only its handler threads' output to their logs: this thread writes to sys.stdout.
+    click.secho(text, err=err, **style)
+
+
+def _fail(message: str, hint: str = "") -> NoReturn:
+    _echo(f"error: {message}", err=True, fg="red")
+    if hint:
+        _echo(f"  {hint}", err=True)
+    raise SystemExit(2)
+
+
+def _dirs(obj: Any) -> tuple[Path, Path]:
+    project_dir, data_dir = getattr(obj, "project_dir", None), getattr(obj, "data_dir", None)
+    if project_dir is None or data_dir is None:
+        raise click.UsageError("no project or data directory: run this as `mlops ...`")
+    return Path(project_dir), Path(data_dir)
+
+
+@contextmanager
+def _runtime(obj: Any, *, serve_http: bool = True) -> Iterator[Any]:
+    from governed_mlops_local.runtime import LocalRuntime
+
+    project_dir, data_dir = _dirs(obj)
+    if not data_dir.is_dir():
+        _fail(f"no local runtime state in {data_dir}", "deploy a model first (mlops demo) or pass --data-dir")
+    with LocalRuntime(project_dir, data_dir, serve_http=serve_http, warm_jobs=False) as runtime:
+        yield runtime
+
+
+def _deliveries(deliveries: list[Any]) -> list[dict[str, Any]]:
+    """``runtime.send_event``'s deliveries as the monitoring service's plain dicts."""
+    return [
+        {
+            "rule": d.rule,
+            "target": d.target,
+            "status": (d.result or {}).get("status", "error"),
+            "execution_name": (d.result or {}).get("execution_name"),
+            "execution_arn": (d.result or {}).get("execution_arn"),
+            "kind": (d.result or {}).get("kind"),
+            "error": f"{d.error_type}: {d.error}" if d.error else None,
+        }
+        for d in deliveries
+    ]
+
+
+# -- monitor --------------------------------------------------------------------------------------
+@click.group("monitor")
+def monitor() -> None:
+    """Model monitoring: captured traffic against the serving model's training baseline."""
+
+
+@monitor.command("run")
+@click.argument("endpoint")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the run.json document).")
+@click.option("--wait", is_flag=True, help="On drift, return only when the retraining execution ends.")
+@click.option("--approve-as", default=None, metavar="NAME", help="With --wait: approve the retrained model as NAME.")
+@click.pass_obj
+def monitor_run(obj: Any, endpoint: str, as_json: bool, wait: bool, approve_as: str | None) -> None:
+    """Analyse ENDPOINT's traffic captured since the previous run; on drift alert, audit and start a retraining.
+
+    Exit 0: no violations; 3: violations found (retraining started); 2: cannot monitor; 1: with --wait, the
+    retraining failed.
+    """
+    from governed_mlops.adapters.approvals import LocalOutbox
+    from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
+    from governed_mlops.adapters.model_registry import LocalModelRegistry
+    from governed_mlops_local.services.monitoring import MonitoringDeps, MonitoringSettings, run_monitoring
+    from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
+
+    with _runtime(obj) as runtime:
+        data_dir = runtime.data_dir
+        deps = MonitoringDeps(
+            hosting=runtime.hosting,
+            store=runtime.store,
+            registry=LocalModelRegistry(data_dir),
+            notifier=LocalOutbox(data_dir),
+            audit=LocalAuditLedger(data_dir, load_or_create_key(data_dir)),
+            put_event=lambda event: _deliveries(runtime.send_event(event)),
+        )
+        settings = MonitoringSettings(
+            artifacts_bucket=runtime.template.buckets["ArtifactsBucket"].name,
+            account=LOCAL_ACCOUNT,
+            region=LOCAL_REGION,
+        )
+        try:
+            run = run_monitoring(endpoint, settings, deps)
+        except PipelineError as exc:
+            _fail(str(exc), "send traffic first: mlops invoke NAME --body ... (captured requests are analysed)")
+        if as_json:
+            _echo(json.dumps(run.model_dump(mode="json"), indent=2))
+        else:
+            _render_run(run)
+        started = [d["execution_arn"] for d in run.retraining if d["status"] == "started" and d["execution_arn"]]
+        failed = False
+        if wait and started:
+            tick = _approver(runtime, approve_as)
+            for result in runtime.wait(started, on_tick=tick):
+                colour = "green" if result["status"] == "SUCCEEDED" else "red"
+                _echo(f"{result['name']}: {result['status']}", err=as_json, fg=colour)
+                failed = failed or result["status"] != "SUCCEEDED"
+        elif started:
+            # The execution runs inside this process (as EventBridge -> Trigger -> Step Functions would in AWS).
+            _echo(
+                "the retraining runs in this process: it is left RUNNING when it exits; use --wait to see it through",
+                err=True,
+                fg="yellow",
+            )
+    raise SystemExit(1 if failed else EXIT_DRIFT if run.drift else 0)
+
+
+def _approver(runtime: Any, approve_as: str | None) -> Any:
+    if approve_as is None:
+        return None
+    from governed_mlops_local.approval_client import auto_approver
+
+    return auto_approver(runtime.data_dir, approve_as, "retraining after drift approved (--approve-as)")
+
+
+def _render_run(run: Any) -> None:
+    _echo(f"Endpoint     {run.endpoint_name} (config {run.endpoint_config_name})")
+    _echo(f"Model        {run.model_version} (trained by {run.training_execution})")
+    _echo(f"Window       {run.window_start} .. {run.window_end}: {run.records} records, {run.rows} rows")
+    _echo(f"Run          {run.run_id}")
+    _echo(f"Report       {run.reports['constraint_violations']}")
+    if not run.violations:
+        _echo("No violations: the captured traffic matches the training baseline.", fg="green")
+        return
+    _echo(f"\n{len(run.violations)} violation(s); drifted columns: {', '.join(run.drifted_features) or '-'}", fg="red")
+    rows = [("feature", "check", "PSI", "description")]
+    for violation in run.violations:
+        metrics = run.feature_metrics.get(violation["feature_name"], {})
+        psi = metrics.get("psi")
+        rows.append(
+            (
+                violation["feature_name"],
+                violation["constraint_check_type"],
+                f"{psi:.3f}" if isinstance(psi, float) else "-",
+                violation["description"],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        _echo(f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
+    _echo(f"\nAlert sent (message {run.alert_message_id}); audit: monitoring.violation on {run.model_version}")
+    if not run.retraining:
+        _echo("No rule matched the Model Drift Detected event: no retraining started.", fg="yellow")
+    for delivery in run.retraining:
+        if delivery["error"]:
+            _echo(f"rule {delivery['rule']} -> {delivery['target']}: {delivery['error']}", fg="red")
+        else:
+            _echo(f"rule {delivery['rule']} -> {delivery['target']}: {delivery['status']} {delivery['execution_name']}")
+
+
+# -- endpoints ------------------------------------------------------------------------------------
+@click.command("endpoints")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def endpoints(obj: Any, as_json: bool) -> None:
+    """Endpoints with status, serving config and model, and per-variant invocation counts."""
+    with _runtime(obj, serve_http=False) as runtime:
+        hosting = runtime.hosting
+        listed = []
+        for summary in hosting.list_endpoints()["Endpoints"]:
+            name = summary["EndpointName"]
+            described = hosting.describe_endpoint(name)
+            config = hosting.describe_endpoint_config(described["EndpointConfigName"])
+            listed.append(
+                {
+                    "EndpointName": name,
+                    "EndpointStatus": described["EndpointStatus"],
+                    "EndpointConfigName": described["EndpointConfigName"],
+                    "Models": {v["VariantName"]: v["ModelName"] for v in config["ProductionVariants"]},
+                    "LastModifiedTime": described["LastModifiedTime"],
+                    "Invocations": [
+                        {k: v[k] for k in ("EndpointConfigName", "VariantName", "Invocations", "Invocation4XXErrors")}
+                        | {"Invocation5XXErrors": v["Invocation5XXErrors"]}
+                        for v in hosting.invocation_stats(name)["Variants"]
+                    ],
+                }
+            )
+    if as_json:
+        _echo(json.dumps({"Endpoints": listed}, indent=2))
+        return
+    if not listed:
+        _echo("No endpoints: a run deploys one after approval (mlops demo).")
+    for endpoint in listed:
+        _echo(f"{endpoint['EndpointName']}  {endpoint['EndpointStatus']}  serving {endpoint['EndpointConfigName']}")
+        for variant, model in endpoint["Models"].items():
+            _echo(f"  variant {variant}: model {model}")
+        for stats in endpoint["Invocations"]:
+            _echo(
+                f"  {stats['EndpointConfigName']}/{stats['VariantName']}: {stats['Invocations']} invocations, "
+                f"{stats['Invocation4XXErrors']} 4xx, {stats['Invocation5XXErrors']} 5xx"
+            )
+
+
+# -- invoke ---------------------------------------------------------------------------------------
+@click.command("invoke")
+@click.argument("name")
+@click.option(
+    "--body", required=True, help="Request body (CSV rows without a header, or JSON instances); @FILE reads FILE."
+)
+@click.option(
+    "--content-type",
+    type=click.Choice(["text/csv", "application/json"]),
+    default=None,
+    help="Default: application/json if the body starts with '{', else text/csv.",
+)
+@click.pass_obj
+def invoke(obj: Any, name: str, body: str, content_type: str | None) -> None:
+    """POST BODY to endpoint NAME through the local runtime's HTTP gateway; print the answer and its variant."""
+    import urllib.error
+    import urllib.request
+
+    if body.startswith("@"):
+        try:
+            body = Path(body[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read the body from {body[1:]}: {exc}")
+    kind = content_type or ("application/json" if body.lstrip().startswith("{") else "text/csv")
+    with _runtime(obj) as runtime:
+        assert runtime.gateway is not None
+        url = f"{runtime.gateway.url.rstrip('/')}/endpoints/{name}/invocations"
+        request = urllib.request.Request(  # noqa: S310 - our own local gateway, http://127.0.0.1
+            url, data=body.encode(), headers={"Content-Type": kind}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our own local gateway
+                answer, headers = response.read().decode(), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            _fail(f"{exc.code} {exc.read().decode(errors='replace').strip()}")
+    variant = next((v for k, v in headers.items() if k.lower() == "x-amzn-invoked-production-variant"), "?")
+    _echo(answer.rstrip())
+    _echo(f"variant: {variant}", err=True)

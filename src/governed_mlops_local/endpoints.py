@@ -1,0 +1,1608 @@
+"""Local emulation of SageMaker real-time hosting: models, endpoint configs, endpoints and invocations.
+
+The API methods take and return the SageMaker API shapes (requests are checked against botocore's
+service model), so the ASL's ``sagemaker:createModel`` / ``createEndpointConfig`` /
+``createEndpoint`` / ``updateEndpoint`` tasks and ``aws-sdk:sagemaker:describeEndpoint`` polling run
+against this class unchanged (see :meth:`LocalSageMakerHosting.functions`).
+
+Updates are blue/green deployments as SageMaker documents them: the old fleet (blue) keeps serving
+while the new fleet (green) is provisioned; traffic then shifts to green (``ALL_AT_ONCE``,
+``CANARY`` or ``LINEAR``), each shift followed by a baking period during which the
+AutoRollbackConfiguration alarms are evaluated on green's own measurements; after the
+``TerminationWaitInSeconds`` bake the blue fleet is terminated and the endpoint reports the new
+EndpointConfigName. An alarm in ALARM at any point sends all traffic back to blue: the endpoint goes
+``RollingBack`` then ``InService`` with the *old* EndpointConfigName, and the reason and alarm are
+recorded. All waits are multiplied by ``time_scale``.
+
+CloudWatch alarms are evaluated locally from :class:`AlarmRule` definitions registered per endpoint
+(:meth:`LocalSageMakerHosting.register_alarms`); in AWS the same names refer to real CloudWatch alarms.
+
+State lives under ``<root>/endpoints/``: one JSON file per model (``_models/``), endpoint config
+(``_endpoint-configs/``) and endpoint (``<name>/endpoint.json``), written atomically; per-fleet
+invocation measurements (``<name>/metrics/<config>.jsonl``) and data capture
+(``<name>/capture/<variant>/YYYY/MM/DD/HH/capture.jsonl``) are append-only JSON lines. A later
+process sees the endpoints and serves them; an update whose driving process exited is rolled back.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import fcntl
+import json
+import logging
+import math
+import os
+import random
+import re
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from governed_mlops.adapters.fileio import atomic_write
+from governed_mlops.adapters.object_store import LocalObjectStore
+from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError, JobInputError
+from governed_mlops.models import S3Ref
+from governed_mlops_local.sagemaker import SageMakerError, _validate, local_function_arn
+from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
+from governed_mlops_ml.artifacts import extract_model_archive, load_feature_spec
+from governed_mlops_ml.features import FeatureSpec
+from governed_mlops_ml.model import load_booster
+from governed_mlops_ml.monitoring import PayloadError, format_scores, media_type, parse_payload
+
+__all__ = [
+    "ALARM_METRICS",
+    "CREATE_ENDPOINT_CONFIG_RESOURCE",
+    "CREATE_ENDPOINT_RESOURCE",
+    "CREATE_MODEL_RESOURCE",
+    "DESCRIBE_ENDPOINT_RESOURCE",
+    "PROVISION_SECONDS",
+    "ROLLBACK_SECONDS",
+    "UPDATE_ENDPOINT_RESOURCE",
+    "AlarmEvaluation",
+    "AlarmRule",
+    "InvocationError",
+    "InvokeResult",
+    "LocalSageMakerHosting",
+    "Measurement",
+    "ModelError",
+    "evaluate_alarm",
+]
+
+logger = logging.getLogger(__name__)
+
+CREATE_MODEL_RESOURCE = "arn:aws:states:::sagemaker:createModel"
+CREATE_ENDPOINT_CONFIG_RESOURCE = "arn:aws:states:::sagemaker:createEndpointConfig"
+CREATE_ENDPOINT_RESOURCE = "arn:aws:states:::sagemaker:createEndpoint"
+UPDATE_ENDPOINT_RESOURCE = "arn:aws:states:::sagemaker:updateEndpoint"
+DESCRIBE_ENDPOINT_RESOURCE = "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint"
+
+PROVISION_SECONDS = 4.0
+"""Time to provision a fleet (new endpoint, or the green fleet of an update), before ``time_scale``."""
+ROLLBACK_SECONDS = 2.0
+"""Time an endpoint stays RollingBack (green fleet terminated) after all traffic went back to blue."""
+ALARM_PERIOD_SECONDS = 0.02
+"""Real seconds between alarm evaluations during a bake (CloudWatch: the alarm period)."""
+MAX_SHIFT_FRACTION = 0.5
+"""SageMaker: a canary (or linear step) may be at most 50% of the new fleet's capacity."""
+
+_ENDPOINTS_DIR = "endpoints"
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_TRANSITIONAL = ("Creating", "Updating", "RollingBack")
+_SERVING = ("InService", "Updating", "RollingBack", "SystemUpdating")
+_SCORE_BINS = 1000
+_RETAINED_MEASUREMENTS = 200_000
+_LIVE_INSTANCES: set[str] = set()
+"""Hosting instances of this process that have not been closed (drivers of in-flight transitions)."""
+
+AlarmMetric = Literal[
+    "Invocation5XXErrors rate",
+    "ModelLatency p99",
+    "PositivePredictionRate delta vs baseline",
+]
+ALARM_METRICS: tuple[str, ...] = get_args(AlarmMetric)
+AlarmState = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
+
+
+# -- invocation results and errors --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """What InvokeEndpoint returns: the model's answer and the variant (and fleet) that served it."""
+
+    body: bytes
+    content_type: str
+    variant: str
+    latency_ms: float
+    endpoint_config_name: str
+
+
+class InvocationError(Exception):
+    """InvokeEndpoint failed; ``status_code`` is the HTTP status, ``error_code`` the runtime's error name.
+
+    ``ValidationError`` (400): no such endpoint, or it is not in service. ``variant`` and
+    ``endpoint_config_name`` say which fleet answered, when one did.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        error_code: str,
+        message: str,
+        *,
+        variant: str | None = None,
+        endpoint_config_name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_code = error_code
+        self.variant = variant
+        self.endpoint_config_name = endpoint_config_name
+
+
+class ModelError(InvocationError):
+    """The model container answered with an error: 4xx for a bad request (body, content type, accept), 5xx for a
+    model that failed. In AWS the runtime wraps it as ``ModelError`` with the container's ``OriginalStatusCode``;
+    here ``status_code`` is that original status."""
+
+    def __init__(self, status_code: int, message: str, *, variant: str, endpoint_config_name: str) -> None:
+        super().__init__(status_code, "ModelError", message, variant=variant, endpoint_config_name=endpoint_config_name)
+
+
+# -- alarms ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlarmRule:
+    """A CloudWatch alarm on an endpoint's new (green) fleet, evaluated locally.
+
+    - ``Invocation5XXErrors rate``: share of green's requests answered 5xx; ALARM when above ``threshold``.
+    - ``ModelLatency p99``: 99th percentile of green's model latency in milliseconds; ALARM when above ``threshold``.
+    - ``PositivePredictionRate delta vs baseline``: share of green's predicted rows with score >=
+      ``score_threshold``, compared with ``baseline_rate`` (the model's rate on its training data);
+      ALARM when the absolute difference is above ``threshold`` (the tolerance).
+
+    Fewer than ``min_samples`` requests (rows for the prediction rate) in the bake window leave the
+    alarm in INSUFFICIENT_DATA. At the end of a bake ``treat_missing_data="breaching"`` turns that into
+    ALARM (CloudWatch's TreatMissingData); the default ``"missing"`` lets the deployment proceed, as
+    SageMaker does.
+    """
+
+    alarm_name: str
+    metric: AlarmMetric
+    threshold: float
+    baseline_rate: float | None = None
+    score_threshold: float = 0.5
+    min_samples: int = 20
+    treat_missing_data: Literal["missing", "breaching"] = "missing"
+
+    def __post_init__(self) -> None:
+        if not self.alarm_name or len(self.alarm_name) > 255:
+            raise ValueError(f"alarm name must be 1-255 characters, got {self.alarm_name!r}")
+        if self.metric not in ALARM_METRICS:
+            raise ValueError(f"alarm {self.alarm_name!r}: metric {self.metric!r} is not one of {list(ALARM_METRICS)}")
+        if not math.isfinite(self.threshold) or self.threshold < 0:
+            raise ValueError(f"alarm {self.alarm_name!r}: threshold must be a finite number >= 0")
+        if self.metric == "PositivePredictionRate delta vs baseline" and (
+            self.baseline_rate is None or not 0.0 <= self.baseline_rate <= 1.0
+        ):
+            raise ValueError(f"alarm {self.alarm_name!r}: baseline_rate in [0, 1] is required for {self.metric!r}")
+        if not 0.0 < self.score_threshold <= 1.0:
+            raise ValueError(f"alarm {self.alarm_name!r}: score_threshold must lie in (0, 1]")
+        if self.min_samples < 1:
+            raise ValueError(f"alarm {self.alarm_name!r}: min_samples must be at least 1")
+        if self.treat_missing_data not in ("missing", "breaching"):
+            raise ValueError(f"alarm {self.alarm_name!r}: treat_missing_data must be 'missing' or 'breaching'")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json_dict(cls, document: Mapping[str, Any]) -> AlarmRule:
+        return cls(**dict(document))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One invocation as CloudWatch would count it, for one fleet (endpoint config) and variant."""
+
+    time: float
+    endpoint_config_name: str
+    variant: str
+    status: int
+    latency_ms: float
+    rows: int = 0
+    score_bins: Mapping[int, int] = field(default_factory=dict)
+    """Scores of the predicted rows as counts per bin of width 1/1000 (bin = floor(score * 1000))."""
+
+    def to_json_line(self) -> bytes:
+        document = {
+            "time": self.time,
+            "endpoint_config": self.endpoint_config_name,
+            "variant": self.variant,
+            "status": self.status,
+            "latency_ms": round(self.latency_ms, 4),
+            "rows": self.rows,
+            "score_bins": {str(k): v for k, v in self.score_bins.items()},
+        }
+        return (json.dumps(document, separators=(",", ":")) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Measurement:
+        return cls(
+            time=float(document["time"]),
+            endpoint_config_name=str(document["endpoint_config"]),
+            variant=str(document["variant"]),
+            status=int(document["status"]),
+            latency_ms=float(document["latency_ms"]),
+            rows=int(document.get("rows", 0)),
+            score_bins={int(k): int(v) for k, v in document.get("score_bins", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class AlarmEvaluation:
+    """The state an alarm evaluates to on a window of measurements."""
+
+    alarm_name: str
+    state: AlarmState
+    reason: str
+    value: float | None
+    samples: int
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _score_bins(scores: npt.NDArray[np.float64]) -> dict[int, int]:
+    bins = np.clip(np.floor(scores * _SCORE_BINS), 0, _SCORE_BINS - 1).astype(np.int64)
+    values, counts = np.unique(bins, return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+
+def evaluate_alarm(rule: AlarmRule, measurements: Sequence[Measurement]) -> AlarmEvaluation:
+    """Evaluate ``rule`` on the measurements of one fleet within one bake window (pure)."""
+    # 4xx are the caller's errors: they say nothing about the model and are left out, as the
+    # Invocation5XXErrors and ModelLatency metrics leave them out.
+    served = [m for m in measurements if not 400 <= m.status < 500]
+    if rule.metric == "Invocation5XXErrors rate":
+        samples = len(served)
+        failed = sum(1 for m in served if m.status >= 500)
+        value = failed / samples if samples else None
+        what = f"Invocation5XXErrors rate {value if value is not None else 0:.4f} ({failed} of {samples} requests)"
+    elif rule.metric == "ModelLatency p99":
+        samples = len(served)
+        value = float(np.percentile([m.latency_ms for m in served], 99)) if samples else None
+        what = f"ModelLatency p99 {value if value is not None else 0:.2f} ms over {samples} requests"
+    else:
+        cut = round(rule.score_threshold * _SCORE_BINS)
+        ok = [m for m in measurements if m.status == 200]
+        samples = sum(m.rows for m in ok)
+        positives = sum(count for m in ok for b, count in m.score_bins.items() if b >= cut)
+        rate = positives / samples if samples else None
+        value = abs(rate - float(rule.baseline_rate or 0.0)) if rate is not None else None
+        what = (
+            f"PositivePredictionRate {rate if rate is not None else 0:.4f} over {samples} rows vs baseline "
+            f"{rule.baseline_rate:.4f}: delta {value if value is not None else 0:.4f}"
+        )
+    if samples < rule.min_samples or value is None:
+        return AlarmEvaluation(
+            rule.alarm_name,
+            "INSUFFICIENT_DATA",
+            f"Insufficient Data: {samples} samples, the alarm needs at least {rule.min_samples}",
+            value,
+            samples,
+        )
+    if value > rule.threshold:
+        reason = f"Threshold Crossed: {what} is greater than the threshold {rule.threshold}"
+        return AlarmEvaluation(rule.alarm_name, "ALARM", reason, value, samples)
+    return AlarmEvaluation(rule.alarm_name, "OK", f"{what} is within the threshold {rule.threshold}", value, samples)
+
+
+# -- append-only JSON lines (measurements, capture) ----------------------------------------------
+
+
+class _Appender:
+    """Appends whole lines to files with one ``write`` on an ``O_APPEND`` descriptor (safe across threads and
+    processes: readers never see two records interleaved)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fds: dict[Path, int] = {}
+
+    def append(self, path: Path, line: bytes) -> None:
+        with self._lock:
+            fd = self._fds.get(path)
+            if fd is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                self._fds[path] = fd
+            os.write(fd, line)
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+
+@dataclass
+class _Tail:
+    """What has been read so far of one measurements file."""
+
+    offset: int = 0
+    partial: bytes = b""
+    recent: deque[Measurement] = field(default_factory=lambda: deque(maxlen=_RETAINED_MEASUREMENTS))
+    totals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class _MetricsLog:
+    """Per-fleet measurement files: written by whichever process serves, read by whichever drives an update."""
+
+    def __init__(self) -> None:
+        self._writer = _Appender()
+        self._lock = threading.Lock()
+        self._tails: dict[Path, _Tail] = {}
+
+    def append(self, path: Path, measurement: Measurement) -> None:
+        self._writer.append(path, measurement.to_json_line())
+
+    def _refresh(self, path: Path) -> _Tail:
+        tail = self._tails.setdefault(path, _Tail())
+        try:
+            with path.open("rb") as handle:
+                handle.seek(tail.offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return tail
+        tail.offset += len(chunk)
+        data = tail.partial + chunk
+        complete, _, tail.partial = data.rpartition(b"\n")
+        for line in complete.splitlines():
+            if not line.strip():
+                continue
+            measurement = Measurement.from_json(json.loads(line))
+            tail.recent.append(measurement)
+            self._count(tail, measurement)
+        return tail
+
+    @staticmethod
+    def _count(tail: _Tail, m: Measurement) -> None:
+        totals = tail.totals.setdefault(
+            m.variant,
+            {
+                "invocations": 0,
+                "4xx": 0,
+                "5xx": 0,
+                "rows": 0,
+                "bins": np.zeros(_SCORE_BINS, dtype=np.int64),
+                "latencies": deque(maxlen=_RETAINED_MEASUREMENTS),
+                "first": m.time,
+                "last": m.time,
+            },
+        )
+        totals["invocations"] += 1
+        totals["last"] = max(totals["last"], m.time)
+        if 400 <= m.status < 500:
+            totals["4xx"] += 1
+            return
+        totals["latencies"].append(m.latency_ms)
+        if m.status >= 500:
+            totals["5xx"] += 1
+            return
+        totals["rows"] += m.rows
+        for b, count in m.score_bins.items():
+            totals["bins"][b] += count
+
+    def since(self, path: Path, start: float) -> list[Measurement]:
+        with self._lock:
+            tail = self._refresh(path)
+            return [m for m in tail.recent if m.time >= start]
+
+    def summary(self, path: Path) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            tail = self._refresh(path)
+            return {variant: dict(totals) for variant, totals in tail.totals.items()}
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+# -- loaded models -----------------------------------------------------------------------------
+
+
+@dataclass
+class _LoadedModel:
+    """A model's booster and feature spec, loaded once per model per hosting instance."""
+
+    booster: Any
+    spec: FeatureSpec
+    sha256: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def score(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """P(positive) per row, as :func:`~governed_mlops_ml.model.score_matrix` computes it.
+
+        ``score_matrix`` builds a DMatrix per call, whose thread start-up dominates a one-row request;
+        in-place prediction on the same booster gives the same scores (a test holds serving to the
+        offline scores on every German credit row) at a fraction of the latency.
+
+        Raises:
+            JobInputError: the matrix width differs from what the booster was trained on.
+        """
+        if matrix.ndim != 2 or matrix.shape[1] != self.booster.num_features():
+            raise JobInputError(
+                f"encoded matrix has shape {matrix.shape}, the model expects {self.booster.num_features()} columns"
+            )
+        with self.lock:
+            return np.asarray(self.booster.inplace_predict(matrix, missing=np.nan), dtype=np.float64)
+
+
+class _ModelLoadError(Exception):
+    pass
+
+
+class _Stopped(Exception):
+    """The hosting instance is closing: a driver thread leaves the endpoint to recovery."""
+
+
+@dataclass(frozen=True)
+class _Step:
+    fraction: float
+    bake_seconds: float
+    label: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _arn(kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{kind}/{name.lower()}"
+
+
+def _invalid(message: str) -> SageMakerError:
+    return SageMakerError("SageMaker.ValidationException", message)
+
+
+def _check_name(name: str, what: str) -> None:
+    if not _NAME.fullmatch(name):
+        raise _invalid(
+            f"{what} name {name!r} must be 1-63 letters, digits or hyphens, starting and ending with a letter or digit"
+        )
+
+
+def _driver_alive(driver: Mapping[str, Any] | None) -> bool:
+    if not driver:
+        return False
+    pid = int(driver.get("pid", -1))
+    if pid == os.getpid():
+        return driver.get("instance") in _LIVE_INSTANCES
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _capacity_fraction(size: Mapping[str, Any], instances: int, what: str) -> float:
+    value = float(size["Value"])
+    fraction = value / 100.0 if size["Type"] == "CAPACITY_PERCENT" else value / max(instances, 1)
+    if fraction > MAX_SHIFT_FRACTION:
+        raise _invalid(
+            f"{what} {size['Type']} {size['Value']} is {fraction:.0%} of the new fleet ({instances} instances): "
+            f"it must be at most {MAX_SHIFT_FRACTION:.0%} of the new fleet's capacity"
+        )
+    return fraction
+
+
+def _traffic_plan(policy: Mapping[str, Any] | None, instances: int) -> list[_Step]:
+    """The traffic shifts of a blue/green update, each with its baking period (seconds, unscaled)."""
+    if not policy:
+        # No DeploymentConfig: SageMaker's default blue/green update, all at once, no baking.
+        return [_Step(1.0, 0.0, "all traffic on the new fleet")]
+    routing = policy["TrafficRoutingConfiguration"]
+    kind, wait = routing["Type"], float(routing["WaitIntervalInSeconds"])
+    steps: list[_Step] = []
+    if kind == "ALL_AT_ONCE":
+        steps.append(_Step(1.0, wait, "all traffic on the new fleet"))
+    elif kind == "CANARY":
+        if "CanarySize" not in routing:
+            raise _invalid("TrafficRoutingConfiguration.CanarySize is required for CANARY traffic routing")
+        fraction = _capacity_fraction(routing["CanarySize"], instances, "CanarySize")
+        steps.append(_Step(fraction, wait, f"canary: {fraction:.0%} of traffic on the new fleet"))
+    else:
+        if "LinearStepSize" not in routing:
+            raise _invalid("TrafficRoutingConfiguration.LinearStepSize is required for LINEAR traffic routing")
+        step = _capacity_fraction(routing["LinearStepSize"], instances, "LinearStepSize")
+        count = math.ceil(1.0 / step - 1e-9)
+        for index in range(1, count + 1):
+            fraction = min(1.0, step * index)
+            steps.append(_Step(fraction, wait, f"linear step {index}/{count}: {fraction:.0%} of traffic"))
+    termination = float(policy.get("TerminationWaitInSeconds", 0))
+    steps.append(_Step(1.0, termination, "all traffic on the new fleet, baking before the old fleet is terminated"))
+    maximum = policy.get("MaximumExecutionTimeoutInSeconds")
+    total = sum(s.bake_seconds for s in steps)
+    if maximum is not None and total >= float(maximum):
+        raise _invalid(
+            f"MaximumExecutionTimeoutInSeconds ({maximum}) must be larger than the total waiting time "
+            f"({total:g} s of WaitIntervalInSeconds and TerminationWaitInSeconds)"
+        )
+    return steps
+
+
+# -- the hosting emulator ----------------------------------------------------------------------
+
+
+class LocalSageMakerHosting:
+    """SageMaker hosting on this machine: thread-safe, persisted under ``root/endpoints``.
+
+    ``time_scale`` multiplies every wait (provisioning, baking, rollback); ``rng_seed`` seeds traffic
+    routing and data-capture sampling. Close the instance (or use it as a context manager): an
+    update it is still driving is then rolled back, as a later instance would do.
+    """
+
+    def __init__(
+        self, root: Path, store: LocalObjectStore, *, time_scale: float = 1.0, rng_seed: int | None = None
+    ) -> None:
+        if not math.isfinite(time_scale) or time_scale < 0:
+            raise ValueError(f"time_scale must be a finite number >= 0, got {time_scale}")
+        self._root = root / _ENDPOINTS_DIR
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._store = store
+        self.time_scale = time_scale
+        self._rng = random.Random(rng_seed)  # noqa: S311 - traffic routing, not cryptography
+        self._rng_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._flock_fd = os.open(self._root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        self._flock_depth = 0
+        self._states: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+        # Leaf locks (never held while taking another lock), so model loading in an invoke thread
+        # and a state mutation holding self._lock cannot wait on each other.
+        self._documents_lock = threading.Lock()
+        self._documents: dict[Path, dict[str, Any]] = {}
+        self._loaded_lock = threading.Lock()
+        self._alarm_cache: dict[str, tuple[tuple[int, int, int], dict[str, AlarmRule]]] = {}
+        self._loaded: dict[str, _LoadedModel] = {}
+        self._model_locks: dict[str, threading.Lock] = {}
+        self._drivers: dict[str, threading.Thread] = {}
+        self._stop = threading.Event()
+        self._metrics = _MetricsLog()
+        self._capture = _Appender()
+        self.instance_id = uuid.uuid4().hex
+        self._closed = False
+        _LIVE_INSTANCES.add(self.instance_id)
+        for path in sorted(self._root.glob("*/endpoint.json")):
+            self._recover_if_orphaned(path.parent.name)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def __enter__(self) -> LocalSageMakerHosting:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop driving transitions (an in-flight update is rolled back, a creation completed) and close files."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        for thread in list(self._drivers.values()):
+            thread.join(timeout=10)
+        _LIVE_INSTANCES.discard(self.instance_id)
+        for name in list(self._drivers):
+            self._recover_if_orphaned(name)
+        self._metrics.close()
+        self._capture.close()
+        os.close(self._flock_fd)
+
+    def functions(self) -> dict[str, Callable[[Any], Any]]:
+        """Local function ARNs of the Step Functions SageMaker integrations this class emulates.
+
+        The optimized integrations answer as the API does (``{"ModelArn"}``, ``{"EndpointArn"}``...);
+        ``aws-sdk:sagemaker:describeEndpoint`` answers with the DescribeEndpoint shape.
+        """
+        return {
+            local_function_arn(CREATE_MODEL_RESOURCE): self.create_model,
+            local_function_arn(CREATE_ENDPOINT_CONFIG_RESOURCE): self.create_endpoint_config,
+            local_function_arn(CREATE_ENDPOINT_RESOURCE): self.create_endpoint,
+            local_function_arn(UPDATE_ENDPOINT_RESOURCE): self.update_endpoint,
+            local_function_arn(DESCRIBE_ENDPOINT_RESOURCE): lambda request: self.describe_endpoint(
+                request["EndpointName"]
+            ),
+        }
+
+    # -- storage helpers ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Mutations: this instance's threads (RLock) and other processes (flock on endpoints/.lock)."""
+        with self._lock:
+            if self._flock_depth == 0:
+                fcntl.flock(self._flock_fd, fcntl.LOCK_EX)
+            self._flock_depth += 1
+            try:
+                yield
+            finally:
+                self._flock_depth -= 1
+                if self._flock_depth == 0:
+                    fcntl.flock(self._flock_fd, fcntl.LOCK_UN)
+
+    def _endpoint_dir(self, name: str) -> Path:
+        return self._root / name
+
+    def _state_path(self, name: str) -> Path:
+        return self._endpoint_dir(name) / "endpoint.json"
+
+    def _model_path(self, name: str) -> Path:
+        return self._root / "_models" / f"{name}.json"
+
+    def _config_path(self, name: str) -> Path:
+        return self._root / "_endpoint-configs" / f"{name}.json"
+
+    def _metrics_path(self, endpoint: str, config: str) -> Path:
+        return self._endpoint_dir(endpoint) / "metrics" / f"{config}.jsonl"
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int, int]:
+        info = path.stat()
+        return info.st_mtime_ns, info.st_ino, info.st_size
+
+    def _read_state(self, name: str) -> dict[str, Any] | None:
+        """The endpoint's state as on disk (cached until the file changes); treat as read-only."""
+        if not _NAME.fullmatch(name):
+            return None
+        path = self._state_path(name)
+        with self._lock:
+            try:
+                stamp = self._stamp(path)
+            except FileNotFoundError:
+                self._states.pop(name, None)
+                return None
+            cached = self._states.get(name)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            self._states[name] = (stamp, state)
+            return state
+
+    def _write_state(self, name: str, state: dict[str, Any]) -> None:
+        path = self._state_path(name)
+        with self._lock:
+            atomic_write(path, json.dumps(state, indent=2).encode())
+            self._states[name] = (self._stamp(path), state)
+
+    def _mutate(self, name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Read-modify-write of the endpoint state under the exclusive lock; ``change`` edits a copy."""
+        with self._exclusive():
+            current = self._read_state(name)
+            if current is None:
+                raise _invalid(f'Could not find endpoint "{_arn("endpoint", name)}".')
+            state = copy.deepcopy(current)
+            change(state)
+            state["LastModifiedTime"] = _now()
+            self._write_state(name, state)
+            return state
+
+    def _document(self, path: Path, missing: str) -> dict[str, Any]:
+        """A model or endpoint config document (immutable once written, so cached forever)."""
+        with self._documents_lock:
+            cached = self._documents.get(path)
+        if cached is not None:
+            return cached
+        try:
+            document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise _invalid(missing) from exc
+        with self._documents_lock:
+            return self._documents.setdefault(path, document)
+
+    def _model(self, name: str) -> dict[str, Any]:
+        if not _NAME.fullmatch(name):
+            raise _invalid(f'Could not find model "{_arn("model", name)}".')
+        return self._document(self._model_path(name), f'Could not find model "{_arn("model", name)}".')
+
+    def _config(self, name: str) -> dict[str, Any]:
+        missing = f'Could not find endpoint configuration "{_arn("endpoint-config", name)}".'
+        if not _NAME.fullmatch(name):
+            raise _invalid(missing)
+        return self._document(self._config_path(name), missing)
+
+    def _require_state(self, name: str) -> dict[str, Any]:
+        state = self._read_state(name)
+        if state is None:
+            raise _invalid(f'Could not find endpoint "{_arn("endpoint", name)}".')
+        return state
+
+    def _driver(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "instance": self.instance_id}
+
+    @staticmethod
+    def _event(state: dict[str, Any], message: str, **details: Any) -> None:
+        state.setdefault("Events", []).append(
+            {"Time": _now(), "EndpointStatus": state["EndpointStatus"], "Message": message, **details}
+        )
+
+    # -- models and endpoint configs ------------------------------------------------------------
+    def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        """CreateModel: the model data is a ``model.tar.gz`` in the local store, pinned to its current version."""
+        _validate("CreateModel", request)
+        name = request["ModelName"]
+        _check_name(name, "model")
+        container = request.get("PrimaryContainer") or next(iter(request.get("Containers") or []), None)
+        url = (container or {}).get("ModelDataUrl")
+        if not url:
+            raise _invalid("local hosting serves the model in PrimaryContainer.ModelDataUrl (an s3:// model.tar.gz)")
+        try:
+            stored = self._store.stat(S3Ref.from_uri(url))
+        except (InvalidEventError, ArtifactNotFoundError) as exc:
+            raise _invalid(f"Could not access model data at {url}: {exc}") from exc
+        arn = _arn("model", name)
+        document = {
+            "ModelName": name,
+            "ModelArn": arn,
+            "CreationTime": _now(),
+            "PrimaryContainer": container,
+            "ModelData": {
+                "Bucket": stored.ref.bucket,
+                "Key": stored.ref.key,
+                "VersionId": stored.ref.version_id,
+                "Sha256": stored.sha256,
+            },
+        }
+        for key in ("ExecutionRoleArn", "EnableNetworkIsolation", "VpcConfig", "Tags"):
+            if key in request:
+                document[key] = request[key]
+        with self._exclusive():
+            path = self._model_path(name)
+            if path.exists():
+                raise _invalid(f'Cannot create already existing model "{arn}".')
+            atomic_write(path, json.dumps(document, indent=2).encode())
+        return {"ModelArn": arn}
+
+    def describe_model(self, name: str) -> dict[str, Any]:
+        """DescribeModel (plus ``ModelData``: the pinned bucket, key, version id and sha256 of the archive)."""
+        return copy.deepcopy(self._model(name))
+
+    def create_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
+        """CreateEndpointConfig: production variants of existing models, optional data capture."""
+        _validate("CreateEndpointConfig", request)
+        name = request["EndpointConfigName"]
+        _check_name(name, "endpoint configuration")
+        variants = request["ProductionVariants"]
+        names = [v["VariantName"] for v in variants]
+        if len(set(names)) != len(names):
+            raise _invalid(f"ProductionVariants have duplicate VariantName values: {names}")
+        for variant in variants:
+            if not variant.get("ModelName"):
+                raise _invalid(
+                    f"variant {variant['VariantName']!r} needs a ModelName (inference components are not emulated)"
+                )
+            self._model(variant["ModelName"])
+            if "ServerlessConfig" not in variant and not (
+                variant.get("InstanceType") and variant.get("InitialInstanceCount")
+            ):
+                raise _invalid(f"variant {variant['VariantName']!r} needs InstanceType and InitialInstanceCount")
+        if sum(float(v.get("InitialVariantWeight", 1.0)) for v in variants) <= 0:
+            raise _invalid("the sum of InitialVariantWeight over ProductionVariants must be greater than 0")
+        capture = request.get("DataCaptureConfig")
+        if capture is not None:
+            self._capture_destination(capture)
+            percentage = capture["InitialSamplingPercentage"]
+            if not 0 <= percentage <= 100:
+                raise _invalid(f"DataCaptureConfig.InitialSamplingPercentage must be 0-100, got {percentage}")
+        arn = _arn("endpoint-config", name)
+        document = {**request, "EndpointConfigArn": arn, "CreationTime": _now()}
+        with self._exclusive():
+            path = self._config_path(name)
+            if path.exists():
+                raise _invalid(f'Cannot create already existing endpoint configuration "{arn}".')
+            atomic_write(path, json.dumps(document, indent=2).encode())
+        return {"EndpointConfigArn": arn}
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any]:
+        return copy.deepcopy(self._config(name))
+
+    @staticmethod
+    def _capture_destination(capture: Mapping[str, Any]) -> tuple[str, str]:
+        uri = str(capture["DestinationS3Uri"])
+        if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
+            raise _invalid(f"DataCaptureConfig.DestinationS3Uri must be an s3:// URI, got {uri!r}")
+        bucket, _, prefix = uri[5:].partition("/")
+        return bucket, prefix.strip("/")
+
+    # -- endpoints ------------------------------------------------------------------------------
+    def create_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
+        """CreateEndpoint: ``Creating`` now, ``InService`` once the fleet is provisioned (or ``Failed``)."""
+        _validate("CreateEndpoint", request)
+        name = request["EndpointName"]
+        _check_name(name, "endpoint")
+        config_name = request["EndpointConfigName"]
+        arn = _arn("endpoint", name)
+        with self._exclusive():
+            self._config(config_name)
+            if self._read_state(name) is not None:
+                raise _invalid(f'Cannot create already existing endpoint "{arn}".')
+            now = _now()
+            state: dict[str, Any] = {
+                "EndpointName": name,
+                "EndpointArn": arn,
+                "EndpointConfigName": config_name,
+                "EndpointStatus": "Creating",
+                "CreationTime": now,
+                "LastModifiedTime": now,
+                "Driver": self._driver(),
+                "Rollbacks": [],
+            }
+            if "Tags" in request:
+                state["Tags"] = request["Tags"]
+            self._event(state, f"creating the endpoint with configuration {config_name}")
+            self._write_state(name, state)
+        self._start_driver(name, lambda: self._drive_creation(name))
+        return {"EndpointArn": arn}
+
+    def update_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
+        """UpdateEndpoint: a blue/green deployment of another endpoint config, driven in the background.
+
+        Our rule on top of SageMaker's: a CANARY or LINEAR update must name at least one alarm in
+        AutoRollbackConfiguration, and every alarm must be registered for the endpoint.
+        """
+        _validate("UpdateEndpoint", request)
+        name = request["EndpointName"]
+        config_name = request["EndpointConfigName"]
+        deployment_config = request.get("DeploymentConfig")
+        self._recover_if_orphaned(name)
+        with self._exclusive():
+            state = self._require_state(name)
+            status = state["EndpointStatus"]
+            if status in _TRANSITIONAL:
+                raise _invalid(f'Cannot update in-progress endpoint "{state["EndpointArn"]}" (status {status}).')
+            if status != "InService":
+                raise _invalid(f'Cannot update endpoint "{state["EndpointArn"]}" with status {status}.')
+            if config_name == state["EndpointConfigName"]:
+                raise _invalid(f"endpoint {name} already uses endpoint configuration {config_name}")
+            config = self._config(config_name)
+            alarms = self._check_deployment_config(name, deployment_config, config)
+            deployment = {
+                "Id": uuid.uuid4().hex,
+                "EndpointConfigName": config_name,
+                "DeploymentConfig": deployment_config,
+                "StartTime": _now(),
+                "Phase": "Provisioning",
+                "GreenTraffic": 0.0,
+                "Step": "provisioning the new fleet",
+                "StepStartTime": _now(),
+                "Alarms": alarms,
+                "AlarmStates": {},
+            }
+
+            def start(s: dict[str, Any]) -> None:
+                s["EndpointStatus"] = "Updating"
+                s["Deployment"] = deployment
+                s["Driver"] = self._driver()
+                self._event(s, f"updating to {config_name}: provisioning the new fleet", EndpointConfigName=config_name)
+
+            self._mutate(name, start)
+        self._start_driver(name, lambda: self._drive_update(name, deployment["Id"]))
+        return {"EndpointArn": state["EndpointArn"]}
+
+    def _check_deployment_config(
+        self, name: str, deployment_config: Mapping[str, Any] | None, config: Mapping[str, Any]
+    ) -> list[str]:
+        if not deployment_config:
+            return []
+        if "RollingUpdatePolicy" in deployment_config:
+            raise _invalid("RollingUpdatePolicy is not emulated locally: use BlueGreenUpdatePolicy")
+        policy = deployment_config.get("BlueGreenUpdatePolicy")
+        alarms = [a["AlarmName"] for a in (deployment_config.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
+        if policy is not None:
+            kind = policy["TrafficRoutingConfiguration"]["Type"]
+            if kind in ("CANARY", "LINEAR") and not alarms:
+                raise _invalid(
+                    f"a {kind} update must name at least one alarm in AutoRollbackConfiguration.Alarms: "
+                    "without one nothing watches the new fleet"
+                )
+            _traffic_plan(policy, self._instances(config))
+        rules = self._alarm_rules(name)
+        unknown = [alarm for alarm in alarms if alarm not in rules]
+        if unknown:
+            raise _invalid(f"AutoRollbackConfiguration names alarms not registered for endpoint {name}: {unknown}")
+        return alarms
+
+    @staticmethod
+    def _instances(config: Mapping[str, Any]) -> int:
+        return sum(int(v.get("InitialInstanceCount", 1)) for v in config["ProductionVariants"])
+
+    def describe_endpoint(self, name: str) -> dict[str, Any]:
+        """DescribeEndpoint.
+
+        During an update ``EndpointConfigName`` and ``ProductionVariants`` are still the old fleet's; the new
+        fleet is in ``PendingDeploymentSummary`` (its VariantStatus message gives its share of the traffic).
+        """
+        self._recover_if_orphaned(name)
+        return self._describe(self._require_state(name))
+
+    def _describe(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        status = state["EndpointStatus"]
+        config = self._config(state["EndpointConfigName"])
+        serving = status not in ("Creating", "Failed")
+        answer: dict[str, Any] = {
+            "EndpointName": state["EndpointName"],
+            "EndpointArn": state["EndpointArn"],
+            "EndpointConfigName": state["EndpointConfigName"],
+            "ProductionVariants": [
+                self._variant_summary(v, serving, None if serving else status) for v in config["ProductionVariants"]
+            ],
+        }
+        capture = config.get("DataCaptureConfig")
+        if capture:
+            answer["DataCaptureConfig"] = {
+                "EnableCapture": bool(capture.get("EnableCapture", True)),
+                "CaptureStatus": "Started" if capture.get("EnableCapture", True) else "Stopped",
+                "CurrentSamplingPercentage": capture["InitialSamplingPercentage"],
+                "DestinationS3Uri": capture["DestinationS3Uri"],
+                "KmsKeyId": capture.get("KmsKeyId", ""),
+            }
+        answer["EndpointStatus"] = status
+        if state.get("FailureReason"):
+            answer["FailureReason"] = state["FailureReason"]
+        answer["CreationTime"] = state["CreationTime"]
+        answer["LastModifiedTime"] = state["LastModifiedTime"]
+        if state.get("LastDeploymentConfig"):
+            answer["LastDeploymentConfig"] = state["LastDeploymentConfig"]
+        deployment = state.get("Deployment")
+        if deployment:
+            green = self._config(deployment["EndpointConfigName"])
+            provisioned = deployment["Phase"] != "Provisioning"
+            message = f"{deployment['GreenTraffic']:.0%} of endpoint traffic; {deployment['Step']}"
+            variant_status = {
+                "Status": {"Provisioning": "Creating", "RollingBack": "Deleting"}.get(deployment["Phase"], "Baking"),
+                "StatusMessage": message,
+                "StartTime": deployment["StepStartTime"],
+            }
+            answer["PendingDeploymentSummary"] = {
+                "EndpointConfigName": deployment["EndpointConfigName"],
+                "ProductionVariants": [
+                    {
+                        **self._variant_summary(v, provisioned, None),
+                        **({"InstanceType": v["InstanceType"]} if v.get("InstanceType") else {}),
+                        "VariantStatus": [variant_status],
+                    }
+                    for v in green["ProductionVariants"]
+                ],
+                "StartTime": deployment["StartTime"],
+            }
+        return answer
+
+    def _variant_summary(self, variant: Mapping[str, Any], provisioned: bool, status: str | None) -> dict[str, Any]:
+        weight = float(variant.get("InitialVariantWeight", 1.0))
+        count = int(variant.get("InitialInstanceCount", 1))
+        summary: dict[str, Any] = {"VariantName": variant["VariantName"]}
+        image = (self._model(variant["ModelName"]).get("PrimaryContainer") or {}).get("Image")
+        if image:
+            summary["DeployedImages"] = [{"SpecifiedImage": image, "ResolvedImage": image}]
+        summary |= {
+            "CurrentWeight": weight if provisioned else 0.0,
+            "DesiredWeight": weight,
+            "CurrentInstanceCount": count if provisioned else 0,
+            "DesiredInstanceCount": count,
+        }
+        if status == "Creating":
+            summary["VariantStatus"] = [{"Status": "Creating"}]
+        return summary
+
+    def list_endpoints(self) -> dict[str, Any]:
+        """ListEndpoints, newest first."""
+        summaries = []
+        for path in self._root.glob("*/endpoint.json"):
+            state = self._read_state(path.parent.name)
+            if state is None:
+                continue
+            summaries.append(
+                {k: state[k] for k in ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime")}
+                | {"EndpointStatus": state["EndpointStatus"]}
+            )
+        summaries.sort(key=lambda s: s["CreationTime"], reverse=True)
+        return {"Endpoints": summaries}
+
+    def delete_endpoint(self, name: str) -> dict[str, Any]:
+        """DeleteEndpoint (measurements and capture files stay, as CloudWatch metrics and S3 objects do)."""
+        self._recover_if_orphaned(name)
+        with self._exclusive():
+            state = self._require_state(name)
+            if state["EndpointStatus"] in _TRANSITIONAL:
+                raise _invalid(
+                    f'Cannot delete endpoint "{state["EndpointArn"]}" while it is {state["EndpointStatus"]}.'
+                )
+            self._state_path(name).unlink()
+            self._states.pop(name, None)
+        return {}
+
+    def wait_for_status(self, name: str, statuses: Collection[str], timeout: float = 60.0) -> dict[str, Any]:
+        """Poll DescribeEndpoint until its status is one of ``statuses``; the last description either way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.describe_endpoint(name)
+            if answer["EndpointStatus"] in statuses or time.monotonic() >= deadline:
+                return answer
+            time.sleep(0.01)
+
+    def deployment_events(self, name: str) -> list[dict[str, Any]]:
+        """Every status change and traffic shift of the endpoint, oldest first (for reports and the demo)."""
+        return copy.deepcopy(self._require_state(name).get("Events", []))
+
+    def rollbacks(self, name: str) -> list[dict[str, Any]]:
+        """Rolled-back (or failed) updates: time, attempted and restored configs, reason and alarm."""
+        return copy.deepcopy(self._require_state(name).get("Rollbacks", []))
+
+    # -- alarms -----------------------------------------------------------------------------------
+    def _alarms_path(self, name: str) -> Path:
+        return self._endpoint_dir(name) / "alarms.json"
+
+    def register_alarms(self, endpoint_name: str, rules: Sequence[AlarmRule]) -> None:
+        """Define (or replace, by name) the alarms an update of ``endpoint_name`` may name for auto-rollback."""
+        _check_name(endpoint_name, "endpoint")
+        with self._exclusive():
+            current = self._alarm_rules(endpoint_name)
+            current |= {rule.alarm_name: rule for rule in rules}
+            document = {"Alarms": [rule.to_json_dict() for rule in current.values()]}
+            atomic_write(self._alarms_path(endpoint_name), json.dumps(document, indent=2).encode())
+
+    def _alarm_rules(self, name: str) -> dict[str, AlarmRule]:
+        path = self._alarms_path(name)
+        with self._lock:
+            try:
+                stamp = self._stamp(path)
+            except FileNotFoundError:
+                return {}
+            cached = self._alarm_cache.get(name)
+            if cached is not None and cached[0] == stamp:
+                return dict(cached[1])
+            rules = {
+                rule.alarm_name: rule
+                for rule in (
+                    AlarmRule.from_json_dict(d) for d in json.loads(path.read_text(encoding="utf-8"))["Alarms"]
+                )
+            }
+            self._alarm_cache[name] = (stamp, rules)
+            return dict(rules)
+
+    def describe_alarms(self, endpoint_name: str) -> list[dict[str, Any]]:
+        """The registered alarms with their last evaluated state (CloudWatch DescribeAlarms-like)."""
+        state = self._read_state(endpoint_name) or {}
+        deployment = state.get("Deployment") or {}
+        states = deployment.get("AlarmStates") or state.get("LastAlarmStates") or {}
+        answers = []
+        for rule in self._alarm_rules(endpoint_name).values():
+            evaluation = states.get(rule.alarm_name)
+            answers.append(
+                {
+                    "AlarmName": rule.alarm_name,
+                    "MetricName": rule.metric,
+                    "Threshold": rule.threshold,
+                    "ComparisonOperator": "GreaterThanThreshold",
+                    "StateValue": evaluation["state"] if evaluation else "INSUFFICIENT_DATA",
+                    "StateReason": evaluation["reason"] if evaluation else "not evaluated yet",
+                    "Rule": rule.to_json_dict(),
+                }
+            )
+        return answers
+
+    # -- driving transitions --------------------------------------------------------------------
+    def _start_driver(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"endpoint-{name}", daemon=True)
+        with self._lock:
+            self._drivers[name] = thread
+        thread.start()
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` of emulated time; raises _Stopped when the instance closes."""
+        self._sleep_real(seconds * self.time_scale)
+
+    def _sleep_real(self, seconds: float) -> None:
+        if self._stop.wait(max(0.0, seconds)):
+            raise _Stopped
+
+    def _provision(self, config: Mapping[str, Any]) -> str | None:
+        """Start the fleet's containers: load every variant's model; the failure reason, if one fails."""
+        for variant in config["ProductionVariants"]:
+            try:
+                self._load_model(variant["ModelName"])
+            except _ModelLoadError as exc:
+                return (
+                    f"The primary container for production variant {variant['VariantName']} did not pass the "
+                    f"ping health check: {exc}"
+                )
+        return None
+
+    def _drive_creation(self, name: str) -> None:
+        try:
+            self._sleep(PROVISION_SECONDS)
+            self._finish_creation(name)
+        except _Stopped:
+            return
+        except Exception:  # a bug must not leave the endpoint Creating forever
+            logger.exception("creating endpoint %s failed", name)
+            self._mutate(name, lambda s: self._set_failed(s, "InternalFailure: see the local runtime log"))
+
+    def _finish_creation(self, name: str) -> None:
+        state = self._require_state(name)
+        failure = self._provision(self._config(state["EndpointConfigName"]))
+
+        def finish(s: dict[str, Any]) -> None:
+            if failure:
+                self._set_failed(s, failure)
+                return
+            s["EndpointStatus"] = "InService"
+            s.pop("Driver", None)
+            self._event(s, "the endpoint is in service")
+
+        self._mutate(name, finish)
+
+    def _set_failed(self, state: dict[str, Any], reason: str) -> None:
+        state["EndpointStatus"] = "Failed"
+        state["FailureReason"] = reason
+        state.pop("Driver", None)
+        self._event(state, f"creation failed: {reason}")
+
+    def _drive_update(self, name: str, deployment_id: str) -> None:
+        try:
+            self._run_update(name, deployment_id)
+        except _Stopped:
+            return
+        except Exception as exc:  # never leave traffic half-shifted because of a bug
+            logger.exception("updating endpoint %s failed", name)
+            with contextlib.suppress(_Stopped):
+                self._roll_back(name, deployment_id, f"InternalFailure: {type(exc).__name__}: {exc}", None)
+
+    def _deployment(self, name: str, deployment_id: str) -> dict[str, Any]:
+        """The in-flight deployment ``deployment_id``; _Stopped when it is gone (finished or recovered elsewhere)."""
+        deployment: dict[str, Any] = (self._read_state(name) or {}).get("Deployment") or {}
+        if deployment.get("Id") != deployment_id:
+            raise _Stopped
+        return deployment
+
+    def _set_step(self, name: str, deployment_id: str, step: _Step) -> None:
+        def shift(s: dict[str, Any]) -> None:
+            deployment = s.get("Deployment") or {}
+            if deployment.get("Id") != deployment_id:
+                raise _Stopped
+            deployment |= {
+                "Phase": "Baking",
+                "GreenTraffic": step.fraction,
+                "Step": step.label,
+                "StepStartTime": _now(),
+            }
+            self._event(
+                s,
+                f"{step.label}; baking {step.bake_seconds:g} s",
+                GreenTraffic=step.fraction,
+                EndpointConfigName=deployment["EndpointConfigName"],
+            )
+
+        self._mutate(name, shift)
+
+    def _run_update(self, name: str, deployment_id: str) -> None:
+        deployment = self._deployment(name, deployment_id)
+        green_name = deployment["EndpointConfigName"]
+        green = self._config(green_name)
+        started = time.monotonic()
+        self._sleep(PROVISION_SECONDS)
+        failure = self._provision(green)
+        if failure:
+            self._end_failed_update(name, deployment_id, failure)
+            return
+        policy = (deployment.get("DeploymentConfig") or {}).get("BlueGreenUpdatePolicy")
+        maximum = (policy or {}).get("MaximumExecutionTimeoutInSeconds")
+        deadline = started + float(maximum) * self.time_scale if maximum is not None else math.inf
+        rules_by_name = self._alarm_rules(name)
+        rules = [rules_by_name[alarm] for alarm in deployment["Alarms"] if alarm in rules_by_name]
+        metrics_path = self._metrics_path(name, green_name)
+        for step in _traffic_plan(policy, self._instances(green)):
+            window_start = time.time()
+            self._set_step(name, deployment_id, step)
+            bake_end = time.monotonic() + step.bake_seconds * self.time_scale
+            final = False
+            while True:
+                tripped = self._evaluate_alarms(name, deployment_id, rules, metrics_path, window_start, final=final)
+                if tripped is not None:
+                    reason = f"alarm {tripped.alarm_name} went to ALARM: {tripped.reason}"
+                    self._roll_back(name, deployment_id, reason, tripped.alarm_name)
+                    return
+                if final:
+                    break
+                if time.monotonic() >= deadline:
+                    self._roll_back(
+                        name, deployment_id, f"the update exceeded MaximumExecutionTimeoutInSeconds ({maximum})", None
+                    )
+                    return
+                remaining = bake_end - time.monotonic()
+                if remaining <= 0:
+                    final = True
+                    continue
+                self._sleep_real(min(ALARM_PERIOD_SECONDS, remaining))
+        self._complete_update(name, deployment_id)
+
+    def _evaluate_alarms(
+        self,
+        name: str,
+        deployment_id: str,
+        rules: Sequence[AlarmRule],
+        metrics_path: Path,
+        window_start: float,
+        *,
+        final: bool,
+    ) -> AlarmEvaluation | None:
+        """Evaluate every alarm on green's measurements in this bake window; the first in ALARM, if any."""
+        if not rules:
+            return None
+        measurements = self._metrics.since(metrics_path, window_start)
+        evaluations = []
+        for rule in rules:
+            evaluation = evaluate_alarm(rule, measurements)
+            if final and evaluation.state == "INSUFFICIENT_DATA" and rule.treat_missing_data == "breaching":
+                evaluation = AlarmEvaluation(
+                    rule.alarm_name,
+                    "ALARM",
+                    f"{evaluation.reason} at the end of the bake, and missing data is treated as breaching",
+                    evaluation.value,
+                    evaluation.samples,
+                )
+            evaluations.append(evaluation)
+        recorded = self._deployment(name, deployment_id).get("AlarmStates", {})
+        if any(recorded.get(e.alarm_name, {}).get("state") != e.state for e in evaluations) or final:
+
+            def note(s: dict[str, Any]) -> None:
+                deployment = s.get("Deployment") or {}
+                if deployment.get("Id") != deployment_id:
+                    raise _Stopped
+                deployment["AlarmStates"] = {e.alarm_name: e.to_json_dict() for e in evaluations}
+
+            self._mutate(name, note)
+        return next((e for e in evaluations if e.state == "ALARM"), None)
+
+    def _roll_back(self, name: str, deployment_id: str, reason: str, alarm: str | None) -> None:
+        """All traffic back to blue now; RollingBack while green is terminated; then InService on the old config."""
+
+        def begin(s: dict[str, Any]) -> None:
+            deployment = s.get("Deployment") or {}
+            if deployment.get("Id") != deployment_id:
+                raise _Stopped
+            s["EndpointStatus"] = "RollingBack"
+            deployment |= {
+                "Phase": "RollingBack",
+                "GreenTraffic": 0.0,
+                "Step": "rolling back",
+                "StepStartTime": _now(),
+                "RollbackReason": reason,
+                "RollbackAlarm": alarm,
+            }
+            self._event(s, f"rolling back to {s['EndpointConfigName']}: {reason}", GreenTraffic=0.0, AlarmName=alarm)
+
+        self._mutate(name, begin)
+        with contextlib.suppress(_Stopped):
+            self._sleep(ROLLBACK_SECONDS)
+        self._finish_rollback(name, reason, alarm, deployment_id)
+
+    def _finish_rollback(self, name: str, reason: str, alarm: str | None, deployment_id: str | None = None) -> None:
+        def finish(s: dict[str, Any]) -> None:
+            if deployment_id is not None and (s.get("Deployment") or {}).get("Id") != deployment_id:
+                raise _Stopped
+            deployment = s.pop("Deployment", None) or {}
+            s["EndpointStatus"] = "InService"
+            s["FailureReason"] = f"Deployment rolled back: {reason}"
+            if deployment.get("DeploymentConfig"):
+                s["LastDeploymentConfig"] = deployment["DeploymentConfig"]
+            s["LastAlarmStates"] = deployment.get("AlarmStates", {})
+            s.pop("Driver", None)
+            s.setdefault("Rollbacks", []).append(
+                {
+                    "Time": _now(),
+                    "AttemptedEndpointConfigName": deployment.get("EndpointConfigName"),
+                    "RestoredEndpointConfigName": s["EndpointConfigName"],
+                    "Reason": reason,
+                    "AlarmName": alarm,
+                    "AlarmStates": deployment.get("AlarmStates", {}),
+                }
+            )
+            self._event(s, f"rolled back: serving {s['EndpointConfigName']} again", GreenTraffic=0.0, AlarmName=alarm)
+
+        self._mutate(name, finish)
+
+    def _end_failed_update(self, name: str, deployment_id: str, reason: str) -> None:
+        """The new fleet never served: back to InService on the old config with the failure reason."""
+
+        def finish(s: dict[str, Any]) -> None:
+            deployment = s.get("Deployment") or {}
+            if deployment.get("Id") != deployment_id:
+                raise _Stopped
+            s.pop("Deployment")
+            s["EndpointStatus"] = "InService"
+            s["FailureReason"] = reason
+            if deployment.get("DeploymentConfig"):
+                s["LastDeploymentConfig"] = deployment["DeploymentConfig"]
+            s.pop("Driver", None)
+            s.setdefault("Rollbacks", []).append(
+                {
+                    "Time": _now(),
+                    "AttemptedEndpointConfigName": deployment["EndpointConfigName"],
+                    "RestoredEndpointConfigName": s["EndpointConfigName"],
+                    "Reason": reason,
+                    "AlarmName": None,
+                    "AlarmStates": {},
+                }
+            )
+            self._event(s, f"update failed, still serving {s['EndpointConfigName']}: {reason}")
+
+        self._mutate(name, finish)
+
+    def _complete_update(self, name: str, deployment_id: str) -> None:
+        def finish(s: dict[str, Any]) -> None:
+            deployment = s.get("Deployment") or {}
+            if deployment.get("Id") != deployment_id:
+                raise _Stopped
+            old = s["EndpointConfigName"]
+            s.pop("Deployment")
+            s["EndpointConfigName"] = deployment["EndpointConfigName"]
+            s["EndpointStatus"] = "InService"
+            s.pop("FailureReason", None)
+            if deployment.get("DeploymentConfig"):
+                s["LastDeploymentConfig"] = deployment["DeploymentConfig"]
+            s["LastAlarmStates"] = deployment.get("AlarmStates", {})
+            s.pop("Driver", None)
+            self._event(
+                s,
+                f"update complete: old fleet ({old}) terminated, serving {s['EndpointConfigName']}",
+                GreenTraffic=1.0,
+                EndpointConfigName=s["EndpointConfigName"],
+            )
+
+        self._mutate(name, finish)
+
+    def _recover_if_orphaned(self, name: str) -> None:
+        """Finish a transition whose driving process (or closed instance) is gone.
+
+        Creating: provision now (InService or Failed). Updating / RollingBack: all traffic back to
+        the old fleet, InService on the old config, with the reason recorded.
+        """
+        state = self._read_state(name)
+        if state is None or state["EndpointStatus"] not in _TRANSITIONAL or _driver_alive(state.get("Driver")):
+            return
+        with self._exclusive():
+            state = self._read_state(name)
+            if state is None or state["EndpointStatus"] not in _TRANSITIONAL or _driver_alive(state.get("Driver")):
+                return
+            driver = state.get("Driver") or {}
+            if state["EndpointStatus"] == "Creating":
+                self._finish_creation(name)
+                return
+            reason = (
+                f"the update was interrupted: the local process driving it (pid {driver.get('pid')}) stopped "
+                "before it completed"
+            )
+            deployment = state.get("Deployment") or {}
+            if deployment.get("RollbackReason"):  # it was already rolling back: finish that rollback
+                reason = str(deployment["RollbackReason"])
+            self._finish_rollback(name, reason, deployment.get("RollbackAlarm"))
+
+    # -- invocations ------------------------------------------------------------------------------
+    def _random(self) -> float:
+        with self._rng_lock:
+            return self._rng.random()
+
+    def _route(self, state: Mapping[str, Any]) -> str:
+        """The fleet (endpoint config) that serves this request: green with its current traffic share, else blue."""
+        deployment = state.get("Deployment") or {}
+        share = float(deployment.get("GreenTraffic", 0.0))
+        if share > 0 and (share >= 1.0 or self._random() < share):
+            return str(deployment["EndpointConfigName"])
+        return str(state["EndpointConfigName"])
+
+    def _pick_variant(self, config: Mapping[str, Any]) -> Mapping[str, Any]:
+        variants = config["ProductionVariants"]
+        if len(variants) == 1:
+            return variants[0]  # type: ignore[no-any-return]
+        weights = [float(v.get("InitialVariantWeight", 1.0)) for v in variants]
+        point = self._random() * sum(weights)
+        for variant, weight in zip(variants, weights, strict=True):
+            point -= weight
+            if point < 0:
+                return variant  # type: ignore[no-any-return]
+        return variants[-1]  # type: ignore[no-any-return]
+
+    def _load_model(self, name: str) -> _LoadedModel:
+        with self._loaded_lock:
+            loaded = self._loaded.get(name)
+            if loaded is not None:
+                return loaded
+            lock = self._model_locks.setdefault(name, threading.Lock())
+        with lock:
+            with self._loaded_lock:
+                loaded = self._loaded.get(name)
+            if loaded is not None:
+                return loaded
+            data = self._model(name)["ModelData"]
+            ref = S3Ref(bucket=data["Bucket"], key=data["Key"], version_id=data["VersionId"])
+            try:
+                stored = self._store.stat(ref)
+                with tempfile.TemporaryDirectory(prefix="model-", dir=self._root) as extracted:
+                    model_dir = extract_model_archive(self._store.blob_path(stored.sha256), Path(extracted))
+                    spec = load_feature_spec(model_dir)
+                    booster = load_booster(model_dir)
+            except (ArtifactNotFoundError, JobInputError) as exc:
+                raise _ModelLoadError(f"cannot load model {name} from {ref.pinned_uri}: {exc}") from exc
+            booster.set_param({"nthread": 1})
+            loaded = _LoadedModel(booster=booster, spec=spec, sha256=stored.sha256)
+            with self._loaded_lock:
+                self._loaded[name] = loaded
+            return loaded
+
+    def invoke(self, endpoint_name: str, body: bytes, content_type: str, accept: str | None = None) -> InvokeResult:
+        """InvokeEndpoint: route by the current traffic shares, run the model, record metrics and capture.
+
+        Raises:
+            InvocationError: 400 ``ValidationError`` when the endpoint does not exist or is not in service.
+            ModelError: 4xx for a body, content type or accept the model cannot serve (the message says
+                what is wrong); 5xx when the model fails. ``variant`` names who answered.
+        """
+        state = self._read_state(endpoint_name)
+        if state is None or state["EndpointStatus"] not in _SERVING:
+            raise InvocationError(
+                400, "ValidationError", f"Endpoint {endpoint_name} of account {LOCAL_ACCOUNT} not found."
+            )
+        config_name = self._route(state)
+        config = self._config(config_name)
+        variant = self._pick_variant(config)
+        variant_name = str(variant["VariantName"])
+        started = time.perf_counter()
+        status, message = 200, ""
+        answer, answer_type, rows, bins = b"", "", 0, {}
+        try:
+            format_scores([], accept)  # an unsupported accept is refused before the body is read
+            model = self._load_model(variant["ModelName"])
+            payload = parse_payload(body, content_type, model.spec)
+            scores = model.score(payload.matrix(model.spec))
+            answer, answer_type = format_scores(scores, accept)
+            rows, bins = int(scores.size), _score_bins(scores)
+        except PayloadError as exc:
+            status, message = exc.status_code, str(exc)
+        except Exception as exc:  # noqa: BLE001 - any model failure is the container's 500, never the caller's
+            status, message = 500, f"the model failed: {type(exc).__name__}: {exc}"
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        measurement = Measurement(time.time(), config_name, variant_name, status, latency_ms, rows, bins)
+        self._metrics.append(self._metrics_path(endpoint_name, config_name), measurement)
+        if status != 200:
+            raise ModelError(status, message, variant=variant_name, endpoint_config_name=config_name)
+        self._maybe_capture(
+            endpoint_name, config_name, variant_name, body, content_type, answer, answer_type, latency_ms
+        )
+        return InvokeResult(answer, answer_type, variant_name, latency_ms, config_name)
+
+    # -- statistics -------------------------------------------------------------------------------
+    def invocation_stats(self, endpoint_name: str, since: float | None = None) -> dict[str, Any]:
+        """Per fleet (endpoint config) and variant: invocations, 4xx and 5xx errors, rows, positive prediction
+        rate (score >= 0.5), model latency p50 / p99 in ms. ``since`` (epoch seconds) limits it to the measurements
+        from then on (within the most recent 200,000 per fleet)."""
+        fleets = []
+        for path in sorted((self._endpoint_dir(endpoint_name) / "metrics").glob("*.jsonl")):
+            config_name = path.stem
+            if since is None:
+                totals = self._metrics.summary(path)
+            else:
+                tail = _Tail()
+                for m in self._metrics.since(path, since):
+                    _MetricsLog._count(tail, m)
+                totals = tail.totals
+            for variant, t in sorted(totals.items()):
+                latencies = np.asarray(t["latencies"], dtype=np.float64)
+                positives = int(t["bins"][_SCORE_BINS // 2 :].sum())
+                fleets.append(
+                    {
+                        "EndpointConfigName": config_name,
+                        "VariantName": variant,
+                        "Invocations": t["invocations"],
+                        "Invocation4XXErrors": t["4xx"],
+                        "Invocation5XXErrors": t["5xx"],
+                        "PredictedRows": t["rows"],
+                        "PositivePredictionRate": positives / t["rows"] if t["rows"] else None,
+                        "ModelLatencyP50Ms": float(np.percentile(latencies, 50)) if latencies.size else None,
+                        "ModelLatencyP99Ms": float(np.percentile(latencies, 99)) if latencies.size else None,
+                        "FirstInvocation": datetime.fromtimestamp(t["first"], UTC).isoformat(),
+                        "LastInvocation": datetime.fromtimestamp(t["last"], UTC).isoformat(),
+                    }
+                )
+        return {"EndpointName": endpoint_name, "Variants": fleets}
+
+    # -- data capture -----------------------------------------------------------------------------
+    def _capture_dir(self, endpoint_name: str) -> Path:
+        return self._endpoint_dir(endpoint_name) / "capture"
+
+    def _maybe_capture(
+        self,
+        endpoint_name: str,
+        config_name: str,
+        variant: str,
+        body: bytes,
+        content_type: str,
+        answer: bytes,
+        answer_type: str,
+        latency_ms: float,
+    ) -> None:
+        capture = self._config(config_name).get("DataCaptureConfig")
+        if not capture or not capture.get("EnableCapture", True):
+            return
+        if self._random() * 100.0 >= float(capture["InitialSamplingPercentage"]):
+            return
+        modes = {option["CaptureMode"] for option in capture["CaptureOptions"]}
+        headers = capture.get("CaptureContentTypeHeader") or {}
+        csv_types = {media_type(t) for t in headers.get("CsvContentTypes", ["text/csv"])}
+        json_types = {media_type(t) for t in headers.get("JsonContentTypes", ["application/json"])}
+
+        def captured(data: bytes, observed: str, mode: str) -> dict[str, Any]:
+            kind = media_type(observed)
+            encoding = "CSV" if kind in csv_types else "JSON" if kind in json_types else "BASE64"
+            try:
+                text = data.decode("utf-8") if encoding != "BASE64" else base64.b64encode(data).decode()
+            except UnicodeDecodeError:
+                encoding, text = "BASE64", base64.b64encode(data).decode()
+            return {"observedContentType": observed, "mode": mode, "data": text, "encoding": encoding}
+
+        moment = datetime.now(UTC)
+        capture_data: dict[str, Any] = {}
+        if modes & {"Input", "InputAndOutput"}:
+            capture_data["endpointInput"] = captured(body, content_type, "INPUT")
+        if modes & {"Output", "InputAndOutput"}:
+            capture_data["endpointOutput"] = captured(answer, answer_type, "OUTPUT")
+        record = {
+            "captureData": capture_data,
+            "eventMetadata": {
+                "eventId": str(uuid.uuid4()),
+                "inferenceTime": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
+                "variant": variant,
+                "latencyMs": round(latency_ms, 3),
+                # Not in SageMaker's record: blue and green fleets often share a variant name.
+                "endpointConfigName": config_name,
+            },
+            "eventVersion": "0",
+        }
+        path = self._capture_dir(endpoint_name) / variant / moment.strftime("%Y/%m/%d/%H") / "capture.jsonl"
+        self._capture.append(path, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+
+    def capture_files(self, endpoint_name: str) -> list[Path]:
+        """The endpoint's local capture files, oldest hour first."""
+        return sorted(self._capture_dir(endpoint_name).glob("*/*/*/*/*/capture.jsonl"), key=lambda p: p.parts[-6:])
+
+    def upload_capture(self, endpoint_name: str) -> list[S3Ref]:
+        """Copy the capture files to the DestinationS3Uri of the endpoint's (newest capturing) config.
+
+        Keys follow SageMaker's layout: ``<prefix>/<endpoint>/<variant>/YYYY/MM/DD/HH/capture.jsonl``;
+        uploading again puts a new version holding every complete line written so far.
+        """
+        state = self._require_state(endpoint_name)
+        config = self._config(state["EndpointConfigName"])
+        capture = config.get("DataCaptureConfig")
+        if not capture:
+            return []
+        bucket, prefix = self._capture_destination(capture)
+        uploaded = []
+        base = self._capture_dir(endpoint_name)
+        for path in self.capture_files(endpoint_name):
+            data = path.read_bytes()
+            data = data[: data.rfind(b"\n") + 1]
+            key = "/".join(part for part in (prefix, endpoint_name, path.relative_to(base).as_posix()) if part)
+            uploaded.append(self._store.put(bucket, key, data, "application/jsonlines").ref)
+        return uploaded

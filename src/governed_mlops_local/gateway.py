@@ -1,0 +1,145 @@
+"""A small HTTP front door on 127.0.0.1 for the local runtime.
+
+``/approvals...`` becomes an API Gateway REST proxy event for the template's approval function
+(as API Gateway would build it, including the authorizer's claims), so the handler runs
+unchanged. Other prefixes can be mounted (model endpoints, the execution-history pages).
+
+Locally the caller's identity is asserted, not authenticated: the ``X-Mlops-User`` header, or the
+runtime's configured local user. That is the local stand-in for the Cognito authorizer in AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from governed_mlops_local.lambda_host import InvocationError, LambdaHost
+
+#: (method, path, query, headers, body) -> (status, headers, body)
+Mount = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
+USER_HEADER = "X-Mlops-User"
+MAX_BODY = 1024 * 1024
+
+
+def proxy_event(
+    method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes, claims: dict[str, str]
+) -> dict[str, Any]:
+    """An API Gateway REST API (v1) proxy integration event."""
+    text = body.decode("utf-8", errors="replace") if body else None
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/local{path}",
+            "stage": "local",
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
+            "authorizer": {"claims": claims},
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+class LocalGateway:
+    def __init__(
+        self, host: LambdaHost, approval_function: str, *, default_user: str, approvers: set[str], approver_group: str
+    ) -> None:
+        self._host = host
+        self._approval_function = approval_function
+        self._default_user = default_user
+        self._approvers = approvers
+        self._group = approver_group
+        self._mounts: list[tuple[str, Mount]] = [("/approvals", self._approvals)]
+        self._server: ThreadingHTTPServer | None = None
+        self.url = ""
+
+    def mount(self, prefix: str, handler: Mount) -> None:
+        self._mounts.append((prefix, handler))
+
+    def claims_for(self, headers: dict[str, str]) -> dict[str, str]:
+        user = headers.get(USER_HEADER) or self._default_user
+        return {"cognito:username": user, "cognito:groups": self._group if user in self._approvers else ""}
+
+    def _approvals(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        event = proxy_event(method, path, query, headers, body, self.claims_for(headers))
+        try:
+            answer = self._host.invoke(self._approval_function, event)
+        except InvocationError as exc:
+            return 502, {"Content-Type": "text/plain"}, f"{exc.error_type}: {exc}".encode()
+        raw = answer.get("body") or ""
+        payload = base64.b64decode(raw) if answer.get("isBase64Encoded") else str(raw).encode()
+        response_headers = {k: str(v) for k, v in (answer.get("headers") or {}).items()}
+        for key, values in (answer.get("multiValueHeaders") or {}).items():
+            response_headers[key] = ", ".join(str(v) for v in values)
+        return int(answer.get("statusCode", 502)), response_headers, payload
+
+    def dispatch(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(raw_path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        for prefix, handler in self._mounts:
+            if parts.path == prefix or parts.path.startswith(prefix + "/"):
+                return handler(method, parts.path, query, headers, body)
+        if parts.path == "/":
+            return 302, {"Location": "/executions"}, b""
+        return 404, {"Content-Type": "application/json"}, json.dumps({"message": f"no route for {parts.path}"}).encode()
+
+    def start(self, port: int = 0) -> str:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; without this, keep-alive requests stall ~40 ms.
+            disable_nagle_algorithm = True
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    self.send_error(413, "request body too large")
+                    return
+                body = self.rfile.read(length) if length else b""
+                headers = dict(self.headers.items())
+                status, response_headers, payload = gateway.dispatch(self.command, self.path, headers, body)
+                self.send_response(status)
+                for key, value in response_headers.items():
+                    if key.lower() != "content-length":
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - silence access logs
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="mlops-gateway", daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -1,0 +1,384 @@
+"""A warm interpreter that forks SageMaker job scripts, so a job does not pay ~1.5 s of imports.
+
+The emulated container still runs the job's real entry point: a ``python3`` shim on the job's
+``PATH`` hands its argv, working directory, environment and standard streams (as file
+descriptors) to this process over a Unix socket; the zygote forks, the child becomes the job
+(``runpy`` on the script, exactly as ``python3 script.py`` would), and the shim exits with the
+child's exit code. Only third-party libraries are pre-imported: the job's own code
+(``governed_mlops_ml`` from the job's sourcedir) is imported fresh in every child, so the code
+that runs is the code whose hash the lineage records.
+
+The zygote listens before it imports anything: a job that arrives while it is still importing
+waits in the socket's backlog, which is faster than a cold interpreter importing the same libraries
+on the same cores. Once idle it warms up (:func:`_warm_up_steps`), so a job's first plot or first
+CSV does not pay for lazy imports and font loading either. If the zygote is not running, or goes
+away before it takes a job, the shim simply ``exec``s the real interpreter.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import ctypes
+import functools
+import importlib
+import json
+import os
+import runpy
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+#: Imported before the zygote takes its first job: what the data-bias job, the first job of every
+#: pipeline run, needs (its charts use matplotlib's object API on the Agg canvas, never pyplot).
+FIRST_MODULES = (
+    "numpy",
+    "pandas",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "matplotlib.style",
+    "PIL.PngImagePlugin",
+)
+#: Imported next, between jobs (xgboost alone takes over a second): training, evaluation,
+#: explanation, model bias and monitoring.
+LATER_MODULES = ("xgboost", "sklearn.metrics", "scipy.stats")
+#: Everything the zygote imports: what the job scripts (jobs/*.py, governed_mlops_ml) import.
+WARM_MODULES = FIRST_MODULES + LATER_MODULES
+#: First-party packages a job imports from its sourcedir (see ``packaging.JOB_PACKAGE_ROOTS``).
+JOB_PACKAGES = frozenset({"governed_mlops", "governed_mlops_ml"})
+ENV_SOCKET = "MLOPS_ZYGOTE_SOCKET"
+_MAX_MESSAGE = 4 * 1024 * 1024
+#: Jobs that may wait for the zygote at once (the emulator runs at most one per CPU).
+_BACKLOG = 64
+#: Sent to the shim once the zygote has taken a job (the child's exit code follows).
+_ACCEPTED = b"+"
+#: prctl option: signal this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+#: How often the zygote checks that its runtime is still alive.
+_PARENT_CHECK_SECONDS = 0.5
+
+SHIM = """#!{python} -S
+# python3 for emulated SageMaker jobs: run through the warm zygote when it is up, else exec.
+import array, json, os, socket, struct, sys
+path = os.environ.get("{env}")
+argv = ["python3", *sys.argv[1:]]
+if path:
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+    except OSError:
+        sock = None
+    if sock is not None:
+        payload = json.dumps({{"argv": argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}}).encode()
+        sock.sendmsg([struct.pack("!I", len(payload)) + payload],
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
+        answer = b""
+        while True:
+            try:
+                chunk = sock.recv(64)
+            except OSError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        # "+" means the zygote took the job; then the exit code follows. Without it the job never ran.
+        if answer.startswith(b"+"):
+            sys.exit(int(answer[1:] or b"70"))
+os.execv("{python}", ["{python}", *sys.argv[1:]])
+"""
+
+
+def write_shim(bin_dir: Path) -> Path:
+    """The ``python3`` the emulated container's PATH finds first."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / "python3"
+    shim.write_text(SHIM.format(python=sys.executable, env=ENV_SOCKET))
+    shim.chmod(0o755)
+    return shim
+
+
+def _run_child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> None:
+    """In the forked child: become the job, report the exit code, never return."""
+    code = 1
+    try:
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        os.chdir(str(request["cwd"]))
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})  # type: ignore[call-overload]
+        argv = [str(a) for a in list(request["argv"])]  # type: ignore[call-overload]
+        # The job's own packages come from its sourcedir, never from this process.
+        for name in [m for m in sys.modules if m.partition(".")[0] in JOB_PACKAGES]:
+            del sys.modules[name]
+        python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        script = argv[0]
+        sys.path[:] = [
+            str(Path(script).resolve().parent),
+            *python_path,
+            *[p for p in sys.path if "site-packages" in p or "lib/python" in p],
+        ]
+        sys.argv = argv
+        try:
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:  # noqa: BLE001 - report like an interpreter would
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            conn.sendall(str(code).encode())
+        os._exit(code)
+
+
+def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
+    fds = array.array("i")
+    message, ancillary, _, _ = conn.recvmsg(_MAX_MESSAGE, socket.CMSG_LEN(3 * fds.itemsize))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    (length,) = struct.unpack("!I", message[:4])
+    body = message[4:]
+    while len(body) < length:
+        chunk = conn.recv(length - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return json.loads(body), list(fds)
+
+
+def _die_with_parent() -> None:
+    """In a forked job: the kernel kills it if the zygote dies (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def serve(socket_path: Path, runtime_pid: int | None = None, listening_fd: int | None = None) -> None:
+    """The zygote's main loop (single-threaded; each job is a forked child).
+
+    It exits when the runtime that started it is gone (even after ``kill -9``), and its jobs with it:
+    a crashed runtime leaves no process behind, and ``mlops redrive`` reruns the unfinished job.
+    ``listening_fd`` is the socket already bound to ``socket_path`` by :class:`Zygote`.
+    """
+    # The emulator runs every job with one OpenMP/BLAS thread; libraries read this when imported,
+    # so a forked job gets what a cold ``python3`` with the job's environment would get.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    if listening_fd is not None:
+        server = socket.socket(fileno=listening_fd)
+    else:
+        socket_path.unlink(missing_ok=True)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(socket_path))
+        server.listen(_BACKLOG)  # from here on a job waits in the backlog instead of starting cold
+    for module in FIRST_MODULES:
+        with contextlib.suppress(ImportError):
+            __import__(module)
+    (socket_path.parent / f"{socket_path.name}.ready").write_text(str(os.getpid()))
+    warm_up: Iterator[Callable[[], object]] | None = _warm_up_steps()
+    server.settimeout(_PARENT_CHECK_SECONDS)
+    while runtime_pid is None or os.getppid() == runtime_pid:
+        # The later imports and the warm-up run only while no job is waiting, one step at a time.
+        if warm_up is not None and not select.select([server], [], [], 0)[0]:
+            warm_up = _warm_up_once(warm_up)
+            continue
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            continue
+        conn.settimeout(None)
+        try:
+            request, fds = _receive(conn)
+            conn.sendall(_ACCEPTED)
+        except (OSError, ValueError, struct.error):
+            conn.close()
+            continue
+        if os.fork() == 0:
+            server.close()
+            _die_with_parent()
+            _run_child(conn, request, fds)
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+
+
+def _warm_up_once(steps: Iterator[Callable[[], object]]) -> Iterator[Callable[[], object]] | None:
+    """Run the next warm-up step; None when none is left. A failing step only costs a job that time."""
+    try:
+        step = next(steps)
+    except Exception:  # noqa: BLE001 - StopIteration, or the steps themselves failed: stop warming up
+        return None
+    with contextlib.suppress(Exception):
+        step()
+    return steps
+
+
+def _warm_up_steps() -> Iterator[Callable[[], object]]:
+    """The imports of :data:`LATER_MODULES`, then what a job's first call into the libraries would
+    otherwise pay, done once in the zygote.
+
+    Lazy imports, the font cache, style and PNG plugins, pandas' CSV engine, XGBoost's first
+    booster. Library state only: the job's own modules are imported afresh by every child, and
+    nothing here changes a job's results (the figures use their own rc context; XGBoost gets its own
+    seed and one thread).
+    """
+    for module in LATER_MODULES:
+        yield functools.partial(importlib.import_module, module)
+
+    import io
+
+    import matplotlib as mpl
+    import matplotlib.style
+    import numpy as np
+    import pandas as pd
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from governed_mlops_ml.plotting import render_png
+
+    def bar_chart() -> None:  # the bias charts: default style, constrained layout, limits and legend
+        with mpl.style.context("default"):
+            figure = Figure(figsize=(4.0, 3.0), layout="constrained")
+            FigureCanvasAgg(figure)
+            axes = figure.subplots(1, 2, squeeze=False).ravel()
+            bars = axes[0].bar([0, 1], [0.5, -0.25], bottom=0.0, color=["#4C72B0", "#C44E52"], width=0.6)
+            axes[0].bar_label(bars, labels=["0.500", "undefined"], padding=3, fontsize=8)
+            axes[0].annotate("0.5", (0, 0.5), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
+            axes[0].hlines(0.1, -0.45, 0.45, colors="#C44E52", linestyles="dashed", label="limit")
+            axes[0].axhline(0.0, color="black", linewidth=0.8)
+            axes[0].legend(loc="best", fontsize=7)
+            axes[0].set_xticks([0, 1], ["facet\n(-inf, 25]", "b"], fontsize=8)
+            axes[0].set_title("Warm-up", fontsize=10)
+            axes[0].set_ylabel("value", fontsize=8)
+            axes[1].set_visible(False)
+            figure.suptitle("Warm-up", fontsize=14)
+            render_png(figure, io.BytesIO())
+
+    def barh_chart() -> None:  # the SHAP summary: rc overrides, horizontal bars, tight layout
+        with mpl.rc_context({"font.family": "DejaVu Sans", "font.size": 10.0}):
+            figure = Figure(figsize=(4.0, 2.0), dpi=100)
+            FigureCanvasAgg(figure)
+            axes = figure.add_subplot()
+            axes.barh([0, 1], [0.2, 0.7], height=0.7)
+            axes.set_yticks([0, 1], ["Duration in month", "Purpose"])
+            axes.grid(axis="x", color="#dddddd", linewidth=0.8)
+            figure.tight_layout()
+            figure.savefig(io.BytesIO(), format="png", dpi=100, metadata={"Software": None})
+
+    def tables() -> None:  # read_dataset's CSV options, the encoders' conversions, predictions.csv
+        frame = pd.read_csv(io.StringIO("a,b\n1,x\n2,\n"), dtype=str, keep_default_na=False, na_values=[""])
+        pd.to_numeric(frame["a"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        pd.Index(["x"], dtype=object).get_indexer(frame["b"].astype(str).to_numpy(dtype=object))
+        frame["b"].astype("string").str.startswith("x")
+        pd.factorize(frame["b"], use_na_sentinel=False)
+        frame.to_csv(io.StringIO(), index=False)
+
+    def booster() -> None:  # DMatrix, training, TreeSHAP, JSON round trip
+        import xgboost as xgb
+
+        rows = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+        data = xgb.DMatrix(rows, label=[0, 1, 1, 0], missing=np.nan, nthread=1)
+        trained = xgb.train({"objective": "binary:logistic", "nthread": 1, "seed": 0}, data, num_boost_round=1)
+        trained.predict(data, pred_contribs=True)
+        xgb.Booster().load_model(bytearray(trained.save_raw(raw_format="json")))
+
+    def metrics() -> None:  # the evaluation's first scikit-learn calls
+        from sklearn import metrics as sk
+
+        labels, scores = np.array([0, 1, 1, 0]), np.array([0.1, 0.8, 0.6, 0.3])
+        predicted = (scores >= 0.5).astype(np.int64)
+        sk.roc_auc_score(labels, scores)
+        sk.roc_curve(labels, scores)
+        sk.confusion_matrix(labels, predicted, labels=[0, 1])
+        for score in (sk.accuracy_score, sk.precision_score, sk.recall_score, sk.f1_score):
+            score(labels, predicted)
+
+    yield from (bar_chart, tables, booster, metrics, barh_chart)
+
+
+class Zygote:
+    """Starts and stops the zygote process for one runtime."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.socket_path = run_dir / "zygote.sock"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def start_in_background(self) -> str:
+        """Spawn the zygote and return at once, without waiting for its imports.
+
+        Its socket listens from this moment: a job sent before the imports are done waits for them
+        in the socket's backlog. Jobs fall back to a cold interpreter only if the zygote cannot start.
+        """
+        with self._lock, contextlib.suppress(OSError):
+            self._spawn()
+        return str(self.socket_path)
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Spawn the zygote (unless it runs) and wait until it takes jobs."""
+        with self._lock:
+            process = self._spawn()
+            ready = self.socket_path.parent / f"{self.socket_path.name}.ready"
+            deadline = time.monotonic() + timeout
+            while not ready.exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the job zygote did not start")
+                time.sleep(0.02)
+            return str(self.socket_path)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        (self.socket_path.parent / f"{self.socket_path.name}.ready").unlink(missing_ok=True)
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        self.socket_path.unlink(missing_ok=True)
+        # Bound here and handed over, so the socket exists before the zygote's interpreter even starts.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            listener.bind(str(self.socket_path))
+            listener.listen(_BACKLOG)
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "governed_mlops_local.zygote",
+                    str(self.socket_path),
+                    str(os.getpid()),
+                    str(listener.fileno()),
+                ],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=(listener.fileno(),),
+            )
+        return self._process
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._process is not None:
+                self._process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process.wait(timeout=5)
+                self._process = None
+            self.socket_path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    serve(
+        Path(sys.argv[1]),
+        int(sys.argv[2]) if len(sys.argv) > 2 else None,
+        int(sys.argv[3]) if len(sys.argv) > 3 else None,
+    )

@@ -1,0 +1,1 @@
+"""Parity tier: template.yaml deployed into moto as CloudFormation would deploy it."""

@@ -1,0 +1,788 @@
+"""What AWS does around the deployed functions, on the parity stack in moto.
+
+The stack (:mod:`tests.parity.stack`) is what CloudFormation created; this module plays the AWS
+services that act on it, each with exactly the identity AWS would use:
+
+* **Lambda**: every handler runs in-process with ``MLOPS_BACKEND=aws`` from its own template
+  environment (read back from moto's Lambda), plus what the Lambda runtime adds (``AWS_REGION``,
+  ``AWS_LAMBDA_FUNCTION_NAME``, and the credentials of the function's execution role, obtained with
+  ``sts:AssumeRole`` after checking that the role trusts ``lambda.amazonaws.com``). Each function
+  is its own sandbox, as in AWS: its own import of the layer package (module-level caches and
+  boto3 clients are never shared between functions) and its own environment; invocations run one
+  at a time because ``os.environ`` is process-wide.
+* **EventBridge**: an event goes through every rule of the stack (patterns from moto's events
+  backend, matched with moto's pattern matcher) and is delivered to the rule's targets, after
+  checking the target function's resource policy admits ``events.amazonaws.com`` from that rule.
+* **Step Functions**: moto's interpreter runs the deployed definition; every service call it makes
+  (Lambda invokes, ``aws-sdk`` integrations, SageMaker) is signed with the state machine's role.
+  When an execution ends, the ``Step Functions Execution Status Change`` event goes to the bus.
+* **API Gateway + Cognito**: a request carries a Cognito ID token; the authorizer verifies it
+  against moto's user-pool signing key (signature, issuer, audience, expiry, ``token_use``) and
+  passes its claims to the function in a REST API proxy event, as the Cognito authorizer does.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+import boto3
+from botocore.config import Config
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.events.models import EventPattern
+
+from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
+from tests.parity import sagemaker_service
+from tests.parity.iam import CallRecorder
+from tests.parity.redrive import install_redrive_api
+from tests.parity.sagemaker_service import SageMakerService
+from tests.parity.stack import DeployedFunction, ParityStack
+
+#: The harness's own identity (deploying, uploading as an operator, reading results): never checked.
+HARNESS_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+#: Packages a Lambda function imports from its layer: each function gets its own copy.
+_LAYER_PACKAGES = ("governed_mlops",)
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+class InvocationError(Exception):
+    """The Lambda error shape: the handler's exception class name and message."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class DeliveryRefused(Exception):
+    """A service could not invoke a function: its resource policy does not admit the caller."""
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "parity"
+    deadline: float = 0.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class Identities:
+    """Credentials per role, from ``sts:AssumeRole`` on moto, each registered with the call recorder."""
+
+    def __init__(self, stack: ParityStack, recorder: CallRecorder) -> None:
+        self._stack = stack
+        self._recorder = recorder
+        self._iam = boto3.client("iam", region_name=stack.region, **HARNESS_CREDENTIALS)
+        self._sts = boto3.client("sts", region_name=stack.region, **HARNESS_CREDENTIALS)
+        self._credentials: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+        recorder.ignore(HARNESS_CREDENTIALS["aws_access_key_id"])
+
+    def trusts(self, role_arn: str, service: str) -> bool:
+        document = self._iam.get_role(RoleName=role_arn.rsplit("/", 1)[-1])["Role"]["AssumeRolePolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        for statement in document.get("Statement", []):
+            principals = statement.get("Principal", {}).get("Service", [])
+            principals = [principals] if isinstance(principals, str) else principals
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            if statement.get("Effect") == "Allow" and service in principals and "sts:AssumeRole" in actions:
+                return True
+        return False
+
+    def credentials(self, role_arn: str, service: str) -> dict[str, str]:
+        """What ``service`` gets when it assumes ``role_arn`` (refused unless the role trusts it)."""
+        with self._lock:
+            cached = self._credentials.get(role_arn)
+            if cached is not None:
+                return cached
+            if not self.trusts(role_arn, service):
+                raise DeliveryRefused(f"{role_arn} does not trust {service} (AssumeRolePolicyDocument)")
+            answer = self._sts.assume_role(RoleArn=role_arn, RoleSessionName=service.split(".")[0])["Credentials"]
+            creds = {
+                "aws_access_key_id": answer["AccessKeyId"],
+                "aws_secret_access_key": answer["SecretAccessKey"],
+                "aws_session_token": answer["SessionToken"],
+            }
+            self._recorder.register(answer["AccessKeyId"], role_arn)
+            self._credentials[role_arn] = creds
+            return creds
+
+    def session(self, role_arn: str, service: str) -> boto3.Session:
+        return boto3.Session(region_name=self._stack.region, **self.credentials(role_arn, service))
+
+
+class _LogRouter(io.TextIOBase):
+    """sys.stdout while the runtime is up: an invocation's output goes to its function's log file."""
+
+    def __init__(self, console: TextIO) -> None:
+        self.console = console
+        self.sink: TextIO | None = None
+
+    def write(self, text: str) -> int:
+        return (self.sink or self.console).write(text)
+
+    def flush(self) -> None:
+        (self.sink or self.console).flush()
+
+
+@dataclass
+class _Sandbox:
+    function: DeployedFunction
+    environment: dict[str, str]
+    module: ModuleType | None = None
+    layer_modules: dict[str, ModuleType] = field(default_factory=dict)
+
+
+class ParityLambda:
+    """The Lambda service for the stack's functions (see the module docstring)."""
+
+    def __init__(self, stack: ParityStack, identities: Identities, log_dir: Path) -> None:
+        self._stack = stack
+        self._identities = identities
+        self.log_dir = log_dir
+        self._by_arn = {f.arn: f for f in stack.functions.values()} | {f.name: f for f in stack.functions.values()}
+        self._sandboxes: dict[str, _Sandbox] = {}
+        self._lock = threading.RLock()
+        #: Every template variable of every function: none of them leaks into another function.
+        self._template_keys = {k for f in stack.functions.values() for k in f.environment}
+        self.invocations: list[tuple[str, str]] = []
+        self._router: _LogRouter | None = None
+
+    def function(self, arn_or_name: str) -> DeployedFunction:
+        key = arn_or_name.split(":$LATEST")[0]
+        function = self._by_arn.get(key) or self._by_arn.get(key.rsplit(":", 1)[-1])
+        if function is None:
+            raise InvocationError("ResourceNotFoundException", f"Function not found: {arn_or_name}")
+        return function
+
+    def _sandbox(self, function: DeployedFunction) -> _Sandbox:
+        sandbox = self._sandboxes.get(function.logical_id)
+        if sandbox is None:
+            runtime_env = {
+                "AWS_REGION": self._stack.region,
+                "AWS_DEFAULT_REGION": self._stack.region,
+                "AWS_LAMBDA_FUNCTION_NAME": function.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+                "LAMBDA_TASK_ROOT": str(function.code_dir),
+                # Lambda's X-Ray daemon is not here; the tracer would only warn about it.
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+            creds = self._identities.credentials(function.role_arn, "lambda.amazonaws.com")
+            runtime_env |= {
+                "AWS_ACCESS_KEY_ID": creds["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
+                "AWS_SESSION_TOKEN": creds["aws_session_token"],
+            }
+            sandbox = _Sandbox(function, {**function.environment, **runtime_env})
+            self._sandboxes[function.logical_id] = sandbox
+        return sandbox
+
+    @contextlib.contextmanager
+    def _inside(self, sandbox: _Sandbox) -> Iterator[None]:
+        """Make the process look like ``sandbox``'s: its environment, its layer modules, its log."""
+        saved_env = {k: os.environ.get(k) for k in self._template_keys | set(sandbox.environment)}
+        for key in self._template_keys:
+            os.environ.pop(key, None)
+        os.environ.update(sandbox.environment)
+        saved_modules = {k: m for k, m in sys.modules.items() if k.split(".")[0] in _LAYER_PACKAGES}
+        for key in saved_modules:
+            del sys.modules[key]
+        sys.modules.update(sandbox.layer_modules)
+        saved_session = boto3.DEFAULT_SESSION
+        boto3.DEFAULT_SESSION = None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        router = self._router
+        with (self.log_dir / f"{sandbox.function.logical_id}.log").open("a", encoding="utf-8") as log:
+            previous_sink = router.sink if router else None
+            if router:
+                router.sink = log
+            try:
+                yield
+            finally:
+                if router:
+                    router.sink = previous_sink
+                sandbox.layer_modules = {k: m for k, m in sys.modules.items() if k.split(".")[0] in _LAYER_PACKAGES}
+                for key in sandbox.layer_modules:
+                    del sys.modules[key]
+                sys.modules.update(saved_modules)
+                boto3.DEFAULT_SESSION = saved_session
+                for key, value in saved_env.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+    def invoke(self, arn_or_name: str, payload: Any) -> Any:
+        """Run the handler; raises :class:`InvocationError` with the exception's class name."""
+        function = self.function(arn_or_name)
+        with self._lock:
+            sandbox = self._sandbox(function)
+            with self._inside(sandbox):
+                try:
+                    if sandbox.module is None:
+                        sandbox.module = _import_handler(function)
+                    handler = getattr(sandbox.module, function.handler.rpartition(".")[2])
+                    context = LambdaContext(
+                        function_name=function.name,
+                        invoked_function_arn=function.arn,
+                        memory_limit_in_mb=function.memory_size,
+                        log_group_name=f"/aws/lambda/{function.name}",
+                        deadline=time.monotonic() + function.timeout,
+                    )
+                    result = handler(json.loads(json.dumps(payload)), context)
+                except Exception as exc:
+                    self.invocations.append((function.logical_id, type(exc).__name__))
+                    print(f"[ERROR] {type(exc).__name__}: {exc}")
+                    raise InvocationError(type(exc).__name__, str(exc)) from exc
+            self.invocations.append((function.logical_id, "ok"))
+            return json.loads(json.dumps(result))
+
+    def log_text(self, logical_id: str) -> str:
+        path = self.log_dir / f"{logical_id}.log"
+        return path.read_text(encoding="utf-8") if path.exists() else ""
+
+    def check_invoke_permission(self, function: DeployedFunction, principal: str, source_arn: str) -> None:
+        """Refuse unless the function's resource policy admits ``principal`` from ``source_arn``."""
+        client = boto3.client("lambda", region_name=self._stack.region, **HARNESS_CREDENTIALS)
+        policy = json.loads(client.get_policy(FunctionName=function.name)["Policy"])
+        for statement in policy.get("Statement", []):
+            if statement.get("Effect") != "Allow" or statement.get("Principal", {}).get("Service") != principal:
+                continue
+            condition = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
+            if condition is None or _arn_like(source_arn, condition):
+                return
+        raise DeliveryRefused(
+            f"{function.logical_id}'s resource policy does not let {principal} invoke it from {source_arn}"
+        )
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[ParityLambda]:
+        """Route moto's Lambda invocations (Step Functions' tasks) to this service."""
+        original = LambdaSimpleBackend.invoke
+        service = self
+
+        def invoke(
+            backend: LambdaSimpleBackend,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: Any,
+        ) -> bytes:
+            payload = json.loads(body) if body else {}
+            try:
+                return json.dumps(service.invoke(function_name, payload)).encode()
+            except InvocationError as exc:
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}).encode()
+
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
+        self._router = _LogRouter(sys.stdout)
+        previous_stdout, sys.stdout = sys.stdout, self._router
+        try:
+            yield self
+        finally:
+            sys.stdout = previous_stdout
+            LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]
+
+
+def _bucket_policies_judged_by_the_checker() -> Callable[[], None]:
+    """moto applies bucket policies to object requests with its own evaluator, which counts every
+    condition operator but ``StringEquals`` as satisfied: the template's conditional Deny statements
+    (encryption, transport) would refuse every put. Bucket policies are evaluated by the IAM checker
+    instead (``IamChecker(resource_policies=...)``), with their conditions; moto's check is turned off.
+    """
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    original = FakeBucket.get_permission
+
+    def get_permission(bucket: FakeBucket, action: str, resource: str) -> PermissionResult:  # noqa: ARG001
+        return PermissionResult.NEUTRAL
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign,assignment]
+
+    def undo() -> None:
+        FakeBucket.get_permission = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _context_has_redrive_count() -> Callable[[], None]:
+    """``$$.Execution.RedriveCount`` as Step Functions sets it (moto's context object lacks it)."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    from tests.parity.redrive import redrive_count
+
+    original = ExecutionWorker._get_evaluation_environment
+
+    def environment(worker: ExecutionWorker) -> Any:
+        env = original(worker)
+        arn = worker._evaluation_details.execution_details.arn
+        env.states.context_object.context_object_data["Execution"]["RedriveCount"] = redrive_count(arn)
+        return env
+
+    ExecutionWorker._get_evaluation_environment = environment  # type: ignore[method-assign]
+
+    def undo() -> None:
+        ExecutionWorker._get_evaluation_environment = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _sdk_errors_named_as_aws_names_them() -> Callable[[], None]:
+    """``aws-sdk:sagemaker:*`` errors are ``SageMaker.<Exception>`` in Step Functions; moto's engine has
+    no binding for SageMaker and would name them ``sagemaker.sagemakerException``."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    names: dict[str, str] = aws_sdk._SERVICE_ERROR_NAMES
+    added = "sagemaker" not in names
+    names.setdefault("sagemaker", "SageMaker")
+    # The SDK integration's output is JSON (timestamps as ISO strings); moto's engine leaves botocore's
+    # datetime objects in it, which then cannot be serialised (DescribeEndpoint's CreationTime).
+    original_eval = aws_sdk.StateTaskServiceAwsSdk._eval_service_task
+
+    def eval_service_task(task: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        original_eval(task, env, *args, **kwargs)
+        env.stack.append(json.loads(json.dumps(env.stack.pop(), default=_iso)))
+
+    aws_sdk.StateTaskServiceAwsSdk._eval_service_task = eval_service_task  # type: ignore[method-assign]
+
+    def undo() -> None:
+        aws_sdk.StateTaskServiceAwsSdk._eval_service_task = original_eval  # type: ignore[method-assign]
+        if added:
+            names.pop("sagemaker", None)
+
+    return undo
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _import_handler(function: DeployedFunction) -> ModuleType:
+    file_name = function.handler.rpartition(".")[0]
+    source = function.code_dir / f"{file_name.replace('.', '/')}.py"
+    spec = importlib.util.spec_from_file_location(f"parity_function_{function.logical_id}", source)
+    if spec is None or spec.loader is None:
+        raise InvocationError("Runtime.ImportModuleError", f"cannot load {source}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _arn_like(value: str, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    rule: str
+    target: str
+    result: Any = None
+    error_type: str | None = None
+    error: str | None = None
+
+
+class ParityEventBus:
+    """EventBridge's default bus for the stack's rules (see the module docstring)."""
+
+    def __init__(self, stack: ParityStack, functions: ParityLambda) -> None:
+        self._stack = stack
+        self._functions = functions
+        self.delivered: list[Delivery] = []
+
+    def event(
+        self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None
+    ) -> dict[str, Any]:
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": self._stack.account_id,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self._stack.region,
+            "resources": resources or [],
+            "detail": detail,
+        }
+
+    def put(self, event: dict[str, Any]) -> list[Delivery]:
+        deliveries: list[Delivery] = []
+        for rule in self._stack.rules.values():
+            if not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):  # type: ignore[arg-type]
+                continue
+            for target in rule.targets:
+                function = self._functions.function(target["Arn"])
+                self._functions.check_invoke_permission(function, "events.amazonaws.com", rule.arn)
+                try:
+                    result = self._functions.invoke(target["Arn"], event)
+                    deliveries.append(Delivery(rule.logical_id, function.logical_id, result))
+                except InvocationError as exc:
+                    deliveries.append(Delivery(rule.logical_id, function.logical_id, None, exc.error_type, str(exc)))
+        self.delivered += deliveries
+        return deliveries
+
+
+class ParityApi:
+    """API Gateway's REST API with the template's Cognito authorizer, in front of the approval function."""
+
+    def __init__(self, stack: ParityStack, functions: ParityLambda) -> None:
+        self._stack = stack
+        self._functions = functions
+        self._cognito = boto3.client("cognito-idp", region_name=stack.region, **HARNESS_CREDENTIALS)
+
+    def sign_in(self, username: str, password: str) -> str:
+        """The ID token Cognito issues for ``username``: a real moto user-pool sign-in through the app client (SRP)."""
+        return str(self._stack.sign_in(username, password)["IdToken"])
+
+    def create_user(self, username: str, password: str, *, groups: tuple[str, ...] = ()) -> None:
+        self._cognito.admin_create_user(
+            UserPoolId=self._stack.user_pool_id, Username=username, MessageAction="SUPPRESS"
+        )
+        self._cognito.admin_set_user_password(
+            UserPoolId=self._stack.user_pool_id, Username=username, Password=password, Permanent=True
+        )
+        for group in groups:
+            self._cognito.admin_add_user_to_group(
+                UserPoolId=self._stack.user_pool_id, Username=username, GroupName=group
+            )
+
+    def claims(self, id_token: str) -> dict[str, Any]:
+        """The Cognito authorizer: a verified ID token of this pool and client, or 401."""
+        from joserfc import jwk, jwt
+        from moto.utilities.utils import load_resource
+
+        # The pool's published signing keys (what /.well-known/jwks.json serves), never the private key.
+        keys = jwk.KeySet.import_key_set(load_resource("cognitoidp/resources/jwks-public.json"))
+        token = jwt.decode(id_token, keys, algorithms=["RS256"])
+        claims = dict(token.claims)
+        issuer = f"https://cognito-idp.{self._stack.region}.amazonaws.com/{self._stack.user_pool_id}"
+        if claims.get("iss") != issuer:
+            raise PermissionError(f"token issuer {claims.get('iss')!r} is not {issuer!r}")
+        if claims.get("aud") != self._stack.user_pool_client_id:
+            raise PermissionError("token audience is not the approval client")
+        if claims.get("token_use") != "id":
+            raise PermissionError("not an ID token")
+        if float(claims.get("exp", 0)) < time.time():
+            raise PermissionError("token expired")
+        return claims
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        id_token: str | None,
+        query: dict[str, str] | None = None,
+        body: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], str]:
+        route, path_parameters = self._route(method, path)
+        if route.authorizer and id_token is None:
+            return 401, {}, json.dumps({"message": "Unauthorized"})
+        authorizer: dict[str, Any] = {}
+        if route.authorizer and id_token is not None:
+            try:
+                claims = self.claims(id_token)
+            except Exception:  # noqa: BLE001 - any invalid token is 401, as API Gateway answers
+                return 401, {}, json.dumps({"message": "Unauthorized"})
+            # API Gateway hands the claims to the function as strings; a list claim becomes one string.
+            authorizer = {"claims": {k: (" ".join(v) if isinstance(v, list) else str(v)) for k, v in claims.items()}}
+        function = self._functions.function(self._stack.functions[route.function_logical_id].arn)
+        api_arn = f"arn:aws:execute-api:{self._stack.region}:{self._stack.account_id}:{self._stack.api_id}"
+        self._functions.check_invoke_permission(
+            function, "apigateway.amazonaws.com", f"{api_arn}/{self._stack.api_stage}/{method}{route.path}"
+        )
+        event = {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": {
+                "Host": f"{self._stack.api_id}.execute-api.{self._stack.region}.amazonaws.com",
+                **(headers or {}),
+            },
+            "multiValueHeaders": {},
+            "queryStringParameters": query or None,
+            "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+            "pathParameters": path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "path": f"/{self._stack.api_stage}{path}",
+                "stage": self._stack.api_stage,
+                "requestId": str(uuid.uuid4()),
+                "accountId": self._stack.account_id,
+                "apiId": self._stack.api_id,
+                "identity": {"sourceIp": "198.51.100.7", "userAgent": "parity"},
+                "authorizer": authorizer,
+            },
+            "body": body,
+            "isBase64Encoded": False,
+        }
+        try:
+            answer = self._functions.invoke(function.arn, event)
+        except InvocationError as exc:
+            return 502, {}, json.dumps({"message": "Internal server error", "error": exc.error_type})
+        text = answer.get("body") or ""
+        if answer.get("isBase64Encoded"):
+            text = base64.b64decode(text).decode()
+        return int(answer["statusCode"]), dict(answer.get("headers") or {}), text
+
+    def _route(self, method: str, path: str) -> tuple[Any, dict[str, str]]:
+        parts = path.strip("/").split("/")
+        for route in self._stack.api_routes:
+            if route.method.upper() != method.upper():
+                continue
+            template = route.path.strip("/").split("/")
+            if len(template) != len(parts):
+                continue
+            params: dict[str, str] = {}
+            for want, got in zip(template, parts, strict=True):
+                if want.startswith("{") and want.endswith("}"):
+                    params[want[1:-1]] = got
+                elif want != got:
+                    break
+            else:
+                return route, params
+        raise LookupError(f"no route for {method} {path} in the approval API")
+
+
+class ParityCodeCommit:
+    """The engineers' CodeCommit repository (the template names it; it exists before the stack).
+
+    moto stores repositories but no branches: ``GetBranch`` is added here, answering from the
+    pushes this class records. A push returns the ``CodeCommit Repository State Change`` event
+    that CodeCommit sends to EventBridge.
+    """
+
+    def __init__(self, stack: ParityStack) -> None:
+        self._stack = stack
+        self.heads: dict[tuple[str, str], str] = {}
+        self._client = boto3.client("codecommit", region_name=stack.region, **HARNESS_CREDENTIALS)
+
+    def create(self, name: str) -> None:
+        self._client.create_repository(repositoryName=name)
+
+    def push(self, repository: str, branch: str, commit: str, *, pusher_arn: str) -> dict[str, Any]:
+        old = self.heads.get((repository, branch))
+        self.heads[(repository, branch)] = commit
+        metadata = self._client.get_repository(repositoryName=repository)["repositoryMetadata"]
+        detail = {
+            "callerUserArn": pusher_arn,
+            "commitId": commit,
+            "event": "referenceUpdated" if old else "referenceCreated",
+            "oldCommitId": old or "",
+            "referenceFullName": f"refs/heads/{branch}",
+            "referenceName": branch,
+            "referenceType": "branch",
+            "repositoryId": metadata["repositoryId"],
+            "repositoryName": repository,
+        }
+        arn = f"arn:aws:codecommit:{self._stack.region}:{self._stack.account_id}:{repository}"
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "CodeCommit Repository State Change",
+            "source": "aws.codecommit",
+            "account": self._stack.account_id,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self._stack.region,
+            "resources": [arn],
+            "detail": detail,
+        }
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[ParityCodeCommit]:
+        from moto.codecommit.exceptions import RepositoryDoesNotExistException
+        from moto.codecommit.responses import CodeCommitResponse
+
+        heads = self.heads
+
+        def get_branch(response: CodeCommitResponse) -> str:
+            repository, branch = response._get_param("repositoryName"), response._get_param("branchName")
+            if repository not in response.codecommit_backend.repositories:
+                raise RepositoryDoesNotExistException(repository)
+            commit = heads.get((repository, branch))
+            if commit is None:
+                from moto.core.exceptions import JsonRESTError
+
+                raise JsonRESTError("BranchDoesNotExistException", f"{branch} does not exist in {repository}")
+            return json.dumps({"branch": {"branchName": branch, "commitId": commit}})
+
+        CodeCommitResponse.get_branch = get_branch  # type: ignore[attr-defined]
+        try:
+            yield self
+        finally:
+            del CodeCommitResponse.get_branch  # type: ignore[attr-defined]
+
+
+class ParityRuntime:
+    """The deployed stack plus the AWS services that act on it (see the module docstring)."""
+
+    def __init__(self, stack: ParityStack, recorder: CallRecorder, work_dir: Path) -> None:
+        self.stack = stack
+        self.recorder = recorder
+        self.work_dir = work_dir
+        self.identities = Identities(stack, recorder)
+        self.functions = ParityLambda(stack, self.identities, work_dir / "logs")
+        self.bus = ParityEventBus(stack, self.functions)
+        self.api = ParityApi(stack, self.functions)
+        self.sagemaker = SageMakerService(
+            work_dir / "sagemaker", lambda role: self.identities.session(role, "sagemaker.amazonaws.com")
+        )
+        self.sfn = boto3.client("stepfunctions", region_name=stack.region, **HARNESS_CREDENTIALS)
+        self.s3 = boto3.client("s3", region_name=stack.region, **HARNESS_CREDENTIALS)
+        self.codecommit = ParityCodeCommit(stack)
+        self._announced: set[tuple[str, str]] = set()
+        self._stack = contextlib.ExitStack()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def __enter__(self) -> ParityRuntime:
+        self._stack.callback(_bucket_policies_judged_by_the_checker())
+        self._stack.callback(_context_has_redrive_count())
+        # moto refuses a Fail state's ErrorPath that yields a States.* name; AWS forwards it (same fix as local).
+        self._stack.callback(install_fail_state_forwards_states_errors())
+        self._stack.callback(_sdk_errors_named_as_aws_names_them())
+        self._stack.enter_context(self.functions.installed())
+        self._stack.enter_context(self.sagemaker.installed())
+        self._stack.enter_context(self.codecommit.installed())
+        self._stack.callback(install_redrive_api())
+        self._stack.callback(self._sign_state_machine_calls())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _sign_state_machine_calls(self) -> Callable[[], None]:
+        """Every client moto's interpreter makes for a task is signed with the state machine's role."""
+        creds = self.identities.credentials(self.stack.state_machine_role_arn, "states.amazonaws.com")
+        clients: dict[tuple[str, str], Any] = {}
+        lock = threading.Lock()
+
+        def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            with lock:
+                client = clients.get((region, service))
+                if client is None:
+                    client = clients[(region, service)] = boto3.client(
+                        service,
+                        region_name=region,
+                        config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}),
+                        **creds,
+                    )
+            return client
+
+        patched: list[tuple[ModuleType, Any]] = []
+        for name, module in list(sys.modules.items()):
+            if name.startswith("moto.stepfunctions.parser") and hasattr(module, "boto_client_for"):
+                patched.append((module, module.boto_client_for))
+                module.boto_client_for = client_for
+        previous = sagemaker_service.client_factory
+        sagemaker_service.client_factory = client_for
+
+        def undo() -> None:
+            for module, original in patched:
+                module.boto_client_for = original
+            sagemaker_service.client_factory = previous
+
+        return undo
+
+    # -- what a test does -----------------------------------------------------------------------
+    def upload(self, bucket: str, key: str, data: bytes, *, requester: str) -> list[Delivery]:
+        """An operator's PutObject; a bucket with EventBridge notifications on sends ``Object Created``."""
+        answer = self.s3.put_object(Bucket=bucket, Key=key, Body=data)
+        notification = self.s3.get_bucket_notification_configuration(Bucket=bucket)
+        if "EventBridgeConfiguration" not in notification:
+            return []
+        head = self.s3.head_object(Bucket=bucket, Key=key)
+        detail = {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {
+                "key": key,
+                "size": len(data),
+                "etag": answer["ETag"].strip('"'),
+                "version-id": answer.get("VersionId", head.get("VersionId")),
+                "sequencer": f"{time.time_ns():018X}",
+            },
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": requester,
+            "source-ip-address": "198.51.100.7",
+            "reason": "PutObject",
+        }
+        return self.bus.put(self.bus.event("aws.s3", "Object Created", detail, [f"arn:aws:s3:::{bucket}"]))
+
+    def wait(self, execution_arn: str, *, timeout: float = 180.0, until: set[str] | None = None) -> dict[str, Any]:
+        """Wait for the execution to reach ``until`` (default: any end); an end is announced on the bus."""
+        wanted = until or TERMINAL
+        deadline = time.monotonic() + timeout
+        while True:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] in wanted:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout:.0f} s")
+            time.sleep(0.05)
+        if described["status"] in TERMINAL:
+            self.announce(described)
+        return dict(described)
+
+    def announce(self, described: dict[str, Any]) -> list[Delivery]:
+        """Step Functions' ``Execution Status Change`` event for an execution that ended (once)."""
+        arn = described["executionArn"]
+        # A redriven execution ends again under the same ARN: each end is announced once.
+        end = (arn, str(described.get("stopDate")))
+        if end in self._announced:
+            return []
+        self._announced.add(end)
+        detail = {
+            "executionArn": arn,
+            "stateMachineArn": described["stateMachineArn"],
+            "name": described["name"],
+            "status": described["status"],
+            "startDate": int(described["startDate"].timestamp() * 1000),
+            "stopDate": int(described.get("stopDate", datetime.now(UTC)).timestamp() * 1000),
+            "input": described.get("input"),
+            "output": described.get("output"),
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+        }
+        event = self.bus.event("aws.states", "Step Functions Execution Status Change", detail, [arn])
+        return self.bus.put(event)
+
+    def executions(self) -> list[dict[str, Any]]:
+        return list(self.sfn.list_executions(stateMachineArn=self.stack.state_machine_arn)["executions"])
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        return list(self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"])

@@ -1,0 +1,247 @@
+"""Every pipeline path on the parity stack: template.yaml deployed into moto, handlers with MLOPS_BACKEND=aws.
+
+Each test runs one path end to end through the deployed rules, functions, state machine and SageMaker
+integrations, then checks every AWS call it caused against the IAM policies of the role that made it
+(function roles, the state machine's role, the SageMaker execution role). A call a role does not
+allow fails the test with the role, action and resource named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.parity.runtime import HARNESS_CREDENTIALS
+from tests.parity.world import World, parity_world
+
+pytestmark = pytest.mark.parity
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with parity_world(tmp_path_factory.mktemp("parity")) as active:
+        yield active
+        # The per-role table of every call the module's paths made (all permitted, or a test failed).
+        print("\n" + active.checker.table(active.recorder.calls))
+
+
+def _sagemaker(world: World) -> Any:
+    return boto3.client("sagemaker", region_name=world.stack.region, **HARNESS_CREDENTIALS)
+
+
+def _started(deliveries: list[Any], target: str = "TriggerFunction") -> str:
+    """The execution the trigger started (exactly one delivery, no error)."""
+    assert [(d.target, d.error_type) for d in deliveries] == [(target, None)], deliveries
+    result = deliveries[0].result
+    assert result["status"] == "started", result
+    return str(result["execution_arn"])
+
+
+def _approved_and_deployed(world: World, execution_arn: str, approver: str = "carol.approver") -> dict[str, Any]:
+    link = world.approval_link(execution_arn)
+    status, answer = world.decide(link, approver, "approve")
+    assert status == 200, answer
+    return world.runtime.wait(execution_arn)
+
+
+def test_push_to_main_trains_registers_is_approved_and_deploys(world: World) -> None:
+    # Given a dataset in the data bucket and the release's code and configuration
+    world.seed_dataset()
+    mark = world.mark()
+
+    # When an engineer pushes to main (CodeCommit's event through the template's rule)
+    execution_arn = _started(world.push("3f1c2b7d9e8a4c6b5a2f1e0d9c8b7a6f5e4d3c2b"))
+    described = _approved_and_deployed(world, execution_arn)
+
+    # Then the run succeeded, the model package is Approved and the endpoint serves this run's config
+    assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
+    sagemaker = _sagemaker(world)
+    group = world.stack.parameters["ModelPackageGroupName"]
+    packages = sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    assert any(p["ModelApprovalStatus"] == "Approved" for p in packages), packages
+    endpoint = sagemaker.describe_endpoint(EndpointName=world.stack.parameters["EndpointName"])
+    assert endpoint["EndpointConfigName"] == f"{described['name']}-config"
+    # And every call on the way was allowed by the role that made it
+    world.assert_allowed(mark)
+
+
+def test_dataset_upload_trains_registers_is_approved_and_deploys(world: World) -> None:
+    # Given the release's code and configuration
+    mark = world.mark()
+
+    # When an operator uploads a dataset (S3 Object Created through the template's rule)
+    deliveries = world.runtime.upload(
+        world.data_bucket,
+        world.data_key("german_credit_v2.csv"),
+        Path(__file__).parents[2].joinpath("data", "german_credit", "german_credit.csv").read_bytes(),
+        requester=world.stack.account_id,
+    )
+    execution_arn = _started(deliveries)
+    described = _approved_and_deployed(world, execution_arn, approver="dave.risk")
+
+    # Then it ran to the end and every call was allowed
+    assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
+    world.assert_allowed(mark)
+
+
+def test_rejection_marks_the_version_rejected_and_deploys_nothing(world: World) -> None:
+    # Given a dataset and the endpoint as it is now
+    world.seed_dataset()
+    sagemaker = _sagemaker(world)
+    endpoint_name = world.stack.parameters["EndpointName"]
+    before = sagemaker.list_endpoints()["Endpoints"]
+    serving = (
+        sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
+        if any(e["EndpointName"] == endpoint_name for e in before)
+        else None
+    )
+    mark = world.mark()
+
+    # When a push starts a run and the approver rejects it
+    execution_arn = _started(world.push("a" * 40))
+    status, answer = world.decide(
+        world.approval_link(execution_arn), "carol.approver", "reject", "AUC too low for retail"
+    )
+    described = world.runtime.wait(execution_arn)
+
+    # Then the run ends as rejected, the version is Rejected and the endpoint is unchanged
+    assert status == 200, answer
+    assert described["status"] == "FAILED"
+    assert described.get("error") == "ModelRejected" or "Rejected" in str(described.get("error")), described
+    group = world.stack.parameters["ModelPackageGroupName"]
+    newest = sagemaker.list_model_packages(
+        ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending", MaxResults=1
+    )["ModelPackageSummaryList"][0]
+    assert newest["ModelApprovalStatus"] == "Rejected"
+    if serving is not None:
+        assert sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"] == serving
+    world.assert_allowed(mark)
+
+
+def test_failing_step_sends_exactly_one_alert(world: World) -> None:
+    # Given a broken dataset (the header row is missing)
+    broken = b"1,2,3\n4,5,6\n"
+    world.messages(world.alert_queue)  # drain earlier alerts
+    mark = world.mark()
+
+    # When it is uploaded, its run fails at Validate Data
+    execution_arn = _started(
+        world.runtime.upload(world.data_bucket, world.data_key("broken.csv"), broken, requester=world.stack.account_id)
+    )
+    described = world.runtime.wait(execution_arn)
+
+    # Then the Execution Monitor publishes exactly one alert for it, naming the state and the error
+    assert described["status"] == "FAILED"
+    alerts = [m for m in world.messages(world.alert_queue, wait=10) if described["name"] in m["Message"]]
+    assert len(alerts) == 1, alerts
+    assert "Validate Data" in alerts[0]["Message"]
+    world.assert_allowed(mark)
+
+
+def test_drift_event_for_the_endpoint_starts_a_retraining_run(world: World) -> None:
+    # Given a dataset and the stack's endpoint name
+    world.seed_dataset()
+    mark = world.mark()
+    endpoint = world.stack.parameters["EndpointName"]
+
+    # When the monitor reports drift on that endpoint
+    event = world.runtime.bus.event(
+        "governed-mlops.monitoring",
+        "Model Drift Detected",
+        {
+            "endpoint_name": endpoint,
+            "model_version": f"{world.stack.parameters['ModelPackageGroupName']}/1",
+            "violations_report": f"s3://{world.artifacts_bucket}/monitoring/{endpoint}/mon-1/constraint_violations.json",
+            "drifted_features": ["age_in_years"],
+            "monitoring_run_id": "mon-20261204T120000000Z-parity01",
+        },
+        [f"arn:aws:sagemaker:{world.stack.region}:{world.stack.account_id}:endpoint/{endpoint}"],
+    )
+    execution_arn = _started(world.runtime.bus.put(event))
+
+    # Then a retraining run starts and asks for approval (rejected here to end it)
+    status, _ = world.decide(world.approval_link(execution_arn), "dave.risk", "reject", "drift run not needed")
+    described = world.runtime.wait(execution_arn)
+    assert status == 200
+    assert described["status"] == "FAILED"
+    world.assert_allowed(mark)
+
+
+def test_drift_event_for_another_endpoint_starts_nothing(world: World) -> None:
+    event = world.runtime.bus.event(
+        "governed-mlops.monitoring",
+        "Model Drift Detected",
+        {
+            "endpoint_name": "someone-elses-endpoint",
+            "model_version": "x/1",
+            "violations_report": "s3://b/k",
+            "drifted_features": [],
+            "monitoring_run_id": "mon-x",
+        },
+    )
+    assert world.runtime.bus.put(event) == []
+
+
+def test_redrive_of_a_failed_execution_continues_at_the_failed_state(world: World) -> None:
+    # Given a run whose training job SageMaker refused (an account quota, not retried by the ASL)
+    from click.testing import CliRunner
+
+    from governed_mlops_local.cli import main
+
+    world.seed_dataset()
+    mark = world.mark()
+    world.runtime.sagemaker.faults["CreateTrainingJob"] = ("ResourceLimitExceeded", "training instance quota reached")
+    execution_arn = _started(world.push("b" * 40))
+    failed = world.runtime.wait(execution_arn)
+    assert failed["status"] == "FAILED", failed
+
+    # When on-call redrives it with the CLI against AWS (RedriveExecution)
+    result = CliRunner().invoke(
+        main, ["redrive", failed["name"], "--aws", "--region", world.stack.region], catch_exceptions=False
+    )
+
+    # Then the same execution continues at Train Model, asks for approval again and succeeds
+    assert result.exit_code == 0, result.output
+    world.runtime.wait(execution_arn, until={"RUNNING"})
+    described = _approved_and_deployed(world, execution_arn)
+    assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
+    history = world.runtime.history(execution_arn)
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered[0] == "Train Model"
+    assert "Validate Data" not in entered
+    world.assert_allowed(mark)
+
+
+def test_redrive_of_a_succeeded_execution_is_refused(world: World) -> None:
+    from click.testing import CliRunner
+
+    from governed_mlops_local.cli import main
+
+    succeeded = [e for e in world.runtime.executions() if e["status"] == "SUCCEEDED"]
+    if not succeeded:
+        pytest.skip("no succeeded execution on this stack yet")
+    result = CliRunner().invoke(main, ["redrive", succeeded[0]["name"], "--aws", "--region", world.stack.region])
+    assert result.exit_code != 0
+    assert "ExecutionNotRedrivable" in result.output or "cannot be redriven" in result.output
+
+
+def test_approval_timeout_expires_the_request_and_deploys_nothing(world: World) -> None:
+    # Given a run waiting for approval (the stack's approval wait is the template minimum, 60 s)
+    world.seed_dataset()
+    mark = world.mark()
+    execution_arn = _started(world.push("c" * 40))
+    link = world.approval_link(execution_arn)
+
+    # When nobody decides before the wait ends
+    described = world.runtime.wait(execution_arn, timeout=150)
+
+    # Then the run ends as expired, the version is Rejected, and the link no longer decides anything
+    assert described["status"] == "FAILED", described
+    assert "Expired" in str(described.get("error")), described
+    status, answer = world.decide(link, "carol.approver", "approve")
+    assert status in {403, 409}, answer
+    world.assert_allowed(mark)

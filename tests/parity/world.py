@@ -1,0 +1,250 @@
+"""One parity stack with everything that exists around it before the first event.
+
+What an account has before the pipeline's first run, set up here as an operator would (with the
+harness's identity, which is never checked): the engineers' CodeCommit repository with its main
+branch, the release step's pipeline configuration and job code in the artifacts bucket (what
+``mlops package-jobs`` uploads), two approvers in the Cognito user pool's approvers group, and the
+on-call and approver subscriptions (SQS queues) on the alert and approval topics.
+
+Everything the functions see comes from the deployed stack; nothing here is given to a function.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+from moto import mock_aws
+
+from governed_mlops_local.packaging import build_sourcedir
+from tests.parity.iam import ApiCall, CallRecorder, IamChecker
+from tests.parity.runtime import HARNESS_CREDENTIALS, Delivery, ParityRuntime
+from tests.parity.stack import ParityStack, deploy_parity_stack
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+TEMPLATE = PROJECT_DIR / "template.yaml"
+GERMAN_CREDIT = PROJECT_DIR / "data" / "german_credit" / "german_credit.csv"
+GERMAN_CONFIG = PROJECT_DIR / "config" / "german_credit.yaml"
+#: A dev deployment's parameters: the images' URIs (never pulled here) and short waits. The approval
+#: wait is the template's minimum (60 s), so the timeout path takes a minute.
+PARITY_PARAMETERS = {
+    "TrainingImage": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+    "ProcessingImage": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2",
+    "ApprovalTimeoutSeconds": "60",
+    "CanaryBakeSeconds": "60",
+    "TerminationWaitSeconds": "60",
+    "EndpointPollSeconds": "1",
+    "EndpointMaxPolls": "30",
+}
+APPROVER_PASSWORD = "Parity-Approver-Pa55!"
+APPROVERS = ("carol.approver", "dave.risk")
+PUSHER_ARN = "arn:aws:iam::{account}:user/alice.engineer"
+
+
+@dataclass
+class World:
+    stack: ParityStack
+    runtime: ParityRuntime
+    recorder: CallRecorder
+    checker: IamChecker
+    approval_queue: str
+    alert_queue: str
+    sqs: Any
+    seen_messages: set[str] = field(default_factory=set)
+
+    # -- the pipeline's inputs ------------------------------------------------------------------
+    @property
+    def data_bucket(self) -> str:
+        return self.stack.outputs["DataBucketName"]
+
+    @property
+    def artifacts_bucket(self) -> str:
+        return self.stack.outputs["ArtifactsBucketName"]
+
+    @property
+    def repository(self) -> str:
+        return self.stack.parameters["CodeRepositoryName"]
+
+    def data_key(self, name: str = "german_credit.csv") -> str:
+        return f"{self.stack.parameters['DataPrefix']}{name}"
+
+    def seed_dataset(self, data: bytes | None = None) -> None:
+        """A dataset that was in the bucket before this scenario (no ``Object Created`` now)."""
+        self.runtime.s3.put_object(
+            Bucket=self.data_bucket, Key=self.data_key(), Body=data or GERMAN_CREDIT.read_bytes()
+        )
+
+    def push(self, commit: str) -> list[Delivery]:
+        event = self.runtime.codecommit.push(
+            self.repository,
+            self.stack.parameters["MainBranch"],
+            commit,
+            pusher_arn=PUSHER_ARN.format(account=self.stack.account_id),
+        )
+        return self.runtime.bus.put(event)
+
+    # -- notifications --------------------------------------------------------------------------
+    def messages(self, queue_url: str, *, wait: float = 0.0) -> list[dict[str, Any]]:
+        """New SNS notifications delivered to ``queue_url`` (SNS JSON envelopes)."""
+        deadline = time.monotonic() + wait
+        found: list[dict[str, Any]] = []
+        while True:
+            answer = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+            for message in answer.get("Messages", []):
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                if message["MessageId"] not in self.seen_messages:
+                    self.seen_messages.add(message["MessageId"])
+                    found.append(json.loads(message["Body"]))
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.1)
+
+    def approval_link(self, execution_arn: str, *, timeout: float = 180.0) -> str:
+        """The signed link of the approval notification ``execution_arn`` sends (fails if the run ends first)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.messages(self.approval_queue, wait=0.5)
+            if found:
+                (envelope,) = found
+                return str(envelope["MessageAttributes"]["link"]["Value"])
+            described = self.runtime.sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                history = self.runtime.history(execution_arn)
+                raise AssertionError(
+                    f"{described['name']} ended {described['status']} before asking for approval: "
+                    f"{described.get('error')}: {described.get('cause')}\n"
+                    + "\n".join(json.dumps(e, default=str)[:400] for e in history[-6:])
+                )
+        raise TimeoutError(f"no approval request from {execution_arn} within {timeout:.0f} s")
+
+    def decide(
+        self, link: str, approver: str, decision: str, reason: str = "parity test"
+    ) -> tuple[int, dict[str, Any]]:
+        """What an approver's browser does: sign in, GET the signed link (CSRF token), POST the decision."""
+        token = self.runtime.api.sign_in(approver, APPROVER_PASSWORD)
+        parts = urlsplit(link)
+        path = parts.path.removeprefix(f"/{self.stack.api_stage}")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        status, _, body = self.runtime.api.request(
+            "GET", path, id_token=token, query=query, headers={"Accept": "application/json"}
+        )
+        if status != 200:
+            return status, json.loads(body)
+        form = {"decision": decision, "reason": reason, "csrf_token": json.loads(body)["csrf_token"], **query}
+        status, _, body = self.runtime.api.request(
+            "POST",
+            f"{path}/decision",
+            id_token=token,
+            body=json.dumps(form),
+            headers={"Accept": "application/json", "Content-Type": "application/json"},
+        )
+        return status, json.loads(body)
+
+    # -- IAM --------------------------------------------------------------------------------------
+    def mark(self) -> int:
+        return len(self.recorder.calls)
+
+    def calls_since(self, mark: int) -> list[ApiCall]:
+        return self.recorder.since(mark)
+
+    def assert_allowed(self, mark: int) -> None:
+        self.checker.assert_all_allowed(self.calls_since(mark))
+
+
+def publish_release(runtime: ParityRuntime, config: Path = GERMAN_CONFIG) -> None:
+    """The release step (``mlops package-jobs``): pipeline configuration and job code in the artifacts bucket."""
+    stack = runtime.stack
+    bucket = stack.outputs["ArtifactsBucketName"]
+    runtime.s3.put_object(Bucket=bucket, Key=stack.parameters["ConfigKey"], Body=config.read_bytes())
+    runtime.s3.put_object(Bucket=bucket, Key=stack.parameters["TrainingSourceKey"], Body=build_sourcedir(PROJECT_DIR))
+
+
+def _kms_key_of_bucket(s3: Any, bucket: str) -> str | None:
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    except Exception:  # noqa: BLE001 - no default encryption
+        return None
+    for rule in rules:
+        default = rule.get("ApplyServerSideEncryptionByDefault", {})
+        if default.get("SSEAlgorithm") == "aws:kms":
+            return str(default.get("KMSMasterKeyID"))
+    return None
+
+
+def _bucket_policy(s3: Any, resource_arn: str) -> list[tuple[str, dict[str, Any]]]:
+    """The bucket policy that applies to an S3 bucket or object ARN (none for other resources)."""
+    if not resource_arn.startswith("arn:aws:s3:::"):
+        return []
+    bucket = resource_arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+    try:
+        return [(f"bucket policy of {bucket}", json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]))]
+    except s3.exceptions.ClientError:
+        return []
+
+
+@contextmanager
+def parity_world(work_dir: Path) -> Iterator[World]:
+    """Deploy the stack into moto and start the services around it; everything ends with the context."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        # The harness (and an operator's CLI) signs with the harness's credentials, which the recorder
+        # ignores; every function and service signs with its own role's.
+        os.environ["AWS_ACCESS_KEY_ID"] = HARNESS_CREDENTIALS["aws_access_key_id"]
+        os.environ["AWS_SECRET_ACCESS_KEY"] = HARNESS_CREDENTIALS["aws_secret_access_key"]
+        stack = deploy_parity_stack(TEMPLATE, parameters=PARITY_PARAMETERS)
+        s3 = boto3.client("s3", region_name=stack.region, **HARNESS_CREDENTIALS)
+        secrets = boto3.client("secretsmanager", region_name=stack.region, **HARNESS_CREDENTIALS)
+        sns = boto3.client("sns", region_name=stack.region, **HARNESS_CREDENTIALS)
+        kms = boto3.client("kms", region_name=stack.region, **HARNESS_CREDENTIALS)
+
+        def arn_of_key(key: str | None) -> str | None:
+            return None if key is None else str(kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"])
+
+        checker = IamChecker(
+            stack.role_policy_documents,
+            account_id=stack.account_id,
+            region=stack.region,
+            bucket_key=lambda bucket: arn_of_key(_kms_key_of_bucket(s3, bucket)),
+            secret_key=lambda secret: arn_of_key(secrets.describe_secret(SecretId=secret).get("KmsKeyId")),
+            topic_key=lambda topic: arn_of_key(
+                sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId")
+            ),
+            # Step Functions checks SendTask* against the state machine that issued the token: the stack has one.
+            task_token_owner=lambda _token: stack.state_machine_arn,
+            resource_policies=lambda arn: _bucket_policy(s3, arn),
+        )
+        with CallRecorder() as recorder, ParityRuntime(stack, recorder, work_dir) as runtime:
+            runtime.codecommit.create(stack.parameters["CodeRepositoryName"])
+            runtime.codecommit.heads[(stack.parameters["CodeRepositoryName"], stack.parameters["MainBranch"])] = (
+                "0" * 39 + "1"
+            )
+            publish_release(runtime)
+            group = stack.parameters["ApproverGroup"]
+            for approver in APPROVERS:
+                runtime.api.create_user(approver, APPROVER_PASSWORD, groups=(group,))
+            sqs = boto3.client("sqs", region_name=stack.region, **HARNESS_CREDENTIALS)
+            queues = {}
+            for output, name in (("ApprovalTopic", "approvers-inbox"), ("AlertTopic", "on-call-pager")):
+                url = sqs.create_queue(QueueName=name)["QueueUrl"]
+                queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
+                sns.subscribe(TopicArn=stack.ref(output), Protocol="sqs", Endpoint=queue_arn)
+                queues[output] = url
+            yield World(
+                stack=stack,
+                runtime=runtime,
+                recorder=recorder,
+                checker=checker,
+                approval_queue=queues["ApprovalTopic"],
+                alert_queue=queues["AlertTopic"],
+                sqs=sqs,
+            )
+            runtime.sagemaker.wait_idle()

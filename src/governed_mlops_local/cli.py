@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 import click
 
 from governed_mlops.errors import PipelineError
+from governed_mlops_local import cli_aws
+from governed_mlops_local.cli_aws import reading_stack, stack_options
 from governed_mlops_local.cli_history_aws import aws_options, history_from_aws, redrive_in_aws
 from governed_mlops_local.cli_history_aws import render as render_aws_history
 
@@ -268,6 +270,7 @@ def redrive(
     aws: bool,
     region: str | None,
     profile: str | None,
+    stack_name: str | None,
     state_machine_arns: tuple[str, ...],
 ) -> None:
     """Continue a failed or interrupted execution from the state that did not finish (RedriveExecution).
@@ -279,11 +282,11 @@ def redrive(
     if aws:
         try:
             arn, redrive_date = redrive_in_aws(
-                name, region=region, profile=profile, state_machine_arns=state_machine_arns
+                name, region=region, profile=profile, state_machine_arns=state_machine_arns, stack_name=stack_name
             )
         except PipelineError as exc:
-            _fail(str(exc))
-        _echo(f"redriven {arn} at {redrive_date}; follow with: mlops history {name} --aws")
+            cli_aws.fail(f"{type(exc).__name__}: {exc}")
+        cli_aws.echo(f"redriven {arn} at {redrive_date}; follow with: mlops history {name} --aws")
         return
     from governed_mlops_local.redrive import pending_link_port
 
@@ -444,27 +447,37 @@ def _store(obj: Context) -> Any:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="ListExecutions-shaped JSON.")
+@stack_options
 @click.pass_obj
-def executions(obj: Context, as_json: bool) -> None:
-    """List pipeline executions, newest first."""
-    rows = _store(obj).list_executions()
-    if as_json:
-        _echo(json.dumps({"executions": rows}, indent=2))
+def executions(
+    obj: Context, as_json: bool, aws: bool, region: str | None, profile: str | None, stack_name: str | None
+) -> None:
+    """List pipeline executions, newest first (--aws: ListExecutions of the stack's state machine)."""
+    if aws:
+        with reading_stack(stack_name, region, profile) as stack:
+            rows = stack.executions().list_executions()
+        cli_aws.echo(_executions_text(rows, as_json, empty=f"No executions of {stack.pipeline_arn} yet."))
         return
-    if not rows:
-        _echo("No executions yet. Start one: mlops demo")
-    _echo(f"{'NAME':<36} {'STATUS':<12} {'STARTED':<26} DURATION")
+    _echo(_executions_text(_store(obj).list_executions(), as_json, empty="No executions yet. Start one: mlops demo"))
+
+
+def _executions_text(rows: list[dict[str, Any]], as_json: bool, *, empty: str) -> str:
+    if as_json:
+        return json.dumps({"executions": rows}, indent=2)
+    lines = [] if rows else [empty]
+    lines.append(f"{'NAME':<36} {'STATUS':<12} {'STARTED':<26} DURATION")
     for r in rows:
         duration = ""
         if r.get("stopDate"):
             seconds = (datetime.fromisoformat(r["stopDate"]) - datetime.fromisoformat(r["startDate"])).total_seconds()
             duration = f"{seconds:.2f}s"
         colour = {"SUCCEEDED": "green", "RUNNING": "cyan"}.get(r["status"], "red")
-        _echo(
+        lines.append(
             f"{r['name']:<36} "
             + click.style(f"{r['status']:<12}", fg=colour)
             + f" {r['startDate'][:26]:<26} {duration}"
         )
+    return "\n".join(lines)
 
 
 def _event_detail(event: dict[str, Any]) -> str:
@@ -490,17 +503,18 @@ def history(
     aws: bool,
     region: str | None,
     profile: str | None,
+    stack_name: str | None,
     state_machine_arns: tuple[str, ...],
 ) -> None:
     """One execution's event history; a failed execution's error and cause come first (--aws: a deployed stack)."""
     if aws:
         try:
             described, events = history_from_aws(
-                name, region=region, profile=profile, state_machine_arns=state_machine_arns
+                name, region=region, profile=profile, state_machine_arns=state_machine_arns, stack_name=stack_name
             )
         except PipelineError as exc:
-            _fail(str(exc))
-        _echo(render_aws_history(described, events, as_json))
+            cli_aws.fail(f"{type(exc).__name__}: {exc}")
+        cli_aws.echo(render_aws_history(described, events, as_json))
         return
     store = _store(obj)
     try:
@@ -542,39 +556,66 @@ def history(
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
+@stack_options
 @click.pass_obj
-def models(obj: Context, as_json: bool) -> None:
-    """List registered model versions with status and headline metrics."""
+def models(
+    obj: Context, as_json: bool, aws: bool, region: str | None, profile: str | None, stack_name: str | None
+) -> None:
+    """List registered model versions with status and headline metrics (--aws: the stack's registry)."""
+    if aws:
+        with reading_stack(stack_name, region, profile) as stack:
+            records = stack.registry().list_versions()
+        cli_aws.echo(_models_text(records, as_json))
+        return
     from governed_mlops.adapters.model_registry import LocalModelRegistry
 
-    records = LocalModelRegistry(obj.data_dir).list_versions()
+    _echo(_models_text(LocalModelRegistry(obj.data_dir).list_versions(), as_json))
+
+
+def _models_text(records: list[Any], as_json: bool) -> str:
     if as_json:
-        _echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
-        return
+        return json.dumps([r.model_dump(mode="json") for r in records], indent=2)
     if not records:
-        _echo("No model versions registered yet.")
-    for r in records:
-        _echo(
-            f"{r.model_version:<20} {r.status:<24} auc={r.metrics.get('auc', float('nan')):.4f} "
-            f"execution={r.execution_name} commit={r.code.commit_id[:12]}"
-        )
+        return "No model versions registered yet."
+    return "\n".join(
+        f"{r.model_version:<20} {r.status:<24} auc={r.metrics.get('auc', float('nan')):.4f} "
+        f"execution={r.execution_name} commit={r.code.commit_id[:12]}"
+        for r in records
+    )
 
 
 @main.command()
 @click.argument("model_version")
 @click.option("--json", "as_json", is_flag=True, help="The full lineage record as JSON.")
+@stack_options
 @click.pass_obj
-def lineage(obj: Context, model_version: str, as_json: bool) -> None:
+def lineage(
+    obj: Context,
+    model_version: str,
+    as_json: bool,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    stack_name: str | None,
+) -> None:
     """What produced this model: data, code, configuration, job, hyperparameters, metrics, approval."""
+    if aws:
+        with reading_stack(stack_name, region, profile) as stack:
+            remote = stack.registry().get(model_version)
+        cli_aws.echo(_lineage_text(remote, as_json))
+        return
     from governed_mlops.adapters.model_registry import LocalModelRegistry
 
     try:
         record = LocalModelRegistry(obj.data_dir).get(model_version)
     except PipelineError as exc:
         _fail(str(exc))
+    _echo(_lineage_text(record, as_json))
+
+
+def _lineage_text(record: Any, as_json: bool) -> str:
     if as_json:
-        _echo(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True))
-        return
+        return json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True)
     rows: list[tuple[str, str]] = [
         (
             "model version",
@@ -606,8 +647,7 @@ def lineage(obj: Context, model_version: str, as_json: bool) -> None:
         rows.append(("approval", f"{a.decision} by {a.decided_by} at {a.decided_at:%Y-%m-%d %H:%M:%S}Z  {a.reason}"))
     rows += [("deployment", ", ".join(f"{k}={v}" for k, v in d.items())) for d in record.deployments]
     width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        _echo(f"{key:<{width}}  {value}")
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
 
 # -- manual approval ------------------------------------------------------------------------------
@@ -626,9 +666,26 @@ def _serving(obj: Context) -> Any:
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--as", "user", default=None, help="Who is asking (default: the OS user).")
+@stack_options
 @click.pass_obj
-def approvals(obj: Context, as_json: bool, user: str | None) -> None:
-    """List approval requests, pending first (through the approval API, or from disk if none is serving)."""
+def approvals(
+    obj: Context,
+    as_json: bool,
+    user: str | None,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    stack_name: str | None,
+) -> None:
+    """List approval requests, pending first (through the approval API, or from disk if none is serving).
+
+    With --aws: the stack's approvals table (the records only: task tokens are never read).
+    """
+    if aws:
+        with reading_stack(stack_name, region, profile) as stack:
+            records = stack.approvals().list_records()
+        cli_aws.echo(_approvals_text([r.model_dump(mode="json") for r in records], as_json))
+        return
     from governed_mlops.adapters.approvals import LocalApprovalStore
     from governed_mlops_local import approval_client
 
@@ -637,18 +694,23 @@ def approvals(obj: Context, as_json: bool, user: str | None) -> None:
         rows = approval_client.list_approvals(serving.url, user or _os_user())
     else:
         rows = [r.model_dump(mode="json") for r in LocalApprovalStore(obj.data_dir).list_records()]
-    rows.sort(key=lambda r: (r["status"] != "pending", r["requested_at"]))
+    _echo(_approvals_text(rows, as_json))
+
+
+def _approvals_text(rows: list[dict[str, Any]], as_json: bool) -> str:
+    rows = sorted(rows, key=lambda r: (r["status"] != "pending", r["requested_at"]))
     if as_json:
-        _echo(json.dumps(rows, indent=2))
-        return
+        return json.dumps(rows, indent=2)
     if not rows:
-        _echo("No approval requests.")
+        return "No approval requests."
+    lines = []
     for r in rows:
         decided = f" by {r['decided_by']}" if r.get("decided_by") else ""
-        _echo(
+        lines.append(
             f"{r['approval_id']}  {r['status']:<9}{decided}  {r['model_version']}  execution={r['execution_name']} "
             f"triggered_by={r['triggered_by']}  expires={r['expires_at'][:19]}"
         )
+    return "\n".join(lines)
 
 
 def _decide(obj: Context, approval_id: str, user: str, decision: str, reason: str) -> None:

@@ -2,7 +2,9 @@
 
 The group reads ``data_dir`` from the context object the main ``mlops`` group sets up, so it
 works on whatever ``--data-dir`` / ``MLOPS_DATA_DIR`` names. Neither command writes anything:
-in particular a missing HMAC key is reported, never silently created.
+in particular a missing HMAC key is reported, never silently created. ``verify --aws --stack NAME``
+checks the deployed ledger instead (the stack's ``AuditBucketName``, digests checked with
+``kms:VerifyMac`` on ``AuditMacKeyArn``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 import click
 
 from governed_mlops.adapters.audit_ledger import KEY_FILE, LocalAuditLedger, load_key
-from governed_mlops.domain.audit import AuditRecord
+from governed_mlops.domain.audit import AuditRecord, VerificationResult
 from governed_mlops.errors import AuditLedgerCorrupt
+from governed_mlops_local.cli_aws import reading_stack, stack_options
 
 _COLUMNS = ("seq", "time", "actor", "action", "subject", "hash")
 
@@ -72,9 +75,14 @@ def log(obj: Any, as_json: bool, subject: str | None) -> None:
 
 
 @audit.command("verify")
+@stack_options
 @click.pass_obj
-def verify_command(obj: Any) -> None:
-    """Recompute every hash and check every signature; exit 1 at the first problem."""
+def verify_command(obj: Any, aws: bool, region: str | None, profile: str | None, stack_name: str | None) -> None:
+    """Recompute every hash and check every signature; exit 1 at the first problem (--aws: the deployed ledger)."""
+    if aws:
+        with reading_stack(stack_name, region, profile) as stack:
+            _report(stack.audit_ledger().verify())
+        return
     data_dir = _data_dir(obj)
     ledger, has_key = _ledger(data_dir)
     result = ledger.verify()
@@ -84,6 +92,11 @@ def verify_command(obj: Any) -> None:
             "so no signature can be checked",
         )
         raise SystemExit(1)
+    _report(result)
+
+
+def _report(result: VerificationResult) -> None:
+    """``ledger OK: ...`` or ``ledger FAILED at record #N: ...`` and exit 1."""
     if not result.ok:
         click.echo(f"ledger FAILED at record #{result.first_bad_sequence}: {result.problem}")
         raise SystemExit(1)

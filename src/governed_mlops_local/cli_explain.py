@@ -4,7 +4,8 @@ The command reads ``data_dir`` from the context object the main ``mlops`` group 
 it uses comes from the model version's lineage (archive, configuration, dataset), checked by sha256;
 see :mod:`governed_mlops_local.services.explain_decision` for the rules on missing and unknown fields.
 Exit codes: 0 explained, 2 unusable input (unknown model version, bad applicant file, row out of
-range, missing features) with the reason on stderr.
+range, missing features) with the reason on stderr. With ``--aws --stack NAME`` the lineage comes from
+the stack's registry and the archive, configuration and dataset from its S3 buckets (by version id).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from governed_mlops.errors import PipelineError
+from governed_mlops_local.cli_aws import reading_stack, stack_options
 
 if TYPE_CHECKING:
+    from governed_mlops.adapters.model_registry import ModelRegistry
+    from governed_mlops.adapters.object_store import ObjectStore
     from governed_mlops_local.services.explain_decision import ExplainedDecision
 
 _DEFAULT_TOP_K = 4  # services.explain_decision.DEFAULT_TOP_K, repeated so `mlops --help` need not import xgboost
@@ -66,6 +70,7 @@ def _data_dir(obj: Any) -> Path:
     help="Score features absent from --input as missing values instead of refusing the input.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@stack_options
 @click.pass_obj
 def explain(
     obj: Any,
@@ -75,6 +80,10 @@ def explain(
     top_k: int,
     allow_missing: bool,
     as_json: bool,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    stack_name: str | None,
 ) -> None:
     """Score one applicant with MODEL_VERSION and say why: approve or deny, score, top reasons toward denial.
 
@@ -83,29 +92,21 @@ def explain(
     """
     if (input_file is None) == (row is None):
         raise click.UsageError("give exactly one of --input ROW.json or --row N")
-    data_dir = _data_dir(obj)
-    if not data_dir.is_dir():
-        _fail(f"no local runtime state in {data_dir}", "register a model first (mlops demo) or pass --data-dir")
+    if aws:
+        with reading_stack(stack_name, region, profile) as stack:
+            explained = _explain(stack.registry(), stack.store(), model_version, input_file, row, top_k, allow_missing)
+    else:
+        data_dir = _data_dir(obj)
+        if not data_dir.is_dir():
+            _fail(f"no local runtime state in {data_dir}", "register a model first (mlops demo) or pass --data-dir")
+        from governed_mlops.adapters.model_registry import LocalModelRegistry
+        from governed_mlops.adapters.object_store import LocalObjectStore
 
-    # Imported here: numpy, pandas and xgboost take a second to load and only this command needs them.
-    from governed_mlops.adapters.model_registry import LocalModelRegistry
-    from governed_mlops.adapters.object_store import LocalObjectStore
-    from governed_mlops_local.services import explain_decision as service
-
-    store = LocalObjectStore(data_dir)
-    try:
-        model = service.load_model(LocalModelRegistry(data_dir), store, model_version)
-        if input_file is not None:
-            document = service.parse_applicant_json(_read_text(input_file), source=str(input_file))
-            applicant = service.applicant_from_json(
-                model, document, source=str(input_file), allow_missing=allow_missing
-            )
-        else:
-            assert row is not None
-            applicant = service.applicant_from_training_row(model, store, row)
-        explained = service.explain_applicant(model, applicant, top_k)
-    except PipelineError as exc:
-        _fail(str(exc))
+        registry, store = LocalModelRegistry(data_dir), LocalObjectStore(data_dir)
+        try:
+            explained = _explain(registry, store, model_version, input_file, row, top_k, allow_missing)
+        except PipelineError as exc:
+            _fail(str(exc))
 
     for warning in explained.warnings:
         click.secho(f"warning: {warning}", err=True, fg="yellow")
@@ -113,6 +114,29 @@ def explain(
         click.echo(json.dumps(explained.to_json_dict(), indent=2, ensure_ascii=False))
     else:
         click.echo(_render(explained))
+
+
+def _explain(
+    registry: ModelRegistry,
+    store: ObjectStore,
+    model_version: str,
+    input_file: Path | None,
+    row: int | None,
+    top_k: int,
+    allow_missing: bool,
+) -> ExplainedDecision:
+    """Load the model the lineage names, read the applicant, explain (named errors propagate)."""
+    # Imported here: numpy, pandas and xgboost take a second to load and only this command needs them.
+    from governed_mlops_local.services import explain_decision as service
+
+    model = service.load_model(registry, store, model_version)
+    if input_file is not None:
+        document = service.parse_applicant_json(_read_text(input_file), source=str(input_file))
+        applicant = service.applicant_from_json(model, document, source=str(input_file), allow_missing=allow_missing)
+    else:
+        assert row is not None
+        applicant = service.applicant_from_training_row(model, store, row)
+    return service.explain_applicant(model, applicant, top_k)
 
 
 def _read_text(path: Path) -> str:

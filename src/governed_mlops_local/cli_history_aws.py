@@ -3,42 +3,39 @@
 ``cli.py``'s ``history`` calls :func:`history_from_aws` when ``--aws`` is given and prints
 :func:`render`, so an AWS execution reads exactly like a local one: the failed state, error and
 cause first, then the event table; ``--json`` is ``{"events": [...]}`` as GetExecutionHistory.
-:func:`aws_options` adds the command's ``--aws --region --profile --state-machine-arn`` options::
+:func:`aws_options` adds the command's ``--aws --region --profile --stack --state-machine-arn`` options::
 
     @aws_options
-    def history(obj, name, as_json, aws, region, profile, state_machine_arns):
+    def history(obj, name, as_json, aws, region, profile, stack_name, state_machine_arns):
         if aws:
             described, events = history_from_aws(
-                name, region=region, profile=profile, state_machine_arns=state_machine_arns
+                name, region=region, profile=profile, state_machine_arns=state_machine_arns, stack_name=stack_name
             )
             click.echo(render(described, events, as_json))
+
+A name is looked up in the ``--state-machine-arn`` machines, else in the ``TrainingPipelineArn`` of
+``--stack`` (or ``$MLOPS_STACK_NAME``), else in every ``*-training-pipeline`` of the region.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from governed_mlops.adapters.execution_history import StepFunctionsHistory
 from governed_mlops.adapters.pipeline import StepFunctionsPipeline
 from governed_mlops.errors import ConfigError, TransientStorageError
+from governed_mlops_local.aws_stack import STACK_ENV, StackResources, aws_session
+from governed_mlops_local.cli_aws import aws_flag_options, stack_option
 from governed_mlops_local.cli_ui import render_history_table
 
 #: The template names the state machine ``${AWS::StackName}-training-pipeline``.
 PIPELINE_SUFFIX = "-training-pipeline"
-
-
-def _session(region: str | None, profile: str | None) -> Any:
-    import boto3
-
-    try:
-        return boto3.Session(profile_name=profile, region_name=region)
-    except ProfileNotFound as exc:
-        raise ConfigError(f"AWS profile {profile!r} is not configured ({exc})") from exc
 
 
 def discover_pipelines(sfn: Any) -> list[str]:
@@ -54,14 +51,17 @@ def discover_pipelines(sfn: Any) -> list[str]:
 
 
 def _aws_history(
-    name: str, *, region: str | None, profile: str | None, state_machine_arns: Sequence[str]
+    name: str, *, region: str | None, profile: str | None, state_machine_arns: Sequence[str], stack_name: str | None
 ) -> tuple[Any, StepFunctionsHistory]:
-    session = _session(region, profile)
+    session = aws_session(region, profile)
     try:
         sfn = session.client("stepfunctions")
     except NoRegionError as exc:
         raise ConfigError("no AWS region: pass --region or set AWS_REGION / the profile's region") from exc
     machines = list(state_machine_arns)
+    stack_name = stack_name or os.environ.get(STACK_ENV)
+    if not machines and stack_name:
+        machines = [StackResources.from_cloudformation(session, stack_name).pipeline_arn]
     if not machines and not name.startswith("arn:"):
         machines = discover_pipelines(sfn)
         if not machines:
@@ -78,15 +78,19 @@ def history_from_aws(
     region: str | None,
     profile: str | None,
     state_machine_arns: Sequence[str] = (),
+    stack_name: str | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """DescribeExecution and GetExecutionHistory of ``name`` (an execution name or ARN) in Step Functions.
 
-    A name is looked up in ``state_machine_arns``; without any, in every state machine of the
+    A name is looked up in ``state_machine_arns``; without any, in the ``TrainingPipelineArn`` output of
+    ``stack_name`` (default ``$MLOPS_STACK_NAME``); without a stack, in every state machine of the
     account and region named ``<stack>-training-pipeline``. Missing credentials, region or profile
     are :class:`ConfigError`; an unknown execution is ``ExecutionNotFoundError``.
     """
     try:
-        _, history = _aws_history(name, region=region, profile=profile, state_machine_arns=state_machine_arns)
+        _, history = _aws_history(
+            name, region=region, profile=profile, state_machine_arns=state_machine_arns, stack_name=stack_name
+        )
         described = history.describe(name)
         return described, history.history(described["executionArn"])
     except NoCredentialsError as exc:
@@ -96,11 +100,18 @@ def history_from_aws(
 
 
 def redrive_in_aws(
-    name: str, *, region: str | None, profile: str | None, state_machine_arns: Sequence[str] = ()
+    name: str,
+    *,
+    region: str | None,
+    profile: str | None,
+    state_machine_arns: Sequence[str] = (),
+    stack_name: str | None = None,
 ) -> tuple[str, str]:
     """RedriveExecution of ``name`` (found as :func:`history_from_aws` finds it): its ARN and redrive date."""
     try:
-        sfn, history = _aws_history(name, region=region, profile=profile, state_machine_arns=state_machine_arns)
+        sfn, history = _aws_history(
+            name, region=region, profile=profile, state_machine_arns=state_machine_arns, stack_name=stack_name
+        )
         described = history.describe(name)
         arn = described["executionArn"]
         return arn, StepFunctionsPipeline(sfn, described["stateMachineArn"]).redrive(arn)
@@ -118,20 +129,19 @@ def render(described: Mapping[str, Any], events: Sequence[Mapping[str, Any]], as
 
 
 def aws_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--aws``, ``--region``, ``--profile`` and ``--state-machine-arn`` (repeatable) for ``mlops history``.
+    """``--aws --region --profile --stack`` and ``--state-machine-arn`` (repeatable) for ``mlops history``.
 
-    The command receives ``aws``, ``region``, ``profile`` and ``state_machine_arns`` (a tuple).
+    The command receives ``aws``, ``region``, ``profile``, ``stack_name`` and ``state_machine_arns`` (a tuple).
     """
     for option in reversed(
         [
-            click.option("--aws", is_flag=True, help="Read the execution from AWS Step Functions."),
-            click.option("--region", default=None, help="With --aws: the region (default: the profile's)."),
-            click.option("--profile", default=None, help="With --aws: the AWS profile (default: boto3's)."),
+            *aws_flag_options(),
+            stack_option(),
             click.option(
                 "--state-machine-arn",
                 "state_machine_arns",
                 multiple=True,
-                help=f"With --aws: where to look a name up (default: every *{PIPELINE_SUFFIX}).",
+                help=f"With --aws: where to look a name up (default: the stack's, else every *{PIPELINE_SUFFIX}).",
             ),
         ]
     ):

@@ -10,6 +10,12 @@ EventBridge Scheduler schedule runs ``jobs/monitor.py`` as a SageMaker processin
 :mod:`governed_mlops_local.services.monitoring`. Exit codes: 0 no violations, 3 violations found (an alert
 was sent, ``monitoring.violation`` audited and a ``Model Drift Detected`` event put on the bus),
 2 the endpoint cannot be monitored (reason on stderr), 1 the retraining it started failed (with ``--wait``).
+
+``monitor run ENDPOINT --aws --stack NAME`` analyses a deployed endpoint: the Data Capture objects under
+``s3://<ArtifactsBucket>/data-capture/<endpoint>/``, the serving model's archive and training split from
+S3, the lineage from the stack's registry; the reports go to the artifacts bucket under
+``monitoring/<endpoint>/<run id>/``. It reports drift (exit 3) without alerting, auditing or starting a
+retraining, and says "insufficient data" (exit 2) when nothing was captured since the previous run.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any, NoReturn
 import click
 
 from governed_mlops.errors import PipelineError
+from governed_mlops_local import cli_aws
+from governed_mlops_local.cli_aws import reading_stack, stack_options
 
 EXIT_DRIFT = 3
 
@@ -84,13 +92,29 @@ def monitor() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the run.json document).")
 @click.option("--wait", is_flag=True, help="On drift, return only when the retraining execution ends.")
 @click.option("--approve-as", default=None, metavar="NAME", help="With --wait: approve the retrained model as NAME.")
+@stack_options
 @click.pass_obj
-def monitor_run(obj: Any, endpoint: str, as_json: bool, wait: bool, approve_as: str | None) -> None:
+def monitor_run(
+    obj: Any,
+    endpoint: str,
+    as_json: bool,
+    wait: bool,
+    approve_as: str | None,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    stack_name: str | None,
+) -> None:
     """Analyse ENDPOINT's traffic captured since the previous run; on drift alert, audit and start a retraining.
 
     Exit 0: no violations; 3: violations found (retraining started); 2: cannot monitor; 1: with --wait, the
-    retraining failed.
+    retraining failed. With --aws: a deployed endpoint, reports only (no alert, audit record or retraining).
     """
+    if aws:
+        if wait or approve_as:
+            raise click.UsageError("--wait and --approve-as start and follow a local retraining: not with --aws")
+        _monitor_stack(endpoint, as_json, stack_name, region, profile)
+        return
     from governed_mlops.adapters.approvals import LocalOutbox
     from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
     from governed_mlops.adapters.model_registry import LocalModelRegistry
@@ -138,6 +162,42 @@ def monitor_run(obj: Any, endpoint: str, as_json: bool, wait: bool, approve_as: 
     raise SystemExit(1 if failed else EXIT_DRIFT if run.drift else 0)
 
 
+def _monitor_stack(
+    endpoint: str, as_json: bool, stack_name: str | None, region: str | None, profile: str | None
+) -> None:
+    import tempfile
+
+    from governed_mlops_local.services.monitoring import (
+        InsufficientCaptureData,
+        MonitoringDeps,
+        MonitoringSettings,
+        run_monitoring,
+    )
+
+    with reading_stack(stack_name, region, profile) as stack, tempfile.TemporaryDirectory(prefix="capture-") as tmp:
+        hosting = stack.hosting(Path(tmp))
+        deps = MonitoringDeps(hosting=hosting, store=stack.store(), registry=stack.registry())
+        settings = MonitoringSettings(
+            artifacts_bucket=stack.artifacts_bucket,
+            account=stack.account,
+            region=stack.region,
+            act_on_violations=False,
+        )
+        try:
+            run = run_monitoring(endpoint, settings, deps)
+        except InsufficientCaptureData as exc:
+            cli_aws.fail(
+                str(exc),
+                f"Data Capture writes under s3://{stack.artifacts_bucket}/{hosting.capture_prefix(endpoint)} "
+                "as the endpoint serves requests",
+            )
+    if as_json:
+        cli_aws.echo(json.dumps(run.model_dump(mode="json"), indent=2))
+    else:
+        _render_run(run, acted=False)
+    raise SystemExit(EXIT_DRIFT if run.drift else 0)
+
+
 def _approver(runtime: Any, approve_as: str | None) -> Any:
     if approve_as is None:
         return None
@@ -146,7 +206,7 @@ def _approver(runtime: Any, approve_as: str | None) -> Any:
     return auto_approver(runtime.data_dir, approve_as, "retraining after drift approved (--approve-as)")
 
 
-def _render_run(run: Any) -> None:
+def _render_run(run: Any, *, acted: bool = True) -> None:
     _echo(f"Endpoint     {run.endpoint_name} (config {run.endpoint_config_name})")
     _echo(f"Model        {run.model_version} (trained by {run.training_execution})")
     _echo(f"Window       {run.window_start} .. {run.window_end}: {run.records} records, {run.rows} rows")
@@ -171,6 +231,9 @@ def _render_run(run: Any) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         _echo(f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
+    if not acted:
+        _echo("\nReported only (--aws): no alert, audit record or retraining was started from this machine.")
+        return
     _echo(f"\nAlert sent (message {run.alert_message_id}); audit: monitoring.violation on {run.model_version}")
     if not run.retraining:
         _echo("No rule matched the Model Drift Detected event: no retraining started.", fg="yellow")

@@ -4,6 +4,12 @@ Exit status: 0 when the new model artifact's sha256 and every re-evaluated metri
 the registered ones (and the pinned inputs are unchanged), 1 on any difference, 2 when the model
 version does not exist (or the state machine has no train/evaluate states to mirror). The comparison
 is printed field by field (``--json``: the whole report).
+
+``--aws --stack NAME`` reproduces a version of the deployed stack on this machine: the lineage from the
+stack's registry, the job templates from its deployed state machine, the pinned data, configuration
+and job code from S3 by version id; the jobs run in the local SageMaker emulator (the code path of
+the local command) and everything they write stays under ``<data dir>/aws/<stack>/reproduce``.
+Nothing is written to the stack (no audit record: the deployed ledger is the functions').
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import click
 
+from governed_mlops_local.cli_aws import reading_stack, stack_options
 from governed_mlops_local.services.reproduce import FieldCheck, ReproductionReport
 
 #: The state machine whose "Train Model" / "Evaluate Model" states the reproduction mirrors.
@@ -68,13 +75,26 @@ def summary(report: ReproductionReport) -> str:
 @click.command("reproduce")
 @click.argument("model_version")
 @click.option("--json", "as_json", is_flag=True, help="Print the reproduction report as JSON.")
+@stack_options
 @click.pass_obj
-def reproduce(obj: Any, model_version: str, as_json: bool) -> None:
+def reproduce(
+    obj: Any,
+    model_version: str,
+    as_json: bool,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    stack_name: str | None,
+) -> None:
     """Retrain MODEL_VERSION from its lineage alone and compare artifact sha256 and metrics.
 
     Uses the pinned data, configuration and job code (by version id, checked by sha256), the recorded
-    hyperparameters, seed and training image; exits 0 only if everything is identical.
+    hyperparameters, seed and training image; exits 0 only if everything is identical. With --aws the
+    version is the deployed stack's, retrained here from its S3 objects.
     """
+    if aws:
+        _reproduce_from_stack(obj, model_version, as_json, stack_name, region, profile)
+        return
     from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
     from governed_mlops.adapters.model_registry import LocalModelRegistry
     from governed_mlops.errors import ConfigError, ModelVersionNotFoundError, PipelineError
@@ -111,12 +131,48 @@ def reproduce(obj: Any, model_version: str, as_json: bool) -> None:
             ledger=LocalAuditLedger(data_dir, load_or_create_key(data_dir)),
             actor=user,
         )
-    seconds = time.perf_counter() - started
+    _print(report, as_json, time.perf_counter() - started, report.artifacts_prefix)
+
+
+def _print(report: ReproductionReport, as_json: bool, seconds: float, where: str) -> None:
+    """The report (table and summary, or JSON), then exit 0 if reproduced, else 1."""
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         jobs = ", ".join(j for j in (report.training_job_name, report.processing_job_name) if j) or "no jobs run"
-        click.echo(f"reproduce {report.model_version} ({jobs}); inputs and report under {report.artifacts_prefix}")
+        click.echo(f"reproduce {report.model_version} ({jobs}); inputs and report under {where}")
         click.echo(render_table(report))
         click.secho(summary(report) + f" ({seconds:.1f}s)", fg="green" if report.ok else "red")
     raise SystemExit(0 if report.ok else 1)
+
+
+def _reproduce_from_stack(
+    obj: Any, model_version: str, as_json: bool, stack_name: str | None, region: str | None, profile: str | None
+) -> None:
+    from governed_mlops.adapters.object_store import LocalObjectStore
+    from governed_mlops.models import S3Ref
+    from governed_mlops_local.aws_stack import LocalCopyStore
+    from governed_mlops_local.sagemaker import SageMakerEmulator
+    from governed_mlops_local.services.reproduce import JobTemplates
+    from governed_mlops_local.services.reproduce import reproduce as reproduce_model
+
+    _, data_dir = _paths(obj)
+    started = time.perf_counter()
+    with reading_stack(stack_name, region, profile) as stack:
+        record = stack.registry().get(model_version)
+        # The deployed definition, substitutions applied: the jobs are built as the stack builds them.
+        templates = JobTemplates.from_definition(stack.executions().definition(stack.pipeline_arn))
+        work = data_dir / "aws" / stack.name / "reproduce"
+        local = LocalObjectStore(work)
+        report = reproduce_model(
+            record,
+            store=LocalCopyStore(local, stack.store()),
+            sagemaker=SageMakerEmulator(work, local),
+            artifacts_bucket=stack.artifacts_bucket,
+            templates=templates,
+            now=datetime.now(UTC),
+            ledger=None,
+            actor=getpass.getuser() or "local-user",
+        )
+    stored = S3Ref.from_uri(report.artifacts_prefix + "report.json")
+    _print(report, as_json, time.perf_counter() - started, str(local.mirror_path(stored.bucket, stored.key).parent))

@@ -145,6 +145,15 @@ def test_latest_under_an_empty_prefix_is_none(store: S3ObjectStore) -> None:
     assert store.latest_under("governed-mlops-data", "datasets/") is None
 
 
+def test_list_keys_is_every_current_key_under_the_prefix_once_in_order(store: S3ObjectStore) -> None:
+    store.put("governed-mlops-data", "capture/b.jsonl", b"1")
+    store.put("governed-mlops-data", "capture/b.jsonl", b"2")
+    store.put("governed-mlops-data", "capture/a.jsonl", b"3")
+    store.put("governed-mlops-data", "other/c.jsonl", b"4")
+
+    assert store.list_keys("governed-mlops-data", "capture/") == ["capture/a.jsonl", "capture/b.jsonl"]
+
+
 def test_missing_object_is_a_named_error(store: S3ObjectStore) -> None:
     with pytest.raises(ArtifactNotFoundError):
         store.get(S3Ref(bucket="governed-mlops-data", key="datasets/missing.csv"))

@@ -175,5 +175,6 @@ def test_aws_options_pass_the_flags_to_the_command():
         "aws": True,
         "region": REGION,
         "profile": "p",
+        "stack_name": None,
         "state_machine_arns": ("a", "b"),
     }

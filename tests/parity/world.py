@@ -82,6 +82,13 @@ class World:
             Bucket=self.data_bucket, Key=self.data_key(), Body=data or GERMAN_CREDIT.read_bytes()
         )
 
+    def remove_object(self, bucket: str, key: str) -> None:
+        """Every version of ``key`` (an operator's clean-up; the data bucket has no Object Lock)."""
+        versions = self.runtime.s3.list_object_versions(Bucket=bucket, Prefix=key)
+        for version in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+            if version["Key"] == key:
+                self.runtime.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+
     def push(self, commit: str) -> list[Delivery]:
         event = self.runtime.codecommit.push(
             self.repository,
@@ -191,14 +198,14 @@ def _bucket_policy(s3: Any, resource_arn: str) -> list[tuple[str, dict[str, Any]
 
 
 @contextmanager
-def parity_world(work_dir: Path) -> Iterator[World]:
+def parity_world(work_dir: Path, stack_name: str = "governed-mlops-parity") -> Iterator[World]:
     """Deploy the stack into moto and start the services around it; everything ends with the context."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         # The harness (and an operator's CLI) signs with the harness's credentials, which the recorder
         # ignores; every function and service signs with its own role's.
         os.environ["AWS_ACCESS_KEY_ID"] = HARNESS_CREDENTIALS["aws_access_key_id"]
         os.environ["AWS_SECRET_ACCESS_KEY"] = HARNESS_CREDENTIALS["aws_secret_access_key"]
-        stack = deploy_parity_stack(TEMPLATE, parameters=PARITY_PARAMETERS)
+        stack = deploy_parity_stack(TEMPLATE, stack_name=stack_name, parameters=PARITY_PARAMETERS)
         s3 = boto3.client("s3", region_name=stack.region, **HARNESS_CREDENTIALS)
         secrets = boto3.client("secretsmanager", region_name=stack.region, **HARNESS_CREDENTIALS)
         sns = boto3.client("sns", region_name=stack.region, **HARNESS_CREDENTIALS)

@@ -20,6 +20,10 @@ One run:
    audit ledger and puts a ``Model Drift Detected`` event on the bus (the template's rule routes it to
    the Trigger, which starts a ``drift-...`` retraining execution).
 
+``mlops monitor run --aws`` runs the same function on a deployed stack (captured data and baseline read
+from S3, reports written to the artifacts bucket) with ``act_on_violations=False``: it reports drift and
+does not alert, audit or start a retraining from an operator's machine.
+
 Imports pandas / scipy through ``governed_mlops_ml``: used by the CLI, never by a Lambda handler.
 """
 
@@ -39,7 +43,7 @@ from pydantic import BaseModel, Field
 
 from governed_mlops.adapters.approvals import Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
-from governed_mlops.adapters.object_store import LocalObjectStore
+from governed_mlops.adapters.object_store import StoredObject
 from governed_mlops.domain.trigger import DRIFT_DETAIL_TYPE, DRIFT_SOURCE
 from governed_mlops.errors import ArtifactNotFoundError, PipelineError
 from governed_mlops.models import ModelVersion, S3Ref
@@ -52,6 +56,20 @@ MONITORING_PREFIX = "monitoring/{endpoint}/"
 
 class MonitoringError(PipelineError):
     """The endpoint cannot be monitored (not deployed, no lineage, no training split, no captured data)."""
+
+
+class InsufficientCaptureData(MonitoringError):
+    """No request to the endpoint was captured since the previous run: nothing to compare with the baseline."""
+
+
+class MonitoringStore(Protocol):
+    """The object-store calls a run makes (``LocalObjectStore`` and ``S3ObjectStore`` implement them)."""
+
+    def get(self, ref: S3Ref) -> bytes: ...
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str = ...) -> StoredObject: ...
+
+    def list_keys(self, bucket: str, prefix: str = ...) -> list[str]: ...
 
 
 class EndpointHosting(Protocol):
@@ -74,11 +92,12 @@ EventBus = Callable[[dict[str, Any]], list[dict[str, Any]]]
 @dataclass(frozen=True)
 class MonitoringDeps:
     hosting: EndpointHosting
-    store: LocalObjectStore
+    store: MonitoringStore
     registry: ModelRegistry
-    notifier: Notifier
-    audit: AuditSink
-    put_event: EventBus
+    #: What acts on violations; needed only with ``MonitoringSettings.act_on_violations``.
+    notifier: Notifier | None = None
+    audit: AuditSink | None = None
+    put_event: EventBus | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,8 @@ class MonitoringSettings:
     ks_p_value: float | None = 0.01
     chi2_p_value: float | None = 0.01
     min_rows: int = 30
+    #: Alert, audit and put the drift event on violations (False: only write the reports).
+    act_on_violations: bool = True
 
 
 class MonitoringRun(BaseModel):
@@ -151,11 +172,11 @@ def serving_model(hosting: EndpointHosting, registry: ModelRegistry, endpoint: s
 # -- the run --------------------------------------------------------------------------------------
 
 
-def _previous_window_end(store: LocalObjectStore, bucket: str, endpoint: str) -> str | None:
+def _previous_window_end(store: MonitoringStore, bucket: str, endpoint: str) -> str | None:
     ends = []
-    for stored in store.list_objects(bucket, MONITORING_PREFIX.format(endpoint=endpoint)):
-        if stored.ref.key.endswith("/run.json"):
-            end = json.loads(store.get(stored.ref)).get("window_end")
+    for key in store.list_keys(bucket, MONITORING_PREFIX.format(endpoint=endpoint)):
+        if key.endswith("/run.json"):
+            end = json.loads(store.get(S3Ref(bucket=bucket, key=key))).get("window_end")
             if end:
                 ends.append(str(end))
     return max(ends, default=None)
@@ -216,8 +237,8 @@ def run_monitoring(
     """Analyse the endpoint's newly captured traffic against its model's training baseline; act on violations.
 
     Raises:
-        MonitoringError: the endpoint, its lineage or its training split cannot be found, or no request was
-            captured since the previous run.
+        MonitoringError: the endpoint, its lineage or its training split cannot be found.
+        InsufficientCaptureData: no request was captured since the previous run.
     """
     # Imported here: pandas and scipy load in about a second; `mlops --help` must not pay for them.
     from governed_mlops.errors import JobInputError
@@ -230,8 +251,9 @@ def run_monitoring(
     records = _window_records(deps.hosting.capture_files(endpoint), config_name, after)
     if not records:
         since = f" since {after}" if after else ""
-        raise MonitoringError(
-            f"no requests to {endpoint} (config {config_name}) were captured{since}: nothing to analyse"
+        raise InsufficientCaptureData(
+            f"insufficient data: no requests to {endpoint} (config {config_name}) were captured{since}: "
+            "nothing to analyse"
         )
     train_ref = S3Ref(bucket=settings.artifacts_bucket, key=TRAIN_SPLIT_KEY.format(execution=version.execution_name))
     with tempfile.TemporaryDirectory(prefix="monitor-") as scratch:
@@ -294,7 +316,7 @@ def run_monitoring(
         feature_metrics={k: v for k, v in drift_metrics.get("features", {}).items() if isinstance(v, dict)},
         reports=reports,
     )
-    if run.drift:
+    if run.drift and settings.act_on_violations:
         run = _act_on_violations(run, reports["constraint_violations"], digests, settings, deps, moment)
     deps.store.put(
         settings.artifacts_bucket, prefix + "run.json", run.model_dump_json(indent=2).encode(), "application/json"
@@ -314,6 +336,8 @@ def _act_on_violations(
     deps: MonitoringDeps,
     now: datetime,
 ) -> MonitoringRun:
+    if deps.notifier is None or deps.audit is None or deps.put_event is None:
+        raise MonitoringError("acting on violations needs a notifier, an audit ledger and an event bus")
     columns = _violated_features(run)
     lines = [
         f"Model Monitor found {len(run.violations)} violation(s) on endpoint {run.endpoint_name} "

@@ -111,6 +111,16 @@ class S3ObjectStore:
             etag=str(newest.get("ETag", "")).strip('"'),
         )
 
+    def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key under ``prefix`` that has a current version, sorted (ListObjectsV2)."""
+        keys: list[str] = []
+        try:
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(item["Key"] for item in page.get("Contents", []))
+        except ClientError as exc:
+            raise _translate(exc, f"list s3://{bucket}/{prefix}") from exc
+        return sorted(keys)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -210,6 +220,10 @@ class LocalObjectStore:
         if row is None:
             return None
         return self.stat(S3Ref(bucket=bucket, key=row[0], version_id=row[1]))
+
+    def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key under ``prefix``, sorted (as :meth:`S3ObjectStore.list_keys`)."""
+        return [stored.ref.key for stored in self.list_objects(bucket, prefix)]
 
     def list_objects(self, bucket: str, prefix: str = "") -> list[StoredObject]:
         """Latest version of every key under ``prefix`` (for the CLI and tests)."""

@@ -14,11 +14,12 @@ export DO_NOT_TRACK := 1
 export AWS_DEFAULT_REGION ?= us-east-1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint typecheck static unit integration bench sam-build deploy-tools clean help
+.PHONY: demo test lint typecheck static unit integration parity browser bench sam-build deploy-tools clean help
 help:
 	@echo "make demo   - bootstrap and run the local end-to-end pipeline on German credit"
 	@echo "make test   - bootstrap, then every static check and every test"
 	@echo "make bench  - run the benchmarks and write benchmarks/results/summary.json"
+	@echo "make unit | integration | parity | browser - one test tier"
 
 $(UV):
 	$(PYTHON) -m venv .tools/uv
@@ -79,6 +80,20 @@ static: .tools/sam/bin/sam .tools/checkov/bin/checkov .tools/statelint/bin/state
 
 test: $(VENV)/.synced lint typecheck static
 	$(VENV)/bin/pytest -n 2 --dist loadfile
+
+# One tier at a time (make test runs them all).
+unit: $(VENV)/.synced
+	$(VENV)/bin/pytest -n 2 --dist loadfile tests/unit
+
+integration: $(VENV)/.synced
+	$(VENV)/bin/pytest -n 2 --dist loadfile tests/integration
+
+# template.yaml deployed into moto, every handler with MLOPS_BACKEND=aws under its own role, every call IAM-checked.
+parity: $(VENV)/.synced
+	$(VENV)/bin/pytest -n 2 --dist loadfile tests/parity
+
+browser: $(VENV)/.synced
+	$(VENV)/bin/pytest tests/browser
 
 sam-build: .tools/sam/bin/sam
 	PATH="$$(dirname $$(readlink -f $(PYTHON))):$$PATH" .tools/sam/bin/sam build --template template.yaml

@@ -255,3 +255,74 @@ def test_approval_timeout_expires_the_request_and_deploys_nothing(world: World) 
     status, answer = world.decide(link, "carol.approver", "approve")
     assert status in {403, 409}, answer
     world.assert_allowed(mark)
+
+
+#: Permissions the reviewers of the production-path issue named, by role logical id and action: each one a
+#: path needs, so removing it from template.yaml must fail the tier (checked below with the path's calls).
+_KNOWN_NEEDED = {
+    ("RequestApprovalFunctionRole", "dynamodb:Query"),
+    ("PrepareDataFunctionRole", "s3:ListBucketVersions"),
+    ("TrainingPipelineRole", "iam:PassRole"),
+    ("TrainingPipelineRole", "events:PutRule"),
+    ("ApprovalApiFunctionRole", "states:SendTaskSuccess"),
+    ("SageMakerExecutionRole", "s3:PutObject"),
+    ("TriggerFunctionRole", "states:StartExecution"),
+    ("ExecutionMonitorFunctionRole", "kms:GenerateMac"),
+}
+
+
+def _without(documents: list[tuple[str, dict[str, Any]]], policy: int, statement: int, action: str) -> list[Any]:
+    """The role's policies with ``action`` taken out of one statement (the statement goes if it was its only one)."""
+    import copy
+
+    changed = copy.deepcopy(documents)
+    statements = changed[policy][1]["Statement"]
+    statements = statements if isinstance(statements, list) else [statements]
+    actions = statements[statement]["Action"]
+    remaining = [a for a in (actions if isinstance(actions, list) else [actions]) if a != action]
+    if remaining:
+        statements[statement]["Action"] = remaining
+    else:
+        del statements[statement]
+    changed[policy][1]["Statement"] = statements
+    return changed
+
+
+def test_removing_any_permission_a_path_needs_fails_the_check(
+    world: World, pushed_and_deployed: tuple[dict[str, Any], list[Any]]
+) -> None:
+    """For every Allow action of every role that path (a) used: without it, are the path's calls still allowed?"""
+    from tests.parity.world import iam_checker
+
+    _, calls = pushed_and_deployed
+    # A role's Ref is its name: role name -> template logical id.
+    logical = {world.stack.ref(lid): lid for lid in world.stack.physical_ids if lid.endswith("Role")}
+    roles = sorted({c.principal for c in calls})
+    needed: set[tuple[str, str]] = set()
+    unused: list[str] = []
+    policies = {role: world.stack.role_policy_documents(role) for role in roles}
+    for role in roles:
+        own = [c for c in calls if c.principal == role]
+        role_id = logical.get(role.rsplit("/", 1)[-1], role)
+        documents = policies[role]
+        for p, (name, document) in enumerate(documents):
+            statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+            for s, statement in enumerate(statements):
+                if statement.get("Effect") != "Allow":
+                    continue
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                for action in actions:
+                    mutated = _without(documents, p, s, action)
+                    checker = iam_checker(
+                        world.stack,
+                        lambda r, m=mutated, me=role: m if r == me else world.stack.role_policy_documents(r),
+                    )
+                    if checker.failures(own):
+                        needed.add((role_id, action))
+                    else:
+                        unused.append(f"{role_id}: {name} {statement.get('Sid', '#' + str(s))} {action}")
+    # Then every permission the reviewers named is load-bearing, and every role the path used has some
+    print("\nnot needed by path (a) (used by other paths, by AWS itself, or superfluous):\n  " + "\n  ".join(unused))
+    assert _KNOWN_NEEDED - needed == set(), sorted(_KNOWN_NEEDED - needed)
+    for role in roles:
+        assert any(lid == logical.get(role.rsplit("/", 1)[-1]) for lid, _ in needed), role

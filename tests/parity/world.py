@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +197,41 @@ def _bucket_policy(s3: Any, resource_arn: str) -> list[tuple[str, dict[str, Any]
         return []
 
 
+#: Where each world leaves its per-role call table (printed at the end of the run by tests/parity/conftest.py).
+CALL_TABLES = PROJECT_DIR / ".cache" / "parity"
+
+
+def _write_call_table(stack: ParityStack, recorder: CallRecorder, checker: IamChecker) -> None:
+    CALL_TABLES.mkdir(parents=True, exist_ok=True)
+    table = checker.table(recorder.calls)
+    (CALL_TABLES / f"{stack.name}.calls.txt").write_text(f"stack {stack.name}\n{table}\n", encoding="utf-8")
+
+
+def iam_checker(stack: ParityStack, policies: Callable[[str], list[tuple[str, dict[str, Any]]]]) -> IamChecker:
+    """The checker for ``stack``: the roles' ``policies``, the stack's keys, bucket policies and token owner."""
+    s3 = boto3.client("s3", region_name=stack.region, **HARNESS_CREDENTIALS)
+    secrets = boto3.client("secretsmanager", region_name=stack.region, **HARNESS_CREDENTIALS)
+    sns = boto3.client("sns", region_name=stack.region, **HARNESS_CREDENTIALS)
+    kms = boto3.client("kms", region_name=stack.region, **HARNESS_CREDENTIALS)
+
+    def arn_of_key(key: str | None) -> str | None:
+        return None if key is None else str(kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"])
+
+    return IamChecker(
+        policies,
+        account_id=stack.account_id,
+        region=stack.region,
+        bucket_key=lambda bucket: arn_of_key(_kms_key_of_bucket(s3, bucket)),
+        secret_key=lambda secret: arn_of_key(secrets.describe_secret(SecretId=secret).get("KmsKeyId")),
+        topic_key=lambda topic: arn_of_key(
+            sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId")
+        ),
+        # Step Functions checks SendTask* against the state machine that issued the token: the stack has one.
+        task_token_owner=lambda _token: stack.state_machine_arn,
+        resource_policies=lambda arn: _bucket_policy(s3, arn),
+    )
+
+
 @contextmanager
 def parity_world(work_dir: Path, stack_name: str = "governed-mlops-parity") -> Iterator[World]:
     """Deploy the stack into moto and start the services around it; everything ends with the context."""
@@ -206,27 +241,8 @@ def parity_world(work_dir: Path, stack_name: str = "governed-mlops-parity") -> I
         os.environ["AWS_ACCESS_KEY_ID"] = HARNESS_CREDENTIALS["aws_access_key_id"]
         os.environ["AWS_SECRET_ACCESS_KEY"] = HARNESS_CREDENTIALS["aws_secret_access_key"]
         stack = deploy_parity_stack(TEMPLATE, stack_name=stack_name, parameters=PARITY_PARAMETERS)
-        s3 = boto3.client("s3", region_name=stack.region, **HARNESS_CREDENTIALS)
-        secrets = boto3.client("secretsmanager", region_name=stack.region, **HARNESS_CREDENTIALS)
         sns = boto3.client("sns", region_name=stack.region, **HARNESS_CREDENTIALS)
-        kms = boto3.client("kms", region_name=stack.region, **HARNESS_CREDENTIALS)
-
-        def arn_of_key(key: str | None) -> str | None:
-            return None if key is None else str(kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"])
-
-        checker = IamChecker(
-            stack.role_policy_documents,
-            account_id=stack.account_id,
-            region=stack.region,
-            bucket_key=lambda bucket: arn_of_key(_kms_key_of_bucket(s3, bucket)),
-            secret_key=lambda secret: arn_of_key(secrets.describe_secret(SecretId=secret).get("KmsKeyId")),
-            topic_key=lambda topic: arn_of_key(
-                sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId")
-            ),
-            # Step Functions checks SendTask* against the state machine that issued the token: the stack has one.
-            task_token_owner=lambda _token: stack.state_machine_arn,
-            resource_policies=lambda arn: _bucket_policy(s3, arn),
-        )
+        checker = iam_checker(stack, stack.role_policy_documents)
         with CallRecorder() as recorder, ParityRuntime(stack, recorder, work_dir) as runtime:
             runtime.codecommit.create(stack.parameters["CodeRepositoryName"])
             runtime.codecommit.heads[(stack.parameters["CodeRepositoryName"], stack.parameters["MainBranch"])] = (
@@ -255,3 +271,4 @@ def parity_world(work_dir: Path, stack_name: str = "governed-mlops-parity") -> I
                 sqs=sqs,
             )
             runtime.sagemaker.wait_idle()
+            _write_call_table(stack, recorder, checker)

@@ -66,3 +66,23 @@ def pending_approval(now: datetime, approval_id: str = "A" * 32) -> ApprovalReco
         expires_at=now + timedelta(hours=1),
         status="pending",
     )
+
+
+#: Where each parity world leaves its per-role call table (tests/parity/world.py writes them).
+CALL_TABLES = PROJECT_DIR / ".cache" / "parity"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Per role, the AWS API calls the parity paths made and the permissions checked (written by each world)."""
+    tables = sorted(CALL_TABLES.glob("*.calls.txt")) if CALL_TABLES.exists() else []
+    if tables:
+        terminalreporter.section("parity: AWS API calls per role (every one checked against its IAM policies)")
+        for table in tables:
+            terminalreporter.write_line(table.read_text(encoding="utf-8"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Tables of an earlier run are not this run's."""
+    if not hasattr(session.config, "workerinput"):  # the controller, once (not each xdist worker)
+        for table in CALL_TABLES.glob("*.calls.txt") if CALL_TABLES.exists() else []:
+            table.unlink()

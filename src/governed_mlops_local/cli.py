@@ -783,6 +783,7 @@ def _register_command_modules() -> None:
     from governed_mlops_local.cli_explain import explain
     from governed_mlops_local.cli_githook import git_hook
     from governed_mlops_local.cli_monitor import endpoints, invoke, monitor
+    from governed_mlops_local.cli_release import package_jobs
     from governed_mlops_local.cli_reproduce import reproduce
     from governed_mlops_local.cli_ui import ui
 
@@ -795,6 +796,7 @@ def _register_command_modules() -> None:
     main.add_command(endpoints)
     main.add_command(invoke)
     main.add_command(reproduce)
+    main.add_command(package_jobs)
 
 
 _register_command_modules()

@@ -43,23 +43,3 @@ def parity_stack(parity_aws: None, request: pytest.FixtureRequest) -> ParityStac
                 f"({moto_made} by moto's CloudFormation, {len(stack.provisioned_by_harness)} by the harness)"
             )
     return stack
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Per role, the AWS API calls the parity paths made and the permissions checked (written by each world)."""
-    from tests.parity.world import CALL_TABLES
-
-    tables = sorted(CALL_TABLES.glob("*.calls.txt")) if CALL_TABLES.exists() else []
-    if tables:
-        terminalreporter.section("parity: AWS API calls per role (every one checked against its IAM policies)")
-        for table in tables:
-            terminalreporter.write_line(table.read_text(encoding="utf-8"))
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Tables of an earlier run are not this run's."""
-    from tests.parity.world import CALL_TABLES
-
-    if not hasattr(session.config, "workerinput"):  # the controller, once (not each xdist worker)
-        for table in CALL_TABLES.glob("*.calls.txt") if CALL_TABLES.exists() else []:
-            table.unlink()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -97,36 +98,34 @@ def test_audit_verify_aws_command_passes(world: World) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_hiding_the_last_record_is_detected(world: World) -> None:
-    last = _keys(world, "records")[-1]
-    marker = _hide(world, last)
+@contextmanager
+def _hidden(world: World, *keys: str) -> Iterator[None]:
+    """The keys behind delete markers for the duration (Object Lock allows a marker; it is removed after)."""
+    markers = [(key, _hide(world, key)) for key in keys]
     try:
-        result = _ledger(world).verify()
+        yield
     finally:
-        _unhide(world, last, marker)
+        for key, marker in markers:
+            _unhide(world, key, marker)
+
+
+def test_hiding_the_last_record_is_detected(world: World) -> None:
+    with _hidden(world, _keys(world, "records")[-1]):
+        result = _ledger(world).verify()
     assert not result.ok
     assert "truncated" in result.problem
 
 
 def test_hiding_the_last_digest_is_detected(world: World) -> None:
-    last = _keys(world, "digests")[-1]
-    marker = _hide(world, last)
-    try:
+    with _hidden(world, _keys(world, "digests")[-1]):
         result = _ledger(world).verify()
-    finally:
-        _unhide(world, last, marker)
     assert not result.ok
     assert "digest" in result.problem
 
 
 def test_hiding_the_last_record_and_digest_is_detected(world: World) -> None:
-    record, digest = _keys(world, "records")[-1], _keys(world, "digests")[-1]
-    markers = [(record, _hide(world, record)), (digest, _hide(world, digest))]
-    try:
+    with _hidden(world, _keys(world, "records")[-1], _keys(world, "digests")[-1]):
         result = _ledger(world).verify()
-    finally:
-        for key, marker in markers:
-            _unhide(world, key, marker)
     assert not result.ok
     assert "truncated" in result.problem
 

@@ -12,10 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.parity.runtime import HARNESS_CREDENTIALS
 from tests.parity.world import World, parity_world
 
 pytestmark = pytest.mark.parity
@@ -30,7 +28,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _sagemaker(world: World) -> Any:
-    return boto3.client("sagemaker", region_name=world.stack.region, **HARNESS_CREDENTIALS)
+    return world.client("sagemaker")
 
 
 def _started(deliveries: list[Any], target: str = "TriggerFunction") -> str:
@@ -326,3 +324,21 @@ def test_removing_any_permission_a_path_needs_fails_the_check(
     assert _KNOWN_NEEDED - needed == set(), sorted(_KNOWN_NEEDED - needed)
     for role in roles:
         assert any(lid == logical.get(role.rsplit("/", 1)[-1]) for lid, _ in needed), role
+
+
+def test_release_step_published_the_job_code_and_configuration(world: World) -> None:
+    # Given the stack after `mlops package-jobs --aws --stack NAME` (the world's set-up ran it)
+    from governed_mlops_local.packaging import build_sourcedir
+    from tests.parity.world import GERMAN_CONFIG, PROJECT_DIR
+
+    s3 = world.client("s3")
+    bucket, parameters = world.artifacts_bucket, world.stack.parameters
+
+    # When the two objects the pipeline reads are fetched
+    code = s3.get_object(Bucket=bucket, Key=parameters["TrainingSourceKey"])
+    config = s3.get_object(Bucket=bucket, Key=parameters["ConfigKey"])
+
+    # Then they are this checkout's job code and configuration, encrypted with the stack's key
+    assert code["Body"].read() == build_sourcedir(PROJECT_DIR)
+    assert config["Body"].read() == GERMAN_CONFIG.read_bytes()
+    assert code["ServerSideEncryption"] == "aws:kms"

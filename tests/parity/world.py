@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 from moto import mock_aws
 
-from governed_mlops_local.packaging import build_sourcedir
 from tests.parity.iam import ApiCall, CallRecorder, IamChecker
 from tests.parity.runtime import HARNESS_CREDENTIALS, Delivery, ParityRuntime
 from tests.parity.stack import ParityStack, deploy_parity_stack
@@ -59,6 +58,10 @@ class World:
     alert_queue: str
     sqs: Any
     seen_messages: set[str] = field(default_factory=set)
+
+    def client(self, service: str) -> Any:
+        """A client as the operator running the scenario (the harness's identity here)."""
+        return boto3.client(service, region_name=self.stack.region, **HARNESS_CREDENTIALS)
 
     # -- the pipeline's inputs ------------------------------------------------------------------
     @property
@@ -167,11 +170,31 @@ class World:
 
 
 def publish_release(runtime: ParityRuntime, config: Path = GERMAN_CONFIG) -> None:
-    """The release step (``mlops package-jobs``): pipeline configuration and job code in the artifacts bucket."""
+    """The release step, as an operator runs it: ``mlops package-jobs --aws --stack NAME``."""
+    from click.testing import CliRunner
+
+    from governed_mlops_local.cli import main
+
     stack = runtime.stack
-    bucket = stack.outputs["ArtifactsBucketName"]
-    runtime.s3.put_object(Bucket=bucket, Key=stack.parameters["ConfigKey"], Body=config.read_bytes())
-    runtime.s3.put_object(Bucket=bucket, Key=stack.parameters["TrainingSourceKey"], Body=build_sourcedir(PROJECT_DIR))
+    result = CliRunner().invoke(
+        main,
+        [
+            "package-jobs",
+            "--config",
+            str(config),
+            "--config-key",
+            stack.parameters["ConfigKey"],
+            "--source-key",
+            stack.parameters["TrainingSourceKey"],
+            "--aws",
+            "--stack",
+            stack.name,
+            "--region",
+            stack.region,
+        ],
+    )
+    if result.exit_code != 0:
+        raise RuntimeError(f"mlops package-jobs failed: {result.output}")
 
 
 def _kms_key_of_bucket(s3: Any, bucket: str) -> str | None:
@@ -197,7 +220,7 @@ def _bucket_policy(s3: Any, resource_arn: str) -> list[tuple[str, dict[str, Any]
         return []
 
 
-#: Where each world leaves its per-role call table (printed at the end of the run by tests/parity/conftest.py).
+#: Where each world leaves its per-role call table (printed at the end of the run by tests/conftest.py).
 CALL_TABLES = PROJECT_DIR / ".cache" / "parity"
 
 

@@ -70,6 +70,8 @@ LAMBDA_ERRORS = frozenset(
 SAGEMAKER_ERRORS = frozenset(
     {
         "SageMaker.AmazonSageMakerException",
+        # aws-sdk:sagemaker:* tasks: SDK errors are named after the SDK's exception class (parity tier).
+        "SageMaker.SageMakerException",
         "SageMaker.ThrottlingException",
         "SageMaker.ResourceLimitExceededException",
         "SageMaker.ResourceInUse",

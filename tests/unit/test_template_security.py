@@ -738,3 +738,27 @@ def test_every_canary_update_names_rollback_alarms() -> None:
         config = state["Parameters"]["DeploymentConfig"]
         assert len(config["AutoRollbackConfiguration"]["Alarms"]) >= 3
         assert config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] in {"CANARY", "LINEAR"}
+
+
+def test_every_rule_with_a_dead_letter_queue_may_send_to_it(cfn: Template) -> None:
+    # Given every EventBridge rule and the queue policies of the transformed template
+    rules = resources_of(cfn, "AWS::Events::Rule")
+    policies = resources_of(cfn, "AWS::SQS::QueuePolicy")
+    admitted: dict[str, set[str]] = {}
+    for policy in policies.values():
+        queues = {_ref_target(q) for q in _as_list(policy["Properties"]["Queues"])}
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            sources = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
+            for queue in queues:
+                admitted.setdefault(str(queue), set()).update(str(_ref_target(s)) for s in _as_list(sources))
+    # When a rule names a dead-letter queue
+    missing = [
+        (rule_id, _ref_target(target["DeadLetterConfig"]["Arn"]))
+        for rule_id, rule in rules.items()
+        for target in rule["Properties"].get("Targets", [])
+        if "DeadLetterConfig" in target
+        and rule_id not in admitted.get(str(_ref_target(target["DeadLetterConfig"]["Arn"])), set())
+    ]
+    # Then that queue's policy admits the rule (else EventBridge cannot dead-letter its events)
+    assert rules
+    assert missing == []

@@ -1,0 +1,298 @@
+"""The parity scenarios' ``World``, against a real deployed stack (``MLOPS_STACK_NAME``, AWS credentials).
+
+It offers the same operations the scenarios in ``tests/parity/test_pipeline_paths.py`` use, done the
+way a person does them in AWS: uploads and drift events go to S3 and EventBridge and the test finds the
+execution the stack started; a push is a commit to the CodeCommit repository; an approver signs in to
+the stack's user pool (``MLOPS_E2E_APPROVER`` / ``MLOPS_E2E_APPROVER_PASSWORD``, a member of the
+approvers group) and uses the approval API over HTTPS. The approval link is the one the notification
+carries (built from the approval record and the signing secret, as Request Approval builds it). Alerts
+arrive in an SQS queue this fixture subscribes to the alert topic for the session.
+
+IAM is enforced by AWS itself there, so the checker is a no-op; what the parity tier checks on moto
+(every call against its role) is the reason these paths can pass at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+
+from governed_mlops.domain.approval import approval_link
+from tests.parity.runtime import Delivery
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass
+class AwsStack:
+    name: str
+    region: str
+    account_id: str
+    parameters: dict[str, str]
+    outputs: dict[str, str]
+
+
+class _NoChecker:
+    """AWS enforces IAM itself: a call a role may not make fails the path."""
+
+    def assert_all_allowed(self, calls: Any) -> None:
+        return None
+
+
+class AwsBus:
+    def __init__(self, runtime: AwsRuntime) -> None:
+        self._runtime = runtime
+
+    def event(
+        self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None
+    ) -> dict[str, Any]:
+        return {"source": source, "detail-type": detail_type, "detail": detail, "resources": resources or []}
+
+    def put(self, event: dict[str, Any]) -> list[Delivery]:
+        before = self._runtime.execution_arns()
+        self._runtime.events.put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event.get("resources", []),
+                }
+            ]
+        )
+        return self._runtime.started_since(before)
+
+
+class AwsRuntime:
+    def __init__(self, stack: AwsStack, session: Any) -> None:
+        self.stack = stack
+        self.sfn = session.client("stepfunctions")
+        self.s3 = session.client("s3")
+        self.events = session.client("events")
+        self.bus = AwsBus(self)
+        #: Fault injection exists only on the parity stack.
+        self.sagemaker = None
+
+    def execution_arns(self) -> set[str]:
+        pages = self.sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.stack.outputs["TrainingPipelineArn"]
+        )
+        return {e["executionArn"] for page in pages for e in page["executions"]}
+
+    def started_since(self, before: set[str], *, within: float = 90.0) -> list[Delivery]:
+        """The execution the trigger started since ``before`` (none within ``within`` seconds: nothing started)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            new = self.execution_arns() - before
+            if new:
+                (arn,) = new
+                return [Delivery("rule", "TriggerFunction", {"status": "started", "execution_arn": arn})]
+            time.sleep(3)
+        return []
+
+    def upload(self, bucket: str, key: str, data: bytes, *, requester: str) -> list[Delivery]:
+        before = self.execution_arns()
+        self.s3.put_object(Bucket=bucket, Key=key, Body=data)
+        return self.started_since(before)
+
+    def wait(self, execution_arn: str, *, timeout: float = 3600.0, until: set[str] | None = None) -> dict[str, Any]:
+        wanted = until or TERMINAL
+        deadline = time.monotonic() + timeout
+        while True:
+            described = dict(self.sfn.describe_execution(executionArn=execution_arn))
+            if described["status"] in wanted:
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout:.0f} s")
+            time.sleep(10)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+        return [event for page in pages for event in page["events"]]
+
+    def executions(self) -> list[dict[str, Any]]:
+        pages = self.sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.stack.outputs["TrainingPipelineArn"]
+        )
+        return [e for page in pages for e in page["executions"]]
+
+
+@dataclass
+class AwsWorld:
+    stack: AwsStack
+    runtime: AwsRuntime
+    session: Any
+    alert_queue: str
+    checker: Any = field(default_factory=_NoChecker)
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+    @property
+    def data_bucket(self) -> str:
+        return self.stack.outputs["DataBucketName"]
+
+    @property
+    def artifacts_bucket(self) -> str:
+        return self.stack.outputs["ArtifactsBucketName"]
+
+    def data_key(self, name: str = "german_credit.csv") -> str:
+        return f"{self.stack.parameters['DataPrefix']}{name}"
+
+    def seed_dataset(self, data: bytes | None = None) -> None:
+        """In AWS every upload under the prefix starts a run: a dataset is there already (the operator's)."""
+        listed = self.client("s3").list_objects_v2(Bucket=self.data_bucket, Prefix=self.stack.parameters["DataPrefix"])
+        if not listed.get("KeyCount"):
+            raise RuntimeError("upload a dataset under DataPrefix before running the e2e scenarios")
+
+    def remove_object(self, bucket: str, key: str) -> None:
+        versions = self.client("s3").list_object_versions(Bucket=bucket, Prefix=key)
+        for version in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+            if version["Key"] == key:
+                self.client("s3").delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+
+    def push(self, commit: str) -> list[Delivery]:
+        """A commit to the main branch of the stack's repository (what an engineer's push does)."""
+        codecommit = self.client("codecommit")
+        repository, branch = self.stack.parameters["CodeRepositoryName"], self.stack.parameters["MainBranch"]
+        head = codecommit.get_branch(repositoryName=repository, branchName=branch)["branch"]["commitId"]
+        before = self.runtime.execution_arns()
+        codecommit.put_file(
+            repositoryName=repository,
+            branchName=branch,
+            parentCommitId=head,
+            filePath=f"e2e/{uuid.uuid4().hex}.txt",
+            fileContent=b"e2e scenario push\n",
+            commitMessage="e2e: scenario push",
+        )
+        return self.runtime.started_since(before)
+
+    # -- approvals --------------------------------------------------------------------------------
+    def approval_link(self, execution_arn: str, *, timeout: float = 3600.0) -> str:
+        """The signed link the notification carries: the request record plus the signing secret."""
+        from governed_mlops.adapters.approvals import DynamoDBApprovalStore
+
+        store = DynamoDBApprovalStore(self.client("dynamodb"), self.stack.outputs["ApprovalsTableName"])
+        name = execution_arn.rsplit(":", 1)[-1]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pending = [r for r in store.records_for_execution(name) if r.status == "pending"]
+            if pending:
+                secret_id = self._signing_secret_id()
+                secret = self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].encode()
+                return approval_link(
+                    self.stack.outputs["ApprovalApiUrl"], secret, pending[0].approval_id, pending[0].expires_at
+                )
+            if self.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+                raise AssertionError(f"{name} ended before asking for approval")
+            time.sleep(10)
+        raise TimeoutError(f"no approval request from {name}")
+
+    def _signing_secret_id(self) -> str:
+        lam = self.client("lambda")
+        resources = self.client("cloudformation").describe_stack_resources(StackName=self.stack.name)["StackResources"]
+        function = next(r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "ApprovalApiFunction")
+        return str(
+            lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]["SIGNING_SECRET_ID"]
+        )
+
+    def decide(self, link: str, approver: str, decision: str, reason: str = "e2e test") -> tuple[int, dict[str, Any]]:
+        """Sign in as the configured approver, GET the link (CSRF token), POST the decision."""
+        from tests.parity.stack import cognito_srp_sign_in
+
+        token = cognito_srp_sign_in(
+            user_pool_id=self.stack.outputs["ApproverUserPoolId"],
+            client_id=self.stack.outputs["ApproverUserPoolClientId"],
+            username=os.environ["MLOPS_E2E_APPROVER"],
+            password=os.environ["MLOPS_E2E_APPROVER_PASSWORD"],
+            region=self.stack.region,
+        )["IdToken"]
+        headers = {"Authorization": token, "Accept": "application/json"}
+        status, summary = _http("GET", link, headers)
+        if status != 200:
+            return status, summary
+        parts = urlsplit(link)
+        query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+        body = {"decision": decision, "reason": reason, "csrf_token": summary["csrf_token"], **query}
+        url = f"{parts.scheme}://{parts.netloc}{parts.path}/decision"
+        return _http("POST", url, {**headers, "Content-Type": "application/json"}, json.dumps(body).encode())
+
+    # -- notifications and IAM --------------------------------------------------------------------
+    def messages(self, queue_url: str, *, wait: float = 0.0) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        deadline = time.monotonic() + wait
+        found: list[dict[str, Any]] = []
+        while True:
+            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=5)
+            for message in answer.get("Messages", []):
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                found.append(json.loads(message["Body"]))
+            if found or time.monotonic() >= deadline:
+                return found
+
+    def mark(self) -> int:
+        return 0
+
+    def calls_since(self, mark: int) -> list[Any]:
+        return []
+
+    def assert_allowed(self, mark: int) -> None:
+        return None
+
+
+def _http(method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(json.loads(answer.read() or b"{}"))
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(json.loads(exc.read() or b"{}"))
+
+
+@contextmanager
+def aws_world(stack_name: str) -> Iterator[AwsWorld]:
+    """The deployed stack, and an on-call queue subscribed to its alert topic for the session."""
+    session = boto3.Session()
+    (described,) = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    stack = AwsStack(
+        name=stack_name,
+        region=session.region_name,
+        account_id=session.client("sts").get_caller_identity()["Account"],
+        parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])},
+        outputs={o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])},
+    )
+    sqs, sns = session.client("sqs"), session.client("sns")
+    queue = sqs.create_queue(QueueName=f"{stack_name}-e2e-{datetime.now(UTC):%Y%m%d%H%M%S}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = stack.outputs["AlertTopicArn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": json.dumps(policy)})
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True)
+    try:
+        yield AwsWorld(stack=stack, runtime=AwsRuntime(stack, session), session=session, alert_queue=queue)
+    finally:
+        sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+        sqs.delete_queue(QueueUrl=queue)

@@ -369,10 +369,11 @@ def _context_has_redrive_count() -> Callable[[], None]:
     def environment(worker: ExecutionWorker) -> Any:
         env = original(worker)
         arn = worker._evaluation_details.execution_details.arn
-        env.states.context_object.context_object_data["Execution"]["RedriveCount"] = redrive_count(arn)
+        execution = env.states.context_object.context_object_data["Execution"]
+        execution["RedriveCount"] = redrive_count(arn)  # type: ignore[typeddict-unknown-key]
         return env
 
-    ExecutionWorker._get_evaluation_environment = environment  # type: ignore[method-assign]
+    ExecutionWorker._get_evaluation_environment = environment  # type: ignore[method-assign,assignment]
 
     def undo() -> None:
         ExecutionWorker._get_evaluation_environment = original  # type: ignore[method-assign]
@@ -398,7 +399,7 @@ def _sdk_errors_named_as_aws_names_them() -> Callable[[], None]:
         original_eval(task, env, *args, **kwargs)
         env.stack.append(json.loads(json.dumps(env.stack.pop(), default=_iso)))
 
-    aws_sdk.StateTaskServiceAwsSdk._eval_service_task = eval_service_task  # type: ignore[method-assign]
+    aws_sdk.StateTaskServiceAwsSdk._eval_service_task = eval_service_task  # type: ignore[method-assign,assignment]
 
     def undo() -> None:
         aws_sdk.StateTaskServiceAwsSdk._eval_service_task = original_eval  # type: ignore[method-assign]
@@ -742,13 +743,13 @@ class ParityRuntime:
         for name, module in list(sys.modules.items()):
             if name.startswith("moto.stepfunctions.parser") and hasattr(module, "boto_client_for"):
                 patched.append((module, module.boto_client_for))
-                module.boto_client_for = client_for
+                module.boto_client_for = client_for  # type: ignore[attr-defined]
         previous = sagemaker_service.client_factory
         sagemaker_service.client_factory = client_for
 
         def undo() -> None:
             for module, original in patched:
-                module.boto_client_for = original
+                module.boto_client_for = original  # type: ignore[attr-defined]
             sagemaker_service.client_factory = previous
 
         return undo

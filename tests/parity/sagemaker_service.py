@@ -304,7 +304,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
                 env=env,
                 error_name=CustomErrorName(error),
                 event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(
+                event_details=EventDetails(  # type: ignore[typeddict-item]  # one detail per event, as AWS
                     taskFailedEventDetails=TaskFailedEventDetails(
                         error=error,
                         cause=ex.response["Error"].get("Message", ""),
@@ -382,7 +382,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
                     env=env,
                     error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                     event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(
+                    event_details=EventDetails(  # type: ignore[typeddict-item]
                         taskFailedEventDetails=TaskFailedEventDetails(
                             resource=self._get_sfn_resource(),
                             resourceType=self._get_sfn_resource_type(),

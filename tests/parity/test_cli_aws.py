@@ -28,8 +28,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from governed_mlops_local.cli import main
-from tests.parity.runtime import HARNESS_CREDENTIALS
-from tests.parity.stack import ParityStack
+from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack
 from tests.parity.world import World, parity_world
 
 pytestmark = pytest.mark.parity

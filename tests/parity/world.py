@@ -25,8 +25,8 @@ import boto3
 from moto import mock_aws
 
 from tests.parity.iam import ApiCall, CallRecorder, IamChecker
-from tests.parity.runtime import HARNESS_CREDENTIALS, Delivery, ParityRuntime
-from tests.parity.stack import ParityStack, deploy_parity_stack
+from tests.parity.runtime import Delivery, ParityRuntime
+from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack, deploy_parity_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT_DIR / "template.yaml"

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from governed_mlops.adapters.fileio import sqlite_connection
+from governed_mlops.domain.task_tokens import redact_task_tokens
 from governed_mlops.errors import ExecutionNotFoundError, RedriveNotPossible
 
 _SCHEMA = [
@@ -46,21 +46,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-_TOKEN = re.compile(r'("task_?[tT]oken"\s*:\s*")[^"]+(")')
-REDACTED = "<redacted: task tokens are kept only in the approvals store>"
-
-
-def redact_task_tokens(event: dict[str, Any]) -> dict[str, Any]:
-    """Task tokens resume executions: never persist them in the history that on-call staff read."""
-    clean = dict(event)
-    for key, details in event.items():
-        if key.endswith("EventDetails") and isinstance(details, dict):
-            clean[key] = {
-                k: _TOKEN.sub(rf"\g<1>{REDACTED}\g<2>", v) if isinstance(v, str) else v for k, v in details.items()
-            }
-    return clean
 
 
 def to_aws_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,17 +6,23 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import click
 import pytest
+from botocore.stub import Stubber
 from click.testing import CliRunner
 from moto import mock_aws
 
+from governed_mlops.domain.task_tokens import REDACTED
 from governed_mlops.errors import ConfigError, ExecutionNotFoundError
+from governed_mlops_local import cli_ui
+from governed_mlops_local.cli import main
 from governed_mlops_local.cli_history_aws import aws_options, history_from_aws, render
+from governed_mlops_local.ui.server import UiRoutes
 
 REGION = "eu-west-1"
 PIPELINE = {
@@ -178,3 +184,112 @@ def test_aws_options_pass_the_flags_to_the_command():
         "stack_name": None,
         "state_machine_arns": ("a", "b"),
     }
+
+
+# -- task tokens: AWS records the approval task's token in its TaskScheduled parameters ----------
+TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAfake-approval-task-token"
+APPROVAL_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:governed-mlops-training-pipeline"
+APPROVAL_EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:governed-mlops-training-pipeline:push-await"
+
+
+def approval_history() -> list[dict[str, Any]]:
+    """What GetExecutionHistory returns while the pipeline waits in Request Approval (waitForTaskToken)."""
+    started = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+    parameters = {
+        "FunctionName": "arn:aws:lambda:eu-west-1:123456789012:function:request-approval",
+        "Payload": {"model_version": "7", "task_token": TOKEN},
+    }
+    return [
+        {"timestamp": started, "type": "ExecutionStarted", "id": 1, "executionStartedEventDetails": {"input": "{}"}},
+        {
+            "timestamp": started,
+            "type": "TaskScheduled",
+            "id": 2,
+            "previousEventId": 1,
+            "taskScheduledEventDetails": {
+                "resourceType": "lambda",
+                "resource": "invoke.waitForTaskToken",
+                "region": "eu-west-1",
+                "parameters": json.dumps(parameters, separators=(",", ":")),
+            },
+        },
+    ]
+
+
+def stub_awaiting_execution(stubber: Stubber) -> None:
+    """DescribeExecution and GetExecutionHistory of ``push-await``, in the order the readers call them."""
+    stubber.add_response(
+        "describe_execution",
+        {
+            "executionArn": APPROVAL_EXECUTION,
+            "stateMachineArn": APPROVAL_MACHINE,
+            "name": "push-await",
+            "status": "RUNNING",
+            "startDate": datetime(2026, 3, 1, 3, 0, tzinfo=UTC),
+        },
+    )
+    stubber.add_response("get_execution_history", {"events": approval_history()})
+
+
+@pytest.fixture
+def awaiting_approval(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    """``mlops history --aws`` and ``mlops ui --aws`` read a stubbed Step Functions client."""
+    client = boto3.client("stepfunctions", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+
+    class Session:
+        def client(self, service: str) -> Any:
+            assert service == "stepfunctions"
+            return client
+
+    monkeypatch.setattr("governed_mlops_local.cli_history_aws.aws_session", lambda region, profile: Session())
+    monkeypatch.setattr("boto3.client", lambda service, **_: client)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_mlops_history_aws_json_never_prints_a_task_token(awaiting_approval: Stubber, tmp_path: Path):
+    # Given an execution waiting for approval, When on-call staff print its history as JSON
+    stub_awaiting_execution(awaiting_approval)
+    result = CliRunner().invoke(
+        main,
+        [
+            "--data-dir",
+            str(tmp_path),
+            "history",
+            "push-await",
+            "--aws",
+            "--state-machine-arn",
+            APPROVAL_MACHINE,
+            "--json",
+        ],
+    )
+    # Then the approval task is shown with its parameters, but not the token that would resume it
+    assert result.exit_code == 0, result.output
+    scheduled = json.loads(result.output)["events"][1]["taskScheduledEventDetails"]
+    assert json.loads(scheduled["parameters"])["Payload"] == {"model_version": "7", "task_token": REDACTED}
+    assert TOKEN not in result.output
+
+
+def test_mlops_ui_aws_history_never_serves_a_task_token(awaiting_approval: Stubber):
+    # Given `mlops ui --aws`'s source for an execution waiting for approval
+    awaiting_approval.add_response(
+        "describe_state_machine",
+        {
+            "stateMachineArn": APPROVAL_MACHINE,
+            "name": "governed-mlops-training-pipeline",
+            "definition": json.dumps(PIPELINE),
+            "roleArn": "arn:aws:iam::123456789012:role/sfn",
+            "type": "STANDARD",
+            "creationDate": datetime(2026, 3, 1, tzinfo=UTC),
+        },
+    )
+    store, definitions, _ = cli_ui._aws_source(REGION, [APPROVAL_MACHINE])
+    stub_awaiting_execution(awaiting_approval)
+    routes = UiRoutes(store, definitions, None, source="AWS (stub)")
+    # When the events page's JSON is fetched
+    status, _, body = routes.handle("GET", "/executions/push-await/history.json")
+    # Then it carries the approval task without its token
+    assert status == 200
+    assert REDACTED in body.decode()
+    assert TOKEN not in body.decode()

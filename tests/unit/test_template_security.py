@@ -11,6 +11,8 @@ ASL (must be clean) and on a copy broken in one place (must report exactly that)
 from __future__ import annotations
 
 import copy
+import fnmatch
+import functools
 import importlib.util
 import json
 import re
@@ -141,6 +143,135 @@ def test_full_access_managed_policy_on_a_function_role_is_reported(cfn: Template
 
 
 # --------------------------------------------------------------------------------------------------
+# IAM: only the approval API may resume an execution with its task token
+
+TASK_TOKEN_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure")
+TOKEN_SENDER = "ApprovalApiFunction"
+
+
+def _matches(pattern: Any, action: str) -> bool:
+    """IAM action matching: case-insensitive, ``*`` and ``?`` wildcards (``states:*``, ``states:Send*``)."""
+    return isinstance(pattern, str) and fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def _allowed_actions(statement: Statement, actions: tuple[str, ...]) -> list[str]:
+    if statement.get("Effect") != "Allow":
+        return []
+    if "NotAction" in statement:  # Allow + NotAction grants everything it does not name
+        return [a for a in actions if not any(_matches(p, a) for p in _as_list(statement["NotAction"]))]
+    return [a for a in actions if any(_matches(p, a) for p in _as_list(statement.get("Action", [])))]
+
+
+@functools.cache
+def _aws_managed_policies() -> dict[str, Any]:
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return dict(json.loads(aws_managed_policies_data))
+
+
+def _aws_managed_statements(arn: Any) -> list[Statement] | None:
+    """The statements of an AWS managed policy, from moto's bundled copy (None: not known, cannot be checked)."""
+    if not isinstance(arn, str) or ":iam::aws:policy/" not in arn:
+        return None
+    policy = _aws_managed_policies().get(arn.rsplit("/", 1)[-1])
+    return None if policy is None else _as_list(policy["Document"]["Statement"])
+
+
+def all_role_statements(template: Template, role_id: str) -> Iterator[tuple[str, Statement | None]]:
+    """Every statement that applies to the role: inline, the stack's managed policies, AWS managed policies
+    (``None`` for one that cannot be read), and stand-alone ``AWS::IAM::Policy``/``ManagedPolicy`` naming it."""
+    yield from role_statements(template, role_id)
+    for arn in template["Resources"][role_id]["Properties"].get("ManagedPolicyArns", []):
+        if _ref_target(arn) is None:
+            statements = _aws_managed_statements(arn)
+            if statements is None:
+                yield f"{role_id}/{arn}", None
+            for statement in statements or []:
+                yield f"{role_id}/{str(arn).rsplit('/', 1)[-1]}", statement
+    for name, policy in template["Resources"].items():
+        if policy.get("Type") in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"} and role_id in {
+            _ref_target(role) for role in policy["Properties"].get("Roles", [])
+        }:
+            for statement in _as_list(policy["Properties"]["PolicyDocument"]["Statement"]):
+                yield f"{role_id}/{name}", statement
+
+
+def token_sender_problems(template: Template) -> list[str]:
+    """Roles other than the approval API's that may call SendTaskSuccess/SendTaskFailure (or cannot be checked)."""
+    allowed_role = function_roles(template)[TOKEN_SENDER]
+    problems = []
+    for role in sorted(resources_of(template, "AWS::IAM::Role")):
+        for where, statement in all_role_statements(template, role):
+            if statement is None:
+                problems.append(f"{role}: {where.split('/', 1)[1]} is not a known AWS managed policy")
+            elif role != allowed_role:
+                problems += [f"{role}: {where} allows {a}" for a in _allowed_actions(statement, TASK_TOKEN_ACTIONS)]
+    return problems
+
+
+def test_only_the_approval_api_may_send_task_success_or_failure(cfn: Template) -> None:
+    allowed_role = function_roles(cfn)[TOKEN_SENDER]
+    assert {a for _, s in role_statements(cfn, allowed_role) for a in _allowed_actions(s, TASK_TOKEN_ACTIONS)} == set(
+        TASK_TOKEN_ACTIONS
+    ), "the approval API must still be able to resume the execution"
+    assert token_sender_problems(cfn) == []
+
+
+@pytest.mark.parametrize(
+    ("action", "granted"),
+    [
+        ("states:SendTaskSuccess", ["states:SendTaskSuccess"]),
+        ("states:sendtaskfailure", ["states:SendTaskFailure"]),
+        ("states:*", list(TASK_TOKEN_ACTIONS)),
+        ("states:Send*", list(TASK_TOKEN_ACTIONS)),
+        ("*", list(TASK_TOKEN_ACTIONS)),
+    ],
+    ids=["success", "failure-any-case", "service-star", "send-star", "star"],
+)
+def test_another_role_allowed_to_send_a_task_result_is_reported(cfn: Template, action: str, granted: list[str]) -> None:
+    broken = copy.deepcopy(cfn)
+    role = function_roles(broken)["ExecutionMonitorFunction"]
+    broken["Resources"][role]["Properties"]["Policies"].append(
+        {
+            "PolicyName": "Oops",
+            "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]},
+        }
+    )
+
+    assert token_sender_problems(broken) == [f"{role}: {role}/Oops allows {a}" for a in granted]
+
+
+def test_a_stand_alone_policy_or_managed_policy_granting_a_send_is_reported(cfn: Template) -> None:
+    broken = copy.deepcopy(cfn)
+    document = {"Statement": [{"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}]}
+    broken["Resources"]["OopsPolicy"] = {
+        "Type": "AWS::IAM::Policy",
+        "Properties": {"PolicyName": "oops", "PolicyDocument": document, "Roles": [{"Ref": "TrainingPipelineRole"}]},
+    }
+    broken["Resources"]["TrainingPipelineRole"]["Properties"]["ManagedPolicyArns"].append(
+        "arn:aws:iam::aws:policy/AWSStepFunctionsFullAccess"
+    )
+
+    assert token_sender_problems(broken) == [
+        "TrainingPipelineRole: TrainingPipelineRole/AWSStepFunctionsFullAccess allows states:SendTaskSuccess",
+        "TrainingPipelineRole: TrainingPipelineRole/AWSStepFunctionsFullAccess allows states:SendTaskFailure",
+        "TrainingPipelineRole: TrainingPipelineRole/OopsPolicy allows states:SendTaskSuccess",
+        "TrainingPipelineRole: TrainingPipelineRole/OopsPolicy allows states:SendTaskFailure",
+    ]
+
+
+def test_an_unknown_aws_managed_policy_is_reported_as_unchecked(cfn: Template) -> None:
+    broken = copy.deepcopy(cfn)
+    broken["Resources"]["SageMakerExecutionRole"]["Properties"]["ManagedPolicyArns"].append(
+        "arn:aws:iam::aws:policy/NoSuchPolicy"
+    )
+
+    assert token_sender_problems(broken) == [
+        "SageMakerExecutionRole: arn:aws:iam::aws:policy/NoSuchPolicy is not a known AWS managed policy"
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
 # S3 buckets
 
 
@@ -265,13 +396,14 @@ def test_every_log_group_is_encrypted_with_a_retention(cfn: Template) -> None:
     assert [n for n, g in groups.items() if not g["Properties"].get("RetentionInDays")] == []
 
 
-def test_state_machine_logs_everything_to_an_encrypted_group_and_traces(cfn: Template) -> None:
+def test_state_machine_logs_every_event_without_data_to_an_encrypted_group_and_traces(cfn: Template) -> None:
     groups = resources_of(cfn, "AWS::Logs::LogGroup")
     for name, machine in resources_of(cfn, "AWS::StepFunctions::StateMachine").items():
         props = machine["Properties"]
         logging = props.get("LoggingConfiguration", {})
         assert logging.get("Level") == "ALL", name
-        assert logging.get("IncludeExecutionData") is True, name
+        # Execution data would put the approval task's token (in its parameters) into CloudWatch Logs.
+        assert logging.get("IncludeExecutionData") is False, name
         (destination,) = logging["Destinations"]
         group = _ref_target(destination["CloudWatchLogsLogGroup"]["LogGroupArn"])
         assert groups[group]["Properties"]["KmsKeyId"], name

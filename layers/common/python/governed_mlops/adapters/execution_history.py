@@ -2,7 +2,7 @@
 
 So the on-call pages and ``mlops history`` render an AWS execution exactly as a local one:
 ListExecutions / DescribeExecution / GetExecutionHistory dicts with ISO-8601 strings where boto3
-gives datetimes, and no ``ResponseMetadata``.
+gives datetimes, no ``ResponseMetadata``, and task tokens redacted as the local store redacts them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from governed_mlops.domain.task_tokens import redact_task_tokens
 from governed_mlops.errors import ExecutionNotFoundError, TransientStorageError
 
 if TYPE_CHECKING:
@@ -98,7 +99,11 @@ class StepFunctionsHistory:
         )
 
     def history(self, name_or_arn: str) -> list[dict[str, Any]]:
-        """GetExecutionHistory ``events`` in order (all pages, oldest first)."""
+        """GetExecutionHistory ``events`` in order (all pages, oldest first), task tokens redacted.
+
+        AWS records the approval task's token in its ``TaskScheduled`` parameters; a reader of the
+        history must not be able to resume the execution with it.
+        """
         arn = name_or_arn if name_or_arn.startswith("arn:") else self.describe(name_or_arn)["executionArn"]
         paginator = self._sfn.get_paginator("get_execution_history")
         pages = paginator.paginate(
@@ -107,7 +112,9 @@ class StepFunctionsHistory:
             includeExecutionData=True,
             PaginationConfig={"PageSize": min(self._page_size, 1000)},
         )
-        return [_plain(event) for page in self._call(name_or_arn, pages) for event in page["events"]]
+        return [
+            redact_task_tokens(_plain(event)) for page in self._call(name_or_arn, pages) for event in page["events"]
+        ]
 
     def definition(self, state_machine_arn: str) -> dict[str, Any]:
         """The state machine's current ASL, parsed (for the state graph)."""

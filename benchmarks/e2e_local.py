@@ -7,7 +7,11 @@ Prints (and writes to benchmarks/results/e2e_local.json):
   importing), per state, the SageMaker job subprocesses' wall time (the ML compute, including each
   job's interpreter start and imports) and the rest (orchestration overhead: moto's interpreter,
   Lambda handlers, object store, polling);
-- peak RSS of this process and of its children (the job subprocesses).
+- peak RSS of this process and of its children (the job subprocesses);
+- the ratios to the ML floor (benchmarks/ml_floor.py: the same ML computations in one plain process):
+  ``warm_ratio_to_floor`` = warm event -> registered (median of the runs after run 0, or run 0 alone
+  with ``--runs 1``) / the floor's median warm compute in this process; ``fresh_ratio_to_floor`` =
+  fresh spawn -> registered / spawn -> exit of the floor run as a fresh process (imports included).
 
 Usage: .venv/bin/python benchmarks/e2e_local.py [--runs N]
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +35,8 @@ from governed_mlops_local.runtime import LocalRuntime, find_project_dir
 
 PROJECT = find_project_dir(Path(__file__).parent)
 RESULTS = PROJECT / "benchmarks" / "results"
+ML_FLOOR = PROJECT / "benchmarks" / "ml_floor.py"
+FLOOR_WARM_RUNS = 3
 
 
 def _state_durations(events: list[dict[str, Any]]) -> dict[str, float]:
@@ -150,6 +157,50 @@ def fresh_process() -> dict[str, Any]:
     }
 
 
+def floor_fresh_process() -> dict[str, Any]:
+    """The ML floor in a new interpreter: spawn -> exit wall time, and the child's imports_s / compute_s."""
+    begin = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, str(ML_FLOOR), "--warm-runs", "0", "--json-line"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+    )
+    wall = time.perf_counter() - begin
+    figures: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return {
+        "spawn_to_exit_s": round(wall, 3),
+        "imports_s": figures["imports_s"],
+        "compute_s": figures["compute_s"],
+        "steps_s": figures["steps_s"],
+    }
+
+
+def floor_in_process() -> dict[str, Any]:
+    """The ML floor in this process: one cold run, then the median of FLOOR_WARM_RUNS warm runs."""
+    # Imported only here: the floor loads xgboost and matplotlib, which the runtime process never needs.
+    import ml_floor
+
+    figures = ml_floor.measure(FLOOR_WARM_RUNS)
+    return {
+        "warm_compute_s": figures["warm_compute_s"],
+        "warm_runs": figures["warm_runs"],
+        "warm_steps_s": figures["warm_steps_s"],
+    }
+
+
+def _ratio(numerator: float | None, denominator: float) -> float | None:
+    return round(numerator / denominator, 2) if numerator is not None and denominator > 0 else None
+
+
+def _warm_event_to_registered(warm: list[dict[str, Any]]) -> tuple[float | None, list[int]]:
+    """Median event -> registered of the runs after run 0 (cold handlers), or of run 0 when it is alone."""
+    used = [run for run in warm if run["run"] > 0] or warm
+    values = [run["event_to_registered_s"] for run in used if run["event_to_registered_s"] is not None]
+    return (round(statistics.median(values), 3) if values else None), [run["run"] for run in used]
+
+
 def _fresh_child() -> None:
     (run,) = warm_runs(1)
     print(json.dumps(run | {"ended_at": datetime.now(UTC).isoformat()}))
@@ -166,12 +217,23 @@ def main() -> None:
     cold = cold_demo()
     fresh = fresh_process()
     warm = warm_runs(args.runs)
+    # Read before the floor runs here, so the peaks stay those of the runtime and its job subprocesses.
+    peak_rss_self = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    peak_rss_children = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    floor_fresh = floor_fresh_process()
+    floor_warm = floor_in_process()
+    warm_registered, warm_runs_used = _warm_event_to_registered(warm)
     summary = {
         "cold_mlops_demo_wall_s": round(cold, 3),
         "fresh_process": fresh,
         "warm": warm,
-        "peak_rss_mb_self": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "peak_rss_mb_children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "peak_rss_mb_self": peak_rss_self,
+        "peak_rss_mb_children": peak_rss_children,
+        "ml_floor": {"fresh_process": floor_fresh, "in_process": floor_warm},
+        "warm_event_to_registered_s": warm_registered,
+        "warm_runs_in_ratio": warm_runs_used,
+        "warm_ratio_to_floor": _ratio(warm_registered, floor_warm["warm_compute_s"]),
+        "fresh_ratio_to_floor": _ratio(fresh["spawn_to_registered_s"], floor_fresh["spawn_to_exit_s"]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "e2e_local.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -192,6 +254,16 @@ def main() -> None:
     print(
         f"peak RSS: runtime process {summary['peak_rss_mb_self']} MB, "
         f"job subprocesses {summary['peak_rss_mb_children']} MB"
+    )
+    print(
+        f"ML floor, fresh process: spawn->exit {floor_fresh['spawn_to_exit_s']} s "
+        f"(imports_s {floor_fresh['imports_s']}, compute_s {floor_fresh['compute_s']}); "
+        f"in this process: warm compute {floor_warm['warm_compute_s']} s (median of {floor_warm['warm_runs']})"
+    )
+    print(
+        f"warm_ratio_to_floor {summary['warm_ratio_to_floor']} (event->registered {warm_registered} s, "
+        f"runs {warm_runs_used}); fresh_ratio_to_floor {summary['fresh_ratio_to_floor']} "
+        f"(spawn->registered {fresh['spawn_to_registered_s']} s)"
     )
 
 

@@ -264,11 +264,14 @@ def binary_labels(column: pd.Series, positive_label: str) -> Labels:
     name = column.name
     if column.isna().any():
         raise JobInputError(f"label column {name!r} has {int(column.isna().sum())} missing values")
-    text = column.astype(str)
-    if not (text == positive_label).any():
-        seen = sorted(text.unique().tolist())[:5]
+    # Each distinct value is turned into text once, then the rows take their value's answer.
+    codes, distinct = pd.factorize(column)
+    text = pd.Series(distinct).astype(str)
+    favourable = (text == positive_label).to_numpy(dtype=bool)
+    if not favourable.any():
+        seen = sorted(set(text.tolist()))[:5]
         raise JobInputError(f"positive label {positive_label!r} never occurs in label column {name!r} (values: {seen})")
-    return np.asarray(text == positive_label, dtype=np.int64)
+    return np.asarray(favourable[codes], dtype=np.int64)
 
 
 def facet_d_mask(frame: pd.DataFrame, facet: Facet) -> Mask:
@@ -284,7 +287,10 @@ def facet_d_mask(frame: pd.DataFrame, facet: Facet) -> Mask:
     if facet.values is not None:
         mask = column.isin(facet.values).to_numpy(dtype=bool)
     elif facet.prefix is not None:
-        mask = column.astype("string").str.startswith(facet.prefix).fillna(value=False).to_numpy(dtype=bool)
+        # The prefix is tested once per distinct value; a missing value (code -1) is facet a.
+        codes, distinct = pd.factorize(column)
+        selected = pd.Series(distinct).astype("string").str.startswith(facet.prefix).to_numpy(dtype=bool)
+        mask = np.append(selected, False)[codes]
     else:
         numbers = pd.to_numeric(column, errors="coerce")
         bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
@@ -314,7 +320,7 @@ def _binary(values: npt.ArrayLike, what: str) -> Labels:
     array = np.asarray(values)
     if array.ndim != 1:
         raise JobInputError(f"{what} must be a 1-D array, got shape {array.shape}")
-    if not np.isin(array, (0, 1)).all():
+    if not ((array == 0) | (array == 1)).all():
         raise JobInputError(f"{what} must hold only 0 and 1")
     return array.astype(np.int64)
 
@@ -349,6 +355,33 @@ class _Confusion:
     tn: int
     fn: int
 
+    @classmethod
+    def of(cls, cells: npt.NDArray[np.int64]) -> _Confusion:
+        """From a facet's 2×2 counts, ``cells[observed label, predicted label]``."""
+        tn, fp, fn, tp = (int(count) for count in cells.ravel())
+        return cls(
+            n=tn + fp + fn + tp,
+            observed_1=fn + tp,
+            observed_0=tn + fp,
+            predicted_1=fp + tp,
+            predicted_0=tn + fn,
+            tp=tp,
+            fp=fp,
+            tn=tn,
+            fn=fn,
+        )
+
+
+def _facet_cells(mask: Mask, *codes: Labels) -> npt.NDArray[np.int64]:
+    """Rows per (facet, code, ...): one ``np.bincount`` over the facet mask and 0/1 codes.
+
+    Index 0 of the first axis is facet a, 1 facet d; each further axis is one of ``codes``.
+    """
+    cell = mask.astype(np.int64)
+    for code in codes:
+        cell = cell * 2 + code
+    return np.bincount(cell, minlength=2 ** (len(codes) + 1)).reshape((2,) * (len(codes) + 1))
+
 
 def _confusions(
     labels: npt.ArrayLike, predicted: npt.ArrayLike, facet_d: npt.ArrayLike
@@ -361,33 +394,17 @@ def _confusions(
             f"labels and predicted labels differ in length: {label_array.size} != {predicted_array.size}"
         )
     mask = _facet(facet_d, label_array.size)
-
-    def count(rows: Mask) -> _Confusion:
-        y, p = label_array[rows], predicted_array[rows]
-        return _Confusion(
-            n=int(rows.sum()),
-            observed_1=int(y.sum()),
-            observed_0=int((1 - y).sum()),
-            predicted_1=int(p.sum()),
-            predicted_0=int((1 - p).sum()),
-            tp=int(((y == 1) & (p == 1)).sum()),
-            fp=int(((y == 0) & (p == 1)).sum()),
-            tn=int(((y == 0) & (p == 0)).sum()),
-            fn=int(((y == 1) & (p == 0)).sum()),
-        )
-
-    return count(~mask), count(mask)
+    cells = _facet_cells(mask, label_array, predicted_array)
+    return _Confusion.of(cells[0]), _Confusion.of(cells[1])
 
 
 def _label_distributions(labels: npt.ArrayLike, facet_d: npt.ArrayLike) -> tuple[Matrix, Matrix]:
     """``P_a`` and ``P_d`` over the label values (0, 1)."""
     label_array = _binary(labels, "labels")
     mask = _facet(facet_d, label_array.size)
-    distributions = []
-    for rows in (~mask, mask):
-        q = float(label_array[rows].mean())
-        distributions.append(np.array([1.0 - q, q], dtype=np.float64))
-    return distributions[0], distributions[1]
+    (a_0, a_1), (d_0, d_1) = _facet_cells(mask, label_array).tolist()
+    q_a, q_d = a_1 / (a_0 + a_1), d_1 / (d_0 + d_1)
+    return np.array([1.0 - q_a, q_a], dtype=np.float64), np.array([1.0 - q_d, q_d], dtype=np.float64)
 
 
 def _kl(p: Matrix, q: Matrix) -> float:
@@ -484,19 +501,15 @@ def conditional_demographic_disparity(
         raise JobInputError(f"group column has {group_codes.size} values for {label_array.size} labels")
     if label_array.sum() in (0, label_array.size):
         raise UndefinedMetricError("demographic disparity needs both accepted and rejected rows")
-    total = 0.0
-    for code in np.unique(group_codes):
-        rows = group_codes == code
-        rejected, accepted = rows & (label_array == 0), rows & (label_array == 1)
-        share_rejected = _share(mask, rejected)
-        share_accepted = _share(mask, accepted)
-        total += int(rows.sum()) * (share_rejected - share_accepted)
-    return total / label_array.size
-
-
-def _share(mask: Mask, rows: Mask) -> float:
-    count = int(rows.sum())
-    return int((mask & rows).sum()) / count if count else 0.0
+    # counts[group, label, facet]: one bincount over the combined codes instead of a pass per group.
+    groups_seen = int(group_codes.max()) + 1
+    combined = (group_codes.astype(np.int64) * 2 + label_array) * 2 + mask.astype(np.int64)
+    counts = np.bincount(combined, minlength=groups_seen * 4).reshape(groups_seen, 2, 2)
+    per_label = counts.sum(axis=2)
+    shares = np.divide(counts[:, :, 1], per_label, out=np.zeros(per_label.shape, dtype=np.float64), where=per_label > 0)
+    weighted = per_label.sum(axis=1) * (shares[:, 0] - shares[:, 1])
+    # Added in group order, one at a time, so the value does not depend on numpy's pairwise summation.
+    return sum(weighted.tolist(), 0.0) / label_array.size
 
 
 # --------------------------------------------------------------------------------------------------
@@ -648,22 +661,44 @@ def flip_test_features(matrix: npt.ArrayLike, sources: Sequence[str], exclude: s
     stay 0/1; a constant column becomes 0), so a wide numeric range such as a credit amount does not
     decide the distance alone; a missing value becomes its column's median.
     """
+    return _without_source(_unit_range(_feature_matrix(matrix, sources)), sources, exclude)
+
+
+def _feature_matrix(matrix: npt.ArrayLike, sources: Sequence[str]) -> Matrix:
     array = np.asarray(matrix, dtype=np.float64)
     if array.ndim != 2 or array.shape[1] != len(sources):
         raise JobInputError(f"feature matrix has shape {array.shape} but {len(sources)} column sources were given")
+    return array
+
+
+def _without_source(scaled: Matrix, sources: Sequence[str], exclude: str) -> Matrix:
     kept = np.array([source != exclude for source in sources], dtype=bool)
     if not kept.any():
         raise JobInputError(f"the flip test has no feature left once facet column {exclude!r} is removed")
-    selected = array[:, kept]
-    scaled = np.zeros_like(selected)
-    for position in range(selected.shape[1]):
-        column = selected[:, position]
-        finite = column[np.isfinite(column)]
-        if finite.size == 0:
-            continue
-        low, high = float(finite.min()), float(finite.max())
-        filled = np.where(np.isfinite(column), column, float(np.median(finite)))
-        scaled[:, position] = (filled - low) / (high - low) if high > low else 0.0
+    return scaled[:, kept]
+
+
+def _unit_range(array: Matrix) -> Matrix:
+    """Every column min-max scaled to [0, 1] over its finite values, a gap filled with the column's median.
+
+    Column by column this is independent of the other columns, so scaling the whole matrix once and
+    dropping a facet's columns afterwards gives the same numbers as dropping them first.
+    """
+    if array.shape[0] == 0:
+        return np.zeros_like(array)
+    finite = np.isfinite(array)
+    low = np.where(finite, array, np.inf).min(axis=0)
+    high = np.where(finite, array, -np.inf).max(axis=0)
+    filled = array.copy()
+    # Only columns with some (not all) values missing need a median; the encoded data rarely has any.
+    for position in np.flatnonzero(finite.any(axis=0) & ~finite.all(axis=0)):
+        column, present = array[:, position], finite[:, position]
+        filled[:, position] = np.where(present, column, float(np.median(column[present])))
+    # A constant column, or one without any finite value, becomes 0.
+    spread = high - low
+    varying = np.isfinite(spread) & (spread > 0)
+    scaled = np.zeros_like(array)
+    scaled[:, varying] = (filled[:, varying] - low[varying]) / spread[varying]
     return scaled
 
 
@@ -783,6 +818,12 @@ def bias_report(
     labels = binary_labels(frame[config.label], config.positive_label)
     groups = _group_values(frame, config.group_column)
     predicted_array = _post_training_inputs(stage, predicted, features, feature_sources, labels.size)
+    # Scaled once for every facet; each facet then drops its own column (see _unit_range).
+    scaled = (
+        _unit_range(_feature_matrix(features, feature_sources))
+        if predicted_array is not None and features is not None and feature_sources is not None
+        else None
+    )
     facets: dict[str, list[dict[str, Any]]] = {}
     for facet in config.facets:
         mask = facet_d_mask(frame, facet)
@@ -790,8 +831,8 @@ def bias_report(
             results = pre_training_metrics(labels, mask, groups)
         else:
             flip_features = (
-                flip_test_features(features, feature_sources, facet.column)
-                if features is not None and feature_sources is not None
+                _without_source(scaled, feature_sources, facet.column)
+                if scaled is not None and feature_sources is not None
                 else None
             )
             results = post_training_metrics(labels, predicted_array, mask, groups, flip_features)

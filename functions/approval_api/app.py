@@ -4,7 +4,6 @@ import json
 import os
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
@@ -17,24 +16,31 @@ from governed_mlops.errors import (
     ApprovalExpired,
     ApprovalNotFound,
     ApprovalNotWaiting,
+    MalformedDecision,
 )
 from governed_mlops.observability import logger, metrics, tracer
 from governed_mlops.reports.approval_page import render_error_page
 from governed_mlops.services import approval_deps
 from governed_mlops.services.approval import (
     ApprovalDeps,
-    DecisionForm,
     decide,
     decision_page,
     evidence_page,
     evidence_summary,
+    read_decision,
     utcnow,
 )
 from governed_mlops.settings import ApprovalSettings
 
 SETTINGS = ApprovalSettings.from_environ(os.environ)
 app = APIGatewayRestResolver()
-_STATUS = {ApprovalNotFound: 404, ApprovalAlreadyDecided: 409, ApprovalExpired: 403, ApprovalNotWaiting: 503}
+_STATUS = {
+    MalformedDecision: 400,
+    ApprovalNotFound: 404,
+    ApprovalAlreadyDecided: 409,
+    ApprovalExpired: 403,
+    ApprovalNotWaiting: 503,
+}
 
 
 @cache
@@ -79,16 +85,17 @@ def list_approvals() -> dict[str, Any]:
 @app.get("/approvals/<approval_id>")
 def show(approval_id: str) -> Response[str]:
     query = app.current_event.query_string_parameters or {}
-    who = identity()
+    who, group = identity(), SETTINGS.approver_group
+    exp, sig = query.get("exp"), query.get("sig")
     if _wants_json():
-        summary = evidence_summary(approval_id, query.get("exp"), query.get("sig"), who, dependencies(), now=utcnow())
+        summary = evidence_summary(approval_id, exp, sig, who, dependencies(), approver_group=group, now=utcnow())
         return Response(
             status_code=200,
             content_type=content_types.APPLICATION_JSON,
             body=json.dumps(summary),
             headers={"Cache-Control": "no-store"},
         )
-    page = evidence_page(approval_id, query.get("exp"), query.get("sig"), who, dependencies(), now=utcnow())
+    page = evidence_page(approval_id, exp, sig, who, dependencies(), approver_group=group, now=utcnow())
     return Response(
         status_code=200,
         content_type="text/html; charset=utf-8",
@@ -99,13 +106,9 @@ def show(approval_id: str) -> Response[str]:
 
 @app.post("/approvals/<approval_id>/decision")
 def post_decision(approval_id: str) -> Response[str]:
-    raw = app.current_event.decoded_body or ""
-    if "json" in (app.current_event.headers.get("content-type") or ""):
-        fields = json.loads(raw or "{}")
-    else:
-        fields = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-    form = DecisionForm.model_validate(fields)
-    record = decide(approval_id, form, identity(), dependencies(), approver_group=SETTINGS.approver_group, now=utcnow())
+    who, content_type = identity(), app.current_event.headers.get("content-type") or ""
+    form = read_decision(approval_id, app.current_event.decoded_body or "", content_type, who, dependencies())
+    record = decide(approval_id, form, who, dependencies(), approver_group=SETTINGS.approver_group, now=utcnow())
     if _wants_json():
         return Response(
             status_code=200,

@@ -77,6 +77,8 @@ def decide(link: str, user: str, decision: str, reason: str) -> dict[str, Any]:
     """GET the link as ``user`` (CSRF token), then POST the decision to the same API."""
     headers = {"Accept": "application/json", USER_HEADER: user}
     summary = _call(urllib.request.Request(link, headers=headers))  # noqa: S310 - our loopback API
+    if "csrf_token" not in summary:  # the API offers the forms only to people who may decide
+        raise ApprovalClientError(403, f"ApprovalForbidden: {summary.get('why_not') or f'{user} may not decide'}")
     parts = urlsplit(link)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     body = {"decision": decision, "reason": reason, "csrf_token": summary["csrf_token"], **query}

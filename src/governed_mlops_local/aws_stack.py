@@ -37,9 +37,9 @@ from governed_mlops.adapters.model_registry import SageMakerModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore, ObjectStore, S3ObjectStore, StoredObject
 from governed_mlops.errors import ArtifactNotFoundError, ConfigError, PipelineError, TransientStorageError
 from governed_mlops.models import S3Ref
+from governed_mlops_local.project import STACK_ENV
 
 #: Where ``--stack`` defaults from.
-STACK_ENV = "MLOPS_STACK_NAME"
 #: The endpoint config's DataCaptureConfig writes under ``s3://<ArtifactsBucket>/data-capture/<endpoint>/``.
 CAPTURE_PREFIX = "data-capture/"
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from governed_mlops.errors import PipelineError
+from governed_mlops.errors import InvalidEventError, PipelineError
 from governed_mlops_local import cli_aws
 from governed_mlops_local.cli_aws import reading_stack, stack_options
 from governed_mlops_local.cli_history_aws import aws_options, history_from_aws, redrive_in_aws
@@ -206,17 +207,35 @@ def _detach_point() -> None:
         sys.__stderr__ = handle  # type: ignore[misc]
 
 
+def load_event(event_file: Path) -> dict[str, Any]:
+    """The EventBridge event in ``event_file``; ``InvalidEventError`` if it is missing or not one JSON object."""
+    try:
+        text = event_file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InvalidEventError(f"{event_file} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidEventError(f"cannot read {event_file}: {exc}") from exc
+    try:
+        event = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidEventError(f"{event_file} is not JSON: {exc}") from exc
+    if not isinstance(event, dict):
+        raise InvalidEventError(f"{event_file} holds a JSON {type(event).__name__}, not an event object")
+    return event
+
+
 @main.command()
-@click.argument("event_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("event_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--wait", is_flag=True, help="Return when the started executions end; exit 1 if one failed.")
 @click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
 @click.pass_obj
 def trigger(obj: Context, event_file: Path, wait: bool, approve_as: str | None) -> None:
     """Send an EventBridge event (e.g. events/codecommit_push.json) through the template's rules."""
+    # Checked here, before a background process or the runtime starts: bad input fails in milliseconds.
     try:
-        event = json.loads(event_file.read_text())
-    except json.JSONDecodeError as exc:
-        _fail(f"{event_file} is not JSON: {exc}", "an EventBridge event is one JSON object; see events/")
+        event = load_event(event_file)
+    except InvalidEventError as exc:
+        _fail(f"InvalidEventError: {exc}", "an EventBridge event is one JSON object; see events/")
     if not wait:
         _detach(["trigger", str(event_file), *_approve_args(approve_as)], obj)
         return
@@ -445,27 +464,91 @@ def _store(obj: Context) -> Any:
     return ExecutionStore(obj.data_dir)
 
 
+EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE", "INTERRUPTED")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """``--since``: an ISO date or time (naive means UTC) or a duration back from now (``90s``, ``2h``, ``3d``)."""
+    match = _DURATION.fullmatch(value.strip())
+    if match:
+        amount, unit = match.groups()
+        return (now or datetime.now(UTC)) - timedelta(**{_DURATION_UNITS[unit]: float(amount)})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO date/time (2026-05-01, 2026-05-01T14:00) nor a duration (30m, 2h, 7d)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def filter_executions(
+    rows: list[dict[str, Any]], statuses: tuple[str, ...] = (), since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The rows with one of ``statuses`` (all if empty) started at or after ``since``."""
+    wanted = {s.upper() for s in statuses}
+    kept = []
+    for row in rows:
+        if wanted and row["status"] not in wanted:
+            continue
+        if since is not None:
+            started = row["startDate"]
+            started = started if isinstance(started, datetime) else datetime.fromisoformat(started)
+            if (started if started.tzinfo else started.replace(tzinfo=UTC)) < since:
+                continue
+        kept.append(row)
+    return kept
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="ListExecutions-shaped JSON.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(EXECUTION_STATUSES, case_sensitive=False),
+    help="Only executions with this status (repeatable).",
+)
+@click.option(
+    "--since", default=None, metavar="WHEN", help="Only executions started since WHEN: an ISO date/time or 30m, 2h, 7d."
+)
 @stack_options
 @click.pass_obj
 def executions(
-    obj: Context, as_json: bool, aws: bool, region: str | None, profile: str | None, stack_name: str | None
+    obj: Context,
+    as_json: bool,
+    statuses: tuple[str, ...],
+    since: str | None,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    stack_name: str | None,
 ) -> None:
     """List pipeline executions, newest first (--aws: ListExecutions of the stack's state machine)."""
+    try:
+        start = parse_since(since) if since is not None else None
+    except click.BadParameter as exc:
+        exc.param_hint = "'--since'"
+        raise
+    filtered = bool(statuses) or start is not None
     if aws:
         with reading_stack(stack_name, region, profile) as stack:
-            rows = stack.executions().list_executions()
-        cli_aws.echo(_executions_text(rows, as_json, empty=f"No executions of {stack.pipeline_arn} yet."))
+            rows = filter_executions(stack.executions().list_executions(), statuses, start)
+        empty = "No executions match." if filtered else f"No executions of {stack.pipeline_arn} yet."
+        cli_aws.echo(_executions_text(rows, as_json, empty=empty))
         return
-    _echo(_executions_text(_store(obj).list_executions(), as_json, empty="No executions yet. Start one: mlops demo"))
+    rows = filter_executions(_store(obj).list_executions(), statuses, start)
+    empty = "No executions match." if filtered else "No executions yet. Start one: mlops demo"
+    _echo(_executions_text(rows, as_json, empty=empty))
 
 
 def _executions_text(rows: list[dict[str, Any]], as_json: bool, *, empty: str) -> str:
     if as_json:
         return json.dumps({"executions": rows}, indent=2)
     lines = [] if rows else [empty]
-    lines.append(f"{'NAME':<36} {'STATUS':<12} {'STARTED':<26} DURATION")
+    lines.append(f"{'NAME':<36} {'STATUS':<12} {'STARTED':<26} {'DURATION':<10} ERROR")
     for r in rows:
         duration = ""
         if r.get("stopDate"):
@@ -475,7 +558,7 @@ def _executions_text(rows: list[dict[str, Any]], as_json: bool, *, empty: str) -
         lines.append(
             f"{r['name']:<36} "
             + click.style(f"{r['status']:<12}", fg=colour)
-            + f" {r['startDate'][:26]:<26} {duration}"
+            + f" {r['startDate'][:26]:<26} {duration:<10} {r.get('error') or ''}".rstrip()
         )
     return "\n".join(lines)
 
@@ -506,7 +589,10 @@ def history(
     stack_name: str | None,
     state_machine_arns: tuple[str, ...],
 ) -> None:
-    """One execution's event history; a failed execution's error and cause come first (--aws: a deployed stack)."""
+    """One execution's event history; a failed execution's error and cause come first (--aws: a deployed stack).
+
+    NAME is an execution name, its ARN or (locally) a unique prefix of a name.
+    """
     if aws:
         try:
             described, events = history_from_aws(
@@ -518,10 +604,11 @@ def history(
         return
     store = _store(obj)
     try:
+        name = store.resolve(name)
         described = store.describe(name)
         events = store.history(name)
     except PipelineError as exc:
-        _fail(str(exc))
+        _fail(f"{type(exc).__name__}: {exc}")
     if as_json:
         _echo(json.dumps({"events": events}, indent=2))
         return

@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from governed_mlops.adapters.audit_ledger import KEY_FILE, LocalAuditLedger, load_key
-from governed_mlops.domain.audit import AuditRecord, VerificationResult
 from governed_mlops.errors import AuditLedgerCorrupt
 from governed_mlops_local.cli_aws import reading_stack, stack_options
+
+if TYPE_CHECKING:
+    from governed_mlops.adapters.audit_ledger import LocalAuditLedger
+    from governed_mlops.domain.audit import AuditRecord, VerificationResult
 
 _COLUMNS = ("seq", "time", "actor", "action", "subject", "hash")
 
@@ -33,6 +35,9 @@ def _data_dir(obj: Any) -> Path:
 
 def _ledger(data_dir: Path) -> tuple[LocalAuditLedger, bool]:
     """The ledger, and whether its signing key exists (reading records does not need it)."""
+    # Imported here, not at the top: every `mlops` command loads this module to register `audit`.
+    from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_key
+
     key = load_key(data_dir)
     # Without a key no digest can be checked; a throwaway one lets records still be read and
     # makes every existing digest fail verification, which is the truth.
@@ -87,6 +92,8 @@ def verify_command(obj: Any, aws: bool, region: str | None, profile: str | None,
     ledger, has_key = _ledger(data_dir)
     result = ledger.verify()
     if not has_key and result.digests:
+        from governed_mlops.adapters.audit_ledger import KEY_FILE
+
         click.echo(
             f"ledger FAILED: {result.digests} digests exist but the key {data_dir / KEY_FILE} is missing, "
             "so no signature can be checked",

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from governed_mlops.errors import PipelineError
-from governed_mlops_local.aws_stack import STACK_ENV, StackResources, aws_errors
+from governed_mlops_local.project import STACK_ENV
+
+if TYPE_CHECKING:
+    from governed_mlops_local.aws_stack import StackResources
 
 #: What an ``--aws`` command exits with when the stack, its outputs, credentials or the named item are missing.
 EXIT_AWS_ERROR = 2
@@ -67,6 +70,9 @@ def fail(message: str, hint: str = "", code: int = EXIT_AWS_ERROR) -> NoReturn:
 
 def connect(stack_name: str | None, region: str | None, profile: str | None) -> StackResources:
     """The stack's resources, or the named error printed and exit 2."""
+    # boto3 and the AWS adapters load only when --aws is given: the local reads stay fast.
+    from governed_mlops_local.aws_stack import StackResources
+
     try:
         return StackResources.connect(stack_name, region=region, profile=profile)
     except PipelineError as exc:
@@ -76,6 +82,8 @@ def connect(stack_name: str | None, region: str | None, profile: str | None) -> 
 @contextmanager
 def reading_stack(stack_name: str | None, region: str | None, profile: str | None) -> Iterator[StackResources]:
     """:func:`connect`, then any named error (or botocore error) inside the block printed as one line, exit 2."""
+    from governed_mlops_local.aws_stack import aws_errors
+
     stack = connect(stack_name, region, profile)
     try:
         with aws_errors(f"stack {stack.name!r}"):

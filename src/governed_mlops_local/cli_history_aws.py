@@ -22,20 +22,28 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from governed_mlops.adapters.execution_history import StepFunctionsHistory
-from governed_mlops.adapters.pipeline import StepFunctionsPipeline
 from governed_mlops.errors import ConfigError, TransientStorageError
-from governed_mlops_local.aws_stack import STACK_ENV, StackResources, aws_session
 from governed_mlops_local.cli_aws import aws_flag_options, stack_option
 from governed_mlops_local.cli_ui import render_history_table
+from governed_mlops_local.project import STACK_ENV
+
+if TYPE_CHECKING:
+    from governed_mlops.adapters.execution_history import StepFunctionsHistory
 
 #: The template names the state machine ``${AWS::StackName}-training-pipeline``.
 PIPELINE_SUFFIX = "-training-pipeline"
+
+
+def aws_session(region: str | None, profile: str | None) -> Any:
+    """:func:`governed_mlops_local.aws_stack.aws_session`, imported on first use (boto3 is slow to load)."""
+    from governed_mlops_local.aws_stack import aws_session as session
+
+    return session(region, profile)
 
 
 def discover_pipelines(sfn: Any) -> list[str]:
@@ -53,6 +61,10 @@ def discover_pipelines(sfn: Any) -> list[str]:
 def _aws_history(
     name: str, *, region: str | None, profile: str | None, state_machine_arns: Sequence[str], stack_name: str | None
 ) -> tuple[Any, StepFunctionsHistory]:
+    # The AWS adapters load only with --aws: a local `mlops history` does not pay for them.
+    from governed_mlops.adapters.execution_history import StepFunctionsHistory
+    from governed_mlops_local.aws_stack import StackResources
+
     session = aws_session(region, profile)
     try:
         sfn = session.client("stepfunctions")
@@ -108,6 +120,8 @@ def redrive_in_aws(
     stack_name: str | None = None,
 ) -> tuple[str, str]:
     """RedriveExecution of ``name`` (found as :func:`history_from_aws` finds it): its ARN and redrive date."""
+    from governed_mlops.adapters.pipeline import StepFunctionsPipeline
+
     try:
         sfn, history = _aws_history(
             name, region=region, profile=profile, state_machine_arns=state_machine_arns, stack_name=stack_name

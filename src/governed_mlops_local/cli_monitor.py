@@ -250,6 +250,17 @@ def _render_run(run: Any, *, acted: bool = True) -> None:
 @click.pass_obj
 def endpoints(obj: Any, as_json: bool) -> None:
     """Endpoints with status, serving config and model, and per-variant invocation counts."""
+    from governed_mlops_local.endpoint_listing import list_endpoints
+
+    _, data_dir = _dirs(obj)
+    listed = list_endpoints(data_dir) if data_dir.is_dir() else None
+    if listed is None:
+        # Missing state (a clear error) or an interrupted rollout only the hosting emulator can finish.
+        listed = _endpoints_from_runtime(obj)
+    _print_endpoints(listed, as_json)
+
+
+def _endpoints_from_runtime(obj: Any) -> list[dict[str, Any]]:
     with _runtime(obj, serve_http=False) as runtime:
         hosting = runtime.hosting
         listed = []
@@ -271,6 +282,10 @@ def endpoints(obj: Any, as_json: bool) -> None:
                     ],
                 }
             )
+    return listed
+
+
+def _print_endpoints(listed: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         _echo(json.dumps({"Endpoints": listed}, indent=2))
         return

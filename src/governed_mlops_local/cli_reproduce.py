@@ -19,12 +19,14 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from governed_mlops_local.cli_aws import reading_stack, stack_options
-from governed_mlops_local.services.reproduce import FieldCheck, ReproductionReport
+
+if TYPE_CHECKING:
+    from governed_mlops_local.services.reproduce import FieldCheck, ReproductionReport
 
 #: The state machine whose "Train Model" / "Evaluate Model" states the reproduction mirrors.
 PIPELINE_LOGICAL_ID = "TrainingPipeline"

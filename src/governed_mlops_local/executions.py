@@ -34,6 +34,14 @@ _ADDED_COLUMNS = {
 SAGEMAKER_PREFIX = "local-sagemaker-"
 
 
+class AmbiguousExecutionName(ExecutionNotFoundError):
+    """A name prefix matches more than one execution; ``candidates`` holds their names, newest first."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        super().__init__(f"{prefix!r} matches {len(candidates)} executions: {', '.join(candidates)}")
+        self.candidates = candidates
+
+
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -207,9 +215,29 @@ class ExecutionStore:
                 "startDate": r["start_date"],
                 **({"stopDate": r["stop_date"]} if r["stop_date"] else {}),
                 **({"redriveCount": r["redrive_count"]} if r["redrive_count"] else {}),
+                # Not in ListExecutions: the on-call reader wants the failure without a second command.
+                **({"error": r["error"]} if r["error"] else {}),
             }
             for r in self._rows()
         ]
+
+    def resolve(self, name_or_prefix: str) -> str:
+        """The execution name that ``name_or_prefix`` (a name, an ARN or a unique prefix of a name) denotes.
+
+        Raises ``ExecutionNotFoundError`` when nothing matches, ``AmbiguousExecutionName`` when a
+        prefix matches several executions.
+        """
+        exact = self._rows("WHERE name=? OR execution_arn=?", (name_or_prefix, name_or_prefix))
+        if exact:
+            return str(exact[0]["name"])
+        # substr, not LIKE: a prefix is compared case-sensitively and '_' / '%' are plain characters.
+        matches = self._rows("WHERE substr(name, 1, ?) = ?", (len(name_or_prefix), name_or_prefix))
+        names = list(dict.fromkeys(str(r["name"]) for r in matches))
+        if not names:
+            raise ExecutionNotFoundError(f"no execution named {name_or_prefix!r}; list them with: mlops executions")
+        if len(names) > 1:
+            raise AmbiguousExecutionName(name_or_prefix, names)
+        return names[0]
 
     def _row(self, name_or_arn: str) -> dict[str, Any]:
         rows = self._rows("WHERE name=? OR execution_arn=?", (name_or_arn, name_or_arn))

@@ -6,6 +6,9 @@ unchanged. Other prefixes can be mounted (model endpoints, the execution-history
 
 Locally the caller's identity is asserted, not authenticated: the ``X-Mlops-User`` header, or the
 runtime's configured local user. That is the local stand-in for the Cognito authorizer in AWS.
+Because that header is all it takes, only requests addressed to this loopback origin are served: a
+``Host`` other than ``127.0.0.1:<port>`` / ``localhost:<port>`` (a DNS-rebinding page in a browser
+names its own domain there) is answered 421 before any route runs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ from governed_mlops_local.lambda_host import InvocationError, LambdaHost
 Mount = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 USER_HEADER = "X-Mlops-User"
 MAX_BODY = 1024 * 1024
+#: The error name a request for another origin gets (421 Misdirected Request).
+HOST_NOT_ALLOWED = "HostNotAllowed"
+
+
+def allowed_hosts(port: int) -> frozenset[str]:
+    """The ``Host`` values of requests addressed to the gateway on loopback ``port``."""
+    return frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
 
 
 def proxy_event(
@@ -67,6 +77,7 @@ class LocalGateway:
         self._group = approver_group
         self._mounts: list[tuple[str, Mount]] = [("/approvals", self._approvals)]
         self._server: ThreadingHTTPServer | None = None
+        self._hosts: frozenset[str] = frozenset()
         self.url = ""
 
     def mount(self, prefix: str, handler: Mount) -> None:
@@ -91,9 +102,21 @@ class LocalGateway:
             response_headers[key] = ", ".join(str(v) for v in values)
         return int(answer.get("statusCode", 502)), response_headers, payload
 
+    def _misdirected(self, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes] | None:
+        """421 unless the request names this gateway's own origin in ``Host`` (DNS-rebinding defence)."""
+        host = next((v for k, v in headers.items() if k.lower() == "host"), "").strip().lower()
+        if host in self._hosts:
+            return None
+        message = f"this local API answers only requests for {' or '.join(sorted(self._hosts)) or 'its own origin'}"
+        body = json.dumps({"error": HOST_NOT_ALLOWED, "message": message}).encode()
+        return 421, {"Content-Type": "application/json", "Cache-Control": "no-store"}, body
+
     def dispatch(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        refused = self._misdirected(headers)
+        if refused is not None:
+            return refused
         parts = urlsplit(raw_path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         for prefix, handler in self._mounts:
@@ -134,6 +157,7 @@ class LocalGateway:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
+        self._hosts = allowed_hosts(self._server.server_address[1])
         threading.Thread(target=self._server.serve_forever, name="mlops-gateway", daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         return self.url

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: The environment variable naming the deployed stack that ``--aws`` reads.
+STACK_ENV = "MLOPS_STACK_NAME"
+
 
 def find_project_dir(start: Path | None = None) -> Path:
     """The nearest directory (from ``start`` upwards, then the package's own checkout) with template.yaml."""

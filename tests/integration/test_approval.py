@@ -82,6 +82,16 @@ def _form(link: str, user: str, decision: str, reason: str = "") -> dict[str, st
     return {"decision": decision, "reason": reason, "csrf_token": json.loads(page)["csrf_token"], **query}
 
 
+def _issued_form(waiting: Waiting, user: str, decision: str) -> dict[str, str]:
+    """A form with the CSRF token the API would bind to ``user`` (as if issued before they lost the right)."""
+    from governed_mlops.adapters.approvals import FileSecret
+    from governed_mlops.domain.approval import csrf_token
+
+    secret = FileSecret(waiting.data_dir / "secrets" / "approval-signing.key").get()
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(waiting.link).query).items()}
+    return {"decision": decision, "reason": "", "csrf_token": csrf_token(secret, waiting.approval_id, user), **query}
+
+
 def _with_query(link: str, **changes: str) -> str:
     parts = urlsplit(link)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()} | changes
@@ -132,11 +142,13 @@ def test_rejection_needs_a_reason_then_ends_the_run_with_nothing_deployed(waitin
         ({"sig": "0" * 64}, 403),
         ({"exp": "1700000000"}, 403),
         ({"sig": ""}, 403),
+        ({"exp": "0{exp}"}, 403),
     ],
-    ids=["tampered-signature", "altered-expiry", "no-signature"],
+    ids=["tampered-signature", "altered-expiry", "no-signature", "zero-padded-expiry"],
 )
 def test_tampered_links_are_refused(waiting: Waiting, change: dict[str, str], expected: int):
-    tampered = _with_query(waiting.link, **change)
+    genuine = {k: v[-1] for k, v in parse_qs(urlsplit(waiting.link).query).items()}
+    tampered = _with_query(waiting.link, **{k: v.format(**genuine) for k, v in change.items()})
     status, page = _get(tampered)
     assert status == expected
     assert "ApprovalLinkInvalid" in page or "ApprovalExpired" in page
@@ -153,6 +165,13 @@ def test_an_expired_but_genuine_link_is_refused(waiting: Waiting):
     assert "expired" in page
 
 
+def test_a_malformed_decision_gets_400_and_changes_nothing(waiting: Waiting):
+    status, body = _post(waiting.link, APPROVER, {"decision": "maybe"})
+    assert status == 400
+    assert body["error"] == "MalformedDecision"
+    assert LocalApprovalStore(waiting.data_dir).get(waiting.approval_id).status == "pending"
+
+
 def test_a_replayed_decision_gets_409(waiting: Waiting):
     form = _form(waiting.link, APPROVER, "approve")
     first, _ = _post(waiting.link, APPROVER, form)
@@ -162,7 +181,7 @@ def test_a_replayed_decision_gets_409(waiting: Waiting):
 
 
 def test_someone_outside_the_approvers_group_is_refused(waiting: Waiting):
-    status, body = _post(waiting.link, "mallory", _form(waiting.link, "mallory", "approve"))
+    status, body = _post(waiting.link, "mallory", _issued_form(waiting, "mallory", "approve"))
     assert status == 403
     assert "not in the approvers group" in body["message"]
 
@@ -177,7 +196,7 @@ def test_a_form_without_the_csrf_token_is_refused(waiting: Waiting):
 def test_the_person_who_triggered_the_run_cannot_approve_it(tmp_path: Path):
     with LocalRuntime(PROJECT_DIR, tmp_path / "data") as runtime:
         waiting = _wait_for_approval(runtime, tmp_path / "data", uploader=APPROVER)
-        status, body = _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "approve"))
+        status, body = _post(waiting.link, APPROVER, _issued_form(waiting, APPROVER, "approve"))
         assert status == 403
         assert "segregation of duties" in body["message"]
         assert LocalApprovalStore(waiting.data_dir).get(waiting.approval_id).status == "pending"

@@ -189,7 +189,7 @@ def test_executions_text_has_the_local_columns(deployed: Deployed) -> None:
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "STATUS", "STARTED", "DURATION"]
+    assert lines[0].split() == ["NAME", "STATUS", "STARTED", "DURATION", "ERROR"]
     (line,) = [line for line in lines if line.startswith(deployed.execution["name"])]
     assert line.split()[1] == "SUCCEEDED"
     assert line.split()[2].startswith(deployed.execution["startDate"].isoformat()[:19])

@@ -32,6 +32,7 @@ __all__ = [
     "FacetError",
     "InvalidEventError",
     "JobInputError",
+    "MalformedDecision",
     "ModelVersionNotFoundError",
     "MonitoringViolation",
     "PipelineError",
@@ -160,6 +161,10 @@ class ApprovalAlreadyDecided(ApprovalError):
 
 class ApprovalForbidden(ApprovalError):
     """The approver may not decide: not in the approvers group, or they triggered the run themselves."""
+
+
+class MalformedDecision(ApprovalError):
+    """A decision request's body is not a decision form (not JSON / not an object, unknown decision, missing field)."""
 
 
 class ApprovalRejected(PipelineError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,11 @@ from governed_mlops.errors import ApprovalExpired, ApprovalForbidden, ApprovalLi
 
 #: 24 random bytes = 192 bits (the issue asks for at least 128).
 APPROVAL_ID_BYTES = 24
+
+#: The only spelling of ``exp`` a link may carry: what :func:`approval_link` writes, ASCII decimal with no
+#: sign, no padding and at most 12 digits. ``str.isdigit``/``int`` also take ``0``-padding, ``+``, ``_`` and
+#: non-ASCII digits, which would let one signature stand for many different links (and huge values crash int()).
+_CANONICAL_EXP = re.compile(r"[1-9][0-9]{0,11}")
 
 
 def new_approval_id() -> str:
@@ -41,8 +47,10 @@ def approval_link(base_url: str, secret: bytes, approval_id: str, expires_at: da
 
 def verify_link(secret: bytes, approval_id: str, exp: str | None, sig: str | None, *, now: datetime) -> int:
     """Return the expiry (epoch seconds) of a valid link; ApprovalLinkInvalid / ApprovalExpired otherwise."""
-    if not exp or not sig or not exp.isdigit():
+    if not exp or not sig:
         raise ApprovalLinkInvalid("the approval link is incomplete: it needs its exp and sig parameters")
+    if not _CANONICAL_EXP.fullmatch(exp):
+        raise ApprovalLinkInvalid("the approval link's exp is not written as the link was signed: it was altered")
     expected = link_signature(secret, approval_id, int(exp))
     # Bytes: compare_digest refuses non-ASCII str, and a forged link may carry anything.
     if not hmac.compare_digest(expected.encode(), sig.encode()):
@@ -74,6 +82,15 @@ class Identity:
 
     user: str
     groups: frozenset[str]
+
+
+def why_may_not_decide(identity: Identity, *, approver_group: str, triggered_by: str) -> str | None:
+    """The reason ``identity`` may not decide (shown instead of the forms), or None when they may."""
+    try:
+        check_may_decide(identity, approver_group=approver_group, triggered_by=triggered_by)
+    except ApprovalForbidden as exc:
+        return str(exc)
+    return None
 
 
 def check_may_decide(identity: Identity, *, approver_group: str, triggered_by: str) -> None:

@@ -90,11 +90,16 @@ def render_approval_page(
     bias: dict[str, dict[str, Any]],
     explainability: dict[str, Any] | None,
     images: dict[str, str],
-    csrf_token: str,
+    csrf_token: str | None,
     viewer: str,
     link_query: dict[str, str],
+    may_not_decide: str | None = None,
 ) -> str:
-    """Evidence for one model version, and the Approve / Reject forms when the request is pending."""
+    """Evidence for one model version, and the Approve / Reject forms when the request is pending.
+
+    The forms (and the CSRF token in them) are rendered only for a viewer who may decide; anyone else
+    (``csrf_token`` None) reads ``may_not_decide``, the reason they may not.
+    """
     code = record.code
     trigger = record.trigger
     summary = _rows(
@@ -124,13 +129,19 @@ def render_approval_page(
         f"<figcaption class='muted'>{escape(name)}</figcaption></figure>"
         for name, data in sorted(images.items())
     )
-    action = f"/approvals/{quote(approval.approval_id)}/decision"
-    hidden = (
-        f"<input type='hidden' name='csrf_token' value='{escape(csrf_token)}'>"
-        f"<input type='hidden' name='exp' value='{escape(link_query['exp'])}'>"
-        f"<input type='hidden' name='sig' value='{escape(link_query['sig'])}'>"
-    )
-    if approval.status == "pending":
+    if approval.status == "pending" and csrf_token is None:
+        decision = (
+            f"<div class='banner' data-testid='may-not-decide'>Signed in as <strong>{escape(viewer or '—')}</strong>: "
+            f"you may not decide on this model. {escape(may_not_decide or 'You are not an approver of this run.')}"
+            "</div>"
+        )
+    elif approval.status == "pending" and csrf_token is not None:
+        action = f"/approvals/{quote(approval.approval_id)}/decision"
+        hidden = (
+            f"<input type='hidden' name='csrf_token' value='{escape(csrf_token)}'>"
+            f"<input type='hidden' name='exp' value='{escape(link_query['exp'])}'>"
+            f"<input type='hidden' name='sig' value='{escape(link_query['sig'])}'>"
+        )
         decision = (
             f"<p class='muted'>Signed in as <strong>{escape(viewer)}</strong>. Opening this page changed nothing; "
             "only the buttons below record a decision, once.</p><div class='forms'>"

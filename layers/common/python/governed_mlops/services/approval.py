@@ -7,9 +7,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
+from urllib.parse import parse_qs
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from governed_mlops.adapters.approvals import ApprovalStore, Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
@@ -19,7 +20,9 @@ from governed_mlops.errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
     ApprovalForbidden,
+    ApprovalNotFound,
     ApprovalNotWaiting,
+    MalformedDecision,
     TransientStorageError,
 )
 from governed_mlops.models import ApprovalDecision, ApprovalRecord, ModelVersion, PipelineRequest
@@ -59,12 +62,49 @@ class ApprovalRequestEvent(BaseModel):
 
 
 class DecisionForm(BaseModel):
+    """What the evidence page's forms post. Empty values are refused later (403), absent ones here (400)."""
+
     model_config = ConfigDict(extra="ignore")
     decision: Literal["approve", "reject"]
     reason: str = Field(default="", max_length=2000)
-    csrf_token: str = ""
-    exp: str = ""
-    sig: str = ""
+    csrf_token: str
+    exp: str
+    sig: str
+
+
+def read_decision(
+    approval_id: str, body: str, content_type: str, identity: rules.Identity, deps: ApprovalDeps
+) -> DecisionForm:
+    """Parse a decision request's body (JSON object or form encoding); MalformedDecision, audited, otherwise."""
+    try:
+        if "json" in content_type:
+            fields: Any = json.loads(body or "{}")
+        else:
+            fields = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+        return DecisionForm.model_validate(fields)
+    except ValidationError as exc:
+        # Field names and pydantic's messages only: the input holds the CSRF token and the link's signature.
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        reason = f"the decision request is not a decision form ({problems})"
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; deep nesting is a RecursionError
+        reason = "the decision request's body is not valid JSON"
+    _audit_refusal(approval_id, identity, deps, MalformedDecision.__name__, reason)
+    raise MalformedDecision(reason)
+
+
+def _audit_refusal(approval_id: str, identity: rules.Identity, deps: ApprovalDeps, error: str, reason: str) -> None:
+    try:
+        subject = deps.store.get(approval_id).model_version
+    except ApprovalNotFound:
+        subject = approval_id[:8]
+    deps.audit.append(
+        identity.user or "anonymous",
+        "approval.refused",
+        subject,
+        {"approval_id": approval_id, "error": error, "message": reason},
+    )
 
 
 def evidence_hashes(record: ModelVersion) -> dict[str, str]:
@@ -159,13 +199,35 @@ def _json_report(record: ModelVersion, objects: ObjectStore, name: str) -> dict[
     return json.loads(objects.get(digest.ref)) if digest is not None else None
 
 
+def _viewer_csrf_token(
+    approval: ApprovalRecord, identity: rules.Identity, deps: ApprovalDeps, approver_group: str
+) -> tuple[str | None, str | None]:
+    """(CSRF token, None) for someone who may decide; (None, why not) for anyone else, who gets no forms."""
+    why_not = rules.why_may_not_decide(identity, approver_group=approver_group, triggered_by=approval.triggered_by)
+    if why_not is not None:
+        return None, why_not
+    return rules.csrf_token(deps.secret.get(), approval.approval_id, identity.user), None
+
+
 def evidence_page(
-    approval_id: str, exp: str | None, sig: str | None, identity: rules.Identity, deps: ApprovalDeps, *, now: datetime
+    approval_id: str,
+    exp: str | None,
+    sig: str | None,
+    identity: rules.Identity,
+    deps: ApprovalDeps,
+    *,
+    approver_group: str,
+    now: datetime,
 ) -> str:
-    """GET: verify the link and render the evidence with Approve / Reject forms. Changes nothing."""
+    """GET: verify the link and render the evidence, with Approve / Reject forms for those who may decide.
+
+    Changes nothing. Anyone else (outside the approvers group, or who triggered the run) is told why
+    they may not decide and gets no forms and no CSRF token.
+    """
     approval = deps.store.get(approval_id)
     expires = rules.verify_link(deps.secret.get(), approval_id, exp, sig, now=now)
     record = deps.registry.get(approval.model_version)
+    token, why_not = _viewer_csrf_token(approval, identity, deps, approver_group)
     return render_approval_page(
         approval=approval,
         record=record,
@@ -173,26 +235,40 @@ def evidence_page(
         bias={n: r for n in ("bias_pre", "bias_post") if (r := _json_report(record, deps.objects, n))},
         explainability=_json_report(record, deps.objects, "explainability"),
         images=_images(record, deps.objects),
-        csrf_token=rules.csrf_token(deps.secret.get(), approval_id, identity.user),
+        csrf_token=token,
+        may_not_decide=why_not,
         viewer=identity.user,
         link_query={"exp": str(expires), "sig": sig or ""},
     )
 
 
 def evidence_summary(
-    approval_id: str, exp: str | None, sig: str | None, identity: rules.Identity, deps: ApprovalDeps, *, now: datetime
+    approval_id: str,
+    exp: str | None,
+    sig: str | None,
+    identity: rules.Identity,
+    deps: ApprovalDeps,
+    *,
+    approver_group: str,
+    now: datetime,
 ) -> dict[str, Any]:
-    """The evidence page's facts as JSON (for `mlops approve`), with the viewer's CSRF token."""
+    """The evidence page's facts as JSON (for `mlops approve`): the CSRF token only for those who may decide."""
     approval = deps.store.get(approval_id)
     rules.verify_link(deps.secret.get(), approval_id, exp, sig, now=now)
     record = deps.registry.get(approval.model_version)
-    return {
+    token, why_not = _viewer_csrf_token(approval, identity, deps, approver_group)
+    summary: dict[str, Any] = {
         "approval": approval.model_dump(mode="json"),
         "model_version": record.model_version,
         "metrics": record.metrics,
         "trigger": record.trigger.model_dump(mode="json"),
-        "csrf_token": rules.csrf_token(deps.secret.get(), approval_id, identity.user),
+        "may_decide": token is not None,
     }
+    if token is not None:
+        summary["csrf_token"] = token
+    else:
+        summary["why_not"] = why_not
+    return summary
 
 
 def decide(

@@ -40,6 +40,7 @@ REFUSED = frozenset(
 LAYER_MODULES = sorted(module_name(path, LAYER_DIR) for path in PACKAGE_DIR.rglob("*.py"))
 #: Layer modules no handler imports, and why they are in the layer anyway.
 NOT_FOR_HANDLERS = {
+    "governed_mlops.domain.task_tokens": "task-token redaction for the history adapter below (kept beside it)",
     "governed_mlops.adapters.execution_history": "the AWS adapter for Step Functions history (`mlops history "
     "--aws`, the history UI); an adapter, so it lives with the other boto3 code",
 }

@@ -133,7 +133,8 @@ class UiRoutes:
         enriched: list[dict[str, Any]] = []
         budget = _DESCRIBE_FAILED_LIMIT
         for row in rows:
-            if row.get("status") in TERMINAL_FAILURES and "error" not in row and budget > 0:
+            # The store's list carries the error name; the page shows the cause too (from describe).
+            if row.get("status") in TERMINAL_FAILURES and "cause" not in row and budget > 0:
                 budget -= 1
                 described = self._store.describe(row["executionArn"])
                 row = {**row, **{k: described[k] for k in ("error", "cause") if k in described}}

@@ -102,6 +102,8 @@ bench: $(VENV)/.synced
 	$(VENV)/bin/python benchmarks/e2e_local.py
 	$(VENV)/bin/python benchmarks/burst.py
 	$(VENV)/bin/python benchmarks/endpoint_load.py --rate 200 --seconds 10
+	$(VENV)/bin/python benchmarks/ml_floor.py --json
+	$(VENV)/bin/python benchmarks/cli_timing.py
 	$(VENV)/bin/python benchmarks/summary.py
 
 clean:

@@ -221,10 +221,13 @@ class ParityLambda:
     @contextlib.contextmanager
     def _inside(self, sandbox: _Sandbox) -> Iterator[None]:
         """Make the process look like ``sandbox``'s: its environment, its layer modules, its log."""
-        saved_env = {k: os.environ.get(k) for k in self._template_keys | set(sandbox.environment)}
-        for key in self._template_keys:
-            os.environ.pop(key, None)
-        os.environ.update(sandbox.environment)
+        # The function's environment replaces os.environ as a whole (an atomic rebinding), never by mutating
+        # the process's mapping: another thread iterating os.environ (botocore reads proxies from it when it
+        # builds a client) must never see keys vanish under it.
+        process_environ = os.environ
+        environment = {k: v for k, v in process_environ.items() if k not in self._template_keys}
+        environment.update(sandbox.environment)
+        os.environ = environment  # type: ignore[assignment]  # noqa: B003 - a view for this process, not a clear
         saved_modules = {k: m for k, m in sys.modules.items() if k.split(".")[0] in _LAYER_PACKAGES}
         for key in saved_modules:
             del sys.modules[key]
@@ -254,11 +257,7 @@ class ParityLambda:
                     del sys.modules[key]
                 sys.modules.update(saved_modules)
                 _THREAD.session = previous_session
-                for key, value in saved_env.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
+                os.environ = process_environ  # noqa: B003 - the process mapping back
 
     def invoke(self, arn_or_name: str, payload: Any) -> Any:
         """Run the handler; raises :class:`InvocationError` with the exception's class name."""

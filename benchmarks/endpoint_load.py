@@ -60,7 +60,7 @@ from governed_mlops_ml.training import train_model
 PROJECT = find_project_dir(Path(__file__).parent)
 RESULTS = PROJECT / "benchmarks" / "results"
 DATA = PROJECT / "data" / "german_credit" / "german_credit.csv"
-CONFIG = PROJECT / "config" / "german_credit.yaml"
+CONFIG = PROJECT / "models" / "credit-risk" / "config.yaml"
 MAX_RATE, MAX_SECONDS, MAX_REQUESTS = 2000, 300, 100_000
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MODELS_BUCKET = "benchmark-models"

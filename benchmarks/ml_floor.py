@@ -64,7 +64,7 @@ from governed_mlops_ml.training import TrainedModel, train_model
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results"
 GERMAN_CREDIT_CSV = PROJECT / "data" / "german_credit" / "german_credit.csv"
-GERMAN_CREDIT_CONFIG = PROJECT / "config" / "german_credit.yaml"
+GERMAN_CREDIT_CONFIG = PROJECT / "models" / "credit-risk" / "config.yaml"
 
 
 def _load_job(name: str) -> ModuleType:

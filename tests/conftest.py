@@ -16,7 +16,7 @@ from governed_mlops_local.runtime import LocalRuntime, find_project_dir
 PROJECT_DIR = find_project_dir(Path(__file__).parent)
 EVENTS_DIR = PROJECT_DIR / "events"
 GERMAN_CREDIT = PROJECT_DIR / "data" / "german_credit" / "german_credit.csv"
-GERMAN_CONFIG = PROJECT_DIR / "config" / "german_credit.yaml"
+GERMAN_CONFIG = PROJECT_DIR / "models" / "credit-risk" / "config.yaml"
 
 
 def load_event(name: str) -> dict[str, Any]:

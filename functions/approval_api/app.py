@@ -9,13 +9,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from governed_mlops.domain.approval import Identity
+from governed_mlops.domain.approval import Identity, progress
 from governed_mlops.errors import (
     ApprovalAlreadyDecided,
     ApprovalError,
     ApprovalExpired,
     ApprovalNotFound,
     ApprovalNotWaiting,
+    DuplicateApprover,
     MalformedDecision,
 )
 from governed_mlops.observability import logger, metrics, tracer
@@ -38,6 +39,8 @@ _STATUS = {
     MalformedDecision: 400,
     ApprovalNotFound: 404,
     ApprovalAlreadyDecided: 409,
+    # Not a missing right (403): the approver's approval is already part of the request's state.
+    DuplicateApprover: 409,
     ApprovalExpired: 403,
     ApprovalNotWaiting: 503,
 }
@@ -79,7 +82,7 @@ def refused(exc: ApprovalError) -> Response[str]:
 @app.get("/approvals")
 def list_approvals() -> dict[str, Any]:
     records = dependencies().store.list_records()
-    return {"approvals": [r.model_dump(mode="json") for r in records]}
+    return {"approvals": [r.model_dump(mode="json") | {"progress": progress(r)} for r in records]}
 
 
 @app.get("/approvals/<approval_id>")
@@ -109,13 +112,14 @@ def post_decision(approval_id: str) -> Response[str]:
     who, content_type = identity(), app.current_event.headers.get("content-type") or ""
     form = read_decision(approval_id, app.current_event.decoded_body or "", content_type, who, dependencies())
     record = decide(approval_id, form, who, dependencies(), approver_group=SETTINGS.approver_group, now=utcnow())
+    # 202: the approval is recorded but the request waits for another approver (nothing resumed yet).
+    status = 202 if record.status == "pending" else 200
     if _wants_json():
-        return Response(
-            status_code=200,
-            content_type=content_types.APPLICATION_JSON,
-            body=json.dumps(record.model_dump(mode="json")),
-        )
-    return Response(status_code=200, content_type="text/html; charset=utf-8", body=decision_page(record))
+        answer = record.model_dump(mode="json") | {"progress": progress(record)}
+        if record.status == "pending":
+            answer["message"] = f"{progress(record)}; waiting for another approver"
+        return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(answer))
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=decision_page(record))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

@@ -1,4 +1,5 @@
-"""Record Approval Outcome: the model version becomes Approved, or Rejected with the reason (or expiry)."""
+"""Record Approval Outcome: the model version becomes Approved (by people, or automatically for a low-risk
+model), or Rejected with the reason (or expiry)."""
 
 import os
 from functools import cache

@@ -38,7 +38,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         stage,
         store,
         registry,
-        model_package_group=SETTINGS.model_package_group,
         definition_sha256=definition_sha256(sfn, stage.state_machine_arn),
     )
     logger.info("model registered", extra={"model_version": record.model_version})

@@ -1,4 +1,4 @@
-"""Trigger: EventBridge (CodeCommit push / S3 Object Created / Model Drift Detected) -> one pipeline execution."""
+"""Trigger: EventBridge (CodeCommit push / S3 Object Created / Model Drift Detected) -> one execution per model."""
 
 import os
 from functools import cache
@@ -32,5 +32,6 @@ def dependencies() -> TriggerDeps:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = start_pipeline(event, SETTINGS, dependencies())
     logger.info("trigger handled", extra=result.model_dump())
-    metrics.add_metric(name=f"Executions{result.status.title()}", unit=MetricUnit.Count, value=1)
+    for run in result.runs:
+        metrics.add_metric(name=f"Executions{run.status.title()}", unit=MetricUnit.Count, value=1)
     return result.model_dump()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,12 @@ def list_approvals(base_url: str, user: str) -> list[dict[str, Any]]:
 
 
 def decide(link: str, user: str, decision: str, reason: str) -> dict[str, Any]:
-    """GET the link as ``user`` (CSRF token), then POST the decision to the same API."""
+    """GET the link as ``user`` (CSRF token), then POST the decision to the same API.
+
+    The answer is the approval request; its ``status`` stays ``pending`` (HTTP 202, with ``message``
+    and ``progress``, e.g. ``approvals: 1 of 2 (carol.approver)``) when the model's risk tier needs
+    another approver.
+    """
     headers = {"Accept": "application/json", USER_HEADER: user}
     summary = _call(urllib.request.Request(link, headers=headers))  # noqa: S310 - our loopback API
     if "csrf_token" not in summary:  # the API offers the forms only to people who may decide
@@ -91,11 +96,15 @@ def decide(link: str, user: str, decision: str, reason: str) -> dict[str, Any]:
     return _call(post)
 
 
-def auto_approver(data_dir: Path, user: str, reason: str = "unattended approval") -> Callable[[], None]:
-    """A poll callback that approves every approval request published from now on, through the API, as ``user``.
+def auto_approver(data_dir: Path, user: str | Sequence[str], reason: str = "unattended approval") -> Callable[[], None]:
+    """A poll callback that approves every approval request published from now on, through the API.
 
-    Requests already in the outbox belong to earlier runs (their links may point at a runtime that is gone).
+    ``user`` approves first; when the model's risk tier needs more distinct approvers, the next of
+    ``user`` (a sequence) approves too, until the request is decided or the approvers run out (it
+    then stays pending). Requests already in the outbox belong to earlier runs (their links may point
+    at a runtime that is gone).
     """
+    approvers = [user] if isinstance(user, str) else list(user)
     done: set[str] = {m["message_id"] for m in read_outbox(data_dir)}
 
     def tick() -> None:
@@ -103,10 +112,13 @@ def auto_approver(data_dir: Path, user: str, reason: str = "unattended approval"
             link = message.get("attributes", {}).get("link")
             if link and message["message_id"] not in done:
                 done.add(message["message_id"])
-                try:
-                    decide(link, user, "approve", reason)
-                except ApprovalClientError as exc:
-                    if exc.status != 409:  # already decided (or expired) earlier: nothing to do
-                        raise
+                for approver in approvers:
+                    try:
+                        if decide(link, approver, "approve", reason).get("status") != "pending":
+                            break
+                    except ApprovalClientError as exc:
+                        # 409: already decided (or expired) earlier, or this approver already approved it.
+                        if exc.status != 409:
+                            raise
 
     return tick

@@ -24,7 +24,7 @@ from governed_mlops_local.cli_aws import reading_stack, stack_options
 from governed_mlops_local.cli_history_aws import aws_options, history_from_aws, redrive_in_aws
 from governed_mlops_local.cli_history_aws import render as render_aws_history
 
-DEFAULT_DATASET_KEY = "datasets/german_credit.csv"
+DEFAULT_DATASET_KEY = "datasets/credit-risk/german_credit.csv"
 
 
 class Context:
@@ -33,13 +33,34 @@ class Context:
         self.data_dir = data_dir
 
     @contextmanager
-    def runtime(self, config: Path | None = None, *, user: str | None = None, port: int = 0) -> Iterator[Any]:
+    def runtime(self, *, user: str | None = None, port: int = 0) -> Iterator[Any]:
         from governed_mlops_local.runtime import LocalRuntime
 
-        with LocalRuntime(
-            self.project_dir, self.data_dir, config_path=config, local_user=user or _os_user(), port=port
-        ) as runtime:
+        with LocalRuntime(self.project_dir, self.data_dir, local_user=user or _os_user(), port=port) as runtime:
             yield runtime
+
+    def model(self, name: str | None) -> str:
+        """The model a command is about: ``--model NAME``, or the only model project there is."""
+        from governed_mlops.errors import UnknownModelError
+        from governed_mlops.model_projects import load_project, project_configs
+
+        projects = project_configs(self.project_dir)
+        if name is None:
+            if len(projects) == 1:
+                return next(iter(projects))
+            if not projects:
+                _fail(
+                    "no model project in models/",
+                    "create one: mlops models add NAME --data FILE --target COLUMN --positive-label VALUE",
+                )
+            _fail(f"there are {len(projects)} models ({', '.join(projects)}): say which with --model NAME")
+        try:
+            load_project(self.project_dir, name)
+        except UnknownModelError as exc:
+            _fail(f"UnknownModelError: {exc}")
+        except PipelineError as exc:
+            _fail(f"{type(exc).__name__}: {exc}", f"fix models/{name}/config.yaml")
+        return name
 
 
 def _os_user() -> str:
@@ -111,14 +132,16 @@ def _report_deliveries(deliveries: list[Any]) -> list[str]:
         if d.error:
             _echo(f"rule {d.rule} -> {d.target}: {d.error_type}: {d.error}", fg="red")
             continue
-        status = d.result.get("status")
-        _echo(f"rule {d.rule} -> {d.target}: {status} {d.result.get('execution_name')}")
-        if status == "started":
-            arns.append(d.result["execution_arn"])
+        for run in d.result.get("runs", []):
+            _echo(f"rule {d.rule} -> {d.target}: {run['status']} {run['execution_name']} (model {run['model']})")
+            if run["status"] == "started":
+                arns.append(run["execution_arn"])
+        for skipped in d.result.get("skipped", []):
+            _echo(f"rule {d.rule} -> {d.target}: model {skipped['model']} not retrained: {skipped['reason']}")
     return arns
 
 
-def _approval_watcher(runtime: Any, approve_as: str | None) -> Any:
+def _approval_watcher(runtime: Any, approve_as: tuple[str, ...]) -> Any:
     """Print each new approval request (as the notification would reach a person); approve if asked."""
     from governed_mlops.adapters.approvals import read_outbox
     from governed_mlops_local import approval_client
@@ -139,16 +162,20 @@ def _approval_watcher(runtime: Any, approve_as: str | None) -> Any:
             _echo(f"\n  ⏸ {message['subject']}", fg="yellow", bold=True)
             _echo(f"    Review and decide in a browser: {attributes['link']}")
             _echo(f"    or from another terminal: mlops approve {attributes['approval_id']} --as <approver>")
-            if approve_as:
+            for approver in approve_as:
                 answer = approval_client.decide(
-                    attributes["link"], approve_as, "approve", "unattended approval (--approve-as)"
+                    attributes["link"], approver, "approve", "unattended approval (--approve-as)"
                 )
-                _echo(f"    approved as {approve_as}: model {answer['model_version']}\n", fg="green")
+                if answer.get("status") == "pending":
+                    _echo(f"    approved as {approver}: {answer.get('message', 'waiting for another approver')}")
+                    continue
+                _echo(f"    approved as {approver}: model {answer['model_version']}\n", fg="green")
+                break
 
     return tick
 
 
-def _finish(runtime: Any, arns: list[str], wait: bool, deliveries: list[Any], approve_as: str | None = None) -> int:
+def _finish(runtime: Any, arns: list[str], wait: bool, deliveries: list[Any], approve_as: tuple[str, ...] = ()) -> int:
     failed = any(d.error for d in deliveries)
     if arns:
         results = runtime.wait(
@@ -227,9 +254,14 @@ def load_event(event_file: Path) -> dict[str, Any]:
 @main.command()
 @click.argument("event_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--wait", is_flag=True, help="Return when the started executions end; exit 1 if one failed.")
-@click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
+@click.option(
+    "--approve-as",
+    multiple=True,
+    metavar="NAME",
+    help="Approve through the API as NAME (unattended runs); repeat for a model that needs two approvers.",
+)
 @click.pass_obj
-def trigger(obj: Context, event_file: Path, wait: bool, approve_as: str | None) -> None:
+def trigger(obj: Context, event_file: Path, wait: bool, approve_as: tuple[str, ...]) -> None:
     """Send an EventBridge event (e.g. events/codecommit_push.json) through the template's rules."""
     # Checked here, before a background process or the runtime starts: bad input fails in milliseconds.
     try:
@@ -248,16 +280,29 @@ def trigger(obj: Context, event_file: Path, wait: bool, approve_as: str | None) 
 
 @main.command()
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--key", default=None, help="Object key (default: datasets/<file name>).")
+@click.option("--model", "model", default=None, help="The model this data is for (optional when there is one model).")
+@click.option("--key", default=None, help="Object key (default: datasets/<model>/<file name>).")
 @click.option("--wait", is_flag=True, help="Return when the started execution ends; exit 1 if it failed.")
 @click.option("--as", "requester", default=None, help="Who uploads (the S3 event's requester; default: OS user).")
-@click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
+@click.option(
+    "--approve-as",
+    multiple=True,
+    metavar="NAME",
+    help="Approve through the API as NAME (unattended runs); repeat for a model that needs two approvers.",
+)
 @click.pass_obj
 def upload(
-    obj: Context, csv_file: Path, key: str | None, wait: bool, requester: str | None, approve_as: str | None
+    obj: Context,
+    csv_file: Path,
+    model: str | None,
+    key: str | None,
+    wait: bool,
+    requester: str | None,
+    approve_as: tuple[str, ...],
 ) -> None:
-    """Put a CSV into the local data bucket; S3 'Object Created' goes through the rules as in AWS."""
-    key = key or f"datasets/{csv_file.name}"
+    """Put a CSV under datasets/<model>/ in the local data bucket; 'Object Created' runs that model's pipeline."""
+    if key is None:
+        key = f"datasets/{obj.model(model)}/{csv_file.name}"
     if not wait:
         as_args = ["--as", requester] if requester else []
         _detach(["upload", str(csv_file), "--key", key, *as_args, *_approve_args(approve_as)], obj)
@@ -272,7 +317,12 @@ def upload(
 
 @main.command()
 @click.argument("name")
-@click.option("--approve-as", default=None, metavar="NAME", help="Approve through the API as NAME (unattended runs).")
+@click.option(
+    "--approve-as",
+    multiple=True,
+    metavar="NAME",
+    help="Approve through the API as NAME (unattended runs); repeat for a model that needs two approvers.",
+)
 @click.option(
     "--port",
     type=int,
@@ -284,7 +334,7 @@ def upload(
 def redrive(
     obj: Context,
     name: str,
-    approve_as: str | None,
+    approve_as: tuple[str, ...],
     port: int | None,
     aws: bool,
     region: str | None,
@@ -327,64 +377,69 @@ def redrive(
         raise SystemExit(_finish(runtime, [started.execution_arn], True, [], approve_as))
 
 
-def _approve_args(approve_as: str | None) -> list[str]:
-    return ["--approve-as", approve_as] if approve_as else []
+def _approve_args(approve_as: tuple[str, ...]) -> list[str]:
+    return [arg for name in approve_as for arg in ("--approve-as", name)]
+
+
+#: The example model and its data: what `mlops demo` runs without options.
+DEMO_MODEL = "credit-risk"
+DEMO_DATA = Path("data") / "german_credit" / "german_credit.csv"
 
 
 @main.command()
+@click.option("--model", "model", default=None, help=f"The model project to run (default: {DEMO_MODEL}).")
 @click.option(
     "--data",
     "data_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Dataset CSV (default: the German credit data).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Pipeline configuration YAML (default: config/german_credit.yaml).",
+    help=f"Dataset CSV (default for {DEMO_MODEL}: the German credit data; required for other models).",
 )
 @click.option(
     "--approve-as",
-    default=None,
+    multiple=True,
     metavar="NAME",
-    help="Approve through the approval API as NAME (an approver) instead of waiting for a person.",
+    help="Approve through the approval API as NAME (an approver) instead of waiting for a person; "
+    "repeat for a model whose risk tier needs two approvers.",
 )
 @click.option("--port", default=0, help="Port of the local API (approval pages); default: any free port.")
 @click.pass_obj
-def demo(obj: Context, data_file: Path | None, config_file: Path | None, approve_as: str | None, port: int) -> None:
-    """Fresh data directory, upload the dataset, run the pipeline end to end, print a summary."""
-    data_file = data_file or obj.project_dir / "data" / "german_credit" / "german_credit.csv"
+def demo(obj: Context, model: str | None, data_file: Path | None, approve_as: tuple[str, ...], port: int) -> None:
+    """Fresh data directory, upload a model's dataset, run its pipeline end to end, then a canary push."""
+    model = obj.model(model or DEMO_MODEL)
+    if data_file is None:
+        if model != DEMO_MODEL:
+            _fail(f"--data FILE is required for model {model!r} (the bundled data is {DEMO_MODEL}'s)")
+        data_file = obj.project_dir / DEMO_DATA
     if obj.data_dir.exists():
         shutil.rmtree(obj.data_dir)
     _echo(f"Local runtime: template {obj.project_dir / 'template.yaml'}, data dir {obj.data_dir} (fresh)")
     begin = time.perf_counter()
-    with obj.runtime(config_file, port=port) as runtime:
+    with obj.runtime(port=port) as runtime:
         _echo(
             f"Runtime ready in {time.perf_counter() - begin:.2f}s (local API {runtime.gateway.url}); "
-            f"uploading {data_file.name} as {runtime.local_user}"
+            f"uploading {data_file.name} for model {model} as {runtime.local_user}"
         )
         _, deliveries = runtime.upload(
-            data_file.read_bytes(), f"datasets/{data_file.name}", requester=runtime.local_user
+            data_file.read_bytes(), f"datasets/{model}/{data_file.name}", requester=runtime.local_user
         )
         arns = _report_deliveries(deliveries)
         code = _finish(runtime, arns, True, deliveries, approve_as)
         for arn in arns:
             _summary(runtime, runtime.executions.describe(arn))
         if code == 0:
-            code = _canary_phase(runtime, data_file, approve_as)
+            code = _canary_phase(runtime, model, data_file, approve_as)
     _echo(f"Done in {time.perf_counter() - begin:.2f}s")
     raise SystemExit(code)
 
 
-def _canary_phase(runtime: Any, data_file: Path, approve_as: str | None) -> int:
+def _canary_phase(runtime: Any, model: str, data_file: Path, approve_as: tuple[str, ...]) -> int:
     """A code push retrains; the new version rolls out as a canary while clients keep calling."""
-    from governed_mlops.config import parse_config
+    from governed_mlops.model_projects import load_project
     from governed_mlops_local.traffic import TrafficGenerator
 
-    endpoint = runtime.template.parameters["EndpointName"]
+    config, spec = load_project(runtime.project_dir, model)
+    endpoint = spec.endpoint_name
     event = json.loads((runtime.project_dir / "events" / "codecommit_push.json").read_text())
     head = runtime.current_commit()
     if head:
@@ -395,7 +450,7 @@ def _canary_phase(runtime: Any, data_file: Path, approve_as: str | None) -> int:
         f"to {endpoint} as a canary while clients send requests",
         bold=True,
     )
-    features = parse_config(runtime.config_path.read_text()).dataset.features
+    features = config.dataset.features
     traffic = TrafficGenerator(
         runtime.gateway.url, endpoint, TrafficGenerator.rows_from_csv(data_file.read_bytes(), features)
     )
@@ -415,8 +470,8 @@ def _canary_phase(runtime: Any, data_file: Path, approve_as: str | None) -> int:
         bold=True,
     )
     _echo(f"  client requests during the rollout: {traffic.sent}, failed: {sum(traffic.errors.values())}")
-    for config, count in traffic.by_config.most_common():
-        _echo(f"    {config:<52} {count:>5}  ({100 * count / max(1, traffic.sent):.0f}%)")
+    for config_name, count in traffic.by_config.most_common():
+        _echo(f"    {config_name:<52} {count:>5}  ({100 * count / max(1, traffic.sent):.0f}%)")
     return code
 
 
@@ -514,6 +569,7 @@ def filter_executions(
 @click.option(
     "--since", default=None, metavar="WHEN", help="Only executions started since WHEN: an ISO date/time or 30m, 2h, 7d."
 )
+@click.option("--model", "model", default=None, help="Only this model's executions (local runtime).")
 @stack_options
 @click.pass_obj
 def executions(
@@ -521,6 +577,7 @@ def executions(
     as_json: bool,
     statuses: tuple[str, ...],
     since: str | None,
+    model: str | None,
     aws: bool,
     region: str | None,
     profile: str | None,
@@ -532,14 +589,18 @@ def executions(
     except click.BadParameter as exc:
         exc.param_hint = "'--since'"
         raise
-    filtered = bool(statuses) or start is not None
+    filtered = bool(statuses) or start is not None or model is not None
     if aws:
+        if model is not None:
+            cli_aws.fail("--model filters local executions only; with --aws use the execution names (mlops history)")
         with reading_stack(stack_name, region, profile) as stack:
             rows = filter_executions(stack.executions().list_executions(), statuses, start)
         empty = "No executions match." if filtered else f"No executions of {stack.pipeline_arn} yet."
         cli_aws.echo(_executions_text(rows, as_json, empty=empty))
         return
     rows = filter_executions(_store(obj).list_executions(), statuses, start)
+    if model is not None:
+        rows = [row for row in rows if row.get("model") == obj.model(model)]
     empty = "No executions match." if filtered else "No executions yet. Start one: mlops demo"
     _echo(_executions_text(rows, as_json, empty=empty))
 
@@ -548,7 +609,7 @@ def _executions_text(rows: list[dict[str, Any]], as_json: bool, *, empty: str) -
     if as_json:
         return json.dumps({"executions": rows}, indent=2)
     lines = [] if rows else [empty]
-    lines.append(f"{'NAME':<36} {'STATUS':<12} {'STARTED':<26} {'DURATION':<10} ERROR")
+    lines.append(f"{'NAME':<36} {'MODEL':<20} {'STATUS':<12} {'STARTED':<26} {'DURATION':<10} ERROR")
     for r in rows:
         duration = ""
         if r.get("stopDate"):
@@ -556,7 +617,7 @@ def _executions_text(rows: list[dict[str, Any]], as_json: bool, *, empty: str) -
             duration = f"{seconds:.2f}s"
         colour = {"SUCCEEDED": "green", "RUNNING": "cyan"}.get(r["status"], "red")
         lines.append(
-            f"{r['name']:<36} "
+            f"{r['name']:<36} {r.get('model') or '-':<20} "
             + click.style(f"{r['status']:<12}", fg=colour)
             + f" {r['startDate'][:26]:<26} {duration:<10} {r.get('error') or ''}".rstrip()
         )
@@ -641,22 +702,45 @@ def history(
         _echo(f"{e['id']:>4}  {offset:9.3f}  {e['type']:<28} {_event_detail(e)}")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
 @stack_options
-@click.pass_obj
+@click.pass_context
 def models(
-    obj: Context, as_json: bool, aws: bool, region: str | None, profile: str | None, stack_name: str | None
+    ctx: click.Context, as_json: bool, aws: bool, region: str | None, profile: str | None, stack_name: str | None
 ) -> None:
-    """List registered model versions with status and headline metrics (--aws: the stack's registry)."""
+    """The model inventory: every model project with tier, champion, endpoint, last run and monitoring.
+
+    With --aws: every registered version of the stack's registry (as `mlops models versions`).
+    Subcommands: `add` onboards a dataset, `versions` lists registered versions.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
     if aws:
         with reading_stack(stack_name, region, profile) as stack:
             records = stack.registry().list_versions()
         cli_aws.echo(_models_text(records, as_json))
         return
-    from governed_mlops.adapters.model_registry import LocalModelRegistry
+    from governed_mlops_local.inventory import inventory, render
 
-    _echo(_models_text(LocalModelRegistry(obj.data_dir).list_versions(), as_json))
+    _echo(render(inventory(obj.project_dir, obj.data_dir), as_json))
+
+
+@models.command("versions")
+@click.option("--model", "model", default=None, help="Only this model's registry group.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def model_versions(obj: Context, model: str | None, as_json: bool) -> None:
+    """Registered model versions with status and headline metrics."""
+    from governed_mlops.adapters.model_registry import LocalModelRegistry
+    from governed_mlops.model_projects import load_project
+
+    records = LocalModelRegistry(obj.data_dir).list_versions()
+    if model is not None:
+        group = load_project(obj.project_dir, obj.model(model))[1].model_package_group
+        records = [r for r in records if r.model_package_group == group]
+    _echo(_models_text(records, as_json))
 
 
 def _models_text(records: list[Any], as_json: bool) -> str:
@@ -884,6 +968,13 @@ def _register_command_modules() -> None:
     main.add_command(invoke)
     main.add_command(reproduce)
     main.add_command(package_jobs)
+    models.add_command(_models_add())
+
+
+def _models_add() -> click.Command:
+    from governed_mlops_local.cli_models import models_add
+
+    return models_add
 
 
 _register_command_modules()

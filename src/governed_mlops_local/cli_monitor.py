@@ -7,9 +7,11 @@ served again. Register with ``main.add_command(monitor)``, ``main.add_command(en
 
 ``monitor run ENDPOINT`` is the local stand-in for the scheduled Model Monitor job (in AWS an
 EventBridge Scheduler schedule runs ``jobs/monitor.py`` as a SageMaker processing job); see
-:mod:`governed_mlops_local.services.monitoring`. Exit codes: 0 no violations, 3 violations found (an alert
-was sent, ``monitoring.violation`` audited and a ``Model Drift Detected`` event put on the bus),
-2 the endpoint cannot be monitored (reason on stderr), 1 the retraining it started failed (with ``--wait``).
+:mod:`governed_mlops_local.services.monitoring`. Exit codes: 0 no violations, or "insufficient data" (fewer
+captured rows in the window than the model's ``monitoring.min_samples``: no verdict, nothing acted on),
+3 violations found (an alert was sent, ``monitoring.violation`` audited and a ``Model Drift Detected`` event
+put on the bus), 2 the endpoint cannot be monitored (reason on stderr), 1 the retraining it started failed
+(with ``--wait``).
 
 ``monitor run ENDPOINT --aws --stack NAME`` analyses a deployed endpoint: the Data Capture objects under
 ``s3://<ArtifactsBucket>/data-capture/<endpoint>/``, the serving model's archive and training split from
@@ -107,8 +109,9 @@ def monitor_run(
 ) -> None:
     """Analyse ENDPOINT's traffic captured since the previous run; on drift alert, audit and start a retraining.
 
-    Exit 0: no violations; 3: violations found (retraining started); 2: cannot monitor; 1: with --wait, the
-    retraining failed. With --aws: a deployed endpoint, reports only (no alert, audit record or retraining).
+    Exit 0: no violations, or insufficient data (fewer captured rows than the model's monitoring.min_samples);
+    3: violations found (retraining started); 2: cannot monitor; 1: with --wait, the retraining failed.
+    With --aws: a deployed endpoint, reports only (no alert, audit record or retraining).
     """
     if aws:
         if wait or approve_as:
@@ -212,6 +215,14 @@ def _render_run(run: Any, *, acted: bool = True) -> None:
     _echo(f"Window       {run.window_start} .. {run.window_end}: {run.records} records, {run.rows} rows")
     _echo(f"Run          {run.run_id}")
     _echo(f"Report       {run.reports['constraint_violations']}")
+    if run.insufficient_data:
+        _echo(
+            f"Insufficient data: {run.rows} captured rows in the window, fewer than the minimum of "
+            f"{run.min_samples} (monitoring.min_samples). No verdict on drift or completeness, nothing acted on; "
+            "the next run analyses these requests again together with newer ones.",
+            fg="yellow",
+        )
+        return
     if not run.violations:
         _echo("No violations: the captured traffic matches the training baseline.", fg="green")
         return

@@ -215,8 +215,10 @@ class ExecutionStore:
                 "startDate": r["start_date"],
                 **({"stopDate": r["stop_date"]} if r["stop_date"] else {}),
                 **({"redriveCount": r["redrive_count"]} if r["redrive_count"] else {}),
-                # Not in ListExecutions: the on-call reader wants the failure without a second command.
+                # Not in ListExecutions: the on-call reader wants the failure without a second command,
+                # and which model the run is for (from its input).
                 **({"error": r["error"]} if r["error"] else {}),
+                **({"model": model} if (model := _model_of(r["input"])) else {}),
             }
             for r in self._rows()
         ]
@@ -336,3 +338,12 @@ def merge_attempts(attempts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]
 
 def _dict_row(cursor: Any, row: tuple[Any, ...]) -> dict[str, Any]:
     return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
+
+
+def _model_of(execution_input: str) -> str | None:
+    """The model name in an execution's input (``request.model.name``), if it has one."""
+    try:
+        model = json.loads(execution_input).get("model")
+    except (ValueError, AttributeError):
+        return None
+    return str(model["name"]) if isinstance(model, dict) and "name" in model else None

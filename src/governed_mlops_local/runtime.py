@@ -34,9 +34,10 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfun
 
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
-from governed_mlops_local import model_server
+from governed_mlops.model_projects import config_key, load_project, project_configs
+from governed_mlops_local import cloudwatch, model_server
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
-from governed_mlops_local.endpoints import AlarmRule, LocalSageMakerHosting
+from governed_mlops_local.endpoints import LocalSageMakerHosting
 from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.gateway import LocalGateway
 from governed_mlops_local.lambda_host import InvocationError, LambdaHost, install_stdout_router
@@ -62,7 +63,6 @@ LOCAL_PARAMETERS = {
     "TerminationWaitSeconds": "4",
     "EndpointPollSeconds": "1",
     "EndpointMaxPolls": "120",
-    "MaxCanaryLatencyMs": "1000",
 }
 #: Endpoint provisioning and bake times run this much faster locally (documented in the README).
 LOCAL_TIME_SCALE = 0.25
@@ -90,7 +90,6 @@ class LocalRuntime:
         project_dir: Path,
         data_dir: Path,
         *,
-        config_path: Path | None = None,
         parameter_overrides: dict[str, str] | None = None,
         serve_http: bool = True,
         warm_jobs: bool = True,
@@ -100,7 +99,6 @@ class LocalRuntime:
     ) -> None:
         self.project_dir = project_dir
         self.data_dir = data_dir
-        self.config_path = config_path or project_dir / "config" / "german_credit.yaml"
         self.template: LocalTemplate = load_template(
             project_dir / "template.yaml",
             stack_name=STACK_NAME,
@@ -169,14 +167,15 @@ class LocalRuntime:
         self._stack.callback(self.hosting.close)
         for arn, function in self.hosting.functions().items():
             self.host.add_local_function(arn, function)
-        self._register_alarms()
+        for arn, function in cloudwatch.functions(self.hosting).items():
+            self.host.add_local_function(arn, function)
         self.sfn = boto3.client("stepfunctions", region_name=LOCAL_REGION)
         if self._serve_http:
             self._start_gateway()
         for machine in self.template.state_machines.values():
             # SageMaker integrations run in the local emulators (moto's engine does not support them).
             definition = re.sub(
-                r'"(arn:aws:states:::(?:aws-sdk:)?sagemaker:[A-Za-z.]+)"',
+                r'"(arn:aws:states:::(?:aws-sdk:)?sagemaker:[A-Za-z.]+|arn:aws:states:::aws-sdk:cloudwatch:putMetricAlarm)"',
                 lambda m: f'"{local_function_arn(m.group(1))}"',
                 machine.definition,
             )
@@ -200,33 +199,6 @@ class LocalRuntime:
             return LocalGitRepository(self.project_dir).branch_head("", "")
         except RepositoryNotFoundError:
             return None
-
-    def _register_alarms(self) -> None:
-        """The template's CloudWatch alarms on the endpoint, as rules the hosting emulator evaluates."""
-        endpoint = self.template.parameters.get("EndpointName")
-        if not endpoint or not self.template.alarms:
-            return
-        params = self.template.parameters
-        rules = []
-        for logical_id, props in self.template.alarms.items():
-            name = str(props["AlarmName"])
-            if props.get("MetricName") == "Invocation5XXErrors":
-                rules.append(AlarmRule(name, "Invocation5XXErrors rate", threshold=0.0))
-            elif props.get("MetricName") == "ModelLatency":
-                rules.append(AlarmRule(name, "ModelLatency p99", threshold=float(params["MaxCanaryLatencyMs"])))
-            elif logical_id == "EndpointBehaviourAlarm":
-                low, high = float(params["MinPositiveRate"]), float(params["MaxPositiveRate"])
-                rules.append(
-                    AlarmRule(
-                        name,
-                        "PositivePredictionRate delta vs baseline",
-                        threshold=(high - low) / 2,
-                        baseline_rate=(high + low) / 2,
-                        # As the template's TreatMissingData: notBreaching (a quiet endpoint still deploys).
-                        treat_missing_data="missing",
-                    )
-                )
-        self.hosting.register_alarms(endpoint, rules)
 
     def _start_gateway(self) -> None:
         api = self.template.functions.get("ApprovalApiFunction")
@@ -287,13 +259,18 @@ class LocalRuntime:
         return undo
 
     def _publish_deployment_artifacts(self) -> None:
-        """What ``sam deploy`` + the release step put in place: the configuration and the job code."""
+        """What ``sam deploy`` + the release step put in place: every model project's configuration and the job code.
+
+        Each configuration is parsed first: a broken ``models/<name>/config.yaml`` stops the runtime
+        with the file and field named, instead of failing the next run of that model.
+        """
         artifacts = self.template.buckets["ArtifactsBucket"].name
         params = self.template.parameters
-        for key, data in (
-            (params["ConfigKey"], self.config_path.read_bytes()),
-            (params["TrainingSourceKey"], build_sourcedir(self.project_dir)),
-        ):
+        published: list[tuple[str, bytes]] = []
+        for name, path in project_configs(self.project_dir).items():
+            load_project(self.project_dir, name)
+            published.append((config_key(params["ModelsPrefix"], name), path.read_bytes()))
+        for key, data in (*published, (params["TrainingSourceKey"], build_sourcedir(self.project_dir))):
             current = self.store.latest_under(artifacts, key)
             if current is None or current.ref.key != key or self.store.get(current.ref) != data:
                 self.store.put(artifacts, key, data)

@@ -10,15 +10,42 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from governed_mlops.errors import JobInputError
 
-__all__ = ["JOB_CONFIG_FILE", "JobConfig", "parse_job_config"]
+__all__ = [
+    "DEFAULT_MISSING_RULE",
+    "JOB_CONFIG_FILE",
+    "MISSING_POLICIES",
+    "JobConfig",
+    "MissingRule",
+    "parse_job_config",
+]
 
 JOB_CONFIG_FILE = "job_config.json"
 
 _KEYS = ("target", "positive_label", "numeric_features", "categorical_features", "seed", "decision_threshold")
+#: Keys a document may leave out (written by later pipeline versions; absent in older ones).
+_OPTIONAL_KEYS = ("missing",)
+
+#: The missing-value policies of the pipeline configuration's ``dataset.missing`` (README "Missing values").
+MISSING_POLICIES: Final = ("allow", "impute-median", "impute-mode", "reject")
+
+
+@dataclass(frozen=True)
+class MissingRule:
+    """How one feature's missing values are treated, as configured in ``dataset.missing``.
+
+    ``max_fraction`` is the share of rows allowed to miss the feature (0 for ``reject``); ``None``
+    when the document does not say (a job config written before per-column policies existed).
+    """
+
+    policy: str = "allow"
+    max_fraction: float | None = None
+
+
+DEFAULT_MISSING_RULE: Final = MissingRule()
 
 
 @dataclass(frozen=True)
@@ -31,15 +58,21 @@ class JobConfig:
     categorical_features: tuple[str, ...]
     seed: int
     decision_threshold: float
+    #: ``(feature, rule)`` pairs; a feature not listed has :data:`DEFAULT_MISSING_RULE` (allow, no stated limit).
+    missing: tuple[tuple[str, MissingRule], ...] = ()
 
     @property
     def features(self) -> tuple[str, ...]:
         """Numeric then categorical feature names, in configuration order."""
         return (*self.numeric_features, *self.categorical_features)
 
+    def missing_rule(self, feature: str) -> MissingRule:
+        """The missing-value rule of ``feature`` (allow without a stated limit when none is configured)."""
+        return dict(self.missing).get(feature, DEFAULT_MISSING_RULE)
+
     def to_json_dict(self) -> dict[str, Any]:
         """The ``job_config.json`` document for this configuration."""
-        return {
+        document: dict[str, Any] = {
             "target": self.target,
             "positive_label": self.positive_label,
             "numeric_features": list(self.numeric_features),
@@ -47,6 +80,11 @@ class JobConfig:
             "seed": self.seed,
             "decision_threshold": self.decision_threshold,
         }
+        if self.missing:
+            document["missing"] = {
+                name: {"policy": rule.policy, "max_fraction": rule.max_fraction} for name, rule in self.missing
+            }
+        return document
 
 
 def parse_job_config(raw: Mapping[str, Any]) -> JobConfig:
@@ -59,7 +97,7 @@ def parse_job_config(raw: Mapping[str, Any]) -> JobConfig:
     if not isinstance(raw, Mapping):
         raise JobInputError(f"{JOB_CONFIG_FILE} must hold a JSON object, got {type(raw).__name__}")
     missing = [key for key in _KEYS if key not in raw]
-    unknown = sorted(set(raw) - set(_KEYS))
+    unknown = sorted(set(raw) - set(_KEYS) - set(_OPTIONAL_KEYS))
     if missing or unknown:
         raise JobInputError(f"{JOB_CONFIG_FILE}: missing keys {missing}, unknown keys {unknown}")
     config = JobConfig(
@@ -69,9 +107,31 @@ def parse_job_config(raw: Mapping[str, Any]) -> JobConfig:
         categorical_features=_string_list(raw, "categorical_features"),
         seed=_integer(raw, "seed"),
         decision_threshold=_threshold(raw, "decision_threshold"),
+        missing=_missing_rules(raw.get("missing", {})),
     )
     _check_features(config)
+    _check_missing_rules(config)
     return config
+
+
+def _missing_rules(value: Any) -> tuple[tuple[str, MissingRule], ...]:
+    if not isinstance(value, Mapping):
+        raise JobInputError(f"{JOB_CONFIG_FILE}: 'missing' must map features to rules, got {value!r}")
+    rules = []
+    for name, entry in value.items():
+        where = f"{JOB_CONFIG_FILE}: missing.{name}"
+        if not isinstance(entry, Mapping) or set(entry) - {"policy", "max_fraction"}:
+            raise JobInputError(f"{where} must be an object with 'policy' and 'max_fraction', got {entry!r}")
+        policy = entry.get("policy", DEFAULT_MISSING_RULE.policy)
+        if policy not in MISSING_POLICIES:
+            raise JobInputError(f"{where}: policy {policy!r} is not one of {list(MISSING_POLICIES)}")
+        limit = entry.get("max_fraction")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0.0 <= limit <= 1.0
+        ):
+            raise JobInputError(f"{where}: max_fraction must be a number from 0 to 1, got {limit!r}")
+        rules.append((str(name), MissingRule(policy=policy, max_fraction=None if limit is None else float(limit))))
+    return tuple(rules)
 
 
 def _non_empty_string(raw: Mapping[str, Any], key: str) -> str:
@@ -114,3 +174,14 @@ def _check_features(config: JobConfig) -> None:
         raise JobInputError(f"{JOB_CONFIG_FILE}: features listed more than once: {duplicated}")
     if config.target in features:
         raise JobInputError(f"{JOB_CONFIG_FILE}: target {config.target!r} is also listed as a feature")
+
+
+def _check_missing_rules(config: JobConfig) -> None:
+    not_features = sorted(name for name, _ in config.missing if name not in config.features)
+    if not_features:
+        raise JobInputError(f"{JOB_CONFIG_FILE}: missing-value rules for columns that are not features: {not_features}")
+    medians = sorted(
+        name for name, rule in config.missing if rule.policy == "impute-median" and name in config.categorical_features
+    )
+    if medians:
+        raise JobInputError(f"{JOB_CONFIG_FILE}: impute-median needs a numeric feature; categorical: {medians}")

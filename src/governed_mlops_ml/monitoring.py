@@ -37,12 +37,21 @@ import pandas as pd
 from scipy import stats
 
 from governed_mlops.errors import JobInputError
-from governed_mlops_ml.features import FeatureSpec, feature_spec_from_dict
+from governed_mlops_ml.features import (
+    FeatureSpec,
+    MissingTreatment,
+    MissingValueRefused,
+    apply_missing_treatment,
+    feature_spec_from_dict,
+)
 
 __all__ = [
     "CSV_CONTENT_TYPE",
+    "INSUFFICIENT_DATA",
     "JSON_CONTENT_TYPE",
     "MAX_PAYLOAD_BYTES",
+    "NO_VIOLATIONS",
+    "VIOLATIONS",
     "DriftThresholds",
     "InferencePayload",
     "PayloadError",
@@ -59,6 +68,12 @@ CSV_CONTENT_TYPE = "text/csv"
 JSON_CONTENT_TYPE = "application/json"
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 """SageMaker real-time endpoints refuse request bodies above 6 MB."""
+
+#: ``constraint_violations.json`` ``status``: the verdict of one analysis.
+NO_VIOLATIONS = "no_violations"
+VIOLATIONS = "violations"
+INSUFFICIENT_DATA = "insufficient_data"
+"""Fewer captured rows than ``DriftThresholds.min_samples``: neither drift nor a completeness failure, no verdict."""
 
 _PSI_FLOOR = 1e-4
 """Bin fractions are floored at this value so an empty bin gives a large, finite PSI term."""
@@ -99,10 +114,13 @@ class InferencePayload:
 
     def matrix(self, spec: FeatureSpec) -> npt.NDArray[np.float64]:
         """The model's input matrix: raw rows encoded as :func:`~governed_mlops_ml.features.encode_frame` encodes
-        them (row by row, without pandas' per-call overhead), encoded rows as sent.
+        them (row by row, without pandas' per-call overhead), encoded rows as sent; then missing values are
+        resolved by the very function training used, :func:`~governed_mlops_ml.features.apply_missing_treatment`,
+        with the imputed values stored in ``spec``.
 
         Raises:
-            PayloadError: a raw numeric value is not a finite number (400).
+            PayloadError: a raw numeric value is not a finite number, or a feature whose missing-value policy
+                is ``reject`` is missing (400, naming the row and the feature).
         """
         matrix = np.zeros((self.row_count, len(spec.encoded_columns)), dtype=np.float64)
         categories = _category_positions(spec)
@@ -113,12 +131,22 @@ class InferencePayload:
             row = raw or {}
             for column, name in enumerate(spec.numeric_features):
                 matrix[position, column] = _numeric_value(position + 1, name, row.get(name))
-            for name, columns in categories:
+            for name, columns, block in categories:
                 value = row.get(name)
-                column_of = columns.get(str(value)) if value is not None else None
+                if value is None:
+                    matrix[position, block] = np.nan  # missing, as encode_frame marks it
+                    continue
+                column_of = columns.get(str(value))
                 if column_of is not None:
                     matrix[position, column_of] = 1.0
-        return matrix
+        try:
+            return apply_missing_treatment(matrix, spec)
+        except MissingValueRefused as exc:
+            raise PayloadError(
+                400,
+                f"row {exc.rows[0] + 1}, feature {exc.feature!r}: the value is missing and the feature's "
+                "missing-value policy is reject: send a value",
+            ) from exc
 
     def frame(self, spec: FeatureSpec) -> pd.DataFrame:
         """Raw feature values, one row per request row; encoded rows are decoded with ``spec``.
@@ -133,12 +161,14 @@ class InferencePayload:
 
 
 @functools.cache
-def _category_positions(spec: FeatureSpec) -> tuple[tuple[str, dict[str, int]], ...]:
-    """Per categorical feature, the matrix column of each known category (as ``encode_frame`` lays them out)."""
+def _category_positions(spec: FeatureSpec) -> tuple[tuple[str, dict[str, int], slice], ...]:
+    """Per categorical feature, the matrix column of each known category and the feature's block of columns
+    (as ``encode_frame`` lays them out)."""
     offset = len(spec.numeric_features)
     positions = []
     for feature in spec.categorical_features:
-        positions.append((feature.name, {category: offset + i for i, category in enumerate(feature.categories)}))
+        columns = {category: offset + i for i, category in enumerate(feature.categories)}
+        positions.append((feature.name, columns, slice(offset, offset + len(feature.categories))))
         offset += len(feature.categories)
     return tuple(positions)
 
@@ -343,7 +373,7 @@ def _decode_encoded_row(row: Sequence[float], spec: FeatureSpec) -> dict[str, An
     for feature in spec.categorical_features:
         block = np.asarray(row[offset : offset + len(feature.categories)], dtype=np.float64)
         offset += len(feature.categories)
-        hot = int(np.nanargmax(block)) if block.size and np.nanmax(block) > 0.5 else -1
+        hot = int(np.nanargmax(block)) if block.size and not np.isnan(block).all() and np.nanmax(block) > 0.5 else -1
         decoded[feature.name] = feature.categories[hot] if hot >= 0 else None
     return decoded
 
@@ -397,7 +427,9 @@ def baseline(
     """Model Monitor's ``statistics.json`` and ``constraints.json`` for the raw features of ``frame``.
 
     Numeric features get mean, sum, population standard deviation, min, max and ten equal-width
-    KLL-style buckets; categorical features get their distinct count and category counts. Each
+    KLL-style buckets; categorical features get their distinct count and category counts. A feature
+    whose spec states a missing-value limit gets ``completeness`` = 1 - that limit in the constraints
+    (otherwise the observed completeness). Each
     numeric feature also keeps ``drift_baseline``: decile bin edges (deduplicated, so a feature with
     few distinct values gets one bin per value), the fraction of rows per bin, and up to
     ``sample_size`` of its values (sorted; evenly spaced quantiles when there are more).
@@ -447,6 +479,11 @@ def baseline(
                 "string_constraints": {"domains": sorted(str(value) for value in counts.index)},
             }
         )
+    for constraint in constraints:
+        limit = spec.missing_for(str(constraint["name"])).max_fraction
+        if limit is not None:
+            # The policy's floor, not the training data's observed completeness: what monitoring enforces.
+            constraint["completeness"] = 1.0 - limit
     statistics_document = {
         "version": 0.0,
         "dataset": {"item_count": rows},
@@ -546,8 +583,13 @@ class DriftThresholds:
     A numeric feature drifts when its PSI exceeds ``psi`` or the KS p-value is below ``ks_p_value``;
     a categorical feature when its PSI exceeds ``psi`` or the chi-square p-value is below
     ``chi2_p_value``. Set a limit to ``None`` to switch that test off. Drift is judged only for
-    features with at least ``min_rows`` present values. Completeness fails when it drops more than
-    ``completeness_tolerance`` below the baseline's.
+    features with at least ``min_rows`` present values. Fewer than ``min_samples`` captured rows in the
+    window give no verdict at all (status ``insufficient_data``; the pipeline's ``monitoring.min_samples``).
+
+    Completeness fails when a feature's missing fraction exceeds the limit of its missing-value policy
+    stored in the feature spec (``max_fraction``; 0 for ``reject``). A spec that states no limit (format
+    version 1) falls back to the old rule: completeness more than ``completeness_tolerance`` below the
+    baseline's.
     """
 
     psi: float | None = 0.2
@@ -555,6 +597,7 @@ class DriftThresholds:
     chi2_p_value: float | None = 0.01
     completeness_tolerance: float = 0.01
     min_rows: int = 30
+    min_samples: int = 1
 
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -568,11 +611,14 @@ def detect_drift(
 ) -> dict[str, Any]:
     """Compare captured raw feature rows with the baseline; a ``constraint_violations.json`` document.
 
-    ``violations`` lists, per feature, ``missing_column_check``, ``data_type_check``,
-    ``completeness_check`` and ``baseline_drift_check`` failures; ``drift_metrics`` holds every
-    computed number (PSI, KS statistic and p-value, chi-square statistic and p-value, completeness,
-    rows) for every feature, drifted or not. ``constraints`` (``constraints.json``) supplies the
-    data type match threshold; without it every present value must match.
+    ``status`` is the verdict: ``no_violations``, ``violations``, or ``insufficient_data`` when the
+    capture has fewer than ``thresholds.min_samples`` rows (then nothing is judged and ``violations``
+    is empty). ``violations`` lists, per feature, ``missing_column_check``, ``data_type_check``,
+    ``completeness_check`` (missing fraction above the limit of the feature's missing-value policy)
+    and ``baseline_drift_check`` failures; ``drift_metrics`` holds every computed number (PSI, KS
+    statistic and p-value, chi-square statistic and p-value, completeness, missing count, policy and
+    limit, imputed value, rows) for every feature, drifted or not. ``constraints``
+    (``constraints.json``) supplies the data type match threshold; without it every present value must match.
 
     Raises:
         JobInputError: the statistics document lacks the features or drift baseline written by :func:`baseline`.
@@ -584,7 +630,24 @@ def detect_drift(
         baseline_rows = int(baseline_statistics["dataset"]["item_count"])
     except (KeyError, TypeError) as exc:
         raise JobInputError(f"baseline statistics are malformed: {exc!r}") from exc
+    spec = spec_from_statistics(baseline_statistics) if "feature_spec" in baseline_statistics else None
     rows = len(captured)
+    if rows < limits.min_samples:
+        return {
+            "status": INSUFFICIENT_DATA,
+            "violations": [],
+            "drift_metrics": {
+                "rows": rows,
+                "baseline_rows": baseline_rows,
+                "thresholds": limits.to_json_dict(),
+                "drifted_features": [],
+                "features": {},
+                "insufficient_data": (
+                    f"{rows} captured rows, fewer than min_samples={limits.min_samples}: no verdict on drift "
+                    "or completeness"
+                ),
+            },
+        }
     violations: list[dict[str, str]] = []
     metrics: dict[str, dict[str, Any]] = {}
     for feature in features:
@@ -599,20 +662,12 @@ def detect_drift(
             found, checks = _categorical_drift(feature, captured[name], limits)
         else:
             raise JobInputError(f"baseline feature {name!r} has neither numerical nor string statistics")
-        completeness = found["completeness"]
-        expected = _baseline_completeness(feature, baseline_rows)
-        found["baseline_completeness"] = expected
-        if rows and completeness < expected - limits.completeness_tolerance:
-            checks.append(
-                (
-                    "completeness_check",
-                    f"Data completeness check: expected completeness {expected:.1%}, "
-                    f"observed {completeness:.1%} (tolerance {limits.completeness_tolerance:.1%})",
-                )
-            )
+        found["baseline_completeness"] = _baseline_completeness(feature, baseline_rows)
+        checks.extend(_completeness_checks(found, spec.missing_for(name) if spec else None, limits))
         metrics[name] = found
         violations.extend(_violation(name, check, description) for check, description in checks)
     return {
+        "status": VIOLATIONS if violations else NO_VIOLATIONS,
         "violations": violations,
         "drift_metrics": {
             "rows": rows,
@@ -624,6 +679,46 @@ def detect_drift(
             "features": metrics,
         },
     }
+
+
+def _completeness_checks(
+    found: dict[str, Any], treatment: MissingTreatment | None, limits: DriftThresholds
+) -> list[tuple[str, str]]:
+    """The completeness check of one feature, judged against its missing-value policy; adds its numbers to ``found``.
+
+    The policy and limit come from the feature spec the model was trained with, as do imputed values: the
+    endpoint filled each missing value of an ``impute-*`` feature with ``imputed_value`` before scoring.
+    """
+    rows, present = int(found["rows"]), int(found["present"])
+    missing = rows - present
+    fraction = missing / rows if rows else 0.0
+    policy = treatment.policy if treatment is not None else "allow"
+    limit = treatment.max_fraction if treatment is not None else None
+    found |= {"missing": missing, "missing_fraction": fraction, "missing_policy": policy, "max_missing_fraction": limit}
+    if treatment is not None and treatment.value is not None:
+        found |= {"imputed_value": treatment.value, "imputed": missing}
+    if limit is None:
+        # No stated limit (a feature spec of format version 1): compare with the baseline's completeness.
+        expected, completeness = float(found["baseline_completeness"]), float(found["completeness"])
+        if rows and completeness < expected - limits.completeness_tolerance:
+            return [
+                (
+                    "completeness_check",
+                    f"Data completeness check: expected completeness {expected:.1%}, "
+                    f"observed {completeness:.1%} (tolerance {limits.completeness_tolerance:.1%})",
+                )
+            ]
+        return []
+    if fraction <= limit:
+        return []
+    allowed = "no missing value" if policy == "reject" else f"at most {limit:.1%} missing"
+    return [
+        (
+            "completeness_check",
+            f"Data completeness check: {missing} of {rows} values ({fraction:.1%}) are missing; the feature's "
+            f"missing-value policy {policy} allows {allowed}",
+        )
+    ]
 
 
 def _violation(name: str, check: str, description: str) -> dict[str, str]:

@@ -186,7 +186,7 @@ def test_a_torn_last_line_is_never_silently_skipped_by_readers_or_writers(torn: 
     with pytest.raises(AuditLedgerCorrupt, match="entry 4 is unreadable"):
         ledger.records()
     with pytest.raises(AuditLedgerCorrupt, match="torn line"):
-        ledger.append("alice", "config.changed", "config/german_credit.yaml")
+        ledger.append("alice", "config.changed", "models/credit-risk/config.yaml")
 
 
 def test_removing_a_torn_tail_keeps_the_fragment_and_records_the_removal(torn: tuple[LocalAuditLedger, bytes]):
@@ -208,7 +208,7 @@ def test_a_torn_digest_line_stops_appends_before_they_write(root: Path):
         handle.write(b'{"digest_sequence":2,')
     before = ledger.ledger_path.read_bytes()
     with pytest.raises(AuditLedgerCorrupt, match="torn line"):
-        ledger.append("alice", "config.changed", "config/german_credit.yaml")
+        ledger.append("alice", "config.changed", "models/credit-risk/config.yaml")
     assert ledger.ledger_path.read_bytes() == before
     assert "digest #2 (entry 2) is unreadable: torn" in ledger.verify().problem
     record = ledger.remove_torn_tail("oncall")

@@ -20,7 +20,7 @@ def test_a_flipped_canary_rolls_back_with_zero_failed_client_requests(tmp_path: 
     data_dir = tmp_path / "data"
     # Given an endpoint serving a good model (first deployment)
     with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
-        _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/german_credit.csv")
+        _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
         (first,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
         assert first["status"] == "SUCCEEDED", first.get("cause")
         endpoint = runtime.template.parameters["EndpointName"]

@@ -51,7 +51,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, port: int) -> Path:
     """A data directory whose pipeline run deployed the approved model to ``credit-risk``."""
     data_dir = tmp_path_factory.mktemp("drift") / "mlops-data"
     with LocalRuntime(PROJECT_DIR, data_dir, port=port) as runtime:
-        _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/german_credit.csv")
+        _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
         (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
         assert result["status"] == "SUCCEEDED"
         assert runtime.hosting.describe_endpoint(ENDPOINT)["EndpointStatus"] == "InService"

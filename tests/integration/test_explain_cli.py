@@ -41,7 +41,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A data directory holding one approved model version trained on German credit (credit-risk/1)."""
     data_dir = tmp_path_factory.mktemp("explain") / "mlops-data"
     with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
-        _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/german_credit.csv")
+        _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
         assert [d.error for d in deliveries] == [None]
         (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
     assert result["status"] == "SUCCEEDED", result.get("cause")
@@ -110,7 +110,7 @@ def test_row_of_the_training_data_matches_the_same_applicant_from_a_file(model_d
     from_row = as_json(run(model_dir, "credit-risk/1", "--row", str(DENIED_ROW), "--json"))
     # Then the same score and reasons come out, with the observed label of the row
     assert from_row["row"] == DENIED_ROW
-    assert "datasets/german_credit.csv" in from_row["source"]
+    assert "datasets/credit-risk/german_credit.csv" in from_row["source"]
     assert from_row["actual_label"] == "bad"
     assert from_row["score"] == pytest.approx(from_file["score"])
     assert [r["feature"] for r in from_row["reasons"]] == [r["feature"] for r in from_file["reasons"]]

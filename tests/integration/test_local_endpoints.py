@@ -48,7 +48,7 @@ from governed_mlops_ml.training import train_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
-GERMAN_CREDIT_CONFIG = REPO_ROOT / "config" / "german_credit.yaml"
+GERMAN_CREDIT_CONFIG = REPO_ROOT / "models" / "credit-risk" / "config.yaml"
 TIME_SCALE = 0.02
 ROLE = "arn:aws:iam::000000000000:role/local-sagemaker"
 MODELS_BUCKET = "governed-mlops-artifacts"

@@ -14,7 +14,7 @@ from tests.conftest import GERMAN_CONFIG, PROJECT_DIR, auto_approver, load_event
 pytestmark = pytest.mark.slow
 
 
-def _run_upload(runtime: LocalRuntime, data: bytes, key: str = "datasets/german_credit.csv") -> dict:
+def _run_upload(runtime: LocalRuntime, data: bytes, key: str = "datasets/credit-risk/german_credit.csv") -> dict:
     _, deliveries = runtime.upload(data, key)
     assert [d.error for d in deliveries] == [None]
     (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))

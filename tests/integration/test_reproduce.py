@@ -42,7 +42,7 @@ def registered_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory in which the pipeline registered credit-risk/1 (never modified by a test)."""
     data_dir = tmp_path_factory.mktemp("reproduce") / "pipeline"
     with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
-        _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/german_credit.csv")
+        _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
         assert [d.error for d in deliveries] == [None]
         (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
     assert result["status"] == "SUCCEEDED", result.get("cause")

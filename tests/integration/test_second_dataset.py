@@ -21,7 +21,7 @@ from tests.conftest import PROJECT_DIR, auto_approver
 pytestmark = pytest.mark.slow
 
 SYNTHETIC_DATA = PROJECT_DIR / "data" / "synthetic_lending" / "synthetic_lending.csv"
-SYNTHETIC_CONFIG = PROJECT_DIR / "config" / "synthetic_lending.yaml"
+SYNTHETIC_CONFIG = PROJECT_DIR / "models" / "synthetic-lending" / "config.yaml"
 
 
 def test_synthetic_lending_trains_gates_and_registers_a_model(data_dir: Path):

@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = REPO_ROOT / "jobs" / "train.py"
 EVALUATE_SCRIPT = REPO_ROOT / "jobs" / "evaluate.py"
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
-GERMAN_CREDIT_CONFIG = REPO_ROOT / "config" / "german_credit.yaml"
+GERMAN_CREDIT_CONFIG = REPO_ROOT / "models" / "credit-risk" / "config.yaml"
 JOB_TIMEOUT_SECONDS = 300
 
 

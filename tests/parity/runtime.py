@@ -617,22 +617,29 @@ class ParityApi:
 class ParityCodeCommit:
     """The engineers' CodeCommit repository (the template names it; it exists before the stack).
 
-    moto stores repositories but no branches: ``GetBranch`` is added here, answering from the
-    pushes this class records. A push returns the ``CodeCommit Repository State Change`` event
-    that CodeCommit sends to EventBridge.
+    moto stores repositories but no branches or commits: ``GetBranch`` and ``GetDifferences`` are
+    added here, answering from the pushes this class records (a push names the paths its commit
+    changed). A push returns the ``CodeCommit Repository State Change`` event that CodeCommit sends
+    to EventBridge.
     """
 
     def __init__(self, stack: ParityStack) -> None:
         self._stack = stack
         self.heads: dict[tuple[str, str], str] = {}
+        #: (repository, before, after) -> paths the range changed.
+        self.differences: dict[tuple[str, str, str], list[str]] = {}
         self._client = boto3.client("codecommit", region_name=stack.region, **HARNESS_CREDENTIALS)
 
     def create(self, name: str) -> None:
         self._client.create_repository(repositoryName=name)
 
-    def push(self, repository: str, branch: str, commit: str, *, pusher_arn: str) -> dict[str, Any]:
+    def push(
+        self, repository: str, branch: str, commit: str, *, pusher_arn: str, changed: list[str] | None = None
+    ) -> dict[str, Any]:
         old = self.heads.get((repository, branch))
         self.heads[(repository, branch)] = commit
+        if old and changed is not None:
+            self.differences[(repository, old, commit)] = list(changed)
         metadata = self._client.get_repository(repositoryName=repository)["repositoryMetadata"]
         detail = {
             "callerUserArn": pusher_arn,
@@ -663,7 +670,20 @@ class ParityCodeCommit:
         from moto.codecommit.exceptions import RepositoryDoesNotExistException
         from moto.codecommit.responses import CodeCommitResponse
 
-        heads = self.heads
+        heads, differences = self.heads, self.differences
+
+        def get_differences(response: CodeCommitResponse) -> str:
+            repository = response._get_param("repositoryName")
+            before, after = response._get_param("beforeCommitSpecifier"), response._get_param("afterCommitSpecifier")
+            if repository not in response.codecommit_backend.repositories:
+                raise RepositoryDoesNotExistException(repository)
+            paths = differences.get((repository, before, after))
+            if paths is None:
+                from moto.core.exceptions import JsonRESTError
+
+                raise JsonRESTError("CommitDoesNotExistException", f"{before}..{after} is not a known commit range")
+            found = [{"afterBlob": {"path": path}, "changeType": "M"} for path in paths]
+            return json.dumps({"differences": found})
 
         def get_branch(response: CodeCommitResponse) -> str:
             repository, branch = response._get_param("repositoryName"), response._get_param("branchName")
@@ -677,10 +697,12 @@ class ParityCodeCommit:
             return json.dumps({"branch": {"branchName": branch, "commitId": commit}})
 
         CodeCommitResponse.get_branch = get_branch  # type: ignore[attr-defined]
+        CodeCommitResponse.get_differences = get_differences  # type: ignore[attr-defined]
         try:
             yield self
         finally:
             del CodeCommitResponse.get_branch  # type: ignore[attr-defined]
+            del CodeCommitResponse.get_differences  # type: ignore[attr-defined]
 
 
 class ParityRuntime:

@@ -33,7 +33,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         active.seed_dataset()
         mark = active.mark()
         (delivery,) = active.push("d" * 40)
-        arn = delivery.result["execution_arn"]
+        (run,) = delivery.result["runs"]
+        arn = run["execution_arn"]
         status, answer = active.decide(active.approval_link(arn), "carol.approver", "reject", "audit path")
         assert status == 200, answer
         assert active.runtime.wait(arn)["status"] == "FAILED"

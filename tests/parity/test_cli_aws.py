@@ -29,7 +29,7 @@ from click.testing import CliRunner, Result
 
 from governed_mlops_local.cli import main
 from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack
-from tests.parity.world import World, parity_world
+from tests.parity.world import MODEL, World, parity_world
 
 pytestmark = pytest.mark.parity
 
@@ -68,7 +68,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         world.seed_dataset()
         deliveries = world.push("e" * 40)
         assert [(d.target, d.error_type) for d in deliveries] == [("TriggerFunction", None)], deliveries
-        execution_arn = str(deliveries[0].result["execution_arn"])
+        execution_arn = str(deliveries[0].result["runs"][0]["execution_arn"])
         status, answer = world.decide(world.approval_link(execution_arn), "carol.approver", "approve")
         assert status == 200, answer
         described = world.runtime.wait(execution_arn)
@@ -315,7 +315,7 @@ def _capture_line(row: dict[str, Any], when: datetime) -> str:
 
 
 def test_monitor_without_captured_requests_says_insufficient_data(deployed: Deployed) -> None:
-    endpoint = deployed.stack.outputs["EndpointName"]
+    endpoint = MODEL
 
     result = deployed.mlops("monitor", "run", endpoint)
 
@@ -328,7 +328,7 @@ def test_monitor_of_drifted_captured_traffic_writes_the_violations_report(deploy
     # Given 200 captured requests (SageMaker Data Capture's layout) whose age and amount are shifted
     s3 = deployed.client("s3")
     artifacts = deployed.stack.outputs["ArtifactsBucketName"]
-    endpoint = deployed.stack.outputs["EndpointName"]
+    endpoint = MODEL
     split = f"runs/{deployed.execution['name']}/prepared/train/train.csv"
     rows = list(csv.DictReader(io.StringIO(s3.get_object(Bucket=artifacts, Key=split)["Body"].read().decode())))
     start = datetime.now(UTC) + timedelta(minutes=5)  # after anything an earlier run analysed

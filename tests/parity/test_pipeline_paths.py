@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.parity.world import World, parity_world
+from tests.parity.world import MODEL, World, parity_world
 
 pytestmark = pytest.mark.parity
 
@@ -34,9 +34,9 @@ def _sagemaker(world: World) -> Any:
 def _started(deliveries: list[Any], target: str = "TriggerFunction") -> str:
     """The execution the trigger started (exactly one delivery, no error)."""
     assert [(d.target, d.error_type) for d in deliveries] == [(target, None)], deliveries
-    result = deliveries[0].result
-    assert result["status"] == "started", result
-    return str(result["execution_arn"])
+    (run,) = deliveries[0].result["runs"]
+    assert run["status"] == "started", run
+    return str(run["execution_arn"])
 
 
 def _approved_and_deployed(world: World, execution_arn: str, approver: str = "carol.approver") -> dict[str, Any]:
@@ -66,10 +66,10 @@ def test_push_to_main_trains_registers_is_approved_and_deploys(
     # Then the run succeeded, the model package is Approved and the endpoint serves this run's config
     assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
     sagemaker = _sagemaker(world)
-    group = world.stack.parameters["ModelPackageGroupName"]
+    group = MODEL
     packages = sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
     assert any(p["ModelApprovalStatus"] == "Approved" for p in packages), packages
-    endpoint = sagemaker.describe_endpoint(EndpointName=world.stack.parameters["EndpointName"])
+    endpoint = sagemaker.describe_endpoint(EndpointName=MODEL)
     assert endpoint["EndpointConfigName"] == f"{described['name']}-config"
     # And every call on the way was allowed by the role that made it
     world.checker.assert_all_allowed(calls)
@@ -98,7 +98,7 @@ def test_rejection_marks_the_version_rejected_and_deploys_nothing(world: World) 
     # Given a dataset and the endpoint as it is now
     world.seed_dataset()
     sagemaker = _sagemaker(world)
-    endpoint_name = world.stack.parameters["EndpointName"]
+    endpoint_name = MODEL
     before = sagemaker.list_endpoints()["Endpoints"]
     serving = (
         sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
@@ -118,7 +118,7 @@ def test_rejection_marks_the_version_rejected_and_deploys_nothing(world: World) 
     assert status == 200, answer
     assert described["status"] == "FAILED"
     assert described.get("error") == "ModelRejected" or "Rejected" in str(described.get("error")), described
-    group = world.stack.parameters["ModelPackageGroupName"]
+    group = MODEL
     newest = sagemaker.list_model_packages(
         ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending", MaxResults=1
     )["ModelPackageSummaryList"][0]
@@ -154,7 +154,7 @@ def test_drift_event_for_the_endpoint_starts_a_retraining_run(world: World) -> N
     # Given a dataset and the stack's endpoint name
     world.seed_dataset()
     mark = world.mark()
-    endpoint = world.stack.parameters["EndpointName"]
+    endpoint = MODEL
 
     # When the monitor reports drift on that endpoint
     event = world.runtime.bus.event(
@@ -162,7 +162,7 @@ def test_drift_event_for_the_endpoint_starts_a_retraining_run(world: World) -> N
         "Model Drift Detected",
         {
             "endpoint_name": endpoint,
-            "model_version": f"{world.stack.parameters['ModelPackageGroupName']}/1",
+            "model_version": f"{MODEL}/1",
             "violations_report": f"s3://{world.artifacts_bucket}/monitoring/{endpoint}/mon-1/constraint_violations.json",
             "drifted_features": ["age_in_years"],
             "monitoring_run_id": "mon-20261204T120000000Z-parity01",
@@ -329,16 +329,16 @@ def test_removing_any_permission_a_path_needs_fails_the_check(
 def test_release_step_published_the_job_code_and_configuration(world: World) -> None:
     # Given the stack after `mlops package-jobs --aws --stack NAME` (the world's set-up ran it)
     from governed_mlops_local.packaging import build_sourcedir
-    from tests.parity.world import GERMAN_CONFIG, PROJECT_DIR
+    from tests.parity.world import PROJECT_DIR
 
     s3 = world.client("s3")
     bucket, parameters = world.artifacts_bucket, world.stack.parameters
 
     # When the two objects the pipeline reads are fetched
     code = s3.get_object(Bucket=bucket, Key=parameters["TrainingSourceKey"])
-    config = s3.get_object(Bucket=bucket, Key=parameters["ConfigKey"])
+    config = s3.get_object(Bucket=bucket, Key=f"{parameters['ModelsPrefix']}{MODEL}/config.yaml")
 
     # Then they are this checkout's job code and configuration, encrypted with the stack's key
     assert code["Body"].read() == build_sourcedir(PROJECT_DIR)
-    assert config["Body"].read() == GERMAN_CONFIG.read_bytes()
+    assert config["Body"].read() == (PROJECT_DIR / "models" / MODEL / "config.yaml").read_bytes()
     assert code["ServerSideEncryption"] == "aws:kms"

@@ -31,7 +31,8 @@ from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack, deploy_parity_s
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT_DIR / "template.yaml"
 GERMAN_CREDIT = PROJECT_DIR / "data" / "german_credit" / "german_credit.csv"
-GERMAN_CONFIG = PROJECT_DIR / "config" / "german_credit.yaml"
+#: The example model project (models/credit-risk/) whose data is German credit.
+MODEL = "credit-risk"
 #: A dev deployment's parameters: the images' URIs (never pulled here) and short waits. The approval
 #: wait is the template's minimum (60 s), so the timeout path takes a minute.
 PARITY_PARAMETERS = {
@@ -76,8 +77,8 @@ class World:
     def repository(self) -> str:
         return self.stack.parameters["CodeRepositoryName"]
 
-    def data_key(self, name: str = "german_credit.csv") -> str:
-        return f"{self.stack.parameters['DataPrefix']}{name}"
+    def data_key(self, name: str = "german_credit.csv", model: str = MODEL) -> str:
+        return f"{self.stack.parameters['DataPrefix']}{model}/{name}"
 
     def seed_dataset(self, data: bytes | None = None) -> None:
         """A dataset that was in the bucket before this scenario (no ``Object Created`` now)."""
@@ -92,12 +93,13 @@ class World:
             if version["Key"] == key:
                 self.runtime.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
 
-    def push(self, commit: str) -> list[Delivery]:
+    def push(self, commit: str, changed: list[str] | None = None) -> list[Delivery]:
         event = self.runtime.codecommit.push(
             self.repository,
             self.stack.parameters["MainBranch"],
             commit,
             pusher_arn=PUSHER_ARN.format(account=self.stack.account_id),
+            changed=changed,
         )
         return self.runtime.bus.put(event)
 
@@ -169,8 +171,8 @@ class World:
         self.checker.assert_all_allowed(self.calls_since(mark))
 
 
-def publish_release(runtime: ParityRuntime, config: Path = GERMAN_CONFIG) -> None:
-    """The release step, as an operator runs it: ``mlops package-jobs --aws --stack NAME``."""
+def publish_release(runtime: ParityRuntime) -> None:
+    """The release step, as an operator runs it: ``mlops package-jobs --aws --stack NAME`` (every model project)."""
     from click.testing import CliRunner
 
     from governed_mlops_local.cli import main
@@ -180,10 +182,8 @@ def publish_release(runtime: ParityRuntime, config: Path = GERMAN_CONFIG) -> Non
         main,
         [
             "package-jobs",
-            "--config",
-            str(config),
-            "--config-key",
-            stack.parameters["ConfigKey"],
+            "--models-prefix",
+            stack.parameters["ModelsPrefix"],
             "--source-key",
             stack.parameters["TrainingSourceKey"],
             "--aws",

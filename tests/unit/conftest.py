@@ -15,7 +15,7 @@ from governed_mlops.models import ObjectDigest, S3Ref
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
-GERMAN_CREDIT_CONFIG = REPO_ROOT / "config" / "german_credit.yaml"
+GERMAN_CREDIT_CONFIG = REPO_ROOT / "models" / "credit-risk" / "config.yaml"
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -44,7 +44,7 @@ def digest_of() -> Callable[[bytes], ObjectDigest]:
     """Build the ObjectDigest the Validate Data stage would pass for some bytes."""
 
     def build(data: bytes) -> ObjectDigest:
-        ref = S3Ref(bucket="governed-mlops-data", key="datasets/german_credit.csv", version_id="v1")
+        ref = S3Ref(bucket="governed-mlops-data", key="datasets/credit-risk/german_credit.csv", version_id="v1")
         return ObjectDigest(ref=ref, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
     return build

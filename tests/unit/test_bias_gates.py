@@ -17,7 +17,7 @@ from governed_mlops_ml.artifacts import read_dataset
 from governed_mlops_ml.bias import bias_report, parse_bias_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-GERMAN_CREDIT_CONFIG = REPO_ROOT / "config" / "german_credit.yaml"
+GERMAN_CREDIT_CONFIG = REPO_ROOT / "models" / "credit-risk" / "config.yaml"
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
 SHIPPED: dict[str, Any] = yaml.safe_load(GERMAN_CREDIT_CONFIG.read_text(encoding="utf-8"))
 

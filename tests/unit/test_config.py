@@ -17,7 +17,7 @@ import yaml
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.errors import ConfigError
 
-GERMAN_CREDIT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "german_credit.yaml"
+GERMAN_CREDIT_CONFIG = Path(__file__).resolve().parents[2] / "models" / "credit-risk" / "config.yaml"
 SHIPPED: dict[str, Any] = yaml.safe_load(GERMAN_CREDIT_CONFIG.read_text(encoding="utf-8"))
 
 Edit = Callable[[dict[str, Any]], None]

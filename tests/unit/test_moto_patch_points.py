@@ -161,7 +161,7 @@ def test_the_task_client_factory_is_a_module_global_of_lambda_eval_utils() -> No
 S3_EVENT = {
     "source": "aws.s3",
     "detail-type": "Object Created",
-    "detail": {"bucket": {"name": "data-bucket"}, "object": {"key": "datasets/german_credit.csv"}},
+    "detail": {"bucket": {"name": "data-bucket"}, "object": {"key": "datasets/credit-risk/german_credit.csv"}},
 }
 PATTERN_FIX = f"moto.events.models.EventPattern changed: update LocalRuntime.send_event in {RUNTIME}"
 

@@ -42,7 +42,7 @@ def _record(**changes: Any) -> ModelVersion:
             source="aws.s3",
             detail_type="Object Created",
         ),
-        data=_digest("governed-mlops-databucket", "datasets/german_credit.csv", "a", 268042),
+        data=_digest("governed-mlops-databucket", "datasets/credit-risk/german_credit.csv", "a", 268042),
         code=CodeRef(
             repository="credit-risk-model", branch="main", commit_id="3fecb6dfd76ea78aae6e59f83b6119ee40dfb2f8"
         ),
@@ -480,7 +480,7 @@ def test_training_details_list_every_hyperparameter_and_the_numeric_training_met
         {"name": "objective", "value": "binary:logistic"},
     ]
     assert job["training_metrics"] == [{"name": "train_auc", "value": 0.93}, {"name": "rows", "value": 750.0}]
-    assert job["training_datasets"] == ["s3://governed-mlops-databucket/datasets/german_credit.csv?versionId=v1"]
+    assert job["training_datasets"] == ["s3://governed-mlops-databucket/datasets/credit-risk/german_credit.csv?versionId=v1"]
 
 
 def test_holdout_evaluation_has_the_metrics_the_confusion_matrix_and_the_gates() -> None:
@@ -594,7 +594,7 @@ def test_evidence_page_shows_who_approved_and_why() -> None:
         "e" * 64,  # ASL sha256
         "f" * 64,  # evaluation report sha256
         "3fecb6dfd76ea78aae6e59f83b6119ee40dfb2f8",  # commit
-        "s3://governed-mlops-databucket/datasets/german_credit.csv?versionId=v1",
+        "s3://governed-mlops-databucket/datasets/credit-risk/german_credit.csv?versionId=v1",
         "binary:logistic",  # a hyperparameter
         "3.2.0",  # a library version
     ],

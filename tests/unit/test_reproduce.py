@@ -296,7 +296,7 @@ def store() -> MemoryStore:
 @pytest.fixture
 def record(store: MemoryStore, german_credit_bytes: bytes, german_credit_config: PipelineConfig) -> ModelVersion:
     """A registered model whose pinned inputs are in ``store``."""
-    data = store.put("data-bucket", "datasets/german_credit.csv", german_credit_bytes)
+    data = store.put("data-bucket", "datasets/credit-risk/german_credit.csv", german_credit_bytes)
     config = store.put(ARTIFACTS, "config/pipeline.yaml", GERMAN_CREDIT_CONFIG.read_bytes())
     source = store.put(ARTIFACTS, "code/sourcedir.tar.gz", b"job code v1")
     model = store.put(ARTIFACTS, f"training-jobs/{EXECUTION}-train/output/model.tar.gz", MODEL_BYTES)
@@ -424,7 +424,7 @@ def test_a_different_artifact_and_metric_are_reported_with_their_values(
 def test_a_changed_input_trains_nothing_and_reports_every_field(
     record: ModelVersion, store: MemoryStore, templates: JobTemplates
 ):
-    store.objects[("data-bucket", "datasets/german_credit.csv")][0] = ("v1", b"tampered")
+    store.objects[("data-bucket", "datasets/credit-risk/german_credit.csv")][0] = ("v1", b"tampered")
     jobs = FakeJobs(store)
     report = _reproduce(record, store, jobs, templates)
     assert not report.ok

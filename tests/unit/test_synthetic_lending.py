@@ -20,7 +20,7 @@ from tests.conftest import PROJECT_DIR
 SCRIPT = PROJECT_DIR / "scripts" / "make_synthetic_lending.py"
 DATA_DIR = PROJECT_DIR / "data" / "synthetic_lending"
 CSV_FILE = DATA_DIR / "synthetic_lending.csv"
-CONFIG_FILE = PROJECT_DIR / "config" / "synthetic_lending.yaml"
+CONFIG_FILE = PROJECT_DIR / "models" / "synthetic-lending" / "config.yaml"
 DOCUMENTED_COLUMNS = [
     "loan_amount",
     "annual_income",

@@ -226,7 +226,7 @@ def test_event_of_another_kind_is_unsupported_and_names_it(raw: dict[str, Any], 
 # Execution names
 
 REPOSITORY, BRANCH, COMMIT = "credit-risk-model", "main", "3f1c2b7d9e8a4c6b5a2f1e0d9c8b7a6f5e4d3c2b"
-BUCKET, KEY, VERSION = "governed-mlops-databucket", "datasets/german_credit.csv", "IYV3p45BhZA5sQwOgUn3kOFMAj0RYjTM"
+BUCKET, KEY, VERSION = "governed-mlops-databucket", "datasets/credit-risk/german_credit.csv", "IYV3p45BhZA5sQwOgUn3kOFMAj0RYjTM"
 
 
 def test_push_name_is_deterministic() -> None:
@@ -546,19 +546,19 @@ def world() -> World:
 
 def test_push_pins_the_newest_dataset(world: World) -> None:
     # Given two versions of the dataset and a newer object outside the data prefix
-    world.store.add(DATA_BUCKET, "datasets/german_credit.csv", "v1", minutes=1)
-    world.store.add(DATA_BUCKET, "datasets/german_credit.csv", "v2", minutes=2)
-    world.store.add(ARTIFACTS_BUCKET, "datasets/german_credit.csv", "elsewhere", minutes=3)
+    world.store.add(DATA_BUCKET, "datasets/credit-risk/german_credit.csv", "v1", minutes=1)
+    world.store.add(DATA_BUCKET, "datasets/credit-risk/german_credit.csv", "v2", minutes=2)
+    world.store.add(ARTIFACTS_BUCKET, "datasets/credit-risk/german_credit.csv", "elsewhere", minutes=3)
 
     # When main is pushed
     result = world.trigger(push_event())
 
     # Then the run pins the newest dataset version
-    assert world.request(result).data == S3Ref(bucket=DATA_BUCKET, key="datasets/german_credit.csv", version_id="v2")
+    assert world.request(result).data == S3Ref(bucket=DATA_BUCKET, key="datasets/credit-risk/german_credit.csv", version_id="v2")
 
 
 def test_push_runs_the_pushed_commit_under_its_push_name(world: World) -> None:
-    world.store.add(DATA_BUCKET, "datasets/german_credit.csv", "v1", minutes=1)
+    world.store.add(DATA_BUCKET, "datasets/credit-risk/german_credit.csv", "v1", minutes=1)
 
     result = world.trigger(push_event())
 
@@ -650,7 +650,7 @@ def test_same_event_twice_is_a_duplicate(world: World, raw: dict[str, Any]) -> N
 
 def test_a_started_pipeline_is_recorded_in_the_audit_ledger_with_who_and_what(world: World) -> None:
     # Given a dataset, When a push starts a pipeline and the same push is delivered again
-    world.store.add(DATA_BUCKET, "datasets/german_credit.csv", "v1", minutes=1)
+    world.store.add(DATA_BUCKET, "datasets/credit-risk/german_credit.csv", "v1", minutes=1)
     push = push_event()
     first = world.trigger(push)
     world.trigger(push)

@@ -14,6 +14,9 @@ One run:
 2. builds the baseline from that execution's training split (``runs/<execution>/prepared/train/train.csv``)
    and the feature spec inside the model archive;
 3. reads the Data Capture records of the serving config captured after the previous run's window;
+   fewer captured rows than the model's ``monitoring.min_samples`` (its pinned configuration, from the
+   lineage) give the verdict "insufficient data": no drift or completeness judgement, nothing acted on,
+   and the window stays open (the next run analyses these requests again, with the newer ones);
 4. writes ``baseline/statistics.json``, ``baseline/constraints.json``, ``statistics.json`` (captured data),
    ``constraint_violations.json`` and ``run.json`` under ``s3://<artifacts>/monitoring/<endpoint>/<run id>/``;
 5. on violations: publishes an alert naming the drifted columns, appends ``monitoring.violation`` to the
@@ -37,21 +40,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
 from governed_mlops.adapters.approvals import Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import StoredObject
+from governed_mlops.config import parse_config
 from governed_mlops.domain.trigger import DRIFT_DETAIL_TYPE, DRIFT_SOURCE
-from governed_mlops.errors import ArtifactNotFoundError, PipelineError
+from governed_mlops.errors import ArtifactNotFoundError, ConfigError, PipelineError
 from governed_mlops.models import ModelVersion, S3Ref
 from governed_mlops.services.audit import AuditSink
 
 MONITOR_PRINCIPAL = "system:model-monitor"
 TRAIN_SPLIT_KEY = "runs/{execution}/prepared/train/train.csv"
 MONITORING_PREFIX = "monitoring/{endpoint}/"
+#: ``MonitoringRun.status`` values (the same words as ``constraint_violations.json``'s ``status``).
+MonitoringStatus = Literal["no_violations", "violations", "insufficient_data"]
+NO_VIOLATIONS: Final = "no_violations"
+VIOLATIONS: Final = "violations"
+INSUFFICIENT_DATA: Final = "insufficient_data"
 
 
 class MonitoringError(PipelineError):
@@ -109,6 +118,8 @@ class MonitoringSettings:
     ks_p_value: float | None = 0.01
     chi2_p_value: float | None = 0.01
     min_rows: int = 30
+    #: Captured rows a window needs for a verdict; ``None``: the serving model's ``monitoring.min_samples``.
+    min_samples: int | None = None
     #: Alert, audit and put the drift event on violations (False: only write the reports).
     act_on_violations: bool = True
 
@@ -129,12 +140,20 @@ class MonitoringRun(BaseModel):
     drifted_features: list[str]
     feature_metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reports: dict[str, str]
+    #: ``no_violations``, ``violations`` or ``insufficient_data`` (fewer than ``min_samples`` rows: no verdict).
+    status: MonitoringStatus = NO_VIOLATIONS
+    #: Captured rows the window needed for a verdict (the model's ``monitoring.min_samples``).
+    min_samples: int = 1
     alert_message_id: str | None = None
     retraining: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def drift(self) -> bool:
         return bool(self.violations)
+
+    @property
+    def insufficient_data(self) -> bool:
+        return self.status == INSUFFICIENT_DATA
 
 
 # -- what is served -------------------------------------------------------------------------------
@@ -173,13 +192,30 @@ def serving_model(hosting: EndpointHosting, registry: ModelRegistry, endpoint: s
 
 
 def _previous_window_end(store: MonitoringStore, bucket: str, endpoint: str) -> str | None:
+    """End of the newest window that got a verdict; windows with insufficient data stay open."""
     ends = []
     for key in store.list_keys(bucket, MONITORING_PREFIX.format(endpoint=endpoint)):
         if key.endswith("/run.json"):
-            end = json.loads(store.get(S3Ref(bucket=bucket, key=key))).get("window_end")
-            if end:
+            run = json.loads(store.get(S3Ref(bucket=bucket, key=key)))
+            end = run.get("window_end")
+            if end and run.get("status") != INSUFFICIENT_DATA:
                 ends.append(str(end))
     return max(ends, default=None)
+
+
+def model_min_samples(store: MonitoringStore, version: ModelVersion) -> int:
+    """``monitoring.min_samples`` of the pipeline configuration the model version was trained with (its lineage).
+
+    Raises:
+        MonitoringError: the pinned configuration cannot be read or parsed.
+    """
+    try:
+        text = store.get(version.config.ref)
+        return parse_config(text, source=version.config.ref.pinned_uri).monitoring.min_samples
+    except (ArtifactNotFoundError, ConfigError) as exc:
+        raise MonitoringError(
+            f"model {version.model_version}: cannot read its configuration for monitoring.min_samples: {exc}"
+        ) from exc
 
 
 def _window_records(files: Sequence[Path], config_name: str, after: str | None) -> list[dict[str, Any]]:
@@ -236,8 +272,12 @@ def run_monitoring(
 ) -> MonitoringRun:
     """Analyse the endpoint's newly captured traffic against its model's training baseline; act on violations.
 
+    With fewer captured rows than ``min_samples`` (the model's ``monitoring.min_samples`` unless the settings
+    say otherwise) the run's status is ``insufficient_data``: its reports are written, nothing is judged or
+    acted on, and its window stays open for the next run.
+
     Raises:
-        MonitoringError: the endpoint, its lineage or its training split cannot be found.
+        MonitoringError: the endpoint, its lineage, its configuration or its training split cannot be found.
         InsufficientCaptureData: no request was captured since the previous run.
     """
     # Imported here: pandas and scipy load in about a second; `mlops --help` must not pay for them.
@@ -255,6 +295,7 @@ def run_monitoring(
             f"insufficient data: no requests to {endpoint} (config {config_name}) were captured{since}: "
             "nothing to analyse"
         )
+    min_samples = settings.min_samples if settings.min_samples is not None else model_min_samples(deps.store, version)
     train_ref = S3Ref(bucket=settings.artifacts_bucket, key=TRAIN_SPLIT_KEY.format(execution=version.execution_name))
     with tempfile.TemporaryDirectory(prefix="monitor-") as scratch:
         work = Path(scratch)
@@ -273,6 +314,7 @@ def run_monitoring(
                 ks_p_value=settings.ks_p_value,
                 chi2_p_value=settings.chi2_p_value,
                 min_rows=settings.min_rows,
+                min_samples=min_samples,
             )
             report = detect_drift(statistics, captured, thresholds, constraints)
             current, _ = baseline(captured, spec) if not captured.empty else ({}, {})
@@ -315,8 +357,10 @@ def run_monitoring(
         drifted_features=list(drift_metrics.get("drifted_features", [])),
         feature_metrics={k: v for k, v in drift_metrics.get("features", {}).items() if isinstance(v, dict)},
         reports=reports,
+        status=report["status"],
+        min_samples=min_samples,
     )
-    if run.drift and settings.act_on_violations:
+    if run.drift and not run.insufficient_data and settings.act_on_violations:
         run = _act_on_violations(run, reports["constraint_violations"], digests, settings, deps, moment)
     deps.store.put(
         settings.artifacts_bucket, prefix + "run.json", run.model_dump_json(indent=2).encode(), "application/json"

@@ -8,7 +8,7 @@ refused (a typo is an error that names the field, never a silently ignored setti
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -27,6 +27,23 @@ class ValueRange(_Strict):
     max: float | None = None
 
 
+#: How a missing value in a feature column is treated (see README "Missing values").
+#: ``allow``: left missing; XGBoost learns a default branch for it at every split (its native
+#: handling), serving and monitoring pass it through. ``impute-median`` / ``impute-mode``: replaced by
+#: the training split's median (numeric) or most frequent value, the same value at serving and in
+#: monitoring. ``reject``: a row missing it fails validation (counted against ``max_fraction`` = 0).
+MissingPolicy = Literal["allow", "impute-median", "impute-mode", "reject"]
+DEFAULT_MISSING_POLICY: MissingPolicy = "allow"
+
+
+class ColumnMissing(_Strict):
+    """A feature's missing-value policy and the share of rows allowed to miss it (validation limit)."""
+
+    policy: MissingPolicy = DEFAULT_MISSING_POLICY
+    #: Defaults to ``validation.max_missing_fraction``; ``reject`` allows none.
+    max_fraction: float | None = Field(default=None, ge=0, le=1)
+
+
 class DatasetConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     target: str
@@ -34,6 +51,8 @@ class DatasetConfig(_Strict):
     numeric_features: list[str] = Field(default_factory=list)
     categorical_features: list[str] = Field(default_factory=list)
     ranges: dict[str, ValueRange] = Field(default_factory=dict)
+    #: Per feature; a feature not listed has policy ``allow`` and the global missing limit.
+    missing: dict[str, ColumnMissing] = Field(default_factory=dict)
     attribution: str = ""
 
     @model_validator(mode="after")
@@ -49,7 +68,19 @@ class DatasetConfig(_Strict):
         unknown = sorted(set(self.ranges) - set(self.numeric_features))
         if unknown:
             raise ValueError(f"ranges given for columns that are not numeric features: {unknown}")
+        not_features = sorted(set(self.missing) - set(features))
+        if not_features:
+            raise ValueError(f"missing policies given for columns that are not features: {not_features}")
+        medians = sorted(
+            c for c, m in self.missing.items() if m.policy == "impute-median" and c not in self.numeric_features
+        )
+        if medians:
+            raise ValueError(f"impute-median needs a numeric feature; categorical: {medians} (use impute-mode)")
         return self
+
+    def missing_policy(self, column: str) -> MissingPolicy:
+        entry = self.missing.get(column)
+        return entry.policy if entry is not None else DEFAULT_MISSING_POLICY
 
     @property
     def features(self) -> list[str]:
@@ -183,13 +214,60 @@ class BiasConfig(_Strict):
         }
 
 
+RiskTier = Literal["high", "medium", "low"]
+
+#: Approvals a model version needs before it may deploy, by the model's risk tier. ``low`` is approved
+#: automatically (still gated; the audit ledger records that no person decided).
+APPROVALS_REQUIRED: dict[str, int] = {"high": 2, "medium": 1, "low": 0}
+
+_RESOURCE_NAME = r"^[a-z0-9](-*[a-z0-9]){0,40}$"
+
+
+class CanaryLimits(_Strict):
+    """The model's canary alarms: latency and the approval rate the new variant may show."""
+
+    max_latency_ms: float = Field(default=500, gt=0)
+    min_positive_rate: float = Field(default=0.05, ge=0, le=1)
+    max_positive_rate: float = Field(default=0.98, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _is_a_range(self) -> CanaryLimits:
+        if self.min_positive_rate >= self.max_positive_rate:
+            raise ValueError("min_positive_rate must be below max_positive_rate")
+        return self
+
+
+class ModelSection(_Strict):
+    """Operational part of a model project (``models/<name>/config.yaml``).
+
+    Every name defaults to the model's name (the project's directory), so two projects never share an
+    endpoint, a registry group, approvals or alarms unless a config says so explicitly.
+    """
+
+    name: str | None = Field(default=None, pattern=_RESOURCE_NAME)
+    endpoint_name: str | None = Field(default=None, pattern=_RESOURCE_NAME)
+    model_package_group: str | None = Field(default=None, pattern=_RESOURCE_NAME)
+    approvers_group: str = Field(default="model-approvers", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    risk_tier: RiskTier = "high"
+    canary: CanaryLimits = CanaryLimits()
+
+
+class MonitoringConfig(_Strict):
+    """Model monitoring of the endpoint's captured traffic."""
+
+    #: Below this many captured requests in a window the report says "insufficient data", no verdict.
+    min_samples: int = Field(default=100, ge=1)
+
+
 class PipelineConfig(_Strict):
+    model: ModelSection = ModelSection()
     dataset: DatasetConfig
     validation: ValidationLimits = ValidationLimits()
     split: SplitConfig = SplitConfig()
     training: TrainingConfig = TrainingConfig()
     gates: QualityGates = QualityGates()
     bias: BiasConfig | None = None
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @model_validator(mode="after")
     def _bias_columns_are_not_the_target(self) -> PipelineConfig:

@@ -44,6 +44,7 @@ __all__ = [
     "ResourceLimitExceeded",
     "SageMakerJobFailed",
     "TransientStorageError",
+    "UnknownModelError",
     "UnsupportedEventError",
 ]
 
@@ -57,6 +58,10 @@ class PipelineError(Exception):
 
 class ConfigError(PipelineError):
     """The pipeline configuration is missing, malformed or inconsistent with the data."""
+
+
+class UnknownModelError(ConfigError):
+    """An event, key or command names a model that has no project (``models/<name>/config.yaml``)."""
 
 
 class InvalidEventError(PipelineError):
@@ -209,3 +214,14 @@ class JobInputError(ValueError):
     name (the configuration turns it into :class:`ConfigError` before a handler sees it). The
     message is written verbatim to the job's failure file, so it names the offending field.
     """
+
+
+class DuplicateApprover(ApprovalError):
+    """The approver already approved this request: a second approval must come from a different person."""
+
+
+class AutomaticApprovalRefused(ApprovalError):
+    """An automatic approval was asked for a model version whose risk tier requires people to approve it."""
+
+
+__all__ += ["AutomaticApprovalRefused", "DuplicateApprover"]

@@ -58,11 +58,32 @@ class TriggerInfo(_Model):
     detail_type: str
 
 
+class ModelSpec(_Model):
+    """Which model a run is for, resolved from its project's config by the trigger.
+
+    The state machine takes the endpoint, registry group and approval policy from here, so one stack
+    serves many models without two runs of different models touching each other's resources.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,40}$")
+    endpoint_name: str = Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,40}$")
+    model_package_group: str = Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,40}$")
+    approvers_group: str
+    risk_tier: Literal["high", "medium", "low"]
+    #: Distinct approvers needed (2 high, 1 medium, 0 low: approved automatically, still gated).
+    approvals_required: int = Field(ge=0, le=2)
+    #: The canary alarms of this model's endpoint.
+    max_latency_us: int = Field(gt=0, description="p99 model latency limit in microseconds (CloudWatch's unit).")
+    min_positive_rate: float
+    max_positive_rate: float
+
+
 class PipelineRequest(_Model):
     """The execution input: everything a run needs, pinned, so the run can be reproduced."""
 
     execution_name: str = Field(pattern=r"^[A-Za-z0-9-]{1,40}$")
     trigger: TriggerInfo
+    model: ModelSpec
     data: S3Ref
     code: CodeRef
     config: S3Ref
@@ -110,8 +131,20 @@ class PreparedData(_Model):
     test_rows: int
 
 
+class ApproverSignoff(_Model):
+    """One person's approval of a request that needs more than one (part of ApprovalRecord/ApprovalDecision)."""
+
+    approver: str
+    approved_at: datetime
+    reason: str = ""
+
+
 class ApprovalDecision(_Model):
-    """Who decided about a model version, when, and why (part of its lineage)."""
+    """Who decided about a model version, when, and why (part of its lineage).
+
+    ``approvers`` lists every person whose approval counted (two for a high-risk model); ``decided_by``
+    names them all. Records written before risk tiers have no tier, policy or approvers list.
+    """
 
     approval_id: str
     decision: Literal["approved", "rejected", "expired"]
@@ -119,6 +152,12 @@ class ApprovalDecision(_Model):
     decided_at: datetime
     reason: str = ""
     evidence_sha256: dict[str, str] = Field(default_factory=dict)
+    approvers: list[ApproverSignoff] = Field(default_factory=list)
+    risk_tier: Literal["high", "medium", "low"] | None = None
+    #: Distinct approvals the policy required (0: approved automatically for a low-risk model).
+    approvals_required: int | None = Field(default=None, ge=0, le=2)
+    #: The approval policy applied, in words.
+    policy: str = ""
 
 
 class ApprovalRecord(_Model):
@@ -137,6 +176,14 @@ class ApprovalRecord(_Model):
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
+    #: The model and its approval policy (None on requests made before risk tiers: one approver from
+    #: the stack's approvers group).
+    model_name: str | None = None
+    risk_tier: Literal["high", "medium", "low"] | None = None
+    approvers_group: str | None = None
+    #: Distinct approvers needed before the execution resumes; ``approvals`` are those received so far.
+    approvals_required: int = Field(default=1, ge=1, le=2)
+    approvals: list[ApproverSignoff] = Field(default_factory=list)
 
 
 class ModelVersion(_Model):

@@ -68,7 +68,8 @@ class TriggerSettings(AuditLedgerSettings):
     data_bucket: str
     data_prefix: str
     artifacts_bucket: str
-    config_key: str
+    #: Model projects' configurations are published at ``<models_prefix><model>/config.yaml``.
+    models_prefix: str
     main_branch: str
     code_repository: str
     #: Local runtime only: the working repository whose HEAD is "the main branch head".
@@ -87,7 +88,6 @@ class PrepareSettings(StageSettings):
 
 
 class RegisterSettings(StageSettings):
-    model_package_group: str
     registry_table: str
 
 

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import ClientError
 
 from governed_mlops.adapters.fileio import atomic_write, sqlite_connection
+from governed_mlops.domain import approval as rules
 from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalNotFound, TransientStorageError
-from governed_mlops.models import ApprovalRecord
+from governed_mlops.models import ApprovalRecord, ApproverSignoff
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -40,6 +41,18 @@ class ApprovalStore(Protocol):
 
     def decide(self, approval_id: str, status: str, decided_by: str, reason: str, at: datetime) -> ApprovalRecord: ...
 
+    def add_approval(self, approval_id: str, signoff: ApproverSignoff) -> ApprovalRecord:
+        """Record one distinct approval (:func:`rules.with_signoff`) as a conditional write.
+
+        Of concurrent writers, each sees the record the other left or loses the condition and
+        reads again, so two concurrent last approvals complete the request once.
+        """
+        ...
+
+    def reopen(self, approval_id: str, user: str) -> ApprovalRecord:
+        """Pending again without ``user``'s approval or decision (the execution could not take it)."""
+        ...
+
     def set_status(self, approval_id: str, status: str) -> ApprovalRecord: ...
 
     def list_records(self) -> list[ApprovalRecord]: ...
@@ -51,6 +64,10 @@ class ApprovalStore(Protocol):
 
 #: The approvals table's index by execution (template.yaml, ApprovalsTable).
 EXECUTION_INDEX = "ByExecution"
+
+#: Reads-and-conditional-writes an approval gets before it gives up (each lost race means another
+#: approver's write landed in between; with at most two approvers, three attempts always settle).
+_CAS_ATTEMPTS = 3
 
 
 def _decided(record: ApprovalRecord, status: str, decided_by: str, reason: str, at: datetime) -> ApprovalRecord:
@@ -136,6 +153,28 @@ class LocalApprovalStore:
             ).rowcount
         if changed != 1:
             raise ApprovalAlreadyDecided(f"approval {approval_id[:8]}… was already {record.status}")
+        return updated
+
+    def add_approval(self, approval_id: str, signoff: ApproverSignoff) -> ApprovalRecord:
+        """One write transaction (BEGIN IMMEDIATE): read, apply the rule, write only over what was read."""
+        with sqlite_connection(self._db) as conn:
+            seen = self._row(conn, approval_id)[0]
+            updated = rules.with_signoff(ApprovalRecord.model_validate_json(seen), signoff)
+            changed = conn.execute(
+                "UPDATE approvals SET status=?, record=? WHERE approval_id=? AND status='pending' AND record=?",
+                (updated.status, updated.model_dump_json(), approval_id, seen),
+            ).rowcount
+        if changed != 1:  # not reachable while the transaction holds the write lock; kept as the invariant
+            raise ApprovalAlreadyDecided(f"approval {approval_id[:8]}… changed while it was being approved")
+        return updated
+
+    def reopen(self, approval_id: str, user: str) -> ApprovalRecord:
+        with sqlite_connection(self._db) as conn:
+            updated = rules.reopened(ApprovalRecord.model_validate_json(self._row(conn, approval_id)[0]), user)
+            conn.execute(
+                "UPDATE approvals SET status=?, record=? WHERE approval_id=?",
+                (updated.status, updated.model_dump_json(), approval_id),
+            )
         return updated
 
     def set_status(self, approval_id: str, status: str) -> ApprovalRecord:
@@ -235,6 +274,43 @@ class DynamoDBApprovalStore:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ApprovalAlreadyDecided(f"approval {approval_id[:8]}… was already decided") from exc
             raise
+        return updated
+
+    def add_approval(self, approval_id: str, signoff: ApproverSignoff) -> ApprovalRecord:
+        """Optimistic: write the new record only if the item still holds the record it was computed from."""
+        for _ in range(_CAS_ATTEMPTS):
+            seen = str(self._item(approval_id)["record"]["S"])
+            updated = rules.with_signoff(ApprovalRecord.model_validate_json(seen), signoff)
+            try:
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"approval_id": {"S": approval_id}},
+                    UpdateExpression="SET #s = :new, #r = :record",
+                    ConditionExpression="#s = :pending AND #r = :seen",
+                    ExpressionAttributeNames={"#s": "status", "#r": "record"},
+                    ExpressionAttributeValues={
+                        ":new": {"S": updated.status},
+                        ":record": {"S": updated.model_dump_json()},
+                        ":pending": {"S": "pending"},
+                        ":seen": {"S": seen},
+                    },
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    continue  # another decision landed in between: read it and apply the rule again
+                raise TransientStorageError(f"approvals table: {exc.response['Error']['Code']}") from exc
+            return updated
+        raise TransientStorageError(f"approval {approval_id[:8]}… kept changing while it was being approved; try again")
+
+    def reopen(self, approval_id: str, user: str) -> ApprovalRecord:
+        updated = rules.reopened(self.get(approval_id), user)
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"approval_id": {"S": approval_id}},
+            UpdateExpression="SET #s = :new, #r = :record",
+            ExpressionAttributeNames={"#s": "status", "#r": "record"},
+            ExpressionAttributeValues={":new": {"S": updated.status}, ":record": {"S": updated.model_dump_json()}},
+        )
         return updated
 
     def set_status(self, approval_id: str, status: str) -> ApprovalRecord:

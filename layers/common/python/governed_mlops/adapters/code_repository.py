@@ -23,6 +23,10 @@ _GIT = shutil.which("git") or "git"
 class CodeRepository(Protocol):
     def branch_head(self, repository: str, branch: str) -> str: ...
 
+    def changed_paths(self, repository: str, before: str, after: str) -> list[str] | None:
+        """Paths a commit range changed; None when the range cannot be resolved (caller assumes all)."""
+        ...
+
 
 class CodeCommitRepository:
     def __init__(self, client: CodeCommitClient) -> None:
@@ -36,6 +40,28 @@ class CodeCommitRepository:
                 f"cannot read branch {branch!r} of CodeCommit repository {repository!r}: "
                 f"{exc.response['Error']['Code']}"
             ) from exc
+
+    def changed_paths(self, repository: str, before: str, after: str) -> list[str] | None:
+        """``GetDifferences`` between two commits: every path added, modified, deleted or renamed."""
+        paths: set[str] = set()
+        try:
+            pages = self._cc.get_paginator("get_differences").paginate(
+                repositoryName=repository, beforeCommitSpecifier=before, afterCommitSpecifier=after
+            )
+            for page in pages:
+                for difference in page.get("differences", []):
+                    for blob in ("beforeBlob", "afterBlob"):
+                        path = difference.get(blob, {}).get("path")
+                        if path:
+                            paths.add(str(path))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"CommitDoesNotExistException", "InvalidCommitException"}:
+                return None
+            raise RepositoryNotFoundError(
+                f"cannot diff {before[:12]}..{after[:12]} in CodeCommit repository {repository!r}: "
+                f"{exc.response['Error']['Code']}"
+            ) from exc
+        return sorted(paths)
 
 
 class LocalGitRepository:
@@ -59,3 +85,17 @@ class LocalGitRepository:
                 f"{repository}@{branch}): run 'git init && git commit' there"
             ) from exc
         return answer.stdout.strip()
+
+    def changed_paths(self, repository: str, before: str, after: str) -> list[str] | None:  # noqa: ARG002
+        """``git diff --name-only before after`` in the working repository; None if either is unknown."""
+        try:
+            answer = subprocess.run(
+                [_GIT, "-C", str(self._path), "diff", "--name-only", "--no-renames", before, after, "--"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return sorted(line for line in answer.stdout.splitlines() if line)

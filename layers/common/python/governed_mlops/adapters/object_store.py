@@ -44,6 +44,8 @@ class ObjectStore(Protocol):
 
     def latest_under(self, bucket: str, prefix: str) -> StoredObject | None: ...
 
+    def list_keys(self, bucket: str, prefix: str = "") -> list[str]: ...
+
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"}
 _TRANSIENT = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}

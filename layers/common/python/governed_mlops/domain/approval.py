@@ -1,8 +1,12 @@
-"""Manual approval rules (pure): signed single-use links, CSRF tokens, who may decide.
+"""Manual approval rules (pure): signed single-use links, CSRF tokens, who may decide, approval policies.
 
 The task token never appears here: links carry only the approval id, an expiry and an
 HMAC-SHA256 signature over both, so a leaked link reveals nothing that can resume the
 execution, and a link that was altered or has expired is refused.
+
+A model's risk tier sets how many distinct people must approve it (high 2, medium 1, low none:
+approved automatically, still behind every gate). :func:`with_signoff` is the one rule both
+approval stores apply inside their conditional write.
 """
 
 from __future__ import annotations
@@ -15,7 +19,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from governed_mlops.errors import ApprovalExpired, ApprovalForbidden, ApprovalLinkInvalid
+from governed_mlops.errors import (
+    ApprovalAlreadyDecided,
+    ApprovalExpired,
+    ApprovalForbidden,
+    ApprovalLinkInvalid,
+    DuplicateApprover,
+)
+from governed_mlops.models import ApprovalRecord, ApproverSignoff
+
+#: Who approves a low-risk model version: the tier's policy, not a person (the audit ledger says so).
+AUTO_APPROVER = "system:risk-tier-low"
 
 #: 24 random bytes = 192 bits (the issue asks for at least 128).
 APPROVAL_ID_BYTES = 24
@@ -104,3 +118,75 @@ def check_may_decide(identity: Identity, *, approver_group: str, triggered_by: s
             f"{identity.user} triggered this run ({triggered_by}) and may not approve its model: "
             "segregation of duties requires a second person"
         )
+
+
+def approver_group(record: ApprovalRecord, default: str) -> str:
+    """The group whose members may decide: the model's, or the stack's for requests made before risk tiers."""
+    return record.approvers_group or default
+
+
+def has_approved(record: ApprovalRecord, user: str) -> bool:
+    """Whether ``user`` (compared as :func:`principal_name`) already gave one of the record's approvals."""
+    name = principal_name(user)
+    return any(principal_name(signoff.approver) == name for signoff in record.approvals)
+
+
+def with_signoff(record: ApprovalRecord, signoff: ApproverSignoff) -> ApprovalRecord:
+    """The record with one more distinct approval; approved once it has as many as its policy requires.
+
+    ApprovalAlreadyDecided when it is no longer pending, DuplicateApprover when this person already
+    approved it (a replay counts once; two approvals must come from two people).
+    """
+    if record.status != "pending":
+        raise ApprovalAlreadyDecided(f"approval {record.approval_id[:8]}… was already {record.status}")
+    if has_approved(record, signoff.approver):
+        raise DuplicateApprover(
+            f"{signoff.approver} already approved {record.model_version}; {progress(record)}: "
+            "the next approval must come from a different approver"
+        )
+    approvals = [*record.approvals, signoff]
+    update: dict[str, object] = {"approvals": approvals}
+    if len(approvals) >= record.approvals_required:
+        update |= {
+            "status": "approved",
+            "decided_by": ", ".join(a.approver for a in approvals),
+            "decided_at": signoff.approved_at,
+            "reason": combined_reason(approvals),
+        }
+    return record.model_copy(update=update)
+
+
+def reopened(record: ApprovalRecord, user: str) -> ApprovalRecord:
+    """Pending again without ``user``'s approval or decision (the execution could not take it just now)."""
+    name = principal_name(user)
+    kept = [a for a in record.approvals if principal_name(a.approver) != name]
+    return record.model_copy(
+        update={"status": "pending", "approvals": kept, "decided_by": None, "decided_at": None, "reason": None}
+    )
+
+
+def combined_reason(approvals: list[ApproverSignoff]) -> str:
+    """One approver's comment as given; several approvers' comments each under their name."""
+    if len(approvals) == 1:
+        return approvals[0].reason
+    return "; ".join(f"{a.approver}: {a.reason}" for a in approvals if a.reason)
+
+
+def progress(record: ApprovalRecord) -> str:
+    """``approvals: 1 of 2 (carol.approver)``."""
+    names = ", ".join(a.approver for a in record.approvals)
+    return f"approvals: {len(record.approvals)} of {record.approvals_required}" + (f" ({names})" if names else "")
+
+
+def policy_text(approvals_required: int, approvers_group: str | None, risk_tier: str | None) -> str:
+    """The approval policy in words, as the page, the model card and the lineage record state it."""
+    tier = f"risk tier {risk_tier}" if risk_tier else "no risk tier recorded"
+    group = f"group {approvers_group!r}" if approvers_group else "the approvers group"
+    if approvals_required == 0:
+        return (
+            f"approved automatically ({tier}): no person reviews it; the validation, quality, bias and "
+            "explainability gates still apply"
+        )
+    if approvals_required == 1:
+        return f"one approver from {group} who did not trigger the run ({tier})"
+    return f"{approvals_required} distinct approvers from {group}, none of whom triggered the run ({tier})"

@@ -29,6 +29,8 @@ class CodeCommitReferenceDetail(BaseModel):
     reference_type: str = Field(alias="referenceType")
     reference_name: str = Field(alias="referenceName", min_length=1)
     commit_id: str = Field(alias="commitId", pattern=r"^[0-9a-f]{40}$")
+    #: The branch's previous head; empty or absent for a new branch.
+    old_commit_id: str = Field(default="", alias="oldCommitId", pattern=r"^([0-9a-f]{40})?$")
     caller_user_arn: str = Field(alias="callerUserArn", min_length=1)
 
 
@@ -100,9 +102,28 @@ def _short_hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def push_execution_name(repository: str, branch: str, commit_id: str) -> str:
-    """``push-<commit[:16]>-<8 hex>``: one execution per (repository, branch, commit)."""
-    return f"push-{commit_id[:16]}-{_short_hash(repository, branch, commit_id)[:8]}"
+def push_execution_name(repository: str, branch: str, commit_id: str, model: str) -> str:
+    """``push-<commit[:16]>-<8 hex>``: one execution per (repository, branch, commit, model)."""
+    return f"push-{commit_id[:16]}-{_short_hash(repository, branch, commit_id, model)[:8]}"
+
+
+def models_for_push(changed: list[str] | None, models: list[str], models_dir: str = "models/") -> list[str]:
+    """Which models a push retrains: those whose project changed, or all if shared code changed.
+
+    ``changed`` is None when the commit range is unknown (a new branch, a force push to an unknown
+    commit): then every model retrains, as for a change of shared code. A path under
+    ``models/<other>/`` of a model that is not published changes nothing.
+    """
+    if changed is None:
+        return sorted(models)
+    chosen: set[str] = set()
+    for path in changed:
+        if not path.startswith(models_dir):
+            return sorted(models)
+        name = path[len(models_dir) :].split("/", 1)[0]
+        if name in models:
+            chosen.add(name)
+    return sorted(chosen)
 
 
 def data_execution_name(bucket: str, key: str, version_or_sequencer: str) -> str:
@@ -121,6 +142,7 @@ class PushTarget(BaseModel):
     repository: str
     branch: str
     commit_id: str
+    old_commit_id: str
     principal: str
     event_id: str
     event_time: datetime
@@ -139,6 +161,7 @@ def push_target(event: CodeCommitPushEvent, main_branch: str) -> PushTarget:
         repository=detail.repository_name,
         branch=detail.reference_name,
         commit_id=detail.commit_id,
+        old_commit_id=detail.old_commit_id,
         principal=detail.caller_user_arn,
         event_id=event.id,
         event_time=event.time,

@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from governed_mlops.domain.approval import policy_text, progress
 from governed_mlops.models import ApprovalRecord, ModelVersion
 
 _CSS = """
@@ -94,16 +95,30 @@ def render_approval_page(
     viewer: str,
     link_query: dict[str, str],
     may_not_decide: str | None = None,
+    viewer_approved: bool = False,
 ) -> str:
     """Evidence for one model version, and the Approve / Reject forms when the request is pending.
 
     The forms (and the CSRF token in them) are rendered only for a viewer who may decide; anyone else
-    (``csrf_token`` None) reads ``may_not_decide``, the reason they may not.
+    (``csrf_token`` None) reads ``may_not_decide``, the reason they may not. A viewer who already gave
+    one of the approvals a high-risk model needs (``viewer_approved``) gets only the Reject form.
     """
     code = record.code
     trigger = record.trigger
+    policy = policy_text(approval.approvals_required, approval.approvers_group, approval.risk_tier)
+    model_name = approval.model_name or record.model_package_group
     summary = _rows(
         [
+            (
+                "Model",
+                f"<strong data-testid='model-name'>{escape(model_name)}</strong>",
+            ),
+            (
+                "Risk tier",
+                f"<strong data-testid='risk-tier'>{escape(approval.risk_tier or 'not recorded')}</strong> — "
+                f"needs {escape(policy)}",
+            ),
+            ("Approvals", f"<span data-testid='approval-progress'>{escape(progress(approval))}</span>"),
             ("Model version", f"<strong>{escape(record.model_version)}</strong> ({escape(record.status)})"),
             ("Execution", escape(record.execution_name)),
             ("Triggered by", f"{escape(trigger.principal)} — {escape(trigger.kind)} ({escape(trigger.detail_type)})"),
@@ -142,14 +157,20 @@ def render_approval_page(
             f"<input type='hidden' name='exp' value='{escape(link_query['exp'])}'>"
             f"<input type='hidden' name='sig' value='{escape(link_query['sig'])}'>"
         )
-        decision = (
-            f"<p class='muted'>Signed in as <strong>{escape(viewer)}</strong>. Opening this page changed nothing; "
-            "only the buttons below record a decision, once.</p><div class='forms'>"
-            f"<form method='post' action='{action}' data-testid='approve-form'>{hidden}"
+        approve_form = (
+            "<div class='banner' data-testid='viewer-approved'>You approved this model version "
+            f"({escape(progress(approval))}); it waits for another approver. You may still reject it.</div>"
+            if viewer_approved
+            else f"<form method='post' action='{action}' data-testid='approve-form'>{hidden}"
             "<input type='hidden' name='decision' value='approve'>"
             "<label for='approve-reason'>Comment (optional)</label>"
             "<textarea id='approve-reason' name='reason'></textarea>"
             "<p><button class='approve' type='submit'>Approve</button></p></form>"
+        )
+        decision = (
+            f"<p class='muted'>Signed in as <strong>{escape(viewer)}</strong>. Opening this page changed nothing; "
+            "only the buttons below record a decision, once.</p><div class='forms'>"
+            f"{approve_form}"
             f"<form method='post' action='{action}' data-testid='reject-form'>{hidden}"
             "<input type='hidden' name='decision' value='reject'>"
             "<label for='reject-reason'>Reason (required)</label>"
@@ -182,6 +203,17 @@ def render_approval_page(
 
 
 def render_decision_page(record: ApprovalRecord) -> str:
+    """What the approver sees after posting: the decision, or that their approval awaits another approver's."""
+    if record.status == "pending":
+        body = (
+            f"<h1>Approval recorded</h1><div class='banner' data-testid='decision-result'>"
+            f"Model {escape(record.model_version)} ({escape(record.model_name or '—')}, risk tier "
+            f"{escape(record.risk_tier or 'not recorded')}): <strong data-testid='approval-progress'>"
+            f"{escape(progress(record))}</strong>; waiting for another approver.</div>"
+            f"<p class='muted'>Execution {escape(record.execution_name)} keeps waiting until a different approver "
+            "approves it too (or anyone eligible rejects it).</p>"
+        )
+        return _page("Approval recorded", body)
     body = (
         f"<h1>Decision recorded</h1><div class='banner decided' data-testid='decision-result'>"
         f"Model {escape(record.model_version)} was <strong>{escape(record.status)}</strong> by "

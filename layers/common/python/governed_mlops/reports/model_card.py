@@ -4,7 +4,10 @@
 version 0.1): ``model_overview``, ``intended_uses``, ``business_details``, ``training_details``,
 ``evaluation_details`` and ``additional_information``. Facts come from the registry record and the
 stage reports; only what no report can know (intended uses, ownership, business context, risk
-rating) is supplied by people, through the arguments and :class:`CardNarrative`.
+rating) is supplied by people, through the arguments and :class:`CardNarrative`. The model's risk
+tier (its project's ``model.risk_tier``) sets the card's risk rating unless the narrative states
+one, and ``custom_details`` record the approval policy the tier applies and, once decided, who
+approved under which policy.
 
 Text fields are cut to the schema's maximum lengths (with an ellipsis) so a long narrative cannot
 make ``CreateModelCard`` fail; identifiers and digests are far below those limits. The helpers
@@ -32,7 +35,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from governed_mlops.models import ModelVersion
+from governed_mlops.domain.approval import policy_text
+from governed_mlops.models import ModelSpec, ModelVersion
 
 __all__ = [
     "MODEL_CARD_SCHEMA_VERSION",
@@ -49,6 +53,9 @@ __all__ = [
 MODEL_CARD_SCHEMA_VERSION = "0.1"
 
 RiskRating = Literal["High", "Medium", "Low", "Unknown"]
+
+#: The card's risk rating of each risk tier.
+TIER_RATINGS: dict[str, RiskRating] = {"high": "High", "medium": "Medium", "low": "Low"}
 
 DEFAULT_RISK_EXPLANATION = (
     "The model informs decisions on credit for natural persons: a high-risk use (EU AI Act, Annex III 5(b)) "
@@ -214,15 +221,17 @@ def build_model_card(
     gates: Mapping[str, Any] | None = None,
     training_metrics: Mapping[str, Any] | None = None,
     narrative: CardNarrative | None = None,
+    model: ModelSpec | None = None,
 ) -> dict[str, Any]:
     """The SageMaker Model Card ``Content`` of a registered model version.
 
     ``training_metrics`` is the training job's ``training_metrics.json`` (its numeric entries become
     the card's training metrics); ``gates`` the quality-gates report. Sections without a source
     (no bias or explainability report) are left out of ``evaluation_details`` and said so in the
-    ethical considerations.
+    ethical considerations. ``model`` (the run's request) gives the risk tier: the card's risk rating
+    when the narrative does not state one, and the approval policy in ``custom_details``.
     """
-    story = narrative or CardNarrative()
+    story = _with_tier_rating(narrative or CardNarrative(), model)
     threshold = evaluation.get("threshold")
     positive = str(evaluation.get("positive_label", "the favourable outcome"))
     decision_rule = f"approve when P({positive}) >= {threshold}" if _is_number(threshold) else "approve/deny"
@@ -266,9 +275,26 @@ def build_model_card(
             "caveats_and_recommendations": _clip(
                 story.caveats_and_recommendations or _default_caveats(record, explainability), _LONG
             ),
-            "custom_details": _custom_details(record),
+            "custom_details": _custom_details(record, model),
         },
     }
+
+
+def _with_tier_rating(story: CardNarrative, model: ModelSpec | None) -> CardNarrative:
+    """The narrative, rated by the model's risk tier unless it states a rating of its own."""
+    if model is None or "risk_rating" in story.model_fields_set:
+        return story
+    update: dict[str, Any] = {"risk_rating": TIER_RATINGS[model.risk_tier]}
+    if "explanations_for_risk_rating" not in story.model_fields_set and model.risk_tier != "high":
+        update["explanations_for_risk_rating"] = (
+            f"Risk tier {model.risk_tier} in the project's configuration (models/{model.name}/config.yaml, "
+            f"model.risk_tier); approval policy: {_policy(model)}."
+        )
+    return story.model_copy(update=update)
+
+
+def _policy(model: ModelSpec) -> str:
+    return policy_text(model.approvals_required, model.approvers_group, model.risk_tier)
 
 
 def _model_overview(record: ModelVersion, story: CardNarrative, positive: str) -> dict[str, Any]:
@@ -499,7 +525,7 @@ def _tree_shap_label(explainability: Mapping[str, Any] | None) -> Mapping[str, A
     return label if isinstance(label, Mapping) else None
 
 
-def _custom_details(record: ModelVersion) -> dict[str, str]:
+def _custom_details(record: ModelVersion, model: ModelSpec | None = None) -> dict[str, str]:
     details = {
         "approval_status": record.status,
         "registered_at": record.created_at.isoformat(),
@@ -521,11 +547,19 @@ def _custom_details(record: ModelVersion) -> dict[str, str]:
         else "not recorded",
     }
     details |= {f"report_{name}_sha256": digest.sha256 for name, digest in sorted(record.reports.items())}
+    if model is not None:
+        details |= {"risk_tier": model.risk_tier, "approval_policy": _policy(model)}
     if record.approval is not None:
         approval = record.approval
         details["approval_decision"] = (
             f"{approval.decision} by {approval.decided_by} at {approval.decided_at.isoformat()}: {approval.reason}"
         )
+        if approval.risk_tier is not None:
+            details["risk_tier"] = approval.risk_tier
+        if approval.policy:
+            details["approval_policy_applied"] = approval.policy
+        if approval.approvers:
+            details["approvers"] = "; ".join(f"{a.approver} at {a.approved_at.isoformat()}" for a in approval.approvers)
     return {key: _clip(value, _SHORT) for key, value in details.items()}
 
 

@@ -1,8 +1,15 @@
-"""Manual approval: request (waitForTaskToken), evidence page (GET, read-only), decision (POST)."""
+"""Manual approval: request (waitForTaskToken), evidence page (GET, read-only), decision (POST), outcome.
+
+The model's risk tier sets the policy: a high-risk model needs two distinct approvers (the first
+approval is recorded and the execution keeps waiting), a medium-risk one one approver, and a
+low-risk one none — the state machine then records an automatic approval instead of waiting,
+which :func:`record_outcome` refuses unless the model's pinned configuration says ``low``.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from governed_mlops.adapters.approvals import ApprovalStore, Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore
+from governed_mlops.config import APPROVALS_REQUIRED, parse_config
 from governed_mlops.domain import approval as rules
 from governed_mlops.errors import (
     ApprovalAlreadyDecided,
@@ -22,10 +30,19 @@ from governed_mlops.errors import (
     ApprovalForbidden,
     ApprovalNotFound,
     ApprovalNotWaiting,
+    AutomaticApprovalRefused,
+    ConfigError,
+    DuplicateApprover,
     MalformedDecision,
     TransientStorageError,
 )
-from governed_mlops.models import ApprovalDecision, ApprovalRecord, ModelVersion, PipelineRequest
+from governed_mlops.models import (
+    ApprovalDecision,
+    ApprovalRecord,
+    ApproverSignoff,
+    ModelVersion,
+    PipelineRequest,
+)
 from governed_mlops.reports.approval_page import render_approval_page, render_decision_page
 from governed_mlops.services.audit import AuditSink, NullAudit
 
@@ -140,6 +157,7 @@ def request_approval(
             resumed.evidence,
         )
         return resumed
+    spec = event.request.model
     approval = ApprovalRecord(
         approval_id=rules.new_approval_id(),
         execution_name=event.execution_name,
@@ -152,22 +170,45 @@ def request_approval(
         expires_at=now + timedelta(seconds=event.timeout_seconds),
         status="pending",
         evidence=evidence_hashes(record),
+        model_name=spec.name,
+        risk_tier=spec.risk_tier,
+        approvers_group=spec.approvers_group,
+        # A low-risk model is approved automatically, never here: should one wait here all the same
+        # (an older state machine), a person approves it, never nobody.
+        approvals_required=max(1, spec.approvals_required),
     )
     deps.store.create(approval, event.task_token)
     link = rules.approval_link(base_url, deps.secret.get(), approval.approval_id, approval.expires_at)
     metrics = ", ".join(f"{k}={v:.3f}" for k, v in sorted(record.metrics.items()) if k in {"auc", "ks", "accuracy"})
+    policy = rules.policy_text(approval.approvals_required, approval.approvers_group, approval.risk_tier)
     deps.notifier.publish(
         f"Approval needed: {record.model_version}",
-        f"Model {record.model_version} from execution {event.execution_name} is waiting for review.\n"
+        f"Model {record.model_version} ({spec.name}, risk tier {spec.risk_tier}) from execution "
+        f"{event.execution_name} is waiting for review.\n"
         f"Triggered by {approval.triggered_by} ({approval.trigger_kind}); {metrics}.\n"
+        f"It needs {policy}.\n"
         f"Review the evidence and decide: {link}\nThe link expires at {approval.expires_at.isoformat()}.",
-        {"approval_id": approval.approval_id, "model_version": record.model_version, "link": link},
+        {
+            "approval_id": approval.approval_id,
+            "model_version": record.model_version,
+            "model": spec.name,
+            "risk_tier": spec.risk_tier,
+            "approvals_required": str(approval.approvals_required),
+            "link": link,
+        },
     )
     deps.audit.append(
         "system:request-approval",
         "approval.requested",
         record.model_version,
-        {"approval_id": approval.approval_id, "execution": event.execution_name},
+        {
+            "approval_id": approval.approval_id,
+            "execution": event.execution_name,
+            "model": spec.name,
+            "risk_tier": spec.risk_tier,
+            "approvals_required": approval.approvals_required,
+            "approvers_group": spec.approvers_group,
+        },
         approval.evidence,
     )
     return approval
@@ -203,7 +244,9 @@ def _viewer_csrf_token(
     approval: ApprovalRecord, identity: rules.Identity, deps: ApprovalDeps, approver_group: str
 ) -> tuple[str | None, str | None]:
     """(CSRF token, None) for someone who may decide; (None, why not) for anyone else, who gets no forms."""
-    why_not = rules.why_may_not_decide(identity, approver_group=approver_group, triggered_by=approval.triggered_by)
+    why_not = rules.why_may_not_decide(
+        identity, approver_group=rules.approver_group(approval, approver_group), triggered_by=approval.triggered_by
+    )
     if why_not is not None:
         return None, why_not
     return rules.csrf_token(deps.secret.get(), approval.approval_id, identity.user), None
@@ -221,8 +264,9 @@ def evidence_page(
 ) -> str:
     """GET: verify the link and render the evidence, with Approve / Reject forms for those who may decide.
 
-    Changes nothing. Anyone else (outside the approvers group, or who triggered the run) is told why
-    they may not decide and gets no forms and no CSRF token.
+    Changes nothing. Anyone else (outside the model's approvers group — ``approver_group`` for requests
+    made before risk tiers — or who triggered the run) is told why they may not decide and gets no
+    forms and no CSRF token. Someone who already approved is offered only the Reject form.
     """
     approval = deps.store.get(approval_id)
     expires = rules.verify_link(deps.secret.get(), approval_id, exp, sig, now=now)
@@ -239,6 +283,7 @@ def evidence_page(
         may_not_decide=why_not,
         viewer=identity.user,
         link_query={"exp": str(expires), "sig": sig or ""},
+        viewer_approved=rules.has_approved(approval, identity.user) if identity.user else False,
     )
 
 
@@ -263,6 +308,9 @@ def evidence_summary(
         "metrics": record.metrics,
         "trigger": record.trigger.model_dump(mode="json"),
         "may_decide": token is not None,
+        "progress": rules.progress(approval),
+        "policy": rules.policy_text(approval.approvals_required, approval.approvers_group, approval.risk_tier),
+        "viewer_approved": rules.has_approved(approval, identity.user) if identity.user else False,
     }
     if token is not None:
         summary["csrf_token"] = token
@@ -280,7 +328,14 @@ def decide(
     approver_group: str,
     now: datetime,
 ) -> ApprovalRecord:
-    """POST: check link, CSRF, approver rights; first decision wins; resume or fail the execution."""
+    """POST: check link, CSRF, approver rights; record the approval or rejection; resume or fail the execution.
+
+    ``approver_group`` is the stack's group, used for requests made before risk tiers; a request
+    names its model's group. An approval that leaves the request short of its policy's distinct
+    approvers is recorded (and audited) and the execution keeps waiting: the returned record is
+    still ``pending``. The approval that completes it, or any rejection, resumes the execution —
+    exactly once, because the store's write is conditional (first decision wins).
+    """
     refuse_subject = approval_id[:8]
     try:
         approval = deps.store.get(approval_id)
@@ -288,12 +343,16 @@ def decide(
         secret = deps.secret.get()
         rules.verify_link(secret, approval_id, form.exp, form.sig, now=now)
         rules.verify_csrf(secret, approval_id, identity.user, form.csrf_token)
-        rules.check_may_decide(identity, approver_group=approver_group, triggered_by=approval.triggered_by)
-        if form.decision == "reject" and not form.reason.strip():
-            raise ApprovalForbidden("a rejection needs a reason")
-        status = "approved" if form.decision == "approve" else "rejected"
-        decided = deps.store.decide(approval_id, status, identity.user, form.reason.strip(), now)
-    except (ApprovalForbidden, ApprovalExpired, ApprovalAlreadyDecided) as exc:
+        group = rules.approver_group(approval, approver_group)
+        rules.check_may_decide(identity, approver_group=group, triggered_by=approval.triggered_by)
+        if form.decision == "reject":
+            if not form.reason.strip():
+                raise ApprovalForbidden("a rejection needs a reason")
+            decided = deps.store.decide(approval_id, "rejected", identity.user, form.reason.strip(), now)
+        else:
+            signoff = ApproverSignoff(approver=identity.user, approved_at=now, reason=form.reason.strip())
+            decided = deps.store.add_approval(approval_id, signoff)
+    except (ApprovalForbidden, ApprovalExpired, ApprovalAlreadyDecided, DuplicateApprover) as exc:
         deps.audit.append(
             identity.user or "anonymous",
             "approval.refused",
@@ -309,17 +368,66 @@ def decide(
             {"approval_id": approval_id, "error": type(exc).__name__, "message": str(exc)},
         )
         raise
-    decision = ApprovalDecision(
-        approval_id=approval_id,
-        decision=status,
-        decided_by=identity.user,
-        decided_at=now,
-        reason=decided.reason or "",
-        evidence_sha256=approval.evidence,
+    if decided.status == "pending":
+        deps.audit.append(
+            identity.user,
+            "approval.signed_off",
+            approval.model_version,
+            {
+                "approval_id": approval_id,
+                "progress": rules.progress(decided),
+                "reason": form.reason.strip(),
+                "execution": approval.execution_name,
+            },
+            approval.evidence,
+        )
+        deps.audit.seal()
+        return decided
+    decision = _decision_of(decided, decided.status, now)
+    _resume(approval, decided, decision, identity, deps)
+    details: dict[str, Any] = {
+        "approval_id": approval_id,
+        "decision": decided.status,
+        "reason": decision.reason,
+        "execution": approval.execution_name,
+    }
+    if decided.approvals:
+        details |= {"approvers": ",".join(a.approver for a in decided.approvals), "progress": rules.progress(decided)}
+    deps.audit.append(identity.user, "approval.decided", approval.model_version, details, approval.evidence)
+    deps.audit.seal()  # a person's decision is sealed at once, not after the next 50 records
+    return decided
+
+
+def _decision_of(record: ApprovalRecord, outcome: str, now: datetime) -> ApprovalDecision:
+    """The lineage entry of a decided request, with the policy that applied and every approver."""
+    return ApprovalDecision.model_validate(
+        {
+            "approval_id": record.approval_id,
+            "decision": outcome,
+            "decided_by": record.decided_by or "unknown",
+            "decided_at": record.decided_at or now,
+            "reason": record.reason or "",
+            "evidence_sha256": record.evidence,
+            "approvers": record.approvals,
+            "risk_tier": record.risk_tier,
+            "approvals_required": record.approvals_required,
+            "policy": rules.policy_text(record.approvals_required, record.approvers_group, record.risk_tier),
+        }
     )
+
+
+def _resume(
+    approval: ApprovalRecord,
+    decided: ApprovalRecord,
+    decision: ApprovalDecision,
+    identity: rules.Identity,
+    deps: ApprovalDeps,
+) -> None:
+    """SendTaskSuccess with the decision (every approver in it), or SendTaskFailure with the rejection."""
+    approval_id = approval.approval_id
     try:
         token = deps.store.task_token(approval_id)
-        if status == "approved":
+        if decided.status == "approved":
             deps.sfn.send_task_success(taskToken=token, output=json.dumps(decision.model_dump(mode="json")))
         else:
             deps.sfn.send_task_failure(
@@ -331,8 +439,9 @@ def decide(
         code = exc.response["Error"]["Code"]
         if code == "InvalidToken":
             # No waiting task has this token now: the execution is between a crash of its (local)
-            # runtime and the redrive that seals a new token to this same request. Keep it pending.
-            deps.store.set_status(approval_id, "pending")
+            # runtime and the redrive that seals a new token to this same request. Keep it pending,
+            # without this person's approval, so that the same person can try again.
+            deps.store.reopen(approval_id, identity.user)
             raise ApprovalNotWaiting(
                 "the pipeline is not waiting for a decision at this moment (it is resuming after a restart); "
                 "nothing was changed: try again in a few seconds"
@@ -348,22 +457,8 @@ def decide(
             raise ApprovalExpired(
                 f"the pipeline stopped waiting for this approval ({code}); nothing was changed"
             ) from exc
-        deps.store.set_status(approval_id, "pending")
+        deps.store.reopen(approval_id, identity.user)
         raise TransientStorageError(f"could not resume the execution ({code}); try again") from exc
-    deps.audit.append(
-        identity.user,
-        "approval.decided",
-        approval.model_version,
-        {
-            "approval_id": approval_id,
-            "decision": status,
-            "reason": decision.reason,
-            "execution": approval.execution_name,
-        },
-        approval.evidence,
-    )
-    deps.audit.seal()  # a person's decision is sealed at once, not after the next 50 records
-    return decided
 
 
 def decision_page(record: ApprovalRecord) -> str:
@@ -375,11 +470,15 @@ def utcnow() -> datetime:
 
 
 class OutcomeEvent(BaseModel):
+    """Record Approval / Rejection / Approval Expired / Automatic Approval's input (the ASL's Parameters)."""
+
     model_config = ConfigDict(extra="ignore")
     execution_name: str
     registration: Registration
-    outcome: Literal["approved", "rejected", "expired"]
+    outcome: Literal["approved", "rejected", "expired", "auto-approved"]
     approval: dict[str, Any] | None = None
+    #: The execution's request: only the automatic approval needs it (its model's risk tier).
+    request: PipelineRequest | None = None
 
 
 def _latest_for_execution(deps: ApprovalDeps, execution_name: str) -> ApprovalRecord:
@@ -390,39 +489,48 @@ def _latest_for_execution(deps: ApprovalDeps, execution_name: str) -> ApprovalRe
 
 
 def record_outcome(event: OutcomeEvent, deps: ApprovalDeps, *, now: datetime) -> dict[str, str]:
-    """After the wait: mark the model version approved, rejected (with the reason) or expired."""
+    """After the wait: mark the model version approved, rejected (with the reason) or expired.
+
+    ``auto-approved`` (no wait: a low-risk model) is :func:`record_automatic_approval`.
+    """
+    if event.outcome == "auto-approved":
+        return record_automatic_approval(event, deps, now=now)
     approval = _latest_for_execution(deps, event.execution_name)
     if event.outcome == "expired":
         if approval.status == "pending":
             approval = deps.store.set_status(approval.approval_id, "expired")
-        decision = ApprovalDecision(
-            approval_id=approval.approval_id,
-            decision="expired",
-            decided_by="system:timeout",
-            decided_at=now,
-            reason="no decision before the approval timeout",
-            evidence_sha256=approval.evidence,
-        )
+        timeout = {
+            "decided_by": "system:timeout",
+            "decided_at": now,
+            "reason": "no decision before the approval timeout",
+        }
+        decision = _decision_of(approval, "expired", now).model_copy(update=timeout)
     elif event.outcome == "approved" and event.approval is not None:
         decision = ApprovalDecision.model_validate(event.approval)
     else:
-        decision = ApprovalDecision(
-            approval_id=approval.approval_id,
-            decision="rejected",
-            decided_by=approval.decided_by or "unknown",
-            decided_at=approval.decided_at or now,
-            reason=approval.reason or "",
-            evidence_sha256=approval.evidence,
-        )
+        decision = _decision_of(approval, "rejected", now)
     record = deps.registry.record_decision(event.registration.model_version, decision)
+    details: dict[str, Any] = {
+        "approval_id": decision.approval_id,
+        "reason": decision.reason,
+        "execution": event.execution_name,
+    }
+    if decision.risk_tier is not None:
+        details["risk_tier"] = decision.risk_tier
+    if decision.approvers:
+        details["approvers"] = ",".join(a.approver for a in decision.approvers)
     deps.audit.append(
         decision.decided_by,
         f"model.{decision.decision}",
         record.model_version,
-        {"approval_id": decision.approval_id, "reason": decision.reason, "execution": event.execution_name},
+        details,
         decision.evidence_sha256,
     )
     deps.audit.seal()
+    return _outcome(record, decision)
+
+
+def _outcome(record: ModelVersion, decision: ApprovalDecision) -> dict[str, str]:
     cause = f"{record.model_version} {decision.decision} by {decision.decided_by}: {decision.reason}".strip()
     return {
         "model_version": record.model_version,
@@ -430,3 +538,85 @@ def record_outcome(event: OutcomeEvent, deps: ApprovalDeps, *, now: datetime) ->
         "decision": decision.decision,
         "cause": cause,
     }
+
+
+def record_automatic_approval(event: OutcomeEvent, deps: ApprovalDeps, *, now: datetime) -> dict[str, str]:
+    """A low-risk model version becomes Approved by the tier's policy (``system:risk-tier-low``), audited.
+
+    Refused (AutomaticApprovalRefused, audited) unless both the execution's request and the
+    configuration pinned in the version's lineage (checked against its sha256) put the model in a
+    tier that needs no approver: an altered execution input alone cannot skip the approval.
+    Idempotent: a retry records the same decision (same id), which the registry takes as a no-op.
+    """
+    record = deps.registry.get(event.registration.model_version)
+    try:
+        tier = _automatic_approval_tier(event, record, deps)
+    except AutomaticApprovalRefused as exc:
+        deps.audit.append(
+            rules.AUTO_APPROVER,
+            "approval.refused",
+            record.model_version,
+            {"execution": event.execution_name, "error": type(exc).__name__, "message": str(exc)},
+        )
+        deps.audit.seal()
+        raise
+    policy = rules.policy_text(0, None, tier)
+    decision = ApprovalDecision(
+        approval_id=f"auto-{event.execution_name}",
+        decision="approved",
+        decided_by=rules.AUTO_APPROVER,
+        decided_at=now,
+        reason=f"risk tier {tier}: {policy}",
+        evidence_sha256=evidence_hashes(record),
+        risk_tier=tier,
+        approvals_required=0,
+        policy=policy,
+    )
+    updated = deps.registry.record_decision(record.model_version, decision)
+    deps.audit.append(
+        rules.AUTO_APPROVER,
+        "model.auto_approved",
+        updated.model_version,
+        {
+            "approval_id": decision.approval_id,
+            "execution": event.execution_name,
+            "risk_tier": tier,
+            "approvals_required": 0,
+            "policy": policy,
+            "config_sha256": record.config.sha256,
+        },
+        decision.evidence_sha256,
+    )
+    deps.audit.seal()
+    return _outcome(updated, decision)
+
+
+def _automatic_approval_tier(event: OutcomeEvent, record: ModelVersion, deps: ApprovalDeps) -> Literal["low"]:
+    spec = event.request.model if event.request is not None else None
+    if spec is None:
+        raise AutomaticApprovalRefused("an automatic approval needs the execution's request (its model's risk tier)")
+    if spec.approvals_required != 0 or spec.risk_tier != "low" or APPROVALS_REQUIRED[spec.risk_tier] != 0:
+        raise AutomaticApprovalRefused(
+            f"model {spec.name} is risk tier {spec.risk_tier} and needs {spec.approvals_required} approval(s): "
+            "only a low-risk model is approved automatically"
+        )
+    if record.execution_name != event.execution_name:
+        raise AutomaticApprovalRefused(
+            f"{record.model_version} was registered by execution {record.execution_name}, not {event.execution_name}"
+        )
+    pinned = deps.objects.get(record.config.ref)
+    if hashlib.sha256(pinned).hexdigest() != record.config.sha256:
+        raise AutomaticApprovalRefused(
+            f"the configuration {record.config.ref.pinned_uri} no longer matches the sha256 in the lineage of "
+            f"{record.model_version}"
+        )
+    try:
+        configured = parse_config(pinned, source=record.config.ref.pinned_uri).model.risk_tier
+    except ConfigError as exc:
+        raise AutomaticApprovalRefused(f"the model's configuration cannot be read: {exc}") from exc
+    if APPROVALS_REQUIRED[configured] != 0:
+        raise AutomaticApprovalRefused(
+            f"the configuration {record.config.ref.pinned_uri} puts the model in risk tier {configured}, which needs "
+            f"{APPROVALS_REQUIRED[configured]} approval(s); the execution's request said {spec.risk_tier}"
+        )
+    return "low"

@@ -218,10 +218,9 @@ def register_model(
     store: ObjectStore,
     registry: ModelRegistry,
     *,
-    model_package_group: str,
     definition_sha256: str | None,
 ) -> ModelVersion:
-    """Register the model version with its full lineage (idempotent per execution)."""
+    """Register the model version in its model's package group with its full lineage (idempotent per execution)."""
     request, training = event.request, event.training
     if training is None or event.validation is None or event.gates is None or event.evaluation_uri is None:
         raise ArtifactNotFoundError("register needs validation, training, evaluation and gate results")
@@ -245,7 +244,7 @@ def register_model(
     versions = training_metrics.get("library_versions", {})
     draft = ModelVersion(
         model_version="pending",
-        model_package_group=model_package_group,
+        model_package_group=request.model.model_package_group,
         status="PendingManualApproval",
         created_at=datetime.now(UTC),
         execution_name=event.execution_name,

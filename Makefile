@@ -54,7 +54,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 deploy-tools: .tools/sam/bin/sam .tools/sagemaker-sdk/.installed
 
 demo: $(VENV)/.synced
-	$(VENV)/bin/mlops demo --approve-as carol.approver
+	$(VENV)/bin/mlops demo --approve-as carol.approver --approve-as dave.risk
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .

@@ -6,12 +6,14 @@
     Monitor's shape (the statistics also keep the drift baseline and the feature spec).
 
 ``analyze --baseline-dir DIR --capture-dir DIR --output-dir DIR [--psi X] [--ks-p-value X] [--chi2-p-value X]
-[--min-rows N] [--completeness-tolerance X]``
+[--min-rows N] [--completeness-tolerance X] [--min-samples N]``
     Reads ``statistics.json`` (and ``constraints.json`` if present) from ``--baseline-dir`` and every
     Data Capture ``*.jsonl`` file under ``--capture-dir``; writes ``constraint_violations.json``
-    (violations plus every per-feature drift number) and the captured data's ``statistics.json``.
-    Violations are a result, not a failure: the job succeeds and prints ``violations=N``; the
-    pipeline decides what a violation means.
+    (its ``status``, violations plus every per-feature drift number) and the captured data's
+    ``statistics.json``. Violations are a result, not a failure: the job succeeds and prints
+    ``status=... violations=N``; the pipeline decides what a violation means. Fewer captured rows than
+    ``--min-samples`` (pass the model's ``monitoring.min_samples``) give ``status=insufficient_data``: no
+    verdict. Completeness is judged per feature against the missing-value policy stored in the feature spec.
 
 On failure the reason goes to stderr and, when SM_OUTPUT_DIR is set, to ``SM_OUTPUT_DIR/failure``;
 the exit code is non-zero. Imports only the standard library, the scientific stack and ``governed_mlops_ml``.
@@ -68,6 +70,7 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     analyze.add_argument("--chi2-p-value", type=float, default=defaults.chi2_p_value)
     analyze.add_argument("--min-rows", type=int, default=defaults.min_rows)
     analyze.add_argument("--completeness-tolerance", type=float, default=defaults.completeness_tolerance)
+    analyze.add_argument("--min-samples", type=int, default=defaults.min_samples)
     return parser.parse_args(list(argv))
 
 
@@ -98,6 +101,7 @@ def analyze(arguments: argparse.Namespace) -> None:
         chi2_p_value=arguments.chi2_p_value,
         min_rows=arguments.min_rows,
         completeness_tolerance=arguments.completeness_tolerance,
+        min_samples=arguments.min_samples,
     )
     report = detect_drift(statistics, captured, thresholds, constraints)
     report["drift_metrics"]["capture"] = {
@@ -109,7 +113,10 @@ def analyze(arguments: argparse.Namespace) -> None:
     write_json(arguments.output_dir / VIOLATIONS_FILE, report)
     write_json(arguments.output_dir / STATISTICS_FILE, current)
     drifted = report["drift_metrics"]["drifted_features"]
-    print(f"rows={len(captured)} violations={len(report['violations'])} drifted={','.join(drifted) or '-'}")
+    print(
+        f"status={report['status']} rows={len(captured)} violations={len(report['violations'])} "
+        f"drifted={','.join(drifted) or '-'}"
+    )
 
 
 def main(argv: Sequence[str]) -> None:

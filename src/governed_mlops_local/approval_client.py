@@ -99,12 +99,18 @@ def decide(link: str, user: str, decision: str, reason: str) -> dict[str, Any]:
 def auto_approver(data_dir: Path, user: str | Sequence[str], reason: str = "unattended approval") -> Callable[[], None]:
     """A poll callback that approves every approval request published from now on, through the API.
 
-    ``user`` approves first; when the model's risk tier needs more distinct approvers, the next of
-    ``user`` (a sequence) approves too, until the request is decided or the approvers run out (it
-    then stays pending). Requests already in the outbox belong to earlier runs (their links may point
-    at a runtime that is gone).
+    ``user`` approves first. When the model's risk tier needs more distinct approvers (two for a
+    high-risk model), the next approvers approve too, until the request is decided: the rest of
+    ``user`` when it is a sequence, else the local runtime's other default approvers (each a
+    different person, with the same checks as anyone). Requests already in the outbox belong to
+    earlier runs (their links may point at a runtime that is gone).
     """
-    approvers = [user] if isinstance(user, str) else list(user)
+    if isinstance(user, str):
+        from governed_mlops_local.runtime import DEFAULT_APPROVERS  # the runtime imports this module
+
+        approvers = [user, *sorted(DEFAULT_APPROVERS - {user})]
+    else:
+        approvers = list(user)
     done: set[str] = {m["message_id"] for m in read_outbox(data_dir)}
 
     def tick() -> None:

@@ -120,6 +120,10 @@ IMPUTE_MODE_UP_TO: Final = 0.05
 MAX_CATEGORIES: Final = 100
 #: A categorical whose distinct values exceed this share of its rows (and 20 values) is nearly unique per row.
 MOSTLY_UNIQUE_SHARE: Final = 0.5
+#: A column whose present values are numbers but for at most this many distinct text tokens ("?", "n/k")
+#: covering at most 1 - MIN_NUMERIC_SHARE of its rows is a numeric column with odd missing markers.
+MAX_TEXT_MARKERS: Final = 3
+MIN_NUMERIC_SHARE: Final = 0.9
 #: Integer columns with at most this many distinct values are "codes"; the typing comment says so.
 FEW_LEVELS: Final = 10
 #: Ranges are widened by this share of the observed span on each side.
@@ -128,8 +132,11 @@ RANGE_MARGIN: Final = 0.5
 CANARY_BAND: Final = 0.2
 #: A feature whose majority label per value matches the target this often is flagged as a likely leak.
 NEAR_LEAK_AGREEMENT: Final = 0.99
-#: Protected-attribute facets with fewer rows than this on either side give noisy bias metrics.
-SMALL_FACET_ROWS: Final = 50
+#: A facet side expected to have fewer hold-out rows than this gives noisy post-training metrics (DPPL, DI):
+#: with 50 rows and a 70% approval rate, one standard error of the rate is already 6.5 points.
+SMALL_FACET_HOLDOUT_ROWS: Final = 50
+#: A label DPL beyond this share of its limit is reported as close to it (the training split may cross it).
+NEAR_LIMIT: Final = 0.8
 #: Applicants this old or younger form the age facet (the convention of the credit-risk config and Clarify examples).
 AGE_THRESHOLD: Final = 25
 
@@ -276,7 +283,7 @@ def read_table(data: bytes, source: str) -> Table:
 
 
 def _check_header(header: list[str], source: str) -> None:
-    if len(header) < 2:  # noqa: PLR2004 - a target and at least one feature
+    if len(header) < 2:
         line = header[0] if header else ""
         used = [name for delimiter, name in _CSV_DELIMITERS.items() if delimiter in line]
         hint = f"; the header seems to be separated by {used[0]}: export with commas" if used else ""
@@ -451,7 +458,6 @@ def infer(
     if not proposal.features:
         reasons = "; ".join(f"{d.name}: {d.why}" for d in proposal.dropped)
         raise NoUsableFeaturesError(f"{table.source}: no column is usable as a feature ({reasons})")
-    _warn_numeric_missing_tokens(frame, proposal)
     _choose_limits(frame, proposal)
     _choose_canary(proposal)
     _check_facet_rates(proposal)
@@ -481,14 +487,14 @@ def _check_target(table: Table, target: str, positive_label: str) -> dict[str, i
         )
     counts = {str(value): int(count) for value, count in column.value_counts(sort=True).items()}
     shown = _counts_text(counts)
-    if len(counts) > 2:  # noqa: PLR2004 - binary
+    if len(counts) > 2:
         raise TargetNotBinaryError(
             f"target {target!r} has {len(counts)} distinct values ({shown}); only binary classification is "
             "supported: map it to two values (the favourable outcome and the rest) and onboard again"
         )
     if positive_label not in counts:
-        close = _close_label(positive_label, list(counts))
-        hint = f"; did you mean {close!r}?" if close else ""
+        label = _close_label(positive_label, list(counts))
+        hint = f"; did you mean {label!r}?" if label else ""
         raise PositiveLabelNotFoundError(
             f"positive label {positive_label!r} is not a value of target {target!r}, whose values are {shown}{hint}"
         )
@@ -570,7 +576,7 @@ class _Profile:
 
 def _decide(profile: _Profile, target: pd.Series, proposal: Proposal) -> Feature | DroppedColumn:
     name = profile.name
-    protected = _protected_kinds(profile.tokens, name)
+    protected = _protected_kinds(profile.tokens)
     if profile.present == 0:
         return DroppedColumn(name, "every value is missing", protected)
     if profile.distinct == 1:
@@ -582,6 +588,13 @@ def _decide(profile: _Profile, target: pd.Series, proposal: Proposal) -> Feature
     leak = _leak(profile, target, proposal.target)
     if leak is not None:
         return DroppedColumn(name, leak)
+    marker = _numbers_with_text_markers(profile)
+    if marker is not None:
+        proposal.warnings.append(
+            f"{name}: numbers except for {marker}; those are neither numbers nor missing values to the pipeline, "
+            "so the column was dropped: export them as empty fields and onboard again to use it"
+        )
+        return DroppedColumn(name, f"numbers except for {marker}, which a numeric column may not hold")
     identifier = _identifier(profile)
     if identifier is not None:
         return DroppedColumn(name, identifier)
@@ -591,19 +604,19 @@ def _decide(profile: _Profile, target: pd.Series, proposal: Proposal) -> Feature
             f"missing in {profile.missing_fraction:.1%} of rows (more than {MAX_FEATURE_MISSING:.0%}): more gaps "
             "than values; add it by hand if the gap itself is informative",
         )
-    if profile.numbers is None and profile.unparsable and len(profile.unparsable) < len(profile.counts) * 0.05 + 3:
-        numeric_share = 1 - sum(profile.unparsable.values()) / profile.present
-        if numeric_share >= 0.95:  # noqa: PLR2004
-            shown = _counts_text(profile.unparsable)
-            proposal.warnings.append(
-                f"{name}: numbers except for {sum(profile.unparsable.values())} value(s) {shown}; the pipeline "
-                "reads missing numbers only as empty fields, so the column was dropped: export those values as "
-                "empty fields and onboard again to use it"
-            )
-            return DroppedColumn(name, f"numeric except for the text value(s) {shown}, which no numeric column may hold")
-    if profile.numbers is None or profile.leading_zeros or _is_id_named(profile.tokens, name):
+    if profile.numbers is None or profile.leading_zeros or _is_id_named(profile.tokens):
         return _categorical(profile)
     return _numeric(profile)
+
+
+def _numbers_with_text_markers(profile: _Profile) -> str | None:
+    """``N value(s) '?' (N)`` when a few distinct text tokens are all that keeps the column from being numeric."""
+    if profile.numbers is not None or not 0 < len(profile.unparsable) <= MAX_TEXT_MARKERS:
+        return None
+    marked = sum(profile.unparsable.values())
+    if marked > (1 - MIN_NUMERIC_SHARE) * profile.present:
+        return None
+    return f"{marked} text value(s) {_counts_text(profile.unparsable)}"
 
 
 def _numeric(profile: _Profile) -> Feature:
@@ -638,8 +651,8 @@ def _categorical(profile: _Profile) -> Feature:
     if profile.numbers is None:
         why = f"text, {distinct} categories"
     elif profile.leading_zeros:
-        why = f"codes with leading zeros (e.g. {_shorten(next(v for v in profile.counts if v.lstrip('+-')[:1] == '0'))})"
-        why += f", {distinct} categories: labels, not quantities"
+        example = next(value for value in profile.counts if re.match(r"^[+-]?0\d", value))
+        why = f"codes with leading zeros (e.g. {_shorten(example)}), {distinct} categories: labels, not quantities"
     else:
         why = f"named like an identifier but only {distinct} distinct values: a code, treated as a category"
     return _with_missing(Feature(name=profile.name, kind="categorical", why=why), profile)
@@ -657,10 +670,16 @@ def _with_missing(feature: Feature, profile: _Profile) -> Feature:
         why = f"{observed}; allow: XGBoost learns a default branch for missing values at every split; {margin}"
     elif fraction <= IMPUTE_MODE_UP_TO:
         policy = "impute-mode"
-        why = f"{observed}; impute-mode: too rare to learn as a group of its own, the most frequent category stands in; {margin}"
+        why = (
+            f"{observed}; impute-mode: too rare to learn as a group of its own, the most frequent category "
+            f"stands in; {margin}"
+        )
     else:
         policy = "allow"
-        why = f"{observed}; allow: frequent enough to learn as a signal (an all-zero one-hot block), imputing the mode would invent that many values; {margin}"
+        why = (
+            f"{observed}; allow: frequent enough to learn as a signal (an all-zero one-hot block), imputing "
+            f"the mode would invent that many values; {margin}"
+        )
     return Feature(
         name=feature.name,
         kind=feature.kind,
@@ -683,9 +702,9 @@ def _missing_limit(fraction: float) -> float:
 def _identifier(profile: _Profile) -> str | None:
     """Why the column is an identifier, a date or free text, or None."""
     unique_per_row = profile.distinct == profile.present == profile.rows
-    named = _is_id_named(profile.tokens, profile.name)
+    named = _is_id_named(profile.tokens)
     share = profile.distinct / profile.present
-    if named and share >= 0.5:  # noqa: PLR2004
+    if named and share >= 0.5:
         return f"identifier: named like one and {profile.distinct} distinct values in {profile.present} rows"
     dates = sum(count for value, count in profile.counts.items() if _DATE_PATTERN.match(value))
     if profile.numbers is None and dates >= 0.9 * profile.present:
@@ -701,14 +720,14 @@ def _identifier(profile: _Profile) -> str | None:
         return None
     if unique_per_row:
         return "identifier or free text: a different value in every row, so no category is ever seen twice"
-    text_like = sum(len(v) for v in profile.counts) / profile.distinct >= 20 and any(" " in v for v in profile.counts)  # noqa: PLR2004
+    text_like = sum(len(v) for v in profile.counts) / profile.distinct >= 20 and any(" " in v for v in profile.counts)
     what = "free text" if text_like else "very high cardinality"
     if profile.distinct > MAX_CATEGORIES:
         return (
             f"{what}: {profile.distinct} categories (more than {MAX_CATEGORIES}); one-hot columns seen a few times "
             "each overfit; group rare values into fewer categories to use it"
         )
-    if profile.distinct > 20 and share > MOSTLY_UNIQUE_SHARE:  # noqa: PLR2004
+    if profile.distinct > 20 and share > MOSTLY_UNIQUE_SHARE:
         return (
             f"{what}: {profile.distinct} categories in {profile.present} rows, mostly seen once each; group rare "
             "values to use it"
@@ -718,24 +737,26 @@ def _identifier(profile: _Profile) -> str | None:
 
 def _leak(profile: _Profile, target: pd.Series, target_name: str) -> str | None:
     """Why the column gives the target away (the Validate Data stage's leakage rule), or None."""
-    if profile.distinct > 2:  # noqa: PLR2004
+    if profile.distinct > 2:
         return None
     present = ~profile.missing
     pairs = pd.DataFrame({"value": profile.values[present], "label": target[present]}).drop_duplicates()
-    if len(pairs) == 2 and pairs["label"].nunique() == 2:  # noqa: PLR2004
+    if len(pairs) == 2 and pairs["label"].nunique() == 2:
         if all(pairs["value"] == pairs["label"]):
             return f"leaks the target: identical to {target_name!r}"
-        mapping = ", ".join(f"{_shorten(str(v))} = {_shorten(str(label))}" for v, label in pairs.itertuples(index=False))
+        mapping = ", ".join(
+            f"{_shorten(str(v))} = {_shorten(str(label))}" for v, label in pairs.itertuples(index=False)
+        )
         return f"leaks the target: a one-to-one relabelling of {target_name!r} ({mapping})"
     return None
 
 
-def _is_id_named(tokens: Sequence[str], name: str) -> bool:
+def _is_id_named(tokens: Sequence[str]) -> bool:
     normalised = "_".join(tokens)
     return bool(set(tokens) & _ID_TOKENS) or normalised in _ID_NAMES
 
 
-def _protected_kinds(tokens: Sequence[str], name: str) -> tuple[ProtectedKind, ...]:
+def _protected_kinds(tokens: Sequence[str]) -> tuple[ProtectedKind, ...]:
     normalised = "_".join(tokens)
     found = [
         kind
@@ -778,7 +799,7 @@ def _age_threshold_facet(profile: _Profile, positive: Any, proposal: Proposal) -
     if selected.all() or not selected.any():
         proposal.notes.append(f"{name}: no age facet: every applicant is on one side of {AGE_THRESHOLD}")
         return None
-    if float(numbers.max()) < 14 or float(numbers.max()) > 130:  # noqa: PLR2004 - not years of age
+    if float(numbers.max()) < 14 or float(numbers.max()) > 130:  # not years of age
         proposal.warnings.append(
             f"{name}: values {_fmt(float(numbers.min()))}..{_fmt(float(numbers.max()))} do not look like ages in "
             "years; no age facet was written"
@@ -889,6 +910,11 @@ def _check_facet_rates(proposal: Proposal) -> None:
                 f"bias facet {facet.name}: {rates}: DPL {facet.dpl:+.3f} is outside [{low_dpl}, {high_dpl}] already "
                 "in the data; the bias gate will likely refuse the model"
             )
+        elif not NEAR_LIMIT * low_dpl <= facet.dpl <= NEAR_LIMIT * high_dpl:
+            proposal.warnings.append(
+                f"bias facet {facet.name}: {rates}: DPL {facet.dpl:+.3f} is close to its limit "
+                f"[{low_dpl}, {high_dpl}]; DPL is measured on the training split, which may cross it"
+            )
         di = facet.label_di
         if di is not None and not low_di <= di <= high_di:
             proposal.warnings.append(
@@ -896,11 +922,13 @@ def _check_facet_rates(proposal: Proposal) -> None:
                 f"[{low_di}, {high_di}]; a model that learns these labels will likely fail the DI gate"
             )
         smallest = min(facet.rows_d, facet.rows_a)
-        if smallest < SMALL_FACET_ROWS:
+        in_holdout = round(smallest * TEST_FRACTION)
+        if in_holdout < SMALL_FACET_HOLDOUT_ROWS:
             side = "facet d" if facet.rows_d == smallest else "facet a (the rest)"
             proposal.warnings.append(
-                f"bias facet {facet.name}: {side} has only {smallest} rows; its metrics swing with the sample "
-                "(a few rows change them by points)"
+                f"bias facet {facet.name}: {side} has {smallest} rows, about {in_holdout} in the hold-out where "
+                "DPPL and DI are measured; a few rows move them by points, so the bias gate may refuse (or pass) "
+                "a model by chance: collect more data for this group or widen its limits knowingly"
             )
 
 
@@ -921,7 +949,7 @@ def _choose_limits(frame: pd.DataFrame, proposal: Proposal) -> None:
         why = (
             "the largest per-feature limit of dataset.missing, so the same data passes where the Validate Data "
             "stage applies one limit to every feature"
-            if global_missing > 0.05  # noqa: PLR2004
+            if global_missing > 0.05
             else "the pipeline default; every per-feature limit of dataset.missing is within it"
         )
     proposal.limits["max_missing_fraction"] = Limit(global_missing, why)
@@ -938,9 +966,9 @@ def _choose_limits(frame: pd.DataFrame, proposal: Proposal) -> None:
     proposal.limits["max_duplicate_fraction"] = Limit(
         limit,
         f"{duplicates} rows ({_pct(duplicate_share)}) repeat an earlier row in every feature and the target; "
-        + ("limit 1.5 x observed + half a point" if limit > 0.01 else "the pipeline default of 1%"),  # noqa: PLR2004
+        + ("limit 1.5 x observed + half a point" if limit > 0.01 else "the pipeline default of 1%"),
     )
-    if duplicate_share > 0.05:  # noqa: PLR2004
+    if duplicate_share > 0.05:
         proposal.warnings.append(
             f"{duplicates} rows ({_pct(duplicate_share)}) repeat an earlier row in every feature and the target: "
             "copies that land in both training and hold-out inflate the hold-out metrics; deduplicate if they are "
@@ -963,19 +991,6 @@ def _choose_canary(proposal: Proposal) -> None:
     low = max(0.01, _floor(rate - CANARY_BAND, 2))
     high = min(0.99, _ceil(rate + CANARY_BAND, 2))
     proposal.canary = (low, high)
-
-
-def _warn_numeric_missing_tokens(frame: pd.DataFrame, proposal: Proposal) -> None:
-    for feature in proposal.numeric:
-        column = frame[feature.name]
-        spelled = column[_missing_mask(column) & (column != "")]
-        if len(spelled):
-            tokens = _counts_text({str(k): int(v) for k, v in spelled.value_counts().items()})
-            proposal.warnings.append(
-                f"{feature.name}: missing numbers are written as {tokens}; validation counts them as missing, but "
-                "the training job reads only empty fields as missing numbers and will refuse them: export them as "
-                "empty fields"
-            )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1295,7 +1310,9 @@ def check_generated_config(text: str, proposal: Proposal, data: bytes) -> Pipeli
     report = validate_dataset(data, config, digest)
     if not report.passed:
         issues = "; ".join(f"[{i.check}] {i.column or ''}: {i.message}" for i in report.issues)
-        raise GeneratedConfigInvalidError(f"bug: {proposal.source} fails validation with the generated config: {issues}")
+        raise GeneratedConfigInvalidError(
+            f"bug: {proposal.source} fails validation with the generated config: {issues}"
+        )
     return config
 
 
@@ -1418,7 +1435,7 @@ def _number(value: float | None) -> int | float | None:
 
 
 def _floor(value: float, digits: int) -> float:
-    scale = 10**digits
+    scale = 10.0**digits
     return math.floor(round(value * scale, 9)) / scale
 
 

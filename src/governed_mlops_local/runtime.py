@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +34,8 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfun
 
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
-from governed_mlops.model_projects import config_key, load_project, project_configs
+from governed_mlops.config import parse_config
+from governed_mlops.model_projects import config_key, model_spec, project_configs
 from governed_mlops_local import cloudwatch, model_server
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
 from governed_mlops_local.endpoints import LocalSageMakerHosting
@@ -90,6 +91,7 @@ class LocalRuntime:
         project_dir: Path,
         data_dir: Path,
         *,
+        models: Mapping[str, Path] | None = None,
         parameter_overrides: dict[str, str] | None = None,
         serve_http: bool = True,
         warm_jobs: bool = True,
@@ -99,6 +101,8 @@ class LocalRuntime:
     ) -> None:
         self.project_dir = project_dir
         self.data_dir = data_dir
+        #: Model name -> config file published in place of (or next to) the checkout's models/<name>/.
+        self.model_overrides = dict(models or {})
         self.template: LocalTemplate = load_template(
             project_dir / "template.yaml",
             stack_name=STACK_NAME,
@@ -267,8 +271,9 @@ class LocalRuntime:
         artifacts = self.template.buckets["ArtifactsBucket"].name
         params = self.template.parameters
         published: list[tuple[str, bytes]] = []
-        for name, path in project_configs(self.project_dir).items():
-            load_project(self.project_dir, name)
+        for name, path in {**project_configs(self.project_dir), **self.model_overrides}.items():
+            source = str(path)
+            model_spec(name, parse_config(path.read_text(encoding="utf-8"), source=source))
             published.append((config_key(params["ModelsPrefix"], name), path.read_bytes()))
         for key, data in (*published, (params["TrainingSourceKey"], build_sourcedir(self.project_dir))):
             current = self.store.latest_under(artifacts, key)

@@ -43,6 +43,9 @@ class TrainedModel:
 def train_model(frame: pd.DataFrame, config: JobConfig, hyperparameters: TrainingHyperparameters) -> TrainedModel:
     """Fit the feature spec and an XGBoost binary classifier of P(target == positive label) on ``frame``.
 
+    ``frame`` is the training split: imputed values are learned from it alone (the evaluation job applies
+    them, from the stored feature spec, to the test split).
+
     Raises:
         JobInputError: a configured column is missing or malformed, the target is not binary, or
             XGBoost rejects a hyperparameter.
@@ -63,5 +66,10 @@ def train_model(frame: pd.DataFrame, config: JobConfig, hyperparameters: Trainin
         "library_versions": library_versions(),
         "seed": config.seed,
         "hyperparameters": hyperparameters.to_json_dict(),
+        # Per feature: its policy, the value imputed (learned on this training split) and how often it applied.
+        "missing_values": {
+            name: spec.missing_for(name).to_json_dict() | {"missing_in_training": int(frame[name].isna().sum())}
+            for name in spec.raw_features
+        },
     }
     return TrainedModel(booster=booster, spec=spec, metrics=metrics)

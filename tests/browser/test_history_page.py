@@ -33,8 +33,8 @@ def failed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A data dir holding one execution of the real local pipeline that failed in Validate Data."""
     data_dir = tmp_path_factory.mktemp("ui-data")
     with LocalRuntime(PROJECT, data_dir) as rt:
-        _, deliveries = rt.upload(without_last_column(GERMAN_CREDIT.read_bytes()), "datasets/broken.csv")
-        [result] = rt.wait([deliveries[0].result["execution_arn"]])
+        _, deliveries = rt.upload(without_last_column(GERMAN_CREDIT.read_bytes()), "datasets/credit-risk/broken.csv")
+        [result] = rt.wait([deliveries[0].result["runs"][0]["execution_arn"]])
     assert result["status"] == "FAILED", result
     return data_dir, result["name"]
 

@@ -148,14 +148,15 @@ class AwsWorld:
     def artifacts_bucket(self) -> str:
         return self.stack.outputs["ArtifactsBucketName"]
 
-    def data_key(self, name: str = "german_credit.csv") -> str:
-        return f"{self.stack.parameters['DataPrefix']}{name}"
+    def data_key(self, name: str = "german_credit.csv", model: str = "credit-risk") -> str:
+        return f"{self.stack.parameters['DataPrefix']}{model}/{name}"
 
     def seed_dataset(self, data: bytes | None = None) -> None:
         """In AWS every upload under the prefix starts a run: a dataset is there already (the operator's)."""
-        listed = self.client("s3").list_objects_v2(Bucket=self.data_bucket, Prefix=self.stack.parameters["DataPrefix"])
+        prefix = self.data_key("")
+        listed = self.client("s3").list_objects_v2(Bucket=self.data_bucket, Prefix=prefix)
         if not listed.get("KeyCount"):
-            raise RuntimeError("upload a dataset under DataPrefix before running the e2e scenarios")
+            raise RuntimeError(f"upload a dataset under {prefix} before running the e2e scenarios")
 
     def remove_object(self, bucket: str, key: str) -> None:
         versions = self.client("s3").list_object_versions(Bucket=bucket, Prefix=key)

@@ -32,7 +32,7 @@ UPDATE_ARN = local_function_arn(UPDATE_ENDPOINT_RESOURCE)
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     """A runtime whose endpoint already serves a first approved model."""
     with LocalRuntime(PROJECT_DIR, tmp_path_factory.mktemp("contention") / "data") as started:
-        (first,) = started.wait([_start(started, "datasets/first.csv")], on_tick=auto_approver(started), timeout=600)
+        (first,) = started.wait([_start(started, "datasets/credit-risk/first.csv")], on_tick=auto_approver(started), timeout=600)
         assert first["status"] == "SUCCEEDED", first.get("cause")
         yield started
 
@@ -122,7 +122,7 @@ def _finish(runtime: LocalRuntime, arn: str) -> dict[str, Any]:
 
 def test_an_approval_during_another_deployment_waits_for_the_endpoint_then_deploys(runtime: LocalRuntime) -> None:
     # Given an execution waiting for approval
-    arn = _start(runtime, "datasets/busy.csv")
+    arn = _start(runtime, "datasets/credit-risk/busy.csv")
     name = _name(arn)
     _wait_for_request(runtime, name)
 
@@ -155,7 +155,7 @@ def test_an_update_refused_because_another_got_there_first_is_retried(
     update_endpoint(lose_the_race_once)
 
     # When an approved execution deploys
-    arn = _start(runtime, "datasets/race.csv")
+    arn = _start(runtime, "datasets/credit-risk/race.csv")
     name = _name(arn)
     _approve_when_requested(runtime, name)
     result = _finish(runtime, arn)
@@ -180,7 +180,7 @@ def test_any_other_update_refusal_fails_the_run_with_that_error(
     serving = _endpoint(runtime)["EndpointConfigName"]
 
     # When an approved execution deploys
-    arn = _start(runtime, "datasets/refused.csv")
+    arn = _start(runtime, "datasets/credit-risk/refused.csv")
     name = _name(arn)
     _approve_when_requested(runtime, name)
     result = _finish(runtime, arn)
@@ -195,10 +195,10 @@ def test_any_other_update_refusal_fails_the_run_with_that_error(
 
 def test_an_older_approval_is_superseded_by_a_newer_approved_version(runtime: LocalRuntime) -> None:
     # Given two registered versions waiting for approval, the older registered first
-    older_arn = _start(runtime, "datasets/older.csv")
+    older_arn = _start(runtime, "datasets/credit-risk/older.csv")
     older = _name(older_arn)
     _wait_for_request(runtime, older)
-    newer_arn = _start(runtime, "datasets/newer.csv")
+    newer_arn = _start(runtime, "datasets/credit-risk/newer.csv")
     newer = _name(newer_arn)
     _wait_for_request(runtime, newer)
 

@@ -21,7 +21,7 @@ def test_a_flipped_canary_rolls_back_with_zero_failed_client_requests(tmp_path: 
     # Given an endpoint serving a good model (first deployment)
     with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
         _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
-        (first,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
+        (first,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
         assert first["status"] == "SUCCEEDED", first.get("cause")
         endpoint = runtime.template.parameters["EndpointName"]
         good_config = runtime.hosting.describe_endpoint(endpoint)["EndpointConfigName"]
@@ -36,12 +36,12 @@ def test_a_flipped_canary_rolls_back_with_zero_failed_client_requests(tmp_path: 
         text.split("\nbias:")[0] + "\nbias:\n  facets:\n    - name: sex\n      column: "
         "personal_status_and_sex\n      prefix: female\n  thresholds: {}\n"
     )
-    with LocalRuntime(PROJECT_DIR, data_dir, config_path=flipped) as runtime:
+    with LocalRuntime(PROJECT_DIR, data_dir, models={"credit-risk": flipped}) as runtime:
         rows = TrafficGenerator.rows_from_csv(GERMAN_CREDIT.read_bytes(), config.dataset.features)
         traffic = TrafficGenerator(runtime.gateway.url, endpoint, rows, rate=60).start()
         try:
             deliveries = runtime.send_event(load_event("codecommit_push.json"))
-            (second,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
+            (second,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
         finally:
             traffic.stop()
         described = runtime.hosting.describe_endpoint(endpoint)

@@ -52,7 +52,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, port: int) -> Path:
     data_dir = tmp_path_factory.mktemp("drift") / "mlops-data"
     with LocalRuntime(PROJECT_DIR, data_dir, port=port) as runtime:
         _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
-        (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
+        (result,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
         assert result["status"] == "SUCCEEDED"
         assert runtime.hosting.describe_endpoint(ENDPOINT)["EndpointStatus"] == "InService"
     return data_dir

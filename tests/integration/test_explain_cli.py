@@ -43,7 +43,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
         _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
         assert [d.error for d in deliveries] == [None]
-        (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
+        (result,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
     assert result["status"] == "SUCCEEDED", result.get("cause")
     (record,) = LocalModelRegistry(data_dir).list_versions()
     assert record.model_version == "credit-risk/1"

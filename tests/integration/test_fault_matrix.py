@@ -449,14 +449,14 @@ class Matrix:
                     stateMachineArn=self._machine_arn, definition=json.dumps(shortened)
                 )
             try:
-                key = "datasets/fault-matrix/" + re.sub(r"[^a-z0-9]+", "-", case.id.lower()).strip("-") + ".csv"
+                key = "datasets/credit-risk/fault-matrix-" + re.sub(r"[^a-z0-9]+", "-", case.id.lower()).strip("-") + ".csv"
                 _, deliveries = self.runtime.upload(GERMAN_CREDIT.read_bytes(), key)
             finally:
                 if original is not None:
                     self.runtime.sfn.update_state_machine(stateMachineArn=self._machine_arn, definition=original)
             assert [d.error for d in deliveries] == [None], deliveries
             assert deliveries[0].result is not None
-            arn = str(deliveries[0].result["execution_arn"])
+            arn = str(deliveries[0].result["runs"][0]["execution_arn"])
             name = arn.rsplit(":", 1)[-1]
             order = self._registration.index(case) if case in self._registration else None
             self.runs[name] = Run(case, name, arn, order)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def _run_upload(runtime: LocalRuntime, data: bytes, key: str = "datasets/credit-risk/german_credit.csv") -> dict:
     _, deliveries = runtime.upload(data, key)
     assert [d.error for d in deliveries] == [None]
-    (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
+    (result,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
     return result
 
 
@@ -76,13 +76,13 @@ def test_duplicate_push_starts_one_execution(runtime: LocalRuntime, german_credi
     push = load_event("codecommit_push.json")
     first = runtime.send_event(push)
     second = runtime.send_event(push)
-    assert [d.result["status"] for d in first] == ["started"]
-    assert [d.result["status"] for d in second] == ["duplicate"]
-    assert second[0].result["execution_name"] == first[0].result["execution_name"]
-    (result,) = runtime.wait([first[0].result["execution_arn"]], on_tick=auto_approver(runtime))
+    assert [d.result["runs"][0]["status"] for d in first] == ["started"]
+    assert [d.result["runs"][0]["status"] for d in second] == ["duplicate"]
+    assert second[0].result["runs"][0]["execution_name"] == first[0].result["runs"][0]["execution_name"]
+    (result,) = runtime.wait([first[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
     assert result["status"] == "SUCCEEDED"
     names = [e["name"] for e in runtime.executions.list_executions()]
-    assert names.count(first[0].result["execution_name"]) == 1
+    assert names.count(first[0].result["runs"][0]["execution_name"]) == 1
 
 
 def test_duplicate_push_from_a_later_process_starts_nothing(data_dir: Path, german_credit_bytes: bytes):
@@ -90,11 +90,11 @@ def test_duplicate_push_from_a_later_process_starts_nothing(data_dir: Path, germ
     with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
         _run_upload(runtime, german_credit_bytes)
         (first,) = runtime.send_event(push)
-        runtime.wait([first.result["execution_arn"]], on_tick=auto_approver(runtime))
+        runtime.wait([first.result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
     # A new runtime (as a second `mlops trigger`) sees the name on disk.
     with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
         (again,) = runtime.send_event(push)
-    assert again.result["status"] == "duplicate"
+    assert again.result["runs"][0]["status"] == "duplicate"
 
 
 def test_push_to_a_feature_branch_matches_no_rule(runtime: LocalRuntime):
@@ -128,7 +128,7 @@ def test_missing_target_column_fails_validation_and_registers_nothing(
 def test_quality_gate_breach_fails_with_named_error(tmp_path: Path, german_credit_bytes: bytes):
     strict = tmp_path / "strict.yaml"
     strict.write_text(GERMAN_CONFIG.read_text().replace("min_auc: 0.70", "min_auc: 0.99"))
-    with LocalRuntime(PROJECT_DIR, tmp_path / "data", config_path=strict) as runtime:
+    with LocalRuntime(PROJECT_DIR, tmp_path / "data", models={"credit-risk": strict}) as runtime:
         result = _run_upload(runtime, german_credit_bytes)
     assert result["error"] == "QualityGateFailed"
     assert "auc=" in result["cause"]
@@ -139,7 +139,7 @@ def test_quality_gate_breach_fails_with_named_error(tmp_path: Path, german_credi
 def test_failing_training_job_is_a_named_error(tmp_path: Path, german_credit_bytes: bytes):
     broken = tmp_path / "broken.yaml"
     broken.write_text(GERMAN_CONFIG.read_text().replace("max_depth: 3", "max_depth: -1"))
-    with LocalRuntime(PROJECT_DIR, tmp_path / "data", config_path=broken) as runtime:
+    with LocalRuntime(PROJECT_DIR, tmp_path / "data", models={"credit-risk": broken}) as runtime:
         result = _run_upload(runtime, german_credit_bytes)
     assert result["error"] == "SageMakerJobFailed"
     cause = json.loads(result["cause"])
@@ -180,7 +180,7 @@ def test_a_lowered_bias_limit_stops_the_run_before_training_and_registers_nothin
     # Given a limit the data cannot meet: |DPL| <= 0.001 for applicants aged 25 or younger (theirs is 0.149)
     strict = tmp_path / "strict-bias.yaml"
     strict.write_text(GERMAN_CONFIG.read_text().replace("DPL: {min: -0.2, max: 0.2}", "DPL: {min: -0.001, max: 0.001}"))
-    with LocalRuntime(PROJECT_DIR, tmp_path / "data", config_path=strict) as runtime:
+    with LocalRuntime(PROJECT_DIR, tmp_path / "data", models={"credit-risk": strict}) as runtime:
         result = _run_upload(runtime, german_credit_bytes)
     # Then the named error names facet, metric, value and limit, and nothing was trained or registered
     assert result["error"] == "BiasThresholdExceeded"

@@ -61,7 +61,7 @@ def test_a_failed_execution_is_redriven_from_the_failed_state_and_keeps_its_name
     with LocalRuntime(PROJECT_DIR, tmp_path / "data") as runtime:
         runtime.sagemaker.fault_hook = quota_once
         _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
-        arn = deliveries[0].result["execution_arn"]
+        arn = deliveries[0].result["runs"][0]["execution_arn"]
         (failed,) = runtime.wait([arn])
         assert (failed["status"], failed["error"]) == ("FAILED", "SageMaker.ResourceLimitExceededException")
         assert LocalModelRegistry(runtime.data_dir).list_versions() == []
@@ -107,7 +107,7 @@ def test_a_rejected_model_is_an_outcome_not_a_fault_and_is_not_redriven(tmp_path
 
     with LocalRuntime(PROJECT_DIR, tmp_path / "data") as runtime:
         _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
-        (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=reject(runtime))
+        (result,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=reject(runtime))
         assert result["status"] == "FAILED"
         before = runtime.executions.describe(result["name"])
         with pytest.raises(RedriveNotPossible, match="Model Rejected.*start a new execution"):

@@ -44,7 +44,7 @@ def registered_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
         _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
         assert [d.error for d in deliveries] == [None]
-        (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
+        (result,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
     assert result["status"] == "SUCCEEDED", result.get("cause")
     return data_dir
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def _run(runtime: LocalRuntime) -> dict[str, Any]:
     _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
-    (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
+    (result,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
     return result
 
 

@@ -29,17 +29,17 @@ def test_synthetic_lending_trains_gates_and_registers_a_model(data_dir: Path):
     data = SYNTHETIC_DATA.read_bytes()
     config = parse_config(SYNTHETIC_CONFIG.read_text())
     # When the CSV lands under the data prefix of a runtime configured for it
-    with LocalRuntime(PROJECT_DIR, data_dir, config_path=SYNTHETIC_CONFIG) as runtime:
-        _, deliveries = runtime.upload(data, "datasets/synthetic_lending.csv")
+    with LocalRuntime(PROJECT_DIR, data_dir) as runtime:
+        _, deliveries = runtime.upload(data, "datasets/synthetic-lending/synthetic_lending.csv")
         assert [d.error for d in deliveries] == [None]
-        (result,) = runtime.wait([deliveries[0].result["execution_arn"]], on_tick=auto_approver(runtime))
+        (result,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
     # Then the execution succeeds and registers an approved model whose lineage pins this data and config
     assert result["status"] == "SUCCEEDED", result.get("cause")
     (record,) = LocalModelRegistry(data_dir).list_versions()
     assert record.execution_name == result["name"]
     assert record.status == "Approved"
     assert record.data.sha256 == hashlib.sha256(data).hexdigest()
-    assert record.data.ref.key == "datasets/synthetic_lending.csv"
+    assert record.data.ref.key == "datasets/synthetic-lending/synthetic_lending.csv"
     assert record.config.sha256 == hashlib.sha256(SYNTHETIC_CONFIG.read_bytes()).hexdigest()
     assert record.metrics["auc"] >= config.gates.min_auc
     assert record.metrics["ks"] >= config.gates.min_ks

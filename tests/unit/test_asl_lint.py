@@ -76,6 +76,9 @@ SAGEMAKER_ERRORS = frozenset(
         "SageMaker.ResourceLimitExceededException",
         "SageMaker.ResourceInUse",
         "SageMaker.ValidationException",
+        # aws-sdk:cloudwatch:putMetricAlarm (Ensure Canary Alarms): the SDK's exception classes.
+        "CloudWatch.CloudWatchException",
+        "CloudWatch.LimitExceededException",
     }
 )
 #: A Lambda Task must retry these: the invocation itself failed, the handler never ran (the list AWS's
@@ -201,14 +204,23 @@ def is_lambda_resource(resource: object) -> bool:
 
 
 def task_problems(definition: StateMachineJson) -> list[str]:
-    """(c) Tasks without a timeout or a Catch; Lambda Tasks that do not retry Lambda service errors."""
+    """(c) Tasks without a timeout or a Catch; Lambda Tasks that do not retry Lambda service errors.
+
+    A Task inside a Parallel branch is caught when its Parallel state catches ``States.ALL``: a
+    branch's error fails the Parallel, whose Catch routes it (a Catch cannot leave a branch).
+    """
     problems = []
+    states = dict((qualified, state) for qualified, _, state in iter_states(definition))
     for qualified, _, state in iter_states(definition):
         if state.get("Type") != "Task":
             continue
         if "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
             problems.append(f"{qualified}: Task has no TimeoutSeconds / TimeoutSecondsPath")
-        if not state.get("Catch"):
+        enclosing = states.get(qualified.rsplit(".Branches[", 1)[0]) if ".Branches[" in qualified else None
+        caught_by_parallel = enclosing is not None and any(
+            "States.ALL" in (handler.get("ErrorEquals") or []) for handler in enclosing.get("Catch") or []
+        )
+        if not state.get("Catch") and not caught_by_parallel:
             problems.append(f"{qualified}: Task has no Catch")
         if is_lambda_resource(state.get("Resource")):
             retries_service_errors = any(
@@ -772,3 +784,22 @@ def test_bad_state_name_is_reported_with_its_location() -> None:
     assert state_name_problems(definition) == [
         "pipeline_failed: state name 'pipeline_failed' is not verb-noun Title Case (e.g. 'Validate Data')"
     ]
+
+
+def test_a_task_in_a_parallel_branch_is_caught_only_if_the_parallel_catches_all() -> None:
+    branch_task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:cloudwatch:putMetricAlarm",
+        "TimeoutSeconds": 5,
+        "End": True,
+    }
+    parallel: dict[str, Any] = {
+        "Type": "Parallel",
+        "Branches": [{"StartAt": "Put", "States": {"Put": branch_task}}],
+        "End": True,
+    }
+    definition = {"StartAt": "Alarms", "States": {"Alarms": parallel}}
+
+    assert task_problems(definition) == ["Alarms.Branches[0]/Put: Task has no Catch"]
+    parallel["Catch"] = [{"ErrorEquals": ["States.ALL"], "Next": "Alarms"}]
+    assert task_problems(definition) == []

@@ -76,7 +76,7 @@ def test_update_of_main_parses_as_a_push_by_the_pusher():
     assert isinstance(event, CodeCommitPushEvent)
     target = push_target(event, "main")
     assert (target.commit_id, target.principal, target.branch) == (NEW, ALICE, "main")
-    assert push_execution_name("credit-risk-model", "main", NEW).startswith("push-" + NEW[:16])
+    assert push_execution_name("credit-risk-model", "main", NEW, "credit-risk").startswith("push-" + NEW[:16])
 
 
 def test_a_new_branch_is_reference_created_without_an_old_commit():

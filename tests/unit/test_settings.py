@@ -29,7 +29,7 @@ AWS_ENVIRON = {
     "DATA_BUCKET": "data-bucket",
     "DATA_PREFIX": "datasets/",
     "ARTIFACTS_BUCKET": "artifacts-bucket",
-    "CONFIG_KEY": "config/pipeline.yaml",
+    "MODELS_PREFIX": "models/",
     "MAIN_BRANCH": "main",
     "CODE_REPOSITORY": "credit-risk-model",
     "TRAINING_SOURCE_URI": "s3://artifacts-bucket/code/sourcedir.tar.gz",
@@ -114,7 +114,7 @@ def test_trigger_settings_read_every_field_from_its_variable() -> None:
 
     assert settings.state_machine_arn == AWS_ENVIRON["STATE_MACHINE_ARN"]
     assert (settings.data_bucket, settings.data_prefix) == ("data-bucket", "datasets/")
-    assert (settings.artifacts_bucket, settings.config_key) == ("artifacts-bucket", "config/pipeline.yaml")
+    assert (settings.artifacts_bucket, settings.models_prefix) == ("artifacts-bucket", "models/")
     assert (settings.main_branch, settings.code_repository) == ("main", "credit-risk-model")
     assert settings.local_git_dir == Path("/srv/repo")
 

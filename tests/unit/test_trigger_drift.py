@@ -15,13 +15,13 @@ from governed_mlops.domain.trigger import DriftDetectedEvent, drift_execution_na
 from governed_mlops.errors import DatasetNotFoundError, InvalidEventError
 from governed_mlops.models import S3Ref
 from tests.unit.test_trigger_events import (
-    ARTIFACTS_BUCKET,
-    CONFIG_KEY,
     DATA_BUCKET,
     HEAD_COMMIT,
     KEY,
     World,
     load_event,
+    only_run,
+    published_world,
 )
 
 ENDPOINT, RUN_ID = "credit-risk", "mon-20261128T095959123Z-1a2b3c4d"
@@ -29,10 +29,8 @@ ENDPOINT, RUN_ID = "credit-risk", "mon-20261128T095959123Z-1a2b3c4d"
 
 @pytest.fixture
 def world() -> World:
-    """A stack with its configuration uploaded and no dataset yet (as in test_trigger_events)."""
-    stack = World()
-    stack.store.add(ARTIFACTS_BUCKET, CONFIG_KEY, "config-v1", minutes=0)
-    return stack
+    """A stack with both model projects published and no dataset yet (as in test_trigger_events)."""
+    return published_world()
 
 
 def drift_event() -> dict[str, Any]:
@@ -83,10 +81,11 @@ def test_drift_retrains_the_branch_head_on_the_newest_dataset(world: World) -> N
     # When the monitor reports drift
     result = world.trigger(drift_event())
 
-    # Then the current main-branch code is retrained on the newest dataset under the drift name
-    request = world.request(result)
-    assert (result.status, result.kind) == ("started", "drift")
-    assert result.execution_name == drift_execution_name(ENDPOINT, RUN_ID)
+    # Then the current main-branch code of the endpoint's model is retrained on its newest dataset
+    run = only_run(result)
+    request = world.request(run)
+    assert (run.status, result.kind, run.model) == ("started", "drift", "credit-risk")
+    assert run.execution_name == drift_execution_name(ENDPOINT, RUN_ID)
     assert request.data == S3Ref(bucket=DATA_BUCKET, key=KEY, version_id="v2")
     assert request.code.commit_id == HEAD_COMMIT
     assert world.repository.calls == [("credit-risk-model", "main")]
@@ -96,7 +95,7 @@ def test_drift_retrains_the_branch_head_on_the_newest_dataset(world: World) -> N
 def test_same_drift_event_twice_is_one_retraining(world: World) -> None:
     world.store.add(DATA_BUCKET, KEY, "v1", minutes=1)
 
-    first, second = world.trigger(drift_event()), world.trigger(drift_event())
+    first, second = only_run(world.trigger(drift_event())), only_run(world.trigger(drift_event()))
 
     assert (first.status, second.status) == ("started", "duplicate")
     assert list(world.pipeline.started) == [first.execution_name]
@@ -105,10 +104,10 @@ def test_same_drift_event_twice_is_one_retraining(world: World) -> None:
 def test_drift_retraining_is_audited_with_the_monitoring_run(world: World) -> None:
     world.store.add(DATA_BUCKET, KEY, "v1", minutes=1)
 
-    result = world.trigger(drift_event())
+    run = only_run(world.trigger(drift_event()))
 
     ((actor, action, subject, details),) = world.audit.records
-    assert (actor, action, subject) == ("system:model-monitor", "pipeline.triggered", result.execution_name)
+    assert (actor, action, subject) == ("system:model-monitor", "pipeline.triggered", run.execution_name)
     assert details["monitoring_run_id"] == RUN_ID
     assert details["drifted_features"] == "age_in_years,credit_amount"
 

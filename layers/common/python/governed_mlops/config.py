@@ -220,13 +220,13 @@ RiskTier = Literal["high", "medium", "low"]
 #: automatically (still gated; the audit ledger records that no person decided).
 APPROVALS_REQUIRED: dict[str, int] = {"high": 2, "medium": 1, "low": 0}
 
-_RESOURCE_NAME = r"^[a-z0-9](-*[a-z0-9]){0,40}$"
+_RESOURCE_NAME = r"^[a-z0-9](-?[a-z0-9]){0,40}$"
 
 
 class CanaryLimits(_Strict):
     """The model's canary alarms: latency and the approval rate the new variant may show."""
 
-    max_latency_ms: float = Field(default=500, gt=0)
+    max_latency_ms: float = Field(default=500, ge=1)
     min_positive_rate: float = Field(default=0.05, ge=0, le=1)
     max_positive_rate: float = Field(default=0.98, ge=0, le=1)
 

@@ -18,7 +18,7 @@ from governed_mlops.models import ModelSpec
 #: Where model projects live in a repository and, published, in the artifacts bucket.
 MODELS_DIR = "models"
 CONFIG_FILE = "config.yaml"
-MODEL_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,40}$")
+MODEL_NAME = re.compile(r"^[a-z0-9](-?[a-z0-9]){0,40}$")
 
 
 def config_key(models_prefix: str, name: str) -> str:

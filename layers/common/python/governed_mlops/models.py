@@ -65,9 +65,9 @@ class ModelSpec(_Model):
     serves many models without two runs of different models touching each other's resources.
     """
 
-    name: str = Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,40}$")
-    endpoint_name: str = Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,40}$")
-    model_package_group: str = Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,40}$")
+    name: str = Field(pattern=r"^[a-z0-9](-?[a-z0-9]){0,40}$")
+    endpoint_name: str = Field(pattern=r"^[a-z0-9](-?[a-z0-9]){0,40}$")
+    model_package_group: str = Field(pattern=r"^[a-z0-9](-?[a-z0-9]){0,40}$")
     approvers_group: str
     risk_tier: Literal["high", "medium", "low"]
     #: Distinct approvers needed (2 high, 1 medium, 0 low: approved automatically, still gated).

@@ -46,6 +46,8 @@ class ObjectStore(Protocol):
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]: ...
 
+    def latest_of(self, bucket: str, key: str) -> StoredObject | None: ...
+
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"}
 _TRANSIENT = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
@@ -111,6 +113,27 @@ class S3ObjectStore:
             size=int(newest["Size"]),
             last_modified=newest["LastModified"],
             etag=str(newest.get("ETag", "")).strip('"'),
+        )
+
+    def latest_of(self, bucket: str, key: str) -> StoredObject | None:
+        """The current version of exactly ``key`` (a longer key sharing the prefix does not count)."""
+        current: dict[str, Any] | None = None
+        try:
+            for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+                for version in page.get("Versions", []):
+                    if version["Key"] == key and version.get("IsLatest"):
+                        current = version
+        except ClientError as exc:
+            raise _translate(exc, f"list s3://{bucket}/{key}") from exc
+        if current is None:
+            return None
+        ref = S3Ref(bucket=bucket, key=key, version_id=current.get("VersionId"))
+        return StoredObject(
+            ref=ref,
+            sha256=hashlib.sha256(self.get(ref)).hexdigest(),
+            size=int(current["Size"]),
+            last_modified=current["LastModified"],
+            etag=str(current.get("ETag", "")).strip('"'),
         )
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
@@ -222,6 +245,15 @@ class LocalObjectStore:
         if row is None:
             return None
         return self.stat(S3Ref(bucket=bucket, key=row[0], version_id=row[1]))
+
+    def latest_of(self, bucket: str, key: str) -> StoredObject | None:
+        """The newest version of exactly ``key`` (as :meth:`S3ObjectStore.latest_of`)."""
+        with sqlite_connection(self._db) as conn:
+            row = conn.execute(
+                "SELECT version_id FROM objects WHERE bucket=? AND key=? ORDER BY sequencer DESC LIMIT 1",
+                (bucket, key),
+            ).fetchone()
+        return None if row is None else self.stat(S3Ref(bucket=bucket, key=key, version_id=row[0]))
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every key under ``prefix``, sorted (as :meth:`S3ObjectStore.list_keys`)."""

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_TRACKED_DISTINCT",
     "MISSING_TOKENS",
     "is_missing",
+    "missing_limit",
     "raise_for_report",
     "validate_dataset",
 ]
@@ -87,6 +88,17 @@ def is_missing(value: str) -> bool:
     return value in MISSING_TOKENS or value.strip() == ""
 
 
+def missing_limit(config: PipelineConfig, column: str) -> float:
+    """Share of rows allowed to miss feature ``column``: 0 for policy ``reject``, else the column's
+    ``dataset.missing.<column>.max_fraction`` or, when it sets none, ``validation.max_missing_fraction``."""
+    entry = config.dataset.missing.get(column)
+    if entry is not None and entry.policy == "reject":
+        return 0.0
+    if entry is not None and entry.max_fraction is not None:
+        return entry.max_fraction
+    return config.validation.max_missing_fraction
+
+
 def validate_dataset(data: bytes, config: PipelineConfig, digest: ObjectDigest) -> ValidationReport:
     """Check a CSV dataset against ``config`` and report every problem found.
 
@@ -99,10 +111,14 @@ def validate_dataset(data: bytes, config: PipelineConfig, digest: ObjectDigest) 
         config: the pipeline configuration naming target, features, ranges and limits.
         digest: identity of the object, copied into the report for lineage.
 
+    Missing values are judged per feature by its missing-value policy (``dataset.missing``): at most
+    :func:`missing_limit` of the rows may miss it, and a ``reject`` feature may miss none (the issue
+    names the column, the policy and the first rows).
+
     Returns:
         The validation report, with per-column statistics (type, missing and distinct counts,
-        min/max/mean for numeric columns, top values otherwise) and a dataset-level entry under
-        :data:`DATASET_STATISTICS_KEY`.
+        min/max/mean for numeric columns, top values otherwise; for features also the missing-value
+        policy applied and its limit) and a dataset-level entry under :data:`DATASET_STATISTICS_KEY`.
 
     """
     scan = _Scan(config)
@@ -367,7 +383,7 @@ class _Scan:
     def _check_column(self, profile: _ColumnProfile) -> None:
         if profile.role == "unexpected" or profile.rows == 0:
             return
-        name, tally, limits = profile.name, profile.tally, self.config.validation
+        name, tally = profile.name, profile.tally
         if tally.missing == profile.rows:
             self.issue(
                 "all_missing",
@@ -386,16 +402,7 @@ class _Scan:
                     name,
                 )
             return
-        fraction = tally.missing / profile.rows
-        if fraction > limits.max_missing_fraction:
-            self.issue(
-                "missing_values",
-                f"{fraction:.1%} of the values ({tally.missing} of {profile.rows}) are "
-                f"missing, above the limit of {limits.max_missing_fraction:.1%} "
-                f"(validation.max_missing_fraction); first at {_examples(tally.missing_examples)}. Fill "
-                "the gaps at the source or remove the column from the configuration.",
-                name,
-            )
+        self._check_missing(profile)
         if profile.distinct == 1 and not profile.capped:
             self.issue(
                 "constant_column",
@@ -421,6 +428,38 @@ class _Scan:
                     f"Correct the values, or widen dataset.ranges.{name} if they are genuine.",
                     name,
                 )
+
+    def _check_missing(self, feature: _ColumnProfile) -> None:
+        name, tally, dataset = feature.name, feature.tally, self.config.dataset
+        if not tally.missing:
+            return
+        policy = dataset.missing_policy(name)
+        if policy == "reject":
+            self.issue(
+                "missing_values",
+                f"Column {name!r} has missing-value policy reject (dataset.missing.{name}.policy), but "
+                f"{tally.missing} row(s) miss a value, first at {_examples(tally.missing_examples)}. Every "
+                "row needs a value: fill them in at the source, drop those rows, or choose another policy.",
+                name,
+            )
+            return
+        limit = missing_limit(self.config, name)
+        fraction = tally.missing / feature.rows
+        if fraction > limit:
+            entry = dataset.missing.get(name)
+            source = (
+                f"dataset.missing.{name}.max_fraction"
+                if entry is not None and entry.max_fraction is not None
+                else "validation.max_missing_fraction"
+            )
+            self.issue(
+                "missing_values",
+                f"{fraction:.1%} of the values ({tally.missing} of {feature.rows}) are "
+                f"missing, above the limit of {limit:.1%} ({source}) for missing-value policy {policy}; "
+                f"first at {_examples(tally.missing_examples)}. Fill the gaps at the source, raise the "
+                "limit knowingly, or remove the column from the configuration.",
+                name,
+            )
 
     def _check_target(self, profiles: _Profiles) -> None:
         target, dataset = profiles.target, self.config.dataset
@@ -497,6 +536,11 @@ class _Scan:
     def _fill_statistics(self, profiles: _Profiles) -> None:
         for profile in profiles.all:
             self.statistics[profile.name] = profile.statistics()
+        for feature in profiles.features:
+            self.statistics[feature.name] |= {
+                "missing_policy": self.config.dataset.missing_policy(feature.name),
+                "max_missing_fraction": missing_limit(self.config, feature.name),
+            }
         duplicates = profiles.duplicates
         self.statistics[DATASET_STATISTICS_KEY] = {
             "rows": self.rows,

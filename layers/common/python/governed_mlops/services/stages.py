@@ -20,7 +20,7 @@ from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.bias_gates import check_bias, raise_for_breaches
 from governed_mlops.domain.gates import evaluate_gates, read_metrics
 from governed_mlops.domain.split import split_dataset
-from governed_mlops.domain.validation import raise_for_report, validate_dataset
+from governed_mlops.domain.validation import missing_limit, raise_for_report, validate_dataset
 from governed_mlops.errors import ArtifactNotFoundError, ConfigError, DataValidationError, QualityGateFailed
 from governed_mlops.models import (
     ModelVersion,
@@ -79,7 +79,11 @@ def validate_data(event: StageEvent, store: ObjectStore) -> StageResult:
 
 
 def job_config_document(config: PipelineConfig) -> dict[str, object]:
-    """The ``job_config.json`` the training and evaluation jobs read from their ``config`` channel."""
+    """The ``job_config.json`` the training and evaluation jobs read from their ``config`` channel.
+
+    ``missing`` gives every feature its missing-value policy and the share of rows allowed to miss it
+    (the limit validation applied); training stores both, with any imputed value, in the feature spec.
+    """
     return {
         "target": config.dataset.target,
         "positive_label": config.dataset.positive_label,
@@ -87,6 +91,10 @@ def job_config_document(config: PipelineConfig) -> dict[str, object]:
         "categorical_features": config.dataset.categorical_features,
         "seed": config.training.seed,
         "decision_threshold": config.gates.decision_threshold,
+        "missing": {
+            feature: {"policy": config.dataset.missing_policy(feature), "max_fraction": missing_limit(config, feature)}
+            for feature in config.dataset.features
+        },
     }
 
 

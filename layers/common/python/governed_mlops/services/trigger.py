@@ -64,8 +64,8 @@ class _Project:
 def _project(settings: TriggerSettings, deps: TriggerDeps, name: str) -> _Project:
     """One model's published configuration, parsed (a broken file fails here, not in a stage)."""
     key = model_projects.config_key(settings.models_prefix, model_projects.check_name(name))
-    found = deps.store.latest_under(settings.artifacts_bucket, key)
-    if found is None or found.ref.key != key:
+    found = deps.store.latest_of(settings.artifacts_bucket, key)
+    if found is None:
         known = ", ".join(_published(settings, deps)) or "none"
         raise UnknownModelError(
             f"model {name!r} has no published configuration s3://{settings.artifacts_bucket}/{key} "
@@ -85,15 +85,40 @@ def _published(settings: TriggerSettings, deps: TriggerDeps) -> list[str]:
     return sorted({name for name in names if name is not None})
 
 
-def _all_projects(settings: TriggerSettings, deps: TriggerDeps) -> dict[str, _Project]:
-    projects = {name: _project(settings, deps, name) for name in _published(settings, deps)}
-    if not projects:
+@dataclass(frozen=True)
+class _Catalogue:
+    """Every published model: those whose configuration parses, and why the others do not."""
+
+    projects: dict[str, _Project]
+    broken: dict[str, ConfigError]
+
+    def require(self, name: str) -> _Project:
+        if name in self.broken:
+            raise self.broken[name]
+        return self.projects[name]
+
+
+def _catalogue(settings: TriggerSettings, deps: TriggerDeps) -> _Catalogue:
+    """Every published project; two valid ones claiming one endpoint or registry group is a ConfigError.
+
+    A model whose configuration is broken is set aside with its error: it cannot run, and it must
+    not stop the other models' runs (its own data arrival or push reports the error).
+    """
+    names = _published(settings, deps)
+    if not names:
         raise ConfigError(
             f"no model configuration is published under s3://{settings.artifacts_bucket}/{settings.models_prefix}: "
             "publish models/<name>/config.yaml (the local runtime does this at start-up; in AWS see README 'Deploy')"
         )
+    projects: dict[str, _Project] = {}
+    broken: dict[str, ConfigError] = {}
+    for name in names:
+        try:
+            projects[name] = _project(settings, deps, name)
+        except ConfigError as exc:
+            broken[name] = exc
     model_projects.endpoint_owners({name: project.spec for name, project in projects.items()})
-    return projects
+    return _Catalogue(projects, broken)
 
 
 def _newest_data(settings: TriggerSettings, deps: TriggerDeps, model: str) -> StoredObject:
@@ -108,13 +133,14 @@ def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps)
     skipped: list[Skipped] = []
     if isinstance(event, domain.CodeCommitPushEvent):
         target = domain.push_target(event, settings.main_branch)
-        projects = _all_projects(settings, deps)
+        catalogue = _catalogue(settings, deps)
         changed = (
             deps.repository.changed_paths(target.repository, target.old_commit_id, target.commit_id)
             if target.old_commit_id
             else None
         )
-        chosen = domain.models_for_push(changed, list(projects), f"{model_projects.MODELS_DIR}/")
+        published = [*catalogue.projects, *catalogue.broken]
+        chosen = domain.models_for_push(changed, published, f"{model_projects.MODELS_DIR}/")
         trigger = TriggerInfo(
             kind="code-push",
             event_id=target.event_id,
@@ -126,6 +152,9 @@ def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps)
         code = CodeRef(repository=target.repository, branch=target.branch, commit_id=target.commit_id)
         missing: list[DatasetNotFoundError] = []
         for name in chosen:
+            if name in catalogue.broken:
+                skipped.append(Skipped(model=name, reason=f"ConfigError: {catalogue.broken[name]}"))
+                continue
             try:
                 data = _newest_data(settings, deps, name).ref
             except DatasetNotFoundError as exc:
@@ -133,17 +162,19 @@ def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps)
                 skipped.append(Skipped(model=name, reason=str(exc)))
                 continue
             execution = domain.push_execution_name(target.repository, target.branch, target.commit_id, name)
-            planned.append(_request(settings, execution, trigger, projects[name], data, code))
+            planned.append(_request(settings, execution, trigger, catalogue.projects[name], data, code))
         if missing and not planned:
             raise missing[0]
     elif isinstance(event, domain.DriftDetectedEvent):
         # Drift: retrain the model serving the endpoint, with the current code on its newest data.
-        projects = _all_projects(settings, deps)
-        owner = next((p for p in projects.values() if p.spec.endpoint_name == event.detail.endpoint_name), None)
+        catalogue = _catalogue(settings, deps)
+        owner = next(
+            (p for p in catalogue.projects.values() if p.spec.endpoint_name == event.detail.endpoint_name), None
+        )
         if owner is None:
             raise UnknownModelError(
-                f"drift on endpoint {event.detail.endpoint_name!r}, which no model project serves "
-                f"(models: {', '.join(projects)}); nothing to retrain"
+                f"drift on endpoint {event.detail.endpoint_name!r}, which no valid model project serves "
+                f"(models: {', '.join(catalogue.projects) or 'none'}); nothing to retrain"
             )
         data = _newest_data(settings, deps, owner.spec.name).ref
         commit = deps.repository.branch_head(settings.code_repository, settings.main_branch)
@@ -164,7 +195,16 @@ def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps)
             raise UnsupportedEventError(
                 f"s3://{bucket}/{key} is outside the watched prefix s3://{settings.data_bucket}/{settings.data_prefix}"
             )
-        project = _project(settings, deps, model_projects.model_of_data_key(settings.data_prefix, key))
+        try:
+            name = model_projects.model_of_data_key(settings.data_prefix, key)
+        except UnknownModelError as exc:
+            raise UnknownModelError(
+                f"{exc} (published models: {', '.join(_published(settings, deps)) or 'none'})"
+            ) from exc
+        catalogue = _catalogue(settings, deps)
+        if name not in catalogue.projects and name not in catalogue.broken:
+            _project(settings, deps, name)  # raises UnknownModelError naming the published models
+        project = catalogue.require(name)
         token = domain.data_version_token(event)
         data = S3Ref(bucket=bucket, key=key, version_id=event.detail.object.version_id)
         commit = deps.repository.branch_head(settings.code_repository, settings.main_branch)

@@ -41,8 +41,11 @@ from governed_mlops.errors import ConfigError
 from governed_mlops.models import ObjectDigest, S3Ref
 
 __all__ = [
-    "BIAS_LIMITS",
+    "AMPLIFICATION_TOLERANCE",
+    "FOUR_FIFTHS",
+    "MIN_FACET_HOLDOUT_ROWS",
     "MIN_MINORITY_ROWS",
+    "BiasLimit",
     "DroppedColumn",
     "FacetProposal",
     "Feature",
@@ -58,6 +61,8 @@ __all__ = [
     "TooFewRowsError",
     "UnreadableDataError",
     "check_generated_config",
+    "di_limit",
+    "dppl_limit",
     "infer",
     "onboard",
     "read_table",
@@ -132,27 +137,33 @@ RANGE_MARGIN: Final = 0.5
 CANARY_BAND: Final = 0.2
 #: A feature whose majority label per value matches the target this often is flagged as a likely leak.
 NEAR_LEAK_AGREEMENT: Final = 0.99
-#: A facet side expected to have fewer hold-out rows than this gives noisy post-training metrics (DPPL, DI):
-#: with 50 rows and a 70% approval rate, one standard error of the rate is already 6.5 points.
-SMALL_FACET_HOLDOUT_ROWS: Final = 50
-#: A label DPL beyond this share of its limit is reported as close to it (the training split may cross it).
-NEAR_LIMIT: Final = 0.8
 #: Applicants this old or younger form the age facet (the convention of the credit-risk config and Clarify examples).
 AGE_THRESHOLD: Final = 25
 
-#: Bias limits per Clarify metric: fair-lending policy, identical for every facet and never fitted to the data.
-#: DI is the four-fifths rule (and its reciprocal, 1.25, for the other direction); DPL and DPPL allow a
-#: 20-point gap in (predicted) approval rates between the groups.
-BIAS_LIMITS: Final[dict[str, tuple[float, float]]] = {
-    "DPL": (-0.2, 0.2),
+# Bias limits. The gate acts on the model's outcomes: the post-training DI and DPPL of the hold-out. Label
+# metrics (DPL and the other pre-training metrics) describe the historic decisions the model learns from: they
+# are computed and shown to approvers in the evidence report, never gated by a generated configuration.
+
+#: Fair-lending policy for the model's outcomes, identical for every facet: DI is the four-fifths rule (and its
+#: reciprocal, 1.25, for the other direction); DPPL allows a 20-point gap in predicted approval rates.
+FOUR_FIFTHS: Final[dict[str, tuple[float, float]]] = {
     "DPPL": (-0.2, 0.2),
     "DI": (0.8, 1.25),
 }
-_BIAS_LIMIT_REASONS: Final = {
-    "DPL": "label approval-rate gap q_a - q_d in the training data (pre-training)",
-    "DPPL": "predicted approval-rate gap q'_a - q'_d on the hold-out (post-training)",
-    "DI": "q'_d / q'_a: the four-fifths rule, both directions",
-}
+#: Where the historic labels already breach FOUR_FIFTHS, the limit is "no amplification": the model may be no
+#: more disparate than the labels it learns from, plus at most this much for the noise of a hold-out of a few
+#: dozen rows per group (one standard error of DI at 30 rows a side with a 70% approval rate is about 0.1).
+AMPLIFICATION_TOLERANCE: Final = 0.1
+#: DI and DPPL are gated only when each side of the facet expects at least this many hold-out rows
+#: (rows x split.test_fraction). At 30 rows one applicant moves a group's approval rate by 3.3 points and its
+#: standard error is up to 9 points; with fewer, a gate would pass or refuse a model by chance.
+MIN_FACET_HOLDOUT_ROWS: Final = 30
+#: Between MIN_FACET_HOLDOUT_ROWS and this many expected hold-out rows a side, the gated metrics are still noisy.
+SMALL_FACET_HOLDOUT_ROWS: Final = 50
+#: A label gap (DPL) beyond this is announced as large: the model will learn it (reported, not gated).
+LARGE_LABEL_GAP: Final = 0.2
+#: Metrics bounds are rounded outward to this many decimals (adds at most 0.001 to a tolerance).
+LIMIT_DECIMALS: Final = 3
 
 #: Training settings of the credit-risk model: shallow trees, moderate learning rate, row/column sampling.
 HYPERPARAMETERS: Final[dict[str, str | int | float]] = {
@@ -359,6 +370,27 @@ class FacetProposal:
 
 
 @dataclass(frozen=True)
+class BiasLimit:
+    """A limit on one post-training metric of one facet: ``[low, high]`` inclusive, its rule and the label value."""
+
+    metric: Literal["DPPL", "DI"]
+    low: float
+    high: float
+    rule: Literal["four-fifths", "no amplification"]
+    label_value: float
+
+    @property
+    def why(self) -> str:
+        """The rule with the label value it was derived from, for the YAML comment and the summary."""
+        shown = f"{self.label_value:+.3f}" if self.metric == "DPPL" else f"{self.label_value:.3f}"
+        label = f"label gap {shown}" if self.metric == "DPPL" else f"label ratio {shown}"
+        if self.rule == "four-fifths":
+            policy = "four-fifths rule" if self.metric == "DI" else "20-point policy"
+            return f"{policy}; {label} is within it"
+        return f"{label} breaches the policy: no amplification (label +/- {AMPLIFICATION_TOLERANCE:g}); REVIEW"
+
+
+@dataclass(frozen=True)
 class Limit:
     """A chosen validation limit and why."""
 
@@ -386,6 +418,10 @@ class Proposal:
     dropped: list[DroppedColumn] = field(default_factory=list)
     facets: list[FacetProposal] = field(default_factory=list)
     limits: dict[str, Limit] = field(default_factory=dict)
+    #: Facet name -> the limits the bias gate applies to the model's outcomes (DPPL, DI); empty: reported only.
+    bias_limits: dict[str, tuple[BiasLimit, ...]] = field(default_factory=dict)
+    #: Facet name -> why its DPPL and DI are reported but not gated.
+    ungated: dict[str, str] = field(default_factory=dict)
     canary: tuple[float, float] = (0.05, 0.98)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -99,9 +99,7 @@ def test_two_last_approvals_at_once_complete_the_request_once(dynamodb: Any):
     store = DynamoDBApprovalStore(dynamodb, TABLE)
     record = _high_risk(store, approved_by="carol.approver")
     completed: list[ApprovalRecord] = []
-    held = HeldWrites(
-        dynamodb, lambda: completed.append(store.add_approval(record.approval_id, _signoff("dave.risk")))
-    )
+    held = HeldWrites(dynamodb, lambda: completed.append(store.add_approval(record.approval_id, _signoff("dave.risk"))))
     racing = DynamoDBApprovalStore(held, TABLE)
 
     with pytest.raises(ApprovalAlreadyDecided):

@@ -179,7 +179,7 @@ def test_drift_event_for_the_endpoint_starts_a_retraining_run(world: World) -> N
     world.assert_allowed(mark)
 
 
-def test_drift_event_for_another_endpoint_starts_nothing(world: World) -> None:
+def test_drift_event_for_an_endpoint_no_model_serves_starts_nothing(world: World) -> None:
     event = world.runtime.bus.event(
         "governed-mlops.monitoring",
         "Model Drift Detected",
@@ -191,7 +191,15 @@ def test_drift_event_for_another_endpoint_starts_nothing(world: World) -> None:
             "monitoring_run_id": "mon-x",
         },
     )
-    assert world.runtime.bus.put(event) == []
+    before = world.runtime.sfn.list_executions(stateMachineArn=world.stack.outputs["TrainingPipelineArn"])["executions"]
+
+    # The rule delivers every drift finding; the trigger refuses one for an endpoint no model project serves
+    ((delivery),) = world.runtime.bus.put(event)
+
+    assert delivery.error_type == "UnknownModelError", delivery
+    assert "someone-elses-endpoint" in str(delivery.error)
+    after = world.runtime.sfn.list_executions(stateMachineArn=world.stack.outputs["TrainingPipelineArn"])["executions"]
+    assert len(after) == len(before)
 
 
 def test_redrive_of_a_failed_execution_continues_at_the_failed_state(world: World) -> None:

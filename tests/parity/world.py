@@ -59,6 +59,7 @@ class World:
     alert_queue: str
     sqs: Any
     seen_messages: set[str] = field(default_factory=set)
+    unclaimed_approvals: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
         """A client as the operator running the scenario (the harness's identity here)."""
@@ -120,13 +121,18 @@ class World:
             time.sleep(0.1)
 
     def approval_link(self, execution_arn: str, *, timeout: float = 180.0) -> str:
-        """The signed link of the approval notification ``execution_arn`` sends (fails if the run ends first)."""
+        """The signed link of the approval notification ``execution_arn`` sends (fails if the run ends first).
+
+        Notifications of other executions (several models retrained by one push) are kept for their turn.
+        """
+        name = execution_arn.rsplit(":", 1)[-1]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = self.messages(self.approval_queue, wait=0.5)
-            if found:
-                (envelope,) = found
-                return str(envelope["MessageAttributes"]["link"]["Value"])
+            self.unclaimed_approvals.extend(self.messages(self.approval_queue, wait=0.5))
+            for envelope in self.unclaimed_approvals:
+                if f"execution {name} " in envelope["Message"]:
+                    self.unclaimed_approvals.remove(envelope)
+                    return str(envelope["MessageAttributes"]["link"]["Value"])
             described = self.runtime.sfn.describe_execution(executionArn=execution_arn)
             if described["status"] != "RUNNING":
                 history = self.runtime.history(execution_arn)

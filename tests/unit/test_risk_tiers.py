@@ -72,6 +72,8 @@ class RecordingSfn:
             self.calls.append(("SendTaskSuccess", kwargs))
 
     def send_task_failure(self, **kwargs: Any) -> None:
+        if self.refuse_with:
+            raise ClientError({"Error": {"Code": self.refuse_with, "Message": "no"}}, "SendTaskFailure")
         with self._lock:
             self.calls.append(("SendTaskFailure", kwargs))
 
@@ -362,6 +364,19 @@ def test_a_completing_approval_the_execution_cannot_take_now_is_withdrawn_so_it_
     stored = deps.store.get(approval.approval_id)
     assert (stored.status, [a.approver for a in stored.approvals]) == ("pending", ["carol.approver"])
     assert stored.decided_by is None
+
+
+def test_a_rejection_the_execution_cannot_take_now_keeps_the_earlier_approval(tmp_path: Path):
+    deps = _deps(tmp_path, sfn=RecordingSfn(refuse_with="InvalidToken"))
+    approval = _pending(deps, "high")
+    _decide(deps, approval, CAROL)
+
+    with pytest.raises(ApprovalNotWaiting):
+        _decide(deps, approval, DAVE, "reject", "not convinced")
+
+    stored = deps.store.get(approval.approval_id)
+    assert (stored.status, [a.approver for a in stored.approvals]) == ("pending", ["carol.approver"])
+    assert (stored.decided_by, stored.reason) == (None, None)
 
 
 # -- the approvers group of the model --------------------------------------------------------------

@@ -49,8 +49,8 @@ class ApprovalStore(Protocol):
         """
         ...
 
-    def reopen(self, approval_id: str, user: str) -> ApprovalRecord:
-        """Pending again without ``user``'s approval or decision (the execution could not take it)."""
+    def reopen(self, approval_id: str, withdraw: str | None) -> ApprovalRecord:
+        """Pending and undecided again, without the approval of ``withdraw`` (the execution could not take it)."""
         ...
 
     def set_status(self, approval_id: str, status: str) -> ApprovalRecord: ...
@@ -168,9 +168,9 @@ class LocalApprovalStore:
             raise ApprovalAlreadyDecided(f"approval {approval_id[:8]}… changed while it was being approved")
         return updated
 
-    def reopen(self, approval_id: str, user: str) -> ApprovalRecord:
+    def reopen(self, approval_id: str, withdraw: str | None) -> ApprovalRecord:
         with sqlite_connection(self._db) as conn:
-            updated = rules.reopened(ApprovalRecord.model_validate_json(self._row(conn, approval_id)[0]), user)
+            updated = rules.reopened(ApprovalRecord.model_validate_json(self._row(conn, approval_id)[0]), withdraw)
             conn.execute(
                 "UPDATE approvals SET status=?, record=? WHERE approval_id=?",
                 (updated.status, updated.model_dump_json(), approval_id),
@@ -302,8 +302,8 @@ class DynamoDBApprovalStore:
             return updated
         raise TransientStorageError(f"approval {approval_id[:8]}… kept changing while it was being approved; try again")
 
-    def reopen(self, approval_id: str, user: str) -> ApprovalRecord:
-        updated = rules.reopened(self.get(approval_id), user)
+    def reopen(self, approval_id: str, withdraw: str | None) -> ApprovalRecord:
+        updated = rules.reopened(self.get(approval_id), withdraw)
         self._ddb.update_item(
             TableName=self._table,
             Key={"approval_id": {"S": approval_id}},

@@ -156,9 +156,9 @@ def with_signoff(record: ApprovalRecord, signoff: ApproverSignoff) -> ApprovalRe
     return record.model_copy(update=update)
 
 
-def reopened(record: ApprovalRecord, user: str) -> ApprovalRecord:
-    """Pending again without ``user``'s approval or decision (the execution could not take it just now)."""
-    name = principal_name(user)
+def reopened(record: ApprovalRecord, withdraw: str | None) -> ApprovalRecord:
+    """Pending again, undecided, without the approval of ``withdraw`` (the execution could not take it just now)."""
+    name = principal_name(withdraw) if withdraw else None
     kept = [a for a in record.approvals if principal_name(a.approver) != name]
     return record.model_copy(
         update={"status": "pending", "approvals": kept, "decided_by": None, "decided_at": None, "reason": None}

@@ -425,6 +425,8 @@ def _resume(
 ) -> None:
     """SendTaskSuccess with the decision (every approver in it), or SendTaskFailure with the rejection."""
     approval_id = approval.approval_id
+    # Undone if the execution cannot take it: this person's approval (a rejection withdraws none).
+    withdraw = identity.user if decided.status == "approved" else None
     try:
         token = deps.store.task_token(approval_id)
         if decided.status == "approved":
@@ -441,7 +443,7 @@ def _resume(
             # No waiting task has this token now: the execution is between a crash of its (local)
             # runtime and the redrive that seals a new token to this same request. Keep it pending,
             # without this person's approval, so that the same person can try again.
-            deps.store.reopen(approval_id, identity.user)
+            deps.store.reopen(approval_id, withdraw)
             raise ApprovalNotWaiting(
                 "the pipeline is not waiting for a decision at this moment (it is resuming after a restart); "
                 "nothing was changed: try again in a few seconds"
@@ -457,7 +459,7 @@ def _resume(
             raise ApprovalExpired(
                 f"the pipeline stopped waiting for this approval ({code}); nothing was changed"
             ) from exc
-        deps.store.reopen(approval_id, identity.user)
+        deps.store.reopen(approval_id, withdraw)
         raise TransientStorageError(f"could not resume the execution ({code}); try again") from exc
 
 

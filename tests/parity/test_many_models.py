@@ -1,0 +1,139 @@
+"""Many models on one parity stack: each model its own data prefix, config, endpoint, registry group and alarms.
+
+The release step published both model projects of this checkout (``credit-risk``, high risk, and
+``synthetic-lending``, medium risk). A dataset arriving under ``datasets/synthetic-lending/`` runs
+that model with its configuration, asks one approver, and deploys its own endpoint with its own
+rollback alarms; nothing of ``credit-risk`` is created or touched. A push that changed only
+``models/synthetic-lending/`` retrains only that model. Every AWS call is checked against the IAM
+policies of the role that made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.parity.world import PROJECT_DIR, World, parity_world
+
+pytestmark = pytest.mark.parity
+
+LENDING = "synthetic-lending"
+LENDING_DATA = PROJECT_DIR / "data" / "synthetic_lending" / "synthetic_lending.csv"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with parity_world(tmp_path_factory.mktemp("parity-models"), "gm-models") as active:
+        yield active
+        print("\n" + active.checker.table(active.recorder.calls))
+
+
+def _runs(deliveries: list[Any]) -> list[dict[str, Any]]:
+    assert [(d.target, d.error_type) for d in deliveries] == [("TriggerFunction", None)], deliveries
+    return list(deliveries[0].result["runs"])
+
+
+@pytest.fixture(scope="module")
+def lending_deployed(world: World) -> tuple[dict[str, Any], int]:
+    """synthetic-lending's dataset uploaded, its run approved by one approver and deployed."""
+    mark = world.mark()
+    deliveries = world.runtime.upload(
+        world.data_bucket,
+        world.data_key("synthetic_lending.csv", model=LENDING),
+        LENDING_DATA.read_bytes(),
+        requester=world.stack.account_id,
+    )
+    (run,) = _runs(deliveries)
+    assert (run["model"], run["status"]) == (LENDING, "started")
+    status, answer = world.decide(world.approval_link(run["execution_arn"]), "carol.approver", "approve")
+    assert status == 200, answer
+    return world.runtime.wait(run["execution_arn"]), mark
+
+
+def test_a_dataset_under_a_models_prefix_runs_that_model_to_its_own_endpoint(
+    world: World, lending_deployed: tuple[dict[str, Any], int]
+) -> None:
+    described, mark = lending_deployed
+    sagemaker = world.client("sagemaker")
+
+    # Then the run succeeded after ONE approval (medium risk) and deployed synthetic-lending's endpoint
+    assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
+    endpoint = sagemaker.describe_endpoint(EndpointName=LENDING)
+    assert endpoint["EndpointConfigName"] == f"{described['name']}-config"
+    # registered in its own group, with the lineage of its own configuration
+    packages = sagemaker.list_model_packages(ModelPackageGroupName=LENDING)["ModelPackageSummaryList"]
+    assert [p["ModelApprovalStatus"] for p in packages] == ["Approved"]
+    # and credit-risk has neither an endpoint nor a registry group
+    assert [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]] == [LENDING]
+    groups = [g["ModelPackageGroupName"] for g in sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]]
+    assert groups == [LENDING]
+    world.assert_allowed(mark)
+
+
+def test_the_model_gets_its_own_canary_alarms_with_its_limits(
+    world: World, lending_deployed: tuple[dict[str, Any], int]
+) -> None:
+    alarms = world.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{LENDING}-canary-")["MetricAlarms"]
+
+    by_name = {a["AlarmName"]: a for a in alarms}
+    assert sorted(by_name) == [f"{LENDING}-canary-5xx", f"{LENDING}-canary-behaviour", f"{LENDING}-canary-latency-p99"]
+    latency = by_name[f"{LENDING}-canary-latency-p99"]
+    assert latency["Threshold"] == 500_000  # models/synthetic-lending: 500 ms, in CloudWatch's microseconds
+    assert {d["Name"]: d["Value"] for d in latency["Dimensions"]}["EndpointName"] == LENDING
+    behaviour = by_name[f"{LENDING}-canary-behaviour"]
+    expression = next(m["Expression"] for m in behaviour["Metrics"] if m["Id"] == "outside")
+    assert expression == "IF(rate < 0.4 OR rate > 0.99, 1, 0)"  # the project's canary band
+    assert not world.client("cloudwatch").describe_alarms(AlarmNamePrefix="credit-risk-")["MetricAlarms"]
+
+
+def test_a_push_that_changed_one_project_retrains_only_that_model(
+    world: World, lending_deployed: tuple[dict[str, Any], int]
+) -> None:
+    # Given both models have data, and main's head is a first commit
+    world.seed_dataset()
+    first = world.push("1" * 40)
+    for run in _runs(first):
+        status, answer = world.decide(world.approval_link(run["execution_arn"]), "carol.approver", "reject", "setup")
+        assert status == 200, answer
+        world.runtime.wait(run["execution_arn"])
+    mark = world.mark()
+
+    # When a commit changing only models/synthetic-lending/config.yaml is pushed
+    runs = _runs(world.push("2" * 40, changed=[f"models/{LENDING}/config.yaml"]))
+
+    # Then only synthetic-lending retrains (GetDifferences read with the trigger's own role)
+    assert [(run["model"], run["status"]) for run in runs] == [(LENDING, "started")]
+    status, answer = world.decide(world.approval_link(runs[0]["execution_arn"]), "dave.risk", "reject", "not needed")
+    assert status == 200, answer
+    assert world.runtime.wait(runs[0]["execution_arn"])["status"] == "FAILED"
+    world.assert_allowed(mark)
+
+
+def test_a_push_that_changed_shared_code_retrains_every_model_with_data(
+    world: World, lending_deployed: tuple[dict[str, Any], int]
+) -> None:
+    world.seed_dataset()
+    mark = world.mark()
+
+    runs = _runs(world.push("3" * 40, changed=["jobs/train.py"]))
+
+    assert sorted(run["model"] for run in runs) == ["credit-risk", LENDING]
+    for run in runs:
+        status, answer = world.decide(world.approval_link(run["execution_arn"]), "carol.approver", "reject", "n/a")
+        assert status == 200, answer
+        assert world.runtime.wait(run["execution_arn"])["status"] == "FAILED"
+    world.assert_allowed(mark)
+
+
+def test_a_dataset_for_an_unknown_model_is_refused_by_name(world: World) -> None:
+    key = world.data_key("x.csv", model="no-such-model")
+    try:
+        (delivery,) = world.runtime.upload(world.data_bucket, key, b"a,b\n1,2\n", requester=world.stack.account_id)
+    finally:
+        world.remove_object(world.data_bucket, key)
+
+    assert delivery.error_type == "UnknownModelError", delivery
+    assert "no-such-model" in str(delivery.error)
+    assert "credit-risk" in str(delivery.error) and LENDING in str(delivery.error)

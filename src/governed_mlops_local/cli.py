@@ -837,12 +837,14 @@ def _serving(obj: Context) -> Any:
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--as", "user", default=None, help="Who is asking (default: the OS user).")
+@click.option("--model", "model", default=None, help="Only this model's approval requests.")
 @stack_options
 @click.pass_obj
 def approvals(
     obj: Context,
     as_json: bool,
     user: str | None,
+    model: str | None,
     aws: bool,
     region: str | None,
     profile: str | None,
@@ -855,7 +857,8 @@ def approvals(
     if aws:
         with reading_stack(stack_name, region, profile) as stack:
             records = stack.approvals().list_records()
-        cli_aws.echo(_approvals_text([r.model_dump(mode="json") for r in records], as_json))
+        rows = [r.model_dump(mode="json") for r in records]
+        cli_aws.echo(_approvals_text([r for r in rows if model is None or r.get("model_name") == model], as_json))
         return
     from governed_mlops.adapters.approvals import LocalApprovalStore
     from governed_mlops_local import approval_client
@@ -865,6 +868,8 @@ def approvals(
         rows = approval_client.list_approvals(serving.url, user or _os_user())
     else:
         rows = [r.model_dump(mode="json") for r in LocalApprovalStore(obj.data_dir).list_records()]
+    if model is not None:
+        rows = [r for r in rows if r.get("model_name") == obj.model(model)]
     _echo(_approvals_text(rows, as_json))
 
 
@@ -877,9 +882,11 @@ def _approvals_text(rows: list[dict[str, Any]], as_json: bool) -> str:
     lines = []
     for r in rows:
         decided = f" by {r['decided_by']}" if r.get("decided_by") else ""
+        progress = f"  {r['progress']}" if r.get("progress") and r["status"] == "pending" else ""
+        tier = f" ({r['risk_tier']} risk)" if r.get("risk_tier") else ""
         lines.append(
-            f"{r['approval_id']}  {r['status']:<9}{decided}  {r['model_version']}  execution={r['execution_name']} "
-            f"triggered_by={r['triggered_by']}  expires={r['expires_at'][:19]}"
+            f"{r['approval_id']}  {r['status']:<9}{decided}  {r['model_version']}{tier}{progress}  "
+            f"execution={r['execution_name']} triggered_by={r['triggered_by']}  expires={r['expires_at'][:19]}"
         )
     return "\n".join(lines)
 
@@ -897,6 +904,9 @@ def _decide(obj: Context, approval_id: str, user: str, decision: str, reason: st
         answer = approval_client.decide(link, user, decision, reason)
     except approval_client.ApprovalClientError as exc:
         _fail(f"HTTP {exc.status}: {exc}")
+    if answer.get("status") == "pending":
+        _echo(f"{answer['model_version']}: {answer.get('message') or answer.get('progress')}", fg="yellow")
+        return
     _echo(f"{answer['model_version']}: {answer['status']} by {answer['decided_by']}", fg="green")
 
 
@@ -930,7 +940,7 @@ def serve(obj: Context, port: int, user: str | None) -> None:
 
     with obj.runtime(user=user, port=port) as runtime:
         _echo(f"Local runtime serving on {runtime.gateway.url} (Ctrl-C to stop)")
-        tick = _approval_watcher(runtime, None)
+        tick = _approval_watcher(runtime, ())
         # A run that waited for a person when its process died waits again: its link still works.
         for execution in interrupted_waiting_for_approval(runtime.executions, runtime.data_dir):
             started = runtime.redrive(execution["executionArn"])

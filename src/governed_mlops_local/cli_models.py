@@ -18,7 +18,13 @@ import click
 from governed_mlops import model_projects
 from governed_mlops.config import RiskTier
 from governed_mlops.errors import ConfigError
-from governed_mlops_local.onboarding import OnboardingError, Proposal, onboard
+from governed_mlops_local.onboarding import (
+    AMPLIFICATION_TOLERANCE,
+    MIN_FACET_HOLDOUT_ROWS,
+    OnboardingError,
+    Proposal,
+    onboard,
+)
 from governed_mlops_local.project import find_project_dir
 
 
@@ -158,6 +164,14 @@ def _summary(p: Proposal, data_file: Path) -> None:
     _echo()
     if p.facets:
         _echo(f"Bias facets ({len(p.facets)}), excluded from the model features:", bold=True)
+        _echo(
+            "  Policy: the gate judges the model's hold-out outcomes (DI, DPPL), not the historic labels (DPL is "
+            "reported); DI [0.8, 1.25] (four-fifths) and DPPL [-0.2, 0.2],"
+        )
+        _echo(
+            f"  or 'no amplification' (the labels' own value +/- {AMPLIFICATION_TOLERANCE:g}) where the labels "
+            f"breach them; gated when each side expects >= {MIN_FACET_HOLDOUT_ROWS} hold-out rows."
+        )
         for facet in p.facets:
             selector = f"<= {facet.threshold:g}" if facet.threshold is not None else f"in {list(facet.values or ())}"
             di = f", label ratio {facet.label_di:.3f}" if facet.label_di is not None else ""
@@ -165,6 +179,16 @@ def _summary(p: Proposal, data_file: Path) -> None:
                 f"  {facet.name}: {facet.column} {selector} ({facet.rows_d:,} rows vs {facet.rows_a:,}); "
                 f"approval rate {facet.rate_d:.1%} vs {facet.rate_a:.1%}: DPL {facet.dpl:+.3f}{di}"
             )
+            facet_limits = p.bias_limits.get(facet.name)
+            if facet_limits:
+                gated = ", ".join(
+                    f"{limit.metric} [{limit.low:g}, {limit.high:g}]"
+                    + (" (no amplification: review)" if limit.rule == "no amplification" else "")
+                    for limit in facet_limits
+                )
+                _echo(f"    gated: {gated}")
+            else:
+                _echo("    not gated: DPPL and DI reported only (see the note below)")
     else:
         _echo("Bias facets: none.", bold=True)
     for note in p.notes:

@@ -68,19 +68,38 @@ def _runtime(obj: Any, *, serve_http: bool = True) -> Iterator[Any]:
 
 
 def _deliveries(deliveries: list[Any]) -> list[dict[str, Any]]:
-    """``runtime.send_event``'s deliveries as the monitoring service's plain dicts."""
-    return [
-        {
-            "rule": d.rule,
-            "target": d.target,
-            "status": (d.result or {}).get("status", "error"),
-            "execution_name": (d.result or {}).get("execution_name"),
-            "execution_arn": (d.result or {}).get("execution_arn"),
-            "kind": (d.result or {}).get("kind"),
-            "error": f"{d.error_type}: {d.error}" if d.error else None,
-        }
-        for d in deliveries
-    ]
+    """``runtime.send_event``'s deliveries as the monitoring service's plain dicts: one per execution the
+    Trigger started (its result lists them under ``runs``), one per model it skipped, one per failed delivery."""
+    flat: list[dict[str, Any]] = []
+    for d in deliveries:
+        result = d.result or {}
+        base = {"rule": d.rule, "target": d.target, "kind": result.get("kind")}
+        if d.error:
+            flat.append(
+                base
+                | {
+                    "status": "error",
+                    "execution_name": None,
+                    "execution_arn": None,
+                    "error": f"{d.error_type}: {d.error}",
+                }
+            )
+            continue
+        for run in result.get("runs", []):
+            flat.append(
+                base
+                | {
+                    "status": run.get("status"),
+                    "execution_name": run.get("execution_name"),
+                    "execution_arn": run.get("execution_arn"),
+                    "model": run.get("model"),
+                    "error": None,
+                }
+            )
+        for skipped in result.get("skipped", []):
+            reason = f"model {skipped.get('model')} not retrained: {skipped.get('reason')}"
+            flat.append(base | {"status": "skipped", "execution_name": None, "execution_arn": None, "error": reason})
+    return flat
 
 
 # -- monitor --------------------------------------------------------------------------------------
@@ -250,7 +269,8 @@ def _render_run(run: Any, *, acted: bool = True) -> None:
         _echo("No rule matched the Model Drift Detected event: no retraining started.", fg="yellow")
     for delivery in run.retraining:
         if delivery["error"]:
-            _echo(f"rule {delivery['rule']} -> {delivery['target']}: {delivery['error']}", fg="red")
+            colour = "yellow" if delivery["status"] == "skipped" else "red"
+            _echo(f"rule {delivery['rule']} -> {delivery['target']}: {delivery['error']}", fg=colour)
         else:
             _echo(f"rule {delivery['rule']} -> {delivery['target']}: {delivery['status']} {delivery['execution_name']}")
 

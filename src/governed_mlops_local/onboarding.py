@@ -11,8 +11,11 @@ skipped, :func:`governed_mlops.domain.validation.is_missing` for missing values)
 chosen here are the ones that stage checks, and :func:`check_generated_config` runs that very stage
 on the same bytes before anything is written.
 
-Policy numbers (the bias limits, the quality gates) are fixed here, never fitted to the data: a limit
-derived from the data it is meant to judge would pass whatever the data shows.
+Policy numbers (the quality gates, the bias policy) are fixed here, never fitted to the data: a limit
+derived from the data it is meant to judge would pass whatever the data shows. The one limit that reads
+the data is the bias gate's "no amplification" bound where the historic labels already breach the
+four-fifths rule: it is derived from the labels but judges the model, which fails it by being more
+disparate than those labels (plus a bounded tolerance), and the command asks a person to review it.
 """
 
 from __future__ import annotations
@@ -376,18 +379,30 @@ class BiasLimit:
     metric: Literal["DPPL", "DI"]
     low: float
     high: float
-    rule: Literal["four-fifths", "no amplification"]
+    rule: Literal["policy", "no amplification"]
+    #: The same metric computed on the labels (DPL for DPPL, q_d / q_a for DI) of the onboarded rows.
     label_value: float
+    #: How much more disparate than the labels the model may be (no amplification only).
+    tolerance: float = 0.0
 
     @property
     def why(self) -> str:
-        """The rule with the label value it was derived from, for the YAML comment and the summary."""
-        shown = f"{self.label_value:+.3f}" if self.metric == "DPPL" else f"{self.label_value:.3f}"
-        label = f"label gap {shown}" if self.metric == "DPPL" else f"label ratio {shown}"
-        if self.rule == "four-fifths":
-            policy = "four-fifths rule" if self.metric == "DI" else "20-point policy"
-            return f"{policy}; {label} is within it"
-        return f"{label} breaches the policy: no amplification (label +/- {AMPLIFICATION_TOLERANCE:g}); REVIEW"
+        """The rule, with the label value and the formula it was derived from, for the YAML comment."""
+        if self.metric == "DI":
+            value = f"{self.label_value:.3f}"
+            if self.rule == "policy":
+                return f"q'_d / q'_a, the four-fifths rule; label ratio {value} is within it"
+            if self.label_value < FOUR_FIFTHS["DI"][0]:
+                formula = f"min = {value} - {self.tolerance:.3g}"
+            else:
+                formula = f"max = 1 / (1/{value} - {self.tolerance:.3g})"
+            return f"label ratio {value} breaches the four-fifths rule: no amplification, {formula}; REVIEW"
+        value = f"{self.label_value:+.3f}"
+        if self.rule == "policy":
+            return f"q'_a - q'_d, the 20-point policy; label gap {value} is within it"
+        bound = f"max = {value} + " if self.label_value > 0 else f"min = {value} - "
+        formula = f"{bound}{self.tolerance:.3g}"
+        return f"label gap {value} breaches the 20-point policy: no amplification, {formula}; REVIEW"
 
 
 @dataclass(frozen=True)
@@ -496,7 +511,7 @@ def infer(
         raise NoUsableFeaturesError(f"{table.source}: no column is usable as a feature ({reasons})")
     _choose_limits(frame, proposal)
     _choose_canary(proposal)
-    _check_facet_rates(proposal)
+    _choose_bias_limits(proposal)
     if not proposal.facets:
         proposal.notes.append(
             "no protected attribute (age, sex/gender, marital status, race/ethnicity, religion, nationality/"
@@ -933,38 +948,109 @@ def _facet(
     )
 
 
-def _check_facet_rates(proposal: Proposal) -> None:
-    low_dpl, high_dpl = BIAS_LIMITS["DPL"]
-    low_di, high_di = BIAS_LIMITS["DI"]
+def di_limit(label_ratio: float) -> BiasLimit | None:
+    """The limit on the model's DI for a facet whose labels show ``label_ratio`` (q_d / q_a).
+
+    Inside the four-fifths range [0.8, 1.25]: that range. Outside it, "no amplification": with
+    ``s = min(r, 1/r)`` the labels' disparity and ``t = min(AMPLIFICATION_TOLERANCE, s / 2)``, the limit
+    is ``[s - t, 1.25]`` when facet d is approved less (r < 0.8) and ``[0.8, 1 / (s - t)]`` when it is
+    approved more (r > 1.25): the same rule seen from the other facet, since swapping d and a inverts DI.
+    Bounds are rounded outward to :data:`LIMIT_DECIMALS` decimals. A model more disparate than its labels
+    by more than ``t`` fails. None when no such limit can be failed (a label rate of 0: s is 0).
+    """
+    low, high = FOUR_FIFTHS["DI"]
+    if low <= label_ratio <= high:
+        return BiasLimit("DI", low, high, "policy", label_ratio)
+    if not 0 < label_ratio < math.inf:
+        return None
+    disparity = min(label_ratio, 1 / label_ratio)
+    allowed = disparity - min(AMPLIFICATION_TOLERANCE, disparity / 2)
+    if _floor(allowed, LIMIT_DECIMALS) <= 0:
+        return None
+    tolerance = disparity - allowed
+    if label_ratio < low:
+        return BiasLimit("DI", _floor(allowed, LIMIT_DECIMALS), high, "no amplification", label_ratio, tolerance)
+    return BiasLimit("DI", low, _ceil(1 / allowed, LIMIT_DECIMALS), "no amplification", label_ratio, tolerance)
+
+
+def dppl_limit(label_gap: float) -> BiasLimit | None:
+    """The limit on the model's DPPL for a facet whose labels show the gap ``label_gap`` (DPL, q_a - q_d).
+
+    Inside [-0.2, 0.2]: that range. Outside it, "no amplification": the predicted gap may exceed the
+    labels' gap ``g`` by ``t = min(AMPLIFICATION_TOLERANCE, (1 - |g|) / 2)`` in the same direction:
+    ``[-0.2, g + t]`` for g > 0.2, ``[g - t, 0.2]`` for g < -0.2 (swapping d and a negates both).
+    Rounded outward to :data:`LIMIT_DECIMALS` decimals. None when the bound would reach +/-1, the
+    largest gap there is, so no model could fail it.
+    """
+    low, high = FOUR_FIFTHS["DPPL"]
+    if low <= label_gap <= high:
+        return BiasLimit("DPPL", low, high, "policy", label_gap)
+    gap = abs(label_gap)
+    tolerance = min(AMPLIFICATION_TOLERANCE, (1 - gap) / 2)
+    bound = _ceil(gap + tolerance, LIMIT_DECIMALS)
+    if bound >= 1:
+        return None
+    if label_gap > 0:
+        return BiasLimit("DPPL", low, bound, "no amplification", label_gap, tolerance)
+    return BiasLimit("DPPL", -bound, high, "no amplification", label_gap, tolerance)
+
+
+def _choose_bias_limits(proposal: Proposal) -> None:
+    """Per facet: the DPPL and DI limits, or why they are reported only; warnings where a person must look."""
     for facet in proposal.facets:
         rates = (
             f"approval rate ({proposal.positive_label!r}) {_pct(facet.rate_d)} in facet d vs {_pct(facet.rate_a)} "
             "in the rest"
         )
-        if not low_dpl <= facet.dpl <= high_dpl:
+        if abs(facet.dpl) > LARGE_LABEL_GAP:
+            favoured = "the rest" if facet.dpl > 0 else "facet d"
             proposal.warnings.append(
-                f"bias facet {facet.name}: {rates}: DPL {facet.dpl:+.3f} is outside [{low_dpl}, {high_dpl}] already "
-                "in the data; the bias gate will likely refuse the model"
-            )
-        elif not NEAR_LIMIT * low_dpl <= facet.dpl <= NEAR_LIMIT * high_dpl:
-            proposal.warnings.append(
-                f"bias facet {facet.name}: {rates}: DPL {facet.dpl:+.3f} is close to its limit "
-                f"[{low_dpl}, {high_dpl}]; DPL is measured on the training split, which may cross it"
-            )
-        di = facet.label_di
-        if di is not None and not low_di <= di <= high_di:
-            proposal.warnings.append(
-                f"bias facet {facet.name}: {rates}: their ratio {di:.3f} is outside the four-fifths range "
-                f"[{low_di}, {high_di}]; a model that learns these labels will likely fail the DI gate"
+                f"bias facet {facet.name}: {rates}: the historic labels favour {favoured} by DPL {facet.dpl:+.3f} "
+                f"(more than {LARGE_LABEL_GAP:g}); label metrics are reported to approvers, not gated, and a model "
+                "trained on these labels learns this gap"
             )
         smallest = min(facet.rows_d, facet.rows_a)
-        in_holdout = round(smallest * TEST_FRACTION)
-        if in_holdout < SMALL_FACET_HOLDOUT_ROWS:
-            side = "facet d" if facet.rows_d == smallest else "facet a (the rest)"
+        side = "facet d" if facet.rows_d == smallest else "facet a (the rest)"
+        expected = smallest * TEST_FRACTION
+        if expected < MIN_FACET_HOLDOUT_ROWS:
+            reason = (
+                f"{side} has {smallest:,} rows, about {expected:.0f} in the hold-out (fewer than "
+                f"{MIN_FACET_HOLDOUT_ROWS}): DPPL and DI are reported, not gated"
+            )
+            proposal.ungated[facet.name] = reason
+            proposal.notes.append(f"bias facet {facet.name}: {reason}; collect more data for this group to gate it")
+            continue
+        chosen = {
+            "DPPL": dppl_limit(facet.dpl),
+            "DI": di_limit(facet.label_di) if facet.label_di is not None else None,
+        }
+        for metric, limit in chosen.items():
+            if limit is None:
+                proposal.warnings.append(
+                    f"bias facet {facet.name}: {rates}: no {metric} limit derived from labels this one-sided could "
+                    f"ever refuse a model, so {metric} is reported, not gated: a person must set one by hand"
+                )
+            elif limit.rule == "no amplification":
+                policy_low, policy_high = FOUR_FIFTHS[metric]
+                rule = "the four-fifths rule" if metric == "DI" else "the 20-point policy"
+                label = "ratio" if metric == "DI" else "gap"
+                proposal.warnings.append(
+                    f"bias facet {facet.name}: {rates}: the labels' {label} {limit.label_value:.3f} breaches {rule} "
+                    f"[{policy_low:g}, {policy_high:g}]; the {metric} limit is [{limit.low:g}, {limit.high:g}] (no "
+                    f"amplification: the model may be no more disparate than its labels, plus "
+                    f"{limit.tolerance:.3g} for hold-out noise); a person must review this limit before "
+                    "approving (the approval page shows the bias tables)"
+                )
+        limits = tuple(limit for limit in chosen.values() if limit is not None)
+        if not limits:
+            proposal.ungated[facet.name] = "no limit derived from these labels could refuse a model"
+            continue
+        proposal.bias_limits[facet.name] = limits
+        if expected < SMALL_FACET_HOLDOUT_ROWS:
             proposal.warnings.append(
-                f"bias facet {facet.name}: {side} has {smallest} rows, about {in_holdout} in the hold-out where "
-                "DPPL and DI are measured; a few rows move them by points, so the bias gate may refuse (or pass) "
-                "a model by chance: collect more data for this group or widen its limits knowingly"
+                f"bias facet {facet.name}: {side} has {smallest:,} rows, about {expected:.0f} in the hold-out where "
+                "DPPL and DI are measured: gated, but a few rows move them by points; collect more data for this "
+                "group"
             )
 
 
@@ -1195,8 +1281,8 @@ def _render_bias(out: _Yaml, p: Proposal) -> None:
         0,
         "Bias analysis (SageMaker Clarify metrics) on the protected attributes recognised by column name; they "
         "are not model features (see the dropped columns above). Facet d is the group that may be "
-        "disadvantaged, facet a every other row. Limits are fair-lending policy, the same for every facet, "
-        "not fitted to this data; the label rates of this data are in the comments.",
+        "disadvantaged, facet a every other row. The label rates of this data are in the comments; the limits "
+        "(under thresholds) are fair-lending policy unless these labels already breach it.",
     )
     out.key(0, "bias", None)
     out.key(1, "facets", None)
@@ -1216,14 +1302,35 @@ def _render_bias(out: _Yaml, p: Proposal) -> None:
         )
     out.comments(
         1,
-        "No group_column: set one (e.g. the loan's purpose) to compute CDDL / CDDPL. Other metrics (RD, AD, ...) "
-        "are reported without a limit; add one to gate them.",
+        "No group_column: set one (e.g. the loan's purpose) to compute CDDL / CDDPL. RD (equal opportunity), AD "
+        "and the other metrics are reported without a limit; add one to gate them.",
     )
-    out.key(1, "thresholds", None)
+    tolerance = f"{AMPLIFICATION_TOLERANCE:g}"
+    out.comments(
+        1,
+        "Limits act on the model's outcomes: DI and DPPL of its predictions on the hold-out (post-training). "
+        "Label metrics (DPL and the other pre-training metrics) describe the historic decisions this model learns "
+        "from; they are computed and shown to approvers in the evidence report, not gated.",
+        f"A facet is gated when each side expects at least {MIN_FACET_HOLDOUT_ROWS} hold-out rows (rows x "
+        f"split.test_fraction): with fewer, one applicant moves a group's approval rate by 3.3 points or more and "
+        "the gate would decide by chance.",
+        "Policy: DI in [0.8, 1.25] (the four-fifths rule, both directions) and DPPL in [-0.2, 0.2]. Where the labels "
+        "already breach it, the limit is no amplification: the model may be no more disparate than the labels it "
+        f"learns from, plus {tolerance} for hold-out noise (DI: min = label ratio - {tolerance}, or max = 1 / "
+        f"(1/ratio - {tolerance}) above 1.25; DPPL: label gap +/- {tolerance}; for nearly one-sided labels the "
+        "tolerance shrinks so that a model can still fail the limit). Such a limit comes from this data: a person "
+        "must review it (REVIEW below; the approval page shows the bias tables).",
+    )
+    gated = [facet for facet in p.facets if facet.name in p.bias_limits]
+    out.key(1, "thresholds", {} if not gated else None)
     for facet in p.facets:
+        limits = p.bias_limits.get(facet.name)
+        if limits is None:
+            out.comments(2, f"{facet.name}: {p.ungated[facet.name]}.")
+            continue
         out.key(2, facet.name, None)
-        for metric, (low, high) in BIAS_LIMITS.items():
-            out.flow(3, metric, {"min": low, "max": high}, _BIAS_LIMIT_REASONS[metric])
+        for limit in limits:
+            out.flow(3, limit.metric, {"min": _number(limit.low), "max": _number(limit.high)}, limit.why)
     out.blank()
 
 
@@ -1333,10 +1440,18 @@ def check_generated_config(text: str, proposal: Proposal, data: bytes) -> Pipeli
         (f.column, tuple(f.values) if f.values is not None else None, f.threshold)
         for f in (config.bias.facets if config.bias else [])
     ]
-    if actual != expected or facets != read_facets:
+    limits = {
+        facet: {limit.metric: (limit.low, limit.high) for limit in chosen}
+        for facet, chosen in proposal.bias_limits.items()
+    }
+    read_limits = {
+        facet: {metric: (limit.min, limit.max) for metric, limit in metrics.items()}
+        for facet, metrics in (config.bias.thresholds if config.bias else {}).items()
+    }
+    if actual != expected or facets != read_facets or limits != read_limits:
         raise GeneratedConfigInvalidError(
-            f"bug: the generated configuration reads back as {actual}, facets {read_facets}; "
-            f"expected {expected}, facets {facets}"
+            f"bug: the generated configuration reads back as {actual}, facets {read_facets}, limits {read_limits}; "
+            f"expected {expected}, facets {facets}, limits {limits}"
         )
     digest = ObjectDigest(
         ref=S3Ref(bucket="onboarding", key=proposal.source, version_id=None),

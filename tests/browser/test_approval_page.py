@@ -20,7 +20,9 @@ def test_approver_sees_the_evidence_and_approves_in_the_browser(page: Page, tmp_
     data_dir = tmp_path / "data"
     # The browser's requests carry no identity header: the local gateway acts as its configured user.
     with LocalRuntime(PROJECT_DIR, data_dir, local_user="carol.approver") as runtime:
-        _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/g.csv", requester="alice.engineer")
+        _, deliveries = runtime.upload(
+            GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/g.csv", requester="alice.engineer"
+        )
         arn = deliveries[0].result["runs"][0]["execution_arn"]
         deadline = time.monotonic() + 180
         while not read_outbox(data_dir):

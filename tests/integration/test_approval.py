@@ -34,7 +34,9 @@ class Waiting:
 
 
 def _wait_for_approval(runtime: LocalRuntime, data_dir: Path, uploader: str) -> Waiting:
-    _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv", requester=uploader)
+    _, deliveries = runtime.upload(
+        GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv", requester=uploader
+    )
     arn = deliveries[0].result["runs"][0]["execution_arn"]
     deadline = time.monotonic() + 120
     while not read_outbox(data_dir):

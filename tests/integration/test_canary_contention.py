@@ -32,7 +32,9 @@ UPDATE_ARN = local_function_arn(UPDATE_ENDPOINT_RESOURCE)
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     """A runtime whose endpoint already serves a first approved model."""
     with LocalRuntime(PROJECT_DIR, tmp_path_factory.mktemp("contention") / "data") as started:
-        (first,) = started.wait([_start(started, "datasets/credit-risk/first.csv")], on_tick=auto_approver(started), timeout=600)
+        (first,) = started.wait(
+            [_start(started, "datasets/credit-risk/first.csv")], on_tick=auto_approver(started), timeout=600
+        )
         assert first["status"] == "SUCCEEDED", first.get("cause")
         yield started
 

@@ -449,7 +449,11 @@ class Matrix:
                     stateMachineArn=self._machine_arn, definition=json.dumps(shortened)
                 )
             try:
-                key = "datasets/credit-risk/fault-matrix-" + re.sub(r"[^a-z0-9]+", "-", case.id.lower()).strip("-") + ".csv"
+                key = (
+                    "datasets/credit-risk/fault-matrix-"
+                    + re.sub(r"[^a-z0-9]+", "-", case.id.lower()).strip("-")
+                    + ".csv"
+                )
                 _, deliveries = self.runtime.upload(GERMAN_CREDIT.read_bytes(), key)
             finally:
                 if original is not None:

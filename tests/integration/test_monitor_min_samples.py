@@ -282,14 +282,15 @@ def test_min_samples_comes_from_the_models_configuration(tmp_path: Path, frame: 
     assert len(world.events) == 1
 
 
-def serve_locally(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make `mlops monitor run` find ``world`` where it would start the local runtime."""
+def serve_locally(world: World, monkeypatch: pytest.MonkeyPatch, deliveries: list[Any] | None = None) -> None:
+    """Make `mlops monitor run` find ``world`` where it would start the local runtime; the bus answers
+    ``deliveries`` (``runtime.send_event``'s shape)."""
     runtime = SimpleNamespace(
         data_dir=world.data_dir,
         hosting=world.hosting,
         store=world.store,
         template=SimpleNamespace(buckets={"ArtifactsBucket": SimpleNamespace(name=ARTIFACTS)}),
-        send_event=lambda event: world.events.append(event) or [],
+        send_event=lambda event: world.events.append(event) or deliveries or [],
     )
 
     @contextmanager
@@ -368,3 +369,26 @@ def test_monitor_job_reports_insufficient_data_below_min_samples(
     report = json.loads((tmp_path / "report" / "constraint_violations.json").read_text())
     assert (report["status"], report["violations"]) == ("insufficient_data", [])
     assert "status=insufficient_data rows=75 violations=0" in capsys.readouterr().out
+
+
+def test_cli_with_enough_samples_reports_drift_and_the_retraining_the_trigger_started(
+    tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 75 drifted requests, a model asking for 50, and a Trigger that starts one retraining
+    world = make_world(tmp_path, frame, min_samples=50)
+    world.hosting.capture(drifted(frame, 75))
+    started = {"model": ENDPOINT, "status": "started", "execution_name": "drift-1", "execution_arn": "arn:drift-1"}
+    delivery = SimpleNamespace(
+        rule="retrain-on-drift",
+        target="trigger",
+        result={"kind": "drift", "runs": [started], "skipped": []},
+        error=None,
+        error_type=None,
+    )
+    serve_locally(world, monkeypatch, [delivery])
+
+    result = CliRunner().invoke(cli_monitor.monitor, ["run", ENDPOINT], obj=SimpleNamespace())
+
+    assert result.exit_code == 3, result.output
+    assert "rule retrain-on-drift -> trigger: started drift-1" in result.output
+    assert [event["detail-type"] for event in world.events] == ["Model Drift Detected"]

@@ -210,7 +210,7 @@ def task_problems(definition: StateMachineJson) -> list[str]:
     branch's error fails the Parallel, whose Catch routes it (a Catch cannot leave a branch).
     """
     problems = []
-    states = dict((qualified, state) for qualified, _, state in iter_states(definition))
+    states = {qualified: state for qualified, _, state in iter_states(definition)}
     for qualified, _, state in iter_states(definition):
         if state.get("Type") != "Task":
             continue

@@ -13,10 +13,13 @@ import pytest
 import yaml
 
 from governed_mlops.config import parse_config
+from governed_mlops.domain.bias_gates import check_bias
 from governed_mlops.domain.validation import validate_dataset
 from governed_mlops.models import ObjectDigest, S3Ref
 from governed_mlops_local.onboarding import (
-    BIAS_LIMITS,
+    AMPLIFICATION_TOLERANCE,
+    FOUR_FIFTHS,
+    MIN_FACET_HOLDOUT_ROWS,
     GeneratedConfigInvalidError,
     NoUsableFeaturesError,
     PositiveLabelNotFoundError,
@@ -27,6 +30,8 @@ from governed_mlops_local.onboarding import (
     TooFewRowsError,
     UnreadableDataError,
     check_generated_config,
+    di_limit,
+    dppl_limit,
     infer,
     onboard,
     read_table,
@@ -276,20 +281,131 @@ def test_age_with_missing_values_gives_no_threshold_facet_and_a_warning():
     assert any("age is missing" in w for w in proposal.warnings)
 
 
-def test_bias_limits_are_policy_and_a_breach_in_the_data_is_warned_about():
-    # Given a facet whose approval rate is far below the rest (DI on the labels ~ 0.4)
-    columns = _base()
-    columns["gender"] = ["female" if s == "bad" or i % 5 == 0 else "male" for i, s in enumerate(columns["status"])]
-    proposal, _, config = _onboard(columns)
-    (facet,) = proposal.facets
-    assert facet.label_di is not None
-    assert facet.label_di < 0.8
-    # Then the limits are still the policy's, not fitted to the data, and the breach is announced
+def _gendered(rows_d: int, rate_d: float, rows_a: int, rate_a: float) -> dict[str, list[str]]:
+    """Facet d (female) and facet a (male) with exact label rates, and an informative amount."""
+    good_d, good_a = round(rows_d * rate_d), round(rows_a * rate_a)
+    status = ["good"] * good_d + ["bad"] * (rows_d - good_d) + ["good"] * good_a + ["bad"] * (rows_a - good_a)
+    gender = ["female"] * rows_d + ["male"] * rows_a
+    amount = [str(1000 + 37 * i % 4000 + (0 if s == "good" else 3000)) for i, s in enumerate(status)]
+    return {"amount": amount, "gender": gender, "status": status}
+
+
+def _thresholds(config: Any) -> dict[str, dict[str, tuple[float | None, float | None]]]:
     assert config.bias is not None
-    limits = config.bias.thresholds["sex"]
-    assert {metric: (limit.min, limit.max) for metric, limit in limits.items()} == BIAS_LIMITS
-    assert any("four-fifths" in w for w in proposal.warnings)
-    assert any("DPL" in w and "outside" in w for w in proposal.warnings)
+    return {
+        facet: {metric: (limit.min, limit.max) for metric, limit in metrics.items()}
+        for facet, metrics in config.bias.thresholds.items()
+    }
+
+
+def _post_training_report(facet: str, **values: float) -> dict[str, Any]:
+    """A bias report holding only the post-training metrics ``values`` of ``facet``, as the bias job writes it."""
+    metrics = [{"name": name, "value": value} for name, value in values.items()]
+    entry = {"value_or_threshold": "female", "metrics": metrics}
+    return {"post_training_bias_metrics": {"facets": {facet: [entry]}}}
+
+
+def test_labels_within_policy_get_the_four_fifths_limits_on_the_model_only():
+    # Given a facet whose labels are within the policy (ratio 0.9, gap 0.07) with 200 rows a side
+    proposal, text, config = _onboard(_gendered(200, 0.63, 200, 0.70))
+    # Then DI and DPPL of the model are gated at the policy values, and no label metric is gated
+    assert _thresholds(config) == {"sex": {metric: bounds for metric, bounds in FOUR_FIFTHS.items()}}
+    assert all(limit.rule == "policy" for limit in proposal.bias_limits["sex"])
+    assert "shown to approvers in the evidence report, not gated" in text
+    assert not any("four-fifths" in w for w in proposal.warnings)
+
+
+def test_a_large_label_gap_is_warned_about_but_not_gated():
+    # Given labels with a 30-point gap (DPL +0.3)
+    proposal, _, config = _onboard(_gendered(200, 0.5, 200, 0.8))
+    # Then the gap is announced, and DPL has no limit: the gate acts on the model's outcomes
+    assert any("favour the rest by DPL +0.300" in w for w in proposal.warnings)
+    assert "DPL" not in _thresholds(config)["sex"]
+
+
+def test_labels_breaching_the_four_fifths_rule_get_a_no_amplification_limit_to_review():
+    # Given labels whose ratio (0.5 / 0.8 = 0.625) and gap (0.3) breach the policy
+    proposal, text, config = _onboard(_gendered(200, 0.5, 200, 0.8))
+    # Then the limits are the labels' own values plus the tolerance, in the direction of the disparity
+    assert _thresholds(config)["sex"] == {"DPPL": (-0.2, 0.4), "DI": (0.525, 1.25)}
+    assert "label ratio 0.625 breaches the four-fifths rule: no amplification, min = 0.625 - 0.1; REVIEW" in text
+    assert any("breaches the four-fifths rule" in w and "a person must review" in w for w in proposal.warnings)
+    # And a model reproducing the labels passes, while one just more disparate than the limit fails
+    assert config.bias is not None
+    thresholds = config.bias.thresholds
+    assert check_bias(_post_training_report("sex", DI=0.625, DPPL=0.3), thresholds) == []
+    breaches = check_bias(_post_training_report("sex", DI=0.524, DPPL=0.401), thresholds)
+    assert sorted(breach.metric for breach in breaches) == ["DI", "DPPL"]
+
+
+def test_a_facet_with_too_few_expected_holdout_rows_is_reported_not_gated():
+    # Given 100 female rows: about 25 in the hold-out, fewer than the minimum of 30
+    proposal, text, config = _onboard(_gendered(100, 0.5, 300, 0.8))
+    # Then the facet is analysed but has no limit, and the comment and a note say why
+    assert [f.name for f in config.bias.facets] == ["sex"] if config.bias else False
+    assert _thresholds(config) == {}
+    assert "# sex: facet d has 100 rows, about 25 in the hold-out (fewer than 30)" in text
+    assert any(note.startswith("bias facet sex: facet d has 100 rows") for note in proposal.notes)
+
+
+def test_the_smallest_gated_facet_has_the_minimum_expected_holdout_rows():
+    expected_rows = MIN_FACET_HOLDOUT_ROWS / 0.25
+    gated = _infer(_gendered(int(expected_rows), 0.6, 200, 0.7))
+    ungated = _infer(_gendered(int(expected_rows) - 1, 0.6, 200, 0.7))
+    assert (list(gated.bias_limits), list(ungated.bias_limits)) == (["sex"], [])
+
+
+@pytest.mark.parametrize("ratio", [0.9, 0.795, 0.6, 0.3, 0.1, 0.01])
+def test_the_di_limit_is_the_same_seen_from_either_facet(ratio: float):
+    # Swapping facets d and a inverts DI: the limit for 1/r is the inverse of the limit for r
+    below, above = di_limit(ratio), di_limit(1 / ratio)
+    assert below is not None
+    assert above is not None
+    assert below.low == pytest.approx(1 / above.high, abs=0.002)
+    assert below.high == pytest.approx(1 / above.low, abs=0.002)
+
+
+@pytest.mark.parametrize("gap", [0.1, 0.25, 0.5, 0.95])
+def test_the_dppl_limit_is_the_same_seen_from_either_facet(gap: float):
+    positive, negative = dppl_limit(gap), dppl_limit(-gap)
+    assert positive is not None
+    assert negative is not None
+    assert (positive.low, positive.high) == (-negative.high, -negative.low)
+
+
+@pytest.mark.parametrize("ratio", [0.79, 0.6, 0.3, 0.1, 0.01, 1.3, 2.0, 10.0, 100.0])
+def test_a_di_limit_can_be_failed_by_amplifying_the_labels_disparity(ratio: float):
+    limit = di_limit(ratio)
+    assert limit is not None
+    assert limit.rule == "no amplification"
+    assert 0 < limit.tolerance <= AMPLIFICATION_TOLERANCE
+    # The labels' own ratio passes; a model more disparate than the tolerance allows does not
+    assert limit.low <= ratio <= limit.high
+    assert limit.low > 0
+    if ratio < 1:
+        assert limit.low >= ratio - AMPLIFICATION_TOLERANCE - 0.001
+    else:
+        assert 1 / limit.high >= 1 / ratio - AMPLIFICATION_TOLERANCE - 0.001
+
+
+@pytest.mark.parametrize("gap", [0.21, 0.5, 0.9, 0.99, -0.3])
+def test_a_dppl_limit_can_be_failed_by_amplifying_the_labels_gap(gap: float):
+    limit = dppl_limit(gap)
+    assert limit is not None
+    assert limit.low <= gap <= limit.high
+    assert -1 < limit.low
+    assert limit.high < 1
+    assert abs(limit.high if gap > 0 else limit.low) <= abs(gap) + AMPLIFICATION_TOLERANCE + 0.001
+
+
+def test_labels_of_one_outcome_only_in_a_facet_give_no_limit_and_a_warning():
+    # Given a facet never approved in the labels: no derived limit could be failed (DI 0 meets "no worse")
+    assert di_limit(0.0) is None
+    assert dppl_limit(1.0) is None
+    proposal = _infer(_gendered(200, 0.0, 200, 0.8))
+    (limit,) = proposal.bias_limits["sex"]
+    assert (limit.metric, limit.low, limit.high) == ("DPPL", -0.2, 0.9)
+    assert any("no DI limit" in w and "set one by hand" in w for w in proposal.warnings)
 
 
 # -- limits -----------------------------------------------------------------------------------------

@@ -480,7 +480,9 @@ def test_training_details_list_every_hyperparameter_and_the_numeric_training_met
         {"name": "objective", "value": "binary:logistic"},
     ]
     assert job["training_metrics"] == [{"name": "train_auc", "value": 0.93}, {"name": "rows", "value": 750.0}]
-    assert job["training_datasets"] == ["s3://governed-mlops-databucket/datasets/credit-risk/german_credit.csv?versionId=v1"]
+    assert job["training_datasets"] == [
+        "s3://governed-mlops-databucket/datasets/credit-risk/german_credit.csv?versionId=v1"
+    ]
 
 
 def test_holdout_evaluation_has_the_metrics_the_confusion_matrix_and_the_gates() -> None:

@@ -1244,7 +1244,8 @@ def test_a_broken_configuration_does_not_stop_the_other_models(world: World, bod
     assert [run.model for run in pushed.runs] == ["credit-risk"]
     (skipped,) = pushed.skipped
     assert skipped.model == "synthetic-lending"
-    assert config_key("synthetic-lending") in skipped.reason and problem in skipped.reason
+    assert config_key("synthetic-lending") in skipped.reason
+    assert problem in skipped.reason
     assert [run.model for run in arrived.runs] == ["credit-risk"]
 
 

@@ -29,7 +29,7 @@ from governed_mlops.adapters.audit_ledger import (
 )
 from governed_mlops.adapters.code_repository import CodeCommitRepository, CodeRepository, LocalGitRepository
 from governed_mlops.adapters.model_registry import LocalModelRegistry, ModelRegistry, SageMakerModelRegistry
-from governed_mlops.adapters.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
+from governed_mlops.adapters.object_store import CatalogueStore, LocalObjectStore, S3ObjectStore
 from governed_mlops.settings import AuditLedgerSettings, FunctionSettings
 
 
@@ -43,7 +43,7 @@ def client(service: str, settings: FunctionSettings) -> Any:
     return boto3.client(service, region_name=settings.aws_region)
 
 
-def object_store(settings: FunctionSettings) -> ObjectStore:
+def object_store(settings: FunctionSettings) -> CatalogueStore:
     if settings.mlops_backend == "local":
         return LocalObjectStore(_local_root(settings))
     return S3ObjectStore(client("s3", settings))

@@ -44,6 +44,10 @@ class ObjectStore(Protocol):
 
     def latest_under(self, bucket: str, prefix: str) -> StoredObject | None: ...
 
+
+class CatalogueStore(ObjectStore, Protocol):
+    """A store that also lists keys and finds the current version of one exact key (the trigger's model catalogue)."""
+
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]: ...
 
     def latest_of(self, bucket: str, key: str) -> StoredObject | None: ...

@@ -337,6 +337,7 @@ def _publish_evidence(
         explainability=explainability,
         gates=gates,
         training_metrics=training_metrics,
+        model=request.model,
     )
     images = {name: store.get(d.ref) for name, d in record.reports.items() if d.ref.key.endswith(".png")}
     html = render_evidence_html(record, card, evaluation, bias or None, explainability, images, gates=gates)

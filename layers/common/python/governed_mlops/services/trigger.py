@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from governed_mlops import model_projects
 from governed_mlops.adapters.code_repository import CodeRepository
-from governed_mlops.adapters.object_store import ObjectStore, StoredObject, require_dataset
+from governed_mlops.adapters.object_store import CatalogueStore, StoredObject, require_dataset
 from governed_mlops.adapters.pipeline import Pipeline
 from governed_mlops.config import parse_config
 from governed_mlops.domain import trigger as domain
@@ -30,7 +30,7 @@ MONITOR_PRINCIPAL = "system:model-monitor"
 
 @dataclass(frozen=True)
 class TriggerDeps:
-    store: ObjectStore
+    store: CatalogueStore
     repository: CodeRepository
     pipeline: Pipeline
     audit: AuditSink

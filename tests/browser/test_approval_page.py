@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
+from governed_mlops_local import approval_client
 from governed_mlops_local.runtime import LocalRuntime
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
@@ -41,14 +42,17 @@ def test_approver_sees_the_evidence_and_approves_in_the_browser(page: Page, tmp_
         page.screenshot(path=str(screenshots / "approval_evidence.png"), full_page=True)
         assert runtime.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
 
-        # When Approve is clicked
+        # When Approve is clicked: credit-risk is high risk, so it waits for a second approver
         page.get_by_role("button", name="Approve").click()
-        expect(page.get_by_test_id("decision-result")).to_contain_text("approved")
+        expect(page.get_by_test_id("decision-result")).to_contain_text("waiting for another approver")
         page.screenshot(path=str(screenshots / "approval_decided.png"))
+        assert runtime.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        # And a second approver approves through the API
+        approval_client.decide(link, "dave.risk", "approve", "second approval")
         (result,) = runtime.wait([arn], timeout=300)
 
     # Then the execution proceeded and the model version records the approver
     assert result["status"] == "SUCCEEDED", result.get("cause")
     record = LocalModelRegistry(data_dir).list_versions()[0]
     assert record.approval is not None
-    assert record.approval.decided_by == "carol.approver"
+    assert record.approval.decided_by == "carol.approver, dave.risk"

@@ -210,14 +210,19 @@ class AwsWorld:
         )
 
     def decide(self, link: str, approver: str, decision: str, reason: str = "e2e test") -> tuple[int, dict[str, Any]]:
-        """Sign in as the configured approver, GET the link (CSRF token), POST the decision."""
+        """Sign in as a configured approver, GET the link (CSRF token), POST the decision.
+
+        The parity scenarios name two approvers (carol.approver, dave.risk); here the first is
+        ``MLOPS_E2E_APPROVER``, the second ``MLOPS_E2E_SECOND_APPROVER`` (a high-risk model needs both).
+        """
         from tests.parity.stack import cognito_srp_sign_in
 
+        variable = "MLOPS_E2E_SECOND_APPROVER" if approver == "dave.risk" else "MLOPS_E2E_APPROVER"
         token = cognito_srp_sign_in(
             user_pool_id=self.stack.outputs["ApproverUserPoolId"],
             client_id=self.stack.outputs["ApproverUserPoolClientId"],
-            username=os.environ["MLOPS_E2E_APPROVER"],
-            password=os.environ["MLOPS_E2E_APPROVER_PASSWORD"],
+            username=os.environ[variable],
+            password=os.environ[f"{variable}_PASSWORD"],
             region=self.stack.region,
         )["IdToken"]
         headers = {"Authorization": token, "Accept": "application/json"}

@@ -44,7 +44,10 @@ __all__ = [
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[AwsWorld]:
-    if not os.environ.get("MLOPS_E2E_APPROVER"):
-        pytest.skip("e2e: set MLOPS_E2E_APPROVER and MLOPS_E2E_APPROVER_PASSWORD (an approver of the stack's pool)")
+    if not (os.environ.get("MLOPS_E2E_APPROVER") and os.environ.get("MLOPS_E2E_SECOND_APPROVER")):
+        pytest.skip(
+            "e2e: set MLOPS_E2E_APPROVER, MLOPS_E2E_SECOND_APPROVER and their _PASSWORD variables "
+            "(two approvers of the stack's pool: credit-risk is high risk)"
+        )
     with aws_world(os.environ["MLOPS_STACK_NAME"]) as active:
         yield active

@@ -22,6 +22,7 @@ from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
 pytestmark = pytest.mark.slow
 APPROVER = "carol.approver"
+SECOND_APPROVER = "dave.risk"
 
 
 @dataclass
@@ -100,15 +101,19 @@ def _with_query(link: str, **changes: str) -> str:
     return urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
 
 
-def test_approval_resumes_the_execution_and_records_the_approver(waiting: Waiting):
-    answer = approval_client.decide(waiting.link, APPROVER, "approve", "metrics and bias within limits")
+def test_approval_resumes_the_execution_and_records_the_approvers(waiting: Waiting):
+    # credit-risk is high risk: the first approval waits for a second, different approver
+    first = approval_client.decide(waiting.link, APPROVER, "approve", "metrics and bias within limits")
+    assert first["status"] == "pending"
+    assert waiting.runtime.sfn.describe_execution(executionArn=waiting.execution_arn)["status"] == "RUNNING"
+    answer = approval_client.decide(waiting.link, SECOND_APPROVER, "approve", "agreed")
     (result,) = waiting.runtime.wait([waiting.execution_arn])
     assert answer["status"] == "approved"
     assert result["status"] == "SUCCEEDED"
     (record,) = LocalModelRegistry(waiting.data_dir).list_versions()
     assert record.status == "Approved"
     assert record.approval is not None
-    assert record.approval.decided_by == APPROVER
+    assert record.approval.decided_by == f"{APPROVER}, {SECOND_APPROVER}"
     assert record.approval.evidence_sha256["model"] == record.model_artifact.sha256
 
 
@@ -174,11 +179,19 @@ def test_a_malformed_decision_gets_400_and_changes_nothing(waiting: Waiting):
     assert LocalApprovalStore(waiting.data_dir).get(waiting.approval_id).status == "pending"
 
 
-def test_a_replayed_decision_gets_409(waiting: Waiting):
+def test_a_replayed_approval_gets_409_and_is_not_counted_twice(waiting: Waiting):
     form = _form(waiting.link, APPROVER, "approve")
     first, _ = _post(waiting.link, APPROVER, form)
     second, body = _post(waiting.link, APPROVER, form)
-    assert (first, second) == (200, 409)
+    assert (first, second) == (202, 409)
+    assert body["error"] == "DuplicateApprover"
+    assert LocalApprovalStore(waiting.data_dir).get(waiting.approval_id).status == "pending"
+
+
+def test_a_decision_after_the_run_was_decided_gets_409(waiting: Waiting):
+    _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "reject", "not convinced"))
+    status, body = _post(waiting.link, SECOND_APPROVER, _form(waiting.link, SECOND_APPROVER, "approve"))
+    assert status == 409
     assert body["error"] == "ApprovalAlreadyDecided"
 
 
@@ -204,12 +217,15 @@ def test_the_person_who_triggered_the_run_cannot_approve_it(tmp_path: Path):
         assert LocalApprovalStore(waiting.data_dir).get(waiting.approval_id).status == "pending"
 
 
-def test_approve_and_reject_racing_on_two_threads_exactly_one_wins(waiting: Waiting):
+def test_final_approve_and_reject_racing_on_two_threads_exactly_one_wins(waiting: Waiting):
+    # carol's approval is in: dave's approval completes the request, carol changing her mind and
+    # rejecting ends it; exactly one of the two wins.
+    assert _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "approve"))[0] == 202
     forms = {
-        "approve": _form(waiting.link, APPROVER, "approve"),
-        "reject": _form(waiting.link, "dave.risk", "reject", "not convinced"),
+        "approve": _form(waiting.link, SECOND_APPROVER, "approve"),
+        "reject": _form(waiting.link, APPROVER, "reject", "not convinced after all"),
     }
-    users = {"approve": APPROVER, "reject": "dave.risk"}
+    users = {"approve": SECOND_APPROVER, "reject": APPROVER}
     results: dict[str, int] = {}
     barrier = threading.Barrier(2)
 
@@ -247,6 +263,7 @@ def test_no_decision_before_the_timeout_expires_the_request_and_deploys_nothing(
 
 def test_persisted_history_never_contains_the_task_token(waiting: Waiting):
     approval_client.decide(waiting.link, APPROVER, "approve", "")
+    approval_client.decide(waiting.link, SECOND_APPROVER, "approve", "")
     (result,) = waiting.runtime.wait([waiting.execution_arn])
     token = LocalApprovalStore(waiting.data_dir).task_token(waiting.approval_id)
     history = json.dumps(waiting.runtime.executions.history(result["name"]))

@@ -25,6 +25,7 @@ from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_creat
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops_local.cli import main
 from governed_mlops_local.cli_monitor import endpoints, invoke, monitor
+from governed_mlops_local.cli_monitor import _deliveries
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.services.monitoring import MonitoringDeps, MonitoringRun, MonitoringSettings, run_monitoring
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
@@ -106,15 +107,8 @@ def monitor_once(runtime: LocalRuntime) -> MonitoringRun:
         registry=LocalModelRegistry(data_dir),
         notifier=LocalOutbox(data_dir),
         audit=LocalAuditLedger(data_dir, load_or_create_key(data_dir)),
-        put_event=lambda event: [
-            {
-                "status": (d.result or {}).get("status"),
-                "execution_name": (d.result or {}).get("execution_name"),
-                "execution_arn": (d.result or {}).get("execution_arn"),
-                "error": d.error,
-            }
-            for d in runtime.send_event(event)
-        ],
+        # As `mlops monitor run` hands the bus's answers to the service: one dict per started execution.
+        put_event=lambda event: _deliveries(runtime.send_event(event)),
     )
     settings = MonitoringSettings(artifacts_bucket=artifacts(runtime), account=LOCAL_ACCOUNT, region=LOCAL_REGION)
     return run_monitoring(ENDPOINT, settings, deps)

@@ -88,9 +88,20 @@ def test_german_credit_onboards_without_its_protected_attributes(project: Path):
         "foreign_worker": ("foreign_worker", ["yes"], None),
     }
     assert config.model.risk_tier == "high"
-    # And the data's own age gap is announced: its label ratio is under four-fifths
-    assert "age_25_or_younger" in result.output
-    assert "four-fifths" in result.output
+    # And the model's outcomes are gated: sex at the policy, age with no amplification of its label ratio
+    # (0.795, under four-fifths), foreign workers not at all (about 9 non-foreign rows in the hold-out)
+    assert config.bias is not None
+    assert {
+        facet: {metric: (limit.min, limit.max) for metric, limit in metrics.items()}
+        for facet, metrics in config.bias.thresholds.items()
+    } == {
+        "sex": {"DPPL": (-0.2, 0.2), "DI": (0.8, 1.25)},
+        "age_25_or_younger": {"DPPL": (-0.2, 0.2), "DI": (0.694, 1.25)},
+    }
+    assert "DI [0.694, 1.25] (no amplification: review)" in result.output
+    assert "label ratio 0.795" in result.output
+    assert "breaches the four-fifths rule" in result.output
+    assert "bias facet foreign_worker: facet a (the rest) has 37 rows, about 9 in the hold-out" in result.output
     assert "Attribution not recorded" in result.output
     _assert_validation_passes(GERMAN_CSV.read_bytes(), config)
 

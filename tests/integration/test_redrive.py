@@ -28,6 +28,9 @@ from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow
 APPROVER = "carol.approver"
+SECOND_APPROVER = "dave.risk"
+#: credit-risk is high risk: two distinct approvers.
+APPROVE_AS = ("--approve-as", APPROVER, "--approve-as", SECOND_APPROVER)
 
 
 def _entered(history: list[dict[str, Any]]) -> list[str]:
@@ -152,7 +155,7 @@ def _alive(pid: int) -> bool:
 
 def test_kill_9_during_training_then_redrive_resumes_at_training(tmp_path: Path):
     data_dir = tmp_path / "data"
-    child = _mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait", "--approve-as", APPROVER)
+    child = _mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait", *APPROVE_AS)
     jobs = data_dir / "sagemaker" / "training-jobs"
     job = _until(lambda: next(iter(jobs.glob("*-train-0")), None) if jobs.exists() else None, 180, "training")
     zygote = _zygote_pid(data_dir)
@@ -181,7 +184,7 @@ def test_kill_9_during_training_then_redrive_resumes_at_training(tmp_path: Path)
     assert "INTERRUPTED" in shown.stdout
     assert f"mlops redrive {name}" in shown.stdout
 
-    redriven = _mlops(data_dir, "redrive", name, "--approve-as", APPROVER)
+    redriven = _mlops(data_dir, "redrive", name, *APPROVE_AS)
     output, _ = redriven.communicate(timeout=300)
     assert redriven.returncode == 0, output
     assert "continues at state 'Train Model'" in output
@@ -220,7 +223,8 @@ def test_kill_9_while_an_approval_is_pending_then_a_restart_keeps_the_link_worki
         assert server.stdout is not None
         lines: list[str] = []
         _until(lambda: lines.append(server.stdout.readline()) or "resumed" in lines[-1], 120, "the resume")
-        answer = approval_client.decide(link, APPROVER, "approve", "approved after the restart")
+        assert approval_client.decide(link, APPROVER, "approve", "approved after the restart")["status"] == "pending"
+        answer = approval_client.decide(link, SECOND_APPROVER, "approve", "second approval")
         assert answer["status"] == "approved"
         _until(lambda: store.describe(execution["name"])["status"] == "SUCCEEDED", 180, "the pipeline to finish")
     finally:
@@ -230,7 +234,8 @@ def test_kill_9_while_an_approval_is_pending_then_a_restart_keeps_the_link_worki
     approvals = [m for m in read_outbox(data_dir) if "link" in m["attributes"]]
     assert len(approvals) == 1, "the approvers were notified once, not again after the restart"
     (decided,) = LocalApprovalStore(data_dir).list_records()
-    assert (decided.approval_id, decided.status, decided.decided_by) == (pending.approval_id, "approved", APPROVER)
+    assert (decided.approval_id, decided.status) == (pending.approval_id, "approved")
+    assert decided.decided_by == f"{APPROVER}, {SECOND_APPROVER}"
     (version,) = LocalModelRegistry(data_dir).list_versions()
     assert version.status == "Approved"
     assert version.deployments

@@ -63,13 +63,13 @@ class Deployed:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    """The parity stack after one push was trained, approved by carol.approver and deployed."""
+    """The parity stack after one push was trained, approved by carol.approver and dave.risk and deployed."""
     with parity_world(tmp_path_factory.mktemp("cli-aws")) as world:
         world.seed_dataset()
         deliveries = world.push("e" * 40)
         assert [(d.target, d.error_type) for d in deliveries] == [("TriggerFunction", None)], deliveries
         execution_arn = str(deliveries[0].result["runs"][0]["execution_arn"])
-        status, answer = world.decide(world.approval_link(execution_arn), "carol.approver", "approve")
+        status, answer = world.approve(world.approval_link(execution_arn))
         assert status == 200, answer
         described = world.runtime.wait(execution_arn)
         assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))

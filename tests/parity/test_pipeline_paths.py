@@ -39,10 +39,16 @@ def _started(deliveries: list[Any], target: str = "TriggerFunction") -> str:
     return str(run["execution_arn"])
 
 
-def _approved_and_deployed(world: World, execution_arn: str, approver: str = "carol.approver") -> dict[str, Any]:
+def _approved_and_deployed(
+    world: World, execution_arn: str, approvers: tuple[str, ...] = ("carol.approver", "dave.risk")
+) -> dict[str, Any]:
+    """credit-risk is high risk: the first approver's approval waits (202) for the second's (200)."""
     link = world.approval_link(execution_arn)
-    status, answer = world.decide(link, approver, "approve")
-    assert status == 200, answer
+    first, answer = world.decide(link, approvers[0], "approve")
+    assert first == 202, answer
+    assert world.runtime.sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+    second, answer = world.decide(link, approvers[1], "approve")
+    assert second == 200, answer
     return world.runtime.wait(execution_arn)
 
 
@@ -87,7 +93,7 @@ def test_dataset_upload_trains_registers_is_approved_and_deploys(world: World) -
         requester=world.stack.account_id,
     )
     execution_arn = _started(deliveries)
-    described = _approved_and_deployed(world, execution_arn, approver="dave.risk")
+    described = _approved_and_deployed(world, execution_arn, approvers=("dave.risk", "carol.approver"))
 
     # Then it ran to the end and every call was allowed
     assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))

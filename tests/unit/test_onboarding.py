@@ -309,7 +309,7 @@ def test_labels_within_policy_get_the_four_fifths_limits_on_the_model_only():
     # Given a facet whose labels are within the policy (ratio 0.9, gap 0.07) with 200 rows a side
     proposal, text, config = _onboard(_gendered(200, 0.63, 200, 0.70))
     # Then DI and DPPL of the model are gated at the policy values, and no label metric is gated
-    assert _thresholds(config) == {"sex": {metric: bounds for metric, bounds in FOUR_FIFTHS.items()}}
+    assert _thresholds(config) == {"sex": dict(FOUR_FIFTHS)}
     assert all(limit.rule == "policy" for limit in proposal.bias_limits["sex"])
     assert "shown to approvers in the evidence report, not gated" in text
     assert not any("four-fifths" in w for w in proposal.warnings)
@@ -342,7 +342,8 @@ def test_a_facet_with_too_few_expected_holdout_rows_is_reported_not_gated():
     # Given 100 female rows: about 25 in the hold-out, fewer than the minimum of 30
     proposal, text, config = _onboard(_gendered(100, 0.5, 300, 0.8))
     # Then the facet is analysed but has no limit, and the comment and a note say why
-    assert [f.name for f in config.bias.facets] == ["sex"] if config.bias else False
+    assert config.bias is not None
+    assert [f.name for f in config.bias.facets] == ["sex"]
     assert _thresholds(config) == {}
     assert "# sex: facet d has 100 rows, about 25 in the hold-out (fewer than 30)" in text
     assert any(note.startswith("bias facet sex: facet d has 100 rows") for note in proposal.notes)
@@ -393,7 +394,7 @@ def test_a_dppl_limit_can_be_failed_by_amplifying_the_labels_gap(gap: float):
     limit = dppl_limit(gap)
     assert limit is not None
     assert limit.low <= gap <= limit.high
-    assert -1 < limit.low
+    assert limit.low > -1
     assert limit.high < 1
     assert abs(limit.high if gap > 0 else limit.low) <= abs(gap) + AMPLIFICATION_TOLERANCE + 0.001
 

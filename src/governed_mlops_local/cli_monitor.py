@@ -67,7 +67,7 @@ def _runtime(obj: Any, *, serve_http: bool = True) -> Iterator[Any]:
         yield runtime
 
 
-def _deliveries(deliveries: list[Any]) -> list[dict[str, Any]]:
+def flatten_deliveries(deliveries: list[Any]) -> list[dict[str, Any]]:
     """``runtime.send_event``'s deliveries as the monitoring service's plain dicts: one per execution the
     Trigger started (its result lists them under ``runs``), one per model it skipped, one per failed delivery."""
     flat: list[dict[str, Any]] = []
@@ -151,7 +151,7 @@ def monitor_run(
             registry=LocalModelRegistry(data_dir),
             notifier=LocalOutbox(data_dir),
             audit=LocalAuditLedger(data_dir, load_or_create_key(data_dir)),
-            put_event=lambda event: _deliveries(runtime.send_event(event)),
+            put_event=lambda event: flatten_deliveries(runtime.send_event(event)),
         )
         settings = MonitoringSettings(
             artifacts_bucket=runtime.template.buckets["ArtifactsBucket"].name,

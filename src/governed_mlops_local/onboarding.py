@@ -391,18 +391,24 @@ class BiasLimit:
         if self.metric == "DI":
             value = f"{self.label_value:.3f}"
             if self.rule == "policy":
-                return f"q'_d / q'_a, the four-fifths rule; label ratio {value} is within it"
-            if self.label_value < FOUR_FIFTHS["DI"][0]:
+                return f"q'_d / q'_a, the four-fifths rule; label ratio {value}"
+            if self.label_value <= 1:
                 formula = f"min = {value} - {self.tolerance:.3g}"
             else:
                 formula = f"max = 1 / (1/{value} - {self.tolerance:.3g})"
-            return f"label ratio {value} breaches the four-fifths rule: no amplification, {formula}; REVIEW"
+            return f"label ratio {value}, near or beyond the four-fifths rule: no amplification, {formula}; REVIEW"
         value = f"{self.label_value:+.3f}"
         if self.rule == "policy":
-            return f"q'_a - q'_d, the 20-point policy; label gap {value} is within it"
+            return f"q'_a - q'_d, the 20-point policy; label gap {value}"
         bound = f"max = {value} + " if self.label_value > 0 else f"min = {value} - "
         formula = f"{bound}{self.tolerance:.3g}"
-        return f"label gap {value} breaches the 20-point policy: no amplification, {formula}; REVIEW"
+        return f"label gap {value}, near or beyond the 20-point policy: no amplification, {formula}; REVIEW"
+
+    @property
+    def breaches_policy(self) -> bool:
+        """Whether the labels themselves are outside the policy range (not merely within the tolerance of it)."""
+        low, high = FOUR_FIFTHS[self.metric]
+        return not low <= self.label_value <= high
 
 
 @dataclass(frozen=True)
@@ -949,45 +955,51 @@ def _facet(
 
 
 def di_limit(label_ratio: float) -> BiasLimit | None:
-    """The limit on the model's DI for a facet whose labels show ``label_ratio`` (q_d / q_a).
+    """The limit on the model's DI for a facet whose labels show ``label_ratio`` (r = q_d / q_a).
 
-    Inside the four-fifths range [0.8, 1.25]: that range. Outside it, "no amplification": with
-    ``s = min(r, 1/r)`` the labels' disparity and ``t = min(AMPLIFICATION_TOLERANCE, s / 2)``, the limit
-    is ``[s - t, 1.25]`` when facet d is approved less (r < 0.8) and ``[0.8, 1 / (s - t)]`` when it is
-    approved more (r > 1.25): the same rule seen from the other facet, since swapping d and a inverts DI.
-    Bounds are rounded outward to :data:`LIMIT_DECIMALS` decimals. A model more disparate than its labels
-    by more than ``t`` fails. None when no such limit can be failed (a label rate of 0: s is 0).
+    With ``s = min(r, 1/r)`` the labels' disparity (1: none) and ``t = min(AMPLIFICATION_TOLERANCE, s / 2)``
+    the tolerance for hold-out noise, the limit is ``[min(0.8, s - t), 1.25]`` when facet d is approved
+    less than the rest (r <= 1) and ``[0.8, max(1.25, 1 / (s - t))]`` when it is approved more: the
+    four-fifths rule while the labels are inside it by at least ``t``, and otherwise "no amplification":
+    the model may be no more disparate than its labels plus ``t``. Swapping facets d and a inverts DI
+    and the limit with it; the bound moves continuously with r (no jump at 0.8), and rounds outward to
+    :data:`LIMIT_DECIMALS` decimals. None when no limit of this rule could be failed (a label rate of
+    0: nothing is more disparate).
     """
     low, high = FOUR_FIFTHS["DI"]
-    if low <= label_ratio <= high:
-        return BiasLimit("DI", low, high, "policy", label_ratio)
     if not 0 < label_ratio < math.inf:
         return None
     disparity = min(label_ratio, 1 / label_ratio)
-    allowed = disparity - min(AMPLIFICATION_TOLERANCE, disparity / 2)
+    tolerance = min(AMPLIFICATION_TOLERANCE, disparity / 2)
+    allowed = disparity - tolerance
     if _floor(allowed, LIMIT_DECIMALS) <= 0:
         return None
-    tolerance = disparity - allowed
-    if label_ratio < low:
-        return BiasLimit("DI", _floor(allowed, LIMIT_DECIMALS), high, "no amplification", label_ratio, tolerance)
-    return BiasLimit("DI", low, _ceil(1 / allowed, LIMIT_DECIMALS), "no amplification", label_ratio, tolerance)
+    if label_ratio <= 1:
+        bound = _floor(allowed, LIMIT_DECIMALS)
+        if bound >= low:
+            return BiasLimit("DI", low, high, "policy", label_ratio)
+        return BiasLimit("DI", bound, high, "no amplification", label_ratio, tolerance)
+    bound = _ceil(1 / allowed, LIMIT_DECIMALS)
+    if bound <= high:
+        return BiasLimit("DI", low, high, "policy", label_ratio)
+    return BiasLimit("DI", low, bound, "no amplification", label_ratio, tolerance)
 
 
 def dppl_limit(label_gap: float) -> BiasLimit | None:
-    """The limit on the model's DPPL for a facet whose labels show the gap ``label_gap`` (DPL, q_a - q_d).
+    """The limit on the model's DPPL for a facet whose labels show the gap ``label_gap`` (g = DPL = q_a - q_d).
 
-    Inside [-0.2, 0.2]: that range. Outside it, "no amplification": the predicted gap may exceed the
-    labels' gap ``g`` by ``t = min(AMPLIFICATION_TOLERANCE, (1 - |g|) / 2)`` in the same direction:
-    ``[-0.2, g + t]`` for g > 0.2, ``[g - t, 0.2]`` for g < -0.2 (swapping d and a negates both).
+    With ``t = min(AMPLIFICATION_TOLERANCE, (1 - |g|) / 2)``: ``[-0.2, max(0.2, g + t)]`` for g >= 0 and
+    ``[min(-0.2, g - t), 0.2]`` for g < 0 (swapping d and a negates both): the 20-point policy while the
+    labels are inside it by at least ``t``, otherwise no amplification of the labels' gap beyond ``t``.
     Rounded outward to :data:`LIMIT_DECIMALS` decimals. None when the bound would reach +/-1, the
     largest gap there is, so no model could fail it.
     """
     low, high = FOUR_FIFTHS["DPPL"]
-    if low <= label_gap <= high:
-        return BiasLimit("DPPL", low, high, "policy", label_gap)
     gap = abs(label_gap)
     tolerance = min(AMPLIFICATION_TOLERANCE, (1 - gap) / 2)
     bound = _ceil(gap + tolerance, LIMIT_DECIMALS)
+    if bound <= high:
+        return BiasLimit("DPPL", low, high, "policy", label_gap)
     if bound >= 1:
         return None
     if label_gap > 0:
@@ -1034,8 +1046,9 @@ def _choose_bias_limits(proposal: Proposal) -> None:
                 policy_low, policy_high = FOUR_FIFTHS[metric]
                 rule = "the four-fifths rule" if metric == "DI" else "the 20-point policy"
                 label = "ratio" if metric == "DI" else "gap"
+                position = "breaches" if limit.breaches_policy else f"is within {limit.tolerance:.3g} of"
                 proposal.warnings.append(
-                    f"bias facet {facet.name}: {rates}: the labels' {label} {limit.label_value:.3f} breaches {rule} "
+                    f"bias facet {facet.name}: {rates}: the labels' {label} {limit.label_value:.3f} {position} {rule} "
                     f"[{policy_low:g}, {policy_high:g}]; the {metric} limit is [{limit.low:g}, {limit.high:g}] (no "
                     f"amplification: the model may be no more disparate than its labels, plus "
                     f"{limit.tolerance:.3g} for hold-out noise); a person must review this limit before "
@@ -1315,11 +1328,12 @@ def _render_bias(out: _Yaml, p: Proposal) -> None:
         f"split.test_fraction): with fewer, one applicant moves a group's approval rate by 3.3 points or more and "
         "the gate would decide by chance.",
         "Policy: DI in [0.8, 1.25] (the four-fifths rule, both directions) and DPPL in [-0.2, 0.2]. Where the labels "
-        "already breach it, the limit is no amplification: the model may be no more disparate than the labels it "
-        f"learns from, plus {tolerance} for hold-out noise (DI: min = label ratio - {tolerance}, or max = 1 / "
-        f"(1/ratio - {tolerance}) above 1.25; DPPL: label gap +/- {tolerance}; for nearly one-sided labels the "
-        "tolerance shrinks so that a model can still fail the limit). Such a limit comes from this data: a person "
-        "must review it (REVIEW below; the approval page shows the bias tables).",
+        f"breach it, or are within {tolerance} of it, the limit is no amplification: the model may be no more "
+        f"disparate than the labels it learns from, plus {tolerance} for hold-out noise (DI: min = min(0.8, label "
+        f"ratio - {tolerance}), or max = max(1.25, 1 / (1/ratio - {tolerance})) when facet d is approved more; "
+        f"DPPL: label gap +/- {tolerance}, away from 0). For nearly one-sided labels the tolerance shrinks so that "
+        "a model can still fail the limit. Such a limit comes from this data: a person must review it (REVIEW "
+        "below; the approval page shows the bias tables).",
     )
     gated = [facet for facet in p.facets if facet.name in p.bias_limits]
     out.key(1, "thresholds", {} if not gated else None)

@@ -24,8 +24,7 @@ from governed_mlops.adapters.approvals import LocalOutbox, read_outbox
 from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops_local.cli import main
-from governed_mlops_local.cli_monitor import endpoints, invoke, monitor
-from governed_mlops_local.cli_monitor import _deliveries
+from governed_mlops_local.cli_monitor import endpoints, flatten_deliveries, invoke, monitor
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.services.monitoring import MonitoringDeps, MonitoringRun, MonitoringSettings, run_monitoring
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
@@ -108,7 +107,7 @@ def monitor_once(runtime: LocalRuntime) -> MonitoringRun:
         notifier=LocalOutbox(data_dir),
         audit=LocalAuditLedger(data_dir, load_or_create_key(data_dir)),
         # As `mlops monitor run` hands the bus's answers to the service: one dict per started execution.
-        put_event=lambda event: _deliveries(runtime.send_event(event)),
+        put_event=lambda event: flatten_deliveries(runtime.send_event(event)),
     )
     settings = MonitoringSettings(artifacts_bucket=artifacts(runtime), account=LOCAL_ACCOUNT, region=LOCAL_REGION)
     return run_monitoring(ENDPOINT, settings, deps)

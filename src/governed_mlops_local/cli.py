@@ -598,9 +598,10 @@ def executions(
         empty = "No executions match." if filtered else f"No executions of {stack.pipeline_arn} yet."
         cli_aws.echo(_executions_text(rows, as_json, empty=empty))
         return
+    wanted = obj.model(model) if model is not None else None
     rows = filter_executions(_store(obj).list_executions(), statuses, start)
-    if model is not None:
-        rows = [row for row in rows if row.get("model") == obj.model(model)]
+    if wanted is not None:
+        rows = [row for row in rows if row.get("model") == wanted]
     empty = "No executions match." if filtered else "No executions yet. Start one: mlops demo"
     _echo(_executions_text(rows, as_json, empty=empty))
 
@@ -863,13 +864,14 @@ def approvals(
     from governed_mlops.adapters.approvals import LocalApprovalStore
     from governed_mlops_local import approval_client
 
+    wanted = obj.model(model) if model is not None else None
     serving = approval_client.serving_runtime(obj.data_dir)
     if serving is not None:
         rows = approval_client.list_approvals(serving.url, user or _os_user())
     else:
         rows = [r.model_dump(mode="json") for r in LocalApprovalStore(obj.data_dir).list_records()]
-    if model is not None:
-        rows = [r for r in rows if r.get("model_name") == obj.model(model)]
+    if wanted is not None:
+        rows = [r for r in rows if r.get("model_name") == wanted]
     _echo(_approvals_text(rows, as_json))
 
 

@@ -169,8 +169,8 @@ def _summary(p: Proposal, data_file: Path) -> None:
             "reported); DI [0.8, 1.25] (four-fifths) and DPPL [-0.2, 0.2],"
         )
         _echo(
-            f"  or 'no amplification' (the labels' own value +/- {AMPLIFICATION_TOLERANCE:g}) where the labels "
-            f"breach them; gated when each side expects >= {MIN_FACET_HOLDOUT_ROWS} hold-out rows."
+            f"  or 'no amplification' (the labels' own value +/- {AMPLIFICATION_TOLERANCE:g}) where the labels breach "
+            f"or nearly breach them; gated when each side expects >= {MIN_FACET_HOLDOUT_ROWS} hold-out rows."
         )
         for facet in p.facets:
             selector = f"<= {facet.threshold:g}" if facet.threshold is not None else f"in {list(facet.values or ())}"

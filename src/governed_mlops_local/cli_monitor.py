@@ -109,7 +109,8 @@ def monitor() -> None:
 
 
 @monitor.command("run")
-@click.argument("endpoint")
+@click.argument("endpoint", required=False)
+@click.option("--model", "model", default=None, help="The model whose endpoint to analyse (instead of ENDPOINT).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the run.json document).")
 @click.option("--wait", is_flag=True, help="On drift, return only when the retraining execution ends.")
 @click.option("--approve-as", default=None, metavar="NAME", help="With --wait: approve the retrained model as NAME.")
@@ -117,7 +118,8 @@ def monitor() -> None:
 @click.pass_obj
 def monitor_run(
     obj: Any,
-    endpoint: str,
+    endpoint: str | None,
+    model: str | None,
     as_json: bool,
     wait: bool,
     approve_as: str | None,
@@ -132,6 +134,7 @@ def monitor_run(
     3: violations found (retraining started); 2: cannot monitor; 1: with --wait, the retraining failed.
     With --aws: a deployed endpoint, reports only (no alert, audit record or retraining).
     """
+    endpoint = _endpoint_of(obj, endpoint, model)
     if aws:
         if wait or approve_as:
             raise click.UsageError("--wait and --approve-as start and follow a local retraining: not with --aws")
@@ -220,6 +223,18 @@ def _monitor_stack(
     raise SystemExit(EXIT_DRIFT if run.drift else 0)
 
 
+def _endpoint_of(obj: Any, endpoint: str | None, model: str | None) -> str:
+    """ENDPOINT as given, or the endpoint of ``--model`` (or of the only model project)."""
+    if endpoint is not None and model is not None:
+        raise click.UsageError("give ENDPOINT or --model NAME, not both")
+    if endpoint is not None:
+        return endpoint
+    from governed_mlops.model_projects import load_project
+
+    name = obj.model(model)
+    return load_project(obj.project_dir, name)[1].endpoint_name
+
+
 def _approver(runtime: Any, approve_as: str | None) -> Any:
     if approve_as is None:
         return None
@@ -278,8 +293,9 @@ def _render_run(run: Any, *, acted: bool = True) -> None:
 # -- endpoints ------------------------------------------------------------------------------------
 @click.command("endpoints")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--model", "model", default=None, help="Only this model's endpoint.")
 @click.pass_obj
-def endpoints(obj: Any, as_json: bool) -> None:
+def endpoints(obj: Any, as_json: bool, model: str | None) -> None:
     """Endpoints with status, serving config and model, and per-variant invocation counts."""
     from governed_mlops_local.endpoint_listing import list_endpoints
 
@@ -288,6 +304,9 @@ def endpoints(obj: Any, as_json: bool) -> None:
     if listed is None:
         # Missing state (a clear error) or an interrupted rollout only the hosting emulator can finish.
         listed = _endpoints_from_runtime(obj)
+    if model is not None:
+        name = _endpoint_of(obj, None, model)
+        listed = [e for e in listed if e["EndpointName"] == name]
     _print_endpoints(listed, as_json)
 
 

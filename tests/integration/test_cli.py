@@ -15,6 +15,8 @@ from tests.conftest import EVENTS_DIR, GERMAN_CREDIT, PROJECT_DIR
 pytestmark = pytest.mark.slow
 MLOPS = str(Path(sys.executable).parent / "mlops")
 APPROVER = "carol.approver"
+#: credit-risk is high risk: two distinct approvers.
+APPROVE_AS = ("--approve-as", APPROVER, "--approve-as", "dave.risk")
 
 
 def mlops(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -30,11 +32,11 @@ def mlops(data_dir: Path, *args: str, check: bool = True) -> subprocess.Complete
 
 def test_push_twice_from_two_processes_runs_one_execution_per_commit(data_dir: Path):
     # Given a dataset in the data bucket
-    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait", "--approve-as", APPROVER)
+    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk", "--wait", *APPROVE_AS)
     # When the same push event is sent twice, each time from a new process
     push = str(EVENTS_DIR / "codecommit_push.json")
-    first = mlops(data_dir, "trigger", push, "--wait", "--approve-as", APPROVER)
-    second = mlops(data_dir, "trigger", push, "--wait", "--approve-as", APPROVER)
+    first = mlops(data_dir, "trigger", push, "--wait", *APPROVE_AS)
+    second = mlops(data_dir, "trigger", push, "--wait", *APPROVE_AS)
     # Then one execution exists for that commit, and it succeeded
     assert "started push-3f1c2b7d9e8a4c6b" in first.stdout
     assert "duplicate push-3f1c2b7d9e8a4c6b" in second.stdout
@@ -54,7 +56,7 @@ def test_upload_without_target_fails_with_validation_error(data_dir: Path, tmp_p
     lines = GERMAN_CREDIT.read_text().splitlines()
     broken = tmp_path / "no_target.csv"
     broken.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
-    completed = mlops(data_dir, "upload", str(broken), "--wait", check=False)
+    completed = mlops(data_dir, "upload", str(broken), "--model", "credit-risk", "--wait", check=False)
     assert completed.returncode == 1
     assert "DataValidationError" in completed.stdout
     assert "creditability" in completed.stdout
@@ -70,7 +72,7 @@ def test_upload_without_target_fails_with_validation_error(data_dir: Path, tmp_p
 
 def test_a_push_waits_in_the_background_for_an_approval_given_from_a_second_terminal(data_dir: Path):
     # Given a dataset, When a push is triggered without --wait
-    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait", "--approve-as", APPROVER)
+    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk", "--wait", *APPROVE_AS)
     completed = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push.json"))
     assert "started push-" in completed.stdout
     assert "Running in the background" in completed.stdout

@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governed_mlops.config import parse_config
+from governed_mlops.config import PipelineConfig, parse_config
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 MLOPS = Path(sys.executable).with_name("mlops")
+GERMAN_CSV = REPO / "data" / "german_credit" / "german_credit.csv"
 #: What a checkout needs for the local runtime: the template and everything it and the jobs load.
 CHECKOUT_PARTS = ("template.yaml", "statemachines", "functions", "layers", "jobs", "src")
 APPROVERS = ("--approve-as", "carol.approver", "--approve-as", "dave.risk")
@@ -95,3 +96,135 @@ def unseen_credit_data(rows: int = ROWS, seed: int = 20261204) -> pd.DataFrame:
     for column, share in (("monthly_income", 0.04), ("debt_to_income", 0.03), ("home_status", 0.03)):
         frame[column] = frame[column].astype(object).where(rng.random(rows) >= share, None)
     return frame
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A scratch checkout: this repository's code (linked), its own empty ``models/``.
+
+    ``.git`` links to the repository's too: the code in the checkout is the repository's, so its commit
+    is the code version the pipeline records (an upload needs one). The pipeline only reads it.
+    """
+    if not (REPO / ".git").exists():
+        pytest.skip("the local pipeline records the checkout's commit: needs a git checkout of this repository")
+    root = tmp_path / "checkout"
+    (root / "models").mkdir(parents=True)
+    for part in (*CHECKOUT_PARTS, ".git"):
+        (root / part).symlink_to(REPO / part)
+    return root
+
+
+def mlops(checkout: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """One ``mlops`` command as a person types it in the checkout, on the test's data directory."""
+    env = {key: value for key, value in os.environ.items() if key != "MLOPS_DATA_DIR"}
+    return subprocess.run(
+        [str(MLOPS), "--data-dir", str(data_dir), *args],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def _instance(row: pd.Series, features: list[str]) -> dict[str, Any]:
+    """A raw request instance: the model's features as the CSV holds them, null where a value is missing."""
+    return {name: None if pd.isna(row[name]) else row[name] for name in features}
+
+
+def documented_path(
+    checkout: Path, data_dir: Path, model: str, data_file: Path, target: str, positive_label: str
+) -> PipelineConfig:
+    """``mlops models add`` then ``mlops upload --wait`` with two approvers; the configuration it wrote.
+
+    Asserts each command's exit code, that the configuration landed in the checkout (not the repository),
+    that the model's one execution SUCCEEDED and that endpoint ``model`` is InService.
+    """
+    assert not (REPO / "models" / model).exists()
+    added = mlops(checkout, data_dir, "models", "add", model, "--data", str(data_file), "--target", target,
+                  "--positive-label", positive_label)  # fmt: skip
+    assert added.returncode == 0, added.stdout + added.stderr
+    config_file = checkout / "models" / model / "config.yaml"
+    config = parse_config(config_file.read_text(encoding="utf-8"), source=str(config_file))
+    assert not (REPO / "models" / model).exists()
+
+    uploaded = mlops(checkout, data_dir, "upload", str(data_file), "--model", model, "--wait", *APPROVERS)
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+    listed = mlops(checkout, data_dir, "executions", "--model", model, "--json")
+    assert listed.returncode == 0, listed.stderr
+    (execution,) = json.loads(listed.stdout)["executions"]
+    assert execution["status"] == "SUCCEEDED", uploaded.stdout
+
+    endpoints = mlops(checkout, data_dir, "endpoints", "--json")
+    assert endpoints.returncode == 0, endpoints.stderr
+    statuses = {e["EndpointName"]: e["EndpointStatus"] for e in json.loads(endpoints.stdout)["Endpoints"]}
+    assert statuses == {model: "InService"}
+    return config
+
+
+def invoke(checkout: Path, data_dir: Path, model: str, instances: list[dict[str, Any]]) -> list[float]:
+    """``mlops invoke MODEL --body '{"instances": [...]}'``: the scores it answers, one per instance."""
+    body = json.dumps({"instances": instances}, default=_json_number)
+    invoked = mlops(checkout, data_dir, "invoke", model, "--body", body, "--content-type", "application/json")
+    assert invoked.returncode == 0, invoked.stdout + invoked.stderr
+    return _scores(invoked.stdout)
+
+
+def test_an_unseen_credit_csv_goes_from_models_add_to_a_serving_endpoint(checkout: Path, tmp_path: Path):
+    # Given a credit CSV nobody has configured, and a checkout without a project for it
+    frame = unseen_credit_data()
+    data_file = tmp_path / "consumer_loans_2026.csv"
+    frame.to_csv(data_file, index=False)
+    data_dir = tmp_path / "mlops-data"
+    # When it goes through the README's commands, approved by the two approvers a high tier needs
+    config = documented_path(checkout, data_dir, MODEL, data_file, TARGET, "yes")
+    # Then (the commands succeeded, the model serves and) the configuration left the id and the protected
+    # attributes out of the model and gave the gaps per-column policies
+    assert "application_id" not in config.dataset.features
+    assert {"age", "sex"}.isdisjoint(config.dataset.features)
+    assert set(config.dataset.missing) == {"monthly_income", "debt_to_income", "home_status"}
+    # And the young applicants' facet was gated: its labels breach the four-fifths rule, so its DI limit is
+    # "no amplification" (below 0.8), which the model met
+    assert config.bias is not None
+    young = config.bias.thresholds["age_25_or_younger"]
+    assert set(young) == {"DPPL", "DI"}
+    assert young["DI"].min is not None
+    assert young["DI"].min < 0.8
+    # And the endpoint scores raw applications with a missing value: numeric (allowed), categorical (imputed)
+    rows = [frame[frame[column].isna()].iloc[0] for column in ("monthly_income", "home_status")]
+    scores = invoke(checkout, data_dir, MODEL, [_instance(row, config.dataset.features) for row in rows])
+    assert len(scores) == 2
+    assert all(0.0 <= score <= 1.0 for score in scores)
+
+
+def test_german_credit_goes_the_documented_path_with_the_generated_configuration(checkout: Path, tmp_path: Path):
+    # Given German credit, whose foreign_worker DPL (0.24 on the training split) and age label ratio (0.795)
+    # made the generated configuration of earlier versions refuse it at the bias gate
+    data_dir = tmp_path / "mlops-data"
+    # When it goes through the README's commands under a new model name
+    config = documented_path(checkout, data_dir, "german-onboarded", GERMAN_CSV, "creditability", "good")
+    # Then it ends SUCCEEDED and serving (asserted above), foreign_worker reported but not gated
+    assert config.bias is not None
+    assert set(config.bias.thresholds) == {"sex", "age_25_or_younger"}
+    row = pd.read_csv(GERMAN_CSV, dtype=object).iloc[0]
+    instance = _instance(row, config.dataset.features) | {"credit_amount": None}
+    (score,) = invoke(checkout, data_dir, "german-onboarded", [instance])
+    assert 0.0 <= score <= 1.0
+
+
+def _json_number(value: Any) -> Any:
+    """numpy scalars from the frame as JSON numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def _scores(answer: str) -> list[float]:
+    """The endpoint's scores: one per instance, as a CSV line or JSON predictions."""
+    text = answer.strip()
+    if text.startswith(("{", "[")):
+        parsed = json.loads(text)
+        predictions = parsed.get("predictions", parsed) if isinstance(parsed, dict) else parsed
+        return [float(p["score"] if isinstance(p, dict) else p) for p in predictions]
+    return [float(value) for line in text.splitlines() for value in line.split(",") if value]

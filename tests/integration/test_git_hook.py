@@ -28,6 +28,8 @@ from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
 APPROVER = "carol.approver"
+#: credit-risk is high risk: two distinct approvers.
+APPROVE_AS = ("--approve-as", APPROVER, "--approve-as", "dave.risk")
 PUSHER = "alice.engineer"
 ALICE = "arn:aws:iam::000000000000:user/alice.engineer"
 
@@ -118,7 +120,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
     base = tmp_path_factory.mktemp("githook")
     data_dir, work = base / "mlops-data", base / "work"
     try:
-        mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait", "--approve-as", APPROVER)
+        mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk", "--wait", *APPROVE_AS)
         installed = CliRunner().invoke(main, ["--data-dir", str(data_dir), "git-hook", "install"])
         assert installed.exit_code == 0, installed.output
         bare = data_dir / "git" / "credit-risk-model.git"

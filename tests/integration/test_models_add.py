@@ -88,15 +88,16 @@ def test_german_credit_onboards_without_its_protected_attributes(project: Path):
         "foreign_worker": ("foreign_worker", ["yes"], None),
     }
     assert config.model.risk_tier == "high"
-    # And the model's outcomes are gated: sex at the policy, age with no amplification of its label ratio
-    # (0.795, under four-fifths), foreign workers not at all (about 9 non-foreign rows in the hold-out)
+    # And the model's outcomes are gated: sex at the policy, age with no amplification of its labels (ratio
+    # 0.795 under four-fifths, gap 0.149 within 0.1 of 20 points), foreign workers not at all (about 9
+    # non-foreign rows in the hold-out)
     assert config.bias is not None
     assert {
         facet: {metric: (limit.min, limit.max) for metric, limit in metrics.items()}
         for facet, metrics in config.bias.thresholds.items()
     } == {
         "sex": {"DPPL": (-0.2, 0.2), "DI": (0.8, 1.25)},
-        "age_25_or_younger": {"DPPL": (-0.2, 0.2), "DI": (0.694, 1.25)},
+        "age_25_or_younger": {"DPPL": (-0.2, 0.25), "DI": (0.694, 1.25)},
     }
     assert "DI [0.694, 1.25] (no amplification: review)" in result.output
     assert "label ratio 0.795" in result.output

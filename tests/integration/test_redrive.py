@@ -155,7 +155,7 @@ def _alive(pid: int) -> bool:
 
 def test_kill_9_during_training_then_redrive_resumes_at_training(tmp_path: Path):
     data_dir = tmp_path / "data"
-    child = _mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait", *APPROVE_AS)
+    child = _mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk", "--wait", *APPROVE_AS)
     jobs = data_dir / "sagemaker" / "training-jobs"
     job = _until(lambda: next(iter(jobs.glob("*-train-0")), None) if jobs.exists() else None, 180, "training")
     zygote = _zygote_pid(data_dir)
@@ -202,7 +202,7 @@ def test_kill_9_during_training_then_redrive_resumes_at_training(tmp_path: Path)
 
 def test_kill_9_while_an_approval_is_pending_then_a_restart_keeps_the_link_working(tmp_path: Path):
     data_dir = tmp_path / "data"
-    child = _mlops(data_dir, "upload", str(GERMAN_CREDIT), "--wait")
+    child = _mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk", "--wait")
     message = _until(
         lambda: next((m for m in read_outbox(data_dir) if "link" in m["attributes"]), None), 180, "approval"
     )

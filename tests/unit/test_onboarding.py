@@ -306,8 +306,8 @@ def _post_training_report(facet: str, **values: float) -> dict[str, Any]:
 
 
 def test_labels_within_policy_get_the_four_fifths_limits_on_the_model_only():
-    # Given a facet whose labels are within the policy (ratio 0.9, gap 0.07) with 200 rows a side
-    proposal, text, config = _onboard(_gendered(200, 0.63, 200, 0.70))
+    # Given a facet whose labels are well within the policy (ratio 0.97, gap 0.02) with 200 rows a side
+    proposal, text, config = _onboard(_gendered(200, 0.68, 200, 0.70))
     # Then DI and DPPL of the model are gated at the policy values, and no label metric is gated
     assert _thresholds(config) == {"sex": dict(FOUR_FIFTHS)}
     assert all(limit.rule == "policy" for limit in proposal.bias_limits["sex"])
@@ -328,7 +328,7 @@ def test_labels_breaching_the_four_fifths_rule_get_a_no_amplification_limit_to_r
     proposal, text, config = _onboard(_gendered(200, 0.5, 200, 0.8))
     # Then the limits are the labels' own values plus the tolerance, in the direction of the disparity
     assert _thresholds(config)["sex"] == {"DPPL": (-0.2, 0.4), "DI": (0.525, 1.25)}
-    assert "label ratio 0.625 breaches the four-fifths rule: no amplification, min = 0.625 - 0.1; REVIEW" in text
+    assert "label ratio 0.625, near or beyond the four-fifths rule: no amplification, min = 0.625 - 0.1" in text
     assert any("breaches the four-fifths rule" in w and "a person must review" in w for w in proposal.warnings)
     # And a model reproducing the labels passes, while one just more disparate than the limit fails
     assert config.bias is not None
@@ -336,6 +336,29 @@ def test_labels_breaching_the_four_fifths_rule_get_a_no_amplification_limit_to_r
     assert check_bias(_post_training_report("sex", DI=0.625, DPPL=0.3), thresholds) == []
     breaches = check_bias(_post_training_report("sex", DI=0.524, DPPL=0.401), thresholds)
     assert sorted(breach.metric for breach in breaches) == ["DI", "DPPL"]
+
+
+def test_labels_just_inside_the_policy_get_the_tolerance_too_so_the_limit_has_no_jump():
+    # Given labels inside the four-fifths rule but within the tolerance of it (ratio 0.85, gap 0.06)
+    proposal = _infer(_gendered(200, 0.34, 200, 0.40))
+    # Then the model may drift from them by the same tolerance as from labels beyond it, and a person is told
+    (dppl, di) = proposal.bias_limits["sex"]
+    assert (dppl.rule, dppl.low, dppl.high) == ("policy", -0.2, 0.2)
+    assert (di.rule, di.low, di.high) == ("no amplification", 0.75, 1.25)
+    assert any("ratio 0.850 is within 0.1 of the four-fifths rule" in w for w in proposal.warnings)
+
+
+def test_the_di_limit_moves_with_the_label_ratio_and_never_above_the_policy():
+    ratios = [i / 100 for i in range(2, 101)]
+    lows = []
+    for ratio in ratios:
+        limit = di_limit(ratio)
+        assert limit is not None
+        assert limit.low <= min(ratio, FOUR_FIFTHS["DI"][0])
+        assert limit.high == FOUR_FIFTHS["DI"][1]
+        lows.append(limit.low)
+    assert lows == sorted(lows)
+    assert lows[-1] == FOUR_FIFTHS["DI"][0]
 
 
 def test_a_facet_with_too_few_expected_holdout_rows_is_reported_not_gated():
@@ -374,7 +397,7 @@ def test_the_dppl_limit_is_the_same_seen_from_either_facet(gap: float):
     assert (positive.low, positive.high) == (-negative.high, -negative.low)
 
 
-@pytest.mark.parametrize("ratio", [0.79, 0.6, 0.3, 0.1, 0.01, 1.3, 2.0, 10.0, 100.0])
+@pytest.mark.parametrize("ratio", [0.89, 0.79, 0.6, 0.3, 0.1, 0.01, 1.13, 1.3, 2.0, 10.0, 100.0])
 def test_a_di_limit_can_be_failed_by_amplifying_the_labels_disparity(ratio: float):
     limit = di_limit(ratio)
     assert limit is not None
@@ -389,7 +412,7 @@ def test_a_di_limit_can_be_failed_by_amplifying_the_labels_disparity(ratio: floa
         assert 1 / limit.high >= 1 / ratio - AMPLIFICATION_TOLERANCE - 0.001
 
 
-@pytest.mark.parametrize("gap", [0.21, 0.5, 0.9, 0.99, -0.3])
+@pytest.mark.parametrize("gap", [0.11, 0.21, 0.5, 0.9, 0.99, -0.15, -0.3])
 def test_a_dppl_limit_can_be_failed_by_amplifying_the_labels_gap(gap: float):
     limit = dppl_limit(gap)
     assert limit is not None

@@ -142,8 +142,8 @@ def documented_path(
     that the model's one execution SUCCEEDED and that endpoint ``model`` is InService.
     """
     assert not (REPO / "models" / model).exists()
-    added = mlops(checkout, data_dir, "models", "add", model, "--data", str(data_file), "--target", target,
-                  "--positive-label", positive_label)  # fmt: skip
+    onboard = ("models", "add", model, "--data", str(data_file), "--target", target, "--positive-label", positive_label)
+    added = mlops(checkout, data_dir, *onboard)
     assert added.returncode == 0, added.stdout + added.stderr
     config_file = checkout / "models" / model / "config.yaml"
     config = parse_config(config_file.read_text(encoding="utf-8"), source=str(config_file))
@@ -207,7 +207,7 @@ def test_german_credit_goes_the_documented_path_with_the_generated_configuration
     # Then it ends SUCCEEDED and serving (asserted above), foreign_worker reported but not gated
     assert config.bias is not None
     assert set(config.bias.thresholds) == {"sex", "age_25_or_younger"}
-    row = pd.read_csv(GERMAN_CSV, dtype=object).iloc[0]
+    row = pd.read_csv(GERMAN_CSV).iloc[0]
     instance = _instance(row, config.dataset.features) | {"credit_amount": None}
     (score,) = invoke(checkout, data_dir, "german-onboarded", [instance])
     assert 0.0 <= score <= 1.0

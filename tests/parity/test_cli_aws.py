@@ -157,7 +157,7 @@ def test_approvals_lists_the_decided_request_of_the_table(deployed: Deployed) ->
 
     assert result.exit_code == 0, result.output
     (line,) = [line for line in result.stdout.splitlines() if line.startswith(item["approval_id"]["S"])]
-    assert line.split()[1:4] == ["approved", "by", "carol.approver"]
+    assert line.split()[1:5] == ["approved", "by", "carol.approver,", "dave.risk"]
     assert f"execution={deployed.execution['name']}" in line
 
 
@@ -189,10 +189,11 @@ def test_executions_text_has_the_local_columns(deployed: Deployed) -> None:
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "STATUS", "STARTED", "DURATION", "ERROR"]
+    assert lines[0].split() == ["NAME", "MODEL", "STATUS", "STARTED", "DURATION", "ERROR"]
     (line,) = [line for line in lines if line.startswith(deployed.execution["name"])]
-    assert line.split()[1] == "SUCCEEDED"
-    assert line.split()[2].startswith(deployed.execution["startDate"].isoformat()[:19])
+    # ListExecutions has no input, so no model: "-" (the local store reads it from the input)
+    assert line.split()[1:3] == ["-", "SUCCEEDED"]
+    assert line.split()[3].startswith(deployed.execution["startDate"].isoformat()[:19])
 
 
 def test_history_finds_the_execution_by_name_in_the_stacks_state_machine(deployed: Deployed) -> None:

@@ -129,6 +129,12 @@ def models_add(
         )
     _echo("Review the comments in the file, then train it:")
     _echo(f"  mlops upload {shlex.quote(str(data_file))} --model {name} --wait", bold=True)
+    if spec.approvals_required:
+        approvers = " ".join(["--approve-as carol.approver", "--approve-as dave.risk"][: spec.approvals_required])
+        _echo(
+            f"It stops at the approval with a link for {spec.approvals_required} approver(s) from "
+            f"{spec.approvers_group}; locally you may add {approvers} to approve unattended."
+        )
 
 
 def _summary(p: Proposal, data_file: Path) -> None:

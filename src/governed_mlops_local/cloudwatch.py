@@ -1,6 +1,7 @@
 """Local CloudWatch for the alarms the state machine puts (``aws-sdk:cloudwatch:putMetricAlarm``).
 
-Before a canary, "Ensure Canary Alarms" puts three alarms on the model's endpoint. In AWS CloudWatch
+Before a canary, "Put Errors Alarm", "Put Latency Alarm" and "Put Behaviour Alarm" put three alarms
+on the model's endpoint. In AWS CloudWatch
 evaluates them and SageMaker rolls back on ALARM; locally the hosting emulator evaluates the same
 alarms as :class:`AlarmRule` s over the green fleet's requests. This module translates the request,
 after checking it against botocore's CloudWatch model, and supports exactly the three shapes the ASL

@@ -211,7 +211,9 @@ class LocalRuntime:
             api.arn if api else "",
             default_user=self.local_user,
             approvers=set(self.approvers),
-            approver_group=self.template.parameters.get("ApproverGroup", "model-approvers"),
+            # Locally the approvers belong to the stack's group and every group a model project names
+            # (identity is asserted here, not authenticated; in AWS membership is the user pool's).
+            approver_group=" ".join(self._approver_groups()),
         )
         self._mount_history_pages(self.gateway)
         self.gateway.mount("/endpoints", model_server.mount(self.hosting))
@@ -223,6 +225,12 @@ class LocalRuntime:
         info = self.data_dir / "runtime.json"
         atomic_write(info, json.dumps({"pid": os.getpid(), "url": url}).encode())
         self._stack.callback(lambda: info.unlink(missing_ok=True))
+
+    def _approver_groups(self) -> list[str]:
+        groups = {self.template.parameters.get("ApproverGroup", "model-approvers")}
+        for path in {**project_configs(self.project_dir), **self.model_overrides}.values():
+            groups.add(parse_config(path.read_text(encoding="utf-8"), source=str(path)).model.approvers_group)
+        return sorted(groups)
 
     def _mount_history_pages(self, gateway: LocalGateway) -> None:
         """The execution-history pages for on-call staff, read-only, on the same local port."""

@@ -18,7 +18,7 @@ from tests.e2e.aws_world import AwsWorld, aws_world
 from tests.parity.test_pipeline_paths import (  # the scenarios, shared with tests/parity
     pushed_and_deployed,
     test_dataset_upload_trains_registers_is_approved_and_deploys,
-    test_drift_event_for_another_endpoint_starts_nothing,
+    test_drift_event_for_an_endpoint_no_model_serves_starts_nothing,
     test_drift_event_for_the_endpoint_starts_a_retraining_run,
     test_failing_step_sends_exactly_one_alert,
     test_push_to_main_trains_registers_is_approved_and_deploys,
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 __all__ = [
     "pushed_and_deployed",
     "test_dataset_upload_trains_registers_is_approved_and_deploys",
-    "test_drift_event_for_another_endpoint_starts_nothing",
+    "test_drift_event_for_an_endpoint_no_model_serves_starts_nothing",
     "test_drift_event_for_the_endpoint_starts_a_retraining_run",
     "test_failing_step_sends_exactly_one_alert",
     "test_push_to_main_trains_registers_is_approved_and_deploys",

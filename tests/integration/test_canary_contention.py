@@ -57,7 +57,8 @@ def _start(runtime: LocalRuntime, key: str) -> str:
     assert [d.error for d in deliveries] == [None]
     result = deliveries[0].result
     assert result is not None
-    return str(result["execution_arn"])
+    (run,) = result["runs"]
+    return str(run["execution_arn"])
 
 
 def _name(arn: str) -> str:

@@ -23,7 +23,7 @@ def test_a_flipped_canary_rolls_back_with_zero_failed_client_requests(tmp_path: 
         _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv")
         (first,) = runtime.wait([deliveries[0].result["runs"][0]["execution_arn"]], on_tick=auto_approver(runtime))
         assert first["status"] == "SUCCEEDED", first.get("cause")
-        endpoint = runtime.template.parameters["EndpointName"]
+        endpoint = "credit-risk"  # models/credit-risk: the endpoint defaults to the model's name
         good_config = runtime.hosting.describe_endpoint(endpoint)["EndpointConfigName"]
 
     # When a new configuration flips the favourable label (the model now scores P(bad)): it passes the

@@ -67,7 +67,7 @@ def test_upload_without_target_fails_with_validation_error(data_dir: Path, tmp_p
     assert events[0]["type"] == "ExecutionStarted"
     assert events[-1]["type"] == "ExecutionFailed"
     assert events[-1]["executionFailedEventDetails"]["error"] == "DataValidationError"
-    assert "No model versions" in mlops(data_dir, "models").stdout
+    assert "No model versions" in mlops(data_dir, "models", "versions").stdout
 
 
 def test_a_push_waits_in_the_background_for_an_approval_given_from_a_second_terminal(data_dir: Path):
@@ -84,8 +84,10 @@ def test_a_push_waits_in_the_background_for_an_approval_given_from_a_second_term
         rows = json.loads(mlops(data_dir, "approvals", "--json").stdout)
         pending = [r for r in rows if r["status"] == "pending"]
     assert pending, "no approval request appeared"
-    approved = mlops(data_dir, "approve", pending[0]["approval_id"], "--as", APPROVER, "--reason", "looks good")
-    assert "Approved" in approved.stdout or "approved" in approved.stdout
+    first = mlops(data_dir, "approve", pending[0]["approval_id"], "--as", APPROVER, "--reason", "looks good")
+    assert "approvals: 1 of 2 (carol.approver); waiting for another approver" in first.stdout
+    approved = mlops(data_dir, "approve", pending[0]["approval_id"], "--as", "dave.risk", "--reason", "agreed")
+    assert "approved by carol.approver, dave.risk" in approved.stdout
     status = "RUNNING"
     while time.monotonic() < deadline and status == "RUNNING":
         time.sleep(0.5)

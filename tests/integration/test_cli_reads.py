@@ -101,9 +101,9 @@ def test_history_prefix_treats_sql_wildcards_as_plain_characters(seeded: Path):
 # -- mlops executions --------------------------------------------------------------------------------------
 def test_executions_shows_status_and_error_columns(seeded: Path):
     lines = mlops(seeded, "executions").stdout.splitlines()
-    assert lines[0].split() == ["NAME", "STATUS", "STARTED", "DURATION", "ERROR"]
+    assert lines[0].split() == ["NAME", "MODEL", "STATUS", "STARTED", "DURATION", "ERROR"]
     failed = next(line for line in lines if line.startswith("push-aaaa2222-02"))
-    assert failed.split()[1] == "FAILED"
+    assert failed.split()[2] == "FAILED"
     assert failed.endswith("DataValidationError")
 
 

@@ -43,6 +43,7 @@ from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops_local.approval_client import ApprovalClientError, decide
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
+from governed_mlops_local.cloudwatch import PUT_METRIC_ALARM_RESOURCE
 from governed_mlops_local.lambda_host import LambdaServiceError
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
@@ -69,6 +70,7 @@ LAMBDA_SERVICE_ERRORS = (
     "ClientExecutionTimeoutException",
 )
 SAGEMAKER_SERVICE_ERROR = "SageMaker.ThrottlingException"
+CLOUDWATCH_SERVICE_ERROR = "CloudWatch.LimitExceededException"
 #: States reached only on one path; every other state is on the approved path.
 PATHS = {
     "Record Rejection": "reject",
@@ -78,6 +80,7 @@ PATHS = {
     "Record Superseded Deployment": "superseded",
 }
 APPROVER = "carol.approver"
+SECOND_APPROVER = "dave.risk"
 FINAL_STATE = {"approve": "Pipeline Succeeded", "reject": "Model Rejected", "expire": "Approval Expired"}
 FINAL_ERROR = {"approve": None, "reject": "ApprovalRejected", "expire": "ApprovalExpired"}
 #: The deployment record Verify Deployment (or Record Superseded Deployment) leaves, per path.
@@ -100,8 +103,10 @@ class InjectedFault(RuntimeError):
 class TaskState:
     name: str
     kind: Kind
-    #: Template logical id (Lambda) or the local emulator's function ARN (SageMaker).
+    #: Template logical id (Lambda) or the local emulator's function ARN (SageMaker, CloudWatch).
     function: str
+    #: What the service reports when it fails (a non-Lambda task's service error; the ASL retries it).
+    service_error: str = SAGEMAKER_SERVICE_ERROR
 
 
 def _scopes(definition: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -124,6 +129,9 @@ def _task_state(name: str, state: Mapping[str, Any]) -> TaskState:
     if re.fullmatch(r"arn:aws:states:::(aws-sdk:)?sagemaker:[A-Za-z]+(\.sync)?", resource):
         kind: Kind = "sagemaker-job" if resource.endswith(".sync") else "sagemaker-api"
         return TaskState(name, kind, local_function_arn(resource))
+    if resource == PUT_METRIC_ALARM_RESOURCE:
+        # The local CloudWatch (governed_mlops_local.cloudwatch) is an emulator function like SageMaker's.
+        return TaskState(name, "sagemaker-api", local_function_arn(resource), CLOUDWATCH_SERVICE_ERROR)
     raise ValueError(f"{name}: no fault injection for resource {resource!r}; teach test_fault_matrix.py")
 
 
@@ -182,7 +190,7 @@ def lambda_service_error(state: str) -> str:
 
 def service_error_name(state: str) -> str:
     """The error name Step Functions reports for that service error."""
-    return f"Lambda.{lambda_service_error(state)}" if TASKS[state].kind == "lambda" else SAGEMAKER_SERVICE_ERROR
+    return f"Lambda.{lambda_service_error(state)}" if TASKS[state].kind == "lambda" else TASKS[state].service_error
 
 
 # --------------------------------------------------------------------------------------------------
@@ -398,7 +406,7 @@ class Matrix:
             run.fired.append(state)
             if task.kind == "lambda":
                 raise LambdaServiceError(lambda_service_error(state), "injected: the Lambda service failed")
-            raise SageMakerError(SAGEMAKER_SERVICE_ERROR, "injected: Rate exceeded")
+            raise SageMakerError(task.service_error, "injected: Rate exceeded")
         if fault == "exception" and task.kind != "sagemaker-job":
             run.fired.append(state)
             raise InjectedFault(f"injected into {state} ({function})")
@@ -479,11 +487,16 @@ class Matrix:
     def _decide(self, run: Run, decision: str) -> None:
         assert run.link is not None
         run.decided = True
-        try:
-            decide(run.link, APPROVER, decision, f"fault matrix: {run.case.id}")
-        except ApprovalClientError as exc:
-            if exc.status != 409:  # 409: the run already stopped waiting
-                raise
+        # credit-risk is high risk: an approval takes two approvers (the first answer is "pending").
+        for approver in (APPROVER, SECOND_APPROVER) if decision == "approve" else (APPROVER,):
+            try:
+                answer = decide(run.link, approver, decision, f"fault matrix: {run.case.id}")
+            except ApprovalClientError as exc:
+                if exc.status != 409:  # 409: the run already stopped waiting
+                    raise
+                return
+            if answer.get("status") != "pending":
+                return
 
     def _endpoint(self) -> dict[str, Any] | None:
         try:

@@ -119,6 +119,21 @@ class TrainingConfig(_Strict):
         return value
 
 
+class ChampionGate(_Strict):
+    """How much worse than the champion (the newest approved version) a challenger may be.
+
+    Both models are scored by the same evaluation job on the challenger's hold-out split; AUC is compared
+    on the rows of it the champion did not train on (see :mod:`governed_mlops.domain.champion`).
+    """
+
+    #: The challenger's AUC may be at most this much below the champion's.
+    max_auc_drop: float = Field(default=0.01, ge=0, le=1)
+    #: A limited post-training bias metric may move at most this much further from its limit's centre.
+    max_bias_worsening: float = Field(default=0.05, ge=0)
+    #: Fewer hold-out rows unseen by the champion than this: the AUC comparison is reported, not gated.
+    min_unseen_rows: int = Field(default=50, ge=1)
+
+
 class QualityGates(_Strict):
     """Minimum hold-out metrics; a model below any of them is not registered."""
 
@@ -128,6 +143,8 @@ class QualityGates(_Strict):
     min_accuracy: float = Field(default=0.0, ge=0, le=1)
     min_precision: float = Field(default=0.0, ge=0, le=1)
     min_recall: float = Field(default=0.0, ge=0, le=1)
+    #: Against the champion, when one exists (optional: these defaults otherwise).
+    champion: ChampionGate = ChampionGate()
 
 
 class FacetConfig(_Strict):

@@ -20,6 +20,7 @@ __all__ = [
     "AuditLedgerCorrupt",
     "BiasThresholdExceeded",
     "CapacityError",
+    "ChampionGateFailed",
     "ConfigError",
     "DataValidationError",
     "DatasetNotFoundError",
@@ -96,6 +97,11 @@ class DataValidationError(PipelineError):
 
 class QualityGateFailed(PipelineError):
     """A hold-out metric is outside the configured gate; the message names metric, value, limit."""
+
+
+class ChampionGateFailed(PipelineError):
+    """The challenger is worse than the champion (the newest approved version) beyond ``gates.champion``;
+    the message names what fell short and the comparison report."""
 
 
 class SageMakerJobFailed(PipelineError):

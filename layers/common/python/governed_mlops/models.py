@@ -131,6 +131,24 @@ class PreparedData(_Model):
     test_rows: int
 
 
+class ChampionOutcome(_Model):
+    """What Compare with Champion found (and, after Check Champion Gate, the comparison's report).
+
+    ``FirstVersion``: the group has no approved version. ``NoChange``: data, job code and configuration
+    have the champion's sha256 (the run ends). ``Challenge``: the run trains a challenger that is scored
+    against the champion. ``Incomparable``: the champion predicts another target or label, or needs
+    features the challenger's data lacks (``comparison`` says why).
+    """
+
+    outcome: Literal["FirstVersion", "NoChange", "Challenge", "Incomparable"]
+    model_package_group: str
+    reason: str
+    #: The champion's model version and artifact (None for FirstVersion).
+    champion: str | None = None
+    champion_artifact: str | None = None
+    comparison: StageResult | None = None
+
+
 class ApproverSignoff(_Model):
     """One person's approval of a request that needs more than one (part of ApprovalRecord/ApprovalDecision)."""
 
@@ -240,3 +258,7 @@ class StageEvent(_Model):
     bias_post_uri: str | None = None
     explain_uri: str | None = None
     bias_stage: Literal["pre", "post"] | None = None
+    #: Compare with Champion ("identify") or Check Champion Gate ("gate"): one function, two states.
+    champion_stage: Literal["identify", "gate"] | None = None
+    champion: ChampionOutcome | None = None
+    champion_evaluation_uri: str | None = None

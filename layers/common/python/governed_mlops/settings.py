@@ -91,6 +91,13 @@ class RegisterSettings(StageSettings):
     registry_table: str
 
 
+class ChampionSettings(StageSettings, AuditLedgerSettings):
+    """Compare with Champion and Check Champion Gate: the champion's lineage, artifacts, and the audit
+    ledger (an identical retrain is recorded there as ``pipeline.no_change``)."""
+
+    registry_table: str
+
+
 class ApprovalSettings(StageSettings, AuditLedgerSettings):
     """Request Approval, the Approval API and Record Approval Outcome share these."""
 

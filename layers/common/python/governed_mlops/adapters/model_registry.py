@@ -29,6 +29,10 @@ class ModelRegistry(Protocol):
 
     def list_versions(self) -> list[ModelVersion]: ...
 
+    def latest_approved(self, model_package_group: str) -> ModelVersion | None:
+        """The newest Approved version of the group (the champion), or None when it has none."""
+        ...
+
     def record_decision(self, model_version: str, decision: ApprovalDecision) -> ModelVersion: ...
 
     def attach_reports(self, model_version: str, reports: dict[str, ObjectDigest]) -> ModelVersion: ...
@@ -168,6 +172,15 @@ class LocalModelRegistry:
             ).fetchall()
         return [ModelVersion.model_validate_json(r[0]) for r in rows]
 
+    def latest_approved(self, model_package_group: str) -> ModelVersion | None:
+        with sqlite_connection(self._db) as conn:
+            row = conn.execute(
+                "SELECT record FROM model_versions WHERE model_package_group=? AND status='Approved' "
+                "ORDER BY version_number DESC LIMIT 1",
+                (model_package_group,),
+            ).fetchone()
+        return None if row is None else ModelVersion.model_validate_json(row[0])
+
     def version_summaries(self) -> list[VersionSummary]:
         """Every version's group, number, status and creation time, oldest first; cheap (no record parsing)."""
         with sqlite_connection(self._db) as conn:
@@ -302,6 +315,28 @@ class SageMakerModelRegistry:
             raise _translate(exc) from exc
         self._replace(current, updated)
         return updated
+
+    def latest_approved(self, model_package_group: str) -> ModelVersion | None:
+        """The newest Approved package of the group (as the state machine's Find Latest Approved Model
+        asks for it), read with its lineage record."""
+        try:
+            summaries = self._sm.list_model_packages(
+                ModelPackageGroupName=model_package_group,
+                ModelApprovalStatus="Approved",
+                SortBy="CreationTime",
+                SortOrder="Descending",
+                MaxResults=1,
+            )["ModelPackageSummaryList"]
+        except ClientError as exc:
+            # The group is created with its first version: before that there is no champion.
+            message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+            if "does not exist" in message or "not found" in message:
+                return None
+            raise _translate(exc) from exc
+        if not summaries:
+            return None
+        number = summaries[0].get("ModelPackageVersion") or summaries[0]["ModelPackageArn"].rsplit("/", 1)[-1]
+        return self.get(f"{model_package_group}/{number}")
 
     def list_versions(self) -> list[ModelVersion]:
         records: list[ModelVersion] = []

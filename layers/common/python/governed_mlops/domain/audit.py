@@ -78,6 +78,7 @@ KNOWN_ACTIONS = frozenset(
         "pipeline.triggered",
         "pipeline.succeeded",
         "pipeline.failed",
+        "pipeline.no_change",
         "stage.succeeded",
         "stage.failed",
         "approval.requested",

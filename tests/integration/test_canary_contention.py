@@ -21,6 +21,7 @@ from governed_mlops_local.endpoints import UPDATE_ENDPOINT_RESOURCE
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
+from tests.dataset_variants import reexported
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +52,16 @@ def update_endpoint(runtime: LocalRuntime) -> Iterator[Callable[[Callable[[dict[
     runtime.host.add_local_function(UPDATE_ARN, real)
 
 
+#: Each upload is a new version of the dataset (same rows, new bytes): an identical retrain of the
+#: approved model would end as NoChange before reaching the endpoint these tests are about.
+_VARIANTS = {"first": 0, "busy": 1, "race": 2, "refused": 3, "older": 4, "newer": 5}
+
+
 def _start(runtime: LocalRuntime, key: str) -> str:
     """Upload the dataset under ``key``: one new execution; its ARN."""
-    _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), key)
+    variant = _VARIANTS[key.rsplit("/", 1)[-1].removesuffix(".csv")]
+    data = GERMAN_CREDIT.read_bytes()
+    _, deliveries = runtime.upload(reexported(data, variant) if variant else data, key)
     assert [d.error for d in deliveries] == [None]
     result = deliveries[0].result
     assert result is not None
@@ -93,7 +101,7 @@ def _states(runtime: LocalRuntime, name: str) -> list[str]:
 
 
 def _endpoint(runtime: LocalRuntime) -> dict[str, Any]:
-    return runtime.hosting.describe_endpoint(runtime.template.parameters["EndpointName"])
+    return runtime.hosting.describe_endpoint("credit-risk")
 
 
 def _start_other_update(runtime: LocalRuntime, tag: str) -> None:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from governed_mlops.adapters.object_store import LocalObjectStore
+from governed_mlops_local.runtime import LOCAL_IMAGES, STACK_NAME
+from governed_mlops_local.template import load_template
 from tests.conftest import EVENTS_DIR, GERMAN_CREDIT, PROJECT_DIR
 
 pytestmark = pytest.mark.slow
@@ -71,8 +74,13 @@ def test_upload_without_target_fails_with_validation_error(data_dir: Path, tmp_p
 
 
 def test_a_push_waits_in_the_background_for_an_approval_given_from_a_second_terminal(data_dir: Path):
-    # Given a dataset, When a push is triggered without --wait
-    mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk", "--wait", *APPROVE_AS)
+    # Given a dataset in the data bucket and no approved model yet (a push retraining an approved model on
+    # the same data, code and configuration would end as NoChange without asking anyone)
+    template = load_template(PROJECT_DIR / "template.yaml", stack_name=STACK_NAME, parameter_overrides=LOCAL_IMAGES)
+    LocalObjectStore(data_dir).put(
+        template.buckets["DataBucket"].name, "datasets/credit-risk/german_credit.csv", GERMAN_CREDIT.read_bytes()
+    )
+    # When a push is triggered without --wait
     completed = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push.json"))
     assert "started push-" in completed.stdout
     assert "Running in the background" in completed.stdout

@@ -333,7 +333,7 @@ class Matrix:
         self.runtime = runtime
         self.cases = cases
         self.registry = LocalModelRegistry(runtime.data_dir)
-        self.endpoint_name = runtime.template.parameters["EndpointName"]
+        self.endpoint_name = "credit-risk"
         self.runs: dict[str, Run] = {}
         self._launching = threading.Lock()
         self._outbox_seen: set[str] = set()

@@ -9,12 +9,12 @@ allow fails the test with the role, action and resource named.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.parity.world import MODEL, World, parity_world
+from tests.dataset_variants import reexported
+from tests.parity.world import GERMAN_CREDIT, MODEL, World, parity_world
 
 pytestmark = pytest.mark.parity
 
@@ -89,7 +89,8 @@ def test_dataset_upload_trains_registers_is_approved_and_deploys(world: World) -
     deliveries = world.runtime.upload(
         world.data_bucket,
         world.data_key("german_credit_v2.csv"),
-        Path(__file__).parents[2].joinpath("data", "german_credit", "german_credit.csv").read_bytes(),
+        # A new version of the dataset (same rows, new bytes): not an identical retrain of the deployed model.
+        reexported(GERMAN_CREDIT.read_bytes(), 1),
         requester=world.stack.account_id,
     )
     execution_arn = _started(deliveries)
@@ -102,7 +103,7 @@ def test_dataset_upload_trains_registers_is_approved_and_deploys(world: World) -
 
 def test_rejection_marks_the_version_rejected_and_deploys_nothing(world: World) -> None:
     # Given a dataset and the endpoint as it is now
-    world.seed_dataset()
+    world.seed_dataset(reexported(GERMAN_CREDIT.read_bytes(), 2))
     sagemaker = _sagemaker(world)
     endpoint_name = MODEL
     before = sagemaker.list_endpoints()["Endpoints"]
@@ -158,7 +159,7 @@ def test_failing_step_sends_exactly_one_alert(world: World) -> None:
 
 def test_drift_event_for_the_endpoint_starts_a_retraining_run(world: World) -> None:
     # Given a dataset and the stack's endpoint name
-    world.seed_dataset()
+    world.seed_dataset(reexported(GERMAN_CREDIT.read_bytes(), 3))
     mark = world.mark()
     endpoint = MODEL
 
@@ -214,7 +215,7 @@ def test_redrive_of_a_failed_execution_continues_at_the_failed_state(world: Worl
 
     from governed_mlops_local.cli import main
 
-    world.seed_dataset()
+    world.seed_dataset(reexported(GERMAN_CREDIT.read_bytes(), 4))
     mark = world.mark()
     world.runtime.sagemaker.faults["CreateTrainingJob"] = ("ResourceLimitExceeded", "training instance quota reached")
     execution_arn = _started(world.push("b" * 40))
@@ -253,7 +254,7 @@ def test_redrive_of_a_succeeded_execution_is_refused(
 
 def test_approval_timeout_expires_the_request_and_deploys_nothing(world: World) -> None:
     # Given a run waiting for approval (the stack's approval wait is the template minimum, 60 s)
-    world.seed_dataset()
+    world.seed_dataset(reexported(GERMAN_CREDIT.read_bytes(), 5))
     mark = world.mark()
     execution_arn = _started(world.push("c" * 40))
     link = world.approval_link(execution_arn)

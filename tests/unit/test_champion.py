@@ -197,7 +197,7 @@ def test_pre_training_limits_are_not_compared() -> None:
 
 
 def _predictions(scores: list[float], labels: list[bool]) -> dict[int, tuple[bool, float]]:
-    return {n: (label, score) for n, (label, score) in enumerate(zip(scores, labels, strict=True))}
+    return {n: (label, score) for n, (label, score) in enumerate(zip(labels, scores, strict=True))}
 
 
 LABELS = [True, False] * 40
@@ -452,3 +452,57 @@ def test_a_champion_predicting_another_label_is_not_comparable_and_says_why_in_a
     report = stack.store.get(outcome.comparison.report)
     assert b'"verdict": "not-comparable"' in report
     assert b"'bad'" in report
+
+
+# --------------------------------------------------------------------------------------------------
+# The comparison on the evidence report and the approval page
+
+
+def _comparison(facet: str = "sex") -> dict[str, Any]:
+    comparison = _compare(NOISY, GOOD, list(range(len(LABELS))))
+    document: dict[str, Any] = comparison.model_dump(mode="json")
+    document["bias"][0]["facet"] = facet
+    document["top_features"] = {"champion": [["duration_in_month", 0.41]], "challenger": [[facet, 0.39]]}
+    return document
+
+
+def test_the_evidence_report_shows_the_comparison_escaped() -> None:
+    from tests.unit.test_reports import MALICIOUS, _html
+
+    page = _html(champion=_comparison(MALICIOUS))
+
+    assert "Compared with the champion" in page
+    assert "✗ Champion retained" in page
+    assert "auc 0.8000 is 0.2000 below the champion&#x27;s 1.0000" in page
+    assert MALICIOUS not in page
+    assert "&lt;script&gt;" in page
+
+
+def test_the_evidence_report_of_a_first_version_says_there_was_no_champion() -> None:
+    from tests.unit.test_reports import _html
+
+    assert "No approved version of this model package group existed" in _html(champion=None)
+
+
+def test_the_approval_page_shows_the_comparison_escaped() -> None:
+    from governed_mlops.reports.approval_page import render_approval_page
+    from tests.conftest import pending_approval
+    from tests.unit.test_reports import MALICIOUS, _record
+
+    page = render_approval_page(
+        approval=pending_approval(NOW),
+        record=_record(),
+        gates=None,
+        bias={},
+        explainability=None,
+        images={},
+        csrf_token="t",
+        viewer="dave.risk",
+        link_query={"exp": "1", "sig": "s"},
+        champion=_comparison(MALICIOUS),
+    )
+
+    assert "<h2>Compared with the champion</h2>" in page
+    assert "data-testid='champion-verdict'>champion-retained<" in page
+    assert "1.0000" in page
+    assert MALICIOUS not in page

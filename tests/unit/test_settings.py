@@ -12,6 +12,7 @@ from samtranslator.yaml_helper import yaml_parse
 from governed_mlops.errors import ConfigError
 from governed_mlops.settings import (
     AuditLedgerSettings,
+    ChampionSettings,
     FunctionSettings,
     MonitorSettings,
     PrepareSettings,
@@ -117,6 +118,16 @@ def test_trigger_settings_read_every_field_from_its_variable() -> None:
     assert (settings.artifacts_bucket, settings.models_prefix) == ("artifacts-bucket", "models/")
     assert (settings.main_branch, settings.code_repository) == ("main", "credit-risk-model")
     assert settings.local_git_dir == Path("/srv/repo")
+
+
+def test_champion_settings_read_the_registry_table_and_the_ledger() -> None:
+    settings = ChampionSettings.from_environ(AWS_ENVIRON)
+
+    assert (settings.artifacts_bucket, settings.registry_table) == ("artifacts-bucket", "registry-table")
+    assert (settings.audit_bucket, settings.audit_mac_key_id) == (
+        AWS_ENVIRON["AUDIT_BUCKET"],
+        AWS_ENVIRON["AUDIT_MAC_KEY_ID"],
+    )
 
 
 def test_local_backend_without_local_root_fails() -> None:
@@ -274,7 +285,7 @@ def _ledger_writers_in_template() -> dict[str, bool]:
     }
 
 
-def test_the_template_has_exactly_six_ledger_writers() -> None:
+def test_the_template_has_exactly_seven_ledger_writers() -> None:
     writers = {name for name, writes in _ledger_writers_in_template().items() if writes}
 
     assert writers == {
@@ -284,6 +295,8 @@ def test_the_template_has_exactly_six_ledger_writers() -> None:
         "RecordApprovalOutcomeFunction",
         "VerifyDeploymentFunction",
         "ExecutionMonitorFunction",
+        # Records an identical retrain (pipeline.no_change) before the run ends.
+        "CompareChampionFunction",
     }
 
 

@@ -468,6 +468,7 @@ LEDGER_WRITERS = {
     "RecordApprovalOutcomeFunction",
     "VerifyDeploymentFunction",
     "ExecutionMonitorFunction",
+    "CompareChampionFunction",
 }
 #: What S3AuditLedger calls to append and seal (adapters/audit_ledger.py), and on what.
 LEDGER_GRANTS = {

@@ -453,7 +453,16 @@ def test_layout_of_the_real_pipeline_is_deterministic_and_keeps_the_main_path_in
     assert positions == layout_states(json.loads(ASL.read_text()))
     assert set(positions) == set(definition["States"])
     assert len(set(positions.values())) == len(positions), "two states share a box"
-    main_path = ["Record Request", "Validate Data", "Prepare Data", "Check Data Bias", "Gate Data Bias", "Train Model"]
+    main_path = [
+        "Record Request",
+        "Validate Data",
+        "Prepare Data",
+        "Compare with Champion",
+        "Check for Change",
+        "Check Data Bias",
+        "Gate Data Bias",
+        "Train Model",
+    ]
     assert [positions[name] for name in main_path] == [(0, layer) for layer in range(len(main_path))]
     # The catch-all Fail state sits in the last layer, beside (not in) the main column
     last_layer = max(y for _, y in positions.values())

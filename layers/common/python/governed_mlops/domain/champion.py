@@ -181,8 +181,7 @@ def _metric_values(report: Mapping[str, Any] | None, facet: str, metric: str) ->
         for reported in entry.get("metrics", []) if isinstance(entry, Mapping) else []:
             if isinstance(reported, Mapping) and reported.get("name") == metric:
                 value = reported.get("value")
-                finite = isinstance(value, int | float) and math.isfinite(value)
-                values.append(float(value) if finite else None)
+                values.append(float(value) if isinstance(value, int | float) and math.isfinite(value) else None)
     return values
 
 

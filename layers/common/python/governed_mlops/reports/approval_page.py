@@ -83,6 +83,94 @@ def _bias_tables(bias: dict[str, dict[str, Any]]) -> str:
     return "".join(html) or "<p class='muted'>No bias report is attached to this model version.</p>"
 
 
+def _num4(value: Any) -> str:
+    return f"{float(value):.4f}" if isinstance(value, int | float) and not isinstance(value, bool) else "n/a"
+
+
+def _champion_tables(comparison: dict[str, Any] | None) -> str:
+    """The challenger against the model it would replace: verdict, AUC on rows the champion never saw,
+    metrics, bias and top features side by side."""
+    if not comparison:
+        return (
+            "<p class='muted' data-testid='champion'>No champion: no approved version of this model package "
+            "group existed when this version was trained.</p>"
+        )
+    verdict = str(comparison.get("verdict", ""))
+    style = {"challenger-accepted": "pass", "champion-retained": "fail"}.get(verdict, "muted")
+    facts = [
+        ("Champion", f"<code>{escape(str(comparison.get('champion', '')))}</code>"),
+        ("Verdict", f"<span class='{style}' data-testid='champion-verdict'>{escape(verdict)}</span>"),
+        ("Inputs changed", escape(", ".join(str(c) for c in comparison.get("changed") or []) or "none")),
+    ]
+    if comparison.get("reason"):
+        facts.append(("Why", escape(str(comparison["reason"]))))
+    auc = comparison.get("auc")
+    if isinstance(auc, dict):
+        drop = f"drop {_num4(auc.get('drop'))}" if auc.get("drop") is not None else escape(str(auc.get("note", "")))
+        facts.append(
+            (
+                "AUC on hold-out rows the champion never saw",
+                f"{escape(str(auc.get('rows')))} rows: champion {_num4(auc.get('champion'))}, challenger "
+                f"{_num4(auc.get('challenger'))}; {drop} (allowed ≤ {_num4(auc.get('max_drop'))})",
+            )
+        )
+    html = [f"<table data-testid='champion'>{_rows(facts)}</table>"]
+    metrics = comparison.get("metrics") or {}
+    old, new = metrics.get("champion") or {}, metrics.get("challenger") or {}
+    if old or new:
+        rows = "".join(
+            f"<tr><td>{escape(str(name))}</td><td>{_num4(old.get(name))}</td><td>{_num4(new.get(name))}</td></tr>"
+            for name in sorted(set(old) | set(new))
+        )
+        html.append(
+            "<h3>Metrics on the whole hold-out split</h3><table><thead><tr><th>Metric</th><th>Champion</th>"
+            f"<th>Challenger</th></tr></thead>{rows}</table>"
+        )
+    bias = [row for row in comparison.get("bias") or [] if isinstance(row, dict)]
+    if bias:
+        rows = "".join(
+            f"<tr><td>{escape(str(row.get('facet')))}</td><td>{escape(str(row.get('metric')))}</td>"
+            f"<td>{_num4(row.get('champion'))}</td><td>{_num4(row.get('challenger'))}</td>"
+            f"<td>{_num4(row.get('worsening'))}</td><td class='{_verdict_class(row.get('passed'))}'>"
+            f"{escape(_verdict_text(row.get('passed'), str(row.get('note') or 'not compared')))}</td></tr>"
+            for row in bias
+        )
+        html.append(
+            "<h3>Post-training bias, side by side</h3><table><thead><tr><th>Facet</th><th>Metric</th>"
+            f"<th>Champion</th><th>Challenger</th><th>Worsening</th><th>Result</th></tr></thead>{rows}</table>"
+        )
+    features = comparison.get("top_features") or {}
+    old_top, new_top = list(features.get("champion") or []), list(features.get("challenger") or [])
+    if old_top or new_top:
+        rows = "".join(
+            f"<tr><td>{rank + 1}</td><td>{_feature(old_top, rank)}</td><td>{_feature(new_top, rank)}</td></tr>"
+            for rank in range(max(len(old_top), len(new_top)))
+        )
+        html.append(
+            "<h3>Top features (global mean |SHAP|)</h3><table><thead><tr><th>Rank</th><th>Champion</th>"
+            f"<th>Challenger</th></tr></thead>{rows}</table>"
+        )
+    failures = comparison.get("failures") or []
+    if failures:
+        html.append("<ul>" + "".join(f"<li class='fail'>{escape(str(f))}</li>" for f in failures) + "</ul>")
+    return "".join(html)
+
+
+def _verdict_class(passed: Any) -> str:
+    return "muted" if passed is None else ("pass" if passed else "fail")
+
+
+def _verdict_text(passed: Any, missing: str) -> str:
+    return missing if passed is None else ("PASS" if passed else "FAIL")
+
+
+def _feature(pairs: list[Any], rank: int) -> str:
+    if rank >= len(pairs):
+        return "—"
+    name, value = pairs[rank]
+    return f"{escape(str(name))} ({_num4(value)})"
+
+
 def render_approval_page(
     *,
     approval: ApprovalRecord,
@@ -96,6 +184,7 @@ def render_approval_page(
     link_query: dict[str, str],
     may_not_decide: str | None = None,
     viewer_approved: bool = False,
+    champion: dict[str, Any] | None = None,
 ) -> str:
     """Evidence for one model version, and the Approve / Reject forms when the request is pending.
 
@@ -189,6 +278,7 @@ def render_approval_page(
         f"<h2>Summary</h2><table>{summary}</table>"
         f"<h2>Hold-out metrics against the quality gates</h2>{_gates_table(gates, record.metrics)}"
         f"<h2>Bias (SageMaker Clarify metrics)</h2>{_bias_tables(bias)}"
+        f"<h2>Compared with the champion</h2>{_champion_tables(champion)}"
         + (
             f"<h2>Explainability: global SHAP importance</h2><table><thead><tr><th>Feature</th>"
             f"<th>Mean |SHAP|</th></tr></thead>{shap_rows}</table>"

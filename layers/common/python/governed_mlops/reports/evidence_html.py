@@ -107,21 +107,25 @@ def render_evidence_html(
     images: Mapping[str, bytes],
     *,
     gates: Mapping[str, Any] | None = None,
+    champion: Mapping[str, Any] | None = None,
 ) -> str:
     """The evidence page of ``record`` as a complete HTML document.
 
     ``model_card`` is :func:`~governed_mlops.reports.model_card.build_model_card`'s content;
     ``evaluation``, ``gates``, ``bias`` (both Clarify stages merged) and ``explainability`` are the
     stage reports as decoded JSON (see :mod:`governed_mlops.reports.model_card` for their shapes);
-    ``images`` maps a file name (e.g. ``shap_summary.png``) to its bytes.
+    ``champion`` is ``champion_comparison.json`` (:class:`~governed_mlops.domain.champion.ChampionComparison`),
+    None when the group had no approved version; ``images`` maps a file name (e.g. ``shap_summary.png``)
+    to its bytes.
     """
     placed = _place_images(images)
     sections = [
-        _summary_section(record, evaluation, gates, bias, explainability),
+        _summary_section(record, evaluation, gates, bias, explainability, champion),
         _lineage_section(record),
         _performance_section(evaluation, gates),
         _bias_section(bias, placed["bias"]),
         _explainability_section(explainability, placed["explain"]),
+        _champion_section(champion),
         _model_card_section(model_card),
     ]
     if placed["other"]:
@@ -166,6 +170,7 @@ def _contents() -> str:
         ("performance", "Performance and quality gates"),
         ("bias", "Bias"),
         ("explainability", "Explainability"),
+        ("champion", "Compared with the champion"),
         ("model-card", "Model card"),
     ]
     items = "".join(f"<li><a href='#{anchor}'>{_e(title)}</a></li>" for anchor, title in entries)
@@ -178,6 +183,7 @@ def _summary_section(
     gates: Mapping[str, Any] | None,
     bias: Mapping[str, Any] | None,
     explainability: Mapping[str, Any] | None,
+    champion: Mapping[str, Any] | None,
 ) -> str:
     checks = gate_checks(gates)
     if checks:
@@ -212,6 +218,7 @@ def _summary_section(
         ("Bias limits", bias_text),
         ("Explainability", explain_text),
         ("Hold-out AUC", _e(_fmt(auc)) if auc is not None else _badge("na", "Not supplied")),
+        ("Champion", _champion_verdict(champion)),
         (
             "Trained from",
             f"commit <code>{_e(record.code.commit_id[:12])}</code> on <code>{_e(record.code.branch)}</code>",
@@ -506,6 +513,166 @@ def _caption(name: str) -> str:
 
 
 # --- report readers ------------------------------------------------------------------------------
+
+
+_VERDICTS = {
+    "challenger-accepted": ("pass", "✓ Challenger accepted"),
+    "champion-retained": ("fail", "✗ Champion retained"),
+    "not-comparable": ("na", "Not comparable"),
+}
+
+
+def _champion_verdict(comparison: Mapping[str, Any] | None) -> str:
+    if not comparison:
+        return _badge("na", "No champion")
+    style, text = _VERDICTS.get(str(comparison.get("verdict")), ("na", str(comparison.get("verdict"))))
+    return f"{_badge(style, text)} against {_code(str(comparison.get('champion', '')))}"
+
+
+def _champion_section(comparison: Mapping[str, Any] | None) -> str:
+    """Challenger against champion: inputs, AUC on rows the champion never saw, metrics, bias and SHAP side by side."""
+    title = "Compared with the champion"
+    if not comparison:
+        body = (
+            f"<p>{_badge('na', 'No champion')} No approved version of this model package group existed when this "
+            "version was trained, so there was nothing to compare it with.</p>"
+        )
+        return _section("champion", title, body)
+    parts = [f"<p>{_champion_verdict(comparison)}</p>"]
+    if comparison.get("reason"):
+        parts.append(f"<p>{_e(comparison['reason'])}</p>")
+    digests = _mapping(comparison.get("digests"))
+    champion, challenger = _mapping(digests.get("champion")), _mapping(digests.get("challenger"))
+    changed = set(comparison.get("changed") or [])
+    parts.append(
+        _facts_table(
+            "Champion",
+            [
+                ("Model version", _code(str(comparison.get("champion", "")))),
+                ("Trained by execution", _code(str(comparison.get("champion_execution", "")))),
+                ("Inputs changed since", _e(", ".join(sorted(changed))) if changed else _muted("none")),
+            ],
+        )
+    )
+    parts.append(
+        _table(
+            "Input digests (sha256)",
+            ("Input", "Champion", "Challenger", "Changed"),
+            [
+                [
+                    _e(name),
+                    _code(str(champion.get(name, ""))),
+                    _code(str(challenger.get(name, ""))),
+                    _e("yes" if name in changed else "no"),
+                ]
+                for name in ("data", "code", "config")
+            ],
+        )
+    )
+    auc = comparison.get("auc")
+    if isinstance(auc, Mapping):
+        intro = (
+            f"<p>Both models scored by the same evaluation job on this version's hold-out split "
+            f"({_e(comparison.get('hold_out_rows'))} rows). AUC is compared on the {_e(auc.get('rows'))} rows the "
+            "champion did not train on (its training split recomputed from its pinned data and configuration).</p>"
+        )
+        drop = auc.get("drop")
+        parts.append(
+            intro
+            + _table(
+                "AUC on the hold-out rows the champion never saw",
+                ("Rows", "Champion", "Challenger", "Drop", "Allowed drop", "Result"),
+                [
+                    [
+                        _num(str(auc.get("rows"))),
+                        _num(_fmt(auc.get("champion"))),
+                        _num(_fmt(auc.get("challenger"))),
+                        _num(_fmt(drop) if drop is not None else "—"),
+                        _num(f"≤ {_fmt(auc.get('max_drop'))}"),
+                        _result(auc.get("passed"), str(auc.get("note") or "Not assessed")),
+                    ]
+                ],
+                numeric_columns=(0, 1, 2, 3, 4),
+            )
+        )
+    metrics = _mapping(comparison.get("metrics"))
+    old, new = _mapping(metrics.get("champion")), _mapping(metrics.get("challenger"))
+    if old or new:
+        rows = [
+            [
+                _e(METRIC_NAMES.get(name, name)),
+                _num(_fmt(old.get(name))),
+                _num(_fmt(new.get(name))),
+                _num(_fmt(new[name] - old[name]) if name in old and name in new else "—"),
+            ]
+            for name in sorted(set(old) | set(new))
+        ]
+        parts.append(
+            _table(
+                "Metrics on the whole hold-out split",
+                ("Metric", "Champion", "Challenger", "Difference"),
+                rows,
+                numeric_columns=(1, 2, 3),
+            )
+        )
+    bias = comparison.get("bias") if isinstance(comparison.get("bias"), list) else []
+    if bias:
+        allowed = _mapping(comparison.get("limits")).get("max_bias_worsening")
+        rows = [
+            [
+                _e(row.get("facet")),
+                _e(row.get("metric")),
+                _e(" ".join(f"{k} {v:g}" for k, v in (row.get("limit") or {}).items())),
+                _num(_fmt(row.get("champion"))),
+                _num(_fmt(row.get("challenger"))),
+                _num(_fmt(row.get("worsening")) if row.get("worsening") is not None else "—"),
+                _result(row.get("passed"), str(row.get("note") or "Not compared")),
+            ]
+            for row in bias
+            if isinstance(row, Mapping)
+        ]
+        parts.append(
+            "<p>Post-training bias: each limited metric's distance from its limit's centre (for a one-sided limit, "
+            f"how far toward the bound), challenger minus champion; allowed worsening {_e(_fmt(allowed))}. The "
+            "champion's values are those registered with it (its own hold-out).</p>"
+            + _table(
+                "Post-training bias, side by side",
+                ("Facet", "Metric", "Limit", "Champion", "Challenger", "Worsening", "Result"),
+                rows,
+                numeric_columns=(3, 4, 5),
+            )
+        )
+    features = _mapping(comparison.get("top_features"))
+    old_top, new_top = list(features.get("champion") or []), list(features.get("challenger") or [])
+    if old_top or new_top:
+        parts.append(
+            _table(
+                "Top features (global mean |SHAP|)",
+                ("Rank", "Champion", "Challenger"),
+                [
+                    [_num(str(rank + 1)), _feature_cell(old_top, rank), _feature_cell(new_top, rank)]
+                    for rank in range(max(len(old_top), len(new_top)))
+                ],
+                numeric_columns=(0,),
+            )
+        )
+    failures = comparison.get("failures") if isinstance(comparison.get("failures"), list) else []
+    if failures:
+        parts.append(
+            "<h3>Why the champion was retained</h3><ul>" + "".join(f"<li>{_e(f)}</li>" for f in failures) + "</ul>"
+        )
+    return _section("champion", title, "".join(parts))
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _feature_cell(pairs: Sequence[Any], rank: int) -> str:
+    if rank >= len(pairs):
+        return "—"
+    name, value = pairs[rank]
+    return f"{_e(name)} <span class='muted'>({_e(_fmt(value))})</span>"
 
 
 def _tree_shap(explainability: Mapping[str, Any] | None) -> Mapping[str, Any]:

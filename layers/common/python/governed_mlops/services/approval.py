@@ -284,6 +284,7 @@ def evidence_page(
         viewer=identity.user,
         link_query={"exp": str(expires), "sig": sig or ""},
         viewer_approved=rules.has_approved(approval, identity.user) if identity.user else False,
+        champion=_json_report(record, deps.objects, "champion_comparison"),
     )
 
 

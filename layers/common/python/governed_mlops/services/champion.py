@@ -93,7 +93,11 @@ def compare_with_champion(
             ACTOR,
             "pipeline.no_change",
             event.execution_name,
-            {"model": request.model.name, "champion": champion.model_version, "champion_execution": champion.execution_name},
+            {
+                "model": request.model.name,
+                "champion": champion.model_version,
+                "champion_execution": champion.execution_name,
+            },
             {"data": challenger.data, "code": challenger.code, "config": challenger.config},
         )
         reason = f"same data, job code and configuration (sha256) as the champion {champion.model_version}"
@@ -134,12 +138,19 @@ def check_champion_gate(event: StageEvent, store: ObjectStore, registry: ModelRe
     request, prepared, outcome = event.request, event.prepared, event.champion
     if outcome is None or outcome.outcome != "Challenge" or outcome.champion is None:
         raise ArtifactNotFoundError("Check Champion Gate runs only for a challenger (champion outcome 'Challenge')")
-    needed = (event.evaluation_uri, event.champion_evaluation_uri, event.bias_post_uri, event.explain_uri)
-    if prepared is None or event.validation is None or any(uri is None for uri in needed):
+    evaluation_uri, champion_uri = event.evaluation_uri, event.champion_evaluation_uri
+    bias_uri, explain_uri = event.bias_post_uri, event.explain_uri
+    if (
+        prepared is None
+        or event.validation is None
+        or evaluation_uri is None
+        or champion_uri is None
+        or bias_uri is None
+        or explain_uri is None
+    ):
         raise ArtifactNotFoundError(
             "Check Champion Gate needs the prepared data and both evaluations, the bias and explainability outputs"
         )
-    assert event.evaluation_uri and event.champion_evaluation_uri and event.bias_post_uri and event.explain_uri
     config_bytes = store.get(request.config)
     config = parse_config(config_bytes, source=request.config.pinned_uri)
     champion = registry.get(outcome.champion)
@@ -156,7 +167,7 @@ def check_champion_gate(event: StageEvent, store: ObjectStore, registry: ModelRe
         config=_sha256(config_bytes),
     )
     positive = config.dataset.positive_label
-    evaluations = {"challenger": event.evaluation_uri, "champion": event.champion_evaluation_uri}
+    evaluations = {"challenger": evaluation_uri, "champion": champion_uri}
     comparison = compare(
         champion=champion.model_version,
         champion_execution=champion.execution_name,
@@ -172,11 +183,11 @@ def check_champion_gate(event: StageEvent, store: ObjectStore, registry: ModelRe
         hold_out_rows=prepared.test_rows,
         unseen=unseen_rows(test_csv, champion_split.train_csv),
         bias_reports={
-            "challenger": _json(store, event.bias_post_uri, "analysis.json"),
+            "challenger": _json(store, bias_uri, "analysis.json"),
             "champion": _registered_json(store, champion, "bias_post"),
         },
         explainability={
-            "challenger": _json(store, event.explain_uri, "explainability.json"),
+            "challenger": _json(store, explain_uri, "explainability.json"),
             "champion": _registered_json(store, champion, "explainability"),
         },
     )

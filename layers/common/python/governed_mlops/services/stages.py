@@ -277,6 +277,7 @@ def register_model(
             "evaluation": _stat(store, evaluation_ref),
             "gates": _stat(store, event.gates.report),
             **_job_reports(store, event),
+            **_champion_report(store, event),
         },
     )
     record = registry.register(draft)
@@ -304,6 +305,12 @@ def _job_reports(store: ObjectStore, event: StageEvent) -> dict[str, ObjectDiges
         if prefix:
             found[name] = _stat(store, S3Ref.from_uri(prefix.rstrip("/") + "/" + file_name))
     return found
+
+
+def _champion_report(store: ObjectStore, event: StageEvent) -> dict[str, ObjectDigest]:
+    """``champion_comparison``: the champion gate's (or, not comparable, Compare with Champion's) report."""
+    comparison = event.champion.comparison if event.champion is not None else None
+    return {"champion_comparison": _stat(store, comparison.report)} if comparison is not None else {}
 
 
 def _report_json(store: ObjectStore, record: ModelVersion, name: str) -> dict[str, Any] | None:
@@ -340,7 +347,10 @@ def _publish_evidence(
         model=request.model,
     )
     images = {name: store.get(d.ref) for name, d in record.reports.items() if d.ref.key.endswith(".png")}
-    html = render_evidence_html(record, card, evaluation, bias or None, explainability, images, gates=gates)
+    champion = _report_json(store, record, "champion_comparison")
+    html = render_evidence_html(
+        record, card, evaluation, bias or None, explainability, images, gates=gates, champion=champion
+    )
     version_path = record.model_version.replace("/", "-")
     card_stored = _put_json(store, request, f"evidence/{version_path}/model_card.json", card)
     bucket, key = _artifact_key(request, f"evidence/{version_path}/evidence_report.html")

@@ -17,9 +17,10 @@ from governed_mlops.errors import PipelineError
 from governed_mlops.model_projects import load_project, project_configs
 from governed_mlops_local.endpoint_listing import list_endpoints
 from governed_mlops_local.executions import ExecutionStore
+from governed_mlops_local.template import local_resource_name
 
-#: The local artifacts bucket (the runtime names buckets <stack>-<logical id>, lower case).
-LOCAL_ARTIFACTS_BUCKET = "governed-mlops-artifactsbucket"
+#: The local artifacts bucket, named as the runtime names it.
+LOCAL_ARTIFACTS_BUCKET = local_resource_name("ArtifactsBucket")
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,10 @@ from governed_mlops_local.packaging import build_sourcedir
 from governed_mlops_local.project import find_project_dir as find_project_dir
 from governed_mlops_local.redrive import Redrive, install_journal, parser_executions, redrive
 from governed_mlops_local.sagemaker import SageMakerEmulator, local_function_arn
-from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION, LocalTemplate, load_template
+from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION, LOCAL_STACK_NAME, LocalTemplate, load_template
 from governed_mlops_local.zygote import Zygote
 
-STACK_NAME = "governed-mlops"
+STACK_NAME = LOCAL_STACK_NAME
 LOCAL_IMAGES = {
     "TrainingImage": "local-emulated/sagemaker-xgboost:3.2-script-mode",
     "ProcessingImage": "local-emulated/sagemaker-scikit-learn:processing",

@@ -19,6 +19,8 @@ from governed_mlops.errors import ConfigError
 
 LOCAL_ACCOUNT = "000000000000"
 LOCAL_REGION = "us-east-1"
+#: The stack name the local runtime loads template.yaml under (names its buckets, tables, state machines).
+LOCAL_STACK_NAME = "governed-mlops"
 PARTITION = "aws"
 
 
@@ -77,6 +79,11 @@ class LocalTemplate:
 
 def _local_name(stack: str, logical_id: str) -> str:
     return f"{stack}-{logical_id}".lower()
+
+
+def local_resource_name(logical_id: str) -> str:
+    """The name the local runtime gives a named resource of the template (a bucket, a table)."""
+    return _local_name(LOCAL_STACK_NAME, logical_id)
 
 
 def _local_id(stack: str, logical_id: str, length: int = 17) -> str:

@@ -26,10 +26,10 @@ from governed_mlops.domain.champion import (
 )
 from governed_mlops.domain.split import split_dataset
 from governed_mlops.errors import ConfigError
+from governed_mlops.model_projects import model_spec
 from governed_mlops.models import (
     ApprovalDecision,
     CodeRef,
-    ModelSpec,
     ModelVersion,
     ObjectDigest,
     PipelineRequest,
@@ -380,17 +380,7 @@ TRIGGER = TriggerInfo(
     kind="data-arrival", event_id="e", event_time=NOW, principal="alice", source="aws.s3", detail_type="Object Created"
 )
 CODE = CodeRef(repository="credit-risk-model", branch="main", commit_id="a" * 40)
-SPEC = ModelSpec(
-    name="credit-risk",
-    endpoint_name="credit-risk",
-    model_package_group="credit-risk",
-    approvers_group="model-approvers",
-    risk_tier="high",
-    approvals_required=2,
-    max_latency_us=500_000,
-    min_positive_rate=0.5,
-    max_positive_rate=0.98,
-)
+SPEC = model_spec("credit-risk", parse_config(GERMAN_CREDIT_CONFIG.read_text()))
 
 
 @pytest.fixture

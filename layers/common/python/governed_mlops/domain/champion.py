@@ -340,33 +340,15 @@ def _compare_auc(
 ) -> AucComparison:
     challenger = _auc_of(predictions["challenger"], unseen)
     champion = _auc_of(predictions["champion"], unseen)
+    measured = {"rows": len(unseen), "challenger": challenger, "champion": champion, "max_drop": limits.max_auc_drop}
     if len(unseen) < limits.min_unseen_rows:
-        return AucComparison(
-            rows=len(unseen),
-            challenger=challenger,
-            champion=champion,
-            drop=None,
-            max_drop=limits.max_auc_drop,
-            passed=None,
-            note=f"not assessed: only {len(unseen)} hold-out rows are unseen by the champion "
-            f"(min_unseen_rows {limits.min_unseen_rows})",
+        note = (
+            f"not assessed: only {len(unseen)} hold-out rows are unseen by the champion "
+            f"(min_unseen_rows {limits.min_unseen_rows})"
         )
+        return AucComparison(**measured, drop=None, passed=None, note=note)
     if challenger is None or champion is None:
-        return AucComparison(
-            rows=len(unseen),
-            challenger=challenger,
-            champion=champion,
-            drop=None,
-            max_drop=limits.max_auc_drop,
-            passed=None,
-            note="not assessed: the hold-out rows unseen by the champion hold only one label",
-        )
+        note = "not assessed: the hold-out rows unseen by the champion hold only one label"
+        return AucComparison(**measured, drop=None, passed=None, note=note)
     drop = round(champion - challenger, 12)
-    return AucComparison(
-        rows=len(unseen),
-        challenger=challenger,
-        champion=champion,
-        drop=drop,
-        max_drop=limits.max_auc_drop,
-        passed=drop <= limits.max_auc_drop,
-    )
+    return AucComparison(**measured, drop=drop, passed=drop <= limits.max_auc_drop)

@@ -25,7 +25,8 @@ from tests.dataset_variants import reexported
 
 pytestmark = pytest.mark.slow
 
-APPROVER = "carol.approver"
+#: credit-risk is high risk: a deployment needs two distinct approvers.
+APPROVERS = ("carol.approver", "dave.risk")
 UPDATE_ARN = local_function_arn(UPDATE_ENDPOINT_RESOURCE)
 
 
@@ -79,8 +80,11 @@ def _approve_when_requested(runtime: LocalRuntime, name: str, timeout: float = 3
     while time.monotonic() < deadline:
         for message in read_outbox(runtime.data_dir):
             if name in message.get("message", ""):
-                decide(message["attributes"]["link"], APPROVER, "approve", "contention test")
-                return
+                for approver in APPROVERS:
+                    answer = decide(message["attributes"]["link"], approver, "approve", "contention test")
+                    if answer.get("status") != "pending":
+                        return
+                raise AssertionError(f"{name} still pending after {APPROVERS}: {answer}")
         time.sleep(0.05)
     raise AssertionError(f"{name} never asked for approval")
 

@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -48,6 +49,7 @@ from governed_mlops_local.lambda_host import LambdaServiceError
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
+from tests.dataset_variants import reexported
 
 pytestmark = pytest.mark.slow
 
@@ -71,8 +73,13 @@ LAMBDA_SERVICE_ERRORS = (
 )
 SAGEMAKER_SERVICE_ERROR = "SageMaker.ThrottlingException"
 CLOUDWATCH_SERVICE_ERROR = "CloudWatch.LimitExceededException"
-#: States reached only on one path; every other state is on the approved path.
+#: States reached only on one path; every other state is on the approved path. The champion path
+#: runs in a runtime where credit-risk is low risk (approved automatically) and already has an
+#: approved version, the champion the challenger is evaluated against.
 PATHS = {
+    "Evaluate Champion": "champion",
+    "Check Champion Gate": "champion",
+    "Record Automatic Approval": "champion",
     "Record Rejection": "reject",
     "Record Approval Expired": "expire",
     "Create Endpoint": "first-deploy",
@@ -84,7 +91,12 @@ SECOND_APPROVER = "dave.risk"
 FINAL_STATE = {"approve": "Pipeline Succeeded", "reject": "Model Rejected", "expire": "Approval Expired"}
 FINAL_ERROR = {"approve": None, "reject": "ApprovalRejected", "expire": "ApprovalExpired"}
 #: The deployment record Verify Deployment (or Record Superseded Deployment) leaves, per path.
-DEPLOYMENT_STATUS = {"first-deploy": "InService", "redeploy": "InService", "superseded": "Superseded"}
+DEPLOYMENT_STATUS = {
+    "first-deploy": "InService",
+    "redeploy": "InService",
+    "superseded": "Superseded",
+    "champion": "InService",
+}
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 Fault = Literal["exception", "service", "timeout"]
@@ -244,6 +256,12 @@ CASES = build_cases()
 
 def case_for(state: str, fault: Fault) -> Case:
     return next(c for c in CASES if c.fault == fault and state in c.states)
+
+
+def case_data(case: Case) -> bytes:
+    """German credit in bytes of its own per case (same rows): no run is an identical retrain of an
+    approved version, which would end at No Change before the states under test."""
+    return reexported(GERMAN_CREDIT.read_bytes(), CASES.index(case) + 1)
 
 
 def deployment_order(cases: list[Case]) -> list[Case]:
@@ -462,7 +480,7 @@ class Matrix:
                     + re.sub(r"[^a-z0-9]+", "-", case.id.lower()).strip("-")
                     + ".csv"
                 )
-                _, deliveries = self.runtime.upload(GERMAN_CREDIT.read_bytes(), key)
+                _, deliveries = self.runtime.upload(case_data(case), key)
             finally:
                 if original is not None:
                     self.runtime.sfn.update_state_machine(stateMachineArn=self._machine_arn, definition=original)
@@ -618,10 +636,29 @@ def _run_matrix(runtime: LocalRuntime, cases: list[Case]) -> tuple[dict[str, Run
         undo_fail_state_fix()
 
 
+def low_risk_project(directory: Path) -> Path:
+    """credit-risk's configuration with risk tier low: Register Model goes on to Record Automatic Approval."""
+    text = (PROJECT_DIR / "models" / "credit-risk" / "config.yaml").read_text(encoding="utf-8")
+    assert "risk_tier: high" in text
+    config = directory / "config.yaml"
+    config.write_text(text.replace("risk_tier: high", "risk_tier: low"), encoding="utf-8")
+    return config
+
+
+def crown_champion(runtime: LocalRuntime) -> None:
+    """Train, approve (automatically) and deploy German credit: the champion of the champion path's runs."""
+    _, deliveries = runtime.upload(GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/champion.csv")
+    (result,) = runtime.wait([str(deliveries[0].result["runs"][0]["execution_arn"])])
+    assert result["status"] == "SUCCEEDED", result
+    (champion,) = LocalModelRegistry(runtime.data_dir).list_versions()
+    assert str(champion.status) == "Approved"
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
-    main = [c for c in CASES if c.path != "expire"]
+    main = [c for c in CASES if c.path not in {"expire", "champion"}]
     expiring = [c for c in CASES if c.path == "expire"]
+    challenging = [c for c in CASES if c.path == "champion"]
     data_dir = tmp_path_factory.mktemp("fault-matrix") / "data"
     # Canary bake and termination wait off: the deployments run one after another here.
     fast_deploys = {"CanaryBakeSeconds": "0", "TerminationWaitSeconds": "0"}
@@ -631,7 +668,17 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
     expiring_dir = tmp_path_factory.mktemp("fault-matrix-expiring") / "data"
     with LocalRuntime(PROJECT_DIR, expiring_dir, parameter_overrides={"ApprovalTimeoutSeconds": "3"}) as runtime:
         more_runs, more_alerts = _run_matrix(runtime, expiring)
-    return Results({**runs, **more_runs}, {**alerts, **more_alerts}, statuses)
+    champion_dir = tmp_path_factory.mktemp("fault-matrix-champion") / "data"
+    low_risk = {"credit-risk": low_risk_project(tmp_path_factory.mktemp("low-risk"))}
+    with LocalRuntime(PROJECT_DIR, champion_dir, models=low_risk, parameter_overrides=fast_deploys) as runtime:
+        crown_champion(runtime)
+        champion_runs, champion_alerts = _run_matrix(runtime, challenging)
+        statuses |= {v.execution_name: str(v.status) for v in LocalModelRegistry(champion_dir).list_versions()}
+    return Results(
+        {**runs, **more_runs, **champion_runs},
+        {**alerts, **more_alerts, **champion_alerts},
+        statuses,
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """A real ``git push`` to the local remote reaches the pipeline as CodeCommit's push event, once per commit.
 
-The push to main starts an execution that stops at its manual approval and stays RUNNING in the
-background process ``mlops trigger`` left behind; the module fixture ends every process that names
-the test's data directory.
+The push to main starts an execution in the background process ``mlops trigger`` leaves behind;
+the commit changes nothing the approved model is trained from, so the run ends as No Change. The
+module fixture ends every process that names the test's data directory.
 """
 
 from __future__ import annotations
@@ -157,11 +157,27 @@ def started_input(data_dir: Path, name: str, timeout: float = 60) -> dict[str, A
         time.sleep(0.5)
 
 
+def wait_until_ended(data_dir: Path, name: str, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        (row,) = executions(data_dir, name)
+        if row["status"] != "RUNNING" or time.monotonic() > deadline:
+            return row
+        time.sleep(0.5)
+
+
 @pytest.mark.slow
 def test_a_push_to_main_starts_one_execution_for_the_commit(remote: Remote):
     execution = wait_for_push_execution(remote.data_dir, remote.main_commit)
-    assert execution["status"] == "RUNNING"  # it waits at the manual approval
     assert f"started {execution['name']}" in remote.main_push_output
+    # The commit changes no input of the approved model (data, job code, configuration): the run
+    # ends as No Change before training, rather than retraining the champion byte for byte.
+    ended = wait_until_ended(remote.data_dir, execution["name"])
+    assert ended["status"] == "SUCCEEDED", ended
+    history = json.loads(mlops(remote.data_dir, "history", execution["name"], "--json").stdout)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+    assert entered[-1] == "No Change", entered
+    assert "Train Model" not in entered
 
 
 @pytest.mark.slow

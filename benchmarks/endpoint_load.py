@@ -55,6 +55,7 @@ from governed_mlops_ml.features import FeatureSpec, encode_frame, encode_target
 from governed_mlops_ml.job_config import JobConfig
 from governed_mlops_ml.model import predict_scores, save_booster, train_booster
 from governed_mlops_ml.monitoring import baseline, detect_drift, read_capture
+from governed_mlops_ml.serving import write_inference_settings
 from governed_mlops_ml.training import train_model
 
 PROJECT = find_project_dir(Path(__file__).parent)
@@ -132,6 +133,7 @@ class Hosted:
 def _archive(directory: Path, booster: Any, spec: FeatureSpec) -> bytes:
     save_booster(booster, directory / "model")
     save_feature_spec(spec, directory / "model")
+    write_inference_settings(directory / "model", 0.5)
     return write_model_archive(directory / "model", directory / "model.tar.gz").read_bytes()
 
 

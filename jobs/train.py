@@ -6,6 +6,10 @@ one thread, and writes into SM_MODEL_DIR:
 
 - ``xgboost-model``: the booster in XGBoost's JSON format (byte-identical across identical runs),
 - ``feature_spec.json``: how raw columns are encoded into the model's input matrix,
+- ``inference.json``: the decision threshold the served model turns scores into decisions with,
+- ``code/``: this job code (``inference.py`` and what it imports), which the SageMaker container
+  serves the model with (``SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code``: a network-isolated
+  container cannot fetch code),
 
 and ``SM_OUTPUT_DATA_DIR/training_metrics.json``. Hyperparameters come from SM_HPS and from
 ``--name value`` command-line pairs (the command line wins). On failure the reason goes to stderr
@@ -27,6 +31,7 @@ from governed_mlops.errors import JobInputError
 from governed_mlops_ml.artifacts import find_single_csv, load_job_config, read_dataset, save_feature_spec, write_json
 from governed_mlops_ml.model import save_booster
 from governed_mlops_ml.runner import run_job
+from governed_mlops_ml.serving import SERVING_CODE_DIR, copy_serving_code, write_inference_settings
 from governed_mlops_ml.training import train_model
 
 TRAINING_METRICS_FILE = "training_metrics.json"
@@ -47,6 +52,8 @@ def main(environ: Mapping[str, str], argv: Sequence[str]) -> None:
     model_dir = Path(environ["SM_MODEL_DIR"])
     save_booster(trained.booster, model_dir)
     save_feature_spec(trained.spec, model_dir)
+    write_inference_settings(model_dir, config.decision_threshold)
+    copy_serving_code(Path(__file__).resolve().parent, model_dir / SERVING_CODE_DIR)
     write_json(Path(environ["SM_OUTPUT_DATA_DIR"]) / TRAINING_METRICS_FILE, trained.metrics)
     # One "name=value" line per metric, for SageMaker metric definitions scraping the log.
     print(f"train_auc={trained.metrics['train_auc']:.6f}")

@@ -23,7 +23,7 @@ retraining, and says "insufficient data" (exit 2) when nothing was captured sinc
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -364,9 +364,20 @@ def _print_endpoints(listed: list[dict[str, Any]], as_json: bool) -> None:
     default=None,
     help="Default: application/json if the body starts with '{', else text/csv.",
 )
+@click.option(
+    "--accept",
+    type=click.Choice(["application/json", "text/csv"]),
+    default="application/json",
+    show_default=True,
+    help="JSON: score, decision, threshold, model version and reason codes per row; CSV: one score per line.",
+)
 @click.pass_obj
-def invoke(obj: Any, name: str, body: str, content_type: str | None) -> None:
-    """POST BODY to endpoint NAME through the local runtime's HTTP gateway; print the answer and its variant."""
+def invoke(obj: Any, name: str, body: str, content_type: str | None, accept: str) -> None:
+    """POST BODY to endpoint NAME through the local runtime's HTTP gateway; print the answer and its variant.
+
+    The answer goes to stdout as the endpoint gave it; a readable summary of each decision and its
+    reasons, and the variant that answered, go to stderr.
+    """
     import urllib.error
     import urllib.request
 
@@ -380,7 +391,7 @@ def invoke(obj: Any, name: str, body: str, content_type: str | None) -> None:
         assert runtime.gateway is not None
         url = f"{runtime.gateway.url.rstrip('/')}/endpoints/{name}/invocations"
         request = urllib.request.Request(  # noqa: S310 - our own local gateway, http://127.0.0.1
-            url, data=body.encode(), headers={"Content-Type": kind}, method="POST"
+            url, data=body.encode(), headers={"Content-Type": kind, "Accept": accept}, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our own local gateway
@@ -389,4 +400,22 @@ def invoke(obj: Any, name: str, body: str, content_type: str | None) -> None:
             _fail(f"{exc.code} {exc.read().decode(errors='replace').strip()}")
     variant = next((v for k, v in headers.items() if k.lower() == "x-amzn-invoked-production-variant"), "?")
     _echo(answer.rstrip())
+    if accept == "application/json":
+        for line in describe_predictions(json.loads(answer)):
+            _echo(line, err=True)
     _echo(f"variant: {variant}", err=True)
+
+
+def describe_predictions(answer: Mapping[str, Any]) -> list[str]:
+    """The endpoint's JSON answer in words: one line per decision, one per reason code under it."""
+    lines = []
+    for number, prediction in enumerate(answer.get("predictions") or [], start=1):
+        lines.append(
+            f"row {number}: {prediction['decision']} (score {prediction['score']:.3f}, threshold "
+            f"{prediction['threshold']:g}, model {prediction.get('model_version') or 'unregistered'})"
+        )
+        reasons = prediction.get("reasons") or []
+        if not reasons:
+            lines.append("  no feature lowered the score")
+        lines += [f"  {reason['text']} ({reason['contribution']:+.3f} log-odds)" for reason in reasons]
+    return lines

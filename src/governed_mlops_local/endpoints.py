@@ -56,10 +56,9 @@ from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError, JobI
 from governed_mlops.models import S3Ref
 from governed_mlops_local.sagemaker import SageMakerError, _validate, local_function_arn
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
-from governed_mlops_ml.artifacts import extract_model_archive, load_feature_spec
-from governed_mlops_ml.features import FeatureSpec
-from governed_mlops_ml.model import load_booster
-from governed_mlops_ml.monitoring import PayloadError, format_scores, media_type, parse_payload
+from governed_mlops_ml.artifacts import extract_model_archive
+from governed_mlops_ml.monitoring import PayloadError, media_type, negotiate_accept
+from governed_mlops_ml.serving import ServingModel
 
 __all__ = [
     "ALARM_METRICS",
@@ -423,33 +422,6 @@ class _MetricsLog:
 # -- loaded models -----------------------------------------------------------------------------
 
 
-@dataclass
-class _LoadedModel:
-    """A model's booster and feature spec, loaded once per model per hosting instance."""
-
-    booster: Any
-    spec: FeatureSpec
-    sha256: str
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def score(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """P(positive) per row, as :func:`~governed_mlops_ml.model.score_matrix` computes it.
-
-        ``score_matrix`` builds a DMatrix per call, whose thread start-up dominates a one-row request;
-        in-place prediction on the same booster gives the same scores (a test holds serving to the
-        offline scores on every German credit row) at a fraction of the latency.
-
-        Raises:
-            JobInputError: the matrix width differs from what the booster was trained on.
-        """
-        if matrix.ndim != 2 or matrix.shape[1] != self.booster.num_features():
-            raise JobInputError(
-                f"encoded matrix has shape {matrix.shape}, the model expects {self.booster.num_features()} columns"
-            )
-        with self.lock:
-            return np.asarray(self.booster.inplace_predict(matrix, missing=np.nan), dtype=np.float64)
-
-
 class _ModelLoadError(Exception):
     pass
 
@@ -577,7 +549,7 @@ class LocalSageMakerHosting:
         self._documents: dict[Path, dict[str, Any]] = {}
         self._loaded_lock = threading.Lock()
         self._alarm_cache: dict[str, tuple[tuple[int, int, int], dict[str, AlarmRule]]] = {}
-        self._loaded: dict[str, _LoadedModel] = {}
+        self._loaded: dict[str, ServingModel] = {}
         self._model_locks: dict[str, threading.Lock] = {}
         self._drivers: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
@@ -1424,7 +1396,8 @@ class LocalSageMakerHosting:
                 return variant  # type: ignore[no-any-return]
         return variants[-1]  # type: ignore[no-any-return]
 
-    def _load_model(self, name: str) -> _LoadedModel:
+    def _load_model(self, name: str) -> ServingModel:
+        """The model's archive as the container loads it (``model_fn``), with the model's environment."""
         with self._loaded_lock:
             loaded = self._loaded.get(name)
             if loaded is not None:
@@ -1435,18 +1408,17 @@ class LocalSageMakerHosting:
                 loaded = self._loaded.get(name)
             if loaded is not None:
                 return loaded
-            data = self._model(name)["ModelData"]
+            model = self._model(name)
+            data = model["ModelData"]
+            environment = (model.get("PrimaryContainer") or {}).get("Environment") or {}
             ref = S3Ref(bucket=data["Bucket"], key=data["Key"], version_id=data["VersionId"])
             try:
                 stored = self._store.stat(ref)
                 with tempfile.TemporaryDirectory(prefix="model-", dir=self._root) as extracted:
                     model_dir = extract_model_archive(self._store.blob_path(stored.sha256), Path(extracted))
-                    spec = load_feature_spec(model_dir)
-                    booster = load_booster(model_dir)
+                    loaded = ServingModel.load(model_dir, environment)
             except (ArtifactNotFoundError, JobInputError) as exc:
                 raise _ModelLoadError(f"cannot load model {name} from {ref.pinned_uri}: {exc}") from exc
-            booster.set_param({"nthread": 1})
-            loaded = _LoadedModel(booster=booster, spec=spec, sha256=stored.sha256)
             with self._loaded_lock:
                 self._loaded[name] = loaded
             return loaded
@@ -1472,12 +1444,10 @@ class LocalSageMakerHosting:
         status, message = 200, ""
         answer, answer_type, rows, bins = b"", "", 0, {}
         try:
-            format_scores([], accept)  # an unsupported accept is refused before the body is read
-            model = self._load_model(variant["ModelName"])
-            payload = parse_payload(body, content_type, model.spec)
-            scores = model.score(payload.matrix(model.spec))
-            answer, answer_type = format_scores(scores, accept)
-            rows, bins = int(scores.size), _score_bins(scores)
+            negotiate_accept(accept)  # an unsupported accept is refused before the model is loaded
+            answered = self._load_model(variant["ModelName"]).respond(body, content_type, accept)
+            answer, answer_type = answered.body, answered.content_type
+            rows, bins = int(answered.scores.size), _score_bins(answered.scores)
         except PayloadError as exc:
             status, message = exc.status_code, str(exc)
         except Exception as exc:  # noqa: BLE001 - any model failure is the container's 500, never the caller's

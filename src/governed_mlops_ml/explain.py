@@ -37,6 +37,8 @@ __all__ = [
     "ContributionTable",
     "Decision",
     "Reason",
+    "adverse_reasons",
+    "explain_matrix",
     "explain_rows",
     "global_importance",
     "humanise_feature_name",
@@ -170,19 +172,7 @@ def reason_codes(
     table = _explain_matrix(booster, spec, matrix)
     score = float(booster.predict(xgb.DMatrix(matrix, missing=np.nan))[0])
 
-    contributions = table.row(0)
-    negative = [name for name in spec.raw_features if contributions[name] < -NEGLIGIBLE_CONTRIBUTION]
-    # Most negative first; the stable sort keeps feature order between exact ties.
-    ranked = sorted(negative, key=lambda name: contributions[name])[:top_k]
-    reasons = tuple(
-        Reason(
-            feature=name,
-            value=values[name],
-            contribution=contributions[name],
-            text=_reason_text(spec, name, values[name], contributions[name]),
-        )
-        for name in ranked
-    )
+    reasons = adverse_reasons(spec, table.row(0), values, top_k)
     return Decision(
         score=score,
         decision="approve" if score >= threshold else "deny",
@@ -191,6 +181,30 @@ def reason_codes(
         base_value=table.base_value,
         reasons=reasons,
     )
+
+
+def adverse_reasons(
+    spec: FeatureSpec, contributions: Mapping[str, float], values: Mapping[str, str | None], top_k: int
+) -> tuple[Reason, ...]:
+    """The ``top_k`` features whose contribution lowered the score most (beyond :data:`NEGLIGIBLE_CONTRIBUTION`),
+    most negative first; ``values`` gives each feature's raw value as text (``None``: missing)."""
+    negative = [name for name in spec.raw_features if contributions[name] < -NEGLIGIBLE_CONTRIBUTION]
+    # Most negative first; the stable sort keeps feature order between exact ties.
+    ranked = sorted(negative, key=lambda name: contributions[name])[:top_k]
+    return tuple(
+        Reason(
+            feature=name,
+            value=values[name],
+            contribution=float(contributions[name]),
+            text=_reason_text(spec, name, values[name], contributions[name]),
+        )
+        for name in ranked
+    )
+
+
+def explain_matrix(booster: xgb.Booster, spec: FeatureSpec, matrix: npt.NDArray[np.float64]) -> ContributionTable:
+    """Exact TreeSHAP contributions of an encoded matrix (as :func:`explain_rows` gives for a raw frame)."""
+    return _explain_matrix(booster, spec, matrix)
 
 
 def _explain_matrix(booster: xgb.Booster, spec: FeatureSpec, matrix: npt.NDArray[np.float64]) -> ContributionTable:

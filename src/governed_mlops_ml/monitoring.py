@@ -2,7 +2,7 @@
 
 Three parts, all numpy / pandas / scipy (this module runs inside a SageMaker processing container):
 
-- **Inference payloads** (:func:`parse_payload`, :func:`format_scores`): the request and response
+- **Inference payloads** (:func:`parse_payload`, :func:`negotiate_accept`): the request and response
   formats of the model endpoint, as SageMaker's XGBoost container reads them: ``text/csv`` rows
   without a header, each either the model's encoded numeric columns or the raw feature values in the
   feature spec's raw order (decided per row by field count), or ``application/json``
@@ -57,8 +57,8 @@ __all__ = [
     "PayloadError",
     "baseline",
     "detect_drift",
-    "format_scores",
     "media_type",
+    "negotiate_accept",
     "parse_payload",
     "read_capture",
     "spec_from_statistics",
@@ -229,20 +229,16 @@ def parse_payload(body: bytes, content_type: str | None, spec: FeatureSpec) -> I
     )
 
 
-def format_scores(scores: Sequence[float] | npt.NDArray[np.float64], accept: str | None) -> tuple[bytes, str]:
-    """The response body and its content type: one score per line (CSV, the default) or JSON predictions.
+_Row = tuple[RowKind, dict[str, Any] | None, tuple[float, ...] | None]
+
+
+def negotiate_accept(accept: str | None) -> str:
+    """The content type to answer in: CSV (the default, and for ``*/*``) or JSON.
 
     Raises:
-        PayloadError: 406 when the accept header names neither CSV, JSON nor ``*/*``.
+        PayloadError: 406 when the accept header names neither CSV, JSON nor a wildcard.
     """
-    chosen = _negotiate(accept)
-    values = [float(score) for score in scores]
-    if chosen == JSON_CONTENT_TYPE:
-        return json.dumps({"predictions": [{"score": value} for value in values]}).encode(), JSON_CONTENT_TYPE
-    return "".join(f"{value!r}\n" for value in values).encode(), CSV_CONTENT_TYPE
-
-
-_Row = tuple[RowKind, dict[str, Any] | None, tuple[float, ...] | None]
+    return _negotiate(accept)
 
 
 def _negotiate(accept: str | None) -> str:

@@ -164,10 +164,20 @@ def documented_path(
 
 
 def invoke(checkout: Path, data_dir: Path, model: str, instances: list[dict[str, Any]]) -> list[float]:
-    """``mlops invoke MODEL --body '{"instances": [...]}'``: the scores it answers, one per instance."""
+    """``mlops invoke MODEL --body '{"instances": [...]}'``: the scores it answers, one per instance.
+
+    Each answer also carries the decision, the threshold, the registered version the endpoint serves
+    (the first of a new model: MODEL/1) and its reason codes, which stderr spells out.
+    """
     body = json.dumps({"instances": instances}, default=_json_number)
     invoked = mlops(checkout, data_dir, "invoke", model, "--body", body, "--content-type", "application/json")
     assert invoked.returncode == 0, invoked.stdout + invoked.stderr
+    predictions = json.loads(invoked.stdout)["predictions"]
+    assert [p["model_version"] for p in predictions] == [f"{model}/1"] * len(instances)
+    for number, prediction in enumerate(predictions, start=1):
+        assert prediction["decision"] == ("approve" if prediction["score"] >= prediction["threshold"] else "deny")
+        assert f"row {number}: {prediction['decision']} (score {prediction['score']:.3f}" in invoked.stderr
+        assert all(reason["text"] in invoked.stderr for reason in prediction["reasons"])
     return _scores(invoked.stdout)
 
 

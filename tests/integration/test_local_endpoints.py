@@ -44,6 +44,7 @@ from governed_mlops_ml.features import CategoricalFeature, FeatureSpec, encode_f
 from governed_mlops_ml.job_config import JobConfig
 from governed_mlops_ml.model import MODEL_FILE, predict_scores, save_booster, train_booster
 from governed_mlops_ml.monitoring import read_capture
+from governed_mlops_ml.serving import write_inference_settings
 from governed_mlops_ml.training import train_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +73,7 @@ class Models:
 def _archive(directory: Path, booster: Any, spec: FeatureSpec) -> bytes:
     save_booster(booster, directory / "model")
     save_feature_spec(spec, directory / "model")
+    write_inference_settings(directory / "model", 0.5)
     return write_model_archive(directory / "model", directory / "model.tar.gz").read_bytes()
 
 
@@ -345,7 +347,12 @@ def test_json_instances_answer_json_predictions(hosting: LocalSageMakerHosting, 
     )
     expected = predict_scores(models.booster, models.spec, models.frame.head(3))
     assert result.content_type == "application/json"
-    assert json.loads(result.body) == {"predictions": [{"score": s} for s in expected.tolist()]}
+    predictions = json.loads(result.body)["predictions"]
+    assert [p["score"] for p in predictions] == expected.tolist()
+    assert [p["decision"] for p in predictions] == ["approve" if s >= 0.5 else "deny" for s in expected]
+    # The hand-made model was not registered: no MLOPS_MODEL_VERSION in its container environment
+    assert {(p["threshold"], p["model_version"]) for p in predictions} == {(0.5, None)}
+    assert all(isinstance(p["reasons"], list) for p in predictions)
 
 
 @pytest.mark.parametrize(

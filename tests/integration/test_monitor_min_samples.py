@@ -39,6 +39,7 @@ from governed_mlops_ml.artifacts import read_dataset, save_feature_spec, write_m
 from governed_mlops_ml.features import fit_feature_spec
 from governed_mlops_ml.job_config import parse_job_config
 from governed_mlops_ml.monitoring import DriftThresholds, baseline, detect_drift
+from governed_mlops_ml.serving import write_inference_settings
 from tests.conftest import GERMAN_CONFIG, GERMAN_CREDIT, PROJECT_DIR
 
 ENDPOINT = "credit-risk"
@@ -198,6 +199,7 @@ def make_world(root: Path, frame: pd.DataFrame, min_samples: int) -> World:
     config: PipelineConfig = parse_config(config_bytes)
     spec = fit_feature_spec(frame, parse_job_config(job_config_document(config)))
     save_feature_spec(spec, root / "model")
+    write_inference_settings(root / "model", 0.5)
     archive = write_model_archive(root / "model", root / "model.tar.gz")
     stored_config = store.put("data", "config/credit-risk.yaml", config_bytes)
     stored_data = store.put("data", "datasets/credit-risk/german_credit.csv", GERMAN_CREDIT.read_bytes())

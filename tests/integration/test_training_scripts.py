@@ -177,11 +177,19 @@ def _evaluation_document(evaluation: JobRun) -> dict[str, Any]:
     return document
 
 
-def test_training_writes_the_model_and_its_feature_spec(training: JobRun) -> None:
-    assert sorted(path.name for path in (training.directory / "model").iterdir()) == [
+def test_training_writes_the_model_its_feature_spec_threshold_and_serving_code(training: JobRun) -> None:
+    model = training.directory / "model"
+    assert sorted(path.name for path in model.iterdir()) == [
+        "code",
         "feature_spec.json",
+        "inference.json",
         "xgboost-model",
     ]
+    # The code the container serves the model with is the code that trained it (here: jobs/ as run)
+    assert (model / "code" / "inference.py").read_bytes() == (REPO_ROOT / "jobs" / "inference.py").read_bytes()
+    assert (model / "code" / "train.py").read_bytes() == TRAIN_SCRIPT.read_bytes()
+    assert not list((model / "code").rglob("__pycache__"))
+    assert json.loads((model / "inference.json").read_text()) == {"decision_threshold": 0.5}
 
 
 def test_two_training_runs_write_byte_identical_models(training_runs: tuple[JobRun, JobRun]) -> None:

@@ -8,11 +8,20 @@ allow fails the test with the role, action and resource named.
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from governed_mlops_ml.artifacts import read_dataset
+from governed_mlops_ml.serving import ServingModel
 from tests.dataset_variants import reexported
 from tests.parity.world import GERMAN_CREDIT, MODEL, World, parity_world
 
@@ -357,3 +366,75 @@ def test_release_step_published_the_job_code_and_configuration(world: World) -> 
     assert code["Body"].read() == build_sourcedir(PROJECT_DIR)
     assert config["Body"].read() == (PROJECT_DIR / "models" / MODEL / "config.yaml").read_bytes()
     assert code["ServerSideEncryption"] == "aws:kms"
+
+
+#: What the SageMaker XGBoost container does with a script-mode model: import SAGEMAKER_PROGRAM from
+#: SAGEMAKER_SUBMIT_DIRECTORY, call model_fn on /opt/ml/model once, then input_fn, predict_fn and
+#: output_fn per request. Run in a fresh interpreter whose first import path is the archive's code/.
+_CONTAINER = """
+import importlib, json, os, sys
+submit = os.environ["SAGEMAKER_SUBMIT_DIRECTORY"]
+sys.path.insert(0, submit)
+module = importlib.import_module(os.environ["SAGEMAKER_PROGRAM"].removesuffix(".py"))
+import governed_mlops_ml
+assert governed_mlops_ml.__file__.startswith(submit), governed_mlops_ml.__file__
+model = module.model_fn(sys.argv[1])
+body, content_type, accept = sys.stdin.read(), "application/json", "application/json"
+answer, answer_type = module.output_fn(module.predict_fn(module.input_fn(body, content_type), model), accept)
+sys.stdout.write(json.dumps({"body": answer.decode(), "content_type": answer_type}))
+"""
+
+
+def test_the_deployed_model_answers_with_reason_codes_as_the_container_would_call_it(
+    world: World, pushed_and_deployed: tuple[dict[str, Any], list[Any]], tmp_path: Path
+) -> None:
+    # Given the model the pushed run deployed, as CreateModel described it to SageMaker
+    described, _ = pushed_and_deployed
+    sagemaker, s3 = _sagemaker(world), world.client("s3")
+    container = sagemaker.describe_model(ModelName=f"{described['name']}-model")["PrimaryContainer"]
+    environment = container["Environment"]
+    assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    bucket, _, key = container["ModelDataUrl"].removeprefix("s3://").partition("/")
+    model_dir = tmp_path / "opt-ml-model"
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
+        tar.extractall(model_dir, filter="data")
+
+    # When the container serves an applicant from the archive's own code (nothing from this checkout)
+    frame = read_dataset(GERMAN_CREDIT)
+    features = json.loads((model_dir / "feature_spec.json").read_text())
+    names = [*features["numeric_features"], *(f["name"] for f in features["categorical_features"])]
+    body = json.dumps({"instances": [{name: str(frame.iloc[row][name]) for name in names} for row in (0, 1)]})
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        **environment,
+        "SAGEMAKER_SUBMIT_DIRECTORY": str(model_dir / "code"),
+    }
+    served = subprocess.run(
+        [sys.executable, "-c", _CONTAINER, str(model_dir)],
+        input=body,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert served.returncode == 0, served.stderr
+    answer = json.loads(served.stdout)
+
+    # Then it answers with score, decision, threshold, the registered version and reason codes
+    assert answer["content_type"] == "application/json"
+    predictions = json.loads(answer["body"])["predictions"]
+    assert len(predictions) == 2
+    registered = environment["MLOPS_MODEL_VERSION"]
+    packages = sagemaker.list_model_packages(ModelPackageGroupName=MODEL)["ModelPackageSummaryList"]
+    status = {f"{MODEL}/{p['ModelPackageVersion']}": p["ModelApprovalStatus"] for p in packages}
+    assert status.get(registered) == "Approved", (registered, status)
+    for prediction in predictions:
+        assert prediction["model_version"] == registered
+        assert prediction["decision"] == ("approve" if prediction["score"] >= prediction["threshold"] else "deny")
+        assert all(r["contribution"] < 0 and r["text"] for r in prediction["reasons"])
+    # And the local endpoint's code gives the very same answer for the same archive and environment
+    local = ServingModel.load(model_dir, environment).respond(body.encode(), "application/json", "application/json")
+    assert local.body.decode() == answer["body"]

@@ -26,7 +26,7 @@ from governed_mlops_ml.monitoring import (
     PayloadError,
     baseline,
     detect_drift,
-    format_scores,
+    negotiate_accept,
     parse_payload,
     read_capture,
     spec_from_statistics,
@@ -190,16 +190,12 @@ def test_oversized_body_is_refused(spec: FeatureSpec) -> None:
     assert caught.value.status_code == 413
 
 
-def test_scores_format_as_csv_by_default_and_json_on_request() -> None:
-    assert format_scores([0.25, 0.5], None) == (b"0.25\n0.5\n", "text/csv")
-    body, content_type = format_scores([0.25], "application/json")
-    assert content_type == "application/json"
-    assert json.loads(body) == {"predictions": [{"score": 0.25}]}
-
-
-def test_unsupported_accept_is_406() -> None:
+def test_accept_negotiates_csv_by_default_json_on_request_and_refuses_others_with_406() -> None:
+    assert negotiate_accept(None) == "text/csv"
+    assert negotiate_accept("*/*") == "text/csv"
+    assert negotiate_accept("application/json; q=1") == "application/json"
     with pytest.raises(PayloadError) as caught:
-        format_scores([0.1], "application/x-protobuf")
+        negotiate_accept("application/x-protobuf")
     assert caught.value.status_code == 406
 
 

@@ -539,6 +539,32 @@ def test_executions_list_filters_by_status_and_counts_each():
     assert 'href="executions?status=SUCCEEDED">Succeeded (1)</a>' in page
 
 
+def test_executions_list_groups_by_model_and_keeps_the_status_filter_on_model_links():
+    rows = [
+        described("FAILED", name="data-credit-failed") | {"model": "credit-risk"},
+        described("SUCCEEDED", name="data-credit-ok") | {"model": "credit-risk"},
+        described("FAILED", name="data-lending-failed") | {"model": "synthetic-lending"},
+        described("SUCCEEDED", name="data-unknown"),
+    ]
+    page = render_executions(rows, now=T0, status="FAILED", model="credit-risk")
+    # Only credit-risk's failed run; every run shows its model, the counts follow the model filter
+    assert "data-credit-failed" in page
+    assert all(name not in page for name in ("data-credit-ok", "data-lending-failed", "data-unknown"))
+    assert by_testid(page, "execution-model") == "credit-risk"
+    assert '<strong aria-current="page">credit-risk (2)</strong>' in page
+    assert 'href="executions?model=synthetic-lending&amp;status=FAILED">synthetic-lending (1)</a>' in page
+    assert 'href="executions?status=FAILED">All models (4)</a>' in page
+    assert 'href="executions?model=credit-risk&amp;status=SUCCEEDED">Succeeded (1)</a>' in page
+    assert '<strong aria-current="page">Failed (1)</strong>' in page
+
+
+def test_a_run_without_a_model_shows_a_dash_and_an_empty_filter_says_which():
+    rows = [described("SUCCEEDED", name="data-unknown")]
+    assert by_testid(render_executions(rows, now=T0), "execution-model") == "-"
+    empty = render_executions(rows, now=T0, model="credit-risk", status="FAILED")
+    assert "No executions of model credit-risk and status FAILED." in empty
+
+
 def test_empty_executions_list_says_how_to_start_one():
     assert "mlops demo" in render_executions([], now=T0)
 
@@ -596,7 +622,7 @@ class FakeStore:
 
     def list_executions(self) -> list[dict[str, Any]]:
         self.calls.append("list")
-        keys = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate")
+        keys = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate", "model")
         return [{k: info[k] for k in keys if k in info} for info, _ in self.executions.values()]
 
     def describe(self, name_or_arn: str) -> dict[str, Any]:
@@ -649,6 +675,14 @@ def test_executions_page_filters_by_status_from_the_query(routes: UiRoutes):
     assert "data-failed" not in body.decode()
     _, _, body = routes.handle("GET", "/executions", "status=FAILED")
     assert "data/ok" not in body.decode()
+
+
+def test_executions_page_filters_by_model_from_the_query(routes: UiRoutes, store: FakeStore):
+    for info, _ in store.executions.values():
+        info["model"] = "credit-risk" if info["name"] == "data/ok" else "other"
+    _, _, body = routes.handle("GET", "/executions", "model=credit-risk")
+    assert "data/ok" in body.decode()
+    assert "data-failed" not in body.decode()
 
 
 def test_execution_page_renders_failure_graph_and_evidence(routes: UiRoutes):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -613,30 +613,60 @@ def _duration(start: Any, stop: Any, now: datetime | None) -> str:
     return format_duration((ended - begun).total_seconds())
 
 
-def render_executions(
-    executions: Sequence[Mapping[str, Any]], *, now: datetime, status: str | None = None, source: str = ""
-) -> str:
-    """The executions table: name (link), status badge, start, duration, and the error of failed ones.
+def _filter_href(status: str | None, model: str | None) -> str:
+    query = "&".join(f"{key}={quote(value)}" for key, value in (("model", model), ("status", status)) if value)
+    return f"executions?{query}" if query else "executions"
 
-    ``executions`` are ListExecutions-shaped; an ``error`` / ``cause`` key (from DescribeExecution),
-    when present, fills the error column. ``status`` filters the table to one status.
-    """
-    now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    counts: dict[str, int] = {}
-    for execution in executions:
-        counts[str(execution.get("status"))] = counts.get(str(execution.get("status")), 0) + 1
-    shown = [e for e in executions if status is None or e.get("status") == status]
-    filters = [("All", None, len(executions))] + [
-        (name.replace("_", " ").title(), name, counts[name]) for name in sorted(counts)
-    ]
+
+def _filter_links(
+    label_counts: Sequence[tuple[str, str | None, int]], current: str | None, href: Callable[[str | None], str]
+) -> list[str]:
     links = []
-    for label, value, count in filters:
+    for label, value, count in label_counts:
         text = f"{_e(label)} ({count})"
-        if value == status:
+        if value == current:
             links.append(f'<strong aria-current="page">{text}</strong>')
         else:
-            href = "executions" if value is None else f"executions?status={quote(value)}"
-            links.append(f'<a href="{_e(href)}">{text}</a>')
+            links.append(f'<a href="{_e(href(value))}">{text}</a>')
+    return links
+
+
+def render_executions(
+    executions: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+    status: str | None = None,
+    model: str | None = None,
+    source: str = "",
+) -> str:
+    """The executions table: name (link), model, status badge, start, duration, and the error of failed ones.
+
+    ``executions`` are ListExecutions-shaped; a ``model`` key names the model project the run is for
+    (the local store has it; a row without one shows "-"), and an ``error`` / ``cause`` key (from
+    DescribeExecution), when present, fills the error column. ``model`` and ``status`` filter the
+    table; the filter links keep each other, and the model links count the runs per model.
+    """
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    of_model = [e for e in executions if model is None or e.get("model") == model]
+    counts: dict[str, int] = {}
+    for execution in of_model:
+        counts[str(execution.get("status"))] = counts.get(str(execution.get("status")), 0) + 1
+    shown = [e for e in of_model if status is None or e.get("status") == status]
+    status_filters = [("All", None, len(of_model))] + [
+        (name.replace("_", " ").title(), name, counts[name]) for name in sorted(counts)
+    ]
+    links = _filter_links(status_filters, status, lambda value: _filter_href(value, model))
+    per_model: dict[str, int] = {}
+    for execution in executions:
+        if execution.get("model"):
+            per_model[str(execution["model"])] = per_model.get(str(execution["model"]), 0) + 1
+    model_nav = ""
+    if per_model or model:
+        model_filters = [("All models", None, len(executions))] + [
+            (name, name, per_model.get(name, 0)) for name in sorted(set(per_model) | ({model} if model else set()))
+        ]
+        model_links = _filter_links(model_filters, model, lambda value: _filter_href(status, value))
+        model_nav = f'<nav class="filters" aria-label="Filter by model"><p>{" ".join(model_links)}</p></nav>'
     rows = []
     for execution in shown:
         name = str(execution.get("name", ""))
@@ -651,6 +681,7 @@ def render_executions(
         rows.append(
             f'<tr data-testid="execution-row">'
             f'<td><a class="mono" href="{_e(_execution_href(name))}">{_e(name)}</a></td>'
+            f'<td data-testid="execution-model">{_e(execution.get("model") or "-")}</td>'
             f"<td>{status_badge(str(execution.get('status', '')))}</td>"
             f'<td><span>{_e(_when(started))}</span><div class="muted">{_e(_ago(started, now))}</div></td>'
             f'<td class="num">{_e(_duration(execution.get("startDate"), execution.get("stopDate"), now))}</td>'
@@ -659,11 +690,14 @@ def render_executions(
     if rows:
         table = (
             '<div class="scroll"><table data-testid="executions-table"><thead><tr><th scope="col">Execution</th>'
-            '<th scope="col">Status</th><th scope="col">Started</th><th scope="col">Duration</th>'
-            '<th scope="col">Error</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>"
+            '<th scope="col">Model</th><th scope="col">Status</th><th scope="col">Started</th>'
+            '<th scope="col">Duration</th><th scope="col">Error</th></tr></thead><tbody>'
+            + "".join(rows)
+            + "</tbody></table></div>"
         )
     elif executions:
-        table = '<p data-testid="executions-empty">No executions with this status.</p>'
+        which = " and ".join(f"{k} {v}" for k, v in (("model", model), ("status", status)) if v)
+        table = f'<p data-testid="executions-empty">No executions of {_e(which)}.</p>'
     else:
         table = (
             '<p data-testid="executions-empty">No executions yet. Locally, start one with <code>mlops demo</code>; '
@@ -676,7 +710,8 @@ def render_executions(
         + (" · refreshes every 15 s while one is running" if running else "")
         + "</p></header>"
         f'<section aria-labelledby="list-h"><h2 id="list-h">Executions</h2>'
-        f'<nav class="filters" aria-label="Filter by status"><p>{" ".join(links)}</p></nav>{table}</section>'
+        f'{model_nav}<nav class="filters" aria-label="Filter by status"><p>{" ".join(links)}</p></nav>'
+        f"{table}</section>"
     )
     return _page("Pipeline executions", body, refresh_seconds=15 if running else None, source=source)
 

@@ -113,8 +113,8 @@ class UiRoutes:
             case ["healthz"]:
                 return 200, {"Content-Type": _JSON, "Cache-Control": "no-store"}, b'{"status": "ok"}'
             case ["executions"]:
-                statuses = query.get("status") or []
-                return self._executions(statuses[0] if statuses else None)
+                statuses, models = query.get("status") or [], query.get("model") or []
+                return self._executions(statuses[0] if statuses else None, models[0] if models else None)
             case ["executions", name] if name:
                 return self._execution(name)
             case ["executions", name, "history.json"] if name:
@@ -128,7 +128,7 @@ class UiRoutes:
                     "This address is not one of the UI's pages. The list of executions is the place to start.",
                 )
 
-    def _executions(self, status: str | None) -> Response:
+    def _executions(self, status: str | None, model: str | None = None) -> Response:
         rows = self._store.list_executions()
         enriched: list[dict[str, Any]] = []
         budget = _DESCRIBE_FAILED_LIMIT
@@ -139,7 +139,7 @@ class UiRoutes:
                 described = self._store.describe(row["executionArn"])
                 row = {**row, **{k: described[k] for k in ("error", "cause") if k in described}}
             enriched.append(row)
-        html = render_executions(enriched, now=self._clock(), status=status, source=self._source)
+        html = render_executions(enriched, now=self._clock(), status=status, model=model, source=self._source)
         return 200, {"Content-Type": _HTML, **_SECURITY_HEADERS}, html.encode()
 
     def _execution(self, name: str) -> Response:

@@ -1,0 +1,250 @@
+"""The inference contract: one code path for the local endpoint and the SageMaker container.
+
+A client sends applicants as raw JSON (``{"instances": [{feature: value, ...}, ...]}``; encoded rows
+and CSV are accepted too, see :func:`~governed_mlops_ml.monitoring.parse_payload`) and, asking for
+``application/json``, gets back per row::
+
+    {"score": 0.83, "decision": "approve", "threshold": 0.5, "model_version": "credit-risk/3",
+     "reasons": [{"feature": ..., "value": ..., "contribution": -0.41, "text": ...}, ...]}
+
+``score`` is P(target == positive label); ``decision`` is ``approve`` when the score reaches the
+threshold the model was gated with; ``reasons`` are the adverse-action reason codes: the features
+whose exact TreeSHAP contribution pushed the score toward denial, most negative first (at most
+:data:`TOP_REASONS`). Asking for ``text/csv`` gives one score per line, as the SageMaker XGBoost
+container answers, for batch clients.
+
+The model directory is what training writes (``xgboost-model``, ``feature_spec.json``,
+``inference.json`` with the decision threshold); the model version comes from the container's
+environment (:data:`MODEL_VERSION_ENV`, set by the pipeline's CreateModel). ``jobs/inference.py``
+wraps :class:`ServingModel` in SageMaker's script-mode handler functions; the local hosting emulator
+calls the same class.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from governed_mlops.errors import JobInputError
+from governed_mlops_ml.explain import adverse_reasons, explain_matrix
+from governed_mlops_ml.features import FeatureSpec
+from governed_mlops_ml.model import load_booster
+from governed_mlops_ml.monitoring import (
+    CSV_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    InferencePayload,
+    negotiate_accept,
+    parse_payload,
+)
+
+__all__ = [
+    "INFERENCE_FILE",
+    "MODEL_VERSION_ENV",
+    "SERVING_CODE_DIR",
+    "SERVING_PROGRAM",
+    "TOP_REASONS",
+    "Answer",
+    "ServingModel",
+    "copy_serving_code",
+    "positive_rate",
+    "render",
+    "render_scores",
+    "write_inference_settings",
+]
+
+INFERENCE_FILE = "inference.json"
+"""In the model directory: ``{"decision_threshold": t}``, written by training from the job config."""
+SERVING_CODE_DIR = "code"
+"""In the model directory: the job code that serves the model (SageMaker's network-isolation layout)."""
+SERVING_PROGRAM = "inference.py"
+"""The script-mode entry point the container runs (``SAGEMAKER_PROGRAM``)."""
+MODEL_VERSION_ENV = "MLOPS_MODEL_VERSION"
+"""Container environment variable naming the registered model version the endpoint serves."""
+TOP_REASONS = 4
+"""Adverse-action notices customarily give up to four principal reasons."""
+
+
+def write_inference_settings(model_dir: Path, decision_threshold: float) -> Path:
+    """Write ``inference.json`` next to the booster: how the served model turns a score into a decision."""
+    if not 0.0 < decision_threshold < 1.0:
+        raise JobInputError(f"decision threshold must lie strictly between 0 and 1, got {decision_threshold!r}")
+    path = model_dir / INFERENCE_FILE
+    path.write_text(json.dumps({"decision_threshold": decision_threshold}, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def copy_serving_code(source: Path, destination: Path) -> list[Path]:
+    """Copy the job code (every ``.py`` file under ``source``, no caches) into ``destination``.
+
+    Training runs from the extracted ``sourcedir.tar.gz``; the copy makes the model archive carry the
+    exact code that serves it. Returns the files written, relative to ``destination``.
+
+    Raises:
+        JobInputError: ``source`` holds no ``inference.py``.
+    """
+    if not (source / SERVING_PROGRAM).is_file():
+        raise JobInputError(f"{SERVING_PROGRAM} not found in {source}: the job code cannot serve the model")
+    written = []
+    for path in sorted(source.rglob("*.py")):
+        relative = path.relative_to(source)
+        if "__pycache__" in relative.parts:
+            continue
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        written.append(relative)
+    return written
+
+
+def _read_threshold(model_dir: Path) -> float:
+    path = model_dir / INFERENCE_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise JobInputError(
+            f"{INFERENCE_FILE} not found in {model_dir}: the model was trained before the inference contract; "
+            "retrain it (mlops upload, or push a commit)"
+        ) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise JobInputError(f"cannot read {path}: {exc}") from exc
+    threshold = document.get("decision_threshold") if isinstance(document, dict) else None
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0.0 < threshold < 1.0:
+        raise JobInputError(f"{path}: decision_threshold must be a number strictly between 0 and 1, got {threshold!r}")
+    return float(threshold)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One response: its body and content type, and the scores (for the endpoint's metrics)."""
+
+    body: bytes
+    content_type: str
+    scores: npt.NDArray[np.float64]
+    decisions: tuple[str, ...]
+
+
+@dataclass
+class ServingModel:
+    """A trained model ready to answer requests: booster, feature spec, threshold and version."""
+
+    booster: Any  # xgboost.Booster (xgboost ships no type information)
+    spec: FeatureSpec
+    threshold: float
+    model_version: str | None
+    top_reasons: int = TOP_REASONS
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def load(cls, model_dir: Path, environ: Mapping[str, str] | None = None) -> ServingModel:
+        """Load the model directory training wrote; ``environ`` is the container's environment.
+
+        Raises:
+            JobInputError: a file is missing or unreadable.
+        """
+        from governed_mlops_ml.artifacts import load_feature_spec
+
+        spec = load_feature_spec(model_dir)
+        booster = load_booster(model_dir)
+        # A spec that does not fit the booster loads (as in the container) and fails every request with 500.
+        booster.set_param({"nthread": 1})
+        version = (environ or {}).get(MODEL_VERSION_ENV) or None
+        return cls(booster=booster, spec=spec, threshold=_read_threshold(model_dir), model_version=version)
+
+    def scores(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """P(positive) per row. In-place prediction: a one-row request does not pay for a DMatrix.
+
+        Raises:
+            JobInputError: the matrix width differs from what the booster was trained on.
+        """
+        if matrix.ndim != 2 or matrix.shape[1] != self.booster.num_features():
+            raise JobInputError(
+                f"encoded matrix has shape {matrix.shape}, the model expects {self.booster.num_features()} columns"
+            )
+        with self.lock:
+            return np.asarray(self.booster.inplace_predict(matrix, missing=np.nan), dtype=np.float64)
+
+    def predictions(self, payload: InferencePayload) -> list[dict[str, Any]]:
+        """Score, decision, threshold, model version and reason codes for every row of ``payload``.
+
+        Raises:
+            PayloadError: 400 for a row the model cannot score (see :meth:`InferencePayload.matrix`).
+        """
+        matrix = payload.matrix(self.spec)
+        scores = self.scores(matrix)
+        with self.lock:
+            table = explain_matrix(self.booster, self.spec, matrix)
+        values = payload.frame(self.spec)
+        answers = []
+        for row, score in enumerate(scores):
+            raw = {name: _plain(values.iat[row, column]) for column, name in enumerate(self.spec.raw_features)}
+            reasons = adverse_reasons(self.spec, table.row(row), raw, self.top_reasons)
+            answers.append(
+                {
+                    "score": float(score),
+                    "decision": "approve" if score >= self.threshold else "deny",
+                    "threshold": self.threshold,
+                    "model_version": self.model_version,
+                    "reasons": [
+                        {"feature": r.feature, "value": r.value, "contribution": r.contribution, "text": r.text}
+                        for r in reasons
+                    ],
+                }
+            )
+        return answers
+
+    def respond(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
+        """Answer one request as the endpoint does.
+
+        Raises:
+            PayloadError: 406 for an accept header naming neither CSV nor JSON (checked before the body
+                is read), 413/415/400 for a body the model cannot serve.
+        """
+        chosen = negotiate_accept(accept)
+        payload = parse_payload(body, content_type, self.spec)
+        if chosen == CSV_CONTENT_TYPE:  # scores only: no reason codes to compute
+            scores = self.scores(payload.matrix(self.spec))
+            decisions = tuple("approve" if s >= self.threshold else "deny" for s in scores)
+            return Answer(render_scores(scores), CSV_CONTENT_TYPE, scores, decisions)
+        answers = self.predictions(payload)
+        body_out, _ = render(answers, JSON_CONTENT_TYPE)
+        scores = np.asarray([a["score"] for a in answers], dtype=np.float64)
+        return Answer(body_out, JSON_CONTENT_TYPE, scores, tuple(a["decision"] for a in answers))
+
+
+def render_scores(scores: Sequence[float] | npt.NDArray[np.float64]) -> bytes:
+    """One score per line: the SageMaker XGBoost container's CSV answer."""
+    return "".join(f"{float(score)!r}\n" for score in scores).encode()
+
+
+def render(answers: Sequence[Mapping[str, Any]], accept: str | None) -> tuple[bytes, str]:
+    """The body and content type of :meth:`ServingModel.predictions`' answers for ``accept``.
+
+    Raises:
+        PayloadError: 406 when the accept header names neither CSV, JSON nor a wildcard.
+    """
+    chosen = negotiate_accept(accept)
+    if chosen == CSV_CONTENT_TYPE:
+        return render_scores([a["score"] for a in answers]), CSV_CONTENT_TYPE
+    return json.dumps({"predictions": list(answers)}).encode(), JSON_CONTENT_TYPE
+
+
+def _plain(value: Any) -> str | None:
+    """A raw value as the reason text shows it: missing is ``None``, anything else its text."""
+    if value is None or (isinstance(value, float) and value != value):  # NaN
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def positive_rate(decisions: Sequence[str]) -> float:
+    """Share of ``approve`` decisions (the canary's behaviour metric)."""
+    return sum(d == "approve" for d in decisions) / len(decisions) if decisions else 0.0

@@ -965,6 +965,7 @@ def _register_command_modules() -> None:
     from governed_mlops_local.cli_deploy import deploy_params
     from governed_mlops_local.cli_explain import explain
     from governed_mlops_local.cli_githook import git_hook
+    from governed_mlops_local.cli_labels import labels
     from governed_mlops_local.cli_monitor import endpoints, invoke, monitor
     from governed_mlops_local.cli_release import package_jobs
     from governed_mlops_local.cli_reproduce import reproduce
@@ -978,6 +979,7 @@ def _register_command_modules() -> None:
     main.add_command(monitor)
     main.add_command(endpoints)
     main.add_command(invoke)
+    main.add_command(labels)
     main.add_command(reproduce)
     main.add_command(package_jobs)
     models.add_command(_models_add())

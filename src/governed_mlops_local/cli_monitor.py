@@ -249,6 +249,14 @@ def _render_run(run: Any, *, acted: bool = True) -> None:
     _echo(f"Window       {run.window_start} .. {run.window_end}: {run.records} records, {run.rows} rows")
     _echo(f"Run          {run.run_id}")
     _echo(f"Report       {run.reports['constraint_violations']}")
+    quality = run.model_quality
+    if quality is None:
+        _echo("Quality      not assessed: no labels uploaded (mlops labels upload FILE --endpoint NAME)")
+    else:
+        colour = {"violations": "red", "no_violations": "green"}.get(quality["status"], "yellow")
+        _echo(f"Quality      {quality['reason']} ({run.reports['model_quality']})", fg=colour)
+        if quality["unknown_labels"]:
+            _echo(f"             labels not counted (neither outcome of the model): {quality['unknown_labels']}")
     if run.insufficient_data:
         _echo(
             f"Insufficient data: {run.rows} captured rows in the window, fewer than the minimum of "
@@ -371,8 +379,13 @@ def _print_endpoints(listed: list[dict[str, Any]], as_json: bool) -> None:
     show_default=True,
     help="JSON: score, decision, threshold, model version and reason codes per row; CSV: one score per line.",
 )
+@click.option(
+    "--inference-id",
+    default=None,
+    help="InvokeEndpoint's InferenceId (1-64 printable characters): labels uploaded later join on it.",
+)
 @click.pass_obj
-def invoke(obj: Any, name: str, body: str, content_type: str | None, accept: str) -> None:
+def invoke(obj: Any, name: str, body: str, content_type: str | None, accept: str, inference_id: str | None) -> None:
     """POST BODY to endpoint NAME through the local runtime's HTTP gateway; print the answer and its variant.
 
     The answer goes to stdout as the endpoint gave it; a readable summary of each decision and its
@@ -386,12 +399,17 @@ def invoke(obj: Any, name: str, body: str, content_type: str | None, accept: str
             body = Path(body[1:]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             _fail(f"cannot read the body from {body[1:]}: {exc}")
+    from governed_mlops_local.model_server import INFERENCE_ID_HEADER
+
     kind = content_type or ("application/json" if body.lstrip().startswith("{") else "text/csv")
+    headers_out = {"Content-Type": kind, "Accept": accept}
+    if inference_id is not None:
+        headers_out[INFERENCE_ID_HEADER] = inference_id
     with _runtime(obj) as runtime:
         assert runtime.gateway is not None
         url = f"{runtime.gateway.url.rstrip('/')}/endpoints/{name}/invocations"
         request = urllib.request.Request(  # noqa: S310 - our own local gateway, http://127.0.0.1
-            url, data=body.encode(), headers={"Content-Type": kind, "Accept": accept}, method="POST"
+            url, data=body.encode(), headers=headers_out, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our own local gateway

@@ -52,6 +52,7 @@ import numpy.typing as npt
 
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore
+from governed_mlops.domain.model_quality import INFERENCE_ID_PATTERN
 from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError, JobInputError
 from governed_mlops.models import S3Ref
 from governed_mlops_local.sagemaker import SageMakerError, _validate, local_function_arn
@@ -1423,14 +1424,30 @@ class LocalSageMakerHosting:
                 self._loaded[name] = loaded
             return loaded
 
-    def invoke(self, endpoint_name: str, body: bytes, content_type: str, accept: str | None = None) -> InvokeResult:
+    def invoke(
+        self,
+        endpoint_name: str,
+        body: bytes,
+        content_type: str,
+        accept: str | None = None,
+        *,
+        inference_id: str | None = None,
+    ) -> InvokeResult:
         """InvokeEndpoint: route by the current traffic shares, run the model, record metrics and capture.
 
+        ``inference_id`` (InvokeEndpoint's ``InferenceId``) is recorded in the captured record, where
+        monitoring joins ground-truth labels on it.
+
         Raises:
-            InvocationError: 400 ``ValidationError`` when the endpoint does not exist or is not in service.
+            InvocationError: 400 ``ValidationError`` when the endpoint does not exist or is not in service,
+                or the inference id is not 1-64 printable characters.
             ModelError: 4xx for a body, content type or accept the model cannot serve (the message says
                 what is wrong); 5xx when the model fails. ``variant`` names who answered.
         """
+        if inference_id is not None and not INFERENCE_ID_PATTERN.match(inference_id):
+            raise InvocationError(
+                400, "ValidationError", f"InferenceId {inference_id!r} must be 1-64 printable characters"
+            )
         state = self._read_state(endpoint_name)
         if state is None or state["EndpointStatus"] not in _SERVING:
             raise InvocationError(
@@ -1458,7 +1475,7 @@ class LocalSageMakerHosting:
         if status != 200:
             raise ModelError(status, message, variant=variant_name, endpoint_config_name=config_name)
         self._maybe_capture(
-            endpoint_name, config_name, variant_name, body, content_type, answer, answer_type, latency_ms
+            endpoint_name, config_name, variant_name, body, content_type, answer, answer_type, latency_ms, inference_id
         )
         return InvokeResult(answer, answer_type, variant_name, latency_ms, config_name)
 
@@ -1511,6 +1528,7 @@ class LocalSageMakerHosting:
         answer: bytes,
         answer_type: str,
         latency_ms: float,
+        inference_id: str | None = None,
     ) -> None:
         capture = self._config(config_name).get("DataCaptureConfig")
         if not capture or not capture.get("EnableCapture", True):
@@ -1546,6 +1564,7 @@ class LocalSageMakerHosting:
                 "latencyMs": round(latency_ms, 3),
                 # Not in SageMaker's record: blue and green fleets often share a variant name.
                 "endpointConfigName": config_name,
+                **({"inferenceId": inference_id} if inference_id is not None else {}),
             },
             "eventVersion": "0",
         }

@@ -7,6 +7,8 @@
   ``{"ErrorCode", "Message", "OriginalStatusCode"}``.
 - ``GET /endpoints``: ListEndpoints; ``GET /endpoints/<name>``: DescribeEndpoint plus the
   per-variant invocation statistics.
+- ``X-Amzn-SageMaker-Inference-Id`` on an invocation is InvokeEndpoint's ``InferenceId``: 1-64
+  printable characters, recorded in the captured record (``eventMetadata.inferenceId``).
 - ``GET /ping``: 200 when the server is up.
 
 :func:`dispatch` is the transport-free core (it also fits ``LocalGateway.mount``); :func:`make_handler`
@@ -28,9 +30,11 @@ from governed_mlops_local.endpoints import InvocationError, LocalSageMakerHostin
 from governed_mlops_local.sagemaker import SageMakerError
 from governed_mlops_ml.monitoring import MAX_PAYLOAD_BYTES
 
-__all__ = ["CONFIG_HEADER", "VARIANT_HEADER", "dispatch", "make_handler", "mount", "serve"]
+__all__ = ["CONFIG_HEADER", "INFERENCE_ID_HEADER", "VARIANT_HEADER", "dispatch", "make_handler", "mount", "serve"]
 
 VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
+#: InvokeEndpoint's ``InferenceId``: Data Capture records it, ground-truth labels are joined on it.
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 CONFIG_HEADER = "X-Mlops-Endpoint-Config"
 _INVOCATIONS = re.compile(r"^/endpoints/([^/]+)/invocations$")
 _ENDPOINT = re.compile(r"^/endpoints/([^/]+)$")
@@ -86,7 +90,9 @@ def _invoke(
         return _not_allowed(method, f"/endpoints/{name}/invocations")
     content_type = _header(headers, "Content-Type") or "application/octet-stream"
     try:
-        result = hosting.invoke(name, body, content_type, _header(headers, "Accept"))
+        result = hosting.invoke(
+            name, body, content_type, _header(headers, "Accept"), inference_id=_header(headers, INFERENCE_ID_HEADER)
+        )
     except InvocationError as exc:
         served = {VARIANT_HEADER: exc.variant, CONFIG_HEADER: exc.endpoint_config_name}
         return _error(exc.status_code, exc.error_code, str(exc), {k: v for k, v in served.items() if v})

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import random
+import tarfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from governed_mlops_local.cli import main
+from governed_mlops_ml.serving import ServingModel
 from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack
 from tests.parity.world import MODEL, World, parity_world
 
@@ -353,6 +355,60 @@ def test_monitor_of_drifted_captured_traffic_writes_the_violations_report(deploy
     assert report["drift_metrics"]["drifted_features"] == DRIFTED
     # And nothing acted on it from the operator's machine
     assert (run["alert_message_id"], run["retraining"]) == (None, [])
+
+
+def test_labels_uploaded_with_aws_judge_the_deployed_models_captured_answers(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    # Given the deployed model's answers to its hold-out, captured with inference ids as Data Capture
+    # records them (the answers computed by the serving code from the archive the endpoint runs)
+    s3, sagemaker = deployed.client("s3"), deployed.client("sagemaker")
+    artifacts = deployed.stack.outputs["ArtifactsBucketName"]
+    endpoint = MODEL
+    container = sagemaker.describe_model(ModelName=f"{deployed.execution['name']}-model")["PrimaryContainer"]
+    bucket, _, key = container["ModelDataUrl"].removeprefix("s3://").partition("/")
+    model_dir = tmp_path / "model"
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
+        tar.extractall(model_dir, filter="data")
+    model = ServingModel.load(model_dir, container["Environment"])
+    split = f"runs/{deployed.execution['name']}/prepared/test/test.csv"
+    rows = list(csv.DictReader(io.StringIO(s3.get_object(Bucket=artifacts, Key=split)["Body"].read().decode())))
+    start = datetime.now(UTC) + timedelta(minutes=10)  # after the other tests' windows
+    lines, truth = [], ["inference_id,label"]
+    for number, row in enumerate(rows):
+        label = row.pop(TARGET)
+        body = json.dumps({"instances": [row]})
+        answer = model.respond(body.encode(), "application/json", "application/json").body.decode()
+        record = json.loads(_capture_line(row, start + timedelta(milliseconds=10 * number)))
+        record["captureData"]["endpointOutput"] = {
+            "observedContentType": "application/json",
+            "mode": "OUTPUT",
+            "data": answer,
+            "encoding": "JSON",
+        }
+        record["eventMetadata"]["inferenceId"] = f"holdout-{number}"
+        lines.append(json.dumps(record))
+        truth.append(f"holdout-{number},{label}")
+    capture_key = f"data-capture/{endpoint}/AllTraffic/{start:%Y/%m/%d/%H}/{start:%M-%S-000}-{uuid.uuid4()}.jsonl"
+    s3.put_object(Bucket=artifacts, Key=capture_key, Body="\n".join(lines).encode() + b"\n")
+    labels = tmp_path / "outcomes.csv"
+    labels.write_text("\n".join(truth) + "\n", encoding="utf-8")
+
+    # When an operator uploads the outcomes to the stack and runs the monitor
+    uploaded = deployed.mlops("labels", "upload", str(labels), "--endpoint", endpoint)
+    result = deployed.mlops("monitor", "run", endpoint, "--json")
+
+    # Then the labels are in the stack's artifacts bucket under the stack's key
+    assert uploaded.exit_code == 0, uploaded.output
+    (label_key,) = _keys(deployed, artifacts, f"ground-truth/{endpoint}/")
+    assert s3.head_object(Bucket=artifacts, Key=label_key)["ServerSideEncryption"] == "aws:kms"
+    # And the quality of the answers is the AUC the version was registered with
+    assert result.exit_code in (0, 3), result.output
+    quality = json.loads(result.stdout)["model_quality"]
+    registered = _registry_records(deployed)[deployed.model_version]["metrics"]["auc"]
+    assert (quality["status"], quality["labelled"]) == ("no_violations", len(rows))
+    assert quality["auc"] == pytest.approx(registered, abs=1e-12)
+    assert quality["label_files"] == [f"s3://{artifacts}/{label_key}"]
 
 
 # -- finding the stack ----------------------------------------------------------------------------

@@ -1,11 +1,9 @@
 """Model monitoring that closes the loop: captured traffic -> drift report -> alert, audit record, retraining event.
 
-This is the local stand-in for a scheduled SageMaker Model Monitor data-quality job. In AWS an
-EventBridge Scheduler schedule runs ``jobs/monitor.py`` as a processing job (``baseline`` once per
-model version, ``analyze`` per window) and a small consumer of its ``constraint_violations.json``
-publishes the alert and the ``Model Drift Detected`` event. Locally :func:`run_monitoring` does the
-same work in-process with the same functions (``ml.monitoring.baseline`` / ``detect_drift`` /
-``read_capture``), so the documents it writes have the job's shape.
+It does the work of a SageMaker Model Monitor data-quality job in-process, with the functions
+``jobs/monitor.py`` uses (``ml.monitoring.baseline`` / ``detect_drift`` / ``read_capture``), so the
+documents it writes have the job's shape. Nothing runs it on a schedule yet, locally or in AWS: an
+operator runs ``mlops monitor run``.
 
 One run:
 
@@ -19,7 +17,11 @@ One run:
    and the window stays open (the next run analyses these requests again, with the newer ones);
 4. writes ``baseline/statistics.json``, ``baseline/constraints.json``, ``statistics.json`` (captured data),
    ``constraint_violations.json`` and ``run.json`` under ``s3://<artifacts>/monitoring/<endpoint>/<run id>/``;
-5. on violations: publishes an alert naming the drifted columns, appends ``monitoring.violation`` to the
+5. when ground-truth labels were uploaded (``mlops labels upload``), joins them by inference id with
+   every captured answer of the serving config and judges AUC and accuracy against the AUC the model
+   was registered with (``monitoring.quality``; :mod:`governed_mlops.domain.model_quality`), written
+   to ``model_quality.json``; a breach is one more violation;
+6. on violations: publishes an alert naming the drifted columns, appends ``monitoring.violation`` to the
    audit ledger and puts a ``Model Drift Detected`` event on the bus (the template's rule routes it to
    the Trigger, which starts a ``drift-...`` retraining execution).
 
@@ -48,6 +50,7 @@ from governed_mlops.adapters.approvals import Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import StoredObject
 from governed_mlops.config import parse_config
+from governed_mlops.domain.model_quality import GROUND_TRUTH_PREFIX
 from governed_mlops.domain.trigger import DRIFT_DETAIL_TYPE, DRIFT_SOURCE
 from governed_mlops.errors import ArtifactNotFoundError, ConfigError, PipelineError
 from governed_mlops.models import ModelVersion, S3Ref
@@ -146,6 +149,8 @@ class MonitoringRun(BaseModel):
     min_samples: int = 1
     alert_message_id: str | None = None
     retraining: list[dict[str, Any]] = Field(default_factory=list)
+    #: Model quality against uploaded ground-truth labels (``model_quality.json``); None: no labels uploaded.
+    model_quality: dict[str, Any] | None = None
 
     @property
     def drift(self) -> bool:
@@ -267,6 +272,62 @@ def drift_event(run: MonitoringRun, report_uri: str, settings: MonitoringSetting
     }
 
 
+def _labels(store: MonitoringStore, bucket: str, endpoint: str) -> tuple[dict[str, str], list[str]]:
+    """Every uploaded label of the endpoint (a later upload wins for the same id) and the files read."""
+    from governed_mlops.domain.model_quality import parse_label_file
+
+    keys = sorted(
+        k for k in store.list_keys(bucket, GROUND_TRUTH_PREFIX.format(endpoint=endpoint)) if k.endswith(".csv")
+    )
+    merged: dict[str, str] = {}
+    for key in keys:
+        merged |= parse_label_file(store.get(S3Ref(bucket=bucket, key=key)), f"s3://{bucket}/{key}")
+    return merged, keys
+
+
+def model_quality(
+    store: MonitoringStore,
+    settings: MonitoringSettings,
+    endpoint: str,
+    version: ModelVersion,
+    records: Sequence[dict[str, Any]],
+    positive_label: str,
+    negative_label: str,
+) -> dict[str, Any] | None:
+    """AUC and accuracy of the serving model over its labelled answers, and the gate's verdict (None: no labels).
+
+    ``records`` are every captured record of the serving endpoint config (not only this window's):
+    labels arrive after the answers they judge.
+
+    Raises:
+        MonitoringError: the model's pinned configuration cannot be read.
+        LabelFileError: a stored label file is malformed (upload checks files, so only a file put there by hand).
+    """
+    from governed_mlops.domain.model_quality import answers_of_record, judge_quality
+
+    labels, files = _labels(store, settings.artifacts_bucket, endpoint)
+    if not files:
+        return None
+    try:
+        config = parse_config(store.get(version.config.ref), source=version.config.ref.pinned_uri)
+    except (ArtifactNotFoundError, ConfigError) as exc:
+        raise MonitoringError(f"model {version.model_version}: cannot read its configuration: {exc}") from exc
+    answers: dict[str, float] = {}
+    for record in records:
+        answers |= answers_of_record(record)
+    verdict = judge_quality(
+        answers,
+        labels,
+        positive_label=positive_label,
+        negative_labels=[negative_label],
+        threshold=config.gates.decision_threshold,
+        registered_auc=version.metrics.get("auc"),
+        max_auc_drop=config.monitoring.quality.max_auc_drop,
+        min_labelled=config.monitoring.quality.min_labelled,
+    )
+    return verdict.to_json_dict() | {"label_files": [f"s3://{settings.artifacts_bucket}/{k}" for k in files]}
+
+
 def run_monitoring(
     endpoint: str, settings: MonitoringSettings, deps: MonitoringDeps, *, now: datetime | None = None
 ) -> MonitoringRun:
@@ -307,6 +368,15 @@ def run_monitoring(
         (work / "capture.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         try:
             spec = load_feature_spec(extract_model_archive(work / "model.tar.gz", work / "model"))
+            quality = model_quality(
+                deps.store,
+                settings,
+                endpoint,
+                version,
+                _window_records(deps.hosting.capture_files(endpoint), config_name, None),
+                spec.positive_label,
+                spec.negative_label,
+            )
             statistics, constraints = baseline(read_dataset(work / "train.csv"), spec)
             captured = read_capture([work / "capture.jsonl"], spec)
             thresholds = DriftThresholds(
@@ -328,6 +398,16 @@ def run_monitoring(
         "window_start": window_start,
         "window_end": window_end,
     }
+    if quality is not None and quality["status"] == VIOLATIONS:
+        # The quality gate's breach is a violation like drift: the same alert, audit record and retraining.
+        report["violations"].append(
+            {
+                "feature_name": "model_quality",
+                "constraint_check_type": "model_quality",
+                "description": quality["reason"],
+            }
+        )
+        report["status"] = VIOLATIONS  # labels judge answers of any window: a verdict even when this one is small
     prefix = f"{MONITORING_PREFIX.format(endpoint=endpoint)}{run_id}/"
     documents = {
         "baseline_statistics": ("baseline/statistics.json", statistics),
@@ -335,6 +415,8 @@ def run_monitoring(
         "statistics": ("statistics.json", current),
         "constraint_violations": ("constraint_violations.json", report),
     }
+    if quality is not None:
+        documents["model_quality"] = ("model_quality.json", quality)
     reports: dict[str, str] = {}
     digests: dict[str, str] = {}
     for name, (key, document) in documents.items():
@@ -359,6 +441,7 @@ def run_monitoring(
         reports=reports,
         status=report["status"],
         min_samples=min_samples,
+        model_quality=quality,
     )
     if run.drift and not run.insufficient_data and settings.act_on_violations:
         run = _act_on_violations(run, reports["constraint_violations"], digests, settings, deps, moment)
@@ -396,8 +479,9 @@ def _act_on_violations(
         f"Report: {report_uri}",
         "A retraining of the current code on the newest dataset is being started (trigger kind 'drift').",
     ]
+    finding = "Model quality below its gate" if columns == ["model_quality"] else "Model drift"
     message_id = deps.notifier.publish(
-        f"Model drift on {run.endpoint_name}: {', '.join(columns)}"[:100],
+        f"{finding} on {run.endpoint_name}: {', '.join(columns)}"[:100],
         "\n".join(lines),
         {
             "kind": "model-drift",

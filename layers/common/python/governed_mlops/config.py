@@ -269,11 +269,21 @@ class ModelSection(_Strict):
     canary: CanaryLimits = CanaryLimits()
 
 
+class QualityMonitoring(_Strict):
+    """Model quality against ground-truth labels uploaded later (``mlops labels upload``)."""
+
+    #: The AUC over labelled answers may be at most this much below the AUC the model was registered with.
+    max_auc_drop: float = Field(default=0.05, ge=0.0, le=1.0, allow_inf_nan=False)
+    #: Below this many labelled answers the quality report says "insufficient data", no verdict.
+    min_labelled: int = Field(default=100, ge=1)
+
+
 class MonitoringConfig(_Strict):
     """Model monitoring of the endpoint's captured traffic."""
 
     #: Below this many captured requests in a window the report says "insufficient data", no verdict.
     min_samples: int = Field(default=100, ge=1)
+    quality: QualityMonitoring = QualityMonitoring()
 
 
 class PipelineConfig(_Strict):

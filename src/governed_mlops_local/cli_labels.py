@@ -1,7 +1,7 @@
 """``mlops labels upload FILE --endpoint NAME``: ground-truth outcomes for answers the endpoint gave.
 
 The file is checked before anything is written (header ``inference_id,label``, ids of 1-64 printable
-characters, no repeated id, no empty label; :func:`governed_mlops.domain.model_quality.parse_label_file`)
+characters, no repeated id, no empty label; :func:`governed_mlops_ml.quality.parse_label_file`)
 and stored under ``ground-truth/<endpoint>/`` of the artifacts bucket, where the next
 ``mlops monitor run`` joins it with the captured answers by inference id. Locally that is the data
 directory's object store (no runtime is started); with ``--aws`` the stack's artifacts bucket,
@@ -17,7 +17,6 @@ from typing import Any
 
 import click
 
-from governed_mlops.domain.model_quality import GROUND_TRUTH_PREFIX
 from governed_mlops_local import cli_aws
 from governed_mlops_local.cli_aws import reading_stack, stack_options
 
@@ -26,6 +25,8 @@ __all__ = ["label_key", "labels"]
 
 def label_key(endpoint: str, data: bytes, now: datetime) -> str:
     """``ground-truth/<endpoint>/<UTC time>-<sha256[:12]>.csv``: uploads sort by time; a file is never overwritten."""
+    from governed_mlops_ml.quality import GROUND_TRUTH_PREFIX  # scikit-learn: not on the CLI's start-up path
+
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return f"{GROUND_TRUTH_PREFIX.format(endpoint=endpoint)}{stamp}-{hashlib.sha256(data).hexdigest()[:12]}.csv"
 
@@ -50,7 +51,7 @@ def upload_labels(
     stack_name: str | None,
 ) -> None:
     """Check LABEL_FILE (CSV: inference_id,label) and store it for ENDPOINT's next monitoring run."""
-    from governed_mlops.domain.model_quality import LabelFileError, parse_label_file
+    from governed_mlops_ml.quality import LabelFileError, parse_label_file
 
     fail = cli_aws.fail
     try:

@@ -52,13 +52,13 @@ import numpy.typing as npt
 
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore
-from governed_mlops.domain.model_quality import INFERENCE_ID_PATTERN
 from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError, JobInputError
 from governed_mlops.models import S3Ref
 from governed_mlops_local.sagemaker import SageMakerError, _validate, local_function_arn
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
 from governed_mlops_ml.artifacts import extract_model_archive
 from governed_mlops_ml.monitoring import PayloadError, media_type, negotiate_accept
+from governed_mlops_ml.quality import INFERENCE_ID_PATTERN
 from governed_mlops_ml.serving import ServingModel
 
 __all__ = [

@@ -38,7 +38,11 @@ def _runs(deliveries: list[Any]) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def lending_deployed(world: World) -> tuple[dict[str, Any], int]:
-    """synthetic-lending's dataset uploaded, its run approved by one approver and deployed."""
+    """synthetic-lending's dataset uploaded, its run approved and deployed.
+
+    The tier (medium) needs one approver; but an S3 upload's requester is an account, not a person,
+    so segregation of duties cannot tell who caused the run: four-eyes, two distinct approvers.
+    """
     mark = world.mark()
     deliveries = world.runtime.upload(
         world.data_bucket,
@@ -48,7 +52,15 @@ def lending_deployed(world: World) -> tuple[dict[str, Any], int]:
     )
     (run,) = _runs(deliveries)
     assert (run["model"], run["status"]) == (LENDING, "started")
-    status, answer = world.decide(world.approval_link(run["execution_arn"]), "carol.approver", "approve")
+    link = world.approval_link(run["execution_arn"])
+    status, page = world.view(link, "carol.approver")
+    assert status == 200, page
+    approval = page["approval"]
+    assert (approval["risk_tier"], approval["approvals_required"], approval["originator"]) == ("medium", 2, None)
+    assert "an AWS account, not a person" in approval["originator_evidence"]
+    status, answer = world.decide(link, "carol.approver", "approve")
+    assert status == 202, answer
+    status, answer = world.decide(link, "dave.risk", "approve")
     assert status == 200, answer
     return world.runtime.wait(run["execution_arn"]), mark
 
@@ -59,7 +71,7 @@ def test_a_dataset_under_a_models_prefix_runs_that_model_to_its_own_endpoint(
     described, mark = lending_deployed
     sagemaker = world.client("sagemaker")
 
-    # Then the run succeeded after ONE approval (medium risk) and deployed synthetic-lending's endpoint
+    # Then the run succeeded after its two approvals and deployed synthetic-lending's endpoint
     assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
     endpoint = sagemaker.describe_endpoint(EndpointName=LENDING)
     assert endpoint["EndpointConfigName"] == f"{described['name']}-config"

@@ -143,6 +143,20 @@ class World:
                 )
         raise TimeoutError(f"no approval request from {execution_arn} within {timeout:.0f} s")
 
+    def view(self, link: str, approver: str) -> tuple[int, dict[str, Any]]:
+        """What the approval page's JSON view shows ``approver`` (signed in) for the signed link."""
+        token = self.runtime.api.sign_in(approver, APPROVER_PASSWORD)
+        parts = urlsplit(link)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        status, _, body = self.runtime.api.request(
+            "GET",
+            parts.path.removeprefix(f"/{self.stack.api_stage}"),
+            id_token=token,
+            query=query,
+            headers={"Accept": "application/json"},
+        )
+        return status, json.loads(body)
+
     def decide(
         self, link: str, approver: str, decision: str, reason: str = "parity test"
     ) -> tuple[int, dict[str, Any]]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from governed_mlops.domain.model_quality import (
+from governed_mlops_ml.quality import (
     LabelFileError,
     answers_of_record,
     judge_quality,

@@ -19,7 +19,7 @@ One run:
    ``constraint_violations.json`` and ``run.json`` under ``s3://<artifacts>/monitoring/<endpoint>/<run id>/``;
 5. when ground-truth labels were uploaded (``mlops labels upload``), joins them by inference id with
    every captured answer of the serving config and judges AUC and accuracy against the AUC the model
-   was registered with (``monitoring.quality``; :mod:`governed_mlops.domain.model_quality`), written
+   was registered with (``monitoring.quality``; :mod:`governed_mlops_ml.quality`), written
    to ``model_quality.json``; a breach is one more violation;
 6. on violations: publishes an alert naming the drifted columns, appends ``monitoring.violation`` to the
    audit ledger and puts a ``Model Drift Detected`` event on the bus (the template's rule routes it to
@@ -50,7 +50,6 @@ from governed_mlops.adapters.approvals import Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import StoredObject
 from governed_mlops.config import parse_config
-from governed_mlops.domain.model_quality import GROUND_TRUTH_PREFIX
 from governed_mlops.domain.trigger import DRIFT_DETAIL_TYPE, DRIFT_SOURCE
 from governed_mlops.errors import ArtifactNotFoundError, ConfigError, PipelineError
 from governed_mlops.models import ModelVersion, S3Ref
@@ -274,7 +273,7 @@ def drift_event(run: MonitoringRun, report_uri: str, settings: MonitoringSetting
 
 def _labels(store: MonitoringStore, bucket: str, endpoint: str) -> tuple[dict[str, str], list[str]]:
     """Every uploaded label of the endpoint (a later upload wins for the same id) and the files read."""
-    from governed_mlops.domain.model_quality import parse_label_file
+    from governed_mlops_ml.quality import GROUND_TRUTH_PREFIX, parse_label_file
 
     keys = sorted(
         k for k in store.list_keys(bucket, GROUND_TRUTH_PREFIX.format(endpoint=endpoint)) if k.endswith(".csv")
@@ -303,7 +302,7 @@ def model_quality(
         MonitoringError: the model's pinned configuration cannot be read.
         LabelFileError: a stored label file is malformed (upload checks files, so only a file put there by hand).
     """
-    from governed_mlops.domain.model_quality import answers_of_record, judge_quality
+    from governed_mlops_ml.quality import answers_of_record, judge_quality
 
     labels, files = _labels(store, settings.artifacts_bucket, endpoint)
     if not files:

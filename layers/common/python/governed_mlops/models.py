@@ -202,6 +202,11 @@ class ApprovalRecord(_Model):
     #: Distinct approvers needed before the execution resumes; ``approvals`` are those received so far.
     approvals_required: int = Field(default=1, ge=1, le=2)
     approvals: list[ApproverSignoff] = Field(default_factory=list)
+    #: The person who caused the run, resolved from the trigger principal (None: none could be, and
+    #: the policy asked for two approvers); ``originator_evidence`` says how, or why not. Both None
+    #: on requests made before originators were resolved.
+    originator: str | None = None
+    originator_evidence: str | None = None
 
 
 class ModelVersion(_Model):

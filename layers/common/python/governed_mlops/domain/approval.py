@@ -98,26 +98,51 @@ class Identity:
     groups: frozenset[str]
 
 
-def why_may_not_decide(identity: Identity, *, approver_group: str, triggered_by: str) -> str | None:
+def why_may_not_decide(identity: Identity, *, approver_group: str, originator: str | None) -> str | None:
     """The reason ``identity`` may not decide (shown instead of the forms), or None when they may."""
     try:
-        check_may_decide(identity, approver_group=approver_group, triggered_by=triggered_by)
+        check_may_decide(identity, approver_group=approver_group, originator=originator)
     except ApprovalForbidden as exc:
         return str(exc)
     return None
 
 
-def check_may_decide(identity: Identity, *, approver_group: str, triggered_by: str) -> None:
-    """Segregation of duties: an approver, and not the person whose change produced the model."""
+def check_may_decide(identity: Identity, *, approver_group: str, originator: str | None) -> None:
+    """Segregation of duties: an approver, and not the person whose change produced the model.
+
+    ``originator`` is that person as :func:`originator_of` resolves it; None when no person could be
+    resolved, in which case the policy asked for two distinct approvers instead.
+    """
     if not identity.user:
         raise ApprovalForbidden("no authenticated approver on the request")
     if approver_group not in identity.groups:
         raise ApprovalForbidden(f"{identity.user} is not in the approvers group {approver_group!r}")
-    if principal_name(identity.user) == principal_name(triggered_by):
+    if originator is not None and principal_name(identity.user) == originator:
         raise ApprovalForbidden(
-            f"{identity.user} triggered this run ({triggered_by}) and may not approve its model: "
+            f"{identity.user} triggered this run and may not approve its model: "
             "segregation of duties requires a second person"
         )
+
+
+def originator_of(record: ApprovalRecord) -> str | None:
+    """The person who caused the run (segregation of duties compares approvers with them).
+
+    Requests made before originators were resolved carry none: their trigger principal's last path
+    element is compared, as it was then.
+    """
+    if record.originator_evidence is None:
+        return principal_name(record.triggered_by)
+    return record.originator
+
+
+def four_eyes_reason(record: ApprovalRecord) -> str | None:
+    """Why the request needs two distinct approvers although its tier needs fewer (None: it does not)."""
+    if record.originator_evidence is None or record.originator is not None:
+        return None
+    return (
+        f"no person could be verified as the cause of this run ({record.triggered_by}: "
+        f"{record.originator_evidence}), so two distinct approvers are required (four-eyes)"
+    )
 
 
 def approver_group(record: ApprovalRecord, default: str) -> str:

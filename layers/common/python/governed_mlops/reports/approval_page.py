@@ -10,7 +10,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from governed_mlops.domain.approval import policy_text, progress
+from governed_mlops.domain.approval import four_eyes_reason, policy_text, progress
 from governed_mlops.models import ApprovalRecord, ModelVersion
 
 _CSS = """
@@ -211,6 +211,7 @@ def render_approval_page(
             ("Model version", f"<strong>{escape(record.model_version)}</strong> ({escape(record.status)})"),
             ("Execution", escape(record.execution_name)),
             ("Triggered by", f"{escape(trigger.principal)} — {escape(trigger.kind)} ({escape(trigger.detail_type)})"),
+            ("Caused by", _originator_cell(approval)),
             (
                 "Why",
                 f"commit <code>{escape(code.commit_id)}</code> on {escape(code.repository)}@{escape(code.branch)}; "
@@ -319,3 +320,15 @@ def render_error_page(status: int, title: str, message: str) -> str:
         f"<h1>{escape(title)}</h1><div class='banner' data-testid='error'>"
         f"{escape(message)}</div><p class='muted'>HTTP {status}</p>",
     )
+
+
+def _originator_cell(approval: ApprovalRecord) -> str:
+    """Who caused the run as segregation of duties sees it, and why four-eyes applies when nobody could be resolved."""
+    if approval.originator_evidence is None:
+        return "<span class='muted'>not resolved (a request made before originators were verified)</span>"
+    if approval.originator is not None:
+        return (
+            f"<strong data-testid='originator'>{escape(approval.originator)}</strong> — "
+            f"{escape(approval.originator_evidence)}; may not approve this model"
+        )
+    return f"<strong data-testid='four-eyes'>Four-eyes:</strong> {escape(four_eyes_reason(approval) or '')}"

@@ -24,6 +24,7 @@ from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore
 from governed_mlops.config import APPROVALS_REQUIRED, parse_config
 from governed_mlops.domain import approval as rules
+from governed_mlops.domain.originator import FOUR_EYES, resolve_originator
 from governed_mlops.errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -158,6 +159,11 @@ def request_approval(
         )
         return resumed
     spec = event.request.model
+    originator = resolve_originator(event.request.trigger.principal)
+    # A low-risk model is approved automatically, never here: should one wait here all the same
+    # (an older state machine), a person approves it, never nobody. When no person can be resolved
+    # as the run's cause, whoever caused it must not be able to approve it alone: four-eyes.
+    required = max(1, spec.approvals_required) if originator.resolved else max(FOUR_EYES, spec.approvals_required)
     approval = ApprovalRecord(
         approval_id=rules.new_approval_id(),
         execution_name=event.execution_name,
@@ -173,21 +179,22 @@ def request_approval(
         model_name=spec.name,
         risk_tier=spec.risk_tier,
         approvers_group=spec.approvers_group,
-        # A low-risk model is approved automatically, never here: should one wait here all the same
-        # (an older state machine), a person approves it, never nobody.
-        approvals_required=max(1, spec.approvals_required),
+        approvals_required=required,
+        originator=originator.person,
+        originator_evidence=originator.evidence,
     )
     deps.store.create(approval, event.task_token)
     link = rules.approval_link(base_url, deps.secret.get(), approval.approval_id, approval.expires_at)
     metrics = ", ".join(f"{k}={v:.3f}" for k, v in sorted(record.metrics.items()) if k in {"auc", "ks", "accuracy"})
     policy = rules.policy_text(approval.approvals_required, approval.approvers_group, approval.risk_tier)
+    four_eyes = rules.four_eyes_reason(approval)
     deps.notifier.publish(
         f"Approval needed: {record.model_version}",
         f"Model {record.model_version} ({spec.name}, risk tier {spec.risk_tier}) from execution "
         f"{event.execution_name} is waiting for review.\n"
         f"Triggered by {approval.triggered_by} ({approval.trigger_kind}); {metrics}.\n"
-        f"It needs {policy}.\n"
-        f"Review the evidence and decide: {link}\nThe link expires at {approval.expires_at.isoformat()}.",
+        f"It needs {policy}.\n" + (f"Four-eyes: {four_eyes}.\n" if four_eyes else "") + "Review the evidence and "
+        f"decide: {link}\nThe link expires at {approval.expires_at.isoformat()}.",
         {
             "approval_id": approval.approval_id,
             "model_version": record.model_version,
@@ -245,7 +252,9 @@ def _viewer_csrf_token(
 ) -> tuple[str | None, str | None]:
     """(CSRF token, None) for someone who may decide; (None, why not) for anyone else, who gets no forms."""
     why_not = rules.why_may_not_decide(
-        identity, approver_group=rules.approver_group(approval, approver_group), triggered_by=approval.triggered_by
+        identity,
+        approver_group=rules.approver_group(approval, approver_group),
+        originator=rules.originator_of(approval),
     )
     if why_not is not None:
         return None, why_not
@@ -345,7 +354,7 @@ def decide(
         rules.verify_link(secret, approval_id, form.exp, form.sig, now=now)
         rules.verify_csrf(secret, approval_id, identity.user, form.csrf_token)
         group = rules.approver_group(approval, approver_group)
-        rules.check_may_decide(identity, approver_group=group, triggered_by=approval.triggered_by)
+        rules.check_may_decide(identity, approver_group=group, originator=rules.originator_of(approval))
         if form.decision == "reject":
             if not form.reason.strip():
                 raise ApprovalForbidden("a rejection needs a reason")

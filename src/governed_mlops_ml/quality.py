@@ -1,4 +1,4 @@
-"""Model quality against ground truth that arrives later (pure).
+"""Model quality against ground truth that arrives later.
 
 A client that wants its answers judged sends an inference id with each request
 (``InvokeEndpoint``'s ``InferenceId``; Data Capture records it as ``eventMetadata.inferenceId``).
@@ -25,6 +25,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from sklearn.metrics import roc_auc_score
 
 from governed_mlops.errors import PipelineError
 
@@ -171,8 +173,6 @@ def judge_quality(
     A label that is neither the positive label nor one of ``negative_labels`` is not counted and is
     reported (``unknown_labels``): a typo must not silently flip an outcome.
     """
-    from governed_mlops.domain.champion import roc_auc  # pydantic and the config schema: not on the CLI's path
-
     negatives = set(negative_labels)
     pairs: list[tuple[bool, float]] = []
     unknown: set[str] = set()
@@ -212,14 +212,14 @@ def judge_quality(
             f"insufficient data: {len(pairs)} labelled answers, {min_labelled} needed for a verdict",
         )
     accuracy = sum((score >= threshold) == actual for actual, score in pairs) / len(pairs)
-    auc = roc_auc(truth, scores)
-    if auc is None:
+    if len(set(truth)) < 2:
         return verdict(
             "insufficient_data",
             None,
             accuracy,
             f"insufficient data: all {len(pairs)} labelled answers have the same outcome; AUC needs both",
         )
+    auc = float(roc_auc_score(truth, scores))  # as the evaluation job computes the registered AUC
     if registered_auc is not None and math.isfinite(registered_auc) and auc < registered_auc - max_auc_drop:
         return verdict(
             "violations",

@@ -1,0 +1,109 @@
+"""Who caused a run, from evidence an engineer cannot choose; four-eyes when nobody can be resolved."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from governed_mlops.domain.approval import (
+    Identity,
+    check_may_decide,
+    four_eyes_reason,
+    originator_of,
+    why_may_not_decide,
+)
+from governed_mlops.domain.originator import resolve_originator
+from governed_mlops.errors import ApprovalForbidden
+from governed_mlops.models import ApprovalRecord
+
+ACCOUNT = "123456789012"
+
+
+@pytest.mark.parametrize(
+    ("principal", "person"),
+    [
+        (f"arn:aws:iam::{ACCOUNT}:user/Alice.Engineer", "alice.engineer"),
+        (f"arn:aws:iam::{ACCOUNT}:user/engineering/ml/bob", "bob"),
+        (
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_MLEngineer_0123abcd/carol@bank.example",
+            "carol@bank.example",
+        ),
+        (
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_X_1/dave",
+            "dave",
+        ),
+        ("alice.engineer", "alice.engineer"),
+    ],
+)
+def test_a_principal_a_person_is_verified_by_resolves_to_that_person(principal: str, person: str) -> None:
+    originator = resolve_originator(principal)
+    assert (originator.person, originator.resolved) == (person, True)
+
+
+@pytest.mark.parametrize(
+    ("principal", "why"),
+    [
+        (f"arn:aws:sts::{ACCOUNT}:assumed-role/ml-engineers/carol.approver", "chosen by the caller"),
+        (ACCOUNT, "an AWS account"),
+        (f"arn:aws:iam::{ACCOUNT}:root", "an AWS account"),
+        ("system:model-monitor", "started by the platform"),
+        (f"arn:aws:iam::{ACCOUNT}:role/deployer", "not a user"),
+        ("", "no principal"),
+        ("two words", "no principal"),
+    ],
+)
+def test_a_principal_no_person_stands_behind_is_not_resolved_and_says_why(principal: str, why: str) -> None:
+    originator = resolve_originator(principal)
+    assert originator.person is None
+    assert why in originator.evidence
+
+
+NOW = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def request(triggered_by: str, **fields: object) -> ApprovalRecord:
+    originator = resolve_originator(triggered_by)
+    values: dict[str, object] = {
+        "approval_id": "a" * 32,
+        "execution_name": "data-1",
+        "execution_arn": "arn:aws:states:us-east-1:1:execution:sm:data-1",
+        "model_version": "credit-risk/1",
+        "triggered_by": triggered_by,
+        "trigger_kind": "data",
+        "requested_at": NOW,
+        "expires_at": NOW + timedelta(hours=1),
+        "status": "pending",
+        "approvers_group": "model-approvers",
+        "originator": originator.person,
+        "originator_evidence": originator.evidence,
+    }
+    return ApprovalRecord.model_validate(values | fields)
+
+
+CAROL = Identity("carol.approver", frozenset({"model-approvers"}))
+
+
+def test_a_session_named_after_an_approver_neither_blocks_nor_frees_them() -> None:
+    # Given a push made under an assumed role whose session the engineer named after carol
+    record = request(f"arn:aws:sts::{ACCOUNT}:assumed-role/ml-engineers/carol.approver")
+    # Then nobody is the originator: carol may approve (the four-eyes policy needs a second person too)
+    assert originator_of(record) is None
+    assert why_may_not_decide(CAROL, approver_group="model-approvers", originator=originator_of(record)) is None
+    reason = four_eyes_reason(record)
+    assert reason is not None
+    assert "two distinct approvers" in reason
+    assert "chosen by the caller" in reason
+
+
+def test_the_verified_originator_may_not_approve_their_own_run() -> None:
+    record = request(f"arn:aws:iam::{ACCOUNT}:user/carol.approver")
+    with pytest.raises(ApprovalForbidden, match="triggered this run"):
+        check_may_decide(CAROL, approver_group="model-approvers", originator=originator_of(record))
+    assert four_eyes_reason(record) is None
+
+
+def test_a_request_made_before_originators_keeps_the_old_comparison() -> None:
+    legacy = request("arn:aws:sts::1:assumed-role/R/carol.approver", originator=None, originator_evidence=None)
+    assert originator_of(legacy) == "carol.approver"
+    assert four_eyes_reason(legacy) is None

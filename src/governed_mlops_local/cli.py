@@ -317,6 +317,36 @@ def upload(
 
 @main.command()
 @click.argument("name")
+@click.option("--reason", required=True, help="Why it is closed (goes into its history and the audit ledger).")
+@click.option("--as", "actor", default=None, help="Who closes it (default: OS user).")
+@click.pass_obj
+def abandon(obj: Context, name: str, reason: str, actor: str | None) -> None:
+    """Close an INTERRUPTED execution for good: it ends ABORTED (error Abandoned) with REASON in its history.
+
+    For an execution whose process stopped and that should not be continued (`mlops redrive` continues
+    one instead). The decision is audited as pipeline.abandoned. An execution still running in a live
+    process, or one that already ended, is refused (exit 2).
+    """
+    from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
+    from governed_mlops.errors import AbandonNotPossible
+    from governed_mlops_local.executions import ExecutionStore
+
+    store = ExecutionStore(obj.data_dir)
+    who = actor or _os_user()
+    try:
+        resolved = store.resolve(name)
+        described = store.abandon(resolved, reason, datetime.now(UTC))
+    except (AbandonNotPossible, PipelineError) as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    ledger = LocalAuditLedger(obj.data_dir, load_or_create_key(obj.data_dir))
+    ledger.append(who, "pipeline.abandoned", resolved, {"reason": reason, "status": "ABORTED"})
+    ledger.seal()
+    _echo(f"{resolved}: ABORTED (Abandoned) by {who}: {reason}", fg="yellow")
+    _echo(f"  history: mlops history {described['name']}")
+
+
+@main.command()
+@click.argument("name")
 @click.option(
     "--approve-as",
     multiple=True,
@@ -684,17 +714,15 @@ def history(
         )
         _echo(f"continue it from there with: mlops redrive {described['name']}\n", fg="yellow")
     if described["status"] != "SUCCEEDED" and described.get("error"):
-        failed_state = next(
-            (
-                e["stateEnteredEventDetails"]["name"]
-                for e in reversed(events)
-                if e["type"].endswith("StateEntered") and e["type"] != "FailStateEntered"
-            ),
-            "?",
-        )
-        _echo(f"FAILED in state: {failed_state}", fg="red", bold=True)
-        _echo(f"error: {described['error']}", fg="red")
-        _echo(f"cause: {_short_cause(described.get('cause'))}", fg="red")
+        from governed_mlops.domain.outcomes import OUTCOME_LABELS, classify, failed_state, pages_on_call
+
+        outcome = classify(described["status"], described["error"])
+        colour = "red" if pages_on_call(outcome) else "yellow"
+        # The same state the alert and the web page blame, and the same outcome class
+        _echo(f"{described['status']} in state: {failed_state(events)}", fg=colour, bold=True)
+        _echo(f"error: {described['error']}", fg=colour)
+        _echo(f"cause: {_short_cause(described.get('cause'))}", fg=colour)
+        _echo(f"outcome: {OUTCOME_LABELS[outcome]}", fg=colour)
         _echo("")
     start = datetime.fromisoformat(events[0]["timestamp"]) if events else None
     _echo(f"{'ID':>4}  {'+SECONDS':>9}  {'TYPE':<28} DETAIL")

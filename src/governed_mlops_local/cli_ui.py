@@ -86,6 +86,7 @@ def render_history_table(described: Mapping[str, Any], events: Sequence[Mapping[
             f"FAILED in state: {failure.state or '?'}",
             f"error: {failure.error}",
             f"cause: {failure.message}",
+            f"outcome: {failure.outcome}",
             "",
         ]
     start = _timestamp(events[0].get("timestamp")) if events else None

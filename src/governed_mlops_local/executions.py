@@ -16,7 +16,7 @@ from typing import Any
 
 from governed_mlops.adapters.fileio import sqlite_connection
 from governed_mlops.domain.task_tokens import redact_task_tokens
-from governed_mlops.errors import ExecutionNotFoundError, RedriveNotPossible
+from governed_mlops.errors import AbandonNotPossible, ExecutionNotFoundError, RedriveNotPossible
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS executions (
@@ -156,6 +156,56 @@ class ExecutionStore:
             row["previous_status"] = status
             row["redrive_count"] += 1
         return dict(row)
+
+    def abandon(self, name_or_arn: str, reason: str, at: datetime) -> dict[str, Any]:
+        """End an interrupted execution as ABORTED (error ``Abandoned``, the reason as cause).
+
+        The reason is appended to the current attempt's history as an ``ExecutionAborted`` event,
+        so ``mlops history`` and the execution page show who closed it and why.
+
+        Raises:
+            ExecutionNotFoundError: no such execution.
+            AbandonNotPossible: it is still running in a live process, or it already ended.
+        """
+        if not reason.strip():
+            raise AbandonNotPossible("say why the execution is abandoned: --reason TEXT (it goes into its history)")
+        with sqlite_connection(self._db) as conn:
+            conn.row_factory = _dict_row
+            rows = conn.execute(
+                "SELECT * FROM executions WHERE name=? OR execution_arn=? ORDER BY start_date DESC",
+                (name_or_arn, name_or_arn),
+            ).fetchall()
+            if not rows:
+                raise ExecutionNotFoundError(f"no execution named {name_or_arn!r}; list them with: mlops executions")
+            row = rows[0]
+            status = row["status"]
+            if status == "RUNNING" and _pid_alive(row["owner_pid"]):
+                raise AbandonNotPossible(
+                    f"{row['name']} is still running in process {row['owner_pid']}: stop that process first "
+                    "(it is then INTERRUPTED and can be abandoned or redriven)"
+                )
+            if status != "RUNNING":
+                raise AbandonNotPossible(f"{row['name']} already ended ({status}): there is nothing to abandon")
+            conn.execute(
+                "UPDATE executions SET status='ABORTED', stop_date=?, error='Abandoned', cause=? WHERE execution_arn=?",
+                (at.isoformat(), reason, row["execution_arn"]),
+            )
+        path = self.journal_path(row["execution_arn"], int(row["redrive_count"]))
+        events = read_journal(path)
+        journal = self.open_journal(row["execution_arn"], int(row["redrive_count"]))
+        try:
+            journal.append(
+                {
+                    "timestamp": at,
+                    "type": "ExecutionAborted",
+                    "id": len(events) + 1,
+                    "previousEventId": len(events),
+                    "executionAbortedEventDetails": {"error": "Abandoned", "cause": reason},
+                }
+            )
+        finally:
+            journal.close()
+        return self.describe(row["execution_arn"])
 
     def save(self, describe: dict[str, Any]) -> None:
         """Record the outcome of the current attempt (the history is already in the journal)."""

@@ -595,12 +595,12 @@ class Matrix:
         return {run.case.id: run for run in self.runs.values()}
 
     def alerts(self) -> dict[str, list[dict[str, Any]]]:
-        """Alert attributes per execution name (the last announcements are given a moment to land)."""
+        """Alert and notification attributes per execution name (the last ones are given a moment to land)."""
         time.sleep(0.5)
         found: dict[str, list[dict[str, Any]]] = {}
         for message in read_outbox(self.runtime.data_dir):
             attributes = message.get("attributes", {})
-            if attributes.get("kind") == "alert":
+            if attributes.get("kind") in ("alert", "notification"):
                 found.setdefault(attributes.get("execution", ""), []).append(attributes)
         return found
 
@@ -722,7 +722,9 @@ def test_fault(results: Results, state: str, fault: Fault) -> None:
         approval = case.approval
         assert (outcome.final_state, outcome.error) == (FINAL_STATE[approval], FINAL_ERROR[approval])
         assert outcome.status == ("SUCCEEDED" if approval == "approve" else "FAILED")
-        assert len(alerts) == (0 if approval == "approve" else 1), alerts
+        # A rejection or an expiry is a person's decision: the owners are notified, on-call is not paged
+        expected_messages = [] if approval == "approve" else [("notification", "human_decision")]
+        assert [(a["kind"], a["outcome"]) for a in alerts] == expected_messages, alerts
         (version,) = outcome.versions
         if approval == "approve":
             # And the deployment it recorded is the one that happened
@@ -742,7 +744,7 @@ def test_fault(results: Results, state: str, fault: Fault) -> None:
     assert (outcome.status, outcome.error, outcome.final_state) == ("FAILED", expected, "Pipeline Failed"), outcome
     assert failures_here == [expected], outcome.failures
     # And on-call staff got exactly one alert, naming the failed state
-    assert [(a["failed_state"], a["error"]) for a in alerts] == [(state, expected)]
+    assert [(a["kind"], a["failed_state"], a["error"]) for a in alerts] == [("alert", state, expected)]
     # And the registry claims nothing the run did not finish
     if state not in AFTER_REGISTRATION:
         assert outcome.versions == []

@@ -91,13 +91,14 @@ def test_a_failed_execution_shows_the_failed_state_error_and_cause_on_top(deploy
         "push-rejected", region=REGION, profile=None, state_machine_arns=[deployed.machine]
     )
     lines = render(described, events, as_json=False).splitlines()
-    assert lines[:4] == [
+    assert lines[:5] == [
         "push-rejected  FAILED",
         "FAILED in state: Reject",
         "error: QualityGateFailed",
         "cause: auc 0.61 is below the minimum 0.70",
+        "outcome: policy stop: a gate refused the model",
     ]
-    assert [line.split()[2] for line in lines[6:]] == [e["type"] for e in events]
+    assert [line.split()[2] for line in lines[7:]] == [e["type"] for e in events]
 
 
 def test_json_is_get_execution_history_in_order_with_iso_timestamps(deployed: Deployed):

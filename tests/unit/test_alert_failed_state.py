@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from governed_mlops.services.alerts import failed_state
+from governed_mlops.domain.outcomes import failed_state
 
 
 def history(*steps: tuple[str, str | None]) -> list[dict[str, Any]]:

@@ -558,6 +558,22 @@ def test_executions_list_groups_by_model_and_keeps_the_status_filter_on_model_li
     assert '<strong aria-current="page">Failed (1)</strong>' in page
 
 
+def test_each_ended_run_names_its_outcome_class_under_its_status():
+    rows = [
+        described("FAILED", name="data-rejected", error="ApprovalRejected"),
+        described("FAILED", name="data-gated", error="QualityGateFailed"),
+        described("FAILED", name="data-broken", error="SageMakerJobFailed"),
+        described("SUCCEEDED", name="data-ok"),
+    ]
+    page = render_executions(rows, now=T0)
+    notes = re.findall(r'data-testid="execution-outcome">([^<]*)<', page)
+    assert notes == [
+        "human decision: rejected, or not decided in time",
+        "policy stop: a gate refused the model",
+        "fault: someone must fix it",
+    ]
+
+
 def test_a_run_without_a_model_shows_a_dash_and_an_empty_filter_says_which():
     rows = [described("SUCCEEDED", name="data-unknown")]
     assert by_testid(render_executions(rows, now=T0), "execution-model") == "-"
@@ -690,6 +706,7 @@ def test_execution_page_renders_failure_graph_and_evidence(routes: UiRoutes):
     page = body.decode()
     assert status == 200
     assert by_testid(page, "failed-state") == "Validate Data"
+    assert by_testid(page, "failed-outcome") == "fault: someone must fix it"
     assert node_status(page, "Validate Data") == "failed"
     assert '<a href="/approvals/data-failed">Approval page</a>' in page
     assert 'href="data-failed/history.json"' in page

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
+from governed_mlops.domain.outcomes import OUTCOME_LABELS, classify
+
 OutcomeStatus = Literal["succeeded", "failed", "caught", "running", "not_reached"]
 
 TERMINAL_FAILURES = frozenset({"FAILED", "TIMED_OUT", "ABORTED", "INTERRUPTED"})
@@ -385,6 +387,11 @@ class Failure:
     message: str
     cause_json: str | None
 
+    @property
+    def outcome(self) -> str:
+        """The outcome class in words (fault, policy stop, human decision), as alerts and the CLI name it."""
+        return OUTCOME_LABELS[classify(self.status, self.error)]
+
 
 def describe_failure(
     described: Mapping[str, Any], events: Sequence[Mapping[str, Any]], definition: Mapping[str, Any] | None = None
@@ -631,6 +638,14 @@ def _filter_links(
     return links
 
 
+def _outcome_note(execution: Mapping[str, Any]) -> str:
+    """Under a failed run's badge: its outcome class (a person's decision or a gate is not a fault)."""
+    if execution.get("status") not in TERMINAL_FAILURES:
+        return ""
+    label = OUTCOME_LABELS[classify(str(execution.get("status")), execution.get("error"))]
+    return f'<div class="muted" data-testid="execution-outcome">{_e(label)}</div>'
+
+
 def render_executions(
     executions: Sequence[Mapping[str, Any]],
     *,
@@ -682,7 +697,7 @@ def render_executions(
             f'<tr data-testid="execution-row">'
             f'<td><a class="mono" href="{_e(_execution_href(name))}">{_e(name)}</a></td>'
             f'<td data-testid="execution-model">{_e(execution.get("model") or "-")}</td>'
-            f"<td>{status_badge(str(execution.get('status', '')))}</td>"
+            f"<td>{status_badge(str(execution.get('status', '')))}{_outcome_note(execution)}</td>"
             f'<td><span>{_e(_when(started))}</span><div class="muted">{_e(_ago(started, now))}</div></td>'
             f'<td class="num">{_e(_duration(execution.get("startDate"), execution.get("stopDate"), now))}</td>'
             f'<td class="detail">{error_cell}</td></tr>'
@@ -855,6 +870,7 @@ def _failure_box(failure: Failure) -> str:
     return (
         f'<section class="failure{" interrupted" if interrupted else ""}" role="alert" '
         f'data-testid="failure" aria-labelledby="failure-h"><h2 id="failure-h">{word}{where}</h2><dl>'
+        f'<dt>Outcome</dt><dd data-testid="failed-outcome">{_e(failure.outcome)}</dd>'
         f'<dt>Error</dt><dd><code data-testid="failed-error">{_e(failure.error)}</code></dd>'
         f'<dt>Cause</dt><dd><p class="cause" data-testid="failed-cause">{_e(cause_text)}</p>{cause_json}</dd>'
         "</dl></section>"

@@ -8,6 +8,7 @@ terminal ones), so renaming a class is a breaking change to every ASL file that 
 from __future__ import annotations
 
 __all__ = [
+    "AbandonNotPossible",
     "ApprovalAlreadyDecided",
     "ApprovalError",
     "ApprovalExpired",
@@ -206,6 +207,10 @@ class MonitoringViolation(PipelineError):
 
 class AuditLedgerCorrupt(PipelineError):
     """The audit ledger fails verification; the message names the first bad record's sequence number."""
+
+
+class AbandonNotPossible(PipelineError):
+    """The execution cannot be abandoned: it is still running in a live process, or it already ended."""
 
 
 class RedriveNotPossible(PipelineError):

@@ -1,4 +1,10 @@
-"""On-call alerts: one message per failed, timed-out, aborted or rolled-back execution."""
+"""On-call alerts and owners' notifications: one message per execution that did not succeed.
+
+A fault (something broke) is an alert, ``kind=alert``, which pages on-call staff. A policy stop (a
+gate refused the model) or a human decision (rejected, or not decided in time) is a notification,
+``kind=notification``, for the model's owners. Both name the same state and the same outcome class
+as the execution pages and ``mlops history`` (:mod:`governed_mlops.domain.outcomes`).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from governed_mlops.adapters.approvals import Notifier
+from governed_mlops.domain.outcomes import OUTCOME_LABELS, classify, failed_state, pages_on_call
 from governed_mlops.services.audit import AuditSink
 
 ALERT_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
+_HEADLINES = {"policy_stop": "Model refused by a gate", "human_decision": "Model not approved"}
 
 
 class ExecutionStatusDetail(BaseModel):
@@ -35,25 +43,6 @@ class ExecutionStatusChange(BaseModel):
 
 class History(Protocol):
     def get_execution_history(self, **kwargs: Any) -> dict[str, Any]: ...
-
-
-def failed_state(history: list[dict[str, Any]]) -> str:
-    """The last state that was entered and did not exit normally (what on-call staff look at first)."""
-    open_states: list[str] = []
-    for event in history:
-        kind = event["type"]
-        if kind.endswith("StateEntered") and kind != "FailStateEntered":
-            open_states.append(event["stateEnteredEventDetails"]["name"])
-        elif kind.endswith("StateExited"):
-            name = event["stateExitedEventDetails"]["name"]
-            # A Task that timed out (TaskTimedOut, LambdaFunctionTimedOut) failed as much as one that failed.
-            failed_here = any(e["type"].endswith(("Failed", "TimedOut")) for e in history if e["id"] == event["id"] - 1)
-            if name in open_states and not failed_here:
-                open_states.remove(name)
-    if open_states:
-        return open_states[-1]
-    fails = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"] == "FailStateEntered"]
-    return fails[-1] if fails else "unknown"
 
 
 def _short(cause: str | None) -> str:
@@ -86,31 +75,40 @@ def handle_status_change(
     state = failed_state(events)
     link = history_url_template.format(name=detail.name, arn=detail.execution_arn)
     error = detail.error or detail.status
+    outcome = classify(detail.status, detail.error)
+    alert = pages_on_call(outcome)
     body = {
         "execution": detail.name,
         "status": detail.status,
+        "outcome": OUTCOME_LABELS[outcome],
         "failed_state": state,
         "error": error,
         "cause": _short(detail.cause),
         "history": link,
     }
+    subject = (
+        f"Pipeline {detail.status}: {detail.name} at {state} ({error})"
+        if alert
+        else f"{_HEADLINES[outcome]}: {detail.name} at {state} ({error})"
+    )
     notifier.publish(
-        f"Pipeline {detail.status}: {detail.name} at {state} ({error})",
+        subject[:100],
         "\n".join(f"{k}: {v}" for k, v in body.items()),
         {
             "execution": detail.name,
             "failed_state": state,
             "error": error,
             "history": link,
-            "kind": "alert",
+            "kind": "alert" if alert else "notification",
+            "outcome": outcome,
             "event_id": event.id,
         },
     )
     audit.append(
         "system:execution-monitor",
-        "pipeline.failed",
+        "pipeline.failed" if alert else "pipeline.stopped",
         detail.name,
-        {"status": detail.status, "failed_state": state, "error": error},
+        {"status": detail.status, "failed_state": state, "error": error, "outcome": outcome},
     )
     audit.seal()
-    return {"alerted": "yes", **body}
+    return {"alerted": "yes" if alert else "no", "notified": "yes", **body}

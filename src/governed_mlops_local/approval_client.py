@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from governed_mlops.adapters.approvals import read_outbox
+from governed_mlops_local.local_identity import SIGNATURE_HEADER, identity_key, sign_user
 
 USER_HEADER = "X-Mlops-User"
 
@@ -67,8 +68,13 @@ def _call(request: urllib.request.Request) -> dict[str, Any]:
         raise ApprovalClientError(exc.code, message) from exc
 
 
+def signed_as(user: str) -> dict[str, str]:
+    """The headers that make the local API act as ``user``: the name, signed with this OS user's key."""
+    return {USER_HEADER: user, SIGNATURE_HEADER: sign_user(user, identity_key())}
+
+
 def list_approvals(base_url: str, user: str) -> list[dict[str, Any]]:
-    headers = {"Accept": "application/json", USER_HEADER: user}
+    headers = {"Accept": "application/json", **signed_as(user)}
     request = urllib.request.Request(f"{base_url}/approvals", headers=headers)  # noqa: S310 - our loopback API
     return list(_call(request)["approvals"])
 
@@ -80,7 +86,7 @@ def decide(link: str, user: str, decision: str, reason: str) -> dict[str, Any]:
     and ``progress``, e.g. ``approvals: 1 of 2 (carol.approver)``) when the model's risk tier needs
     another approver.
     """
-    headers = {"Accept": "application/json", USER_HEADER: user}
+    headers = {"Accept": "application/json", **signed_as(user)}
     summary = _call(urllib.request.Request(link, headers=headers))  # noqa: S310 - our loopback API
     if "csrf_token" not in summary:  # the API offers the forms only to people who may decide
         raise ApprovalClientError(403, f"ApprovalForbidden: {summary.get('why_not') or f'{user} may not decide'}")

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,25 +101,49 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 
 
 # -- running the pipeline -------------------------------------------------------------------------
+_FAILED_TASK_EVENTS = {
+    "TaskFailed",
+    "TaskTimedOut",
+    "LambdaFunctionFailed",
+    "LambdaFunctionTimedOut",
+    "LambdaFunctionStartFailed",
+    "LambdaFunctionScheduleFailed",
+}
+
+
 def _progress() -> Any:
+    """Per history event: a finished state in green ✓, a state whose task failed in red ✗ (with its error,
+    and "retried" or "caught" when the run goes on), the end of a failed execution in red."""
     started: dict[tuple[str, str], float] = {}
+    open_state: dict[str, str] = {}
+    failed: dict[tuple[str, str], str] = {}
 
     def on_event(arn: str, event: dict[str, Any]) -> None:
         name = arn.rsplit(":", 1)[-1]
         kind = event["type"]
+        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
         if kind.endswith("StateEntered"):
-            state = event["stateEnteredEventDetails"]["name"]
+            state = details["name"]
             started[(arn, state)] = time.perf_counter()
+            open_state[arn] = state
+        elif kind in {"TaskSucceeded", "LambdaFunctionSucceeded"}:
+            state = open_state.get(arn, "?")
+            if failed.pop((arn, state), None) is not None:
+                _echo(f"  {name}  ↻ {state:<22} retried: succeeded", fg="yellow")
         elif kind.endswith("StateExited"):
-            state = event["stateExitedEventDetails"]["name"]
+            state = details["name"]
             took = time.perf_counter() - started.get((arn, state), time.perf_counter())
-            _echo(f"  {name}  ✓ {state:<22} {took:6.2f}s", fg="green")
-        elif kind in {"TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"}:
-            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-            if kind == "ExecutionFailed":
-                _echo(f"  {name}  ✗ FAILED: {details.get('error')}", fg="red")
+            error = failed.pop((arn, state), None)
+            if error is None:
+                _echo(f"  {name}  ✓ {state:<22} {took:6.2f}s", fg="green")
             else:
-                _echo(f"  {name}  ! {details.get('error')}", fg="yellow")
+                _echo(f"  {name}  ✗ {state:<22} {took:6.2f}s  {error} (caught: the run goes on)", fg="red")
+        elif kind in _FAILED_TASK_EVENTS:
+            state = open_state.get(arn, "?")
+            failed[(arn, state)] = str(details.get("error") or kind)
+            _echo(f"  {name}  ✗ {state:<22} {details.get('error') or kind}", fg="red")
+        elif kind == "ExecutionFailed":
+            _echo(f"  {name}  ✗ FAILED: {details.get('error')}", fg="red", bold=True)
 
     return on_event
 
@@ -141,14 +165,49 @@ def _report_deliveries(deliveries: list[Any]) -> list[str]:
     return arns
 
 
-def _approval_watcher(runtime: Any, approve_as: tuple[str, ...]) -> Any:
-    """Print each new approval request (as the notification would reach a person); approve if asked."""
-    from governed_mlops.adapters.approvals import read_outbox
+#: While a run waits for a person, how often the console says so (seconds).
+WAITING_REMINDER_SECONDS = 30.0
+_EXPIRES = re.compile(r"The link expires at (\S+?)\.?$", re.MULTILINE)
+
+
+def _approval_watcher(
+    runtime: Any,
+    approve_as: tuple[str, ...],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    every: float = WAITING_REMINDER_SECONDS,
+) -> Any:
+    """Print each new approval request, alert and notification as it reaches people; approve if asked.
+
+    While a request is pending, a line every ``every`` seconds says who must decide, the link and the
+    time left, so a long wait for a person never looks like a hang.
+    """
+    from governed_mlops.adapters.approvals import LocalApprovalStore, read_outbox
     from governed_mlops_local import approval_client
 
     seen = {m["message_id"] for m in read_outbox(runtime.data_dir)}
+    waiting: dict[str, tuple[dict[str, Any], float]] = {}
+
+    def remind(now: float) -> None:
+        store = LocalApprovalStore(runtime.data_dir)
+        for approval_id, (message, last) in list(waiting.items()):
+            if store.get(approval_id).status != "pending":
+                del waiting[approval_id]
+                continue
+            if now - last < every:
+                continue
+            waiting[approval_id] = (message, now)
+            attributes = message["attributes"]
+            expires = _EXPIRES.search(message.get("message", ""))
+            left = ""
+            if expires:
+                remaining = datetime.fromisoformat(expires[1]) - datetime.now(UTC)
+                left = f"; {max(0, int(remaining.total_seconds() // 60))} min left"
+            needs = f"{attributes.get('approvals_required', '1')} approver(s) of {attributes.get('model', 'the model')}"
+            _echo(f"  … still waiting for {needs} on {attributes.get('model_version')}{left}: {attributes['link']}")
 
     def tick() -> None:
+        now = clock()
         for message in read_outbox(runtime.data_dir):
             if message["message_id"] in seen:
                 continue
@@ -157,11 +216,15 @@ def _approval_watcher(runtime: Any, approve_as: tuple[str, ...]) -> Any:
             if attributes.get("kind") == "alert":
                 _echo(f"  ALERT (on-call): {message['subject']}  -> {attributes.get('history')}", fg="red")
                 continue
+            if attributes.get("kind") == "notification":
+                _echo(f"  NOTICE (model owners): {message['subject']}  -> {attributes.get('history')}", fg="yellow")
+                continue
             if "link" not in attributes:
                 continue
             _echo(f"\n  ⏸ {message['subject']}", fg="yellow", bold=True)
             _echo(f"    Review and decide in a browser: {attributes['link']}")
             _echo(f"    or from another terminal: mlops approve {attributes['approval_id']} --as <approver>")
+            waiting[attributes["approval_id"]] = (message, now)
             for approver in approve_as:
                 answer = approval_client.decide(
                     attributes["link"], approver, "approve", "unattended approval (--approve-as)"
@@ -171,6 +234,7 @@ def _approval_watcher(runtime: Any, approve_as: tuple[str, ...]) -> Any:
                     continue
                 _echo(f"    approved as {approver}: model {answer['model_version']}\n", fg="green")
                 break
+        remind(now)
 
     return tick
 

@@ -4,11 +4,13 @@
 (as API Gateway would build it, including the authorizer's claims), so the handler runs
 unchanged. Other prefixes can be mounted (model endpoints, the execution-history pages).
 
-Locally the caller's identity is asserted, not authenticated: the ``X-Mlops-User`` header, or the
-runtime's configured local user. That is the local stand-in for the Cognito authorizer in AWS.
-Because that header is all it takes, only requests addressed to this loopback origin are served: a
-``Host`` other than ``127.0.0.1:<port>`` / ``localhost:<port>`` (a DNS-rebinding page in a browser
-names its own domain there) is answered 421 before any route runs.
+Locally the caller's identity is the runtime's configured local user, or the user an
+``X-Mlops-User`` header names *and* ``X-Mlops-User-Signature`` proves: an HMAC under this OS user's
+key (:mod:`governed_mlops_local.local_identity`), so a bare header, a forged one or another OS user's
+process gets 401 ``UnsignedIdentity``. That is the local stand-in for the Cognito authorizer in AWS.
+Only requests addressed to this loopback origin are served: a ``Host`` other than
+``127.0.0.1:<port>`` / ``localhost:<port>`` (a DNS-rebinding page in a browser names its own domain
+there) is answered 421 before any route runs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from governed_mlops_local.lambda_host import InvocationError, LambdaHost
+from governed_mlops_local.local_identity import SIGNATURE_HEADER, UNSIGNED_IDENTITY, identity_key, signature_valid
 
 #: (method, path, query, headers, body) -> (status, headers, body)
 Mount = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
@@ -30,6 +33,11 @@ USER_HEADER = "X-Mlops-User"
 MAX_BODY = 1024 * 1024
 #: The error name a request for another origin gets (421 Misdirected Request).
 HOST_NOT_ALLOWED = "HostNotAllowed"
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
 def allowed_hosts(port: int) -> frozenset[str]:
@@ -75,6 +83,7 @@ class LocalGateway:
         self._default_user = default_user
         self._approvers = approvers
         self._group = approver_group
+        self._identity_key = identity_key()
         self._mounts: list[tuple[str, Mount]] = [("/approvals", self._approvals)]
         self._server: ThreadingHTTPServer | None = None
         self._hosts: frozenset[str] = frozenset()
@@ -84,13 +93,32 @@ class LocalGateway:
         self._mounts.append((prefix, handler))
 
     def claims_for(self, headers: dict[str, str]) -> dict[str, str]:
-        user = headers.get(USER_HEADER) or self._default_user
+        """The authorizer's claims for a request: the local user, or the user a valid signature vouches for.
+
+        Raises:
+            PermissionError: the request names a user without a valid ``X-Mlops-User-Signature``.
+        """
+        named = _header(headers, USER_HEADER)
+        if named is None:
+            user = self._default_user
+        elif signature_valid(named, _header(headers, SIGNATURE_HEADER), self._identity_key):
+            user = named
+        else:
+            raise PermissionError(
+                f"{USER_HEADER}: {named!r} is not signed by this machine's key; act as another user through the "
+                "mlops CLI (it signs), or omit the header to act as the local user"
+            )
         return {"cognito:username": user, "cognito:groups": self._group if user in self._approvers else ""}
 
     def _approvals(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
-        event = proxy_event(method, path, query, headers, body, self.claims_for(headers))
+        try:
+            claims = self.claims_for(headers)
+        except PermissionError as exc:
+            refused = json.dumps({"error": UNSIGNED_IDENTITY, "message": str(exc)}).encode()
+            return 401, {"Content-Type": "application/json", "Cache-Control": "no-store"}, refused
+        event = proxy_event(method, path, query, headers, body, claims)
         try:
             answer = self._host.invoke(self._approval_function, event)
         except InvocationError as exc:

@@ -17,6 +17,7 @@ import pytest
 from governed_mlops.adapters.approvals import LocalApprovalStore, read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops_local import approval_client
+from governed_mlops_local.approval_client import signed_as
 from governed_mlops_local.runtime import LocalRuntime
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
@@ -61,7 +62,7 @@ def _post(link: str, user: str, body: dict[str, str]) -> tuple[int, dict]:
         f"{parts.scheme}://{parts.netloc}{parts.path}/decision",
         data=json.dumps(body).encode(),
         method="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json", "X-Mlops-User": user},
+        headers={"Content-Type": "application/json", "Accept": "application/json", **signed_as(user)},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
@@ -71,7 +72,7 @@ def _post(link: str, user: str, body: dict[str, str]) -> tuple[int, dict]:
 
 
 def _get(url: str, user: str = APPROVER, accept: str = "text/html") -> tuple[int, str]:
-    request = urllib.request.Request(url, headers={"Accept": accept, "X-Mlops-User": user})
+    request = urllib.request.Request(url, headers={"Accept": accept, **signed_as(user)})
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, answer.read().decode()
@@ -199,6 +200,38 @@ def test_someone_outside_the_approvers_group_is_refused(waiting: Waiting):
     status, body = _post(waiting.link, "mallory", _issued_form(waiting, "mallory", "approve"))
     assert status == 403
     assert "not in the approvers group" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"X-Mlops-User": APPROVER},  # a bare header: anyone could send it
+        {"X-Mlops-User": APPROVER, "X-Mlops-User-Signature": "0" * 64},  # a forged signature
+        {"X-Mlops-User": APPROVER, "X-Mlops-User-Signature": signed_as("mallory")["X-Mlops-User-Signature"]},
+    ],
+    ids=["bare-header", "forged-signature", "another-users-signature"],
+)
+def test_acting_as_an_approver_without_this_machines_signature_is_refused(
+    waiting: Waiting, identity: dict[str, str]
+) -> None:
+    for method in ("GET", "POST"):
+        request = urllib.request.Request(
+            waiting.link if method == "GET" else waiting.link.split("?")[0] + "/decision",
+            data=None if method == "GET" else b"{}",
+            method=method,
+            headers={"Accept": "application/json", "Content-Type": "application/json", **identity},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 401
+        body = json.loads(refused.value.read())
+        assert body["error"] == "UnsignedIdentity"
+        assert "not signed by this machine's key" in body["message"]
+    # And nothing was decided or counted
+    from governed_mlops.adapters.approvals import LocalApprovalStore
+
+    record = LocalApprovalStore(waiting.data_dir).get(waiting.approval_id)
+    assert (record.status, record.approvals) == ("pending", [])
 
 
 def test_a_form_without_the_csrf_token_is_refused(waiting: Waiting):

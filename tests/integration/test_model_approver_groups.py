@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from governed_mlops_local.gateway import USER_HEADER
+from governed_mlops_local.approval_client import signed_as
 from governed_mlops_local.runtime import LocalRuntime
 from tests.conftest import GERMAN_CONFIG, PROJECT_DIR
 
@@ -17,8 +17,8 @@ def test_a_models_own_approvers_group_is_one_the_local_approvers_belong_to(tmp_p
     )
     with LocalRuntime(PROJECT_DIR, tmp_path / "data", models={"credit-risk": config}, warm_jobs=False) as runtime:
         # Then an approver's claims name that group next to the stack's, and a non-approver's none
-        approver = runtime.gateway.claims_for({USER_HEADER: "carol.approver"})["cognito:groups"].split()
-        outsider = runtime.gateway.claims_for({USER_HEADER: "mallory"})["cognito:groups"]
+        approver = runtime.gateway.claims_for(signed_as("carol.approver"))["cognito:groups"].split()
+        outsider = runtime.gateway.claims_for(signed_as("mallory"))["cognito:groups"]
 
     assert {"credit-committee", "model-approvers"} <= set(approver)
     assert outsider == ""

@@ -1,0 +1,97 @@
+"""Console progress: a failed state in red ✗ (retried or caught), and a reminder while a person must decide."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from governed_mlops.adapters.approvals import LocalApprovalStore, LocalOutbox
+from governed_mlops.models import ApprovalRecord
+from governed_mlops_local.cli import _approval_watcher, _progress
+
+ARN = "arn:aws:states:us-east-1:000000000000:execution:training-pipeline:data-1"
+
+
+def _event(kind: str, **details: Any) -> dict[str, Any]:
+    key = kind[0].lower() + kind[1:] + "EventDetails"
+    if kind.endswith("StateEntered"):
+        key = "stateEnteredEventDetails"
+    elif kind.endswith("StateExited"):
+        key = "stateExitedEventDetails"
+    return {"type": kind, key: details}
+
+
+def test_a_failed_state_shows_red_and_says_whether_it_was_retried_or_caught(capfd: pytest.CaptureFixture[str]) -> None:
+    progress = _progress()
+    for event in [
+        _event("TaskStateEntered", name="Validate Data"),
+        _event("LambdaFunctionFailed", error="Lambda.ServiceException"),
+        _event("LambdaFunctionSucceeded"),
+        _event("TaskStateExited", name="Validate Data"),
+        _event("TaskStateEntered", name="Train Model"),
+        _event("TaskFailed", error="SageMakerJobFailed"),
+        _event("TaskStateExited", name="Train Model"),
+        _event("ExecutionFailed", error="SageMakerJobFailed"),
+    ]:
+        progress(ARN, event)
+    lines = [line.strip() for line in capfd.readouterr().out.splitlines()]
+    assert lines[0] == "data-1  ✗ Validate Data          Lambda.ServiceException"
+    assert lines[1] == "data-1  ↻ Validate Data          retried: succeeded"
+    assert lines[2].startswith("data-1  ✓ Validate Data")
+    assert lines[3] == "data-1  ✗ Train Model            SageMakerJobFailed"
+    assert lines[4].startswith("data-1  ✗ Train Model")
+    assert lines[4].endswith("SageMakerJobFailed (caught: the run goes on)")
+    assert lines[5] == "data-1  ✗ FAILED: SageMakerJobFailed"
+
+
+def test_while_a_person_must_decide_a_line_every_30_seconds_says_who_the_link_and_the_time_left(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    store = LocalApprovalStore(tmp_path)
+    record = ApprovalRecord(
+        approval_id="a" * 32,
+        execution_name="data-1",
+        execution_arn=ARN,
+        model_version="credit-risk/1",
+        triggered_by="alice",
+        trigger_kind="data",
+        requested_at=now,
+        expires_at=now + timedelta(minutes=45, seconds=30),
+        status="pending",
+        approvals_required=2,
+    )
+    store.create(record, "token")
+    clock = SimpleNamespace(now=0.0)
+    watcher = _approval_watcher(SimpleNamespace(data_dir=tmp_path), (), clock=lambda: clock.now, every=30.0)
+    LocalOutbox(tmp_path).publish(
+        "Approval needed: credit-risk/1",
+        f"... decide: https://x/approvals/aaa\nThe link expires at {record.expires_at.isoformat()}.",
+        {
+            "approval_id": "a" * 32,
+            "model_version": "credit-risk/1",
+            "model": "credit-risk",
+            "approvals_required": "2",
+            "link": "https://x/approvals/aaa",
+        },
+    )
+
+    watcher()  # t=0: the request is announced
+    clock.now = 29.0
+    watcher()  # not yet
+    clock.now = 31.0
+    watcher()  # a reminder
+    store.set_status("a" * 32, "approved")
+    clock.now = 70.0
+    watcher()  # decided: no more reminders
+
+    out = capfd.readouterr().out
+    assert "⏸ Approval needed: credit-risk/1" in out
+    reminders = [line.strip() for line in out.splitlines() if "still waiting" in line]
+    assert reminders == [
+        "… still waiting for 2 approver(s) of credit-risk on credit-risk/1; 45 min left: https://x/approvals/aaa"
+    ]

@@ -61,8 +61,13 @@ class ResumePoint:
     state_input: Any
 
 
-def resume_point(events: list[dict[str, Any]], states: dict[str, dict[str, Any]]) -> ResumePoint:
+def resume_point(
+    events: list[dict[str, Any]], states: dict[str, dict[str, Any]], start: ResumePoint | None = None
+) -> ResumePoint:
     """Where a redrive continues: the state that did not finish, with the input it was given.
+
+    * An execution interrupted before it entered any state starts again at ``start`` (the definition's
+      ``StartAt`` with the execution's input), when given.
 
     * An interrupted, timed-out, aborted or uncaught failure leaves a state entered and never exited.
     * A failure caught into a ``Fail`` state resumes at the state whose task failed (the fault),
@@ -88,6 +93,8 @@ def resume_point(events: list[dict[str, Any]], states: dict[str, dict[str, Any]]
             failed = True
         elif kind in _TASK_SUCCESSES:
             failed = False
+    if open_state is None and not entered and start is not None:
+        return start
     if open_state is None:
         raise RedriveNotPossible("the recorded history has no unfinished state to continue from")
     if states.get(open_state, {}).get("Type") != "Fail":
@@ -200,7 +207,8 @@ def redrive(backend: StepFunctionsParserBackend, store: ExecutionStore, name_or_
     state_machine = backend.describe_state_machine(described["stateMachineArn"])
     definition = json.loads(state_machine.definition)
     # Planned before the claim, so a refused redrive changes nothing on disk.
-    point = resume_point(store.history(described["executionArn"]), definition["States"])
+    first = ResumePoint(definition["StartAt"], json.loads(described.get("input") or "{}"))
+    point = resume_point(store.history(described["executionArn"]), definition["States"], start=first)
     claimed = store.claim_redrive(described["executionArn"], datetime.now(UTC))
     arn = claimed["execution_arn"]
     # In this process an earlier attempt may still be known to moto: the redrive replaces it.

@@ -12,7 +12,7 @@ import pytest
 
 from governed_mlops.errors import ExecutionNotFoundError, RedriveNotPossible
 from governed_mlops_local.executions import ExecutionStore, Journal, merge_attempts, read_journal
-from governed_mlops_local.redrive import resume_point
+from governed_mlops_local.redrive import ResumePoint, resume_point
 
 STATES: dict[str, dict[str, Any]] = {
     "Validate": {"Type": "Task"},
@@ -91,6 +91,15 @@ def test_a_task_that_failed_once_then_succeeded_on_retry_is_not_taken_for_the_fa
     ]
     with pytest.raises(RedriveNotPossible):
         resume_point(history, STATES)
+
+
+def test_an_execution_interrupted_before_its_first_state_starts_again_at_the_start_with_its_input():
+    start = ResumePoint("Validate", {"request": {"model": "credit-risk"}})
+    assert resume_point([event("ExecutionStarted")], STATES, start=start) == start
+    assert resume_point([], STATES, start=start) == start
+    # Without a start point (the AWS path), there is nothing to continue from
+    with pytest.raises(RedriveNotPossible, match="no unfinished state"):
+        resume_point([event("ExecutionStarted")], STATES)
 
 
 def test_a_history_with_nothing_unfinished_cannot_be_redriven():

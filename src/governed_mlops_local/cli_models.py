@@ -11,21 +11,15 @@ from __future__ import annotations
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
-from governed_mlops import model_projects
-from governed_mlops.config import RiskTier
-from governed_mlops.errors import ConfigError
-from governed_mlops_local.onboarding import (
-    AMPLIFICATION_TOLERANCE,
-    MIN_FACET_HOLDOUT_ROWS,
-    OnboardingError,
-    Proposal,
-    onboard,
-)
 from governed_mlops_local.project import find_project_dir
+
+if TYPE_CHECKING:
+    from governed_mlops.config import RiskTier
+    from governed_mlops_local.onboarding import Proposal
 
 
 def _echo(text: str = "", *, err: bool = False, **style: Any) -> None:
@@ -69,6 +63,11 @@ def models_add(
     force: bool,
 ) -> None:
     """Create models/NAME/config.yaml from a CSV: features, missing values, limits and bias facets, explained."""
+    # Imported here: pandas and the config schema take ~1 s, which no other command may pay at start-up.
+    from governed_mlops import model_projects
+    from governed_mlops.errors import ConfigError
+    from governed_mlops_local.onboarding import OnboardingError, onboard
+
     try:
         model_projects.check_name(name)
         project = find_project_dir()
@@ -138,6 +137,8 @@ def models_add(
 
 
 def _summary(p: Proposal, data_file: Path) -> None:
+    from governed_mlops_local.onboarding import AMPLIFICATION_TOLERANCE, MIN_FACET_HOLDOUT_ROWS
+
     counts = ", ".join(f"{label!r} {count:,} ({count / p.rows:.1%})" for label, count in p.label_counts.items())
     _echo(f"Inspected {data_file}: {p.rows:,} rows, {p.columns} columns.")
     _echo(f"Target {p.target!r}: {counts}; positive label {p.positive_label!r}.")

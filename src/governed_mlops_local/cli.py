@@ -528,8 +528,9 @@ def demo(obj: Context, model: str | None, data_file: Path | None, approve_as: tu
 
 
 def _canary_phase(runtime: Any, model: str, data_file: Path, approve_as: tuple[str, ...]) -> int:
-    """A code push retrains; the new version rolls out as a canary while clients keep calling."""
+    """A push of unchanged code ends as No Change; a new dataset version retrains and rolls out as a canary."""
     from governed_mlops.model_projects import load_project
+    from governed_mlops_local.dataset_versions import reexported
     from governed_mlops_local.traffic import TrafficGenerator
 
     config, spec = load_project(runtime.project_dir, model)
@@ -540,8 +541,22 @@ def _canary_phase(runtime: Any, model: str, data_file: Path, approve_as: tuple[s
         event["detail"]["commitId"] = head
     event["detail"]["callerUserArn"] = f"arn:aws:iam::000000000000:user/{runtime.local_user}"
     _echo(
-        f"\nPhase 2: a push of commit {event['detail']['commitId'][:12]} retrains; the new model rolls out "
-        f"to {endpoint} as a canary while clients send requests",
+        f"\nPhase 2: a push of commit {event['detail']['commitId'][:12]}: its data, job code and configuration "
+        "are the champion's, so nothing is retrained",
+        bold=True,
+    )
+    deliveries = runtime.send_event(event)
+    arns = _report_deliveries(deliveries)
+    code = _finish(runtime, arns, True, deliveries, approve_as)
+    for arn in arns:
+        _summary(runtime, runtime.executions.describe(arn))
+    if code != 0:
+        return code
+    version = f"{data_file.stem}-reexport{data_file.suffix}"
+    _echo(
+        f"\nPhase 3: {version} arrives (the same rows, re-exported: new bytes, a new dataset version); it "
+        f"retrains, is compared with the champion and rolls out to {endpoint} as a canary while clients send "
+        "requests",
         bold=True,
     )
     features = config.dataset.features
@@ -550,7 +565,9 @@ def _canary_phase(runtime: Any, model: str, data_file: Path, approve_as: tuple[s
     )
     traffic.start()
     try:
-        deliveries = runtime.send_event(event)
+        _, deliveries = runtime.upload(
+            reexported(data_file.read_bytes()), f"datasets/{model}/{version}", requester=runtime.local_user
+        )
         arns = _report_deliveries(deliveries)
         code = _finish(runtime, arns, True, deliveries, approve_as)
     finally:
@@ -575,11 +592,15 @@ def _summary(runtime: Any, described: dict[str, Any]) -> None:
     if described["status"] != "SUCCEEDED":
         return
     output = json.loads(described["output"])
+    if output.get("outcome") == "NoChange":
+        _echo(f"  No Change: {output.get('reason') or 'an identical retrain'}; {output.get('champion')} stays")
+        return
     for name, value in output.get("gates", {}).get("summary", {}).items():
         if name in {"auc", "ks", "accuracy", "precision", "recall", "f1"}:
             _echo(f"  {name:<10} {value:.4f}")
     registration = output.get("registration", {})
-    status = output.get("outcome", {}).get("status") or registration.get("status")
+    outcome = output.get("outcome")
+    status = (outcome.get("status") if isinstance(outcome, dict) else None) or registration.get("status")
     _echo(f"  model version  {registration.get('model_version')} ({status})")
     if output.get("approval"):
         _echo(f"  approved by    {output['approval'].get('decided_by')}")

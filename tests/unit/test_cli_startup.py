@@ -9,9 +9,6 @@ HEAVY = ("pandas", "numpy", "xgboost", "sklearn", "scipy", "shap", "boto3", "mot
 
 
 def test_importing_the_cli_and_its_command_modules_loads_none_of_the_heavy_libraries() -> None:
-    probe = (
-        "import sys, governed_mlops_local.cli\n"
-        f"print(','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
-    )
+    probe = f"import sys, governed_mlops_local.cli\nprint(','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     assert loaded.stdout.strip() == ""

@@ -124,6 +124,7 @@ def test_rejection_marks_the_version_rejected_and_deploys_nothing(world: World) 
     mark = world.mark()
 
     # When a push starts a run and the approver rejects it
+    world.messages(world.alert_queue)  # drain earlier messages
     execution_arn = _started(world.push("a" * 40))
     status, answer = world.decide(
         world.approval_link(execution_arn), "carol.approver", "reject", "AUC too low for retail"
@@ -141,6 +142,10 @@ def test_rejection_marks_the_version_rejected_and_deploys_nothing(world: World) 
     assert newest["ModelApprovalStatus"] == "Rejected"
     if serving is not None:
         assert sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"] == serving
+    # And a person's decision notifies the owners without paging on-call
+    (message,) = [m for m in world.messages(world.alert_queue, wait=10) if described["name"] in m["Message"]]
+    attributes = {k: v["Value"] for k, v in message["MessageAttributes"].items()}
+    assert (attributes["kind"], attributes["outcome"]) == ("notification", "human_decision")
     world.assert_allowed(mark)
 
 
@@ -163,6 +168,9 @@ def test_failing_step_sends_exactly_one_alert(world: World) -> None:
     alerts = [m for m in world.messages(world.alert_queue, wait=10) if described["name"] in m["Message"]]
     assert len(alerts) == 1, alerts
     assert "Validate Data" in alerts[0]["Message"]
+    # And it is a fault, so it pages on-call: the attributes an SNS filter policy selects on
+    attributes = {k: v["Value"] for k, v in alerts[0]["MessageAttributes"].items()}
+    assert (attributes["kind"], attributes["outcome"]) == ("alert", "fault")
     world.assert_allowed(mark)
 
 

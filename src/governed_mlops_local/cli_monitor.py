@@ -399,29 +399,62 @@ def invoke(obj: Any, name: str, body: str, content_type: str | None, accept: str
             body = Path(body[1:]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             _fail(f"cannot read the body from {body[1:]}: {exc}")
-    from governed_mlops_local.model_server import INFERENCE_ID_HEADER
-
     kind = content_type or ("application/json" if body.lstrip().startswith("{") else "text/csv")
     headers_out = {"Content-Type": kind, "Accept": accept}
     if inference_id is not None:
         headers_out[INFERENCE_ID_HEADER] = inference_id
-    with _runtime(obj) as runtime:
-        assert runtime.gateway is not None
-        url = f"{runtime.gateway.url.rstrip('/')}/endpoints/{name}/invocations"
+
+    def post(gateway_url: str) -> tuple[str, dict[str, str]]:
+        url = f"{gateway_url.rstrip('/')}/endpoints/{name}/invocations"
         request = urllib.request.Request(  # noqa: S310 - our own local gateway, http://127.0.0.1
             url, data=body.encode(), headers=headers_out, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our own local gateway
-                answer, headers = response.read().decode(), dict(response.headers)
+                return response.read().decode(), dict(response.headers)
         except urllib.error.HTTPError as exc:
             _fail(f"{exc.code} {exc.read().decode(errors='replace').strip()}")
+
+    running = running_gateway(_dirs(obj)[1])
+    answered = None
+    if running is not None:  # `mlops serve` (or a demo) is up: ask it, no runtime to boot
+        try:
+            answered = post(running)
+        except urllib.error.URLError:
+            answered = None  # it stopped between the check and the call
+    if answered is None:
+        with _runtime(obj) as runtime:
+            assert runtime.gateway is not None
+            answered = post(runtime.gateway.url)
+    answer, headers = answered
     variant = next((v for k, v in headers.items() if k.lower() == "x-amzn-invoked-production-variant"), "?")
     _echo(answer.rstrip())
     if accept == "application/json":
         for line in describe_predictions(json.loads(answer)):
             _echo(line, err=True)
     _echo(f"variant: {variant}", err=True)
+
+
+#: InvokeEndpoint's ``InferenceId`` header (``model_server.INFERENCE_ID_HEADER``; not imported: numpy).
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
+
+
+def running_gateway(data_dir: Path) -> str | None:
+    """The URL of the local runtime serving ``data_dir`` right now (``runtime.json`` of a live process), if any."""
+    import os
+
+    try:
+        info = json.loads((data_dir / "runtime.json").read_text(encoding="utf-8"))
+        pid, url = int(info["pid"]), str(info["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by someone else
+    return url
 
 
 def describe_predictions(answer: Mapping[str, Any]) -> list[str]:
@@ -435,5 +468,5 @@ def describe_predictions(answer: Mapping[str, Any]) -> list[str]:
         reasons = prediction.get("reasons") or []
         if not reasons:
             lines.append("  no feature lowered the score")
-        lines += [f"  {reason['text']} ({reason['contribution']:+.3f} log-odds)" for reason in reasons]
+        lines += [f"  {reason['text']}" for reason in reasons]
     return lines

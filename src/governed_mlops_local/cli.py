@@ -379,6 +379,29 @@ def upload(
         raise SystemExit(_finish(runtime, arns, wait, deliveries, approve_as))
 
 
+def _close_pending_approvals(data_dir: Path, execution: str, who: str, reason: str, ledger: Any) -> list[str]:
+    """Expire the execution's pending approval requests (nothing waits for them any more), audited."""
+    from governed_mlops.adapters.approvals import LocalApprovalStore
+    from governed_mlops.errors import ApprovalAlreadyDecided
+
+    if not (data_dir / "approvals.db").exists():
+        return []
+    store = LocalApprovalStore(data_dir)
+    closed = []
+    for record in store.records_for_execution(execution):
+        if record.status != "pending":
+            continue
+        try:
+            store.decide(record.approval_id, "expired", who, f"execution abandoned: {reason}", datetime.now(UTC))
+        except ApprovalAlreadyDecided:
+            continue  # decided in the meantime
+        ledger.append(
+            who, "approval.closed", record.model_version, {"approval_id": record.approval_id, "reason": reason}
+        )
+        closed.append(record.approval_id)
+    return closed
+
+
 @main.command()
 @click.argument("name")
 @click.option("--reason", required=True, help="Why it is closed (goes into its history and the audit ledger).")
@@ -388,7 +411,8 @@ def abandon(obj: Context, name: str, reason: str, actor: str | None) -> None:
     """Close an INTERRUPTED execution for good: it ends ABORTED (error Abandoned) with REASON in its history.
 
     For an execution whose process stopped and that should not be continued (`mlops redrive` continues
-    one instead). The decision is audited as pipeline.abandoned. An execution still running in a live
+    one instead). The decision is audited as pipeline.abandoned; a pending approval request of the run is
+    closed (expired, audited as approval.closed), so its link says so. An execution still running in a live
     process, or one that already ended, is refused (exit 2).
     """
     from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
@@ -404,8 +428,11 @@ def abandon(obj: Context, name: str, reason: str, actor: str | None) -> None:
         _fail(f"{type(exc).__name__}: {exc}")
     ledger = LocalAuditLedger(obj.data_dir, load_or_create_key(obj.data_dir))
     ledger.append(who, "pipeline.abandoned", resolved, {"reason": reason, "status": "ABORTED"})
+    closed = _close_pending_approvals(obj.data_dir, resolved, who, reason, ledger)
     ledger.seal()
     _echo(f"{resolved}: ABORTED (Abandoned) by {who}: {reason}", fg="yellow")
+    for approval_id in closed:
+        _echo(f"  its pending approval request {approval_id[:8]}… is closed: its link now says so")
     _echo(f"  history: mlops history {described['name']}")
 
 

@@ -6,11 +6,13 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from governed_mlops.adapters.approvals import LocalApprovalStore
+from governed_mlops.models import ApprovalRecord
 from governed_mlops_local.executions import ExecutionStore
 from tests.conftest import PROJECT_DIR
 
@@ -90,6 +92,42 @@ def test_an_interrupted_execution_is_closed_with_the_reason_in_its_history_and_t
     again = mlops(data_dir, "abandon", "data-interrupted", "--reason", "again")
     assert again.returncode == 2
     assert "already ended (ABORTED)" in again.stderr
+
+
+def test_abandoning_a_run_that_waited_for_approval_closes_its_request(data_dir: Path) -> None:
+    # Given a run interrupted while it waited for its approval
+    started(data_dir, "data-waiting", owner=_dead_pid())
+    now = datetime.now(UTC)
+    store = LocalApprovalStore(data_dir)
+    store.create(
+        ApprovalRecord(
+            approval_id="w" * 32,
+            execution_name="data-waiting",
+            execution_arn=f"{MACHINE.replace(':stateMachine:', ':execution:')}:data-waiting",
+            model_version="credit-risk/1",
+            triggered_by="alice.engineer",
+            trigger_kind="data",
+            requested_at=now,
+            expires_at=now + timedelta(hours=1),
+            status="pending",
+        ),
+        "task-token",
+    )
+
+    # When it is abandoned
+    closed = mlops(data_dir, "abandon", "data-waiting", "--reason", "dataset withdrawn", "--as", "oncall.olga")
+
+    # Then its request is closed with who and why (its link says so), and the ledger records it
+    assert closed.returncode == 0, closed.stderr
+    assert "its pending approval request wwwwwwww… is closed" in closed.stdout
+    record = store.get("w" * 32)
+    assert (record.status, record.decided_by, record.reason) == (
+        "expired",
+        "oncall.olga",
+        "execution abandoned: dataset withdrawn",
+    )
+    audit = json.loads(mlops(data_dir, "audit", "log", "--json").stdout)
+    assert [r["action"] for r in audit if r["actor"] == "oncall.olga"] == ["pipeline.abandoned", "approval.closed"]
 
 
 def test_a_running_execution_or_an_unknown_one_is_refused_with_what_to_do(data_dir: Path) -> None:

@@ -34,11 +34,16 @@ class ServingRuntime:
 
 
 def serving_runtime(data_dir: Path) -> ServingRuntime | None:
-    info = data_dir / "runtime.json"
-    if not info.exists():
+    """The local runtime serving ``data_dir`` now: its ``runtime.json``, unless the process that wrote it is gone
+    (a ``kill -9`` leaves the file behind) or the file is unreadable."""
+    from governed_mlops_local.executions import pid_alive
+
+    try:
+        data = json.loads((data_dir / "runtime.json").read_text(encoding="utf-8"))
+        serving = ServingRuntime(pid=int(data["pid"]), url=str(data["url"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    data = json.loads(info.read_text())
-    return ServingRuntime(pid=int(data["pid"]), url=str(data["url"]))
+    return serving if pid_alive(serving.pid) else None
 
 
 def link_for(data_dir: Path, approval_id: str) -> str | None:

@@ -415,11 +415,13 @@ def invoke(obj: Any, name: str, body: str, content_type: str | None, accept: str
         except urllib.error.HTTPError as exc:
             _fail(f"{exc.code} {exc.read().decode(errors='replace').strip()}")
 
-    running = running_gateway(_dirs(obj)[1])
+    from governed_mlops_local.approval_client import serving_runtime
+
+    running = serving_runtime(_dirs(obj)[1])
     answered = None
     if running is not None:  # `mlops serve` (or a demo) is up: ask it, no runtime to boot
         try:
-            answered = post(running)
+            answered = post(running.url)
         except urllib.error.URLError:
             answered = None  # it stopped between the check and the call
     if answered is None:
@@ -437,24 +439,6 @@ def invoke(obj: Any, name: str, body: str, content_type: str | None, accept: str
 
 #: InvokeEndpoint's ``InferenceId`` header (``model_server.INFERENCE_ID_HEADER``; not imported: numpy).
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
-
-
-def running_gateway(data_dir: Path) -> str | None:
-    """The URL of the local runtime serving ``data_dir`` right now (``runtime.json`` of a live process), if any."""
-    import os
-
-    try:
-        info = json.loads((data_dir / "runtime.json").read_text(encoding="utf-8"))
-        pid, url = int(info["pid"]), str(info["url"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # alive, owned by someone else
-    return url
 
 
 def describe_predictions(answer: Mapping[str, Any]) -> list[str]:

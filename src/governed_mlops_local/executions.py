@@ -46,7 +46,7 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -136,17 +136,7 @@ class ExecutionStore:
         Raises ``RedriveNotPossible`` for a succeeded execution or one still running in a live process.
         """
         with sqlite_connection(self._db) as conn:
-            conn.row_factory = _dict_row
-            rows = conn.execute(
-                "SELECT * FROM executions WHERE name=? OR execution_arn=? ORDER BY start_date DESC",
-                (name_or_arn, name_or_arn),
-            ).fetchall()
-            if not rows:
-                raise ExecutionNotFoundError(f"no execution named {name_or_arn!r}; list them with: mlops executions")
-            row = rows[0]
-            status = row["status"]
-            if status == "RUNNING" and not _pid_alive(row["owner_pid"]):
-                status = "INTERRUPTED"
+            row, status = _latest(conn, name_or_arn)
             refuse_unless_redrivable(row["name"], status, row["owner_pid"])
             conn.execute(
                 "UPDATE executions SET status='RUNNING', stop_date=NULL, output=NULL, error=NULL, cause=NULL, "
@@ -170,21 +160,13 @@ class ExecutionStore:
         if not reason.strip():
             raise AbandonNotPossible("say why the execution is abandoned: --reason TEXT (it goes into its history)")
         with sqlite_connection(self._db) as conn:
-            conn.row_factory = _dict_row
-            rows = conn.execute(
-                "SELECT * FROM executions WHERE name=? OR execution_arn=? ORDER BY start_date DESC",
-                (name_or_arn, name_or_arn),
-            ).fetchall()
-            if not rows:
-                raise ExecutionNotFoundError(f"no execution named {name_or_arn!r}; list them with: mlops executions")
-            row = rows[0]
-            status = row["status"]
-            if status == "RUNNING" and _pid_alive(row["owner_pid"]):
+            row, status = _latest(conn, name_or_arn)
+            if status == "RUNNING":
                 raise AbandonNotPossible(
                     f"{row['name']} is still running in process {row['owner_pid']}: stop that process first "
                     "(it is then INTERRUPTED and can be abandoned or redriven)"
                 )
-            if status != "RUNNING":
+            if status != "INTERRUPTED":
                 raise AbandonNotPossible(f"{row['name']} already ended ({status}): there is nothing to abandon")
             conn.execute(
                 "UPDATE executions SET status='ABORTED', stop_date=?, error='Abandoned', cause=? WHERE execution_arn=?",
@@ -249,7 +231,7 @@ class ExecutionStore:
             query = f"SELECT * FROM executions {where} ORDER BY start_date DESC"  # noqa: S608
             rows = conn.execute(query, params).fetchall()
         for row in rows:
-            if row["status"] == "RUNNING" and not _pid_alive(row["owner_pid"]):
+            if row["status"] == "RUNNING" and not pid_alive(row["owner_pid"]):
                 # The process that ran it is gone: moto's in-memory execution died with it.
                 row["status"] = "INTERRUPTED"
         return rows
@@ -384,6 +366,19 @@ def merge_attempts(attempts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]
             renumbered["previousEventId"] = previous + offset if previous or offset else 0
             merged.append(renumbered)
     return merged
+
+
+def _latest(conn: Any, name_or_arn: str) -> tuple[dict[str, Any], str]:
+    """The newest row of an execution and its status (RUNNING in a process that is gone: INTERRUPTED)."""
+    conn.row_factory = _dict_row
+    rows = conn.execute(
+        "SELECT * FROM executions WHERE name=? OR execution_arn=? ORDER BY start_date DESC", (name_or_arn, name_or_arn)
+    ).fetchall()
+    if not rows:
+        raise ExecutionNotFoundError(f"no execution named {name_or_arn!r}; list them with: mlops executions")
+    row = rows[0]
+    interrupted = row["status"] == "RUNNING" and not pid_alive(row["owner_pid"])
+    return row, "INTERRUPTED" if interrupted else str(row["status"])
 
 
 def _dict_row(cursor: Any, row: tuple[Any, ...]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from governed_mlops_local.lambda_host import InvocationError, LambdaHost
 from governed_mlops_local.local_identity import SIGNATURE_HEADER, UNSIGNED_IDENTITY, identity_key, signature_valid
+from governed_mlops_local.model_server import header_value
 
 #: (method, path, query, headers, body) -> (status, headers, body)
 Mount = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
@@ -33,11 +34,6 @@ USER_HEADER = "X-Mlops-User"
 MAX_BODY = 1024 * 1024
 #: The error name a request for another origin gets (421 Misdirected Request).
 HOST_NOT_ALLOWED = "HostNotAllowed"
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
 def allowed_hosts(port: int) -> frozenset[str]:
@@ -98,10 +94,10 @@ class LocalGateway:
         Raises:
             PermissionError: the request names a user without a valid ``X-Mlops-User-Signature``.
         """
-        named = _header(headers, USER_HEADER)
+        named = header_value(headers, USER_HEADER)
         if named is None:
             user = self._default_user
-        elif signature_valid(named, _header(headers, SIGNATURE_HEADER), self._identity_key):
+        elif signature_valid(named, header_value(headers, SIGNATURE_HEADER), self._identity_key):
             user = named
         else:
             raise PermissionError(

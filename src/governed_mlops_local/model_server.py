@@ -30,7 +30,16 @@ from governed_mlops_local.endpoints import InvocationError, LocalSageMakerHostin
 from governed_mlops_local.sagemaker import SageMakerError
 from governed_mlops_ml.monitoring import MAX_PAYLOAD_BYTES
 
-__all__ = ["CONFIG_HEADER", "INFERENCE_ID_HEADER", "VARIANT_HEADER", "dispatch", "make_handler", "mount", "serve"]
+__all__ = [
+    "CONFIG_HEADER",
+    "INFERENCE_ID_HEADER",
+    "VARIANT_HEADER",
+    "dispatch",
+    "header_value",
+    "make_handler",
+    "mount",
+    "serve",
+]
 
 VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
 #: InvokeEndpoint's ``InferenceId``: Data Capture records it, ground-truth labels are joined on it.
@@ -46,7 +55,8 @@ def _json(status: int, document: Any, headers: Mapping[str, str] | None = None) 
     return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(document, default=str).encode()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """A request header's value, its name matched without regard to case."""
     wanted = name.lower()
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
@@ -88,10 +98,14 @@ def _invoke(
 ) -> Response:
     if method != "POST":
         return _not_allowed(method, f"/endpoints/{name}/invocations")
-    content_type = _header(headers, "Content-Type") or "application/octet-stream"
+    content_type = header_value(headers, "Content-Type") or "application/octet-stream"
     try:
         result = hosting.invoke(
-            name, body, content_type, _header(headers, "Accept"), inference_id=_header(headers, INFERENCE_ID_HEADER)
+            name,
+            body,
+            content_type,
+            header_value(headers, "Accept"),
+            inference_id=header_value(headers, INFERENCE_ID_HEADER),
         )
     except InvocationError as exc:
         served = {VARIANT_HEADER: exc.variant, CONFIG_HEADER: exc.endpoint_config_name}

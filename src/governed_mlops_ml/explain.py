@@ -42,6 +42,7 @@ __all__ = [
     "explain_rows",
     "global_importance",
     "humanise_feature_name",
+    "raw_value_text",
     "reason_codes",
 ]
 
@@ -166,7 +167,7 @@ def reason_codes(
     absent = [name for name in spec.raw_features if name not in row]
     if absent:
         raise JobInputError(f"the applicant row is missing features: {absent}")
-    values = {name: _missing_as_none(row[name]) for name in spec.raw_features}
+    values = {name: raw_value_text(row[name]) for name in spec.raw_features}
     frame = pd.DataFrame({name: pd.Series([value], dtype=object) for name, value in values.items()})
     matrix = encode_frame(frame, spec)
     table = _explain_matrix(booster, spec, matrix)
@@ -245,8 +246,12 @@ def _aggregation_matrix(spec: FeatureSpec) -> npt.NDArray[np.float64]:
     return mapping
 
 
-def _missing_as_none(value: object) -> str | None:
-    # read_dataset treats only empty fields as missing (pandas gives them as NaN); same rule for one row.
+def raw_value_text(value: object) -> str | None:
+    """A raw feature value as reasons quote it; ``None`` for a missing one.
+
+    read_dataset treats only empty fields as missing (pandas gives them as NaN); the same rule holds
+    for one applicant, from a CSV row or a JSON request.
+    """
     if isinstance(value, str):
         return value or None
     if value is None or bool(pd.isna(value)):

@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from sklearn.metrics import roc_auc_score
@@ -142,19 +142,7 @@ class QualityVerdict:
     reason: str
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "labelled": self.labelled,
-            "min_labelled": self.min_labelled,
-            "positives": self.positives,
-            "auc": self.auc,
-            "accuracy": self.accuracy,
-            "registered_auc": self.registered_auc,
-            "max_auc_drop": self.max_auc_drop,
-            "threshold": self.threshold,
-            "unknown_labels": list(self.unknown_labels),
-            "reason": self.reason,
-        }
+        return asdict(self) | {"unknown_labels": list(self.unknown_labels)}
 
 
 def judge_quality(

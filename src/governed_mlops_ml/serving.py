@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from governed_mlops.errors import JobInputError
-from governed_mlops_ml.explain import adverse_reasons, explain_matrix
+from governed_mlops_ml.explain import adverse_reasons, explain_matrix, raw_value_text
 from governed_mlops_ml.features import FeatureSpec
 from governed_mlops_ml.model import load_booster
 from governed_mlops_ml.monitoring import (
@@ -54,7 +54,6 @@ __all__ = [
     "Answer",
     "ServingModel",
     "copy_serving_code",
-    "positive_rate",
     "render",
     "render_scores",
     "write_inference_settings",
@@ -128,7 +127,6 @@ class Answer:
     body: bytes
     content_type: str
     scores: npt.NDArray[np.float64]
-    decisions: tuple[str, ...]
 
 
 @dataclass
@@ -184,7 +182,7 @@ class ServingModel:
         values = payload.frame(self.spec)
         answers = []
         for row, score in enumerate(scores):
-            raw = {name: _plain(values.iat[row, column]) for column, name in enumerate(self.spec.raw_features)}
+            raw = {name: raw_value_text(values.iat[row, column]) for column, name in enumerate(self.spec.raw_features)}
             reasons = adverse_reasons(self.spec, table.row(row), raw, self.top_reasons)
             answers.append(
                 {
@@ -211,12 +209,11 @@ class ServingModel:
         payload = parse_payload(body, content_type, self.spec)
         if chosen == CSV_CONTENT_TYPE:  # scores only: no reason codes to compute
             scores = self.scores(payload.matrix(self.spec))
-            decisions = tuple("approve" if s >= self.threshold else "deny" for s in scores)
-            return Answer(render_scores(scores), CSV_CONTENT_TYPE, scores, decisions)
+            return Answer(render_scores(scores), CSV_CONTENT_TYPE, scores)
         answers = self.predictions(payload)
         body_out, _ = render(answers, JSON_CONTENT_TYPE)
         scores = np.asarray([a["score"] for a in answers], dtype=np.float64)
-        return Answer(body_out, JSON_CONTENT_TYPE, scores, tuple(a["decision"] for a in answers))
+        return Answer(body_out, JSON_CONTENT_TYPE, scores)
 
 
 def render_scores(scores: Sequence[float] | npt.NDArray[np.float64]) -> bytes:
@@ -234,17 +231,3 @@ def render(answers: Sequence[Mapping[str, Any]], accept: str | None) -> tuple[by
     if chosen == CSV_CONTENT_TYPE:
         return render_scores([a["score"] for a in answers]), CSV_CONTENT_TYPE
     return json.dumps({"predictions": list(answers)}).encode(), JSON_CONTENT_TYPE
-
-
-def _plain(value: Any) -> str | None:
-    """A raw value as the reason text shows it: missing is ``None``, anything else its text."""
-    if value is None or (isinstance(value, float) and value != value):  # NaN
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def positive_rate(decisions: Sequence[str]) -> float:
-    """Share of ``approve`` decisions (the canary's behaviour metric)."""
-    return sum(d == "approve" for d in decisions) / len(decisions) if decisions else 0.0

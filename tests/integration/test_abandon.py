@@ -6,15 +6,14 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from governed_mlops.adapters.approvals import LocalApprovalStore
-from governed_mlops.models import ApprovalRecord
 from governed_mlops_local.executions import ExecutionStore
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, pending_approval
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
 MACHINE = "arn:aws:states:us-east-1:000000000000:stateMachine:training-pipeline"
@@ -99,20 +98,11 @@ def test_abandoning_a_run_that_waited_for_approval_closes_its_request(data_dir: 
     started(data_dir, "data-waiting", owner=_dead_pid())
     now = datetime.now(UTC)
     store = LocalApprovalStore(data_dir)
-    store.create(
-        ApprovalRecord(
-            approval_id="w" * 32,
-            execution_name="data-waiting",
-            execution_arn=f"{MACHINE.replace(':stateMachine:', ':execution:')}:data-waiting",
-            model_version="credit-risk/1",
-            triggered_by="alice.engineer",
-            trigger_kind="data",
-            requested_at=now,
-            expires_at=now + timedelta(hours=1),
-            status="pending",
-        ),
-        "task-token",
+    arn = f"{MACHINE.replace(':stateMachine:', ':execution:')}:data-waiting"
+    request = pending_approval(now, "w" * 32).model_copy(
+        update={"execution_name": "data-waiting", "execution_arn": arn}
     )
+    store.create(request, "task-token")
 
     # When it is abandoned
     closed = mlops(data_dir, "abandon", "data-waiting", "--reason", "dataset withdrawn", "--as", "oncall.olga")

@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import random
-import tarfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from click.testing import CliRunner, Result
 from governed_mlops_local.cli import main
 from governed_mlops_ml.serving import ServingModel
 from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack
-from tests.parity.world import MODEL, World, parity_world
+from tests.parity.world import MODEL, World, deployed_model, parity_world
 
 pytestmark = pytest.mark.parity
 
@@ -365,12 +364,7 @@ def test_labels_uploaded_with_aws_judge_the_deployed_models_captured_answers(
     s3, sagemaker = deployed.client("s3"), deployed.client("sagemaker")
     artifacts = deployed.stack.outputs["ArtifactsBucketName"]
     endpoint = MODEL
-    container = sagemaker.describe_model(ModelName=f"{deployed.execution['name']}-model")["PrimaryContainer"]
-    bucket, _, key = container["ModelDataUrl"].removeprefix("s3://").partition("/")
-    model_dir = tmp_path / "model"
-    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
-        tar.extractall(model_dir, filter="data")
-    model = ServingModel.load(model_dir, container["Environment"])
+    model = ServingModel.load(*deployed_model(sagemaker, s3, f"{deployed.execution['name']}-model", tmp_path / "model"))
     split = f"runs/{deployed.execution['name']}/prepared/test/test.csv"
     rows = list(csv.DictReader(io.StringIO(s3.get_object(Bucket=artifacts, Key=split)["Body"].read().decode())))
     start = datetime.now(UTC) + timedelta(minutes=10)  # after the other tests' windows

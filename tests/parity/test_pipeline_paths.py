@@ -8,12 +8,10 @@ allow fails the test with the role, action and resource named.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ import pytest
 from governed_mlops_ml.artifacts import read_dataset
 from governed_mlops_ml.serving import ServingModel
 from tests.dataset_variants import reexported
-from tests.parity.world import GERMAN_CREDIT, MODEL, World, parity_world
+from tests.parity.world import GERMAN_CREDIT, MODEL, World, deployed_model, parity_world
 
 pytestmark = pytest.mark.parity
 
@@ -399,14 +397,9 @@ def test_the_deployed_model_answers_with_reason_codes_as_the_container_would_cal
     # Given the model the pushed run deployed, as CreateModel described it to SageMaker
     described, _ = pushed_and_deployed
     sagemaker, s3 = _sagemaker(world), world.client("s3")
-    container = sagemaker.describe_model(ModelName=f"{described['name']}-model")["PrimaryContainer"]
-    environment = container["Environment"]
+    model_dir, environment = deployed_model(sagemaker, s3, f"{described['name']}-model", tmp_path / "opt-ml-model")
     assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
     assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
-    bucket, _, key = container["ModelDataUrl"].removeprefix("s3://").partition("/")
-    model_dir = tmp_path / "opt-ml-model"
-    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
-        tar.extractall(model_dir, filter="data")
 
     # When the container serves an applicant from the archive's own code (nothing from this checkout)
     frame = read_dataset(GERMAN_CREDIT)

@@ -11,8 +11,10 @@ Everything the functions see comes from the deployed stack; nothing here is give
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -198,6 +200,16 @@ class World:
 
     def assert_allowed(self, mark: int) -> None:
         self.checker.assert_all_allowed(self.calls_since(mark))
+
+
+def deployed_model(sagemaker: Any, s3: Any, model_name: str, target: Path) -> tuple[Path, dict[str, str]]:
+    """A deployed SageMaker model's archive unpacked into ``target`` (its ``/opt/ml/model``), and the
+    environment CreateModel gave its container."""
+    container = sagemaker.describe_model(ModelName=model_name)["PrimaryContainer"]
+    bucket, _, key = container["ModelDataUrl"].removeprefix("s3://").partition("/")
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as tar:
+        tar.extractall(target, filter="data")
+    return target, dict(container.get("Environment") or {})
 
 
 def publish_release(runtime: ParityRuntime) -> None:

@@ -8,10 +8,16 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from governed_mlops.config import PipelineConfig, parse_config
+from governed_mlops.domain.hyperparameters import parse_hyperparameters
 from governed_mlops.models import ObjectDigest, S3Ref
+from governed_mlops.services.stages import job_config_document
+from governed_mlops_ml.artifacts import read_dataset
+from governed_mlops_ml.job_config import JobConfig, parse_job_config
+from governed_mlops_ml.training import TrainedModel, train_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
@@ -30,6 +36,27 @@ def german_credit_bytes() -> bytes:
 def german_credit_config() -> PipelineConfig:
     """The shipped German credit pipeline configuration."""
     return parse_config(GERMAN_CREDIT_CONFIG.read_text(encoding="utf-8"), source=str(GERMAN_CREDIT_CONFIG))
+
+
+@pytest.fixture(scope="session")
+def german_credit_frame() -> pd.DataFrame:
+    """The German credit CSV as the jobs read it (callers must not mutate it)."""
+    return read_dataset(GERMAN_CREDIT_CSV)
+
+
+@pytest.fixture(scope="session")
+def german_credit_job_config(german_credit_config: PipelineConfig) -> JobConfig:
+    """The job configuration Prepare Data writes for the German credit configuration."""
+    return parse_job_config(job_config_document(german_credit_config))
+
+
+@pytest.fixture(scope="session")
+def german_credit_model(
+    german_credit_frame: pd.DataFrame, german_credit_job_config: JobConfig, german_credit_config: PipelineConfig
+) -> TrainedModel:
+    """The German credit model, trained on every row as the training job trains it."""
+    hyperparameters = parse_hyperparameters(german_credit_config.training.hyperparameters)
+    return train_model(german_credit_frame, german_credit_job_config, hyperparameters)
 
 
 @pytest.fixture

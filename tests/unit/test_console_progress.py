@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from governed_mlops.adapters.approvals import LocalApprovalStore, LocalOutbox
-from governed_mlops.models import ApprovalRecord
 from governed_mlops_local.cli import _approval_watcher, _progress
+from tests.conftest import pending_approval
 
 ARN = "arn:aws:states:us-east-1:000000000000:execution:training-pipeline:data-1"
 
@@ -53,17 +53,8 @@ def test_while_a_person_must_decide_a_line_every_30_seconds_says_who_the_link_an
 ) -> None:
     now = datetime.now(UTC)
     store = LocalApprovalStore(tmp_path)
-    record = ApprovalRecord(
-        approval_id="a" * 32,
-        execution_name="data-1",
-        execution_arn=ARN,
-        model_version="credit-risk/1",
-        triggered_by="alice",
-        trigger_kind="data",
-        requested_at=now,
-        expires_at=now + timedelta(minutes=45, seconds=30),
-        status="pending",
-        approvals_required=2,
+    record = pending_approval(now, "a" * 32).model_copy(
+        update={"expires_at": now + timedelta(minutes=45, seconds=30), "approvals_required": 2}
     )
     store.create(record, "token")
     clock = SimpleNamespace(now=0.0)

@@ -15,10 +15,8 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from governed_mlops.config import PipelineConfig
 from governed_mlops.domain.hyperparameters import parse_hyperparameters
 from governed_mlops.errors import JobInputError
-from governed_mlops_ml.artifacts import read_dataset
 from governed_mlops_ml.explain import (
     ContributionTable,
     explain_rows,
@@ -30,7 +28,7 @@ from governed_mlops_ml.explain_plots import importance_bar_png
 from governed_mlops_ml.features import FeatureSpec, encode_frame, fit_feature_spec
 from governed_mlops_ml.job_config import JobConfig
 from governed_mlops_ml.model import predict_scores, train_booster
-from governed_mlops_ml.training import TrainedModel, train_model
+from governed_mlops_ml.training import TrainedModel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
@@ -42,23 +40,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    return read_dataset(GERMAN_CREDIT_CSV)
+def frame(german_credit_frame: pd.DataFrame) -> pd.DataFrame:
+    return german_credit_frame
 
 
 @pytest.fixture(scope="module")
-def trained(frame: pd.DataFrame, german_credit_config: PipelineConfig) -> TrainedModel:
+def trained(german_credit_model: TrainedModel) -> TrainedModel:
     """The German credit model, trained as the training job trains it."""
-    dataset = german_credit_config.dataset
-    config = JobConfig(
-        target=dataset.target,
-        positive_label=dataset.positive_label,
-        numeric_features=tuple(dataset.numeric_features),
-        categorical_features=tuple(dataset.categorical_features),
-        seed=german_credit_config.training.seed,
-        decision_threshold=german_credit_config.gates.decision_threshold,
-    )
-    return train_model(frame, config, parse_hyperparameters(german_credit_config.training.hyperparameters))
+    return german_credit_model
 
 
 @pytest.fixture(scope="module")

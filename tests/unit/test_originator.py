@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,6 +16,7 @@ from governed_mlops.domain.approval import (
 from governed_mlops.domain.originator import resolve_originator
 from governed_mlops.errors import ApprovalForbidden
 from governed_mlops.models import ApprovalRecord
+from tests.conftest import pending_approval
 
 ACCOUNT = "123456789012"
 
@@ -64,21 +65,8 @@ NOW = datetime(2026, 12, 5, tzinfo=UTC)
 
 def request(triggered_by: str, **fields: object) -> ApprovalRecord:
     originator = resolve_originator(triggered_by)
-    values: dict[str, object] = {
-        "approval_id": "a" * 32,
-        "execution_name": "data-1",
-        "execution_arn": "arn:aws:states:us-east-1:1:execution:sm:data-1",
-        "model_version": "credit-risk/1",
-        "triggered_by": triggered_by,
-        "trigger_kind": "data",
-        "requested_at": NOW,
-        "expires_at": NOW + timedelta(hours=1),
-        "status": "pending",
-        "approvers_group": "model-approvers",
-        "originator": originator.person,
-        "originator_evidence": originator.evidence,
-    }
-    return ApprovalRecord.model_validate(values | fields)
+    values = {"triggered_by": triggered_by, "originator": originator.person, "originator_evidence": originator.evidence}
+    return pending_approval(NOW).model_copy(update=values | fields)
 
 
 CAROL = Identity("carol.approver", frozenset({"model-approvers"}))

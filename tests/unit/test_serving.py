@@ -15,13 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governed_mlops.config import PipelineConfig
-from governed_mlops.domain.hyperparameters import parse_hyperparameters
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.artifacts import read_dataset, save_feature_spec
 from governed_mlops_ml.explain import reason_codes
 from governed_mlops_ml.features import encode_frame
-from governed_mlops_ml.job_config import JobConfig
 from governed_mlops_ml.model import predict_scores, save_booster
 from governed_mlops_ml.monitoring import PayloadError
 from governed_mlops_ml.serving import (
@@ -32,7 +29,7 @@ from governed_mlops_ml.serving import (
     render,
     write_inference_settings,
 )
-from governed_mlops_ml.training import TrainedModel, train_model
+from governed_mlops_ml.training import TrainedModel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
@@ -40,22 +37,13 @@ ROWS = [0, 1, 7, 19, 538, 999]
 
 
 @pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    return read_dataset(GERMAN_CREDIT_CSV)
+def frame(german_credit_frame: pd.DataFrame) -> pd.DataFrame:
+    return german_credit_frame
 
 
 @pytest.fixture(scope="module")
-def trained(frame: pd.DataFrame, german_credit_config: PipelineConfig) -> TrainedModel:
-    dataset = german_credit_config.dataset
-    config = JobConfig(
-        target=dataset.target,
-        positive_label=dataset.positive_label,
-        numeric_features=tuple(dataset.numeric_features),
-        categorical_features=tuple(dataset.categorical_features),
-        seed=german_credit_config.training.seed,
-        decision_threshold=german_credit_config.gates.decision_threshold,
-    )
-    return train_model(frame, config, parse_hyperparameters(german_credit_config.training.hyperparameters))
+def trained(german_credit_model: TrainedModel) -> TrainedModel:
+    return german_credit_model
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ from pydantic import BaseModel, Field
 from governed_mlops.adapters.approvals import Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import StoredObject
-from governed_mlops.config import parse_config
+from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.trigger import DRIFT_DETAIL_TYPE, DRIFT_SOURCE
 from governed_mlops.errors import ArtifactNotFoundError, ConfigError, PipelineError
 from governed_mlops.models import ModelVersion, S3Ref
@@ -207,19 +207,21 @@ def _previous_window_end(store: MonitoringStore, bucket: str, endpoint: str) -> 
     return max(ends, default=None)
 
 
-def model_min_samples(store: MonitoringStore, version: ModelVersion) -> int:
-    """``monitoring.min_samples`` of the pipeline configuration the model version was trained with (its lineage).
+def pinned_config(store: MonitoringStore, version: ModelVersion) -> PipelineConfig:
+    """The pipeline configuration the model version was trained with (pinned by its lineage).
 
     Raises:
-        MonitoringError: the pinned configuration cannot be read or parsed.
+        MonitoringError: it cannot be read or parsed.
     """
     try:
-        text = store.get(version.config.ref)
-        return parse_config(text, source=version.config.ref.pinned_uri).monitoring.min_samples
+        return parse_config(store.get(version.config.ref), source=version.config.ref.pinned_uri)
     except (ArtifactNotFoundError, ConfigError) as exc:
-        raise MonitoringError(
-            f"model {version.model_version}: cannot read its configuration for monitoring.min_samples: {exc}"
-        ) from exc
+        raise MonitoringError(f"model {version.model_version}: cannot read its configuration: {exc}") from exc
+
+
+def model_min_samples(store: MonitoringStore, version: ModelVersion) -> int:
+    """``monitoring.min_samples`` of the pipeline configuration the model version was trained with (its lineage)."""
+    return pinned_config(store, version).monitoring.min_samples
 
 
 def _window_records(files: Sequence[Path], config_name: str, after: str | None) -> list[dict[str, Any]]:
@@ -307,10 +309,7 @@ def model_quality(
     labels, files = _labels(store, settings.artifacts_bucket, endpoint)
     if not files:
         return None
-    try:
-        config = parse_config(store.get(version.config.ref), source=version.config.ref.pinned_uri)
-    except (ArtifactNotFoundError, ConfigError) as exc:
-        raise MonitoringError(f"model {version.model_version}: cannot read its configuration: {exc}") from exc
+    config = pinned_config(store, version)
     answers: dict[str, float] = {}
     for record in records:
         answers |= answers_of_record(record)

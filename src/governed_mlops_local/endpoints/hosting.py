@@ -40,20 +40,20 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
-import numpy.typing as npt
 
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError, JobInputError
 from governed_mlops.models import S3Ref
+from governed_mlops_local.endpoints.append_only import Appender
+from governed_mlops_local.endpoints.metrics import SCORE_BINS, Measurement, MetricsLog, score_bins
 from governed_mlops_local.sagemaker import SageMakerError, _validate, local_function_arn
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
 from governed_mlops_ml.artifacts import extract_model_archive
@@ -101,8 +101,6 @@ _ENDPOINTS_DIR = "endpoints"
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _TRANSITIONAL = ("Creating", "Updating", "RollingBack")
 _SERVING = ("InService", "Updating", "RollingBack", "SystemUpdating")
-_SCORE_BINS = 1000
-_RETAINED_MEASUREMENTS = 200_000
 _LIVE_INSTANCES: set[str] = set()
 """Hosting instances of this process that have not been closed (drivers of in-flight transitions)."""
 
@@ -215,44 +213,6 @@ class AlarmRule:
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """One invocation as CloudWatch would count it, for one fleet (endpoint config) and variant."""
-
-    time: float
-    endpoint_config_name: str
-    variant: str
-    status: int
-    latency_ms: float
-    rows: int = 0
-    score_bins: Mapping[int, int] = field(default_factory=dict)
-    """Scores of the predicted rows as counts per bin of width 1/1000 (bin = floor(score * 1000))."""
-
-    def to_json_line(self) -> bytes:
-        document = {
-            "time": self.time,
-            "endpoint_config": self.endpoint_config_name,
-            "variant": self.variant,
-            "status": self.status,
-            "latency_ms": round(self.latency_ms, 4),
-            "rows": self.rows,
-            "score_bins": {str(k): v for k, v in self.score_bins.items()},
-        }
-        return (json.dumps(document, separators=(",", ":")) + "\n").encode()
-
-    @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> Measurement:
-        return cls(
-            time=float(document["time"]),
-            endpoint_config_name=str(document["endpoint_config"]),
-            variant=str(document["variant"]),
-            status=int(document["status"]),
-            latency_ms=float(document["latency_ms"]),
-            rows=int(document.get("rows", 0)),
-            score_bins={int(k): int(v) for k, v in document.get("score_bins", {}).items()},
-        )
-
-
-@dataclass(frozen=True)
 class AlarmEvaluation:
     """The state an alarm evaluates to on a window of measurements."""
 
@@ -264,12 +224,6 @@ class AlarmEvaluation:
 
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _score_bins(scores: npt.NDArray[np.float64]) -> dict[int, int]:
-    bins = np.clip(np.floor(scores * _SCORE_BINS), 0, _SCORE_BINS - 1).astype(np.int64)
-    values, counts = np.unique(bins, return_counts=True)
-    return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
 def evaluate_alarm(rule: AlarmRule, measurements: Sequence[Measurement]) -> AlarmEvaluation:
@@ -287,7 +241,7 @@ def evaluate_alarm(rule: AlarmRule, measurements: Sequence[Measurement]) -> Alar
         value = float(np.percentile([m.latency_ms for m in served], 99)) if samples else None
         what = f"ModelLatency p99 {value if value is not None else 0:.2f} ms over {samples} requests"
     else:
-        cut = round(rule.score_threshold * _SCORE_BINS)
+        cut = round(rule.score_threshold * SCORE_BINS)
         ok = [m for m in measurements if m.status == 200]
         samples = sum(m.rows for m in ok)
         positives = sum(count for m in ok for b, count in m.score_bins.items() if b >= cut)
@@ -309,115 +263,6 @@ def evaluate_alarm(rule: AlarmRule, measurements: Sequence[Measurement]) -> Alar
         reason = f"Threshold Crossed: {what} is greater than the threshold {rule.threshold}"
         return AlarmEvaluation(rule.alarm_name, "ALARM", reason, value, samples)
     return AlarmEvaluation(rule.alarm_name, "OK", f"{what} is within the threshold {rule.threshold}", value, samples)
-
-
-# -- append-only JSON lines (measurements, capture) ----------------------------------------------
-
-
-class _Appender:
-    """Appends whole lines to files with one ``write`` on an ``O_APPEND`` descriptor (safe across threads and
-    processes: readers never see two records interleaved)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._fds: dict[Path, int] = {}
-
-    def append(self, path: Path, line: bytes) -> None:
-        with self._lock:
-            fd = self._fds.get(path)
-            if fd is None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                self._fds[path] = fd
-            os.write(fd, line)
-
-    def close(self) -> None:
-        with self._lock:
-            for fd in self._fds.values():
-                os.close(fd)
-            self._fds.clear()
-
-
-@dataclass
-class _Tail:
-    """What has been read so far of one measurements file."""
-
-    offset: int = 0
-    partial: bytes = b""
-    recent: deque[Measurement] = field(default_factory=lambda: deque(maxlen=_RETAINED_MEASUREMENTS))
-    totals: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-class _MetricsLog:
-    """Per-fleet measurement files: written by whichever process serves, read by whichever drives an update."""
-
-    def __init__(self) -> None:
-        self._writer = _Appender()
-        self._lock = threading.Lock()
-        self._tails: dict[Path, _Tail] = {}
-
-    def append(self, path: Path, measurement: Measurement) -> None:
-        self._writer.append(path, measurement.to_json_line())
-
-    def _refresh(self, path: Path) -> _Tail:
-        tail = self._tails.setdefault(path, _Tail())
-        try:
-            with path.open("rb") as handle:
-                handle.seek(tail.offset)
-                chunk = handle.read()
-        except FileNotFoundError:
-            return tail
-        tail.offset += len(chunk)
-        data = tail.partial + chunk
-        complete, _, tail.partial = data.rpartition(b"\n")
-        for line in complete.splitlines():
-            if not line.strip():
-                continue
-            measurement = Measurement.from_json(json.loads(line))
-            tail.recent.append(measurement)
-            self._count(tail, measurement)
-        return tail
-
-    @staticmethod
-    def _count(tail: _Tail, m: Measurement) -> None:
-        totals = tail.totals.setdefault(
-            m.variant,
-            {
-                "invocations": 0,
-                "4xx": 0,
-                "5xx": 0,
-                "rows": 0,
-                "bins": np.zeros(_SCORE_BINS, dtype=np.int64),
-                "latencies": deque(maxlen=_RETAINED_MEASUREMENTS),
-                "first": m.time,
-                "last": m.time,
-            },
-        )
-        totals["invocations"] += 1
-        totals["last"] = max(totals["last"], m.time)
-        if 400 <= m.status < 500:
-            totals["4xx"] += 1
-            return
-        totals["latencies"].append(m.latency_ms)
-        if m.status >= 500:
-            totals["5xx"] += 1
-            return
-        totals["rows"] += m.rows
-        for b, count in m.score_bins.items():
-            totals["bins"][b] += count
-
-    def since(self, path: Path, start: float) -> list[Measurement]:
-        with self._lock:
-            tail = self._refresh(path)
-            return [m for m in tail.recent if m.time >= start]
-
-    def summary(self, path: Path) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            tail = self._refresh(path)
-            return {variant: dict(totals) for variant, totals in tail.totals.items()}
-
-    def close(self) -> None:
-        self._writer.close()
 
 
 # -- loaded models -----------------------------------------------------------------------------
@@ -554,8 +399,8 @@ class LocalSageMakerHosting:
         self._model_locks: dict[str, threading.Lock] = {}
         self._drivers: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
-        self._metrics = _MetricsLog()
-        self._capture = _Appender()
+        self._metrics = MetricsLog()
+        self._capture = Appender()
         self.instance_id = uuid.uuid4().hex
         self._closed = False
         _LIVE_INSTANCES.add(self.instance_id)
@@ -1464,7 +1309,7 @@ class LocalSageMakerHosting:
             negotiate_accept(accept)  # an unsupported accept is refused before the model is loaded
             answered = self._load_model(variant["ModelName"]).respond(body, content_type, accept)
             answer, answer_type = answered.body, answered.content_type
-            rows, bins = int(answered.scores.size), _score_bins(answered.scores)
+            rows, bins = int(answered.scores.size), score_bins(answered.scores)
         except PayloadError as exc:
             status, message = exc.status_code, str(exc)
         except Exception as exc:  # noqa: BLE001 - any model failure is the container's 500, never the caller's
@@ -1486,32 +1331,7 @@ class LocalSageMakerHosting:
         from then on (within the most recent 200,000 per fleet)."""
         fleets = []
         for path in sorted((self._endpoint_dir(endpoint_name) / "metrics").glob("*.jsonl")):
-            config_name = path.stem
-            if since is None:
-                totals = self._metrics.summary(path)
-            else:
-                tail = _Tail()
-                for m in self._metrics.since(path, since):
-                    _MetricsLog._count(tail, m)
-                totals = tail.totals
-            for variant, t in sorted(totals.items()):
-                latencies = np.asarray(t["latencies"], dtype=np.float64)
-                positives = int(t["bins"][_SCORE_BINS // 2 :].sum())
-                fleets.append(
-                    {
-                        "EndpointConfigName": config_name,
-                        "VariantName": variant,
-                        "Invocations": t["invocations"],
-                        "Invocation4XXErrors": t["4xx"],
-                        "Invocation5XXErrors": t["5xx"],
-                        "PredictedRows": t["rows"],
-                        "PositivePredictionRate": positives / t["rows"] if t["rows"] else None,
-                        "ModelLatencyP50Ms": float(np.percentile(latencies, 50)) if latencies.size else None,
-                        "ModelLatencyP99Ms": float(np.percentile(latencies, 99)) if latencies.size else None,
-                        "FirstInvocation": datetime.fromtimestamp(t["first"], UTC).isoformat(),
-                        "LastInvocation": datetime.fromtimestamp(t["last"], UTC).isoformat(),
-                    }
-                )
+            fleets.extend(self._metrics.variant_stats(path, since))
         return {"EndpointName": endpoint_name, "Variants": fleets}
 
     # -- data capture -----------------------------------------------------------------------------

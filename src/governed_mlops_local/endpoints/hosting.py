@@ -41,19 +41,24 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
-
-import numpy as np
+from typing import Any
 
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError, JobInputError
 from governed_mlops.models import S3Ref
+from governed_mlops_local.endpoints.alarms import (
+    ALARM_METRICS,
+    AlarmEvaluation,
+    AlarmRule,
+    end_of_bake,
+    evaluate_alarm,
+)
 from governed_mlops_local.endpoints.append_only import Appender
-from governed_mlops_local.endpoints.metrics import SCORE_BINS, Measurement, MetricsLog, score_bins
+from governed_mlops_local.endpoints.metrics import Measurement, MetricsLog, score_bins
 from governed_mlops_local.sagemaker import SageMakerError, _validate, local_function_arn
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
 from governed_mlops_ml.artifacts import extract_model_archive
@@ -104,15 +109,6 @@ _SERVING = ("InService", "Updating", "RollingBack", "SystemUpdating")
 _LIVE_INSTANCES: set[str] = set()
 """Hosting instances of this process that have not been closed (drivers of in-flight transitions)."""
 
-AlarmMetric = Literal[
-    "Invocation5XXErrors rate",
-    "ModelLatency p99",
-    "PositivePredictionRate delta vs baseline",
-]
-ALARM_METRICS: tuple[str, ...] = get_args(AlarmMetric)
-AlarmState = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
-
-
 # -- invocation results and errors --------------------------------------------------------------
 
 
@@ -157,112 +153,6 @@ class ModelError(InvocationError):
 
     def __init__(self, status_code: int, message: str, *, variant: str, endpoint_config_name: str) -> None:
         super().__init__(status_code, "ModelError", message, variant=variant, endpoint_config_name=endpoint_config_name)
-
-
-# -- alarms ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlarmRule:
-    """A CloudWatch alarm on an endpoint's new (green) fleet, evaluated locally.
-
-    - ``Invocation5XXErrors rate``: share of green's requests answered 5xx; ALARM when above ``threshold``.
-    - ``ModelLatency p99``: 99th percentile of green's model latency in milliseconds; ALARM when above ``threshold``.
-    - ``PositivePredictionRate delta vs baseline``: share of green's predicted rows with score >=
-      ``score_threshold``, compared with ``baseline_rate`` (the model's rate on its training data);
-      ALARM when the absolute difference is above ``threshold`` (the tolerance).
-
-    Fewer than ``min_samples`` requests (rows for the prediction rate) in the bake window leave the
-    alarm in INSUFFICIENT_DATA. At the end of a bake ``treat_missing_data="breaching"`` turns that into
-    ALARM (CloudWatch's TreatMissingData); the default ``"missing"`` lets the deployment proceed, as
-    SageMaker does.
-    """
-
-    alarm_name: str
-    metric: AlarmMetric
-    threshold: float
-    baseline_rate: float | None = None
-    score_threshold: float = 0.5
-    min_samples: int = 20
-    treat_missing_data: Literal["missing", "breaching"] = "missing"
-
-    def __post_init__(self) -> None:
-        if not self.alarm_name or len(self.alarm_name) > 255:
-            raise ValueError(f"alarm name must be 1-255 characters, got {self.alarm_name!r}")
-        if self.metric not in ALARM_METRICS:
-            raise ValueError(f"alarm {self.alarm_name!r}: metric {self.metric!r} is not one of {list(ALARM_METRICS)}")
-        if not math.isfinite(self.threshold) or self.threshold < 0:
-            raise ValueError(f"alarm {self.alarm_name!r}: threshold must be a finite number >= 0")
-        if self.metric == "PositivePredictionRate delta vs baseline" and (
-            self.baseline_rate is None or not 0.0 <= self.baseline_rate <= 1.0
-        ):
-            raise ValueError(f"alarm {self.alarm_name!r}: baseline_rate in [0, 1] is required for {self.metric!r}")
-        if not 0.0 < self.score_threshold <= 1.0:
-            raise ValueError(f"alarm {self.alarm_name!r}: score_threshold must lie in (0, 1]")
-        if self.min_samples < 1:
-            raise ValueError(f"alarm {self.alarm_name!r}: min_samples must be at least 1")
-        if self.treat_missing_data not in ("missing", "breaching"):
-            raise ValueError(f"alarm {self.alarm_name!r}: treat_missing_data must be 'missing' or 'breaching'")
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json_dict(cls, document: Mapping[str, Any]) -> AlarmRule:
-        return cls(**dict(document))
-
-
-@dataclass(frozen=True)
-class AlarmEvaluation:
-    """The state an alarm evaluates to on a window of measurements."""
-
-    alarm_name: str
-    state: AlarmState
-    reason: str
-    value: float | None
-    samples: int
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def evaluate_alarm(rule: AlarmRule, measurements: Sequence[Measurement]) -> AlarmEvaluation:
-    """Evaluate ``rule`` on the measurements of one fleet within one bake window (pure)."""
-    # 4xx are the caller's errors: they say nothing about the model and are left out, as the
-    # Invocation5XXErrors and ModelLatency metrics leave them out.
-    served = [m for m in measurements if not 400 <= m.status < 500]
-    if rule.metric == "Invocation5XXErrors rate":
-        samples = len(served)
-        failed = sum(1 for m in served if m.status >= 500)
-        value = failed / samples if samples else None
-        what = f"Invocation5XXErrors rate {value if value is not None else 0:.4f} ({failed} of {samples} requests)"
-    elif rule.metric == "ModelLatency p99":
-        samples = len(served)
-        value = float(np.percentile([m.latency_ms for m in served], 99)) if samples else None
-        what = f"ModelLatency p99 {value if value is not None else 0:.2f} ms over {samples} requests"
-    else:
-        cut = round(rule.score_threshold * SCORE_BINS)
-        ok = [m for m in measurements if m.status == 200]
-        samples = sum(m.rows for m in ok)
-        positives = sum(count for m in ok for b, count in m.score_bins.items() if b >= cut)
-        rate = positives / samples if samples else None
-        value = abs(rate - float(rule.baseline_rate or 0.0)) if rate is not None else None
-        what = (
-            f"PositivePredictionRate {rate if rate is not None else 0:.4f} over {samples} rows vs baseline "
-            f"{rule.baseline_rate:.4f}: delta {value if value is not None else 0:.4f}"
-        )
-    if samples < rule.min_samples or value is None:
-        return AlarmEvaluation(
-            rule.alarm_name,
-            "INSUFFICIENT_DATA",
-            f"Insufficient Data: {samples} samples, the alarm needs at least {rule.min_samples}",
-            value,
-            samples,
-        )
-    if value > rule.threshold:
-        reason = f"Threshold Crossed: {what} is greater than the threshold {rule.threshold}"
-        return AlarmEvaluation(rule.alarm_name, "ALARM", reason, value, samples)
-    return AlarmEvaluation(rule.alarm_name, "OK", f"{what} is within the threshold {rule.threshold}", value, samples)
 
 
 # -- loaded models -----------------------------------------------------------------------------
@@ -1072,15 +962,7 @@ class LocalSageMakerHosting:
         evaluations = []
         for rule in rules:
             evaluation = evaluate_alarm(rule, measurements)
-            if final and evaluation.state == "INSUFFICIENT_DATA" and rule.treat_missing_data == "breaching":
-                evaluation = AlarmEvaluation(
-                    rule.alarm_name,
-                    "ALARM",
-                    f"{evaluation.reason} at the end of the bake, and missing data is treated as breaching",
-                    evaluation.value,
-                    evaluation.samples,
-                )
-            evaluations.append(evaluation)
+            evaluations.append(end_of_bake(rule, evaluation) if final else evaluation)
         recorded = self._deployment(name, deployment_id).get("AlarmStates", {})
         if any(recorded.get(e.alarm_name, {}).get("state") != e.state for e in evaluations) or final:
 

@@ -29,24 +29,21 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
-import fcntl
 import json
 import logging
 import math
 import os
 import random
-import re
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError, JobInputError
 from governed_mlops.models import S3Ref
@@ -59,8 +56,10 @@ from governed_mlops_local.endpoints.alarms import (
 )
 from governed_mlops_local.endpoints.append_only import Appender
 from governed_mlops_local.endpoints.metrics import Measurement, MetricsLog, score_bins
-from governed_mlops_local.sagemaker import SageMakerError, _validate, local_function_arn
-from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
+from governed_mlops_local.endpoints.naming import arn, check_name, invalid
+from governed_mlops_local.endpoints.store import AlarmRegistry, EndpointStore, now, record_event
+from governed_mlops_local.sagemaker import _validate, local_function_arn
+from governed_mlops_local.template import LOCAL_ACCOUNT
 from governed_mlops_ml.artifacts import extract_model_archive
 from governed_mlops_ml.monitoring import PayloadError, media_type, negotiate_accept
 from governed_mlops_ml.quality import INFERENCE_ID_PATTERN
@@ -102,8 +101,6 @@ ALARM_PERIOD_SECONDS = 0.02
 MAX_SHIFT_FRACTION = 0.5
 """SageMaker: a canary (or linear step) may be at most 50% of the new fleet's capacity."""
 
-_ENDPOINTS_DIR = "endpoints"
-_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _TRANSITIONAL = ("Creating", "Updating", "RollingBack")
 _SERVING = ("InService", "Updating", "RollingBack", "SystemUpdating")
 _LIVE_INSTANCES: set[str] = set()
@@ -173,25 +170,6 @@ class _Step:
     label: str
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _arn(kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{kind}/{name.lower()}"
-
-
-def _invalid(message: str) -> SageMakerError:
-    return SageMakerError("SageMaker.ValidationException", message)
-
-
-def _check_name(name: str, what: str) -> None:
-    if not _NAME.fullmatch(name):
-        raise _invalid(
-            f"{what} name {name!r} must be 1-63 letters, digits or hyphens, starting and ending with a letter or digit"
-        )
-
-
 def _driver_alive(driver: Mapping[str, Any] | None) -> bool:
     if not driver:
         return False
@@ -211,7 +189,7 @@ def _capacity_fraction(size: Mapping[str, Any], instances: int, what: str) -> fl
     value = float(size["Value"])
     fraction = value / 100.0 if size["Type"] == "CAPACITY_PERCENT" else value / max(instances, 1)
     if fraction > MAX_SHIFT_FRACTION:
-        raise _invalid(
+        raise invalid(
             f"{what} {size['Type']} {size['Value']} is {fraction:.0%} of the new fleet ({instances} instances): "
             f"it must be at most {MAX_SHIFT_FRACTION:.0%} of the new fleet's capacity"
         )
@@ -230,12 +208,12 @@ def _traffic_plan(policy: Mapping[str, Any] | None, instances: int) -> list[_Ste
         steps.append(_Step(1.0, wait, "all traffic on the new fleet"))
     elif kind == "CANARY":
         if "CanarySize" not in routing:
-            raise _invalid("TrafficRoutingConfiguration.CanarySize is required for CANARY traffic routing")
+            raise invalid("TrafficRoutingConfiguration.CanarySize is required for CANARY traffic routing")
         fraction = _capacity_fraction(routing["CanarySize"], instances, "CanarySize")
         steps.append(_Step(fraction, wait, f"canary: {fraction:.0%} of traffic on the new fleet"))
     else:
         if "LinearStepSize" not in routing:
-            raise _invalid("TrafficRoutingConfiguration.LinearStepSize is required for LINEAR traffic routing")
+            raise invalid("TrafficRoutingConfiguration.LinearStepSize is required for LINEAR traffic routing")
         step = _capacity_fraction(routing["LinearStepSize"], instances, "LinearStepSize")
         count = math.ceil(1.0 / step - 1e-9)
         for index in range(1, count + 1):
@@ -246,7 +224,7 @@ def _traffic_plan(policy: Mapping[str, Any] | None, instances: int) -> list[_Ste
     maximum = policy.get("MaximumExecutionTimeoutInSeconds")
     total = sum(s.bake_seconds for s in steps)
     if maximum is not None and total >= float(maximum):
-        raise _invalid(
+        raise invalid(
             f"MaximumExecutionTimeoutInSeconds ({maximum}) must be larger than the total waiting time "
             f"({total:g} s of WaitIntervalInSeconds and TerminationWaitInSeconds)"
         )
@@ -269,22 +247,16 @@ class LocalSageMakerHosting:
     ) -> None:
         if not math.isfinite(time_scale) or time_scale < 0:
             raise ValueError(f"time_scale must be a finite number >= 0, got {time_scale}")
-        self._root = root / _ENDPOINTS_DIR
-        self._root.mkdir(parents=True, exist_ok=True)
+        self._endpoints = EndpointStore(root)
+        self._alarms = AlarmRegistry(self._endpoints)
         self._store = store
         self.time_scale = time_scale
         self._rng = random.Random(rng_seed)  # noqa: S311 - traffic routing, not cryptography
         self._rng_lock = threading.Lock()
-        self._lock = threading.RLock()
-        self._flock_fd = os.open(self._root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        self._flock_depth = 0
-        self._states: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
-        # Leaf locks (never held while taking another lock), so model loading in an invoke thread
-        # and a state mutation holding self._lock cannot wait on each other.
-        self._documents_lock = threading.Lock()
-        self._documents: dict[Path, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        # A leaf lock (never held while taking another lock), so model loading in an invoke thread
+        # and a state mutation cannot wait on each other.
         self._loaded_lock = threading.Lock()
-        self._alarm_cache: dict[str, tuple[tuple[int, int, int], dict[str, AlarmRule]]] = {}
         self._loaded: dict[str, ServingModel] = {}
         self._model_locks: dict[str, threading.Lock] = {}
         self._drivers: dict[str, threading.Thread] = {}
@@ -294,8 +266,8 @@ class LocalSageMakerHosting:
         self.instance_id = uuid.uuid4().hex
         self._closed = False
         _LIVE_INSTANCES.add(self.instance_id)
-        for path in sorted(self._root.glob("*/endpoint.json")):
-            self._recover_if_orphaned(path.parent.name)
+        for name in self._endpoints.endpoint_names():
+            self._recover_if_orphaned(name)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> LocalSageMakerHosting:
@@ -317,7 +289,7 @@ class LocalSageMakerHosting:
             self._recover_if_orphaned(name)
         self._metrics.close()
         self._capture.close()
-        os.close(self._flock_fd)
+        self._endpoints.close()
 
     def functions(self) -> dict[str, Callable[[Any], Any]]:
         """Local function ARNs of the Step Functions SageMaker integrations this class emulates.
@@ -335,135 +307,28 @@ class LocalSageMakerHosting:
             ),
         }
 
-    # -- storage helpers ------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """Mutations: this instance's threads (RLock) and other processes (flock on endpoints/.lock)."""
-        with self._lock:
-            if self._flock_depth == 0:
-                fcntl.flock(self._flock_fd, fcntl.LOCK_EX)
-            self._flock_depth += 1
-            try:
-                yield
-            finally:
-                self._flock_depth -= 1
-                if self._flock_depth == 0:
-                    fcntl.flock(self._flock_fd, fcntl.LOCK_UN)
-
-    def _endpoint_dir(self, name: str) -> Path:
-        return self._root / name
-
-    def _state_path(self, name: str) -> Path:
-        return self._endpoint_dir(name) / "endpoint.json"
-
-    def _model_path(self, name: str) -> Path:
-        return self._root / "_models" / f"{name}.json"
-
-    def _config_path(self, name: str) -> Path:
-        return self._root / "_endpoint-configs" / f"{name}.json"
-
-    def _metrics_path(self, endpoint: str, config: str) -> Path:
-        return self._endpoint_dir(endpoint) / "metrics" / f"{config}.jsonl"
-
-    @staticmethod
-    def _stamp(path: Path) -> tuple[int, int, int]:
-        info = path.stat()
-        return info.st_mtime_ns, info.st_ino, info.st_size
-
-    def _read_state(self, name: str) -> dict[str, Any] | None:
-        """The endpoint's state as on disk (cached until the file changes); treat as read-only."""
-        if not _NAME.fullmatch(name):
-            return None
-        path = self._state_path(name)
-        with self._lock:
-            try:
-                stamp = self._stamp(path)
-            except FileNotFoundError:
-                self._states.pop(name, None)
-                return None
-            cached = self._states.get(name)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-            state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            self._states[name] = (stamp, state)
-            return state
-
-    def _write_state(self, name: str, state: dict[str, Any]) -> None:
-        path = self._state_path(name)
-        with self._lock:
-            atomic_write(path, json.dumps(state, indent=2).encode())
-            self._states[name] = (self._stamp(path), state)
-
-    def _mutate(self, name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """Read-modify-write of the endpoint state under the exclusive lock; ``change`` edits a copy."""
-        with self._exclusive():
-            current = self._read_state(name)
-            if current is None:
-                raise _invalid(f'Could not find endpoint "{_arn("endpoint", name)}".')
-            state = copy.deepcopy(current)
-            change(state)
-            state["LastModifiedTime"] = _now()
-            self._write_state(name, state)
-            return state
-
-    def _document(self, path: Path, missing: str) -> dict[str, Any]:
-        """A model or endpoint config document (immutable once written, so cached forever)."""
-        with self._documents_lock:
-            cached = self._documents.get(path)
-        if cached is not None:
-            return cached
-        try:
-            document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise _invalid(missing) from exc
-        with self._documents_lock:
-            return self._documents.setdefault(path, document)
-
-    def _model(self, name: str) -> dict[str, Any]:
-        if not _NAME.fullmatch(name):
-            raise _invalid(f'Could not find model "{_arn("model", name)}".')
-        return self._document(self._model_path(name), f'Could not find model "{_arn("model", name)}".')
-
-    def _config(self, name: str) -> dict[str, Any]:
-        missing = f'Could not find endpoint configuration "{_arn("endpoint-config", name)}".'
-        if not _NAME.fullmatch(name):
-            raise _invalid(missing)
-        return self._document(self._config_path(name), missing)
-
-    def _require_state(self, name: str) -> dict[str, Any]:
-        state = self._read_state(name)
-        if state is None:
-            raise _invalid(f'Could not find endpoint "{_arn("endpoint", name)}".')
-        return state
-
     def _driver(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "instance": self.instance_id}
-
-    @staticmethod
-    def _event(state: dict[str, Any], message: str, **details: Any) -> None:
-        state.setdefault("Events", []).append(
-            {"Time": _now(), "EndpointStatus": state["EndpointStatus"], "Message": message, **details}
-        )
 
     # -- models and endpoint configs ------------------------------------------------------------
     def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
         """CreateModel: the model data is a ``model.tar.gz`` in the local store, pinned to its current version."""
         _validate("CreateModel", request)
         name = request["ModelName"]
-        _check_name(name, "model")
+        check_name(name, "model")
         container = request.get("PrimaryContainer") or next(iter(request.get("Containers") or []), None)
         url = (container or {}).get("ModelDataUrl")
         if not url:
-            raise _invalid("local hosting serves the model in PrimaryContainer.ModelDataUrl (an s3:// model.tar.gz)")
+            raise invalid("local hosting serves the model in PrimaryContainer.ModelDataUrl (an s3:// model.tar.gz)")
         try:
             stored = self._store.stat(S3Ref.from_uri(url))
         except (InvalidEventError, ArtifactNotFoundError) as exc:
-            raise _invalid(f"Could not access model data at {url}: {exc}") from exc
-        arn = _arn("model", name)
+            raise invalid(f"Could not access model data at {url}: {exc}") from exc
+        model_arn = arn("model", name)
         document = {
             "ModelName": name,
-            "ModelArn": arn,
-            "CreationTime": _now(),
+            "ModelArn": model_arn,
+            "CreationTime": now(),
             "PrimaryContainer": container,
             "ModelData": {
                 "Bucket": stored.ref.bucket,
@@ -475,61 +340,52 @@ class LocalSageMakerHosting:
         for key in ("ExecutionRoleArn", "EnableNetworkIsolation", "VpcConfig", "Tags"):
             if key in request:
                 document[key] = request[key]
-        with self._exclusive():
-            path = self._model_path(name)
-            if path.exists():
-                raise _invalid(f'Cannot create already existing model "{arn}".')
-            atomic_write(path, json.dumps(document, indent=2).encode())
-        return {"ModelArn": arn}
+        self._endpoints.add_model(name, document)
+        return {"ModelArn": model_arn}
 
     def describe_model(self, name: str) -> dict[str, Any]:
         """DescribeModel (plus ``ModelData``: the pinned bucket, key, version id and sha256 of the archive)."""
-        return copy.deepcopy(self._model(name))
+        return copy.deepcopy(self._endpoints.model(name))
 
     def create_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
         """CreateEndpointConfig: production variants of existing models, optional data capture."""
         _validate("CreateEndpointConfig", request)
         name = request["EndpointConfigName"]
-        _check_name(name, "endpoint configuration")
+        check_name(name, "endpoint configuration")
         variants = request["ProductionVariants"]
         names = [v["VariantName"] for v in variants]
         if len(set(names)) != len(names):
-            raise _invalid(f"ProductionVariants have duplicate VariantName values: {names}")
+            raise invalid(f"ProductionVariants have duplicate VariantName values: {names}")
         for variant in variants:
             if not variant.get("ModelName"):
-                raise _invalid(
+                raise invalid(
                     f"variant {variant['VariantName']!r} needs a ModelName (inference components are not emulated)"
                 )
-            self._model(variant["ModelName"])
+            self._endpoints.model(variant["ModelName"])
             if "ServerlessConfig" not in variant and not (
                 variant.get("InstanceType") and variant.get("InitialInstanceCount")
             ):
-                raise _invalid(f"variant {variant['VariantName']!r} needs InstanceType and InitialInstanceCount")
+                raise invalid(f"variant {variant['VariantName']!r} needs InstanceType and InitialInstanceCount")
         if sum(float(v.get("InitialVariantWeight", 1.0)) for v in variants) <= 0:
-            raise _invalid("the sum of InitialVariantWeight over ProductionVariants must be greater than 0")
+            raise invalid("the sum of InitialVariantWeight over ProductionVariants must be greater than 0")
         capture = request.get("DataCaptureConfig")
         if capture is not None:
             self._capture_destination(capture)
             percentage = capture["InitialSamplingPercentage"]
             if not 0 <= percentage <= 100:
-                raise _invalid(f"DataCaptureConfig.InitialSamplingPercentage must be 0-100, got {percentage}")
-        arn = _arn("endpoint-config", name)
-        document = {**request, "EndpointConfigArn": arn, "CreationTime": _now()}
-        with self._exclusive():
-            path = self._config_path(name)
-            if path.exists():
-                raise _invalid(f'Cannot create already existing endpoint configuration "{arn}".')
-            atomic_write(path, json.dumps(document, indent=2).encode())
-        return {"EndpointConfigArn": arn}
+                raise invalid(f"DataCaptureConfig.InitialSamplingPercentage must be 0-100, got {percentage}")
+        config_arn = arn("endpoint-config", name)
+        self._endpoints.add_config(name, {**request, "EndpointConfigArn": config_arn, "CreationTime": now()})
+        return {"EndpointConfigArn": config_arn}
 
     def describe_endpoint_config(self, name: str) -> dict[str, Any]:
-        return copy.deepcopy(self._config(name))
+        return copy.deepcopy(self._endpoints.config(name))
 
     @staticmethod
     def _capture_destination(capture: Mapping[str, Any]) -> tuple[str, str]:
         uri = str(capture["DestinationS3Uri"])
         if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
-            raise _invalid(f"DataCaptureConfig.DestinationS3Uri must be an s3:// URI, got {uri!r}")
+            raise invalid(f"DataCaptureConfig.DestinationS3Uri must be an s3:// URI, got {uri!r}")
         bucket, _, prefix = uri[5:].partition("/")
         return bucket, prefix.strip("/")
 
@@ -538,30 +394,30 @@ class LocalSageMakerHosting:
         """CreateEndpoint: ``Creating`` now, ``InService`` once the fleet is provisioned (or ``Failed``)."""
         _validate("CreateEndpoint", request)
         name = request["EndpointName"]
-        _check_name(name, "endpoint")
+        check_name(name, "endpoint")
         config_name = request["EndpointConfigName"]
-        arn = _arn("endpoint", name)
-        with self._exclusive():
-            self._config(config_name)
-            if self._read_state(name) is not None:
-                raise _invalid(f'Cannot create already existing endpoint "{arn}".')
-            now = _now()
+        endpoint_arn = arn("endpoint", name)
+        with self._endpoints.exclusive():
+            self._endpoints.config(config_name)
+            if self._endpoints.read_state(name) is not None:
+                raise invalid(f'Cannot create already existing endpoint "{endpoint_arn}".')
+            created = now()
             state: dict[str, Any] = {
                 "EndpointName": name,
-                "EndpointArn": arn,
+                "EndpointArn": endpoint_arn,
                 "EndpointConfigName": config_name,
                 "EndpointStatus": "Creating",
-                "CreationTime": now,
-                "LastModifiedTime": now,
+                "CreationTime": created,
+                "LastModifiedTime": created,
                 "Driver": self._driver(),
                 "Rollbacks": [],
             }
             if "Tags" in request:
                 state["Tags"] = request["Tags"]
-            self._event(state, f"creating the endpoint with configuration {config_name}")
-            self._write_state(name, state)
+            record_event(state, f"creating the endpoint with configuration {config_name}")
+            self._endpoints.write_state(name, state)
         self._start_driver(name, lambda: self._drive_creation(name))
-        return {"EndpointArn": arn}
+        return {"EndpointArn": endpoint_arn}
 
     def update_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         """UpdateEndpoint: a blue/green deployment of another endpoint config, driven in the background.
@@ -574,26 +430,26 @@ class LocalSageMakerHosting:
         config_name = request["EndpointConfigName"]
         deployment_config = request.get("DeploymentConfig")
         self._recover_if_orphaned(name)
-        with self._exclusive():
-            state = self._require_state(name)
+        with self._endpoints.exclusive():
+            state = self._endpoints.require_state(name)
             status = state["EndpointStatus"]
             if status in _TRANSITIONAL:
-                raise _invalid(f'Cannot update in-progress endpoint "{state["EndpointArn"]}" (status {status}).')
+                raise invalid(f'Cannot update in-progress endpoint "{state["EndpointArn"]}" (status {status}).')
             if status != "InService":
-                raise _invalid(f'Cannot update endpoint "{state["EndpointArn"]}" with status {status}.')
+                raise invalid(f'Cannot update endpoint "{state["EndpointArn"]}" with status {status}.')
             if config_name == state["EndpointConfigName"]:
-                raise _invalid(f"endpoint {name} already uses endpoint configuration {config_name}")
-            config = self._config(config_name)
+                raise invalid(f"endpoint {name} already uses endpoint configuration {config_name}")
+            config = self._endpoints.config(config_name)
             alarms = self._check_deployment_config(name, deployment_config, config)
             deployment = {
                 "Id": uuid.uuid4().hex,
                 "EndpointConfigName": config_name,
                 "DeploymentConfig": deployment_config,
-                "StartTime": _now(),
+                "StartTime": now(),
                 "Phase": "Provisioning",
                 "GreenTraffic": 0.0,
                 "Step": "provisioning the new fleet",
-                "StepStartTime": _now(),
+                "StepStartTime": now(),
                 "Alarms": alarms,
                 "AlarmStates": {},
             }
@@ -602,9 +458,11 @@ class LocalSageMakerHosting:
                 s["EndpointStatus"] = "Updating"
                 s["Deployment"] = deployment
                 s["Driver"] = self._driver()
-                self._event(s, f"updating to {config_name}: provisioning the new fleet", EndpointConfigName=config_name)
+                record_event(
+                    s, f"updating to {config_name}: provisioning the new fleet", EndpointConfigName=config_name
+                )
 
-            self._mutate(name, start)
+            self._endpoints.mutate(name, start)
         self._start_driver(name, lambda: self._drive_update(name, deployment["Id"]))
         return {"EndpointArn": state["EndpointArn"]}
 
@@ -614,21 +472,21 @@ class LocalSageMakerHosting:
         if not deployment_config:
             return []
         if "RollingUpdatePolicy" in deployment_config:
-            raise _invalid("RollingUpdatePolicy is not emulated locally: use BlueGreenUpdatePolicy")
+            raise invalid("RollingUpdatePolicy is not emulated locally: use BlueGreenUpdatePolicy")
         policy = deployment_config.get("BlueGreenUpdatePolicy")
         alarms = [a["AlarmName"] for a in (deployment_config.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
         if policy is not None:
             kind = policy["TrafficRoutingConfiguration"]["Type"]
             if kind in ("CANARY", "LINEAR") and not alarms:
-                raise _invalid(
+                raise invalid(
                     f"a {kind} update must name at least one alarm in AutoRollbackConfiguration.Alarms: "
                     "without one nothing watches the new fleet"
                 )
             _traffic_plan(policy, self._instances(config))
-        rules = self._alarm_rules(name)
+        rules = self._alarms.rules(name)
         unknown = [alarm for alarm in alarms if alarm not in rules]
         if unknown:
-            raise _invalid(f"AutoRollbackConfiguration names alarms not registered for endpoint {name}: {unknown}")
+            raise invalid(f"AutoRollbackConfiguration names alarms not registered for endpoint {name}: {unknown}")
         return alarms
 
     @staticmethod
@@ -642,11 +500,11 @@ class LocalSageMakerHosting:
         fleet is in ``PendingDeploymentSummary`` (its VariantStatus message gives its share of the traffic).
         """
         self._recover_if_orphaned(name)
-        return self._describe(self._require_state(name))
+        return self._describe(self._endpoints.require_state(name))
 
     def _describe(self, state: Mapping[str, Any]) -> dict[str, Any]:
         status = state["EndpointStatus"]
-        config = self._config(state["EndpointConfigName"])
+        config = self._endpoints.config(state["EndpointConfigName"])
         serving = status not in ("Creating", "Failed")
         answer: dict[str, Any] = {
             "EndpointName": state["EndpointName"],
@@ -674,7 +532,7 @@ class LocalSageMakerHosting:
             answer["LastDeploymentConfig"] = state["LastDeploymentConfig"]
         deployment = state.get("Deployment")
         if deployment:
-            green = self._config(deployment["EndpointConfigName"])
+            green = self._endpoints.config(deployment["EndpointConfigName"])
             provisioned = deployment["Phase"] != "Provisioning"
             message = f"{deployment['GreenTraffic']:.0%} of endpoint traffic; {deployment['Step']}"
             variant_status = {
@@ -700,7 +558,7 @@ class LocalSageMakerHosting:
         weight = float(variant.get("InitialVariantWeight", 1.0))
         count = int(variant.get("InitialInstanceCount", 1))
         summary: dict[str, Any] = {"VariantName": variant["VariantName"]}
-        image = (self._model(variant["ModelName"]).get("PrimaryContainer") or {}).get("Image")
+        image = (self._endpoints.model(variant["ModelName"]).get("PrimaryContainer") or {}).get("Image")
         if image:
             summary["DeployedImages"] = [{"SpecifiedImage": image, "ResolvedImage": image}]
         summary |= {
@@ -716,8 +574,8 @@ class LocalSageMakerHosting:
     def list_endpoints(self) -> dict[str, Any]:
         """ListEndpoints, newest first."""
         summaries = []
-        for path in self._root.glob("*/endpoint.json"):
-            state = self._read_state(path.parent.name)
+        for name in self._endpoints.endpoint_names():
+            state = self._endpoints.read_state(name)
             if state is None:
                 continue
             summaries.append(
@@ -730,14 +588,11 @@ class LocalSageMakerHosting:
     def delete_endpoint(self, name: str) -> dict[str, Any]:
         """DeleteEndpoint (measurements and capture files stay, as CloudWatch metrics and S3 objects do)."""
         self._recover_if_orphaned(name)
-        with self._exclusive():
-            state = self._require_state(name)
+        with self._endpoints.exclusive():
+            state = self._endpoints.require_state(name)
             if state["EndpointStatus"] in _TRANSITIONAL:
-                raise _invalid(
-                    f'Cannot delete endpoint "{state["EndpointArn"]}" while it is {state["EndpointStatus"]}.'
-                )
-            self._state_path(name).unlink()
-            self._states.pop(name, None)
+                raise invalid(f'Cannot delete endpoint "{state["EndpointArn"]}" while it is {state["EndpointStatus"]}.')
+            self._endpoints.delete_state(name)
         return {}
 
     def wait_for_status(self, name: str, statuses: Collection[str], timeout: float = 60.0) -> dict[str, Any]:
@@ -751,51 +606,24 @@ class LocalSageMakerHosting:
 
     def deployment_events(self, name: str) -> list[dict[str, Any]]:
         """Every status change and traffic shift of the endpoint, oldest first (for reports and the demo)."""
-        return copy.deepcopy(self._require_state(name).get("Events", []))
+        return copy.deepcopy(self._endpoints.require_state(name).get("Events", []))
 
     def rollbacks(self, name: str) -> list[dict[str, Any]]:
         """Rolled-back (or failed) updates: time, attempted and restored configs, reason and alarm."""
-        return copy.deepcopy(self._require_state(name).get("Rollbacks", []))
+        return copy.deepcopy(self._endpoints.require_state(name).get("Rollbacks", []))
 
     # -- alarms -----------------------------------------------------------------------------------
-    def _alarms_path(self, name: str) -> Path:
-        return self._endpoint_dir(name) / "alarms.json"
-
     def register_alarms(self, endpoint_name: str, rules: Sequence[AlarmRule]) -> None:
         """Define (or replace, by name) the alarms an update of ``endpoint_name`` may name for auto-rollback."""
-        _check_name(endpoint_name, "endpoint")
-        with self._exclusive():
-            current = self._alarm_rules(endpoint_name)
-            current |= {rule.alarm_name: rule for rule in rules}
-            document = {"Alarms": [rule.to_json_dict() for rule in current.values()]}
-            atomic_write(self._alarms_path(endpoint_name), json.dumps(document, indent=2).encode())
-
-    def _alarm_rules(self, name: str) -> dict[str, AlarmRule]:
-        path = self._alarms_path(name)
-        with self._lock:
-            try:
-                stamp = self._stamp(path)
-            except FileNotFoundError:
-                return {}
-            cached = self._alarm_cache.get(name)
-            if cached is not None and cached[0] == stamp:
-                return dict(cached[1])
-            rules = {
-                rule.alarm_name: rule
-                for rule in (
-                    AlarmRule.from_json_dict(d) for d in json.loads(path.read_text(encoding="utf-8"))["Alarms"]
-                )
-            }
-            self._alarm_cache[name] = (stamp, rules)
-            return dict(rules)
+        self._alarms.register(endpoint_name, rules)
 
     def describe_alarms(self, endpoint_name: str) -> list[dict[str, Any]]:
         """The registered alarms with their last evaluated state (CloudWatch DescribeAlarms-like)."""
-        state = self._read_state(endpoint_name) or {}
+        state = self._endpoints.read_state(endpoint_name) or {}
         deployment = state.get("Deployment") or {}
         states = deployment.get("AlarmStates") or state.get("LastAlarmStates") or {}
         answers = []
-        for rule in self._alarm_rules(endpoint_name).values():
+        for rule in self._alarms.rules(endpoint_name).values():
             evaluation = states.get(rule.alarm_name)
             answers.append(
                 {
@@ -845,11 +673,11 @@ class LocalSageMakerHosting:
             return
         except Exception:  # a bug must not leave the endpoint Creating forever
             logger.exception("creating endpoint %s failed", name)
-            self._mutate(name, lambda s: self._set_failed(s, "InternalFailure: see the local runtime log"))
+            self._endpoints.mutate(name, lambda s: self._set_failed(s, "InternalFailure: see the local runtime log"))
 
     def _finish_creation(self, name: str) -> None:
-        state = self._require_state(name)
-        failure = self._provision(self._config(state["EndpointConfigName"]))
+        state = self._endpoints.require_state(name)
+        failure = self._provision(self._endpoints.config(state["EndpointConfigName"]))
 
         def finish(s: dict[str, Any]) -> None:
             if failure:
@@ -857,15 +685,15 @@ class LocalSageMakerHosting:
                 return
             s["EndpointStatus"] = "InService"
             s.pop("Driver", None)
-            self._event(s, "the endpoint is in service")
+            record_event(s, "the endpoint is in service")
 
-        self._mutate(name, finish)
+        self._endpoints.mutate(name, finish)
 
     def _set_failed(self, state: dict[str, Any], reason: str) -> None:
         state["EndpointStatus"] = "Failed"
         state["FailureReason"] = reason
         state.pop("Driver", None)
-        self._event(state, f"creation failed: {reason}")
+        record_event(state, f"creation failed: {reason}")
 
     def _drive_update(self, name: str, deployment_id: str) -> None:
         try:
@@ -879,7 +707,7 @@ class LocalSageMakerHosting:
 
     def _deployment(self, name: str, deployment_id: str) -> dict[str, Any]:
         """The in-flight deployment ``deployment_id``; _Stopped when it is gone (finished or recovered elsewhere)."""
-        deployment: dict[str, Any] = (self._read_state(name) or {}).get("Deployment") or {}
+        deployment: dict[str, Any] = (self._endpoints.read_state(name) or {}).get("Deployment") or {}
         if deployment.get("Id") != deployment_id:
             raise _Stopped
         return deployment
@@ -893,21 +721,21 @@ class LocalSageMakerHosting:
                 "Phase": "Baking",
                 "GreenTraffic": step.fraction,
                 "Step": step.label,
-                "StepStartTime": _now(),
+                "StepStartTime": now(),
             }
-            self._event(
+            record_event(
                 s,
                 f"{step.label}; baking {step.bake_seconds:g} s",
                 GreenTraffic=step.fraction,
                 EndpointConfigName=deployment["EndpointConfigName"],
             )
 
-        self._mutate(name, shift)
+        self._endpoints.mutate(name, shift)
 
     def _run_update(self, name: str, deployment_id: str) -> None:
         deployment = self._deployment(name, deployment_id)
         green_name = deployment["EndpointConfigName"]
-        green = self._config(green_name)
+        green = self._endpoints.config(green_name)
         started = time.monotonic()
         self._sleep(PROVISION_SECONDS)
         failure = self._provision(green)
@@ -917,9 +745,9 @@ class LocalSageMakerHosting:
         policy = (deployment.get("DeploymentConfig") or {}).get("BlueGreenUpdatePolicy")
         maximum = (policy or {}).get("MaximumExecutionTimeoutInSeconds")
         deadline = started + float(maximum) * self.time_scale if maximum is not None else math.inf
-        rules_by_name = self._alarm_rules(name)
+        rules_by_name = self._alarms.rules(name)
         rules = [rules_by_name[alarm] for alarm in deployment["Alarms"] if alarm in rules_by_name]
-        metrics_path = self._metrics_path(name, green_name)
+        metrics_path = self._endpoints.metrics_path(name, green_name)
         for step in _traffic_plan(policy, self._instances(green)):
             window_start = time.time()
             self._set_step(name, deployment_id, step)
@@ -972,7 +800,7 @@ class LocalSageMakerHosting:
                     raise _Stopped
                 deployment["AlarmStates"] = {e.alarm_name: e.to_json_dict() for e in evaluations}
 
-            self._mutate(name, note)
+            self._endpoints.mutate(name, note)
         return next((e for e in evaluations if e.state == "ALARM"), None)
 
     def _roll_back(self, name: str, deployment_id: str, reason: str, alarm: str | None) -> None:
@@ -987,13 +815,13 @@ class LocalSageMakerHosting:
                 "Phase": "RollingBack",
                 "GreenTraffic": 0.0,
                 "Step": "rolling back",
-                "StepStartTime": _now(),
+                "StepStartTime": now(),
                 "RollbackReason": reason,
                 "RollbackAlarm": alarm,
             }
-            self._event(s, f"rolling back to {s['EndpointConfigName']}: {reason}", GreenTraffic=0.0, AlarmName=alarm)
+            record_event(s, f"rolling back to {s['EndpointConfigName']}: {reason}", GreenTraffic=0.0, AlarmName=alarm)
 
-        self._mutate(name, begin)
+        self._endpoints.mutate(name, begin)
         with contextlib.suppress(_Stopped):
             self._sleep(ROLLBACK_SECONDS)
         self._finish_rollback(name, reason, alarm, deployment_id)
@@ -1011,7 +839,7 @@ class LocalSageMakerHosting:
             s.pop("Driver", None)
             s.setdefault("Rollbacks", []).append(
                 {
-                    "Time": _now(),
+                    "Time": now(),
                     "AttemptedEndpointConfigName": deployment.get("EndpointConfigName"),
                     "RestoredEndpointConfigName": s["EndpointConfigName"],
                     "Reason": reason,
@@ -1019,9 +847,9 @@ class LocalSageMakerHosting:
                     "AlarmStates": deployment.get("AlarmStates", {}),
                 }
             )
-            self._event(s, f"rolled back: serving {s['EndpointConfigName']} again", GreenTraffic=0.0, AlarmName=alarm)
+            record_event(s, f"rolled back: serving {s['EndpointConfigName']} again", GreenTraffic=0.0, AlarmName=alarm)
 
-        self._mutate(name, finish)
+        self._endpoints.mutate(name, finish)
 
     def _end_failed_update(self, name: str, deployment_id: str, reason: str) -> None:
         """The new fleet never served: back to InService on the old config with the failure reason."""
@@ -1038,7 +866,7 @@ class LocalSageMakerHosting:
             s.pop("Driver", None)
             s.setdefault("Rollbacks", []).append(
                 {
-                    "Time": _now(),
+                    "Time": now(),
                     "AttemptedEndpointConfigName": deployment["EndpointConfigName"],
                     "RestoredEndpointConfigName": s["EndpointConfigName"],
                     "Reason": reason,
@@ -1046,9 +874,9 @@ class LocalSageMakerHosting:
                     "AlarmStates": {},
                 }
             )
-            self._event(s, f"update failed, still serving {s['EndpointConfigName']}: {reason}")
+            record_event(s, f"update failed, still serving {s['EndpointConfigName']}: {reason}")
 
-        self._mutate(name, finish)
+        self._endpoints.mutate(name, finish)
 
     def _complete_update(self, name: str, deployment_id: str) -> None:
         def finish(s: dict[str, Any]) -> None:
@@ -1064,14 +892,14 @@ class LocalSageMakerHosting:
                 s["LastDeploymentConfig"] = deployment["DeploymentConfig"]
             s["LastAlarmStates"] = deployment.get("AlarmStates", {})
             s.pop("Driver", None)
-            self._event(
+            record_event(
                 s,
                 f"update complete: old fleet ({old}) terminated, serving {s['EndpointConfigName']}",
                 GreenTraffic=1.0,
                 EndpointConfigName=s["EndpointConfigName"],
             )
 
-        self._mutate(name, finish)
+        self._endpoints.mutate(name, finish)
 
     def _recover_if_orphaned(self, name: str) -> None:
         """Finish a transition whose driving process (or closed instance) is gone.
@@ -1079,11 +907,11 @@ class LocalSageMakerHosting:
         Creating: provision now (InService or Failed). Updating / RollingBack: all traffic back to
         the old fleet, InService on the old config, with the reason recorded.
         """
-        state = self._read_state(name)
+        state = self._endpoints.read_state(name)
         if state is None or state["EndpointStatus"] not in _TRANSITIONAL or _driver_alive(state.get("Driver")):
             return
-        with self._exclusive():
-            state = self._read_state(name)
+        with self._endpoints.exclusive():
+            state = self._endpoints.read_state(name)
             if state is None or state["EndpointStatus"] not in _TRANSITIONAL or _driver_alive(state.get("Driver")):
                 return
             driver = state.get("Driver") or {}
@@ -1136,13 +964,13 @@ class LocalSageMakerHosting:
                 loaded = self._loaded.get(name)
             if loaded is not None:
                 return loaded
-            model = self._model(name)
+            model = self._endpoints.model(name)
             data = model["ModelData"]
             environment = (model.get("PrimaryContainer") or {}).get("Environment") or {}
             ref = S3Ref(bucket=data["Bucket"], key=data["Key"], version_id=data["VersionId"])
             try:
                 stored = self._store.stat(ref)
-                with tempfile.TemporaryDirectory(prefix="model-", dir=self._root) as extracted:
+                with tempfile.TemporaryDirectory(prefix="model-", dir=self._endpoints.root) as extracted:
                     model_dir = extract_model_archive(self._store.blob_path(stored.sha256), Path(extracted))
                     loaded = ServingModel.load(model_dir, environment)
             except (ArtifactNotFoundError, JobInputError) as exc:
@@ -1175,13 +1003,13 @@ class LocalSageMakerHosting:
             raise InvocationError(
                 400, "ValidationError", f"InferenceId {inference_id!r} must be 1-64 printable characters"
             )
-        state = self._read_state(endpoint_name)
+        state = self._endpoints.read_state(endpoint_name)
         if state is None or state["EndpointStatus"] not in _SERVING:
             raise InvocationError(
                 400, "ValidationError", f"Endpoint {endpoint_name} of account {LOCAL_ACCOUNT} not found."
             )
         config_name = self._route(state)
-        config = self._config(config_name)
+        config = self._endpoints.config(config_name)
         variant = self._pick_variant(config)
         variant_name = str(variant["VariantName"])
         started = time.perf_counter()
@@ -1198,7 +1026,7 @@ class LocalSageMakerHosting:
             status, message = 500, f"the model failed: {type(exc).__name__}: {exc}"
         latency_ms = (time.perf_counter() - started) * 1000.0
         measurement = Measurement(time.time(), config_name, variant_name, status, latency_ms, rows, bins)
-        self._metrics.append(self._metrics_path(endpoint_name, config_name), measurement)
+        self._metrics.append(self._endpoints.metrics_path(endpoint_name, config_name), measurement)
         if status != 200:
             raise ModelError(status, message, variant=variant_name, endpoint_config_name=config_name)
         self._maybe_capture(
@@ -1212,13 +1040,13 @@ class LocalSageMakerHosting:
         rate (score >= 0.5), model latency p50 / p99 in ms. ``since`` (epoch seconds) limits it to the measurements
         from then on (within the most recent 200,000 per fleet)."""
         fleets = []
-        for path in sorted((self._endpoint_dir(endpoint_name) / "metrics").glob("*.jsonl")):
+        for path in sorted((self._endpoints.endpoint_dir(endpoint_name) / "metrics").glob("*.jsonl")):
             fleets.extend(self._metrics.variant_stats(path, since))
         return {"EndpointName": endpoint_name, "Variants": fleets}
 
     # -- data capture -----------------------------------------------------------------------------
     def _capture_dir(self, endpoint_name: str) -> Path:
-        return self._endpoint_dir(endpoint_name) / "capture"
+        return self._endpoints.endpoint_dir(endpoint_name) / "capture"
 
     def _maybe_capture(
         self,
@@ -1232,7 +1060,7 @@ class LocalSageMakerHosting:
         latency_ms: float,
         inference_id: str | None = None,
     ) -> None:
-        capture = self._config(config_name).get("DataCaptureConfig")
+        capture = self._endpoints.config(config_name).get("DataCaptureConfig")
         if not capture or not capture.get("EnableCapture", True):
             return
         if self._random() * 100.0 >= float(capture["InitialSamplingPercentage"]):
@@ -1283,8 +1111,8 @@ class LocalSageMakerHosting:
         Keys follow SageMaker's layout: ``<prefix>/<endpoint>/<variant>/YYYY/MM/DD/HH/capture.jsonl``;
         uploading again puts a new version holding every complete line written so far.
         """
-        state = self._require_state(endpoint_name)
-        config = self._config(state["EndpointConfigName"])
+        state = self._endpoints.require_state(endpoint_name)
+        config = self._endpoints.config(state["EndpointConfigName"])
         capture = config.get("DataCaptureConfig")
         if not capture:
             return []

@@ -26,10 +26,8 @@ process sees the endpoints and serves them; an update whose driving process exit
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
-import json
 import logging
 import math
 import os
@@ -40,7 +38,6 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +51,14 @@ from governed_mlops_local.endpoints.alarms import (
     end_of_bake,
     evaluate_alarm,
 )
-from governed_mlops_local.endpoints.append_only import Appender
+from governed_mlops_local.endpoints.capture import DataCapture, Invocation, check_capture_config
 from governed_mlops_local.endpoints.metrics import Measurement, MetricsLog, score_bins
 from governed_mlops_local.endpoints.naming import arn, check_name, invalid
 from governed_mlops_local.endpoints.store import AlarmRegistry, EndpointStore, now, record_event
 from governed_mlops_local.sagemaker import _validate, local_function_arn
 from governed_mlops_local.template import LOCAL_ACCOUNT
 from governed_mlops_ml.artifacts import extract_model_archive
-from governed_mlops_ml.monitoring import PayloadError, media_type, negotiate_accept
+from governed_mlops_ml.monitoring import PayloadError, negotiate_accept
 from governed_mlops_ml.quality import INFERENCE_ID_PATTERN
 from governed_mlops_ml.serving import ServingModel
 
@@ -262,7 +259,7 @@ class LocalSageMakerHosting:
         self._drivers: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
         self._metrics = MetricsLog()
-        self._capture = Appender()
+        self._capture = DataCapture(self._endpoints, store, self._random)
         self.instance_id = uuid.uuid4().hex
         self._closed = False
         _LIVE_INSTANCES.add(self.instance_id)
@@ -370,24 +367,13 @@ class LocalSageMakerHosting:
             raise invalid("the sum of InitialVariantWeight over ProductionVariants must be greater than 0")
         capture = request.get("DataCaptureConfig")
         if capture is not None:
-            self._capture_destination(capture)
-            percentage = capture["InitialSamplingPercentage"]
-            if not 0 <= percentage <= 100:
-                raise invalid(f"DataCaptureConfig.InitialSamplingPercentage must be 0-100, got {percentage}")
+            check_capture_config(capture)
         config_arn = arn("endpoint-config", name)
         self._endpoints.add_config(name, {**request, "EndpointConfigArn": config_arn, "CreationTime": now()})
         return {"EndpointConfigArn": config_arn}
 
     def describe_endpoint_config(self, name: str) -> dict[str, Any]:
         return copy.deepcopy(self._endpoints.config(name))
-
-    @staticmethod
-    def _capture_destination(capture: Mapping[str, Any]) -> tuple[str, str]:
-        uri = str(capture["DestinationS3Uri"])
-        if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
-            raise invalid(f"DataCaptureConfig.DestinationS3Uri must be an s3:// URI, got {uri!r}")
-        bucket, _, prefix = uri[5:].partition("/")
-        return bucket, prefix.strip("/")
 
     # -- endpoints ------------------------------------------------------------------------------
     def create_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -1029,8 +1015,18 @@ class LocalSageMakerHosting:
         self._metrics.append(self._endpoints.metrics_path(endpoint_name, config_name), measurement)
         if status != 200:
             raise ModelError(status, message, variant=variant_name, endpoint_config_name=config_name)
-        self._maybe_capture(
-            endpoint_name, config_name, variant_name, body, content_type, answer, answer_type, latency_ms, inference_id
+        self._capture.record(
+            Invocation(
+                endpoint_name,
+                config_name,
+                variant_name,
+                body,
+                content_type,
+                answer,
+                answer_type,
+                latency_ms,
+                inference_id,
+            )
         )
         return InvokeResult(answer, answer_type, variant_name, latency_ms, config_name)
 
@@ -1045,65 +1041,9 @@ class LocalSageMakerHosting:
         return {"EndpointName": endpoint_name, "Variants": fleets}
 
     # -- data capture -----------------------------------------------------------------------------
-    def _capture_dir(self, endpoint_name: str) -> Path:
-        return self._endpoints.endpoint_dir(endpoint_name) / "capture"
-
-    def _maybe_capture(
-        self,
-        endpoint_name: str,
-        config_name: str,
-        variant: str,
-        body: bytes,
-        content_type: str,
-        answer: bytes,
-        answer_type: str,
-        latency_ms: float,
-        inference_id: str | None = None,
-    ) -> None:
-        capture = self._endpoints.config(config_name).get("DataCaptureConfig")
-        if not capture or not capture.get("EnableCapture", True):
-            return
-        if self._random() * 100.0 >= float(capture["InitialSamplingPercentage"]):
-            return
-        modes = {option["CaptureMode"] for option in capture["CaptureOptions"]}
-        headers = capture.get("CaptureContentTypeHeader") or {}
-        csv_types = {media_type(t) for t in headers.get("CsvContentTypes", ["text/csv"])}
-        json_types = {media_type(t) for t in headers.get("JsonContentTypes", ["application/json"])}
-
-        def captured(data: bytes, observed: str, mode: str) -> dict[str, Any]:
-            kind = media_type(observed)
-            encoding = "CSV" if kind in csv_types else "JSON" if kind in json_types else "BASE64"
-            try:
-                text = data.decode("utf-8") if encoding != "BASE64" else base64.b64encode(data).decode()
-            except UnicodeDecodeError:
-                encoding, text = "BASE64", base64.b64encode(data).decode()
-            return {"observedContentType": observed, "mode": mode, "data": text, "encoding": encoding}
-
-        moment = datetime.now(UTC)
-        capture_data: dict[str, Any] = {}
-        if modes & {"Input", "InputAndOutput"}:
-            capture_data["endpointInput"] = captured(body, content_type, "INPUT")
-        if modes & {"Output", "InputAndOutput"}:
-            capture_data["endpointOutput"] = captured(answer, answer_type, "OUTPUT")
-        record = {
-            "captureData": capture_data,
-            "eventMetadata": {
-                "eventId": str(uuid.uuid4()),
-                "inferenceTime": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
-                "variant": variant,
-                "latencyMs": round(latency_ms, 3),
-                # Not in SageMaker's record: blue and green fleets often share a variant name.
-                "endpointConfigName": config_name,
-                **({"inferenceId": inference_id} if inference_id is not None else {}),
-            },
-            "eventVersion": "0",
-        }
-        path = self._capture_dir(endpoint_name) / variant / moment.strftime("%Y/%m/%d/%H") / "capture.jsonl"
-        self._capture.append(path, (json.dumps(record, separators=(",", ":")) + "\n").encode())
-
     def capture_files(self, endpoint_name: str) -> list[Path]:
         """The endpoint's local capture files, oldest hour first."""
-        return sorted(self._capture_dir(endpoint_name).glob("*/*/*/*/*/capture.jsonl"), key=lambda p: p.parts[-6:])
+        return self._capture.files(endpoint_name)
 
     def upload_capture(self, endpoint_name: str) -> list[S3Ref]:
         """Copy the capture files to the DestinationS3Uri of the endpoint's (newest capturing) config.
@@ -1111,17 +1051,4 @@ class LocalSageMakerHosting:
         Keys follow SageMaker's layout: ``<prefix>/<endpoint>/<variant>/YYYY/MM/DD/HH/capture.jsonl``;
         uploading again puts a new version holding every complete line written so far.
         """
-        state = self._endpoints.require_state(endpoint_name)
-        config = self._endpoints.config(state["EndpointConfigName"])
-        capture = config.get("DataCaptureConfig")
-        if not capture:
-            return []
-        bucket, prefix = self._capture_destination(capture)
-        uploaded = []
-        base = self._capture_dir(endpoint_name)
-        for path in self.capture_files(endpoint_name):
-            data = path.read_bytes()
-            data = data[: data.rfind(b"\n") + 1]
-            key = "/".join(part for part in (prefix, endpoint_name, path.relative_to(base).as_posix()) if part)
-            uploaded.append(self._store.put(bucket, key, data, "application/jsonlines").ref)
-        return uploaded
+        return self._capture.upload(endpoint_name)

@@ -31,8 +31,6 @@ import copy
 import logging
 import math
 import os
-import random
-import tempfile
 import threading
 import time
 import uuid
@@ -42,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from governed_mlops.adapters.object_store import LocalObjectStore
-from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError, JobInputError
+from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError
 from governed_mlops.models import S3Ref
 from governed_mlops_local.endpoints.alarms import (
     ALARM_METRICS,
@@ -51,16 +49,14 @@ from governed_mlops_local.endpoints.alarms import (
     end_of_bake,
     evaluate_alarm,
 )
-from governed_mlops_local.endpoints.capture import DataCapture, Invocation, check_capture_config
-from governed_mlops_local.endpoints.metrics import Measurement, MetricsLog, score_bins
+from governed_mlops_local.endpoints.capture import DataCapture, check_capture_config
+from governed_mlops_local.endpoints.containers import ModelContainers
+from governed_mlops_local.endpoints.invocation import InvocationError, Invoker, InvokeResult, ModelError
+from governed_mlops_local.endpoints.metrics import Measurement, MetricsLog
 from governed_mlops_local.endpoints.naming import arn, check_name, invalid
+from governed_mlops_local.endpoints.routing import TrafficRouter
 from governed_mlops_local.endpoints.store import AlarmRegistry, EndpointStore, now, record_event
 from governed_mlops_local.sagemaker import _validate, local_function_arn
-from governed_mlops_local.template import LOCAL_ACCOUNT
-from governed_mlops_ml.artifacts import extract_model_archive
-from governed_mlops_ml.monitoring import PayloadError, negotiate_accept
-from governed_mlops_ml.quality import INFERENCE_ID_PATTERN
-from governed_mlops_ml.serving import ServingModel
 
 __all__ = [
     "ALARM_METRICS",
@@ -99,61 +95,8 @@ MAX_SHIFT_FRACTION = 0.5
 """SageMaker: a canary (or linear step) may be at most 50% of the new fleet's capacity."""
 
 _TRANSITIONAL = ("Creating", "Updating", "RollingBack")
-_SERVING = ("InService", "Updating", "RollingBack", "SystemUpdating")
 _LIVE_INSTANCES: set[str] = set()
 """Hosting instances of this process that have not been closed (drivers of in-flight transitions)."""
-
-# -- invocation results and errors --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InvokeResult:
-    """What InvokeEndpoint returns: the model's answer and the variant (and fleet) that served it."""
-
-    body: bytes
-    content_type: str
-    variant: str
-    latency_ms: float
-    endpoint_config_name: str
-
-
-class InvocationError(Exception):
-    """InvokeEndpoint failed; ``status_code`` is the HTTP status, ``error_code`` the runtime's error name.
-
-    ``ValidationError`` (400): no such endpoint, or it is not in service. ``variant`` and
-    ``endpoint_config_name`` say which fleet answered, when one did.
-    """
-
-    def __init__(
-        self,
-        status_code: int,
-        error_code: str,
-        message: str,
-        *,
-        variant: str | None = None,
-        endpoint_config_name: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.error_code = error_code
-        self.variant = variant
-        self.endpoint_config_name = endpoint_config_name
-
-
-class ModelError(InvocationError):
-    """The model container answered with an error: 4xx for a bad request (body, content type, accept), 5xx for a
-    model that failed. In AWS the runtime wraps it as ``ModelError`` with the container's ``OriginalStatusCode``;
-    here ``status_code`` is that original status."""
-
-    def __init__(self, status_code: int, message: str, *, variant: str, endpoint_config_name: str) -> None:
-        super().__init__(status_code, "ModelError", message, variant=variant, endpoint_config_name=endpoint_config_name)
-
-
-# -- loaded models -----------------------------------------------------------------------------
-
-
-class _ModelLoadError(Exception):
-    pass
 
 
 class _Stopped(Exception):
@@ -248,18 +191,14 @@ class LocalSageMakerHosting:
         self._alarms = AlarmRegistry(self._endpoints)
         self._store = store
         self.time_scale = time_scale
-        self._rng = random.Random(rng_seed)  # noqa: S311 - traffic routing, not cryptography
-        self._rng_lock = threading.Lock()
         self._lock = threading.Lock()
-        # A leaf lock (never held while taking another lock), so model loading in an invoke thread
-        # and a state mutation cannot wait on each other.
-        self._loaded_lock = threading.Lock()
-        self._loaded: dict[str, ServingModel] = {}
-        self._model_locks: dict[str, threading.Lock] = {}
         self._drivers: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
         self._metrics = MetricsLog()
-        self._capture = DataCapture(self._endpoints, store, self._random)
+        router = TrafficRouter(rng_seed)
+        self._containers = ModelContainers(self._endpoints, store)
+        self._capture = DataCapture(self._endpoints, store, router.draw)
+        self._invoker = Invoker(self._endpoints, router, self._containers, self._metrics, self._capture)
         self.instance_id = uuid.uuid4().hex
         self._closed = False
         _LIVE_INSTANCES.add(self.instance_id)
@@ -639,18 +578,6 @@ class LocalSageMakerHosting:
         if self._stop.wait(max(0.0, seconds)):
             raise _Stopped
 
-    def _provision(self, config: Mapping[str, Any]) -> str | None:
-        """Start the fleet's containers: load every variant's model; the failure reason, if one fails."""
-        for variant in config["ProductionVariants"]:
-            try:
-                self._load_model(variant["ModelName"])
-            except _ModelLoadError as exc:
-                return (
-                    f"The primary container for production variant {variant['VariantName']} did not pass the "
-                    f"ping health check: {exc}"
-                )
-        return None
-
     def _drive_creation(self, name: str) -> None:
         try:
             self._sleep(PROVISION_SECONDS)
@@ -663,7 +590,7 @@ class LocalSageMakerHosting:
 
     def _finish_creation(self, name: str) -> None:
         state = self._endpoints.require_state(name)
-        failure = self._provision(self._endpoints.config(state["EndpointConfigName"]))
+        failure = self._containers.provision(self._endpoints.config(state["EndpointConfigName"]))
 
         def finish(s: dict[str, Any]) -> None:
             if failure:
@@ -724,7 +651,7 @@ class LocalSageMakerHosting:
         green = self._endpoints.config(green_name)
         started = time.monotonic()
         self._sleep(PROVISION_SECONDS)
-        failure = self._provision(green)
+        failure = self._containers.provision(green)
         if failure:
             self._end_failed_update(name, deployment_id, failure)
             return
@@ -914,57 +841,6 @@ class LocalSageMakerHosting:
             self._finish_rollback(name, reason, deployment.get("RollbackAlarm"))
 
     # -- invocations ------------------------------------------------------------------------------
-    def _random(self) -> float:
-        with self._rng_lock:
-            return self._rng.random()
-
-    def _route(self, state: Mapping[str, Any]) -> str:
-        """The fleet (endpoint config) that serves this request: green with its current traffic share, else blue."""
-        deployment = state.get("Deployment") or {}
-        share = float(deployment.get("GreenTraffic", 0.0))
-        if share > 0 and (share >= 1.0 or self._random() < share):
-            return str(deployment["EndpointConfigName"])
-        return str(state["EndpointConfigName"])
-
-    def _pick_variant(self, config: Mapping[str, Any]) -> Mapping[str, Any]:
-        variants = config["ProductionVariants"]
-        if len(variants) == 1:
-            return variants[0]  # type: ignore[no-any-return]
-        weights = [float(v.get("InitialVariantWeight", 1.0)) for v in variants]
-        point = self._random() * sum(weights)
-        for variant, weight in zip(variants, weights, strict=True):
-            point -= weight
-            if point < 0:
-                return variant  # type: ignore[no-any-return]
-        return variants[-1]  # type: ignore[no-any-return]
-
-    def _load_model(self, name: str) -> ServingModel:
-        """The model's archive as the container loads it (``model_fn``), with the model's environment."""
-        with self._loaded_lock:
-            loaded = self._loaded.get(name)
-            if loaded is not None:
-                return loaded
-            lock = self._model_locks.setdefault(name, threading.Lock())
-        with lock:
-            with self._loaded_lock:
-                loaded = self._loaded.get(name)
-            if loaded is not None:
-                return loaded
-            model = self._endpoints.model(name)
-            data = model["ModelData"]
-            environment = (model.get("PrimaryContainer") or {}).get("Environment") or {}
-            ref = S3Ref(bucket=data["Bucket"], key=data["Key"], version_id=data["VersionId"])
-            try:
-                stored = self._store.stat(ref)
-                with tempfile.TemporaryDirectory(prefix="model-", dir=self._endpoints.root) as extracted:
-                    model_dir = extract_model_archive(self._store.blob_path(stored.sha256), Path(extracted))
-                    loaded = ServingModel.load(model_dir, environment)
-            except (ArtifactNotFoundError, JobInputError) as exc:
-                raise _ModelLoadError(f"cannot load model {name} from {ref.pinned_uri}: {exc}") from exc
-            with self._loaded_lock:
-                self._loaded[name] = loaded
-            return loaded
-
     def invoke(
         self,
         endpoint_name: str,
@@ -985,50 +861,7 @@ class LocalSageMakerHosting:
             ModelError: 4xx for a body, content type or accept the model cannot serve (the message says
                 what is wrong); 5xx when the model fails. ``variant`` names who answered.
         """
-        if inference_id is not None and not INFERENCE_ID_PATTERN.match(inference_id):
-            raise InvocationError(
-                400, "ValidationError", f"InferenceId {inference_id!r} must be 1-64 printable characters"
-            )
-        state = self._endpoints.read_state(endpoint_name)
-        if state is None or state["EndpointStatus"] not in _SERVING:
-            raise InvocationError(
-                400, "ValidationError", f"Endpoint {endpoint_name} of account {LOCAL_ACCOUNT} not found."
-            )
-        config_name = self._route(state)
-        config = self._endpoints.config(config_name)
-        variant = self._pick_variant(config)
-        variant_name = str(variant["VariantName"])
-        started = time.perf_counter()
-        status, message = 200, ""
-        answer, answer_type, rows, bins = b"", "", 0, {}
-        try:
-            negotiate_accept(accept)  # an unsupported accept is refused before the model is loaded
-            answered = self._load_model(variant["ModelName"]).respond(body, content_type, accept)
-            answer, answer_type = answered.body, answered.content_type
-            rows, bins = int(answered.scores.size), score_bins(answered.scores)
-        except PayloadError as exc:
-            status, message = exc.status_code, str(exc)
-        except Exception as exc:  # noqa: BLE001 - any model failure is the container's 500, never the caller's
-            status, message = 500, f"the model failed: {type(exc).__name__}: {exc}"
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        measurement = Measurement(time.time(), config_name, variant_name, status, latency_ms, rows, bins)
-        self._metrics.append(self._endpoints.metrics_path(endpoint_name, config_name), measurement)
-        if status != 200:
-            raise ModelError(status, message, variant=variant_name, endpoint_config_name=config_name)
-        self._capture.record(
-            Invocation(
-                endpoint_name,
-                config_name,
-                variant_name,
-                body,
-                content_type,
-                answer,
-                answer_type,
-                latency_ms,
-                inference_id,
-            )
-        )
-        return InvokeResult(answer, answer_type, variant_name, latency_ms, config_name)
+        return self._invoker.invoke(endpoint_name, body, content_type, accept, inference_id=inference_id)
 
     # -- statistics -------------------------------------------------------------------------------
     def invocation_stats(self, endpoint_name: str, since: float | None = None) -> dict[str, Any]:

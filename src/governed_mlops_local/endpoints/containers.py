@@ -1,0 +1,81 @@
+"""The model containers of local hosting: each model's archive loaded once, as ``model_fn`` loads it."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from governed_mlops.adapters.object_store import LocalObjectStore
+from governed_mlops.errors import ArtifactNotFoundError, JobInputError
+from governed_mlops.models import S3Ref
+from governed_mlops_local.endpoints.store import EndpointStore
+from governed_mlops_ml.artifacts import extract_model_archive
+from governed_mlops_ml.serving import ServingModel
+
+__all__ = ["ModelContainers", "ModelLoadError"]
+
+
+class ModelLoadError(Exception):
+    """A model's archive cannot be read or loaded (the container would fail its ping health check)."""
+
+
+class ModelContainers:
+    """Loaded models by name; a model loads once, however many threads ask for it at the same time."""
+
+    def __init__(self, endpoints: EndpointStore, objects: LocalObjectStore) -> None:
+        self._endpoints = endpoints
+        self._objects = objects
+        # A leaf lock (never held while taking another lock), so model loading in an invoke thread
+        # and a state mutation cannot wait on each other.
+        self._loaded_lock = threading.Lock()
+        self._loaded: dict[str, ServingModel] = {}
+        self._model_locks: dict[str, threading.Lock] = {}
+
+    def load(self, name: str) -> ServingModel:
+        """The model's archive as the container loads it (``model_fn``), with the model's environment.
+
+        Raises:
+            ModelLoadError: the pinned archive is gone or does not load.
+        """
+        with self._loaded_lock:
+            loaded = self._loaded.get(name)
+            if loaded is not None:
+                return loaded
+            lock = self._model_locks.setdefault(name, threading.Lock())
+        with lock:
+            with self._loaded_lock:
+                loaded = self._loaded.get(name)
+            if loaded is not None:
+                return loaded
+            loaded = self._load_archive(name)
+            with self._loaded_lock:
+                self._loaded[name] = loaded
+            return loaded
+
+    def _load_archive(self, name: str) -> ServingModel:
+        model = self._endpoints.model(name)
+        data = model["ModelData"]
+        environment = (model.get("PrimaryContainer") or {}).get("Environment") or {}
+        ref = S3Ref(bucket=data["Bucket"], key=data["Key"], version_id=data["VersionId"])
+        try:
+            stored = self._objects.stat(ref)
+            with tempfile.TemporaryDirectory(prefix="model-", dir=self._endpoints.root) as extracted:
+                model_dir = extract_model_archive(self._objects.blob_path(stored.sha256), Path(extracted))
+                return ServingModel.load(model_dir, environment)
+        except (ArtifactNotFoundError, JobInputError) as exc:
+            raise ModelLoadError(f"cannot load model {name} from {ref.pinned_uri}: {exc}") from exc
+
+    def provision(self, config: Mapping[str, Any]) -> str | None:
+        """Start a fleet's containers: load every variant's model; the failure reason, if one fails."""
+        for variant in config["ProductionVariants"]:
+            try:
+                self.load(variant["ModelName"])
+            except ModelLoadError as exc:
+                return (
+                    f"The primary container for production variant {variant['VariantName']} did not pass the "
+                    f"ping health check: {exc}"
+                )
+        return None

@@ -26,16 +26,11 @@ process sees the endpoints and serves them; an update whose driving process exit
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
 import math
-import os
-import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +41,17 @@ from governed_mlops_local.endpoints.alarms import (
     ALARM_METRICS,
     AlarmEvaluation,
     AlarmRule,
-    end_of_bake,
     evaluate_alarm,
 )
 from governed_mlops_local.endpoints.capture import DataCapture, check_capture_config
 from governed_mlops_local.endpoints.containers import ModelContainers
+from governed_mlops_local.endpoints.deployment import (
+    PROVISION_SECONDS,
+    ROLLBACK_SECONDS,
+    TRANSITIONAL_STATUSES,
+    DeploymentDriver,
+    check_deployment_config,
+)
 from governed_mlops_local.endpoints.invocation import InvocationError, Invoker, InvokeResult, ModelError
 from governed_mlops_local.endpoints.metrics import Measurement, MetricsLog
 from governed_mlops_local.endpoints.naming import arn, check_name, invalid
@@ -77,99 +78,12 @@ __all__ = [
     "evaluate_alarm",
 ]
 
-logger = logging.getLogger(__name__)
 
 CREATE_MODEL_RESOURCE = "arn:aws:states:::sagemaker:createModel"
 CREATE_ENDPOINT_CONFIG_RESOURCE = "arn:aws:states:::sagemaker:createEndpointConfig"
 CREATE_ENDPOINT_RESOURCE = "arn:aws:states:::sagemaker:createEndpoint"
 UPDATE_ENDPOINT_RESOURCE = "arn:aws:states:::sagemaker:updateEndpoint"
 DESCRIBE_ENDPOINT_RESOURCE = "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint"
-
-PROVISION_SECONDS = 4.0
-"""Time to provision a fleet (new endpoint, or the green fleet of an update), before ``time_scale``."""
-ROLLBACK_SECONDS = 2.0
-"""Time an endpoint stays RollingBack (green fleet terminated) after all traffic went back to blue."""
-ALARM_PERIOD_SECONDS = 0.02
-"""Real seconds between alarm evaluations during a bake (CloudWatch: the alarm period)."""
-MAX_SHIFT_FRACTION = 0.5
-"""SageMaker: a canary (or linear step) may be at most 50% of the new fleet's capacity."""
-
-_TRANSITIONAL = ("Creating", "Updating", "RollingBack")
-_LIVE_INSTANCES: set[str] = set()
-"""Hosting instances of this process that have not been closed (drivers of in-flight transitions)."""
-
-
-class _Stopped(Exception):
-    """The hosting instance is closing: a driver thread leaves the endpoint to recovery."""
-
-
-@dataclass(frozen=True)
-class _Step:
-    fraction: float
-    bake_seconds: float
-    label: str
-
-
-def _driver_alive(driver: Mapping[str, Any] | None) -> bool:
-    if not driver:
-        return False
-    pid = int(driver.get("pid", -1))
-    if pid == os.getpid():
-        return driver.get("instance") in _LIVE_INSTANCES
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _capacity_fraction(size: Mapping[str, Any], instances: int, what: str) -> float:
-    value = float(size["Value"])
-    fraction = value / 100.0 if size["Type"] == "CAPACITY_PERCENT" else value / max(instances, 1)
-    if fraction > MAX_SHIFT_FRACTION:
-        raise invalid(
-            f"{what} {size['Type']} {size['Value']} is {fraction:.0%} of the new fleet ({instances} instances): "
-            f"it must be at most {MAX_SHIFT_FRACTION:.0%} of the new fleet's capacity"
-        )
-    return fraction
-
-
-def _traffic_plan(policy: Mapping[str, Any] | None, instances: int) -> list[_Step]:
-    """The traffic shifts of a blue/green update, each with its baking period (seconds, unscaled)."""
-    if not policy:
-        # No DeploymentConfig: SageMaker's default blue/green update, all at once, no baking.
-        return [_Step(1.0, 0.0, "all traffic on the new fleet")]
-    routing = policy["TrafficRoutingConfiguration"]
-    kind, wait = routing["Type"], float(routing["WaitIntervalInSeconds"])
-    steps: list[_Step] = []
-    if kind == "ALL_AT_ONCE":
-        steps.append(_Step(1.0, wait, "all traffic on the new fleet"))
-    elif kind == "CANARY":
-        if "CanarySize" not in routing:
-            raise invalid("TrafficRoutingConfiguration.CanarySize is required for CANARY traffic routing")
-        fraction = _capacity_fraction(routing["CanarySize"], instances, "CanarySize")
-        steps.append(_Step(fraction, wait, f"canary: {fraction:.0%} of traffic on the new fleet"))
-    else:
-        if "LinearStepSize" not in routing:
-            raise invalid("TrafficRoutingConfiguration.LinearStepSize is required for LINEAR traffic routing")
-        step = _capacity_fraction(routing["LinearStepSize"], instances, "LinearStepSize")
-        count = math.ceil(1.0 / step - 1e-9)
-        for index in range(1, count + 1):
-            fraction = min(1.0, step * index)
-            steps.append(_Step(fraction, wait, f"linear step {index}/{count}: {fraction:.0%} of traffic"))
-    termination = float(policy.get("TerminationWaitInSeconds", 0))
-    steps.append(_Step(1.0, termination, "all traffic on the new fleet, baking before the old fleet is terminated"))
-    maximum = policy.get("MaximumExecutionTimeoutInSeconds")
-    total = sum(s.bake_seconds for s in steps)
-    if maximum is not None and total >= float(maximum):
-        raise invalid(
-            f"MaximumExecutionTimeoutInSeconds ({maximum}) must be larger than the total waiting time "
-            f"({total:g} s of WaitIntervalInSeconds and TerminationWaitInSeconds)"
-        )
-    return steps
-
 
 # -- the hosting emulator ----------------------------------------------------------------------
 
@@ -191,19 +105,18 @@ class LocalSageMakerHosting:
         self._alarms = AlarmRegistry(self._endpoints)
         self._store = store
         self.time_scale = time_scale
-        self._lock = threading.Lock()
-        self._drivers: dict[str, threading.Thread] = {}
-        self._stop = threading.Event()
         self._metrics = MetricsLog()
         router = TrafficRouter(rng_seed)
         self._containers = ModelContainers(self._endpoints, store)
         self._capture = DataCapture(self._endpoints, store, router.draw)
         self._invoker = Invoker(self._endpoints, router, self._containers, self._metrics, self._capture)
-        self.instance_id = uuid.uuid4().hex
+        self._driver = DeploymentDriver(
+            self._endpoints, self._alarms, self._metrics, self._containers, time_scale=time_scale
+        )
+        self.instance_id = self._driver.instance_id
         self._closed = False
-        _LIVE_INSTANCES.add(self.instance_id)
         for name in self._endpoints.endpoint_names():
-            self._recover_if_orphaned(name)
+            self._driver.recover_if_orphaned(name)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> LocalSageMakerHosting:
@@ -217,12 +130,7 @@ class LocalSageMakerHosting:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        for thread in list(self._drivers.values()):
-            thread.join(timeout=10)
-        _LIVE_INSTANCES.discard(self.instance_id)
-        for name in list(self._drivers):
-            self._recover_if_orphaned(name)
+        self._driver.close()
         self._metrics.close()
         self._capture.close()
         self._endpoints.close()
@@ -242,9 +150,6 @@ class LocalSageMakerHosting:
                 request["EndpointName"]
             ),
         }
-
-    def _driver(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "instance": self.instance_id}
 
     # -- models and endpoint configs ------------------------------------------------------------
     def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -334,14 +239,14 @@ class LocalSageMakerHosting:
                 "EndpointStatus": "Creating",
                 "CreationTime": created,
                 "LastModifiedTime": created,
-                "Driver": self._driver(),
+                "Driver": self._driver.identity(),
                 "Rollbacks": [],
             }
             if "Tags" in request:
                 state["Tags"] = request["Tags"]
             record_event(state, f"creating the endpoint with configuration {config_name}")
             self._endpoints.write_state(name, state)
-        self._start_driver(name, lambda: self._drive_creation(name))
+        self._driver.start_creation(name)
         return {"EndpointArn": endpoint_arn}
 
     def update_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -354,18 +259,18 @@ class LocalSageMakerHosting:
         name = request["EndpointName"]
         config_name = request["EndpointConfigName"]
         deployment_config = request.get("DeploymentConfig")
-        self._recover_if_orphaned(name)
+        self._driver.recover_if_orphaned(name)
         with self._endpoints.exclusive():
             state = self._endpoints.require_state(name)
             status = state["EndpointStatus"]
-            if status in _TRANSITIONAL:
+            if status in TRANSITIONAL_STATUSES:
                 raise invalid(f'Cannot update in-progress endpoint "{state["EndpointArn"]}" (status {status}).')
             if status != "InService":
                 raise invalid(f'Cannot update endpoint "{state["EndpointArn"]}" with status {status}.')
             if config_name == state["EndpointConfigName"]:
                 raise invalid(f"endpoint {name} already uses endpoint configuration {config_name}")
             config = self._endpoints.config(config_name)
-            alarms = self._check_deployment_config(name, deployment_config, config)
+            alarms = check_deployment_config(name, deployment_config, config, self._alarms)
             deployment = {
                 "Id": uuid.uuid4().hex,
                 "EndpointConfigName": config_name,
@@ -382,41 +287,14 @@ class LocalSageMakerHosting:
             def start(s: dict[str, Any]) -> None:
                 s["EndpointStatus"] = "Updating"
                 s["Deployment"] = deployment
-                s["Driver"] = self._driver()
+                s["Driver"] = self._driver.identity()
                 record_event(
                     s, f"updating to {config_name}: provisioning the new fleet", EndpointConfigName=config_name
                 )
 
             self._endpoints.mutate(name, start)
-        self._start_driver(name, lambda: self._drive_update(name, deployment["Id"]))
+        self._driver.start_update(name, deployment["Id"])
         return {"EndpointArn": state["EndpointArn"]}
-
-    def _check_deployment_config(
-        self, name: str, deployment_config: Mapping[str, Any] | None, config: Mapping[str, Any]
-    ) -> list[str]:
-        if not deployment_config:
-            return []
-        if "RollingUpdatePolicy" in deployment_config:
-            raise invalid("RollingUpdatePolicy is not emulated locally: use BlueGreenUpdatePolicy")
-        policy = deployment_config.get("BlueGreenUpdatePolicy")
-        alarms = [a["AlarmName"] for a in (deployment_config.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
-        if policy is not None:
-            kind = policy["TrafficRoutingConfiguration"]["Type"]
-            if kind in ("CANARY", "LINEAR") and not alarms:
-                raise invalid(
-                    f"a {kind} update must name at least one alarm in AutoRollbackConfiguration.Alarms: "
-                    "without one nothing watches the new fleet"
-                )
-            _traffic_plan(policy, self._instances(config))
-        rules = self._alarms.rules(name)
-        unknown = [alarm for alarm in alarms if alarm not in rules]
-        if unknown:
-            raise invalid(f"AutoRollbackConfiguration names alarms not registered for endpoint {name}: {unknown}")
-        return alarms
-
-    @staticmethod
-    def _instances(config: Mapping[str, Any]) -> int:
-        return sum(int(v.get("InitialInstanceCount", 1)) for v in config["ProductionVariants"])
 
     def describe_endpoint(self, name: str) -> dict[str, Any]:
         """DescribeEndpoint.
@@ -424,7 +302,7 @@ class LocalSageMakerHosting:
         During an update ``EndpointConfigName`` and ``ProductionVariants`` are still the old fleet's; the new
         fleet is in ``PendingDeploymentSummary`` (its VariantStatus message gives its share of the traffic).
         """
-        self._recover_if_orphaned(name)
+        self._driver.recover_if_orphaned(name)
         return self._describe(self._endpoints.require_state(name))
 
     def _describe(self, state: Mapping[str, Any]) -> dict[str, Any]:
@@ -512,10 +390,10 @@ class LocalSageMakerHosting:
 
     def delete_endpoint(self, name: str) -> dict[str, Any]:
         """DeleteEndpoint (measurements and capture files stay, as CloudWatch metrics and S3 objects do)."""
-        self._recover_if_orphaned(name)
+        self._driver.recover_if_orphaned(name)
         with self._endpoints.exclusive():
             state = self._endpoints.require_state(name)
-            if state["EndpointStatus"] in _TRANSITIONAL:
+            if state["EndpointStatus"] in TRANSITIONAL_STATUSES:
                 raise invalid(f'Cannot delete endpoint "{state["EndpointArn"]}" while it is {state["EndpointStatus"]}.')
             self._endpoints.delete_state(name)
         return {}
@@ -562,283 +440,6 @@ class LocalSageMakerHosting:
                 }
             )
         return answers
-
-    # -- driving transitions --------------------------------------------------------------------
-    def _start_driver(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=f"endpoint-{name}", daemon=True)
-        with self._lock:
-            self._drivers[name] = thread
-        thread.start()
-
-    def _sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` of emulated time; raises _Stopped when the instance closes."""
-        self._sleep_real(seconds * self.time_scale)
-
-    def _sleep_real(self, seconds: float) -> None:
-        if self._stop.wait(max(0.0, seconds)):
-            raise _Stopped
-
-    def _drive_creation(self, name: str) -> None:
-        try:
-            self._sleep(PROVISION_SECONDS)
-            self._finish_creation(name)
-        except _Stopped:
-            return
-        except Exception:  # a bug must not leave the endpoint Creating forever
-            logger.exception("creating endpoint %s failed", name)
-            self._endpoints.mutate(name, lambda s: self._set_failed(s, "InternalFailure: see the local runtime log"))
-
-    def _finish_creation(self, name: str) -> None:
-        state = self._endpoints.require_state(name)
-        failure = self._containers.provision(self._endpoints.config(state["EndpointConfigName"]))
-
-        def finish(s: dict[str, Any]) -> None:
-            if failure:
-                self._set_failed(s, failure)
-                return
-            s["EndpointStatus"] = "InService"
-            s.pop("Driver", None)
-            record_event(s, "the endpoint is in service")
-
-        self._endpoints.mutate(name, finish)
-
-    def _set_failed(self, state: dict[str, Any], reason: str) -> None:
-        state["EndpointStatus"] = "Failed"
-        state["FailureReason"] = reason
-        state.pop("Driver", None)
-        record_event(state, f"creation failed: {reason}")
-
-    def _drive_update(self, name: str, deployment_id: str) -> None:
-        try:
-            self._run_update(name, deployment_id)
-        except _Stopped:
-            return
-        except Exception as exc:  # never leave traffic half-shifted because of a bug
-            logger.exception("updating endpoint %s failed", name)
-            with contextlib.suppress(_Stopped):
-                self._roll_back(name, deployment_id, f"InternalFailure: {type(exc).__name__}: {exc}", None)
-
-    def _deployment(self, name: str, deployment_id: str) -> dict[str, Any]:
-        """The in-flight deployment ``deployment_id``; _Stopped when it is gone (finished or recovered elsewhere)."""
-        deployment: dict[str, Any] = (self._endpoints.read_state(name) or {}).get("Deployment") or {}
-        if deployment.get("Id") != deployment_id:
-            raise _Stopped
-        return deployment
-
-    def _set_step(self, name: str, deployment_id: str, step: _Step) -> None:
-        def shift(s: dict[str, Any]) -> None:
-            deployment = s.get("Deployment") or {}
-            if deployment.get("Id") != deployment_id:
-                raise _Stopped
-            deployment |= {
-                "Phase": "Baking",
-                "GreenTraffic": step.fraction,
-                "Step": step.label,
-                "StepStartTime": now(),
-            }
-            record_event(
-                s,
-                f"{step.label}; baking {step.bake_seconds:g} s",
-                GreenTraffic=step.fraction,
-                EndpointConfigName=deployment["EndpointConfigName"],
-            )
-
-        self._endpoints.mutate(name, shift)
-
-    def _run_update(self, name: str, deployment_id: str) -> None:
-        deployment = self._deployment(name, deployment_id)
-        green_name = deployment["EndpointConfigName"]
-        green = self._endpoints.config(green_name)
-        started = time.monotonic()
-        self._sleep(PROVISION_SECONDS)
-        failure = self._containers.provision(green)
-        if failure:
-            self._end_failed_update(name, deployment_id, failure)
-            return
-        policy = (deployment.get("DeploymentConfig") or {}).get("BlueGreenUpdatePolicy")
-        maximum = (policy or {}).get("MaximumExecutionTimeoutInSeconds")
-        deadline = started + float(maximum) * self.time_scale if maximum is not None else math.inf
-        rules_by_name = self._alarms.rules(name)
-        rules = [rules_by_name[alarm] for alarm in deployment["Alarms"] if alarm in rules_by_name]
-        metrics_path = self._endpoints.metrics_path(name, green_name)
-        for step in _traffic_plan(policy, self._instances(green)):
-            window_start = time.time()
-            self._set_step(name, deployment_id, step)
-            bake_end = time.monotonic() + step.bake_seconds * self.time_scale
-            final = False
-            while True:
-                tripped = self._evaluate_alarms(name, deployment_id, rules, metrics_path, window_start, final=final)
-                if tripped is not None:
-                    reason = f"alarm {tripped.alarm_name} went to ALARM: {tripped.reason}"
-                    self._roll_back(name, deployment_id, reason, tripped.alarm_name)
-                    return
-                if final:
-                    break
-                if time.monotonic() >= deadline:
-                    self._roll_back(
-                        name, deployment_id, f"the update exceeded MaximumExecutionTimeoutInSeconds ({maximum})", None
-                    )
-                    return
-                remaining = bake_end - time.monotonic()
-                if remaining <= 0:
-                    final = True
-                    continue
-                self._sleep_real(min(ALARM_PERIOD_SECONDS, remaining))
-        self._complete_update(name, deployment_id)
-
-    def _evaluate_alarms(
-        self,
-        name: str,
-        deployment_id: str,
-        rules: Sequence[AlarmRule],
-        metrics_path: Path,
-        window_start: float,
-        *,
-        final: bool,
-    ) -> AlarmEvaluation | None:
-        """Evaluate every alarm on green's measurements in this bake window; the first in ALARM, if any."""
-        if not rules:
-            return None
-        measurements = self._metrics.since(metrics_path, window_start)
-        evaluations = []
-        for rule in rules:
-            evaluation = evaluate_alarm(rule, measurements)
-            evaluations.append(end_of_bake(rule, evaluation) if final else evaluation)
-        recorded = self._deployment(name, deployment_id).get("AlarmStates", {})
-        if any(recorded.get(e.alarm_name, {}).get("state") != e.state for e in evaluations) or final:
-
-            def note(s: dict[str, Any]) -> None:
-                deployment = s.get("Deployment") or {}
-                if deployment.get("Id") != deployment_id:
-                    raise _Stopped
-                deployment["AlarmStates"] = {e.alarm_name: e.to_json_dict() for e in evaluations}
-
-            self._endpoints.mutate(name, note)
-        return next((e for e in evaluations if e.state == "ALARM"), None)
-
-    def _roll_back(self, name: str, deployment_id: str, reason: str, alarm: str | None) -> None:
-        """All traffic back to blue now; RollingBack while green is terminated; then InService on the old config."""
-
-        def begin(s: dict[str, Any]) -> None:
-            deployment = s.get("Deployment") or {}
-            if deployment.get("Id") != deployment_id:
-                raise _Stopped
-            s["EndpointStatus"] = "RollingBack"
-            deployment |= {
-                "Phase": "RollingBack",
-                "GreenTraffic": 0.0,
-                "Step": "rolling back",
-                "StepStartTime": now(),
-                "RollbackReason": reason,
-                "RollbackAlarm": alarm,
-            }
-            record_event(s, f"rolling back to {s['EndpointConfigName']}: {reason}", GreenTraffic=0.0, AlarmName=alarm)
-
-        self._endpoints.mutate(name, begin)
-        with contextlib.suppress(_Stopped):
-            self._sleep(ROLLBACK_SECONDS)
-        self._finish_rollback(name, reason, alarm, deployment_id)
-
-    def _finish_rollback(self, name: str, reason: str, alarm: str | None, deployment_id: str | None = None) -> None:
-        def finish(s: dict[str, Any]) -> None:
-            if deployment_id is not None and (s.get("Deployment") or {}).get("Id") != deployment_id:
-                raise _Stopped
-            deployment = s.pop("Deployment", None) or {}
-            s["EndpointStatus"] = "InService"
-            s["FailureReason"] = f"Deployment rolled back: {reason}"
-            if deployment.get("DeploymentConfig"):
-                s["LastDeploymentConfig"] = deployment["DeploymentConfig"]
-            s["LastAlarmStates"] = deployment.get("AlarmStates", {})
-            s.pop("Driver", None)
-            s.setdefault("Rollbacks", []).append(
-                {
-                    "Time": now(),
-                    "AttemptedEndpointConfigName": deployment.get("EndpointConfigName"),
-                    "RestoredEndpointConfigName": s["EndpointConfigName"],
-                    "Reason": reason,
-                    "AlarmName": alarm,
-                    "AlarmStates": deployment.get("AlarmStates", {}),
-                }
-            )
-            record_event(s, f"rolled back: serving {s['EndpointConfigName']} again", GreenTraffic=0.0, AlarmName=alarm)
-
-        self._endpoints.mutate(name, finish)
-
-    def _end_failed_update(self, name: str, deployment_id: str, reason: str) -> None:
-        """The new fleet never served: back to InService on the old config with the failure reason."""
-
-        def finish(s: dict[str, Any]) -> None:
-            deployment = s.get("Deployment") or {}
-            if deployment.get("Id") != deployment_id:
-                raise _Stopped
-            s.pop("Deployment")
-            s["EndpointStatus"] = "InService"
-            s["FailureReason"] = reason
-            if deployment.get("DeploymentConfig"):
-                s["LastDeploymentConfig"] = deployment["DeploymentConfig"]
-            s.pop("Driver", None)
-            s.setdefault("Rollbacks", []).append(
-                {
-                    "Time": now(),
-                    "AttemptedEndpointConfigName": deployment["EndpointConfigName"],
-                    "RestoredEndpointConfigName": s["EndpointConfigName"],
-                    "Reason": reason,
-                    "AlarmName": None,
-                    "AlarmStates": {},
-                }
-            )
-            record_event(s, f"update failed, still serving {s['EndpointConfigName']}: {reason}")
-
-        self._endpoints.mutate(name, finish)
-
-    def _complete_update(self, name: str, deployment_id: str) -> None:
-        def finish(s: dict[str, Any]) -> None:
-            deployment = s.get("Deployment") or {}
-            if deployment.get("Id") != deployment_id:
-                raise _Stopped
-            old = s["EndpointConfigName"]
-            s.pop("Deployment")
-            s["EndpointConfigName"] = deployment["EndpointConfigName"]
-            s["EndpointStatus"] = "InService"
-            s.pop("FailureReason", None)
-            if deployment.get("DeploymentConfig"):
-                s["LastDeploymentConfig"] = deployment["DeploymentConfig"]
-            s["LastAlarmStates"] = deployment.get("AlarmStates", {})
-            s.pop("Driver", None)
-            record_event(
-                s,
-                f"update complete: old fleet ({old}) terminated, serving {s['EndpointConfigName']}",
-                GreenTraffic=1.0,
-                EndpointConfigName=s["EndpointConfigName"],
-            )
-
-        self._endpoints.mutate(name, finish)
-
-    def _recover_if_orphaned(self, name: str) -> None:
-        """Finish a transition whose driving process (or closed instance) is gone.
-
-        Creating: provision now (InService or Failed). Updating / RollingBack: all traffic back to
-        the old fleet, InService on the old config, with the reason recorded.
-        """
-        state = self._endpoints.read_state(name)
-        if state is None or state["EndpointStatus"] not in _TRANSITIONAL or _driver_alive(state.get("Driver")):
-            return
-        with self._endpoints.exclusive():
-            state = self._endpoints.read_state(name)
-            if state is None or state["EndpointStatus"] not in _TRANSITIONAL or _driver_alive(state.get("Driver")):
-                return
-            driver = state.get("Driver") or {}
-            if state["EndpointStatus"] == "Creating":
-                self._finish_creation(name)
-                return
-            reason = (
-                f"the update was interrupted: the local process driving it (pid {driver.get('pid')}) stopped "
-                "before it completed"
-            )
-            deployment = state.get("Deployment") or {}
-            if deployment.get("RollbackReason"):  # it was already rolling back: finish that rollback
-                reason = str(deployment["RollbackReason"])
-            self._finish_rollback(name, reason, deployment.get("RollbackAlarm"))
 
     # -- invocations ------------------------------------------------------------------------------
     def invoke(

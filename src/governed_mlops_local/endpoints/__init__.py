@@ -1,13 +1,19 @@
 """Local emulation of SageMaker real-time hosting: models, endpoint configs, endpoints and invocations.
 
-The API methods take and return the SageMaker API shapes (requests are checked against botocore's
-service model), so the ASL's ``sagemaker:createModel`` / ``createEndpointConfig`` /
-``createEndpoint`` / ``updateEndpoint`` tasks and ``aws-sdk:sagemaker:describeEndpoint`` polling run
-against :class:`LocalSageMakerHosting` unchanged (see :meth:`LocalSageMakerHosting.functions`).
+:class:`LocalSageMakerHosting` answers the SageMaker API shapes, so the ASL's SageMaker tasks run
+against it unchanged. The package is split by job; this module only hands the public names on.
 
-This package is split by job; this module only hands the public names on:
-
-- ``hosting``: :class:`LocalSageMakerHosting`, the SageMaker API over the collaborators below.
+- ``hosting``: :class:`LocalSageMakerHosting`, the API, delegating to the modules below.
+- ``store``: the files under ``<root>/endpoints/`` (models, endpoint configs, endpoint state; the
+  cross-process lock) and the alarms registered per endpoint.
+- ``deployment``: the driver of transitions: creation, blue/green updates (all at once, canary,
+  linear) with their bakes, rollback, recovery of a transition whose process is gone.
+- ``alarms``: alarm rules and their pure evaluation on a bake window's measurements.
+- ``metrics``: invocation measurements per fleet and their statistics.
+- ``invocation``, ``routing``, ``containers``: InvokeEndpoint, the traffic and variant draws, the loaded models.
+- ``capture``: data capture in SageMaker's record format and S3 layout.
+- ``description``: DescribeEndpoint's answer; ``naming``: names, ARNs, ValidationException;
+  ``append_only``: the line writer of measurements and capture.
 """
 
 from governed_mlops_local.endpoints.hosting import (

@@ -1,27 +1,18 @@
-"""Local emulation of SageMaker real-time hosting: models, endpoint configs, endpoints and invocations.
+"""LocalSageMakerHosting: the SageMaker hosting API over collaborators with one job each.
 
 The API methods take and return the SageMaker API shapes (requests are checked against botocore's
 service model), so the ASL's ``sagemaker:createModel`` / ``createEndpointConfig`` /
 ``createEndpoint`` / ``updateEndpoint`` tasks and ``aws-sdk:sagemaker:describeEndpoint`` polling run
-against this class unchanged (see :meth:`LocalSageMakerHosting.functions`).
-
-Updates are blue/green deployments as SageMaker documents them: the old fleet (blue) keeps serving
-while the new fleet (green) is provisioned; traffic then shifts to green (``ALL_AT_ONCE``,
-``CANARY`` or ``LINEAR``), each shift followed by a baking period during which the
-AutoRollbackConfiguration alarms are evaluated on green's own measurements; after the
-``TerminationWaitInSeconds`` bake the blue fleet is terminated and the endpoint reports the new
-EndpointConfigName. An alarm in ALARM at any point sends all traffic back to blue: the endpoint goes
-``RollingBack`` then ``InService`` with the *old* EndpointConfigName, and the reason and alarm are
-recorded. All waits are multiplied by ``time_scale``.
+against this class unchanged (see :meth:`LocalSageMakerHosting.functions`). The class checks each
+request and hands the work on: files to :class:`~.store.EndpointStore`, alarm definitions to
+:class:`~.store.AlarmRegistry`, transitions (creation, blue/green updates, rollback, recovery) to
+:class:`~.deployment.DeploymentDriver`, requests to :class:`~.invocation.Invoker` (with
+:class:`~.routing.TrafficRouter`, :class:`~.containers.ModelContainers`, :class:`~.metrics.MetricsLog`
+and :class:`~.capture.DataCapture`), and DescribeEndpoint's shape to :func:`~.description.describe`.
 
 CloudWatch alarms are evaluated locally from :class:`AlarmRule` definitions registered per endpoint
 (:meth:`LocalSageMakerHosting.register_alarms`); in AWS the same names refer to real CloudWatch alarms.
-
-State lives under ``<root>/endpoints/``: one JSON file per model (``_models/``), endpoint config
-(``_endpoint-configs/``) and endpoint (``<name>/endpoint.json``), written atomically; per-fleet
-invocation measurements (``<name>/metrics/<config>.jsonl``) and data capture
-(``<name>/capture/<variant>/YYYY/MM/DD/HH/capture.jsonl``) are append-only JSON lines. A later
-process sees the endpoints and serves them; an update whose driving process exited is rolled back.
+A later process sees the endpoints and serves them; an update whose driving process exited is rolled back.
 """
 
 from __future__ import annotations
@@ -30,7 +21,7 @@ import copy
 import math
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +43,7 @@ from governed_mlops_local.endpoints.deployment import (
     DeploymentDriver,
     check_deployment_config,
 )
+from governed_mlops_local.endpoints.description import describe
 from governed_mlops_local.endpoints.invocation import InvocationError, Invoker, InvokeResult, ModelError
 from governed_mlops_local.endpoints.metrics import Measurement, MetricsLog
 from governed_mlops_local.endpoints.naming import arn, check_name, invalid
@@ -303,76 +295,7 @@ class LocalSageMakerHosting:
         fleet is in ``PendingDeploymentSummary`` (its VariantStatus message gives its share of the traffic).
         """
         self._driver.recover_if_orphaned(name)
-        return self._describe(self._endpoints.require_state(name))
-
-    def _describe(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        status = state["EndpointStatus"]
-        config = self._endpoints.config(state["EndpointConfigName"])
-        serving = status not in ("Creating", "Failed")
-        answer: dict[str, Any] = {
-            "EndpointName": state["EndpointName"],
-            "EndpointArn": state["EndpointArn"],
-            "EndpointConfigName": state["EndpointConfigName"],
-            "ProductionVariants": [
-                self._variant_summary(v, serving, None if serving else status) for v in config["ProductionVariants"]
-            ],
-        }
-        capture = config.get("DataCaptureConfig")
-        if capture:
-            answer["DataCaptureConfig"] = {
-                "EnableCapture": bool(capture.get("EnableCapture", True)),
-                "CaptureStatus": "Started" if capture.get("EnableCapture", True) else "Stopped",
-                "CurrentSamplingPercentage": capture["InitialSamplingPercentage"],
-                "DestinationS3Uri": capture["DestinationS3Uri"],
-                "KmsKeyId": capture.get("KmsKeyId", ""),
-            }
-        answer["EndpointStatus"] = status
-        if state.get("FailureReason"):
-            answer["FailureReason"] = state["FailureReason"]
-        answer["CreationTime"] = state["CreationTime"]
-        answer["LastModifiedTime"] = state["LastModifiedTime"]
-        if state.get("LastDeploymentConfig"):
-            answer["LastDeploymentConfig"] = state["LastDeploymentConfig"]
-        deployment = state.get("Deployment")
-        if deployment:
-            green = self._endpoints.config(deployment["EndpointConfigName"])
-            provisioned = deployment["Phase"] != "Provisioning"
-            message = f"{deployment['GreenTraffic']:.0%} of endpoint traffic; {deployment['Step']}"
-            variant_status = {
-                "Status": {"Provisioning": "Creating", "RollingBack": "Deleting"}.get(deployment["Phase"], "Baking"),
-                "StatusMessage": message,
-                "StartTime": deployment["StepStartTime"],
-            }
-            answer["PendingDeploymentSummary"] = {
-                "EndpointConfigName": deployment["EndpointConfigName"],
-                "ProductionVariants": [
-                    {
-                        **self._variant_summary(v, provisioned, None),
-                        **({"InstanceType": v["InstanceType"]} if v.get("InstanceType") else {}),
-                        "VariantStatus": [variant_status],
-                    }
-                    for v in green["ProductionVariants"]
-                ],
-                "StartTime": deployment["StartTime"],
-            }
-        return answer
-
-    def _variant_summary(self, variant: Mapping[str, Any], provisioned: bool, status: str | None) -> dict[str, Any]:
-        weight = float(variant.get("InitialVariantWeight", 1.0))
-        count = int(variant.get("InitialInstanceCount", 1))
-        summary: dict[str, Any] = {"VariantName": variant["VariantName"]}
-        image = (self._endpoints.model(variant["ModelName"]).get("PrimaryContainer") or {}).get("Image")
-        if image:
-            summary["DeployedImages"] = [{"SpecifiedImage": image, "ResolvedImage": image}]
-        summary |= {
-            "CurrentWeight": weight if provisioned else 0.0,
-            "DesiredWeight": weight,
-            "CurrentInstanceCount": count if provisioned else 0,
-            "DesiredInstanceCount": count,
-        }
-        if status == "Creating":
-            summary["VariantStatus"] = [{"Status": "Creating"}]
-        return summary
+        return describe(self._endpoints.require_state(name), self._endpoints)
 
     def list_endpoints(self) -> dict[str, Any]:
         """ListEndpoints, newest first."""

@@ -96,7 +96,6 @@ class LocalSageMakerHosting:
         self._endpoints = EndpointStore(root)
         self._alarms = AlarmRegistry(self._endpoints)
         self._store = store
-        self.time_scale = time_scale
         self._metrics = MetricsLog()
         router = TrafficRouter(rng_seed)
         self._containers = ModelContainers(self._endpoints, store)
@@ -109,6 +108,15 @@ class LocalSageMakerHosting:
         self._closed = False
         for name in self._endpoints.endpoint_names():
             self._driver.recover_if_orphaned(name)
+
+    @property
+    def time_scale(self) -> float:
+        """What every wait (provisioning, baking, rollback) is multiplied by."""
+        return self._driver.time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        self._driver.time_scale = value
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> LocalSageMakerHosting:

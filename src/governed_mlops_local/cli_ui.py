@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import click
 
-from governed_mlops_local.ui.pages import describe_failure, event_detail
+from governed_mlops_local.ui.history_view import describe_failure, event_detail
 
 DEFAULT_PORT = 8765
 _REPORT_IN_CAUSE = re.compile(r"report: (s3://[^\s)]+)")

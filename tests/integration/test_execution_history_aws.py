@@ -16,7 +16,7 @@ from moto import mock_aws
 from governed_mlops.adapters.execution_history import StepFunctionsHistory, execution_arn_for
 from governed_mlops.errors import ExecutionNotFoundError, TransientStorageError
 from governed_mlops_local.cli_ui import render_history_table
-from governed_mlops_local.ui.pages import describe_failure
+from governed_mlops_local.ui.history_view import describe_failure
 from governed_mlops_local.ui.server import UiRoutes
 
 REGION = "us-east-1"

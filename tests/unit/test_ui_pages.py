@@ -13,16 +13,9 @@ import pytest
 
 from governed_mlops.errors import ExecutionNotFoundError
 from governed_mlops_local.cli_ui import local_evidence_links, render_history_table
-from governed_mlops_local.ui.pages import (
-    describe_failure,
-    format_duration,
-    layout_states,
-    readable_cause,
-    render_execution,
-    render_executions,
-    state_edges,
-    state_outcomes,
-)
+from governed_mlops_local.ui.graph_layout import layout_states, state_edges
+from governed_mlops_local.ui.history_view import describe_failure, readable_cause, state_outcomes
+from governed_mlops_local.ui.render import format_duration, render_execution, render_executions
 from governed_mlops_local.ui.server import UiRoutes
 
 ASL = Path(__file__).resolve().parents[2] / "statemachines" / "training_pipeline.asl.json"

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from governed_mlops.errors import ExecutionNotFoundError
-from governed_mlops_local.ui.pages import TERMINAL_FAILURES, render_execution, render_executions, render_message
+from governed_mlops_local.ui.history_view import TERMINAL_FAILURES
+from governed_mlops_local.ui.render import render_execution, render_executions, render_message
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from governed_mlops.adapters.pipeline import definition_sha256
-from governed_mlops.contracts import RegistrationOutput
-from governed_mlops.models import StageEvent
+from governed_mlops.models import RegistrationOutput, StageEvent
 from governed_mlops.observability import EXECUTION_NAME_PATH, logger, metrics, tracer
 from governed_mlops.services import wiring
 from governed_mlops.services.stages import register_model

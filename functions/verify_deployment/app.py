@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from governed_mlops.contracts import DeploymentOutput
+from governed_mlops.models import DeploymentOutput
 from governed_mlops.observability import EXECUTION_NAME_PATH, logger, metrics, tracer
 from governed_mlops.services import wiring
 from governed_mlops.services.approval import utcnow

@@ -8,10 +8,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from governed_mlops.adapters import factory
-from governed_mlops.adapters.object_store import ObjectStore
 from governed_mlops.models import StageEvent
 from governed_mlops.observability import EXECUTION_NAME_PATH, logger, metrics, tracer
+from governed_mlops.services import wiring
 from governed_mlops.services.stages import check_quality_gates
 from governed_mlops.settings import StageSettings
 
@@ -19,15 +18,15 @@ SETTINGS = StageSettings.from_environ(os.environ)
 
 
 @cache
-def store() -> ObjectStore:
-    return factory.object_store(SETTINGS)
+def dependencies() -> wiring.StageDeps:
+    return wiring.stage(SETTINGS)
 
 
 @logger.inject_lambda_context(correlation_id_path=EXECUTION_NAME_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = check_quality_gates(parse(event=event, model=StageEvent), store())
+    result = check_quality_gates(parse(event=event, model=StageEvent), dependencies().store)
     for name, value in result.summary.items():
         if isinstance(value, int | float):
             metrics.add_metric(name=f"HoldOut{name.upper()}", unit=MetricUnit.NoUnit, value=value)

@@ -7,10 +7,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from governed_mlops.adapters import factory
-from governed_mlops.adapters.object_store import ObjectStore
 from governed_mlops.models import StageEvent
 from governed_mlops.observability import EXECUTION_NAME_PATH, logger, metrics, tracer
+from governed_mlops.services import wiring
 from governed_mlops.services.stages import prepare_data
 from governed_mlops.settings import PrepareSettings
 
@@ -18,13 +17,13 @@ SETTINGS = PrepareSettings.from_environ(os.environ)
 
 
 @cache
-def store() -> ObjectStore:
-    return factory.object_store(SETTINGS)
+def dependencies() -> wiring.StageDeps:
+    return wiring.stage(SETTINGS)
 
 
 @logger.inject_lambda_context(correlation_id_path=EXECUTION_NAME_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = prepare_data(parse(event=event, model=StageEvent), store(), SETTINGS.training_source_uri)
+    result = prepare_data(parse(event=event, model=StageEvent), dependencies().store, SETTINGS.training_source_uri)
     return result.model_dump(mode="json")

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from governed_mlops.models import OutcomeOutput
 from governed_mlops.observability import EXECUTION_NAME_PATH, logger, metrics, tracer
 from governed_mlops.services import approval_deps
 from governed_mlops.services.approval import ApprovalDeps, OutcomeEvent, record_outcome, utcnow
@@ -25,4 +26,5 @@ def dependencies() -> ApprovalDeps:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return record_outcome(parse(event=event, model=OutcomeEvent), dependencies(), now=utcnow())
+    outcome = record_outcome(parse(event=event, model=OutcomeEvent), dependencies(), now=utcnow())
+    return OutcomeOutput.model_validate(outcome).model_dump(mode="json")

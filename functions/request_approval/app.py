@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from governed_mlops.models import ApprovalRequested
 from governed_mlops.observability import EXECUTION_NAME_PATH, logger, metrics, tracer
 from governed_mlops.services import approval_deps
 from governed_mlops.services.approval import ApprovalDeps, ApprovalRequestEvent, request_approval, utcnow
@@ -28,4 +29,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse(event=event, model=ApprovalRequestEvent)
     record = request_approval(request, dependencies(), base_url=SETTINGS.approval_api_url, now=utcnow())
     logger.info("approval requested", extra={"approval_id": record.approval_id, "model_version": record.model_version})
-    return {"approval_id": record.approval_id, "expires_at": record.expires_at.isoformat()}
+    return ApprovalRequested(approval_id=record.approval_id, expires_at=record.expires_at.isoformat()).model_dump()

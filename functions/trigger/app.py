@@ -7,9 +7,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from governed_mlops.adapters import factory
-from governed_mlops.adapters.pipeline import StepFunctionsPipeline
 from governed_mlops.observability import logger, metrics, tracer
+from governed_mlops.services import wiring
 from governed_mlops.services.trigger import TriggerDeps, start_pipeline
 from governed_mlops.settings import TriggerSettings
 
@@ -18,12 +17,7 @@ SETTINGS = TriggerSettings.from_environ(os.environ)
 
 @cache
 def dependencies() -> TriggerDeps:
-    return TriggerDeps(
-        store=factory.object_store(SETTINGS),
-        repository=factory.code_repository(SETTINGS, SETTINGS.local_git_dir),
-        pipeline=StepFunctionsPipeline(factory.client("stepfunctions", SETTINGS), SETTINGS.state_machine_arn),
-        audit=factory.audit_ledger(SETTINGS),
-    )
+    return wiring.trigger(SETTINGS)
 
 
 @logger.inject_lambda_context(correlation_id_path="id")

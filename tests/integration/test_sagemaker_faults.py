@@ -1,4 +1,10 @@
-"""SageMaker refusals: a quota error is not retried blindly; a transient capacity error is retried."""
+"""SageMaker refusals: a quota error is not retried blindly; a throttled call is retried.
+
+A job SageMaker cannot find instances for does not reach the state machine as a capacity error of
+its own: it ends Failed ("CapacityError: Unable to provision requested ML compute capacity" in its
+FailureReason), which a ``.sync`` task reports as ``States.TaskFailed``. So the ASL retries only the
+API's own transient answers (``SageMaker.ThrottlingException``, ``SageMaker.AmazonSageMakerException``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,6 @@ import pytest
 
 from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
-from governed_mlops.errors import CapacityError
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.sagemaker import SageMakerError
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
@@ -42,16 +47,16 @@ def test_resource_limit_exceeded_fails_the_run_at_once_with_the_sagemaker_error(
     assert [a["attributes"]["failed_state"] for a in alerts] == ["Train Model"]
 
 
-def test_a_transient_capacity_error_is_retried_and_the_run_succeeds(tmp_path: Path):
+def test_a_throttled_training_job_request_is_retried_and_the_run_succeeds(tmp_path: Path):
     calls: list[str] = []
 
-    def no_capacity_once(operation: str, request: dict[str, Any]) -> None:
+    def throttled_once(operation: str, request: dict[str, Any]) -> None:
         calls.append(operation)
         if operation == "CreateTrainingJob" and calls.count("CreateTrainingJob") == 1:
-            raise CapacityError("no ml.m5.large capacity in this zone right now")
+            raise SageMakerError("SageMaker.ThrottlingException", "Rate exceeded")
 
     with LocalRuntime(PROJECT_DIR, tmp_path / "data") as runtime:
-        runtime.sagemaker.fault_hook = no_capacity_once
+        runtime.sagemaker.fault_hook = throttled_once
         result = _run(runtime)
         history = runtime.executions.history(result["name"])
     assert result["status"] == "SUCCEEDED", result.get("cause")
@@ -61,4 +66,4 @@ def test_a_transient_capacity_error_is_retried_and_the_run_succeeds(tmp_path: Pa
         for e in history
         if e["type"] == "TaskFailed" and e["taskFailedEventDetails"].get("resource") == "createTrainingJob.sync"
     ]
-    assert training_failures == ["CapacityError"]
+    assert training_failures == ["SageMaker.ThrottlingException"]

@@ -43,6 +43,8 @@ NOT_FOR_HANDLERS = {
     "governed_mlops.domain.task_tokens": "task-token redaction for the history adapter below (kept beside it)",
     "governed_mlops.adapters.execution_history": "the AWS adapter for Step Functions history (`mlops history "
     "--aws`, the history UI); an adapter, so it lives with the other boto3 code",
+    "governed_mlops.contracts": "each Task state's models, narrowing the ones the handlers parse (kept beside "
+    "them); read by tests/unit/test_state_contracts.py, not imported at a cold start",
 }
 
 

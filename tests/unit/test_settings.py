@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from governed_mlops.settings import (
     StageSettings,
     TriggerSettings,
 )
+from tests.unit.test_handler_wiring import dependencies_class
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -265,13 +267,13 @@ def test_local_backend_needs_no_audit_variables(settings_class: type[FunctionSet
 
 
 def _writes_the_ledger(code_uri: str) -> bool:
-    """Whether the function's code reaches factory.audit_ledger (directly or through approval_deps.build)."""
-    app = (REPO_ROOT / code_uri / "app.py").read_text(encoding="utf-8")
-    return "factory.audit_ledger(" in app or "approval_deps.build(" in app
+    """Whether the function's dependencies object (what its ``dependencies()`` returns) holds the audit ledger."""
+    deps_class = dependencies_class(REPO_ROOT / code_uri / "app.py")
+    return "audit" in {field.name for field in dataclasses.fields(deps_class)}
 
 
 def test_approval_deps_builds_the_audit_ledger() -> None:
-    # Guards _writes_the_ledger: the approval functions reach the ledger through approval_deps.build.
+    # Guards _writes_the_ledger: ApprovalDeps.audit has a default, so its builder must fill it.
     source = (REPO_ROOT / "layers/common/python/governed_mlops/services/approval_deps.py").read_text(encoding="utf-8")
     assert "factory.audit_ledger(settings)" in source
 
@@ -308,3 +310,20 @@ def test_exactly_the_functions_that_write_the_ledger_get_its_bucket_and_key(logi
     # A writer reads AuditLedgerSettings and gets both variables; no other function gets either.
     assert issubclass(settings_class, AuditLedgerSettings) is writes
     assert {name: name in environ for name in AUDIT_VARIABLES} == dict.fromkeys(AUDIT_VARIABLES, writes)
+
+
+# --------------------------------------------------------------------------------------------------
+# The settings declare every variable the template gives the function
+
+#: Read by Powertools itself (service name, metrics namespace, log level), not by the function's code.
+POWERTOOLS_PREFIX = "POWERTOOLS_"
+
+
+@pytest.mark.parametrize("logical_id", sorted(DEPLOYED))
+def test_the_function_settings_declare_every_variable_the_template_gives_it(logical_id: str) -> None:
+    settings_class, environ = DEPLOYED[logical_id]
+    declared = {name.upper() for name in settings_class.model_fields}
+
+    undeclared = sorted(name for name in environ if name not in declared and not name.startswith(POWERTOOLS_PREFIX))
+
+    assert undeclared == [], f"{settings_class.__name__} does not declare {undeclared}"

@@ -20,7 +20,6 @@ __all__ = [
     "ArtifactNotFoundError",
     "AuditLedgerCorrupt",
     "BiasThresholdExceeded",
-    "CapacityError",
     "ChampionGateFailed",
     "ConfigError",
     "DataValidationError",
@@ -111,12 +110,6 @@ class SageMakerJobFailed(PipelineError):
 
 class ResourceLimitExceeded(PipelineError):
     """SageMaker refused the job for an account quota; not retried blindly."""
-
-
-class CapacityError(PipelineError):
-    """SageMaker had no capacity for the instance type right now; retrying later may succeed."""
-
-    transient = True
 
 
 class RegistryConflictError(PipelineError):

@@ -267,3 +267,40 @@ class StageEvent(_Model):
     champion_stage: Literal["identify", "gate"] | None = None
     champion: ChampionOutcome | None = None
     champion_evaluation_uri: str | None = None
+
+
+class RegistrationOutput(_Model):
+    """Register Model's result."""
+
+    model_version: str
+    status: Literal["PendingManualApproval", "Approved", "Rejected"]
+
+
+class ApprovalRequested(_Model):
+    """Request Approval's own return value; the state's result is the decision sent with the token."""
+
+    approval_id: str
+    expires_at: str
+
+
+class OutcomeOutput(_Model):
+    """Record Approval / Automatic Approval / Rejection / Approval Expired's result."""
+
+    model_version: str
+    status: str
+    decision: Literal["approved", "rejected", "expired"]
+    #: One line the Fail states "Model Rejected" / "Approval Expired" use as the execution's cause.
+    cause: str
+
+
+class DeploymentOutput(_Model):
+    """Verify Deployment / Record Superseded Deployment's result (also kept in the model's lineage)."""
+
+    endpoint: str
+    endpoint_config: str
+    serving_config: str
+    status: str
+    time: str
+    execution: str
+    reason: str | None = None
+    superseded_by: str | None = None

@@ -24,6 +24,8 @@ class FunctionSettings(BaseModel):
     mlops_backend: Literal["aws", "local"]
     mlops_local_root: Path | None = None
     aws_region: str
+    #: The template's Globals give every function the artifacts bucket, so every function declares it.
+    artifacts_bucket: str
 
     @model_validator(mode="after")
     def _local_needs_root(self) -> Self:
@@ -67,7 +69,6 @@ class TriggerSettings(AuditLedgerSettings):
     state_machine_arn: str
     data_bucket: str
     data_prefix: str
-    artifacts_bucket: str
     #: Model projects' configurations are published at ``<models_prefix><model>/config.yaml``.
     models_prefix: str
     main_branch: str
@@ -77,9 +78,7 @@ class TriggerSettings(AuditLedgerSettings):
 
 
 class StageSettings(FunctionSettings):
-    """Stages that read and write artifacts (validate, prepare, gates)."""
-
-    artifacts_bucket: str
+    """Stages that read and write artifacts (validate, prepare, gates): the bucket every function has."""
 
 
 class PrepareSettings(StageSettings):

@@ -1,0 +1,110 @@
+"""Each function's dependencies, typed, built from its settings (the approval functions': approval_deps).
+
+Every ``functions/<name>/app.py`` reads its settings once at cold start and builds one dependencies
+object lazily on first use (``@cache def dependencies()``) with one of these builders; tests build
+the same objects with fakes instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from governed_mlops.adapters import factory
+from governed_mlops.adapters.approvals import Notifier
+from governed_mlops.adapters.model_registry import ModelRegistry
+from governed_mlops.adapters.object_store import ObjectStore
+from governed_mlops.adapters.pipeline import StepFunctionsPipeline
+from governed_mlops.services.audit import AuditSink
+from governed_mlops.services.trigger import TriggerDeps
+from governed_mlops.settings import (
+    ChampionSettings,
+    MonitorSettings,
+    RegisterSettings,
+    StageSettings,
+    TriggerSettings,
+    VerifySettings,
+)
+
+
+@dataclass(frozen=True)
+class StageDeps:
+    """Validate Data, Prepare Data, Check Quality Gates, Check Bias Gates: the object store only."""
+
+    store: ObjectStore
+
+
+@dataclass(frozen=True)
+class ChampionDeps:
+    """Compare with Champion / Check Champion Gate: artifacts, the champion's lineage, the audit ledger."""
+
+    store: ObjectStore
+    registry: ModelRegistry
+    audit: AuditSink
+
+
+@dataclass(frozen=True)
+class RegisterDeps:
+    """Register Model: artifacts, the registry, and Step Functions (the definition's sha256 for lineage)."""
+
+    store: ObjectStore
+    registry: ModelRegistry
+    sfn: Any
+
+
+@dataclass(frozen=True)
+class VerifyDeps:
+    registry: ModelRegistry
+    audit: AuditSink
+
+
+@dataclass(frozen=True)
+class MonitorDeps:
+    """Execution Monitor: the execution's history (Step Functions), the alert topic, the audit ledger."""
+
+    sfn: Any
+    notifier: Notifier
+    audit: AuditSink
+
+
+def stage(settings: StageSettings) -> StageDeps:
+    return StageDeps(store=factory.object_store(settings))
+
+
+def champion(settings: ChampionSettings) -> ChampionDeps:
+    return ChampionDeps(
+        store=factory.object_store(settings),
+        registry=factory.model_registry(settings, settings.registry_table),
+        audit=factory.audit_ledger(settings),
+    )
+
+
+def register(settings: RegisterSettings) -> RegisterDeps:
+    return RegisterDeps(
+        store=factory.object_store(settings),
+        registry=factory.model_registry(settings, settings.registry_table),
+        sfn=factory.client("stepfunctions", settings),
+    )
+
+
+def verify(settings: VerifySettings) -> VerifyDeps:
+    return VerifyDeps(
+        registry=factory.model_registry(settings, settings.registry_table), audit=factory.audit_ledger(settings)
+    )
+
+
+def monitor(settings: MonitorSettings) -> MonitorDeps:
+    return MonitorDeps(
+        sfn=factory.client("stepfunctions", settings),
+        notifier=factory.notifier(settings, settings.alert_topic_arn),
+        audit=factory.audit_ledger(settings),
+    )
+
+
+def trigger(settings: TriggerSettings) -> TriggerDeps:
+    return TriggerDeps(
+        store=factory.object_store(settings),
+        repository=factory.code_repository(settings, settings.local_git_dir),
+        pipeline=StepFunctionsPipeline(factory.client("stepfunctions", settings), settings.state_machine_arn),
+        audit=factory.audit_ledger(settings),
+    )

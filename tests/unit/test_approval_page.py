@@ -285,7 +285,7 @@ def test_a_decided_link_opened_after_it_expired_shows_the_decision_and_who_made_
     page = evidence_page(approval.approval_id, exp, sig, DAVE, deps, approver_group=STACK_GROUP, now=later)
 
     decided = page[page.index("data-testid='decided'") :]
-    assert "Approved by <strong data-testid='decided-by'>carol.approver, dave.risk</strong>" in decided
+    assert "Approved</strong> by <strong data-testid='decided-by'>carol.approver, dave.risk</strong>" in decided
     assert "carol.approver approved at" in decided
     assert "“agreed”" in decided
     assert "expired" not in decided.split("</div>")[0]
@@ -302,7 +302,7 @@ def test_a_rejected_link_opened_later_shows_who_rejected_and_that_the_run_ended(
         approval.approval_id, exp, sig, OUTSIDER, deps, approver_group=STACK_GROUP, now=NOW + timedelta(days=9)
     )
 
-    assert "Rejected by <strong data-testid='decided-by'>carol.approver</strong>" in page
+    assert "Rejected</strong> by <strong data-testid='decided-by'>carol.approver</strong>" in page
     assert "The run ended; nothing was deployed." in page
     assert "“too biased”" in page
 

@@ -233,7 +233,8 @@ def render_approval_page(
         f"<h1>Review model {escape(record.model_version)}</h1>"
         f"<p>Model <strong data-testid='model-name'>{escape(approval.model_name or record.model_package_group)}"
         f"</strong>, status <strong data-testid='approval-status'>{escape(approval.status)}</strong>. "
-        "Decide whether this model version may be deployed.</p>"
+        + ("Decide whether this model version may be deployed." if approval.status == "pending" else "")
+        + "</p>"
         f"{panel}"
         f"<h2>Summary</h2>{_table(_rows(_summary_rows(approval, record)))}"
         f"<h2>Bias, group by group</h2>{_bias_section(findings, bias)}{plots['bias']}"
@@ -431,17 +432,22 @@ def _decided(approval: ApprovalRecord, link_expired: bool) -> str:
     who = escape(approval.decided_by or "—")
     when = escape(_when(approval.decided_at))
     if approval.status == "approved":
-        style, text = "decided", f"Approved by <strong data-testid='decided-by'>{who}</strong> at {when}."
+        style = "decided"
+        text = (
+            f"<strong data-testid='decision'>Approved</strong> by <strong data-testid='decided-by'>{who}</strong> "
+            f"at {when}."
+        )
     elif approval.status == "rejected":
         style = "decided ended"
         text = (
-            f"Rejected by <strong data-testid='decided-by'>{who}</strong> at {when}. The run ended; "
-            "nothing was deployed."
+            f"<strong data-testid='decision'>Rejected</strong> by <strong data-testid='decided-by'>{who}</strong> "
+            f"at {when}. The run ended; nothing was deployed."
         )
     else:
         style = "decided ended"
         text = (
-            f"Expired: no decision was made before {escape(_when(approval.expires_at))}"
+            "<strong data-testid='decision'>Expired</strong>: no decision was made before "
+            f"{escape(_when(approval.expires_at))}"
             + (f" (closed by <strong data-testid='decided-by'>{who}</strong>)" if approval.decided_by else "")
             + ". Nothing was deployed."
         )
@@ -462,8 +468,7 @@ def _decided(approval: ApprovalRecord, link_expired: bool) -> str:
         else ""
     )
     return (
-        f"<div class='banner {style}' data-testid='decided'><span data-testid='decision'>"
-        f"{escape(approval.status)}</span>: {text}{reason}"
+        f"<div class='banner {style}' data-testid='decided'>{text}{reason}"
         + (f"<ul>{signoffs}</ul>" if signoffs else "")
         + f"</div>{note}"
     )

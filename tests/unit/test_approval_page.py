@@ -15,10 +15,10 @@ import pytest
 from governed_mlops.config import FacetConfig, MetricLimit, parse_config
 from governed_mlops.domain import approval as rules
 from governed_mlops.domain.bias_plain import bias_findings, facet_words, four_fifths_flag, limit_words
-from governed_mlops.errors import ApprovalExpired, ApprovalLinkInvalid
+from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalLinkInvalid
 from governed_mlops.models import ApprovalRecord, ModelVersion, ObjectDigest, S3Ref
 from governed_mlops.reports.approval_page import render_approval_page, render_decision_page
-from governed_mlops.services.approval import ApprovalDeps, evidence_page, evidence_summary
+from governed_mlops.services.approval import ApprovalDeps, decide, evidence_page, evidence_summary
 from tests.conftest import GERMAN_CONFIG, pending_approval
 from tests.unit.test_reports import EVALUATION, GATES, MALICIOUS, _record
 from tests.unit.test_risk_tiers import (
@@ -30,6 +30,7 @@ from tests.unit.test_risk_tiers import (
     MemoryRegistry,
     _decide,
     _deps,
+    _form,
     _pending,
 )
 
@@ -343,6 +344,23 @@ def test_the_json_summary_of_a_decided_expired_link_says_it_was_decided(tmp_path
     )
 
     assert (summary["approval"]["status"], summary["approval"]["decided_by"]) == ("approved", "carol.approver")
+
+
+def test_a_decision_posted_on_a_decided_expired_link_says_who_decided_not_expired(tmp_path: Path):
+    deps = _deps(tmp_path)
+    approval = _pending(deps, "medium")
+    _decide(deps, approval, CAROL)
+    late = approval.expires_at + timedelta(days=3)
+
+    with pytest.raises(ApprovalAlreadyDecided, match="already approved by carol.approver"):
+        decide(
+            approval.approval_id,
+            _form(deps, approval, DAVE, "reject", "x"),
+            DAVE,
+            deps,
+            approver_group=STACK_GROUP,
+            now=late,
+        )
 
 
 # -- the full evidence report ------------------------------------------------------------------------

@@ -406,7 +406,11 @@ def decide(
         approval = deps.store.get(approval_id)
         refuse_subject = approval.model_version
         secret = deps.secret.get()
-        rules.verify_link(secret, approval_id, form.exp, form.sig, now=now)
+        if _verify_link_of(approval, form.exp, form.sig, deps, now) is None:
+            # A decided request's link says who decided, not that it expired.
+            raise ApprovalAlreadyDecided(
+                f"{approval.model_version} was already {approval.status} by {approval.decided_by or 'someone'}"
+            )
         rules.verify_csrf(secret, approval_id, identity.user, form.csrf_token)
         group = rules.approver_group(approval, approver_group)
         rules.check_may_decide(identity, approver_group=group, originator=rules.originator_of(approval))

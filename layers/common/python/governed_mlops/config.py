@@ -162,6 +162,12 @@ class FacetConfig(_Strict):
     values: list[str] | None = Field(default=None, min_length=1)
     prefix: str | None = Field(default=None, min_length=1)
     threshold: float | None = Field(default=None, allow_inf_nan=False)
+    label: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=120,
+        description="Facet d in words for the approval page (e.g. 'applicants aged 25 or younger').",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_selector(self) -> FacetConfig:
@@ -221,7 +227,8 @@ class BiasConfig(_Strict):
         return {
             "label": label,
             "positive_label": positive_label,
-            "facets": [facet.model_dump(exclude_none=True) for facet in self.facets],
+            # The label is for people; the bias job's input stays what it was.
+            "facets": [facet.model_dump(exclude_none=True, exclude={"label"}) for facet in self.facets],
             "group_column": self.group_column,
             "thresholds": {
                 facet: {metric: limit.to_json_dict() for metric, limit in limits.items()}

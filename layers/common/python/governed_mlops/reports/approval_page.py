@@ -1,35 +1,67 @@
 """The approver's evidence page and the decision confirmation (server-rendered, no external resources).
 
+The page opens with the decision panel: the verdict of every gate, the comparison with the champion,
+what changed, the Approve / Reject forms (only for someone who may decide; anyone else reads why
+not) or the decision already made and by whom, and a link that saves the full evidence report. Bias
+follows in plain language per group (:mod:`governed_mlops.domain.bias_plain`), then the metrics,
+the champion in detail, the plots at a readable size and the evidence hashes. It fits a 375 px
+screen: wide tables and plots scroll inside their own box.
+
 Everything that comes from data or people is escaped; the page needs no JavaScript; the only
 state-changing requests are the two POST forms, each carrying the CSRF token.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
 
 from governed_mlops.domain.approval import four_eyes_reason, policy_text, progress
+from governed_mlops.domain.bias_plain import BiasFinding
 from governed_mlops.models import ApprovalRecord, ModelVersion
+from governed_mlops.reports.model_card import METRIC_NAMES, gate_checks, metric_rows
+
+#: The evidence report's name among a model version's reports (and ``report:<name>`` among the hashes).
+EVIDENCE_REPORT = "evidence_report"
 
 _CSS = """
+*{box-sizing:border-box}
 body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
 main{max-width:980px;margin:0 auto;padding:24px}
-h1{font-size:1.6rem;margin:.2em 0} h2{font-size:1.2rem;margin-top:1.6em;border-bottom:1px solid #d0d7de}
+h1{font-size:1.6rem;margin:.2em 0;overflow-wrap:anywhere}
+h2{font-size:1.25rem;margin-top:1.6em;border-bottom:1px solid #d0d7de} h3{font-size:1.05rem;margin:1.2em 0 .4em}
 table{border-collapse:collapse;width:100%;background:#fff;margin:.5em 0}
-th,td{border:1px solid #d0d7de;padding:6px 10px;text-align:left;vertical-align:top}
-th{background:#eef1f4} code{font-size:.85em;word-break:break-all}
-.pass{color:#116329;font-weight:600} .fail{color:#a40e26;font-weight:600}
+th,td{border:1px solid #d0d7de;padding:6px 10px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:#eef1f4;overflow-wrap:normal} th[scope=row]{width:10rem} code{font-size:.85em;word-break:break-all}
+.scroll{overflow-x:auto;max-width:100%}
+.pass{color:#116329;font-weight:600} .fail{color:#a40e26;font-weight:600} .warn{color:#7d4e00;font-weight:600}
+.badge{display:inline-block;padding:0 .5em;border-radius:999px;border:1px solid currentColor;white-space:nowrap}
 .banner{padding:12px 16px;border-radius:6px;margin:12px 0;background:#fff8c5;border:1px solid #d4a72c}
-.decided{background:#dafbe1;border-color:#4ac26b}
-.forms{display:flex;gap:24px;flex-wrap:wrap;margin-top:12px}
-form{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:16px;flex:1;min-width:280px}
+.decided{background:#dafbe1;border-color:#4ac26b} .ended{background:#ffebe9;border-color:#cf222e}
+.panel{background:#fff;border:2px solid #1b1f24;border-radius:8px;padding:12px 16px;margin:16px 0}
+.panel h2{margin-top:0}
+.forms{display:flex;gap:16px;flex-wrap:wrap;margin-top:12px}
+form{background:#f6f7f9;border:1px solid #d0d7de;border-radius:6px;padding:12px;flex:1 1 260px;min-width:0}
 textarea{width:100%;min-height:70px;font:inherit}
 button{font:inherit;padding:8px 18px;border-radius:6px;border:1px solid #1b1f24;cursor:pointer}
 .approve{background:#1f883d;color:#fff;border-color:#1f883d} .reject{background:#cf222e;color:#fff;border-color:#cf222e}
-img{max-width:100%;background:#fff;border:1px solid #d0d7de}
+.facet{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:4px 14px 10px;margin:12px 0}
+.findings{padding-left:0;list-style:none} .findings li{margin:.6em 0}
+.flag{background:#fff8c5;border-left:4px solid #d4a72c;padding:6px 10px;margin:.4em 0}
+details.acr{display:inline-block;vertical-align:top}
+details.acr summary{display:inline;cursor:pointer;text-decoration:underline dotted}
+details.acr[open]{display:block;background:#f6f7f9;padding:4px 8px;border-radius:4px}
+figure{margin:12px 0} .plot{overflow-x:auto;max-width:100%;background:#fff;border:1px solid #d0d7de}
+.plot img{display:block;max-width:none}
 .muted{color:#57606a;font-size:.9em}
+.panel ul{margin:.3em 0;padding-left:1.2em}
+@media (max-width:600px){main{padding:10px} th,td{padding:4px 6px} .panel{padding:8px 10px}
+th[scope=row],th[scope=row]+td{display:block;width:auto} th[scope=row]{border-bottom:none}}
 """
 
 
@@ -46,41 +78,24 @@ def _rows(pairs: list[tuple[str, str]]) -> str:
     return "".join(f"<tr><th scope='row'>{escape(k)}</th><td>{v}</td></tr>" for k, v in pairs)
 
 
-def _gates_table(gates: dict[str, Any] | None, metrics: dict[str, float]) -> str:
-    if gates and gates.get("checks"):
-        rows = "".join(
-            f"<tr><td>{escape(str(c['metric']))}</td><td>{float(c['value']):.4f}</td><td>≥ {float(c['limit']):.4f}</td>"
-            f"<td class='{'pass' if c['passed'] else 'fail'}'>{'PASS' if c['passed'] else 'FAIL'}</td></tr>"
-            for c in gates["checks"]
-        )
-        head = "<thead><tr><th>Metric</th><th>Hold-out value</th><th>Gate</th><th>Result</th></tr></thead>"
-        return f"<table>{head}{rows}</table>"
-    rows = "".join(f"<tr><td>{escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in sorted(metrics.items()))
-    return f"<table><thead><tr><th>Metric</th><th>Value</th></tr></thead>{rows}</table>"
+def _table(inner: str, testid: str | None = None) -> str:
+    """A table in a box of its own that scrolls sideways when the screen is narrower than the table."""
+    attribute = f" data-testid='{testid}'" if testid else ""
+    return f"<div class='scroll'><table{attribute}>{inner}</table></div>"
 
 
-def _bias_tables(bias: dict[str, dict[str, Any]]) -> str:
-    html = []
-    for stage, report in bias.items():
-        section = next((v for k, v in report.items() if k.endswith("bias_metrics") and isinstance(v, dict)), {})
-        rows = []
-        for facet, entries in section.get("facets", {}).items():
-            for entry in entries:
-                for metric in entry.get("metrics", []):
-                    value = metric.get("value")
-                    shown = "n/a" if value is None else f"{float(value):.4f}"
-                    limit = metric.get("limit") or {}
-                    bounds = " ".join(f"{k} {v}" for k, v in limit.items() if v is not None) or "—"
-                    rows.append(
-                        f"<tr><td>{escape(str(facet))}</td><td>{escape(str(metric.get('name')))}</td>"
-                        f"<td>{shown}</td><td>{escape(bounds)}</td></tr>"
-                    )
-        if rows:
-            html.append(
-                f"<h3>{escape(stage.replace('_', ' '))}</h3><table><thead><tr><th>Facet</th><th>Metric</th>"
-                f"<th>Value</th><th>Limit</th></tr></thead>{''.join(rows)}</table>"
-            )
-    return "".join(html) or "<p class='muted'>No bias report is attached to this model version.</p>"
+def _badge(style: str, text: str) -> str:
+    return f"<span class='badge {style}'>{escape(text)}</span>"
+
+
+def _result(passed: bool | None, missing: str = "no limit") -> str:
+    if passed is None:
+        return f"<span class='muted'>{escape(missing)}</span>"
+    return _badge("pass", "✓ Pass") if passed else _badge("fail", "✗ Fail")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
 
 def _num4(value: Any) -> str:
@@ -114,7 +129,7 @@ def _champion_tables(comparison: dict[str, Any] | None) -> str:
                 f"{_num4(auc.get('challenger'))}; {drop} (allowed ≤ {_num4(auc.get('max_drop'))})",
             )
         )
-    html = [f"<table data-testid='champion'>{_rows(facts)}</table>"]
+    html = [_table(_rows(facts), "champion")]
     metrics = comparison.get("metrics") or {}
     old, new = metrics.get("champion") or {}, metrics.get("challenger") or {}
     if old or new:
@@ -123,8 +138,8 @@ def _champion_tables(comparison: dict[str, Any] | None) -> str:
             for name in sorted(set(old) | set(new))
         )
         html.append(
-            "<h3>Metrics on the whole hold-out split</h3><table><thead><tr><th>Metric</th><th>Champion</th>"
-            f"<th>Challenger</th></tr></thead>{rows}</table>"
+            "<h3>Metrics on the whole hold-out split</h3>"
+            + _table(f"<thead><tr><th>Metric</th><th>Champion</th><th>Challenger</th></tr></thead>{rows}")
         )
     bias = [row for row in comparison.get("bias") or [] if isinstance(row, dict)]
     if bias:
@@ -136,8 +151,11 @@ def _champion_tables(comparison: dict[str, Any] | None) -> str:
             for row in bias
         )
         html.append(
-            "<h3>Post-training bias, side by side</h3><table><thead><tr><th>Facet</th><th>Metric</th>"
-            f"<th>Champion</th><th>Challenger</th><th>Worsening</th><th>Result</th></tr></thead>{rows}</table>"
+            "<h3>Post-training bias, side by side</h3>"
+            + _table(
+                "<thead><tr><th>Facet</th><th>Metric</th><th>Champion</th><th>Challenger</th><th>Worsening</th>"
+                f"<th>Result</th></tr></thead>{rows}"
+            )
         )
     features = comparison.get("top_features") or {}
     old_top, new_top = list(features.get("champion") or []), list(features.get("challenger") or [])
@@ -147,8 +165,8 @@ def _champion_tables(comparison: dict[str, Any] | None) -> str:
             for rank in range(max(len(old_top), len(new_top)))
         )
         html.append(
-            "<h3>Top features (global mean |SHAP|)</h3><table><thead><tr><th>Rank</th><th>Champion</th>"
-            f"<th>Challenger</th></tr></thead>{rows}</table>"
+            "<h3>Top features (global mean |SHAP|)</h3>"
+            + _table(f"<thead><tr><th>Rank</th><th>Champion</th><th>Challenger</th></tr></thead>{rows}")
         )
     failures = comparison.get("failures") or []
     if failures:
@@ -185,116 +203,444 @@ def render_approval_page(
     may_not_decide: str | None = None,
     viewer_approved: bool = False,
     champion: dict[str, Any] | None = None,
+    evaluation: Mapping[str, Any] | None = None,
+    findings: Sequence[BiasFinding] = (),
+    evidence_report: bytes | None = None,
+    link_expired: bool = False,
 ) -> str:
-    """Evidence for one model version, and the Approve / Reject forms when the request is pending.
+    """Evidence for one model version: the decision panel first, then bias, metrics, champion, plots, hashes.
 
-    The forms (and the CSRF token in them) are rendered only for a viewer who may decide; anyone else
-    (``csrf_token`` None) reads ``may_not_decide``, the reason they may not. A viewer who already gave
-    one of the approvals a high-risk model needs (``viewer_approved``) gets only the Reject form.
+    The forms (and the CSRF token in them) are rendered only for a viewer who may decide on a pending
+    request; anyone else (``csrf_token`` None) reads ``may_not_decide``, the reason they may not. A
+    viewer who already gave one of the approvals a high-risk model needs (``viewer_approved``) gets
+    only the Reject form. A decided request shows the decision and who made it, also when its link
+    has since expired (``link_expired``). ``findings`` are the bias metrics in plain language
+    (:func:`~governed_mlops.domain.bias_plain.bias_findings`); without them the raw ``bias`` reports
+    are tabled. ``evidence_report`` is the stored HTML evidence report, offered as a download when its
+    bytes match the sha256 the request recorded.
     """
-    code = record.code
-    trigger = record.trigger
-    policy = policy_text(approval.approvals_required, approval.approvers_group, approval.risk_tier)
-    model_name = approval.model_name or record.model_package_group
-    summary = _rows(
-        [
-            (
-                "Model",
-                f"<strong data-testid='model-name'>{escape(model_name)}</strong>",
-            ),
-            (
-                "Risk tier",
-                f"<strong data-testid='risk-tier'>{escape(approval.risk_tier or 'not recorded')}</strong> — "
-                f"needs {escape(policy)}",
-            ),
-            ("Approvals", f"<span data-testid='approval-progress'>{escape(progress(approval))}</span>"),
-            ("Model version", f"<strong>{escape(record.model_version)}</strong> ({escape(record.status)})"),
-            ("Execution", escape(record.execution_name)),
-            ("Triggered by", f"{escape(trigger.principal)} — {escape(trigger.kind)} ({escape(trigger.detail_type)})"),
-            ("Caused by", _originator_cell(approval)),
-            (
-                "Why",
-                f"commit <code>{escape(code.commit_id)}</code> on {escape(code.repository)}@{escape(code.branch)}; "
-                f"data <code>{escape(record.data.ref.pinned_uri)}</code>",
-            ),
-            ("Requested", escape(approval.requested_at.isoformat())),
-            ("Link expires", escape(approval.expires_at.isoformat())),
-        ]
+    panel = (
+        "<section class='panel' data-testid='decision-panel' aria-labelledby='decision-title'>"
+        "<h2 id='decision-title'>Decision</h2>"
+        + _table(_verdict_rows(gates, findings, bias, champion, record), "verdicts")
+        + _decision_block(approval, csrf_token, viewer, link_query, may_not_decide, viewer_approved, link_expired)
+        + _evidence_link(approval, record, evidence_report)
+        + "</section>"
     )
-    hashes = _rows([(name, f"<code>{escape(value)}</code>") for name, value in sorted(approval.evidence.items())])
-    shap_rows = ""
-    if explainability:
-        values = (
-            explainability.get("explanations", {}).get("tree_shap", {}).get("label0", {}).get("global_shap_values", {})
-        )
-        top = sorted(values.items(), key=lambda kv: -abs(float(kv[1])))[:10]
-        shap_rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{float(v):.4f}</td></tr>" for k, v in top)
-    figures = "".join(
-        f"<figure><img alt='{escape(name)}' src='data:image/png;base64,{escape(data)}'>"
-        f"<figcaption class='muted'>{escape(name)}</figcaption></figure>"
-        for name, data in sorted(images.items())
-    )
-    if approval.status == "pending" and csrf_token is None:
-        decision = (
-            f"<div class='banner' data-testid='may-not-decide'>Signed in as <strong>{escape(viewer or '—')}</strong>: "
-            f"you may not decide on this model. {escape(may_not_decide or 'You are not an approver of this run.')}"
-            "</div>"
-        )
-    elif approval.status == "pending" and csrf_token is not None:
-        action = f"/approvals/{quote(approval.approval_id)}/decision"
-        hidden = (
-            f"<input type='hidden' name='csrf_token' value='{escape(csrf_token)}'>"
-            f"<input type='hidden' name='exp' value='{escape(link_query['exp'])}'>"
-            f"<input type='hidden' name='sig' value='{escape(link_query['sig'])}'>"
-        )
-        approve_form = (
-            "<div class='banner' data-testid='viewer-approved'>You approved this model version "
-            f"({escape(progress(approval))}); it waits for another approver. You may still reject it.</div>"
-            if viewer_approved
-            else f"<form method='post' action='{action}' data-testid='approve-form'>{hidden}"
-            "<input type='hidden' name='decision' value='approve'>"
-            "<label for='approve-reason'>Comment (optional)</label>"
-            "<textarea id='approve-reason' name='reason'></textarea>"
-            "<p><button class='approve' type='submit'>Approve</button></p></form>"
-        )
-        decision = (
-            f"<p class='muted'>Signed in as <strong>{escape(viewer)}</strong>. Opening this page changed nothing; "
-            "only the buttons below record a decision, once.</p><div class='forms'>"
-            f"{approve_form}"
-            f"<form method='post' action='{action}' data-testid='reject-form'>{hidden}"
-            "<input type='hidden' name='decision' value='reject'>"
-            "<label for='reject-reason'>Reason (required)</label>"
-            "<textarea id='reject-reason' name='reason' required></textarea>"
-            "<p><button class='reject' type='submit'>Reject</button></p></form></div>"
-        )
-    else:
-        decision = (
-            f"<div class='banner decided' data-testid='decided'>Already {escape(approval.status)}"
-            f" by {escape(approval.decided_by or '—')}: {escape(approval.reason or '')}</div>"
-        )
+    shap_rows = _shap_rows(explainability)
+    plots = _plots(images)
     body = (
         f"<h1>Review model {escape(record.model_version)}</h1>"
-        f"<div class='banner'>Decide whether this model may be deployed. Status: "
-        f"<strong data-testid='approval-status'>{escape(approval.status)}</strong></div>"
-        f"<h2>Summary</h2><table>{summary}</table>"
-        f"<h2>Hold-out metrics against the quality gates</h2>{_gates_table(gates, record.metrics)}"
-        f"<h2>Bias (SageMaker Clarify metrics)</h2>{_bias_tables(bias)}"
+        f"<p>Model <strong data-testid='model-name'>{escape(approval.model_name or record.model_package_group)}"
+        f"</strong>, status <strong data-testid='approval-status'>{escape(approval.status)}</strong>. "
+        + ("Decide whether this model version may be deployed." if approval.status == "pending" else "")
+        + "</p>"
+        f"{panel}"
+        f"<h2>Summary</h2>{_table(_rows(_summary_rows(approval, record)))}"
+        f"<h2>Bias, group by group</h2>{_bias_section(findings, bias)}{plots['bias']}"
+        f"<h2>Hold-out metrics against the quality gates</h2>{_metrics_table(gates, record.metrics, evaluation)}"
         f"<h2>Compared with the champion</h2>{_champion_tables(champion)}"
         + (
-            f"<h2>Explainability: global SHAP importance</h2><table><thead><tr><th>Feature</th>"
-            f"<th>Mean |SHAP|</th></tr></thead>{shap_rows}</table>"
+            "<h2>Explainability: global SHAP importance</h2>"
+            + _table(f"<thead><tr><th>Feature</th><th>Mean |SHAP|</th></tr></thead>{shap_rows}")
             if shap_rows
             else ""
         )
-        + (f"<h2>Plots</h2>{figures}" if figures else "")
-        + f"<h2>Evidence hashes (SHA-256)</h2><table>{hashes}</table>"
-        f"<h2>Decision</h2>{decision}"
+        + plots["explain"]
+        + (f"<h2>Other plots</h2>{plots['other']}" if plots["other"] else "")
+        + "<h2>Evidence hashes (SHA-256)</h2>"
+        + _table(_rows([(name, f"<code>{escape(value)}</code>") for name, value in sorted(approval.evidence.items())]))
     )
     return _page(f"Review {record.model_version}", body)
 
 
+def _summary_rows(approval: ApprovalRecord, record: ModelVersion) -> list[tuple[str, str]]:
+    code, trigger = record.code, record.trigger
+    policy = policy_text(approval.approvals_required, approval.approvers_group, approval.risk_tier)
+    return [
+        (
+            "Risk tier",
+            f"<strong data-testid='risk-tier'>{escape(approval.risk_tier or 'not recorded')}</strong> — "
+            f"needs {escape(policy)}",
+        ),
+        ("Approvals", f"<span data-testid='approval-progress'>{escape(progress(approval))}</span>"),
+        ("Model version", f"<strong>{escape(record.model_version)}</strong> ({escape(record.status)})"),
+        ("Execution", escape(record.execution_name)),
+        ("Triggered by", f"{escape(trigger.principal)} — {escape(trigger.kind)} ({escape(trigger.detail_type)})"),
+        ("Caused by", _originator_cell(approval)),
+        (
+            "Why",
+            f"commit <code>{escape(code.commit_id)}</code> on {escape(code.repository)}@{escape(code.branch)}; "
+            f"data <code>{escape(record.data.ref.pinned_uri)}</code>",
+        ),
+        ("Requested", escape(approval.requested_at.isoformat())),
+        ("Link expires", escape(approval.expires_at.isoformat())),
+    ]
+
+
+# --- the decision panel --------------------------------------------------------------------------
+
+
+def _verdict_rows(
+    gates: Mapping[str, Any] | None,
+    findings: Sequence[BiasFinding],
+    bias: Mapping[str, Any],
+    champion: Mapping[str, Any] | None,
+    record: ModelVersion,
+) -> str:
+    rows = [
+        ("Quality gates", _quality_verdict(gates)),
+        ("Bias limits", _bias_verdict(findings, bias)),
+        ("Four-fifths rule", _four_fifths_verdict(findings)),
+        ("Champion", _champion_verdict(champion)),
+        ("What changed", _what_changed(champion, record)),
+    ]
+    return _rows(rows)
+
+
+def _quality_verdict(gates: Mapping[str, Any] | None) -> str:
+    checks = gate_checks(gates)
+    if not checks:
+        return "<span class='muted'>no quality-gates report is attached</span>"
+    failed = [check for check in checks if not check.passed]
+    head = _badge("fail", f"✗ {len(failed)} of {len(checks)} failed") if failed else _badge("pass", "✓ All passed")
+    items = "".join(
+        f"<li>{'✓' if c.passed else '✗'} {escape(METRIC_NAMES.get(c.metric, c.metric))} {_num4(c.value)} "
+        f"(gate ≥ {_num4(c.limit)})</li>"
+        for c in checks
+    )
+    return f"<span data-testid='quality-verdict'>{head}</span><ul>{items}</ul>"
+
+
+def _bias_verdict(findings: Sequence[BiasFinding], bias: Mapping[str, Any]) -> str:
+    limited = [finding for finding in findings if finding.passed is not None]
+    if not limited:
+        return (
+            "<span class='muted'>no bias limits are configured</span>"
+            if findings or bias
+            else "<span class='muted'>no bias report is attached</span>"
+        )
+    outside = [finding for finding in limited if not finding.passed]
+    if not outside:
+        head = _badge("pass", f"✓ {len(limited)} of {len(limited)} within limits")
+        return f"<span data-testid='bias-verdict'>{head}</span>"
+    items = "".join(
+        f"<li>{escape(f.group)}: {escape(f.metric)} {_value(f.value)} outside {escape(f.limit or '')}</li>"
+        for f in outside
+    )
+    head = _badge("fail", f"✗ {len(outside)} of {len(limited)} outside their limits")
+    return f"<span data-testid='bias-verdict'>{head}</span><ul>{items}</ul>"
+
+
+def _four_fifths_verdict(findings: Sequence[BiasFinding]) -> str:
+    flagged = [finding for finding in findings if finding.four_fifths]
+    di = [finding for finding in findings if finding.metric == "DI" and finding.value is not None]
+    if not di:
+        return "<span class='muted'>no disparate impact (DI) was computed</span>"
+    if not flagged:
+        return _badge("pass", f"✓ no group under four-fifths ({len(di)} checked)")
+    items = "".join(f"<li>{escape(f.four_fifths or '')} (DI {_value(f.value)})</li>" for f in flagged)
+    return (
+        f"<span data-testid='four-fifths-verdict'>{_badge('warn', f'⚠ {len(flagged)} flagged')}</span><ul>{items}</ul>"
+    )
+
+
+def _champion_verdict(comparison: Mapping[str, Any] | None) -> str:
+    if not comparison:
+        return "<span class='muted'>first version: no approved champion to compare with</span>"
+    verdict = str(comparison.get("verdict", ""))
+    style = {"challenger-accepted": "pass", "champion-retained": "fail"}.get(verdict, "muted")
+    auc = comparison.get("auc")
+    detail = ""
+    if isinstance(auc, Mapping) and auc.get("champion") is not None:
+        detail = f" AUC {_num4(auc.get('challenger'))} against {_num4(auc.get('champion'))} on unseen rows."
+    return (
+        f"<span class='{style}'>{escape(verdict)}</span> against "
+        f"<code>{escape(str(comparison.get('champion', '')))}</code>.{escape(detail)}"
+    )
+
+
+def _what_changed(comparison: Mapping[str, Any] | None, record: ModelVersion) -> str:
+    source = (
+        f"commit <code>{escape(record.code.commit_id[:12])}</code>, data "
+        f"<code>{escape(record.data.sha256[:12])}</code>, "
+        f"configuration <code>{escape(record.config.sha256[:12])}</code>"
+    )
+    if not comparison:
+        return f"new model: {source}"
+    changed = [str(name) for name in comparison.get("changed") or []]
+    since = escape(", ".join(changed)) if changed else "nothing"
+    return f"since the champion: <strong>{since}</strong> ({source})"
+
+
+def _decision_block(
+    approval: ApprovalRecord,
+    csrf_token: str | None,
+    viewer: str,
+    link_query: dict[str, str],
+    may_not_decide: str | None,
+    viewer_approved: bool,
+    link_expired: bool,
+) -> str:
+    if approval.status != "pending":
+        return _decided(approval, link_expired)
+    if csrf_token is None:
+        return (
+            f"<div class='banner' data-testid='may-not-decide'>Signed in as <strong>{escape(viewer or '—')}</strong>: "
+            f"you may not decide on this model. {escape(may_not_decide or 'You are not an approver of this run.')}"
+            "</div>"
+        )
+    action = f"/approvals/{quote(approval.approval_id)}/decision"
+    hidden = (
+        f"<input type='hidden' name='csrf_token' value='{escape(csrf_token)}'>"
+        f"<input type='hidden' name='exp' value='{escape(link_query['exp'])}'>"
+        f"<input type='hidden' name='sig' value='{escape(link_query['sig'])}'>"
+    )
+    given = len(approval.approvals) + 1
+    approve_effect = (
+        f"Your approval will be {given} of {approval.approvals_required}; the run keeps waiting for another approver."
+        if given < approval.approvals_required
+        else "Approving lets the run continue: the model version is marked Approved and deployed."
+    )
+    approve_form = (
+        "<div class='banner' data-testid='viewer-approved'>You approved this model version "
+        f"({escape(progress(approval))}); it waits for another approver. You may still reject it.</div>"
+        if viewer_approved
+        else f"<form method='post' action='{action}' data-testid='approve-form'>{hidden}"
+        "<input type='hidden' name='decision' value='approve'>"
+        f"<p class='muted' data-testid='approve-effect'>{escape(approve_effect)}</p>"
+        "<label for='approve-reason'>Comment (optional)</label>"
+        "<textarea id='approve-reason' name='reason'></textarea>"
+        "<p><button class='approve' type='submit'>Approve</button></p></form>"
+    )
+    return (
+        f"<p class='muted'>Signed in as <strong>{escape(viewer)}</strong> ({escape(progress(approval))}). "
+        "Opening this page changed nothing; only the buttons below record a decision, once.</p>"
+        f"<div class='forms'>{approve_form}"
+        f"<form method='post' action='{action}' data-testid='reject-form'>{hidden}"
+        "<input type='hidden' name='decision' value='reject'>"
+        "<p class='muted' data-testid='reject-effect'>Rejecting ends the run: the execution stops, the model "
+        "version is marked Rejected and nothing is deployed.</p>"
+        "<label for='reject-reason'>Reason (required, recorded in the audit ledger)</label>"
+        "<textarea id='reject-reason' name='reason' required></textarea>"
+        "<p><button class='reject' type='submit'>Reject</button></p></form></div>"
+    )
+
+
+def _decided(approval: ApprovalRecord, link_expired: bool) -> str:
+    """The decision already made: what, by whom, when and why (each approver's comment), never a form."""
+    who = escape(approval.decided_by or "—")
+    when = escape(_when(approval.decided_at))
+    if approval.status == "approved":
+        style = "decided"
+        text = (
+            f"<strong data-testid='decision'>Approved</strong> by <strong data-testid='decided-by'>{who}</strong> "
+            f"at {when}."
+        )
+    elif approval.status == "rejected":
+        style = "decided ended"
+        text = (
+            f"<strong data-testid='decision'>Rejected</strong> by <strong data-testid='decided-by'>{who}</strong> "
+            f"at {when}. The run ended; nothing was deployed."
+        )
+    else:
+        style = "decided ended"
+        text = (
+            "<strong data-testid='decision'>Expired</strong>: no decision was made before "
+            f"{escape(_when(approval.expires_at))}"
+            + (f" (closed by <strong data-testid='decided-by'>{who}</strong>)" if approval.decided_by else "")
+            + ". Nothing was deployed."
+        )
+    signoffs = "".join(
+        f"<li>{escape(s.approver)} approved at {escape(_when(s.approved_at))}"
+        + (f": “{escape(s.reason)}”" if s.reason else "")
+        + "</li>"
+        for s in approval.approvals
+    )
+    reason = (
+        f"<p>Reason: “{escape(approval.reason)}”</p>"
+        if approval.reason and (approval.status == "rejected" or not signoffs)
+        else ""
+    )
+    note = (
+        "<p class='muted'>The link's time to decide has passed; this page is the record of the decision.</p>"
+        if link_expired
+        else ""
+    )
+    return (
+        f"<div class='banner {style}' data-testid='decided'>{text}{reason}"
+        + (f"<ul>{signoffs}</ul>" if signoffs else "")
+        + f"</div>{note}"
+    )
+
+
+def _evidence_link(approval: ApprovalRecord, record: ModelVersion, report: bytes | None) -> str:
+    """A link that saves the full evidence report, the exact bytes whose sha256 the request recorded."""
+    expected = approval.evidence.get(f"report:{EVIDENCE_REPORT}")
+    if report is None:
+        return "<p class='muted' data-testid='evidence-report'>No full evidence report is attached to this version.</p>"
+    digest = hashlib.sha256(report).hexdigest()
+    if expected is not None and digest != expected:
+        return (
+            f"<p class='fail' data-testid='evidence-report'>The stored evidence report (sha256 {escape(digest[:12])}…) "
+            f"does not match the sha256 recorded with this request ({escape(expected[:12])}…): not offered.</p>"
+        )
+    name = f"evidence-{record.model_version.replace('/', '-')}.html"
+    encoded = base64.b64encode(report).decode("ascii")
+    return (
+        f"<p><a data-testid='evidence-report' download='{escape(name)}' "
+        f"href='data:text/html;base64,{encoded}'>Save the full evidence report</a> "
+        f"<span class='muted'>({escape(name)}, {len(report) / 1024:,.0f} KiB, sha256 <code>{escape(digest[:16])}…"
+        "</code>; lineage, model card, every metric; opens in any browser without a server)</span></p>"
+    )
+
+
+# --- bias ----------------------------------------------------------------------------------------
+
+_STAGE_WORDS = {"pre": "the data, before training", "post": "the model's predictions on the hold-out split"}
+
+
+def _bias_section(findings: Sequence[BiasFinding], bias: Mapping[str, Any]) -> str:
+    if not findings:
+        return (
+            "<p class='muted'>No bias report is attached to this model version.</p>"
+            if not bias
+            else "<p class='muted'>The bias reports hold no metrics.</p>"
+        )
+    by_facet: dict[str, list[BiasFinding]] = {}
+    for finding in findings:
+        by_facet.setdefault(finding.facet, []).append(finding)
+    intro = (
+        "<p>Each group (facet <em>d</em>) is compared with everyone else (facet <em>a</em>) with the SageMaker "
+        "Clarify metrics; a metric with a limit passes or fails it. Tap an acronym for its meaning.</p>"
+    )
+    return intro + "".join(_facet_card(facet, entries) for facet, entries in by_facet.items())
+
+
+def _facet_card(facet: str, findings: list[BiasFinding]) -> str:
+    prominent = "".join(_finding_item(f) for f in findings if f.prominent)
+    rows = "".join(
+        f"<tr><td>{escape(f.stage)}</td><td>{_acronym(f)}</td><td>{_value(f.value)}</td>"
+        f"<td>{escape(f.limit or '—')}</td><td>{_result(f.passed)}</td></tr>"
+        for f in findings
+    )
+    table = _table(
+        "<thead><tr><th>Stage</th><th>Metric</th><th>Value</th><th>Limit</th><th>Result</th></tr></thead>" + rows
+    )
+    return (
+        f"<section class='facet' data-testid='facet-{escape(facet)}'><h3>{escape(findings[0].group[:1].upper())}"
+        f"{escape(findings[0].group[1:])} <span class='muted'>(facet {escape(facet)})</span></h3>"
+        f"<ul class='findings'>{prominent}</ul>"
+        f"<details><summary>All {len(findings)} metrics for this group</summary>{table}</details></section>"
+    )
+
+
+def _finding_item(finding: BiasFinding) -> str:
+    limit = (
+        f" Limit: {escape(finding.limit)}." if finding.limit else " <span class='muted'>No limit: reported only.</span>"
+    )
+    flag = (
+        f"<div class='flag' data-testid='four-fifths'>{_badge('warn', '⚠ Four-fifths rule')} "
+        f"{escape(finding.four_fifths)}.</div>"
+        if finding.four_fifths
+        else ""
+    )
+    error = f" <span class='muted'>{escape(finding.error)}</span>" if finding.error else ""
+    return (
+        f"<li data-testid='finding-{escape(finding.facet)}-{escape(finding.metric)}'>{_result(finding.passed, '')} "
+        f"{escape(finding.sentence)}{error}{limit} <span class='muted'>({escape(_STAGE_WORDS.get(finding.stage, ''))};"
+        f"</span> {_acronym(finding)} <span class='muted'>{_value(finding.value)})</span>{flag}</li>"
+    )
+
+
+def _acronym(finding: BiasFinding) -> str:
+    """The metric's acronym, which opens to its full name and what it measures (no script needed)."""
+    return (
+        f"<details class='acr'><summary>{escape(finding.metric)}</summary>{escape(finding.name)}: "
+        f"{escape(finding.meaning)}.</details>"
+    )
+
+
+def _value(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4f}"
+
+
+# --- metrics, explanations and plots -------------------------------------------------------------
+
+
+def _metrics_table(
+    gates: Mapping[str, Any] | None, metrics: Mapping[str, float], evaluation: Mapping[str, Any] | None
+) -> str:
+    """Every hold-out metric (false positive rate included), with its quality gate where one is set."""
+    checks = {check.metric: check for check in gate_checks(gates)}
+    rows = [(row.metric, row.label, row.value) for row in metric_rows(evaluation or {})]
+    if not rows:
+        rows = [(name, METRIC_NAMES.get(name, name), value) for name, value in sorted(metrics.items())]
+    for name, check in checks.items():
+        if name not in {row[0] for row in rows}:
+            rows.append((name, METRIC_NAMES.get(name, name), check.value if check.value is not None else float("nan")))
+    body = "".join(
+        f"<tr><td>{escape(label)}</td><td>{_num4(value)}</td>"
+        + (
+            f"<td>≥ {_num4(checks[name].limit)}</td><td>{_result(checks[name].passed)}</td>"
+            if name in checks
+            else "<td>—</td><td><span class='muted'>not gated</span></td>"
+        )
+        + "</tr>"
+        for name, label, value in rows
+    )
+    table = _table(
+        f"<thead><tr><th>Metric</th><th>Hold-out value</th><th>Gate</th><th>Result</th></tr></thead>{body}",
+        "metrics",
+    )
+    positive = (evaluation or {}).get("positive_label")
+    negative = (evaluation or {}).get("negative_label")
+    note = (
+        f"<p class='muted'>False positive rate: the share of rows whose outcome was {escape(str(negative))} that "
+        f"the model predicted {escape(str(positive))}. True positive rate (recall): the share of rows whose outcome "
+        f"was {escape(str(positive))} that it predicted {escape(str(positive))}.</p>"
+        if positive is not None and negative is not None
+        else ""
+    )
+    return table + note
+
+
+def _shap_rows(explainability: Mapping[str, Any] | None) -> str:
+    if not explainability:
+        return ""
+    values = explainability.get("explanations", {}).get("tree_shap", {}).get("label0", {}).get("global_shap_values", {})
+    top = sorted(values.items(), key=lambda kv: -abs(float(kv[1])))[:10]
+    return "".join(f"<tr><td>{escape(str(k))}</td><td>{float(v):.4f}</td></tr>" for k, v in top)
+
+
+_PLOT_CAPTIONS = {
+    "bias_pre_plot": "Pre-training bias: every Clarify metric of the data, per group",
+    "bias_post_plot": "Post-training bias: every Clarify metric of the model's predictions, per group",
+    "shap_plot": "SHAP summary: the features that move the model's score most",
+}
+
+
+def _plots(images: Mapping[str, str]) -> dict[str, str]:
+    """Figures at their own size (readable), each in a box that scrolls sideways on a narrow screen."""
+    placed = {"bias": "", "explain": "", "other": ""}
+    for name in sorted(images):
+        caption = _PLOT_CAPTIONS.get(name, name.replace("_", " "))
+        where = "bias" if "bias" in name else "explain" if "shap" in name or "explain" in name else "other"
+        placed[where] += (
+            f"<figure data-testid='plot-{escape(name)}'><div class='plot'><img alt='{escape(caption)}' "
+            f"src='data:image/png;base64,{escape(images[name])}'></div>"
+            f"<figcaption class='muted'>{escape(caption)} (full size: scroll sideways if it is wider than the "
+            "screen)</figcaption></figure>"
+        )
+    return placed
+
+
 def render_decision_page(record: ApprovalRecord) -> str:
-    """What the approver sees after posting: the decision, or that their approval awaits another approver's."""
+    """What the approver sees after posting: the decision and what it does to the run.
+
+    A first approval that needs another approver's says the run keeps waiting; an approval resumes
+    the run (deployment follows); a rejection ends it (nothing is deployed).
+    """
     if record.status == "pending":
         body = (
             f"<h1>Approval recorded</h1><div class='banner' data-testid='decision-result'>"
@@ -305,11 +651,22 @@ def render_decision_page(record: ApprovalRecord) -> str:
             "approves it too (or anyone eligible rejects it).</p>"
         )
         return _page("Approval recorded", body)
+    if record.status == "rejected":
+        effect = (
+            f"Execution {escape(record.execution_name)} ends: it stops as rejected, the model version is marked "
+            "Rejected and nothing is deployed."
+        )
+        style = "decided ended"
+    else:
+        effect = (
+            f"Execution {escape(record.execution_name)} continues: the model version is marked Approved and deployed."
+        )
+        style = "decided"
     body = (
-        f"<h1>Decision recorded</h1><div class='banner decided' data-testid='decision-result'>"
+        f"<h1>Decision recorded</h1><div class='banner {style}' data-testid='decision-result'>"
         f"Model {escape(record.model_version)} was <strong>{escape(record.status)}</strong> by "
-        f"{escape(record.decided_by or '')}.</div><p>{escape(record.reason or '')}</p>"
-        f"<p class='muted'>Execution {escape(record.execution_name)} continues.</p>"
+        f"<strong data-testid='decided-by'>{escape(record.decided_by or '')}</strong>.</div>"
+        f"<p>{escape(record.reason or '')}</p><p data-testid='run-effect'>{effect}</p>"
     )
     return _page("Decision recorded", body)
 

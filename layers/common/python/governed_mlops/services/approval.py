@@ -24,6 +24,7 @@ from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore
 from governed_mlops.config import APPROVALS_REQUIRED, parse_config
 from governed_mlops.domain import approval as rules
+from governed_mlops.domain.bias_plain import BiasFinding, bias_findings, facet_words
 from governed_mlops.domain.originator import FOUR_EYES, resolve_originator
 from governed_mlops.errors import (
     ApprovalAlreadyDecided,
@@ -31,6 +32,7 @@ from governed_mlops.errors import (
     ApprovalForbidden,
     ApprovalNotFound,
     ApprovalNotWaiting,
+    ArtifactNotFoundError,
     AutomaticApprovalRefused,
     ConfigError,
     DuplicateApprover,
@@ -44,8 +46,11 @@ from governed_mlops.models import (
     ModelVersion,
     PipelineRequest,
 )
-from governed_mlops.reports.approval_page import render_approval_page, render_decision_page
+from governed_mlops.reports.approval_page import EVIDENCE_REPORT, render_approval_page, render_decision_page
 from governed_mlops.services.audit import AuditSink, NullAudit
+
+#: Statuses of a request someone decided: its link keeps showing the decision after it expires.
+DECIDED = frozenset({"approved", "rejected"})
 
 
 class Secret(Protocol):
@@ -278,23 +283,73 @@ def evidence_page(
     forms and no CSRF token. Someone who already approved is offered only the Reject form.
     """
     approval = deps.store.get(approval_id)
-    expires = rules.verify_link(deps.secret.get(), approval_id, exp, sig, now=now)
+    expires = _verify_link_of(approval, exp, sig, deps, now)
     record = deps.registry.get(approval.model_version)
     token, why_not = _viewer_csrf_token(approval, identity, deps, approver_group)
+    bias = {n: r for n in ("bias_pre", "bias_post") if (r := _json_report(record, deps.objects, n))}
     return render_approval_page(
         approval=approval,
         record=record,
         gates=_json_report(record, deps.objects, "gates"),
-        bias={n: r for n in ("bias_pre", "bias_post") if (r := _json_report(record, deps.objects, n))},
+        bias=bias,
         explainability=_json_report(record, deps.objects, "explainability"),
         images=_images(record, deps.objects),
         csrf_token=token,
         may_not_decide=why_not,
         viewer=identity.user,
-        link_query={"exp": str(expires), "sig": sig or ""},
+        link_query={"exp": str(expires or exp), "sig": sig or ""},
         viewer_approved=rules.has_approved(approval, identity.user) if identity.user else False,
         champion=_json_report(record, deps.objects, "champion_comparison"),
+        evaluation=_json_report(record, deps.objects, "evaluation"),
+        findings=_bias_findings(record, deps.objects, bias),
+        evidence_report=_stored_report(record, deps.objects, EVIDENCE_REPORT),
+        link_expired=expires is None,
     )
+
+
+def _verify_link_of(
+    approval: ApprovalRecord, exp: str | None, sig: str | None, deps: ApprovalDeps, now: datetime
+) -> int | None:
+    """The link's expiry; None for a genuine link of a decided request that has since expired.
+
+    A decided request's link stays the record of its decision: opened later it shows what was
+    decided and by whom, read-only, instead of an error. An altered or forged link is refused as
+    always (verify_link checks the signature before the expiry), and so is the expired link of a
+    request nobody decided.
+    """
+    try:
+        return rules.verify_link(deps.secret.get(), approval.approval_id, exp, sig, now=now)
+    except ApprovalExpired:
+        if approval.status in DECIDED:
+            return None
+        raise
+
+
+def _stored_report(record: ModelVersion, objects: ObjectStore, name: str) -> bytes | None:
+    digest = record.reports.get(name)
+    return objects.get(digest.ref) if digest is not None else None
+
+
+def _bias_findings(record: ModelVersion, objects: ObjectStore, bias: dict[str, dict[str, Any]]) -> list[BiasFinding]:
+    """The bias reports in plain language, worded and limited by the model's pinned configuration.
+
+    The groups' words and the limits come from the configuration the version was trained with (its
+    sha256 checked); should it be unreadable, the facets are called by name and the limits the
+    reports carry are shown, and the page says nothing it cannot source.
+    """
+    if not bias:
+        return []
+    try:
+        pinned = objects.get(record.config.ref)
+        if hashlib.sha256(pinned).hexdigest() != record.config.sha256:
+            raise ConfigError(f"{record.config.ref.pinned_uri} does not match its sha256 in the lineage")
+        config = parse_config(pinned, source=record.config.ref.pinned_uri).bias
+    except (ConfigError, ArtifactNotFoundError):
+        config = None
+    if config is None:
+        return bias_findings(bias)
+    groups = {facet.name: facet_words(facet) for facet in config.facets}
+    return bias_findings(bias, groups=groups, thresholds=config.thresholds)
 
 
 def evidence_summary(
@@ -309,7 +364,7 @@ def evidence_summary(
 ) -> dict[str, Any]:
     """The evidence page's facts as JSON (for `mlops approve`): the CSRF token only for those who may decide."""
     approval = deps.store.get(approval_id)
-    rules.verify_link(deps.secret.get(), approval_id, exp, sig, now=now)
+    _verify_link_of(approval, exp, sig, deps, now)
     record = deps.registry.get(approval.model_version)
     token, why_not = _viewer_csrf_token(approval, identity, deps, approver_group)
     summary: dict[str, Any] = {
@@ -351,7 +406,11 @@ def decide(
         approval = deps.store.get(approval_id)
         refuse_subject = approval.model_version
         secret = deps.secret.get()
-        rules.verify_link(secret, approval_id, form.exp, form.sig, now=now)
+        if _verify_link_of(approval, form.exp, form.sig, deps, now) is None:
+            # A decided request's link says who decided, not that it expired.
+            raise ApprovalAlreadyDecided(
+                f"{approval.model_version} was already {approval.status} by {approval.decided_by or 'someone'}"
+            )
         rules.verify_csrf(secret, approval_id, identity.user, form.csrf_token)
         group = rules.approver_group(approval, approver_group)
         rules.check_may_decide(identity, approver_group=group, originator=rules.originator_of(approval))

@@ -219,6 +219,18 @@ def stale_runtime_json(data_dir: Path) -> int | None:
     return pid
 
 
+#: Starts the server in its own session and exits at once: the server is nobody's child here, so nothing
+#: that outlives it keeps it as a zombie (which would look alive), and it outlives the command that started it.
+_LAUNCHER = """
+import subprocess, sys
+with open(sys.argv[1], "a", encoding="utf-8") as log:
+    server = subprocess.Popen(
+        sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+print(server.pid)
+"""
+
+
 def start_in_background(
     project_dir: Path, data_dir: Path, port: int, *, user: str | None = None, timeout: float = 300
 ) -> ServingRuntime:
@@ -227,34 +239,38 @@ def start_in_background(
     Raises:
         LocalServerError: it exited or did not get ready within ``timeout`` seconds (the log's tail says why).
     """
+    from governed_mlops_local.executions import pid_alive
+
     log = log_path(data_dir)
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "governed_mlops_local.cli", "--data-dir", str(data_dir), "serve"]
     command += ["--port", str(port), *(["--as", user] if user else [])]
-    with log.open("a", encoding="utf-8") as output:
-        child = subprocess.Popen(
-            command,
-            cwd=project_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
+    launched = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(log), *command],
+        cwd=project_dir,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if launched.returncode != 0:
+        raise LocalServerError(f"could not start mlops serve: {launched.stderr.strip()[-500:]}")
+    pid = int(launched.stdout.strip())
     deadline = time.monotonic() + timeout
     info = data_dir / "runtime.json"
     while time.monotonic() < deadline:
-        if child.poll() is not None:
-            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-8:])
-            raise LocalServerError(f"mlops serve exited with status {child.returncode}; {log} ends with:\n{tail}")
         try:
             data = json.loads(info.read_text(encoding="utf-8"))
-            if data.get("pid") == child.pid and data.get("ready"):
-                return ServingRuntime(pid=child.pid, url=str(data["url"]))
+            if data.get("pid") == pid and data.get("ready"):
+                return ServingRuntime(pid=pid, url=str(data["url"]))
         except (OSError, ValueError):
             pass  # not written yet, or being replaced
+        if not pid_alive(pid):
+            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-8:])
+            raise LocalServerError(f"mlops serve (pid {pid}) exited while starting; {log} ends with:\n{tail}")
         time.sleep(0.1)
-    raise LocalServerError(f"mlops serve (pid {child.pid}) was not ready after {timeout:.0f}s; see {log}")
+    raise LocalServerError(f"mlops serve (pid {pid}) was not ready after {timeout:.0f}s; see {log}")
 
 
 def stop(data_dir: Path, timeout: float = 60) -> ServingRuntime | None:
@@ -272,23 +288,13 @@ def stop(data_dir: Path, timeout: float = 60) -> ServingRuntime | None:
             f"runtime.json names pid {serving.pid} at {serving.url}, which does not answer as the server of "
             f"{data_dir}: not signalling it; if that process is no mlops runtime, delete {data_dir / 'runtime.json'}"
         )
+    from governed_mlops_local.executions import pid_alive
+
     os.kill(serving.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while not _gone(serving.pid):
+    while pid_alive(serving.pid):
         if time.monotonic() > deadline:
             raise LocalServerError(f"the server (pid {serving.pid}) did not stop within {timeout:.0f}s")
         time.sleep(0.1)
     stale_runtime_json(data_dir)
     return serving
-
-
-def _gone(pid: int) -> bool:
-    """The process has exited (an exited child its parent has not reaped yet counts as gone)."""
-    from governed_mlops_local.executions import pid_alive
-
-    if not pid_alive(pid):
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False

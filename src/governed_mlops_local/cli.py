@@ -1083,7 +1083,7 @@ def _serving(obj: Context) -> Any:
     if serving is None:
         _fail(
             "no local runtime is serving the approval API for this data directory",
-            "the run waiting for approval lives in the `mlops demo` / `mlops serve` process that started it",
+            "the run waiting for approval lives in the local server that ran it; see: mlops serve --status",
         )
     return serving
 

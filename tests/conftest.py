@@ -24,6 +24,31 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS_DIR / name).read_text())
 
 
+def stop_local_servers(under: Path) -> None:
+    """Stop every `mlops serve` a test left running on a data directory under ``under`` (commands start them)."""
+    from governed_mlops_local.local_server import LocalServerError, stop
+
+    for info in under.glob("**/runtime.json"):
+        try:
+            stop(info.parent)
+        except LocalServerError:
+            continue  # not a server of ours (e.g. this process's own runtime): left alone
+
+
+@pytest.fixture(autouse=True)
+def _no_local_server_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    tmp_path = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if isinstance(tmp_path, Path) and tmp_path.exists():
+        stop_local_servers(tmp_path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_local_server_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    yield
+    stop_local_servers(tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture
 def project_dir() -> Path:
     return PROJECT_DIR

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import re
 import shutil
-import subprocess
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 
@@ -267,35 +267,92 @@ def _short_cause(cause: str | None) -> str:
     return cause
 
 
-def _detach(argv: list[str], obj: Context) -> None:
-    """Run the command in a background process that outlives this one; print what it started."""
-    log = obj.data_dir / "logs" / f"cli-{os.getpid()}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "MLOPS_DATA_DIR": str(obj.data_dir), "MLOPS_DETACHED_LOG": str(log)}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "governed_mlops_local.cli", *argv, "--wait"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-        text=True,
+def _server(obj: Context, port: int | None = None) -> Any:
+    """The server of this data directory: the running one, or one started now in the background and left running."""
+    from governed_mlops_local import local_server
+    from governed_mlops_local.approval_client import serving_runtime
+
+    serving = serving_runtime(obj.data_dir)
+    if serving is not None:
+        return serving
+    try:
+        wanted = local_server.configured_port(port)
+        # An explicit port must be had; the default one, when taken (another data directory's server), need not.
+        if port is None and wanted and not local_server.port_free(wanted):
+            _echo(f"port {wanted} is in use: the server takes any free port", err=True)
+            wanted = 0
+        _echo(f"No local server serves {obj.data_dir}: starting one in the background ...")
+        serving = local_server.start_in_background(obj.project_dir, obj.data_dir, wanted)
+    except local_server.LocalServerError as exc:
+        _fail(f"{type(exc).__name__}: {exc}", "start it yourself to see why: mlops serve")
+    _echo(
+        f"Local server {serving.url} (pid {serving.pid}) keeps the links answering; "
+        f"log {local_server.log_path(obj.data_dir)}; stop it with: mlops serve --stop"
     )
-    assert child.stdout is not None
-    for line in child.stdout:
-        if line.startswith("--detached--"):
-            break
-        _echo(line.rstrip())
-    _echo(f"Running in the background (pid {child.pid}); follow with: mlops executions")
+    return serving
 
 
-def _detach_point() -> None:
-    log = os.environ.get("MLOPS_DETACHED_LOG")
-    if log:
-        _echo("--detached--")
-        sys.__stdout__.flush()  # type: ignore[union-attr]
-        handle = Path(log).open("a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-        sys.__stdout__ = handle  # type: ignore[misc]
-        sys.__stderr__ = handle  # type: ignore[misc]
+def _hand_over(obj: Context, serving: Any, user: str, action: str, **fields: Any) -> dict[str, Any]:
+    from governed_mlops_local import local_server
+
+    try:
+        return local_server.hand_over(serving, user, action, **fields)
+    except local_server.LocalServerError as exc:
+        _fail(f"{type(exc).__name__}: {exc}", f"the server's log: {local_server.log_path(obj.data_dir)}")
+
+
+def _follow(
+    obj: Context,
+    serving: Any,
+    arns: list[str],
+    deliveries: list[Any],
+    approve_as: tuple[str, ...] = (),
+    shown: dict[str, int] | None = None,
+) -> int:
+    """``_finish`` for executions the server runs: progress from the journal on disk, approvals through its API.
+
+    ``shown``: how many history events of an execution are not news (a redriven one's earlier attempts).
+    """
+    from types import SimpleNamespace
+
+    from governed_mlops_local.executions import ExecutionStore
+
+    failed = any(d.error for d in deliveries)
+    store = ExecutionStore(obj.data_dir)
+    on_event = _progress()
+    tick = _approval_watcher(SimpleNamespace(data_dir=obj.data_dir), approve_as)
+    seen = {arn: (shown or {}).get(arn, 0) for arn in arns}
+    results: dict[str, dict[str, Any]] = {}
+    while len(results) < len(arns):
+        for arn in arns:
+            if arn in results:
+                continue
+            described = store.describe(arn)  # before the history: a finished run's last events are journaled
+            events = store.history(arn)
+            for event in events[seen[arn] :]:
+                on_event(arn, event)
+            seen[arn] = len(events)
+            if described["status"] in _ENDED:
+                results[arn] = described
+        tick()
+        if len(results) < len(arns):
+            time.sleep(0.2)
+    for arn in arns:
+        result = results[arn]
+        colour = "green" if result["status"] == "SUCCEEDED" else "red"
+        _echo(f"{result['name']}: {result['status']}", fg=colour)
+        if result["status"] == "INTERRUPTED":
+            failed = True
+            _echo(f"  the server (pid {serving.pid}) stopped; continue with: mlops redrive {result['name']}")
+        elif result["status"] != "SUCCEEDED":
+            failed = True
+            _echo(f"  error: {result.get('error')}\n  cause: {_short_cause(result.get('cause'))}")
+            _echo(f"  details: mlops history {result['name']}  or  {serving.url}/executions/{result['name']}")
+    return 1 if failed else 0
+
+
+#: Statuses after which nothing more happens to an execution until someone redrives it.
+_ENDED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "INTERRUPTED"}
 
 
 def load_event(event_file: Path) -> dict[str, Any]:
@@ -332,14 +389,23 @@ def trigger(obj: Context, event_file: Path, wait: bool, approve_as: tuple[str, .
         event = load_event(event_file)
     except InvalidEventError as exc:
         _fail(f"InvalidEventError: {exc}", "an EventBridge event is one JSON object; see events/")
+    from governed_mlops_local.local_server import deliveries_of
+
+    serving = _server(obj)
+    deliveries = deliveries_of(_hand_over(obj, serving, _os_user(), "trigger", event=event))
+    arns = _report_deliveries(deliveries)
     if not wait:
-        _detach(["trigger", str(event_file), *_approve_args(approve_as)], obj)
+        _running_on(serving, arns, approve_as)
         return
-    with obj.runtime() as runtime:
-        deliveries = runtime.send_event(event)
-        arns = _report_deliveries(deliveries)
-        _detach_point()
-        raise SystemExit(_finish(runtime, arns, wait, deliveries, approve_as))
+    raise SystemExit(_follow(obj, serving, arns, deliveries, approve_as))
+
+
+def _running_on(serving: Any, arns: list[str], approve_as: tuple[str, ...]) -> None:
+    if not arns:
+        return
+    _echo(f"Running on the local server {serving.url}; follow with: mlops executions")
+    if approve_as:
+        _echo("  (--approve-as approves while a command follows the run: add --wait)", fg="yellow")
 
 
 @main.command()
@@ -367,16 +433,17 @@ def upload(
     """Put a CSV under datasets/<model>/ in the local data bucket; 'Object Created' runs that model's pipeline."""
     if key is None:
         key = f"datasets/{obj.model(model)}/{csv_file.name}"
+    from governed_mlops_local.local_server import deliveries_of
+
+    serving = _server(obj)
+    answer = _hand_over(obj, serving, requester or _os_user(), "upload", path=str(csv_file.resolve()), key=key)
+    _echo(f"uploaded {answer['uploaded']} (sha256 {answer['sha256'][:12]})")
+    deliveries = deliveries_of(answer)
+    arns = _report_deliveries(deliveries)
     if not wait:
-        as_args = ["--as", requester] if requester else []
-        _detach(["upload", str(csv_file), "--key", key, *as_args, *_approve_args(approve_as)], obj)
+        _running_on(serving, arns, approve_as)
         return
-    with obj.runtime() as runtime:
-        stored, deliveries = runtime.upload(csv_file.read_bytes(), key, requester=requester or runtime.local_user)
-        _echo(f"uploaded {stored.ref.pinned_uri} (sha256 {stored.sha256[:12]})")
-        arns = _report_deliveries(deliveries)
-        _detach_point()
-        raise SystemExit(_finish(runtime, arns, wait, deliveries, approve_as))
+    raise SystemExit(_follow(obj, serving, arns, deliveries, approve_as))
 
 
 def _close_pending_approvals(data_dir: Path, execution: str, who: str, reason: str, ledger: Any) -> list[str]:
@@ -448,7 +515,8 @@ def abandon(obj: Context, name: str, reason: str, actor: str | None) -> None:
     "--port",
     type=int,
     default=None,
-    help="Port of the approval API (default: the port of a pending approval's link, so the link sent still works).",
+    help="Port for the local server when none runs (default: the port of a pending approval's link, so the link "
+    "sent still works).",
 )
 @aws_options
 @click.pass_obj
@@ -465,9 +533,9 @@ def redrive(
 ) -> None:
     """Continue a failed or interrupted execution from the state that did not finish (RedriveExecution).
 
-    The states that finished are not run again; the execution keeps its name and ARN. Locally the
-    command runs the execution until it ends (exit 1 if it fails again); with --aws it calls
-    Step Functions' RedriveExecution and returns.
+    The states that finished are not run again; the execution keeps its name and ARN. Locally the local
+    server runs it (started in the background if none runs) and the command follows it until it ends
+    (exit 1 if it fails again); with --aws it calls Step Functions' RedriveExecution and returns.
     """
     if aws:
         try:
@@ -485,21 +553,30 @@ def redrive(
     except PipelineError as exc:
         _fail(str(exc))
     if port is None:
-        port = pending_link_port(obj.data_dir, described["executionArn"]) or 0
-    with obj.runtime(port=port) as runtime:
+        port = pending_link_port(obj.data_dir, described["executionArn"])
+    from governed_mlops_local.approval_client import serving_runtime
+
+    started_server = serving_runtime(obj.data_dir) is None
+    arn = described["executionArn"]
+    shown = {arn: len(_store(obj).history(arn))}
+    serving = _server(obj, port)
+    if started_server and _store(obj).describe(name)["status"] == "RUNNING":
+        # A server that starts resumes the runs that waited for an approval: this one waits again.
+        _echo(f"{described['name']}: the local server resumed it (it waits for its approval again, same link)")
+    else:
+        from governed_mlops_local import local_server
+
         try:
-            started = runtime.redrive(name)
-        except PipelineError as exc:
+            started = local_server.hand_over(serving, _os_user(), "redrive", name=name)
+        except local_server.WorkRefused as exc:
             _fail(str(exc), "see what happened with: mlops history " + name)
+        except local_server.LocalServerError as exc:
+            _fail(f"{type(exc).__name__}: {exc}")
         _echo(
-            f"{started.name}: redrive {started.redrive_count} continues at state {started.resumed_state!r} "
-            f"(it was {started.previous_status}); the states before it are not run again"
+            f"{started['name']}: redrive {started['redrive_count']} continues at state {started['resumed_state']!r} "
+            f"(it was {started['previous_status']}); the states before it are not run again"
         )
-        raise SystemExit(_finish(runtime, [started.execution_arn], True, [], approve_as))
-
-
-def _approve_args(approve_as: tuple[str, ...]) -> list[str]:
-    return [arg for name in approve_as for arg in ("--approve-as", name)]
+    raise SystemExit(_follow(obj, serving, [arn], [], approve_as, shown))
 
 
 #: The example model and its data: what `mlops demo` runs without options.
@@ -523,15 +600,41 @@ DEMO_DATA = Path("data") / "german_credit" / "german_credit.csv"
     help="Approve through the approval API as NAME (an approver) instead of waiting for a person; "
     "repeat for a model whose risk tier needs two approvers.",
 )
-@click.option("--port", default=0, help="Port of the local API (approval pages); default: any free port.")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port of the local API (approval and history pages); default: $MLOPS_PORT, else 8765 "
+    "(any free port if taken).",
+)
 @click.pass_obj
-def demo(obj: Context, model: str | None, data_file: Path | None, approve_as: tuple[str, ...], port: int) -> None:
-    """Fresh data directory, upload a model's dataset, run its pipeline end to end, then a canary push."""
+def demo(
+    obj: Context, model: str | None, data_file: Path | None, approve_as: tuple[str, ...], port: int | None
+) -> None:
+    """Fresh data directory, upload a model's dataset, run its pipeline end to end, then a canary push.
+
+    The local server is left running on the same port, so the links the demo printed keep answering.
+    """
+    from governed_mlops_local import local_server
+    from governed_mlops_local.approval_client import serving_runtime
+
     model = obj.model(model or DEMO_MODEL)
     if data_file is None:
         if model != DEMO_MODEL:
             _fail(f"--data FILE is required for model {model!r} (the bundled data is {DEMO_MODEL}'s)")
         data_file = obj.project_dir / DEMO_DATA
+    running = serving_runtime(obj.data_dir)
+    try:
+        if running is not None:
+            _echo(f"Stopping the local server {running.url} (pid {running.pid}): the demo starts from a fresh data dir")
+            local_server.stop(obj.data_dir)
+            port = port if port is not None else urlsplit(running.url).port
+        explicit = port is not None
+        port = local_server.configured_port(port)
+    except local_server.LocalServerError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    if not explicit and port and not local_server.port_free(port):
+        port = 0
     if obj.data_dir.exists():
         shutil.rmtree(obj.data_dir)
     _echo(f"Local runtime: template {obj.project_dir / 'template.yaml'}, data dir {obj.data_dir} (fresh)")
@@ -550,7 +653,17 @@ def demo(obj: Context, model: str | None, data_file: Path | None, approve_as: tu
             _summary(runtime, runtime.executions.describe(arn))
         if code == 0:
             code = _canary_phase(runtime, model, data_file, approve_as)
+        url = runtime.gateway.url
     _echo(f"Done in {time.perf_counter() - begin:.2f}s")
+    try:
+        serving = local_server.start_in_background(obj.project_dir, obj.data_dir, urlsplit(url).port or 0)
+    except local_server.LocalServerError as exc:
+        _echo(f"the links above stopped answering: {exc}", err=True, fg="red")
+        raise SystemExit(code or 1) from exc
+    _echo(
+        f"The local server {serving.url} (pid {serving.pid}) keeps the links above answering "
+        f"(log {local_server.log_path(obj.data_dir)}); stop it with: mlops serve --stop"
+    )
     raise SystemExit(code)
 
 
@@ -970,7 +1083,7 @@ def _serving(obj: Context) -> Any:
     if serving is None:
         _fail(
             "no local runtime is serving the approval API for this data directory",
-            "the run waiting for approval lives in the `mlops demo` / `mlops serve` process that started it",
+            "the run waiting for approval lives in the local server that ran it; see: mlops serve --status",
         )
     return serving
 
@@ -1073,30 +1186,99 @@ def reject(obj: Context, approval_id: str, user: str, reason: str) -> None:
 
 
 @main.command()
-@click.option("--port", default=8765, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: $MLOPS_PORT, else 8765).")
 @click.option("--as", "user", default=None, help="The local user the pages act as (default: the OS user).")
+@click.option(
+    "--background", is_flag=True, help="Start detached (output in <data dir>/logs/serve.log); return once it serves."
+)
+@click.option("--status", "show_status", is_flag=True, help="Which server serves this data directory (exit 1 if none).")
+@click.option("--stop", is_flag=True, help="Stop the server of this data directory and wait until it has exited.")
 @click.pass_obj
-def serve(obj: Context, port: int, user: str | None) -> None:
-    """Run the local runtime as a long-lived process: approval pages and API, events, executions."""
+def serve(obj: Context, port: int | None, user: str | None, background: bool, show_status: bool, stop: bool) -> None:
+    """Run the local runtime as the long-lived server every link points at: approval pages and API, history
+    pages, endpoints; `upload`, `trigger` and `redrive` hand their work to it."""
+    from governed_mlops_local import local_server
+    from governed_mlops_local.approval_client import serving_runtime
+
+    if background + show_status + stop > 1:
+        _fail("--background, --status and --stop exclude each other")
+    if show_status or stop:
+        stale = local_server.stale_runtime_json(obj.data_dir)
+        if stale is not None:
+            _echo(f"removed a stale runtime.json: its process (pid {stale or '?'}) is gone", fg="yellow")
+    if show_status:
+        _serve_status(obj)
+        return
+    if stop:
+        try:
+            stopped = local_server.stop(obj.data_dir)
+        except local_server.LocalServerError as exc:
+            _fail(f"{type(exc).__name__}: {exc}")
+        _echo(f"stopped {stopped.url} (pid {stopped.pid})" if stopped else f"no local server serves {obj.data_dir}")
+        return
+    running = serving_runtime(obj.data_dir)
+    if running is not None:
+        _fail(
+            f"{running.url} (pid {running.pid}) already serves {obj.data_dir}",
+            "see it with: mlops serve --status; stop it with: mlops serve --stop",
+        )
+    try:
+        port = local_server.configured_port(port)
+        if port and not local_server.port_free(port):
+            raise local_server.LocalServerError(f"port {port} is in use on 127.0.0.1")
+        if background:
+            serving = local_server.start_in_background(obj.project_dir, obj.data_dir, port, user=user)
+    except local_server.LocalServerError as exc:
+        _fail(f"{type(exc).__name__}: {exc}", "choose another port with --port (or $MLOPS_PORT)")
+    if background:
+        _echo(f"Local runtime serving on {serving.url} (pid {serving.pid}); log {local_server.log_path(obj.data_dir)}")
+        _echo("stop it with: mlops serve --stop")
+        return
+    _serve_here(obj, port, user)
+
+
+def _serve_status(obj: Context) -> None:
+    from governed_mlops_local import local_server
+    from governed_mlops_local.approval_client import serving_runtime
+
+    serving = serving_runtime(obj.data_dir)
+    if serving is None:
+        _echo(f"no local server serves {obj.data_dir}")
+        raise SystemExit(1)
+    if not local_server.identify(serving, obj.data_dir):
+        _echo(f"pid {serving.pid} holds runtime.json ({serving.url}) but does not answer as this data dir's server")
+        raise SystemExit(1)
+    _echo(f"serving {serving.url} (pid {serving.pid}) for {obj.data_dir}")
+    _echo(f"  log: {local_server.log_path(obj.data_dir)} (when started in the background)")
+
+
+def _serve_here(obj: Context, port: int, user: str | None) -> None:
+    from governed_mlops_local import local_server
     from governed_mlops_local.redrive import interrupted_waiting_for_approval
 
-    with obj.runtime(user=user, port=port) as runtime:
-        _echo(f"Local runtime serving on {runtime.gateway.url} (Ctrl-C to stop)")
-        tick = _approval_watcher(runtime, ())
-        # A run that waited for a person when its process died waits again: its link still works.
-        for execution in interrupted_waiting_for_approval(runtime.executions, runtime.data_dir):
-            started = runtime.redrive(execution["executionArn"])
-            runtime.wait_until_waiting(started.execution_arn)
-            _echo(f"resumed {started.name}: waiting at {started.resumed_state!r} again (same approval link)")
-        for execution in runtime.executions.list_executions():
-            if execution["status"] == "INTERRUPTED":
-                _echo(f"INTERRUPTED: {execution['name']} (continue it with: mlops redrive {execution['name']})")
-        try:
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # `mlops serve --stop`: leave as on Ctrl-C (runtime.json removed, jobs stopped)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        with obj.runtime(user=user, port=port) as runtime:
+            runtime.gateway.mount("/local", local_server.work_routes(runtime))
+            tick = _approval_watcher(runtime, ())
+            # A run that waited for a person when its process died waits again: its link still works.
+            for execution in interrupted_waiting_for_approval(runtime.executions, runtime.data_dir):
+                started = runtime.redrive(execution["executionArn"])
+                runtime.wait_until_waiting(started.execution_arn)
+                _echo(f"resumed {started.name}: waiting at {started.resumed_state!r} again (same approval link)")
+            for execution in runtime.executions.list_executions():
+                if execution["status"] == "INTERRUPTED":
+                    _echo(f"INTERRUPTED: {execution['name']} (continue it with: mlops redrive {execution['name']})")
+            local_server.mark_ready(obj.data_dir, runtime.gateway.url)
+            _echo(f"Local runtime serving on {runtime.gateway.url} (Ctrl-C or `mlops serve --stop` to stop)")
             while True:
                 tick()
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            _echo("stopped")
+    except KeyboardInterrupt:
+        _echo("stopped")
 
 
 def _register_command_modules() -> None:

@@ -47,13 +47,18 @@ def _iso(value: Any) -> Any:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs; one that has exited but is not yet reaped by its parent (a zombie) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): kill(pid, 0) is all there is
+    return state != "Z"
 
 
 def to_aws_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
 from governed_mlops.config import parse_config
 from governed_mlops.model_projects import config_key, model_spec, project_configs
 from governed_mlops_local import cloudwatch, model_server
+from governed_mlops_local.approval_client import serving_runtime
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
 from governed_mlops_local.endpoints import LocalSageMakerHosting
 from governed_mlops_local.executions import ExecutionStore
@@ -222,9 +223,11 @@ class LocalRuntime:
         # Handlers are imported at their first invocation (cold start), after this: they see the URL.
         self.host.set_environment("APPROVAL_API_URL", url)
         self.host.set_environment("HISTORY_URL_TEMPLATE", f"{url}/executions/{{name}}")
-        info = self.data_dir / "runtime.json"
-        atomic_write(info, json.dumps({"pid": os.getpid(), "url": url}).encode())
-        self._stack.callback(lambda: info.unlink(missing_ok=True))
+        # runtime.json names the server every link points at; while `mlops serve` runs, it stays the one.
+        if serving_runtime(self.data_dir) is None:
+            info = self.data_dir / "runtime.json"
+            atomic_write(info, json.dumps({"pid": os.getpid(), "url": url}).encode())
+            self._stack.callback(lambda: _remove_own_runtime_json(info))
 
     def _approver_groups(self) -> list[str]:
         groups = {self.template.parameters.get("ApproverGroup", "model-approvers")}
@@ -420,6 +423,12 @@ class LocalRuntime:
             if len(results) < len(execution_arns):
                 time.sleep(poll)
         return [results[a] for a in execution_arns]
+
+
+def _remove_own_runtime_json(info: Path) -> None:
+    serving = serving_runtime(info.parent)
+    if serving is None or serving.pid == os.getpid():
+        info.unlink(missing_ok=True)
 
 
 def execution_status_event(describe: dict[str, Any]) -> dict[str, Any]:

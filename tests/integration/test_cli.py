@@ -83,7 +83,7 @@ def test_a_push_waits_in_the_background_for_an_approval_given_from_a_second_term
     # When a push is triggered without --wait
     completed = mlops(data_dir, "trigger", str(EVENTS_DIR / "codecommit_push.json"))
     assert "started push-" in completed.stdout
-    assert "Running in the background" in completed.stdout
+    assert "Running on the local server" in completed.stdout
     # Then the execution pauses at the approval, which another process can see and decide
     deadline = time.monotonic() + 120
     pending: list[dict] = []

@@ -63,12 +63,12 @@ def test_trigger_refuses_a_bad_event_file_with_a_named_error_before_starting_any
     event_file = tmp_path / "event.json"
     if content is not None:
         event_file.write_text(content)
-    # When it is triggered without --wait (which would otherwise start a background runtime)
+    # When it is triggered without --wait (which would otherwise start the local server in the background)
     completed = mlops(data_dir, "trigger", str(event_file))
     # Then the named error is printed, the exit code is 2 and nothing was started
     assert completed.returncode == 2
     assert f"InvalidEventError: {event_file} {expected}" in completed.stderr
-    assert "Running in the background" not in completed.stdout
+    assert "starting one in the background" not in completed.stdout
     assert not data_dir.exists()
 
 

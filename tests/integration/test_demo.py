@@ -1,22 +1,25 @@
 """``make demo`` (the README's main job) end to end: first model, a push that changes nothing, a canary;
-then, with ``mlops serve`` running, ``mlops invoke`` asks that server instead of booting a runtime."""
+then the server the demo leaves running answers its links, and ``mlops invoke`` asks it instead of booting a runtime."""
 
 from __future__ import annotations
 
 import csv
 import json
-import signal
+import os
 import socket
 import subprocess
 import sys
-import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
+from governed_mlops.adapters.approvals import read_outbox
+from governed_mlops_local.approval_client import serving_runtime
+from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, stop_local_servers
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +33,7 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     data_dir = tmp_path_factory.mktemp("demo") / "data"
     approvers = ["--approve-as", "carol.approver", "--approve-as", "dave.risk"]
     completed = subprocess.run(
@@ -40,8 +43,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         text=True,
         timeout=600,
         check=False,
+        env={**os.environ, "MLOPS_PORT": str(_free_port())},
     )
-    return Demo(data_dir, completed)
+    try:
+        yield Demo(data_dir, completed)
+    finally:
+        stop_local_servers(data_dir)
 
 
 def test_the_demo_deploys_then_a_no_op_push_ends_as_no_change_then_a_canary_rolls_out(demo: Demo) -> None:
@@ -64,26 +71,35 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(demo: Demo) -> Iterator[int]:
-    """``mlops serve`` on the demo's data directory; its pid once it answers."""
+def served(demo: Demo) -> int:
+    """The pid of the local server the demo left running on its data directory."""
     assert demo.completed.returncode == 0
-    server = subprocess.Popen(
-        [MLOPS, "--data-dir", str(demo.data_dir), "serve", "--port", str(_free_port())],
-        cwd=PROJECT_DIR,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        info = demo.data_dir / "runtime.json"
-        while not (info.exists() and json.loads(info.read_text())["pid"] == server.pid):
-            assert server.poll() is None, "mlops serve exited"
-            assert time.monotonic() < deadline, "mlops serve did not come up"
-            time.sleep(0.2)
-        yield server.pid
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+    serving = serving_runtime(demo.data_dir)
+    assert serving is not None, "the demo leaves its server running"
+    return serving.pid
+
+
+def test_the_demos_links_answer_after_it_exited(demo: Demo, served: int) -> None:
+    # Given the demo has exited; the links it printed name the server it left on the same port
+    links = [m["attributes"]["link"] for m in read_outbox(demo.data_dir) if "link" in m["attributes"]]
+    assert links, "the demo asked for approvals"
+    assert "stop it with: mlops serve --stop" in demo.completed.stdout
+    for link in links:
+        # Then each approval link still answers (the request was decided: the page says so)
+        with urllib.request.urlopen(link, timeout=30) as answer:  # our loopback server
+            assert answer.status == 200
+    name = json.loads(
+        subprocess.run(
+            [MLOPS, "--data-dir", str(demo.data_dir), "executions", "--json"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["executions"][0]["name"]
+    history = f"{urlsplit(links[0]).scheme}://{urlsplit(links[0]).netloc}/executions/{name}"
+    with urllib.request.urlopen(history, timeout=30) as answer:
+        assert answer.status == 200
 
 
 def test_invoke_asks_the_running_server_instead_of_booting_a_runtime(demo: Demo, served: int) -> None:

@@ -1,6 +1,6 @@
 """A real ``git push`` to the local remote reaches the pipeline as CodeCommit's push event, once per commit.
 
-The push to main starts an execution in the background process ``mlops trigger`` leaves behind;
+The push to main starts an execution on the local server ``mlops trigger`` hands it to (or starts and leaves running);
 the commit changes nothing the approved model is trained from, so the run ends as No Change. The
 module fixture ends every process that names the test's data directory.
 """

@@ -145,6 +145,17 @@ def _zygote_pid(data_dir: Path) -> int | None:
     return int(ready.read_text()) if ready.exists() else None
 
 
+def _kill_9_the_server_and(follower: subprocess.Popen[str], data_dir: Path) -> None:
+    """``kill -9`` of the local server running the execution (the command only follows it), then the command."""
+    serving = approval_client.serving_runtime(data_dir)
+    assert serving is not None, "the command handed its work to a local server"
+    os.kill(serving.pid, signal.SIGKILL)
+    _until(lambda: approval_client.serving_runtime(data_dir) is None, 30, "the server to be gone")
+    follower.kill()
+    follower.wait()
+    follower.stdout.close()  # type: ignore[union-attr]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -159,9 +170,7 @@ def test_kill_9_during_training_then_redrive_resumes_at_training(tmp_path: Path)
     jobs = data_dir / "sagemaker" / "training-jobs"
     job = _until(lambda: next(iter(jobs.glob("*-train-0")), None) if jobs.exists() else None, 180, "training")
     zygote = _zygote_pid(data_dir)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()  # type: ignore[union-attr]
+    _kill_9_the_server_and(child, data_dir)
 
     store = ExecutionStore(data_dir)
     (execution,) = store.list_executions()
@@ -207,9 +216,7 @@ def test_kill_9_while_an_approval_is_pending_then_a_restart_keeps_the_link_worki
         lambda: next((m for m in read_outbox(data_dir) if "link" in m["attributes"]), None), 180, "approval"
     )
     link = message["attributes"]["link"]
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()  # type: ignore[union-attr]
+    _kill_9_the_server_and(child, data_dir)
 
     store = ExecutionStore(data_dir)
     (execution,) = store.list_executions()

@@ -11,10 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops_local.approval_client import serving_runtime, signed_as
 from governed_mlops_local.local_server import WORK_PATH
 from tests.conftest import EVENTS_DIR, GERMAN_CREDIT, PROJECT_DIR
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 MLOPS = str(Path(sys.executable).parent / "mlops")
@@ -46,16 +46,6 @@ def mlops(data_dir: Path, *args: str, port: int | None = None) -> subprocess.Com
         check=False,
         env=env,
     )
-
-
-def _until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -86,7 +76,7 @@ def served(data_dir: Path) -> Iterator[int]:
                 return False
             return bool(data["pid"] == server.pid and data.get("ready"))
 
-        _until(ready, 180, "mlops serve to be ready")
+        until(ready, 180, "mlops serve to be ready")
         yield server.pid
     finally:
         server.send_signal(signal.SIGTERM)
@@ -102,7 +92,7 @@ def test_links_in_an_alert_and_an_approval_request_answer_after_the_command_exit
     failed = mlops(data_dir, "upload", str(broken), "--model", "credit-risk", "--wait")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "DataValidationError" in failed.stdout
-    alert = _until(
+    alert = until(
         lambda: next((m for m in read_outbox(data_dir) if m["attributes"].get("kind") == "alert"), None), 30, "alert"
     )
     # Then the alert's history link answers, from the server the command handed the work to
@@ -115,7 +105,7 @@ def test_links_in_an_alert_and_an_approval_request_answer_after_the_command_exit
     started = mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk")
     assert started.returncode == 0, started.stdout + started.stderr
     assert "Running on the local server" in started.stdout
-    request = _until(
+    request = until(
         lambda: next((m for m in read_outbox(data_dir) if "link" in m["attributes"]), None), 240, "approval"
     )
     # Then the approval link and the run's history page answer

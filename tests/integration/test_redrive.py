@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.sagemaker import SageMakerError
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 APPROVER = "carol.approver"
@@ -130,16 +130,6 @@ def _mlops(data_dir: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
     )
 
 
-def _until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _zygote_pid(data_dir: Path) -> int | None:
     ready = data_dir / "run" / "zygote.sock.ready"
     return int(ready.read_text()) if ready.exists() else None
@@ -150,7 +140,7 @@ def _kill_9_the_server_and(follower: subprocess.Popen[str], data_dir: Path) -> N
     serving = approval_client.serving_runtime(data_dir)
     assert serving is not None, "the command handed its work to a local server"
     os.kill(serving.pid, signal.SIGKILL)
-    _until(lambda: approval_client.serving_runtime(data_dir) is None, 30, "the server to be gone")
+    until(lambda: approval_client.serving_runtime(data_dir) is None, 30, "the server to be gone")
     follower.kill()
     follower.wait()
     follower.stdout.close()  # type: ignore[union-attr]
@@ -168,7 +158,7 @@ def test_kill_9_during_training_then_redrive_resumes_at_training(tmp_path: Path)
     data_dir = tmp_path / "data"
     child = _mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk", "--wait", *APPROVE_AS)
     jobs = data_dir / "sagemaker" / "training-jobs"
-    job = _until(lambda: next(iter(jobs.glob("*-train-0")), None) if jobs.exists() else None, 180, "training")
+    job = until(lambda: next(iter(jobs.glob("*-train-0")), None) if jobs.exists() else None, 180, "training")
     zygote = _zygote_pid(data_dir)
     _kill_9_the_server_and(child, data_dir)
 
@@ -181,7 +171,7 @@ def test_kill_9_during_training_then_redrive_resumes_at_training(tmp_path: Path)
     assert _entered(history)[-1] == "Train Model", "the journal holds every event up to the kill"
     assert LocalModelRegistry(data_dir).list_versions() == []
     if zygote is not None:
-        _until(lambda: not _alive(zygote), 5, "the job zygote to exit with its runtime")
+        until(lambda: not _alive(zygote), 5, "the job zygote to exit with its runtime")
     _assert_consistent(data_dir)
 
     shown = subprocess.run(
@@ -212,7 +202,7 @@ def test_kill_9_during_training_then_redrive_resumes_at_training(tmp_path: Path)
 def test_kill_9_while_an_approval_is_pending_then_a_restart_keeps_the_link_working(tmp_path: Path):
     data_dir = tmp_path / "data"
     child = _mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk", "--wait")
-    message = _until(
+    message = until(
         lambda: next((m for m in read_outbox(data_dir) if "link" in m["attributes"]), None), 180, "approval"
     )
     link = message["attributes"]["link"]
@@ -229,11 +219,11 @@ def test_kill_9_while_an_approval_is_pending_then_a_restart_keeps_the_link_worki
     try:
         assert server.stdout is not None
         lines: list[str] = []
-        _until(lambda: lines.append(server.stdout.readline()) or "resumed" in lines[-1], 120, "the resume")
+        until(lambda: lines.append(server.stdout.readline()) or "resumed" in lines[-1], 120, "the resume")
         assert approval_client.decide(link, APPROVER, "approve", "approved after the restart")["status"] == "pending"
         answer = approval_client.decide(link, SECOND_APPROVER, "approve", "second approval")
         assert answer["status"] == "approved"
-        _until(lambda: store.describe(execution["name"])["status"] == "SUCCEEDED", 180, "the pipeline to finish")
+        until(lambda: store.describe(execution["name"])["status"] == "SUCCEEDED", 180, "the pipeline to finish")
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=60)

@@ -31,32 +31,13 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from governed_mlops import errors
+from tests.asl import ASL_FILES, STATES_ERRORS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
-ASL_FILES = sorted((REPO_ROOT / "statemachines").glob("*.asl.json"))
 
 StateMachineJson = Mapping[str, Any]
 
-STATES_ERRORS = frozenset(
-    {
-        "States.ALL",
-        "States.Timeout",
-        "States.TaskFailed",
-        "States.Permissions",
-        "States.ResultPathMatchFailure",
-        "States.ParameterPathFailure",
-        "States.BranchFailed",
-        "States.NoChoiceMatched",
-        "States.IntrinsicFailure",
-        "States.ExceedToleratedFailureThreshold",
-        "States.ItemReaderFailed",
-        "States.ResultWriterFailed",
-        "States.HeartbeatTimeout",
-        "States.Runtime",
-        "States.QueryEvaluationError",
-    }
-)
 LAMBDA_ERRORS = frozenset(
     {
         "Lambda.ClientExecutionTimeoutException",

@@ -44,10 +44,10 @@ from samtranslator.yaml_helper import yaml_parse
 from governed_mlops import contracts
 from governed_mlops.contracts import LAMBDA_STATES, PipelineState, StateContract, StateError
 from governed_mlops.models import PipelineRequest
+from tests.asl import ASL_FILES, STATES_ERRORS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYER_ROOT = REPO_ROOT / "layers" / "common" / "python"
-ASL_FILES = sorted((REPO_ROOT / "statemachines").glob("*.asl.json"))
 
 StateJson = Mapping[str, Any]
 
@@ -65,19 +65,6 @@ CONTEXT_PATHS = frozenset(
         "$$.State.EnteredTime",
         "$$.State.RetryCount",
         "$$.Task.Token",
-    }
-)
-STATES_ERRORS = frozenset(
-    {
-        "States.ALL",
-        "States.Timeout",
-        "States.TaskFailed",
-        "States.Permissions",
-        "States.ResultPathMatchFailure",
-        "States.ParameterPathFailure",
-        "States.HeartbeatTimeout",
-        "States.Runtime",
-        "States.IntrinsicFailure",
     }
 )
 _LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"

@@ -16,24 +16,18 @@ against it unchanged. The package is split by job; this module only hands the pu
   ``append_only``: the line writer of measurements and capture.
 """
 
+from governed_mlops_local.endpoints.alarms import ALARM_METRICS, AlarmEvaluation, AlarmRule, evaluate_alarm
+from governed_mlops_local.endpoints.deployment import PROVISION_SECONDS, ROLLBACK_SECONDS
 from governed_mlops_local.endpoints.hosting import (
-    ALARM_METRICS,
     CREATE_ENDPOINT_CONFIG_RESOURCE,
     CREATE_ENDPOINT_RESOURCE,
     CREATE_MODEL_RESOURCE,
     DESCRIBE_ENDPOINT_RESOURCE,
-    PROVISION_SECONDS,
-    ROLLBACK_SECONDS,
     UPDATE_ENDPOINT_RESOURCE,
-    AlarmEvaluation,
-    AlarmRule,
-    InvocationError,
-    InvokeResult,
     LocalSageMakerHosting,
-    Measurement,
-    ModelError,
-    evaluate_alarm,
 )
+from governed_mlops_local.endpoints.invocation import InvocationError, InvokeResult, ModelError
+from governed_mlops_local.endpoints.metrics import Measurement
 
 __all__ = [
     "ALARM_METRICS",

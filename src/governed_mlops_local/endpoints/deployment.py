@@ -33,6 +33,7 @@ from governed_mlops_local.endpoints.containers import ModelContainers
 from governed_mlops_local.endpoints.metrics import MetricsLog
 from governed_mlops_local.endpoints.naming import invalid
 from governed_mlops_local.endpoints.store import AlarmRegistry, EndpointStore, now, record_event
+from governed_mlops_local.executions import pid_alive
 
 __all__ = [
     "ALARM_PERIOD_SECONDS",
@@ -177,13 +178,7 @@ def _driver_alive(driver: Mapping[str, Any] | None) -> bool:
     pid = int(driver.get("pid", -1))
     if pid == os.getpid():
         return driver.get("instance") in _LIVE_DRIVERS
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 class DeploymentDriver:

@@ -29,45 +29,30 @@ from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.errors import ArtifactNotFoundError, InvalidEventError
 from governed_mlops.models import S3Ref
 from governed_mlops_local.endpoints.alarms import (
-    ALARM_METRICS,
-    AlarmEvaluation,
     AlarmRule,
-    evaluate_alarm,
 )
 from governed_mlops_local.endpoints.capture import DataCapture, check_capture_config
 from governed_mlops_local.endpoints.containers import ModelContainers
 from governed_mlops_local.endpoints.deployment import (
-    PROVISION_SECONDS,
-    ROLLBACK_SECONDS,
     TRANSITIONAL_STATUSES,
     DeploymentDriver,
     check_deployment_config,
 )
 from governed_mlops_local.endpoints.description import describe
-from governed_mlops_local.endpoints.invocation import InvocationError, Invoker, InvokeResult, ModelError
-from governed_mlops_local.endpoints.metrics import Measurement, MetricsLog
+from governed_mlops_local.endpoints.invocation import Invoker, InvokeResult
+from governed_mlops_local.endpoints.metrics import MetricsLog
 from governed_mlops_local.endpoints.naming import arn, check_name, invalid
 from governed_mlops_local.endpoints.routing import TrafficRouter
 from governed_mlops_local.endpoints.store import AlarmRegistry, EndpointStore, now, record_event
 from governed_mlops_local.sagemaker import _validate, local_function_arn
 
 __all__ = [
-    "ALARM_METRICS",
     "CREATE_ENDPOINT_CONFIG_RESOURCE",
     "CREATE_ENDPOINT_RESOURCE",
     "CREATE_MODEL_RESOURCE",
     "DESCRIBE_ENDPOINT_RESOURCE",
-    "PROVISION_SECONDS",
-    "ROLLBACK_SECONDS",
     "UPDATE_ENDPOINT_RESOURCE",
-    "AlarmEvaluation",
-    "AlarmRule",
-    "InvocationError",
-    "InvokeResult",
     "LocalSageMakerHosting",
-    "Measurement",
-    "ModelError",
-    "evaluate_alarm",
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Final, Literal, cast
 
 import pandas as pd
 
+from governed_mlops.domain.validation import parse_number
 from governed_mlops_local.onboarding.proposal import DroppedColumn, Feature, Proposal, ProtectedKind
 from governed_mlops_local.onboarding.rounding import round_up
 from governed_mlops_local.onboarding.rules import (
@@ -23,7 +24,7 @@ from governed_mlops_local.onboarding.rules import (
     MOSTLY_UNIQUE_SHARE,
     RANGE_MARGIN,
 )
-from governed_mlops_local.onboarding.table import missing_mask, parse_number
+from governed_mlops_local.onboarding.table import missing_mask
 from governed_mlops_local.onboarding.wording import counts_text, fmt, pct, shorten
 
 _ID_TOKENS: Final = frozenset({"id", "uuid", "guid", "identifier", "index", "idx", "rownum", "key"})

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from governed_mlops.config import RiskTier
+from governed_mlops.domain.validation import parse_number
 from governed_mlops_local.onboarding.columns import ColumnProfile, decide
 from governed_mlops_local.onboarding.errors import (
     NoUsableFeaturesError,
@@ -31,7 +32,7 @@ from governed_mlops_local.onboarding.rules import (
     NEAR_LEAK_AGREEMENT,
     TEST_FRACTION,
 )
-from governed_mlops_local.onboarding.table import Table, missing_mask, parse_number
+from governed_mlops_local.onboarding.table import Table, missing_mask
 from governed_mlops_local.onboarding.wording import counts_text, pct
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Final, cast
@@ -101,14 +100,3 @@ def missing_mask(values: pd.Series) -> pd.Series:
     """The Validate Data stage's notion of missing: a pandas NA token, or blank."""
     text = values.astype(str)
     return cast("pd.Series", text.isin(MISSING_TOKENS) | (text.str.strip() == ""))
-
-
-def parse_number(value: str) -> float | None:
-    """The Validate Data stage's numbers: finite floats, no ``_`` digit separators."""
-    if "_" in value:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None

@@ -645,7 +645,7 @@ class _Tally:
             return
         if not self.numeric:
             return
-        number = _parse_number(value)
+        number = parse_number(value)
         if number is None:
             self.non_numeric += count
             _keep_example(self.non_numeric_examples, line, value)
@@ -888,7 +888,7 @@ def _near_match(name: str, header: Iterable[str]) -> str | None:
     return next((column for column in header if column.strip().casefold() == wanted), None)
 
 
-def _parse_number(value: str) -> float | None:
+def parse_number(value: str) -> float | None:
     """Parse a finite float, or return None; refuses forms Python accepts but data exports should not use."""
     if "_" in value:  # float("1_000") is 1000.0 in Python but a typo in data
         return None

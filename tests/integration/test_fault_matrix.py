@@ -310,6 +310,8 @@ class Run:
     #: Position among the deploying runs (None for the others).
     order: int | None = None
     fired: list[str] = field(default_factory=list)
+    #: (function, state the history showed) for each call the hook let through: a miss explains itself.
+    passed: list[tuple[str, str | None]] = field(default_factory=list)
     #: Set when the host gave this run's call the short timeout: the hook then only has to be slow.
     timing_out: bool = False
     link: str | None = None
@@ -415,6 +417,7 @@ class Matrix:
             raise InjectedFault(f"{function} outlived its timeout and nothing stopped it")
         state = self._state_of(run, now)
         if state not in run.case.states:
+            run.passed.append((function, state))
             return
         task = TASKS[state]
         fault = run.case.fault
@@ -708,7 +711,11 @@ def test_fault(results: Results, state: str, fault: Fault) -> None:
     outcome = run.outcome
     assert outcome is not None
     # Given the fault really happened where it was meant to
-    assert state in run.fired, f"the fault was never injected into {state!r} (is it on the {case.path} path?)"
+    assert state in run.fired, (
+        f"the fault was never injected into {state!r} (is it on the {case.path} path?): the run ended"
+        f" {outcome.status} {outcome.error} in {outcome.final_state!r} after {outcome.ended_after} s;"
+        f" failures {outcome.failures}; completed {outcome.completed}; the hook let through {run.passed}"
+    )
     failures_here = [error for failed_state, error in outcome.failures if failed_state == state]
     alerts = results.alerts.get(run.name, [])
 

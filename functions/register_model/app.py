@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from governed_mlops.adapters.pipeline import definition_sha256
+from governed_mlops.adapters.pipeline import definition_that_ran
 from governed_mlops.models import RegistrationOutput, StageEvent
 from governed_mlops.observability import EXECUTION_NAME_PATH, logger, metrics, tracer
 from governed_mlops.services import wiring
@@ -27,7 +27,7 @@ def dependencies() -> wiring.RegisterDeps:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     stage, deps = parse(event=event, model=StageEvent), dependencies()
-    definition = definition_sha256(deps.sfn, stage.state_machine_arn)
-    record = register_model(stage, deps.store, deps.registry, definition_sha256=definition)
+    ran = definition_that_ran(deps.sfn, stage.execution_arn)
+    record = register_model(stage, deps.store, deps.registry, definition=ran)
     logger.info("model registered", extra={"model_version": record.model_version})
     return RegistrationOutput(model_version=record.model_version, status=record.status).model_dump(mode="json")

@@ -232,6 +232,8 @@ def redrive(backend: StepFunctionsParserBackend, store: ExecutionStore, name_or_
         state_input=point.state_input,
         redrive_count=claimed["redrive_count"],
     )
+    # The snapshot starts at the resume point; DescribeStateMachineForExecution reports the definition.
+    execution.definition_that_ran = state_machine.definition  # type: ignore[attr-defined]
     state_machine.executions.append(execution)  # type: ignore[arg-type]
     execution.start()
     return Redrive(arn, claimed["name"], point.state, claimed["redrive_count"], claimed["previous_status"])

@@ -32,13 +32,14 @@ from moto.stepfunctions.exceptions import ExecutionAlreadyExists
 from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 
+from governed_mlops.adapters.execution_history import unqualified_state_machine_arn
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
 from governed_mlops.config import parse_config
 from governed_mlops.model_projects import config_key, model_spec, project_configs
 from governed_mlops_local import cloudwatch, model_server
 from governed_mlops_local.approval_client import serving_runtime
-from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
+from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors, install_qualified_start_execution
 from governed_mlops_local.endpoints import LocalSageMakerHosting
 from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.gateway import LocalGateway
@@ -159,6 +160,8 @@ class LocalRuntime:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         )
         self._stack.callback(self.host.patch_moto())
+        # First: the durable-name wrapper below hands qualified (alias) ARNs on to this fix.
+        self._stack.callback(install_qualified_start_execution())
         self._stack.callback(self._patch_durable_names())
         self._stack.callback(install_journal(self.executions))
         self._stack.callback(install_program_cache())
@@ -184,7 +187,14 @@ class LocalRuntime:
                 lambda m: f'"{local_function_arn(m.group(1))}"',
                 machine.definition,
             )
-            self.sfn.create_state_machine(name=machine.name, definition=definition, roleArn=_ROLE)
+            created = self.sfn.create_state_machine(
+                name=machine.name, definition=definition, roleArn=_ROLE, publish=machine.alias is not None
+            )
+            if machine.alias is not None:  # AutoPublishAlias: version 1 of this runtime's definition, live
+                self.sfn.create_state_machine_alias(
+                    name=machine.alias,
+                    routingConfiguration=[{"stateMachineVersionArn": created["stateMachineVersionArn"], "weight": 100}],
+                )
         self._publish_deployment_artifacts()
         finalizer = threading.Thread(target=self._finalize_ended, name="execution-finalizer", daemon=True)
         finalizer.start()
@@ -260,9 +270,10 @@ class LocalRuntime:
             execution_input: str | None = None,
             trace_header: Any = None,
         ) -> Any:
-            machine = state_machine_arn.rsplit(":", 1)[-1]
+            unqualified = unqualified_state_machine_arn(state_machine_arn)  # an alias runs under its machine
+            machine = unqualified.rsplit(":", 1)[-1]
             arn = f"arn:aws:states:{LOCAL_REGION}:{LOCAL_ACCOUNT}:execution:{machine}:{name}"
-            if not store.reserve(state_machine_arn, arn, str(name), execution_input or "{}", datetime.now(UTC)):
+            if not store.reserve(unqualified, arn, str(name), execution_input or "{}", datetime.now(UTC)):
                 raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
             return original(backend, state_machine_arn, name, execution_input, trace_header)  # type: ignore[arg-type]
 

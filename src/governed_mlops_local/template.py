@@ -49,6 +49,12 @@ class StateMachineSpec:
     arn: str
     definition_path: Path
     definition: str
+    #: ``AutoPublishAlias``: each deployment publishes a version and points this alias at it.
+    alias: str | None = None
+
+    @property
+    def alias_arn(self) -> str | None:
+        return f"{self.arn}:{self.alias}" if self.alias else None
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,9 @@ class _Resolver:
             return self._parameters[name]  # type: ignore[no-any-return]
         resource = self._resources.get(name)
         if resource is None:
+            alias = self._published_alias(name)
+            if alias is not None:
+                return alias
             raise ConfigError(f"template: !Ref {name} names no parameter or resource")
         kind = resource["Type"]
         local = _local_name(self._stack, name)
@@ -173,6 +182,14 @@ class _Resolver:
             # Ref of an alarm is its name; the template names alarms explicitly.
             return str(self(resource["Properties"]["AlarmName"]))
         return local
+
+    def _published_alias(self, name: str) -> str | None:
+        """Ref of the alias SAM generates for a state machine's AutoPublishAlias (``<Id>Alias<name>``)."""
+        for logical_id, resource in self._resources.items():
+            alias = resource.get("Properties", {}).get("AutoPublishAlias")
+            if resource["Type"] == "AWS::Serverless::StateMachine" and alias and name == f"{logical_id}Alias{alias}":
+                return f"{self.ref(logical_id)}:{alias}"
+        return None
 
     def get_att(self, name: str, attribute: str) -> str:
         resource = self._resources.get(name)
@@ -299,6 +316,7 @@ def load_template(path: Path, *, stack_name: str, parameter_overrides: dict[str,
                 arn=resolve.ref(logical_id),
                 definition_path=definition_path,
                 definition=text,
+                alias=props.get("AutoPublishAlias"),
             )
         elif kind == "AWS::S3::Bucket":
             notification = props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {})

@@ -30,7 +30,7 @@ from samtranslator.yaml_helper import yaml_parse
 from governed_mlops.adapters.code_repository import CodeCommitRepository
 from governed_mlops.adapters.model_registry import SageMakerModelRegistry
 from governed_mlops.adapters.object_store import S3ObjectStore
-from governed_mlops.adapters.pipeline import StepFunctionsPipeline, definition_sha256
+from governed_mlops.adapters.pipeline import DefinitionThatRan, StepFunctionsPipeline, definition_that_ran
 from governed_mlops.errors import (
     ArtifactNotFoundError,
     ExecutionNotFoundError,
@@ -38,6 +38,7 @@ from governed_mlops.errors import (
     RepositoryNotFoundError,
 )
 from governed_mlops.models import CodeRef, ModelVersion, ObjectDigest, S3Ref, TriggerInfo
+from governed_mlops_local.asl_engine import install_qualified_start_execution
 from governed_mlops_local.runtime import LOCAL_IMAGES, LOCAL_PARAMETERS
 from governed_mlops_local.template import load_template
 
@@ -48,9 +49,7 @@ TEMPLATE = yaml_parse(TEMPLATE_PATH.read_text())
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto for every client in the test, with fake credentials (never a real account)."""
+def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -58,8 +57,26 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_DEFAULT_REGION": REGION,
     }.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto for every client in the test, with fake credentials (never a real account)."""
+    _fake_credentials(monkeypatch)
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def running_sfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto with its ASL interpreter running executions (and the local fix for alias ARNs)."""
+    _fake_credentials(monkeypatch)
+    undo = install_qualified_start_execution()
+    try:
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            yield
+    finally:
+        undo()
 
 
 def _client(service: str) -> Any:
@@ -294,6 +311,8 @@ def test_missing_repository_is_a_named_error() -> None:
 # StepFunctionsPipeline
 
 _PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+_OTHER_MACHINE = json.dumps({"StartAt": "Other", "States": {"Other": {"Type": "Pass", "End": True}}})
+_ROLE = "arn:aws:iam::123456789012:role/pipeline"
 
 
 @pytest.fixture
@@ -344,10 +363,29 @@ def test_unknown_execution_is_a_named_error(pipeline: StepFunctionsPipeline) -> 
         pipeline.describe("never-started")
 
 
-def test_definition_digest_is_of_the_deployed_definition(pipeline: StepFunctionsPipeline) -> None:
-    arn = pipeline.execution_arn("x").replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+def test_the_recorded_definition_is_the_one_the_execution_ran(running_sfn: None) -> None:
+    # Started through the alias of version 1; the machine is updated before Register Model reads it.
+    sfn = _client("stepfunctions")
+    created = sfn.create_state_machine(
+        name="governed-mlops-training-pipeline", definition=_PASS_MACHINE, roleArn=_ROLE, publish=True
+    )
+    alias = sfn.create_state_machine_alias(
+        name="live",
+        routingConfiguration=[{"stateMachineVersionArn": created["stateMachineVersionArn"], "weight": 100}],
+    )["stateMachineAliasArn"]
+    started = StepFunctionsPipeline(sfn, alias).start("data-run-1", {})
+    sfn.update_state_machine(stateMachineArn=created["stateMachineArn"], definition=_OTHER_MACHINE)
 
-    assert definition_sha256(_client("stepfunctions"), arn) == hashlib.sha256(_PASS_MACHINE.encode()).hexdigest()
+    ran = definition_that_ran(sfn, started.execution_arn)
+
+    assert ran == DefinitionThatRan(
+        hashlib.sha256(_PASS_MACHINE.encode()).hexdigest(), created["stateMachineVersionArn"]
+    )
+    assert started.execution_arn.endswith(":execution:governed-mlops-training-pipeline:data-run-1")
+
+
+def test_no_execution_arn_records_no_definition() -> None:
+    assert definition_that_ran(None, "") is None  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -44,7 +44,12 @@ def test_data_arrival_trains_and_registers_a_model(runtime: LocalRuntime, german
     assert record.data.sha256 == __import__("hashlib").sha256(german_credit_bytes).hexdigest()
     assert len(record.code.commit_id) == 40
     assert len(record.source_sha256) == 64
-    assert len(record.definition_sha256 or "") == 64
+    # The trigger started the "live" alias (AutoPublishAlias): the lineage names the version that ran
+    # and the digest of its definition, which is the deployed one.
+    (machine,) = runtime.template.state_machines.values()
+    assert record.state_machine_version_arn == f"{machine.arn}:1"
+    deployed = runtime.sfn.describe_state_machine(stateMachineArn=machine.arn)["definition"]
+    assert record.definition_sha256 == __import__("hashlib").sha256(deployed.encode()).hexdigest()
     assert len(record.config.sha256) == 64
     assert record.hyperparameters["max_depth"] == "3"
     assert set(record.library_versions) >= {"xgboost", "numpy", "pandas", "scikit-learn", "python"}

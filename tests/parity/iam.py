@@ -634,6 +634,18 @@ def _send_task_resources(call: ApiCall, env: CheckerEnv) -> list[str]:
     return [owner]
 
 
+_QUALIFIED_STATE_MACHINE = re.compile(r"^(arn:[^:]+:states:[^:]+:[^:]+:stateMachine:[^:]+):[^:]+$")
+
+
+def _unqualified_state_machine(resource: str) -> str:
+    # "To authorize a version or an alias to invoke an API action, Step Functions uses the state
+    # machine's ARN instead of using the version ARN or alias ARN" (Step Functions developer guide,
+    # "Authorization for versions and aliases"). Not modelled: a policy that names only a qualified ARN
+    # (the guide's scope-down) is judged as if it named none, so it fails here rather than passing.
+    match = _QUALIFIED_STATE_MACHINE.match(resource)
+    return match[1] if match else resource
+
+
 def _model_package_resources(call: ApiCall, env: CheckerEnv) -> list[str]:
     # A versioned package (ModelPackageGroupName) gets its version number from the service: the request
     # names every version of the group, ``model-package/<group>/*``.
@@ -1157,6 +1169,8 @@ class IamChecker:
                 resources = _send_task_resources(call, self.env)
             elif action == "sagemaker:CreateModelPackage":
                 resources = _model_package_resources(call, self.env)
+            elif service_key == "states":
+                resources = [_unqualified_state_machine(r) for r in _resources_for(action, call, self.env)]
             else:
                 resources = _resources_for(action, call, self.env)
             context, modeled = self._context(call, action)

@@ -45,7 +45,7 @@ from botocore.config import Config
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern
 
-from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
+from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors, install_qualified_start_execution
 from tests.parity import sagemaker_service
 from tests.parity.iam import CallRecorder
 from tests.parity.redrive import install_redrive_api
@@ -731,6 +731,8 @@ class ParityRuntime:
         self._stack.callback(_context_has_redrive_count())
         # moto refuses a Fail state's ErrorPath that yields a States.* name; AWS forwards it (same fix as local).
         self._stack.callback(install_fail_state_forwards_states_errors())
+        # moto's StartExecution refuses the alias ARN the trigger starts (AWS runs the version it points to).
+        self._stack.callback(install_qualified_start_execution())
         self._stack.callback(_sdk_errors_named_as_aws_names_them())
         self._stack.enter_context(self.functions.installed())
         self._stack.enter_context(self.sagemaker.installed())

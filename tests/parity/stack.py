@@ -56,6 +56,12 @@ REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 
 # --- What the harness does instead of moto's CloudFormation, and why (README material) ---------------
 
+
+def _revision_id(definition: str) -> str:
+    """A state machine's revision id (AWS's changes with every update; moto keeps none): the definition's digest."""
+    return hashlib.sha256(definition.encode()).hexdigest()[:36]
+
+
 #: The harness's own identity (deploying, reading back, signing an approver in): the call recorder ignores it.
 #: Every harness client names it explicitly: a client built from the environment while a function runs
 #: in another thread would pick up that function's role credentials.
@@ -79,6 +85,11 @@ HARNESS_PROVISIONED: Final[Mapping[str, str]] = MappingProxyType(
             "moto's model ignores DefinitionSubstitutions and registers the machine in the plain Step Functions "
             "backend, not the one whose ASL interpreter runs executions (execute_state_machine)"
         ),
+        "AWS::StepFunctions::StateMachineVersion": (
+            _NO_MODEL + "; and the state machine it publishes is the harness's (moto has no "
+            "PublishStateMachineVersion: UpdateStateMachine with publish=True and the same definition publishes it)"
+        ),
+        "AWS::StepFunctions::StateMachineAlias": _NO_MODEL + "; it points at a harness-published version",
         "AWS::ApiGateway::RestApi": (
             "moto's model requires Name (SAM sets none: the title is in Body) and ignores Body, and moto's "
             "PutRestApi refuses Swagger 2.0: the harness creates the resources, methods, integrations and "
@@ -1672,6 +1683,43 @@ class _Deployment:
         arn = self.client("stepfunctions").create_state_machine(**request)["stateMachineArn"]
         if arn != self.refs[logical_id]:
             raise DeployError(f"{logical_id}: moto named the state machine {arn}, not {self.refs[logical_id]}")
+        self._record(logical_id, arn, StateMachineRevisionId=_revision_id(definition))
+
+    def _create_StepFunctions_StateMachineVersion(self, logical_id: str, properties: dict[str, Any]) -> None:
+        self._refuse_unknown(logical_id, properties, {"StateMachineArn", "StateMachineRevisionId", "Description"})
+        sfn = self.client("stepfunctions")
+        machine = str(properties["StateMachineArn"])
+        current = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+        revision = properties.get("StateMachineRevisionId")
+        if revision is not None and revision != _revision_id(current):
+            raise DeployError(f"{logical_id}: revision {revision} is not the current revision of {machine}")
+        request: dict[str, Any] = {"stateMachineArn": machine, "definition": current, "publish": True}
+        if properties.get("Description"):
+            request["versionDescription"] = properties["Description"]
+        version = sfn.update_state_machine(**request)["stateMachineVersionArn"]
+        self._record(logical_id, version, Arn=version)
+
+    def _create_StepFunctions_StateMachineAlias(self, logical_id: str, properties: dict[str, Any]) -> None:
+        self._refuse_unknown(
+            logical_id, properties, {"Name", "Description", "DeploymentPreference", "RoutingConfiguration"}
+        )
+        preference = properties.get("DeploymentPreference")
+        if preference is not None:
+            # A new alias has no earlier version to shift traffic from: whatever the type, CloudFormation
+            # points it at the preference's version (CANARY/LINEAR/ALL_AT_ONCE differ on updates only).
+            routing = [{"stateMachineVersionArn": str(preference["StateMachineVersionArn"]), "weight": 100}]
+        else:
+            routing = [
+                {"stateMachineVersionArn": str(route["StateMachineVersionArn"]), "weight": int(route["Weight"])}
+                for route in properties.get("RoutingConfiguration", [])
+            ]
+        if not routing or sum(route["weight"] for route in routing) != 100:
+            raise DeployError(f"{logical_id}: an alias routes 100 percent of executions, to one or two versions")
+        request: dict[str, Any] = {"name": properties["Name"], "routingConfiguration": routing}
+        if properties.get("Description"):
+            request["description"] = properties["Description"]
+        alias = self.client("stepfunctions").create_state_machine_alias(**request)["stateMachineAliasArn"]
+        self._record(logical_id, alias, Arn=alias)
 
     def _create_Lambda_LayerVersion(self, logical_id: str, properties: dict[str, Any]) -> None:
         self._refuse_unknown(

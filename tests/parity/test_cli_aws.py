@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import json
 import random
@@ -118,6 +119,22 @@ def test_models_text_shows_the_version_approved_as_in_the_model_registry(deploye
     assert f"auc={record['metrics']['auc']:.4f}" in line
     assert f"execution={deployed.execution['name']}" in line
     assert line.endswith(f"commit={'e' * 12}")
+
+
+def test_the_lineage_names_the_published_version_that_ran_and_its_definition(deployed: Deployed) -> None:
+    # Given the trigger started the "live" alias the template publishes (AutoPublishAlias)
+    record = _registry_records(deployed)[deployed.model_version]
+    sfn = deployed.client("stepfunctions")
+    alias = sfn.describe_state_machine_alias(stateMachineAliasArn=deployed.stack.outputs["TrainingPipelineAliasArn"])
+    ((version, weight),) = [(r["stateMachineVersionArn"], r["weight"]) for r in alias["routingConfiguration"]]
+    ran = sfn.describe_state_machine_for_execution(executionArn=deployed.execution["executionArn"])["definition"]
+
+    # Then the execution ran that version, and the lineage records it with the digest of what it ran
+    assert weight == 100
+    assert deployed.execution["stateMachineVersionArn"] == version == record["state_machine_version_arn"]
+    assert deployed.execution["stateMachineAliasArn"] == alias["stateMachineAliasArn"]
+    assert record["definition_sha256"] == hashlib.sha256(ran.encode()).hexdigest()
+    assert ran == sfn.describe_state_machine(stateMachineArn=version)["definition"]
 
 
 def test_lineage_json_is_the_registered_record(deployed: Deployed) -> None:

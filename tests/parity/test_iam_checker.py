@@ -200,6 +200,16 @@ def allowed(check: IamChecker, api_call: ApiCall) -> bool:
             id="states-start-execution",
         ),
         pytest.param(
+            call("stepfunctions", "StartExecution", stateMachineArn=f"{STATE_MACHINE}:live", name="run-1"),
+            [("states:StartExecution", STATE_MACHINE)],
+            id="states-start-execution-through-an-alias-is-authorised-on-the-machine",
+        ),
+        pytest.param(
+            call("stepfunctions", "StartExecution", stateMachineArn=f"{STATE_MACHINE}:3", name="run-1"),
+            [("states:StartExecution", STATE_MACHINE)],
+            id="states-start-execution-of-a-version-is-authorised-on-the-machine",
+        ),
+        pytest.param(
             call(
                 "stepfunctions",
                 "GetExecutionHistory",
@@ -382,6 +392,13 @@ def test_wildcard_resource_allows_what_it_covers() -> None:
     (decision,) = check.decide(call("s3", "GetObject", Bucket="data", Key="config/pipeline.yaml"))
     assert not decision.allowed
     assert decision.explanation == "no statement allows s3:GetObject on arn:aws:s3:::data/config/pipeline.yaml"
+
+
+def test_an_alias_of_another_state_machine_is_not_covered() -> None:
+    check = checker(doc(allow("states:StartExecution", STATE_MACHINE)))
+
+    assert allowed(check, call("stepfunctions", "StartExecution", stateMachineArn=f"{STATE_MACHINE}:live"))
+    assert not allowed(check, call("stepfunctions", "StartExecution", stateMachineArn=f"{STATE_MACHINE}-other:live"))
 
 
 def test_allowing_the_unversioned_action_does_not_allow_the_versioned_read() -> None:

@@ -299,6 +299,22 @@ def _state_machine(stack: ParityStack, logical_id: str, properties: dict[str, An
     assert described["roleArn"] == stack.get_att(target(properties["RoleArn"]), "Arn")
 
 
+def _state_machine_version(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
+    sfn = aws("stepfunctions")
+    version = sfn.describe_state_machine(stateMachineArn=stack.ref(logical_id))
+    machine = sfn.describe_state_machine(stateMachineArn=stack.ref(target(properties["StateMachineArn"])))
+    # The published version holds the deployed definition (the revision the template names).
+    assert stack.ref(logical_id).startswith(machine["stateMachineArn"] + ":")
+    assert version["definition"] == machine["definition"]
+
+
+def _state_machine_alias(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
+    alias = aws("stepfunctions").describe_state_machine_alias(stateMachineAliasArn=stack.ref(logical_id))
+    assert alias["name"] == properties["Name"]
+    version = stack.ref(target(properties["DeploymentPreference"]["StateMachineVersionArn"]))
+    assert [(r["stateMachineVersionArn"], r["weight"]) for r in alias["routingConfiguration"]] == [(version, 100)]
+
+
 PROBES: dict[str, Probe] = {
     "AWS::ApiGateway::Deployment": _deployment,
     "AWS::ApiGateway::RestApi": _rest_api,
@@ -334,6 +350,8 @@ PROBES: dict[str, Probe] = {
     "AWS::SQS::QueuePolicy": _queue_policy,
     "AWS::SecretsManager::Secret": _secret,
     "AWS::StepFunctions::StateMachine": _state_machine,
+    "AWS::StepFunctions::StateMachineAlias": _state_machine_alias,
+    "AWS::StepFunctions::StateMachineVersion": _state_machine_version,
 }
 
 

@@ -54,6 +54,7 @@ def _record(**changes: Any) -> ModelVersion:
         training_image="141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1",
         source_sha256="d" * 64,
         definition_sha256="e" * 64,
+        state_machine_version_arn="arn:aws:states:eu-west-1:123456789012:stateMachine:gm-training-pipeline:4",
         hyperparameters={"eta": "0.1", "max_depth": "3", "num_round": "150", "objective": "binary:logistic"},
         seed=7,
         library_versions={"xgboost": "3.2.0", "numpy": "2.3.5", "python": "3.11.14"},
@@ -533,6 +534,7 @@ def test_custom_details_carry_the_lineage_digests() -> None:
     assert details["config_sha256"] == "b" * 64
     assert details["job_code_sha256"] == "d" * 64
     assert details["asl_definition_sha256"] == "e" * 64
+    assert details["state_machine_version"].endswith(":stateMachine:gm-training-pipeline:4")
     assert details["model_artifact_sha256"] == "c" * 64
     assert details["report_evaluation_sha256"] == "f" * 64
     assert details["code"] == "credit-risk-model@main commit 3fecb6dfd76ea78aae6e59f83b6119ee40dfb2f8"
@@ -611,6 +613,14 @@ def test_lineage_says_when_the_asl_digest_was_not_recorded() -> None:
     lineage = _html(_record(definition_sha256=None)).split("id='lineage'")[1].split("</section>")[0]
 
     assert "State machine (ASL) sha256</th><td><span class='muted'>not recorded</span>" in lineage
+
+
+def test_lineage_names_the_pipeline_version_that_ran_or_says_it_was_not_started_through_the_alias() -> None:
+    with_version = _html().split("id='lineage'")[1].split("</section>")[0]
+    without = _html(_record(state_machine_version_arn=None)).split("id='lineage'")[1].split("</section>")[0]
+
+    assert "gm-training-pipeline:4</code>" in with_version
+    assert "State machine version</th><td><span class='muted'>not recorded (started without the alias)" in without
 
 
 def test_metrics_table_shows_value_minimum_and_result_in_words() -> None:

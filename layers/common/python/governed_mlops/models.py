@@ -228,6 +228,8 @@ class ModelVersion(_Model):
     source_sha256: str
     source: ObjectDigest | None = None
     definition_sha256: str | None = None
+    #: The published state machine version the execution ran (its alias's target), when started through one.
+    state_machine_version_arn: str | None = None
     hyperparameters: dict[str, str]
     seed: int
     library_versions: dict[str, str]

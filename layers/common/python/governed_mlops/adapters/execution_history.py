@@ -35,9 +35,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def unqualified_state_machine_arn(arn: str) -> str:
+    """The state machine's own ARN, without the version number or alias name a qualified ARN ends with."""
+    head, marker, rest = arn.rpartition(":stateMachine:")
+    return f"{head}{marker}{rest.split(':', 1)[0]}" if marker else arn
+
+
 def execution_arn_for(state_machine_arn: str, name: str) -> str:
-    """The ARN Step Functions gives execution ``name`` of a standard state machine."""
-    head, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    """The ARN Step Functions gives execution ``name`` of a standard state machine (or of its alias/version)."""
+    head, _, machine = unqualified_state_machine_arn(state_machine_arn).rpartition(":stateMachine:")
     return f"{head}:execution:{machine}:{name}"
 
 

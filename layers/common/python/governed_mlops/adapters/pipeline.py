@@ -76,9 +76,19 @@ class StepFunctionsPipeline:
         return str(answer["redriveDate"].isoformat())
 
 
-def definition_sha256(client: SFNClient, state_machine_arn: str) -> str | None:
-    """SHA-256 of the state machine definition that ran (lineage); None without an ARN."""
-    if not state_machine_arn:
+@dataclass(frozen=True)
+class DefinitionThatRan:
+    """The state machine definition an execution ran (lineage): its sha256 and the published version."""
+
+    sha256: str
+    #: The version the execution ran (started through the alias); None when started unqualified.
+    version_arn: str | None
+
+
+def definition_that_ran(client: SFNClient, execution_arn: str) -> DefinitionThatRan | None:
+    """What ``execution_arn`` ran, not what the state machine holds now; None without an ARN."""
+    if not execution_arn:
         return None
-    definition = client.describe_state_machine(stateMachineArn=state_machine_arn)["definition"]
-    return hashlib.sha256(definition.encode()).hexdigest()
+    definition = client.describe_state_machine_for_execution(executionArn=execution_arn)["definition"]
+    version = client.describe_execution(executionArn=execution_arn).get("stateMachineVersionArn")
+    return DefinitionThatRan(hashlib.sha256(definition.encode()).hexdigest(), version or None)

@@ -247,6 +247,12 @@ def _lineage_section(record: ModelVersion) -> str:
             "State machine (ASL) sha256",
             _code(record.definition_sha256) if record.definition_sha256 else _muted("not recorded"),
         ),
+        (
+            "State machine version",
+            _code(record.state_machine_version_arn)
+            if record.state_machine_version_arn
+            else _muted("not recorded (started without the alias)"),
+        ),
         ("Model artifact", _digest(record.model_artifact)),
         ("Training job", f"{_code(record.training_job_name)} on image {_code(record.training_image)}"),
         ("Seed", _code(str(record.seed))),

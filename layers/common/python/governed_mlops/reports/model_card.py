@@ -539,6 +539,7 @@ def _custom_details(record: ModelVersion, model: ModelSpec | None = None) -> dic
         "config_sha256": record.config.sha256,
         "job_code_sha256": record.source_sha256,
         "asl_definition_sha256": record.definition_sha256 or "not recorded",
+        "state_machine_version": record.state_machine_version_arn or "not recorded (started unqualified)",
         "model_artifact_sha256": record.model_artifact.sha256,
         "training_job": record.training_job_name,
         "seed": str(record.seed),

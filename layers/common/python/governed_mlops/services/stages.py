@@ -16,6 +16,7 @@ from typing import Any
 
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore, StoredObject
+from governed_mlops.adapters.pipeline import DefinitionThatRan
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.bias_gates import check_bias, raise_for_breaches
 from governed_mlops.domain.gates import evaluate_gates, read_metrics
@@ -226,7 +227,7 @@ def register_model(
     store: ObjectStore,
     registry: ModelRegistry,
     *,
-    definition_sha256: str | None,
+    definition: DefinitionThatRan | None,
 ) -> ModelVersion:
     """Register the model version in its model's package group with its full lineage (idempotent per execution)."""
     request, training = event.request, event.training
@@ -267,7 +268,8 @@ def register_model(
         training_image=training.training_image,
         source_sha256=source.sha256,
         source=source,
-        definition_sha256=definition_sha256,
+        definition_sha256=definition.sha256 if definition else None,
+        state_machine_version_arn=definition.version_arn if definition else None,
         hyperparameters=training.hyperparameters,
         seed=config.training.seed,
         library_versions={str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else {},

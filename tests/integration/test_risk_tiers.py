@@ -19,12 +19,13 @@ from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
 from governed_mlops.adapters.approvals import DynamoDBApprovalStore
-from governed_mlops.errors import ApprovalAlreadyDecided, DuplicateApprover
+from governed_mlops.errors import ApprovalAlreadyDecided, ConfigError, DuplicateApprover
 from governed_mlops.models import ApprovalRecord, ApproverSignoff
 from tests.conftest import PROJECT_DIR, pending_approval
 
 REGION = "us-east-1"
 TABLE = "governed-mlops-approvals"
+RETENTION_DAYS = 2557
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 
 
@@ -83,7 +84,7 @@ def _high_risk(store: DynamoDBApprovalStore, *, approved_by: str | None = None) 
 
 
 def test_two_first_approvals_at_once_both_count_and_complete_the_request(dynamodb: Any):
-    store = DynamoDBApprovalStore(dynamodb, TABLE)
+    store = DynamoDBApprovalStore(dynamodb, TABLE, retention_days=RETENTION_DAYS)
     record = _high_risk(store)
     held = HeldWrites(dynamodb, lambda: store.add_approval(record.approval_id, _signoff("carol.approver")))
     racing = DynamoDBApprovalStore(held, TABLE)
@@ -96,7 +97,7 @@ def test_two_first_approvals_at_once_both_count_and_complete_the_request(dynamod
 
 
 def test_two_last_approvals_at_once_complete_the_request_once(dynamodb: Any):
-    store = DynamoDBApprovalStore(dynamodb, TABLE)
+    store = DynamoDBApprovalStore(dynamodb, TABLE, retention_days=RETENTION_DAYS)
     record = _high_risk(store, approved_by="carol.approver")
     completed: list[ApprovalRecord] = []
     held = HeldWrites(dynamodb, lambda: completed.append(store.add_approval(record.approval_id, _signoff("dave.risk"))))
@@ -111,7 +112,7 @@ def test_two_last_approvals_at_once_complete_the_request_once(dynamodb: Any):
 
 
 def test_the_same_approver_twice_is_refused_by_the_table_store(dynamodb: Any):
-    store = DynamoDBApprovalStore(dynamodb, TABLE)
+    store = DynamoDBApprovalStore(dynamodb, TABLE, retention_days=RETENTION_DAYS)
     record = _high_risk(store, approved_by="carol.approver")
 
     with pytest.raises(DuplicateApprover):
@@ -121,7 +122,7 @@ def test_the_same_approver_twice_is_refused_by_the_table_store(dynamodb: Any):
 
 
 def test_a_rejection_wins_over_a_pending_second_approval(dynamodb: Any):
-    store = DynamoDBApprovalStore(dynamodb, TABLE)
+    store = DynamoDBApprovalStore(dynamodb, TABLE, retention_days=RETENTION_DAYS)
     record = _high_risk(store, approved_by="carol.approver")
     held = HeldWrites(
         dynamodb, lambda: store.decide(record.approval_id, "rejected", "erin.credit", "bias too high", NOW)
@@ -135,7 +136,7 @@ def test_a_rejection_wins_over_a_pending_second_approval(dynamodb: Any):
 
 
 def test_reopening_withdraws_only_that_approvers_approval(dynamodb: Any):
-    store = DynamoDBApprovalStore(dynamodb, TABLE)
+    store = DynamoDBApprovalStore(dynamodb, TABLE, retention_days=RETENTION_DAYS)
     record = _high_risk(store, approved_by="carol.approver")
     store.add_approval(record.approval_id, _signoff("dave.risk"))
 
@@ -143,6 +144,26 @@ def test_reopening_withdraws_only_that_approvers_approval(dynamodb: Any):
 
     assert (reopened.status, [a.approver for a in reopened.approvals]) == ("pending", ["carol.approver"])
     assert store.get(record.approval_id) == reopened
+
+
+def test_a_request_is_kept_for_the_audit_retention_period_after_it_expired(dynamodb: Any):
+    store = DynamoDBApprovalStore(dynamodb, TABLE, retention_days=RETENTION_DAYS)
+    record = _high_risk(store)
+
+    item = dynamodb.get_item(TableName=TABLE, Key={"approval_id": {"S": record.approval_id}})["Item"]
+
+    # DynamoDB's TTL removes it RETENTION_DAYS after its expiry, not a day after (decisions stay auditable)
+    kept_until = datetime.fromtimestamp(int(item["expires_epoch"]["N"]), UTC)
+    assert kept_until == (record.expires_at + timedelta(days=RETENTION_DAYS)).replace(microsecond=0)
+
+
+def test_a_store_without_a_retention_period_reads_but_refuses_to_create(dynamodb: Any):
+    reader = DynamoDBApprovalStore(dynamodb, TABLE)
+
+    with pytest.raises(ConfigError, match="no retention period"):
+        reader.create(pending_approval(NOW), "task-token")
+    with pytest.raises(ConfigError, match="at least one day"):
+        DynamoDBApprovalStore(dynamodb, TABLE, retention_days=0)
 
 
 # -- end to end: the credit-risk project is high risk ------------------------------------------------

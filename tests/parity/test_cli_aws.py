@@ -179,6 +179,18 @@ def test_approvals_lists_the_decided_request_of_the_table(deployed: Deployed) ->
     assert f"execution={deployed.execution['name']}" in line
 
 
+def test_the_decided_request_is_kept_for_the_stacks_audit_retention_period(deployed: Deployed) -> None:
+    (item,) = [i for i in _approval_items(deployed) if i["execution_name"]["S"] == deployed.execution["name"]]
+    record = json.loads(item["record"]["S"])
+    retention = int(deployed.stack.parameters["AuditRetentionDays"])
+
+    # DynamoDB's TTL attribute: the request's expiry plus AuditRetentionDays, as the function was deployed with
+    kept_until = datetime.fromtimestamp(int(item["expires_epoch"]["N"]), UTC)
+    expected = datetime.fromisoformat(record["expires_at"]) + timedelta(days=retention)
+    assert kept_until == expected.replace(microsecond=0)
+    assert retention >= 365
+
+
 def test_approvals_never_print_a_task_token(deployed: Deployed) -> None:
     tokens = [item["task_token"]["S"] for item in _approval_items(deployed)]
     assert tokens

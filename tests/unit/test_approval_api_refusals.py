@@ -60,6 +60,7 @@ def module(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
         "AWS_REGION": "us-east-1",
         "ARTIFACTS_BUCKET": "artifacts",
         "APPROVALS_TABLE": "t",
+        "APPROVAL_RETENTION_DAYS": "2557",
         "REGISTRY_TABLE": "r",
         "SIGNING_SECRET_ID": "s",
         "APPROVAL_TOPIC_ARN": "a",

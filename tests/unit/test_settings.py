@@ -39,6 +39,7 @@ AWS_ENVIRON = {
     "MODEL_PACKAGE_GROUP": "credit-risk",
     "REGISTRY_TABLE": "registry-table",
     "APPROVALS_TABLE": "approvals-table",
+    "APPROVAL_RETENTION_DAYS": "2557",
     "SIGNING_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:approval-signing",
     "APPROVAL_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:approvals",
     "APPROVAL_API_URL": "https://abc.execute-api.eu-west-1.amazonaws.com/prod",
@@ -200,10 +201,18 @@ def deployed_functions() -> dict[str, tuple[type[FunctionSettings], dict[str, st
             continue
         properties = resource["Properties"]
         variables = global_variables | properties.get("Environment", {}).get("Variables", {})
-        # Intrinsics (!Ref, !Sub ...) resolve at deploy time; the Lambda runtime sets AWS_REGION.
-        environ = {name: value if isinstance(value, str) else "<resolved>" for name, value in variables.items()}
+        # A parameter's !Ref takes its default; other intrinsics (!Sub, !GetAtt ...) resolve at deploy
+        # time; the Lambda runtime sets AWS_REGION.
+        environ = {name: _deployed_value(template, value) for name, value in variables.items()}
         functions[logical_id] = (_settings_class_of(properties["CodeUri"]), environ | {"AWS_REGION": "eu-west-1"})
     return functions
+
+
+def _deployed_value(template: dict[str, Any], value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    parameter = template["Parameters"].get(value.get("Ref", "")) if isinstance(value, dict) else None
+    return str(parameter["Default"]) if parameter and "Default" in parameter else "<resolved>"
 
 
 DEPLOYED = deployed_functions()

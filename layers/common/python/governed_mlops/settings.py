@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from governed_mlops.errors import ConfigError
 
@@ -101,6 +101,8 @@ class ApprovalSettings(StageSettings, AuditLedgerSettings):
     """Request Approval, the Approval API and Record Approval Outcome share these."""
 
     approvals_table: str
+    #: Days a request is kept after it expired (the stack's AuditRetentionDays), then DynamoDB's TTL removes it.
+    approval_retention_days: int = Field(ge=1)
     registry_table: str
     signing_secret_id: str
     approval_topic_arn: str

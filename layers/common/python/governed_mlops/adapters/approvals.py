@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from governed_mlops.adapters.fileio import atomic_write, sqlite_connection
 from governed_mlops.domain import approval as rules
-from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalNotFound, TransientStorageError
+from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalNotFound, ConfigError, TransientStorageError
 from governed_mlops.models import ApprovalRecord, ApproverSignoff
 
 if TYPE_CHECKING:
@@ -198,11 +198,19 @@ class LocalApprovalStore:
 
 
 class DynamoDBApprovalStore:
-    """The table is encrypted at rest with the stack's KMS key; the token is an attribute of the item."""
+    """The table is encrypted at rest with the stack's KMS key; the token is an attribute of the item.
 
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    ``retention_days``: how long a request outlives its expiry before DynamoDB's TTL removes it (the
+    audit retention period: who was asked, who decided and why stay readable as long as the audit
+    ledger). A store built without it reads and decides but refuses to create requests.
+    """
+
+    def __init__(self, client: DynamoDBClient, table: str, *, retention_days: int | None = None) -> None:
+        if retention_days is not None and retention_days < 1:
+            raise ConfigError(f"approval retention must be at least one day, not {retention_days}")
         self._ddb = client
         self._table = table
+        self._retention_days = retention_days
 
     def _item(self, approval_id: str) -> dict[str, Any]:
         try:
@@ -216,6 +224,9 @@ class DynamoDBApprovalStore:
         return dict(item)
 
     def create(self, record: ApprovalRecord, task_token: str) -> None:
+        if self._retention_days is None:
+            raise ConfigError("this approval store has no retention period: it cannot create requests")
+        kept_until = record.expires_at + timedelta(days=self._retention_days)
         self._ddb.put_item(
             TableName=self._table,
             Item={
@@ -226,8 +237,8 @@ class DynamoDBApprovalStore:
                 "execution_name": {"S": record.execution_name},
                 "requested_at": {"S": record.requested_at.isoformat()},
                 "task_token": {"S": task_token},
-                # DynamoDB TTL removes the item (and its token) a day after it expired.
-                "expires_epoch": {"N": str(int(record.expires_at.timestamp()) + 86400)},
+                # DynamoDB TTL removes the item the audit retention period after the request expired.
+                "expires_epoch": {"N": str(int(kept_until.timestamp()))},
             },
             ConditionExpression="attribute_not_exists(approval_id)",
         )

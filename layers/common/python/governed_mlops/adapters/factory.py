@@ -61,10 +61,10 @@ def code_repository(settings: FunctionSettings, local_path: Path | None = None) 
     return CodeCommitRepository(client("codecommit", settings))
 
 
-def approval_store(settings: FunctionSettings, table: str) -> ApprovalStore:
+def approval_store(settings: FunctionSettings, table: str, *, retention_days: int) -> ApprovalStore:
     if settings.mlops_backend == "local":
-        return LocalApprovalStore(_local_root(settings))
-    return DynamoDBApprovalStore(client("dynamodb", settings), table)
+        return LocalApprovalStore(_local_root(settings))  # a local request file is never deleted
+    return DynamoDBApprovalStore(client("dynamodb", settings), table, retention_days=retention_days)
 
 
 def signing_secret(settings: FunctionSettings, secret_id: str) -> FileSecret | SecretsManagerSecret:

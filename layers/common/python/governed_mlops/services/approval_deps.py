@@ -9,7 +9,9 @@ from governed_mlops.settings import ApprovalSettings
 
 def build(settings: ApprovalSettings) -> ApprovalDeps:
     return ApprovalDeps(
-        store=factory.approval_store(settings, settings.approvals_table),
+        store=factory.approval_store(
+            settings, settings.approvals_table, retention_days=settings.approval_retention_days
+        ),
         registry=factory.model_registry(settings, settings.registry_table),
         objects=factory.object_store(settings),
         secret=factory.signing_secret(settings, settings.signing_secret_id),

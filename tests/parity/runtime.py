@@ -417,6 +417,31 @@ def _sends_to_eventbridge(account_id: str, bucket: str) -> bool:
     return stored is not None and stored.event_bridge is not None
 
 
+def _put_object_record(
+    bucket: str, key: str, version: str | None, identity: dict[str, Any], stack: Any
+) -> dict[str, Any]:
+    """CloudTrail's data event for a PutObject, as EventBridge delivers it (``detail``)."""
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "PutObject",
+        "awsRegion": stack.region,
+        "sourceIPAddress": "198.51.100.7",
+        "requestParameters": {"bucketName": bucket, "key": key},
+        "responseElements": {"x-amz-version-id": version} if version else None,
+        "requestID": uuid.uuid4().hex[:16].upper(),
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "resources": [{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"}],
+        "eventType": "AwsApiCall",
+        "managementEvent": False,
+        "recipientAccountId": stack.account_id,
+        "eventCategory": "Data",
+    }
+
+
 def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -721,6 +746,9 @@ class ParityRuntime:
         )
         self.sfn = boto3.client("stepfunctions", region_name=stack.region, **HARNESS_CREDENTIALS)
         self.s3 = boto3.client("s3", region_name=stack.region, **HARNESS_CREDENTIALS)
+        self.cloudtrail = boto3.client("cloudtrail", region_name=stack.region, **HARNESS_CREDENTIALS)
+        #: Deliveries of the CloudTrail data events that followed uploads (who uploaded).
+        self.trail_deliveries: list[Delivery] = []
         self.codecommit = ParityCodeCommit(stack)
         self._announced: set[tuple[str, str]] = set()
         self._stack = contextlib.ExitStack()
@@ -778,12 +806,20 @@ class ParityRuntime:
         return undo
 
     # -- what a test does -----------------------------------------------------------------------
-    def upload(self, bucket: str, key: str, data: bytes, *, requester: str) -> list[Delivery]:
-        """An operator's PutObject; a bucket with EventBridge notifications on sends ``Object Created``."""
+    def upload(
+        self, bucket: str, key: str, data: bytes, *, requester: str, identity: dict[str, Any] | None = None
+    ) -> list[Delivery]:
+        """An operator's PutObject; a bucket with EventBridge notifications on sends ``Object Created``.
+
+        ``identity`` is the CloudTrail ``userIdentity`` of the caller (default: the account's root).
+        When a logging trail records writes to the object, CloudTrail's data event follows on the bus
+        (AWS delivers it within minutes; here right after): its deliveries are in :attr:`trail_deliveries`.
+        """
         answer = self.s3.put_object(Bucket=bucket, Key=key, Body=data)
         if not _sends_to_eventbridge(self.stack.account_id, bucket):
             return []
         head = self.s3.head_object(Bucket=bucket, Key=key)
+        version = answer.get("VersionId", head.get("VersionId"))
         detail = {
             "version": "0",
             "bucket": {"name": bucket},
@@ -791,7 +827,7 @@ class ParityRuntime:
                 "key": key,
                 "size": len(data),
                 "etag": answer["ETag"].strip('"'),
-                "version-id": answer.get("VersionId", head.get("VersionId")),
+                "version-id": version,
                 "sequencer": f"{time.time_ns():018X}",
             },
             "request-id": uuid.uuid4().hex[:16].upper(),
@@ -799,7 +835,38 @@ class ParityRuntime:
             "source-ip-address": "198.51.100.7",
             "reason": "PutObject",
         }
-        return self.bus.put(self.bus.event("aws.s3", "Object Created", detail, [f"arn:aws:s3:::{bucket}"]))
+        deliveries = self.bus.put(self.bus.event("aws.s3", "Object Created", detail, [f"arn:aws:s3:::{bucket}"]))
+        if self._trail_records_write(bucket, key):
+            caller = identity or {
+                "type": "Root",
+                "arn": f"arn:aws:iam::{self.stack.account_id}:root",
+                "accountId": self.stack.account_id,
+            }
+            self.trail_deliveries.extend(
+                self.bus.put(
+                    self.bus.event(
+                        "aws.s3",
+                        "AWS API Call via CloudTrail",
+                        _put_object_record(bucket, key, version, caller, self.stack),
+                    )
+                )
+            )
+        return deliveries
+
+    def _trail_records_write(self, bucket: str, key: str) -> bool:
+        """Does a logging trail of the stack record a write to ``s3://bucket/key`` (data event selectors)?"""
+        cloudtrail = self.cloudtrail
+        for trail in cloudtrail.describe_trails()["trailList"]:
+            if not cloudtrail.get_trail_status(Name=trail["Name"])["IsLogging"]:
+                continue
+            for selector in cloudtrail.get_event_selectors(TrailName=trail["Name"]).get("EventSelectors", []):
+                if selector.get("ReadWriteType", "All") not in ("WriteOnly", "All"):
+                    continue
+                for resource in selector.get("DataResources", []):
+                    prefixes = resource["Values"] if resource["Type"] == "AWS::S3::Object" else []
+                    if any(f"arn:aws:s3:::{bucket}/{key}".startswith(prefix) for prefix in prefixes):
+                        return True
+        return False
 
     def wait(self, execution_arn: str, *, timeout: float = 180.0, until: set[str] | None = None) -> dict[str, Any]:
         """Wait for the execution to reach ``until`` (default: any end); an end is announced on the bus."""

@@ -90,6 +90,7 @@ HARNESS_PROVISIONED: Final[Mapping[str, str]] = MappingProxyType(
             "PublishStateMachineVersion: UpdateStateMachine with publish=True and the same definition publishes it)"
         ),
         "AWS::StepFunctions::StateMachineAlias": _NO_MODEL + "; it points at a harness-published version",
+        "AWS::CloudTrail::Trail": _NO_MODEL,
         "AWS::ApiGateway::RestApi": (
             "moto's model requires Name (SAM sets none: the title is in Body) and ignores Body, and moto's "
             "PutRestApi refuses Swagger 2.0: the harness creates the resources, methods, integrations and "
@@ -1684,6 +1685,38 @@ class _Deployment:
         if arn != self.refs[logical_id]:
             raise DeployError(f"{logical_id}: moto named the state machine {arn}, not {self.refs[logical_id]}")
         self._record(logical_id, arn, StateMachineRevisionId=_revision_id(definition))
+
+    def _create_CloudTrail_Trail(self, logical_id: str, properties: dict[str, Any]) -> None:
+        applied = {
+            "TrailName",
+            "IsLogging",
+            "S3BucketName",
+            "S3KeyPrefix",
+            "KMSKeyId",
+            "EnableLogFileValidation",
+            "IsMultiRegionTrail",
+            "IncludeGlobalServiceEvents",
+            "EventSelectors",
+        }
+        self._refuse_unknown(logical_id, properties, applied)
+        cloudtrail = self.client("cloudtrail")
+        name = str(properties.get("TrailName") or _generated_name(self.stack_name, logical_id, max_length=128))
+        request: dict[str, Any] = {"Name": name, "S3BucketName": properties["S3BucketName"]}
+        for key, parameter in (
+            ("S3KeyPrefix", "S3KeyPrefix"),
+            ("KMSKeyId", "KmsKeyId"),
+            ("EnableLogFileValidation", "EnableLogFileValidation"),
+            ("IsMultiRegionTrail", "IsMultiRegionTrail"),
+            ("IncludeGlobalServiceEvents", "IncludeGlobalServiceEvents"),
+        ):
+            if key in properties:
+                request[parameter] = properties[key]
+        arn = cloudtrail.create_trail(**request)["TrailARN"]
+        if properties.get("EventSelectors"):
+            cloudtrail.put_event_selectors(TrailName=name, EventSelectors=properties["EventSelectors"])
+        if properties.get("IsLogging"):
+            cloudtrail.start_logging(Name=name)
+        self._record(logical_id, name, Arn=arn)
 
     def _create_StepFunctions_StateMachineVersion(self, logical_id: str, properties: dict[str, Any]) -> None:
         self._refuse_unknown(logical_id, properties, {"StateMachineArn", "StateMachineRevisionId", "Description"})

@@ -299,6 +299,21 @@ def _state_machine(stack: ParityStack, logical_id: str, properties: dict[str, An
     assert described["roleArn"] == stack.get_att(target(properties["RoleArn"]), "Arn")
 
 
+def _trail(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
+    cloudtrail = aws("cloudtrail")
+    (trail,) = cloudtrail.describe_trails(trailNameList=[stack.ref(logical_id)])["trailList"]
+    assert trail["S3BucketName"] == stack.ref(target(properties["S3BucketName"]))
+    assert trail["KmsKeyId"] == stack.get_att("KmsKey", "Arn")
+    assert trail["LogFileValidationEnabled"] is True
+    assert cloudtrail.get_trail_status(Name=stack.ref(logical_id))["IsLogging"] is True
+    (selector,) = cloudtrail.get_event_selectors(TrailName=stack.ref(logical_id))["EventSelectors"]
+    # Writes to the data prefix only, no management events
+    assert (selector["ReadWriteType"], selector["IncludeManagementEvents"]) == ("WriteOnly", False)
+    ((resource_type, values),) = [(r["Type"], r["Values"]) for r in selector["DataResources"]]
+    assert resource_type == "AWS::S3::Object"
+    assert values == [f"arn:aws:s3:::{stack.ref('DataBucket')}/{stack.parameters['DataPrefix']}"]
+
+
 def _state_machine_version(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
     sfn = aws("stepfunctions")
     version = sfn.describe_state_machine(stateMachineArn=stack.ref(logical_id))
@@ -319,6 +334,7 @@ PROBES: dict[str, Probe] = {
     "AWS::ApiGateway::Deployment": _deployment,
     "AWS::ApiGateway::RestApi": _rest_api,
     "AWS::ApiGateway::Stage": _stage,
+    "AWS::CloudTrail::Trail": _trail,
     "AWS::CloudWatch::Alarm": _alarm,
     "AWS::Cognito::UserPool": _user_pool,
     "AWS::Cognito::UserPoolClient": _user_pool_client,
@@ -547,6 +563,11 @@ def _expected_value(stack: ParityStack, node: Any) -> str:
         return stack.get_att(*node["Fn::GetAtt"])
     if "Fn::Sub" in node and isinstance(node["Fn::Sub"], str):
         return re.sub(r"\$\{([^}!]+)\}", lambda match: named(match.group(1)), node["Fn::Sub"])
+    if "Fn::Join" in node:
+        separator, values = node["Fn::Join"]
+        if isinstance(values, dict):  # a CommaDelimitedList parameter's Ref: its items
+            return separator.join(item.strip() for item in _expected_value(stack, values).split(","))
+        return separator.join(_expected_value(stack, value) for value in values)
     raise AssertionError(f"environment variable uses an intrinsic this test does not resolve: {node}")
 
 

@@ -13,7 +13,7 @@ from governed_mlops.domain.approval import (
     originator_of,
     why_may_not_decide,
 )
-from governed_mlops.domain.originator import resolve_originator
+from governed_mlops.domain.originator import resolve_cloudtrail_identity, resolve_originator
 from governed_mlops.errors import ApprovalForbidden
 from governed_mlops.models import ApprovalRecord
 from tests.conftest import pending_approval
@@ -95,3 +95,67 @@ def test_a_request_made_before_originators_keeps_the_old_comparison() -> None:
     legacy = request("arn:aws:sts::1:assumed-role/R/carol.approver", originator=None, originator_evidence=None)
     assert originator_of(legacy) == "carol.approver"
     assert four_eyes_reason(legacy) is None
+
+
+# --- an upload's CloudTrail identity ----------------------------------------------------------------
+
+ACCOUNT = "123456789012"
+ENGINEERS_ROLE = f"arn:aws:iam::{ACCOUNT}:role/engineers"
+
+
+def _assumed(role: str, session: str, source_identity: str | None = None) -> dict[str, object]:
+    context: dict[str, object] = {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/{role}"}}
+    if source_identity is not None:
+        context["sourceIdentity"] = source_identity
+    return {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}",
+        "accountId": ACCOUNT,
+        "sessionContext": context,
+    }
+
+
+def test_an_iam_user_upload_names_the_user() -> None:
+    identity = {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/Erin.Engineer", "accountId": ACCOUNT}
+
+    assert resolve_cloudtrail_identity(identity, ()).person == "erin.engineer"
+
+
+def test_an_identity_center_upload_names_the_signed_in_user() -> None:
+    identity = _assumed("AWSReservedSSO_DataScience_0123456789abcdef", "erin.engineer")
+
+    found = resolve_cloudtrail_identity(identity, ())
+
+    assert (found.person, "Identity Center" in found.evidence) == ("erin.engineer", True)
+
+
+def test_the_source_identity_of_a_trusted_role_names_the_person_not_the_session() -> None:
+    identity = _assumed("engineers", "carol.approver", source_identity="erin.engineer")
+
+    found = resolve_cloudtrail_identity(identity, {ENGINEERS_ROLE})
+
+    assert found.person == "erin.engineer"
+    assert "sts:SourceIdentity" in found.evidence
+    assert "engineers" in found.evidence
+
+
+def test_a_session_named_after_an_approver_on_an_untrusted_role_names_no_one() -> None:
+    identity = _assumed("engineers", "carol.approver", source_identity="erin.engineer")
+
+    found = resolve_cloudtrail_identity(identity, set())
+
+    assert found.person is None
+    assert "chosen by the caller" in found.evidence
+    assert "not trusted" in found.evidence
+
+
+def test_a_source_identity_that_is_not_a_user_name_names_no_one() -> None:
+    identity = _assumed("engineers", "s", source_identity="erin engineer; drop")
+
+    assert resolve_cloudtrail_identity(identity, {ENGINEERS_ROLE}).person is None
+
+
+def test_an_identity_without_an_arn_falls_back_to_its_account() -> None:
+    found = resolve_cloudtrail_identity({"type": "AWSAccount", "accountId": ACCOUNT}, ())
+
+    assert (found.person, found.evidence) == (None, "an AWS account, not a person")

@@ -479,6 +479,13 @@ LEDGER_GRANTS = {
 }
 
 
+#: Who uploaded a dataset: the trigger records it from CloudTrail, Request Approval reads it back.
+UPLOAD_RECORD_GRANTS = {
+    "TriggerFunction": {("s3:PutObject", json.dumps({"Fn::Sub": "${AuditBucket.Arn}/uploads/*"}))},
+    "RequestApprovalFunction": {("s3:GetObject", json.dumps({"Fn::Sub": "${AuditBucket.Arn}/uploads/*"}))},
+}
+
+
 def audit_bucket_problems(template: Template) -> list[str]:
     """The ledger's bucket must be write-once for everyone: Object Lock (compliance) and denies."""
     problems = []
@@ -508,8 +515,20 @@ def audit_bucket_problems(template: Template) -> list[str]:
     ]
     if not any(s["Condition"]["Null"] == {"s3:if-none-match": "true"} for s in conditional):
         problems.append("AuditBucket: puts of records and digests without If-None-Match are not denied")
-    if [s for s in statements if s.get("Effect") == "Allow"]:
-        problems.append("AuditBucket: its bucket policy allows something (access is granted through IAM only)")
+    for allow in [s for s in statements if s.get("Effect") == "Allow"]:
+        # The one exception to "access through IAM only": CloudTrail delivering the upload trail's logs.
+        trail = allow.get("Condition", {}).get("StringEquals", {}).get("aws:SourceArn", {})
+        actions = _as_list(allow.get("Action"))
+        if (
+            allow.get("Principal") != {"Service": "cloudtrail.amazonaws.com"}
+            or "trail/${AWS::StackName}-data-uploads" not in str(trail)
+            or actions not in (["s3:GetBucketAcl"], ["s3:PutObject"])
+            or (actions == ["s3:PutObject"] and "/cloudtrail/AWSLogs/" not in str(allow.get("Resource")))
+        ):
+            problems.append(
+                f"AuditBucket: its bucket policy allows {allow.get('Sid')} (access is granted through IAM only, "
+                "but for CloudTrail delivering the stack's upload trail under cloudtrail/)"
+            )
     return problems
 
 
@@ -583,7 +602,7 @@ def ledger_access_problems(template: Template) -> list[str]:
             if (variable in environment) != writes:
                 problems.append(f"{function}: {'lacks' if writes else 'is given'} {variable}")
         grants = ledger_grants(template, role)
-        expected = LEDGER_GRANTS if writes else set()
+        expected = (LEDGER_GRANTS if writes else set()) | UPLOAD_RECORD_GRANTS.get(function, set())
         for action, resource in sorted(grants - expected):
             problems.append(f"{function}: may {action} on {resource}")
         for action, resource in sorted(expected - grants):

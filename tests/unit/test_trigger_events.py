@@ -28,6 +28,7 @@ from governed_mlops.domain.trigger import (
     CodeCommitPushEvent,
     DataArrivalEvent,
     DriftDetectedEvent,
+    UploadCallEvent,
     data_execution_name,
     data_version_token,
     drift_execution_name,
@@ -35,6 +36,8 @@ from governed_mlops.domain.trigger import (
     parse_event,
     push_execution_name,
     push_target,
+    upload_call,
+    upload_evidence_key,
 )
 from governed_mlops.errors import (
     ArtifactNotFoundError,
@@ -55,12 +58,13 @@ NAMED_ERRORS = (InvalidEventError, UnsupportedEventError)
 EXECUTION_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 MAX_EXECUTION_NAME = 40  # PipelineRequest.execution_name allows at most 40 characters
 
-EventKind = type[CodeCommitPushEvent] | type[DataArrivalEvent] | type[DriftDetectedEvent]
+EventKind = type[CodeCommitPushEvent] | type[DataArrivalEvent] | type[DriftDetectedEvent] | type[UploadCallEvent]
 EXPECTED_KINDS: dict[str, EventKind] = {
     "codecommit_push.json": CodeCommitPushEvent,
     "codecommit_push_feature_branch.json": CodeCommitPushEvent,
     "model_drift_detected.json": DriftDetectedEvent,
     "s3_object_created.json": DataArrivalEvent,
+    "s3_upload_call.json": UploadCallEvent,
 }
 
 
@@ -426,7 +430,12 @@ json_values = st.recursive(
 )
 # Mostly the two known kinds, so the arbitrary values reach the models rather than the kind check.
 sources = st.sampled_from(["aws.codecommit", "aws.s3", "aws.ec2"]) | json_values
-detail_types = st.sampled_from(["CodeCommit Repository State Change", "Object Created", "Object Deleted"]) | json_values
+detail_types = (
+    st.sampled_from(
+        ["CodeCommit Repository State Change", "Object Created", "Object Deleted", "AWS API Call via CloudTrail"]
+    )
+    | json_values
+)
 envelopes = st.fixed_dictionaries(
     {"source": sources, "detail-type": detail_types},
     optional={
@@ -449,6 +458,9 @@ def exercise(raw: object) -> None:
         push_execution_name(target.repository, target.branch, target.commit_id, MODEL)
     elif isinstance(event, DriftDetectedEvent):
         drift_execution_name(event.detail.endpoint_name, event.detail.monitoring_run_id)
+    elif isinstance(event, UploadCallEvent):
+        call = upload_call(event)
+        upload_evidence_key(call.bucket, call.key, call.version_id)
     else:
         data_execution_name(event.detail.bucket.name, event.detail.object.key, data_version_token(event))
 

@@ -73,8 +73,15 @@ class TriggerSettings(AuditLedgerSettings):
     models_prefix: str
     main_branch: str
     code_repository: str
+    #: Comma-separated ARNs of the roles whose trust policy requires sts:SourceIdentity to be the
+    #: engineer's identity-provider user name (template parameter SourceIdentityRoleArns; may be empty).
+    trusted_source_identity_roles: str = Field(default="", min_length=0)
     #: Local runtime only: the working repository whose HEAD is "the main branch head".
     local_git_dir: Path | None = None
+
+    @property
+    def source_identity_roles(self) -> frozenset[str]:
+        return frozenset(arn.strip() for arn in self.trusted_source_identity_roles.split(",") if arn.strip())
 
 
 class StageSettings(FunctionSettings):

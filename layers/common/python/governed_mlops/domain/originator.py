@@ -13,6 +13,12 @@ is not always one:
 - an account id, the account root, a service or a ``system:`` principal: not a person;
 - locally (a plain name: the pusher or uploader the local runtime recorded): that person.
 
+A data arrival's S3 event names only the bucket owner's account. The person comes from the
+upload's CloudTrail data event instead (:func:`resolve_cloudtrail_identity`): its ``userIdentity``
+is the signed principal, and for a role whose trust policy requires it (a parameter of the stack
+lists those roles), the ``sts:SourceIdentity`` set when the engineer signed in through the identity
+provider, which no session can change afterwards.
+
 When no person can be resolved, the approval policy asks two distinct approvers (four-eyes) so that
 whoever caused the run cannot approve it alone, and the approval page says why.
 """
@@ -20,9 +26,11 @@ whoever caused the run cannot approve it alone, and the approval page says why.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["FOUR_EYES", "Originator", "resolve_originator"]
+__all__ = ["FOUR_EYES", "Originator", "resolve_cloudtrail_identity", "resolve_originator"]
 
 #: Distinct approvers a run needs when no person can be resolved as its originator.
 FOUR_EYES = 2
@@ -73,3 +81,33 @@ def resolve_originator(principal: str) -> Originator:
     if _LOCAL_NAME.match(text):
         return Originator(text, text.lower(), "local user (the runtime's pusher or uploader)")
     return Originator(text, None, "no principal a person can be resolved from")
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def resolve_cloudtrail_identity(
+    identity: Mapping[str, Any], trusted_source_identity_roles: Collection[str]
+) -> Originator:
+    """The person behind a CloudTrail ``userIdentity`` (an upload's data event).
+
+    ``trusted_source_identity_roles``: ARNs of the roles whose trust policy requires
+    ``sts:SourceIdentity`` to equal the identity provider's user name; only their sessions' source
+    identity names a person. Otherwise the principal's ARN is resolved as any other.
+    """
+    arn = str(identity.get("arn") or "")
+    context = _mapping(identity.get("sessionContext"))
+    source = str(context.get("sourceIdentity") or "")
+    role = str(_mapping(context.get("sessionIssuer")).get("arn") or "")
+    if source and role in trusted_source_identity_roles:
+        if not _LOCAL_NAME.match(source):
+            return Originator(arn, None, f"source identity {source!r} is not a user name")
+        return Originator(
+            arn, source.lower(), f"sts:SourceIdentity, which role {role.rsplit('/', 1)[-1]} requires at sign-in"
+        )
+    resolved = resolve_originator(arn or str(identity.get("accountId") or ""))
+    if source and not resolved.resolved:
+        why = f"{resolved.evidence}; its source identity {source!r} is not trusted (role not listed)"
+        return Originator(resolved.principal, None, why)
+    return resolved

@@ -45,6 +45,73 @@ class DataArrivalEvent(S3EventNotificationEventBridgeModel):
     detail_type: Literal["Object Created"] = Field(alias="detail-type")
 
 
+UPLOAD_CALLS = frozenset({"PutObject", "CompleteMultipartUpload", "CopyObject"})
+
+
+class S3ApiCallDetail(BaseModel):
+    """``detail`` of an S3 data event CloudTrail delivers to EventBridge (the call that wrote an object)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_source: Literal["s3.amazonaws.com"] = Field(alias="eventSource")
+    event_name: str = Field(alias="eventName")
+    event_id: str = Field(alias="eventID", min_length=1)
+    event_time: datetime = Field(alias="eventTime")
+    user_identity: dict[str, Any] = Field(alias="userIdentity")
+    request_parameters: dict[str, Any] = Field(alias="requestParameters")
+    response_elements: dict[str, Any] | None = Field(default=None, alias="responseElements")
+    error_code: str | None = Field(default=None, alias="errorCode")
+
+
+class UploadCallEvent(EventBridgeModel):
+    """Who uploaded a dataset: CloudTrail's record of the PutObject behind an ``Object Created``."""
+
+    source: Literal["aws.s3"]
+    detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
+    detail: S3ApiCallDetail
+
+
+class UploadCall(BaseModel):
+    """The object an upload call wrote (bucket, key, version) and the identity that signed it."""
+
+    bucket: str
+    key: str
+    version_id: str
+    identity: dict[str, Any]
+    event_id: str
+    event_time: datetime
+
+
+def upload_call(event: UploadCallEvent) -> UploadCall:
+    detail = event.detail
+    if detail.event_name not in UPLOAD_CALLS:
+        raise UnsupportedEventError(f"S3 call {detail.event_name} writes no object (expected {sorted(UPLOAD_CALLS)})")
+    if detail.error_code:
+        raise UnsupportedEventError(f"{detail.event_name} failed ({detail.error_code}): it uploaded nothing")
+    bucket, key = detail.request_parameters.get("bucketName"), detail.request_parameters.get("key")
+    version = (detail.response_elements or {}).get("x-amz-version-id")
+    if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
+        raise InvalidEventError(f"{detail.event_name} event without requestParameters.bucketName and .key")
+    if not (isinstance(version, str) and version):
+        raise InvalidEventError(
+            f"{detail.event_name} of s3://{bucket}/{key} has no responseElements.x-amz-version-id "
+            "(the data bucket must be versioned)"
+        )
+    return UploadCall(
+        bucket=bucket,
+        key=key,
+        version_id=version,
+        identity=detail.user_identity,
+        event_id=detail.event_id,
+        event_time=detail.event_time,
+    )
+
+
+def upload_evidence_key(bucket: str, key: str, version_id: str) -> str:
+    """Where the audit bucket keeps who wrote ``s3://bucket/key?versionId=version_id``."""
+    return f"uploads/{_short_hash(bucket, key, version_id)}.json"
+
+
 DRIFT_SOURCE = "governed-mlops.monitoring"
 DRIFT_DETAIL_TYPE = "Model Drift Detected"
 
@@ -67,11 +134,12 @@ class DriftDetectedEvent(EventBridgeModel):
     detail: DriftDetectedDetail
 
 
-PipelineEvent = CodeCommitPushEvent | DataArrivalEvent | DriftDetectedEvent
+PipelineEvent = CodeCommitPushEvent | DataArrivalEvent | DriftDetectedEvent | UploadCallEvent
 
-_KINDS: dict[tuple[str, str], type[CodeCommitPushEvent] | type[DataArrivalEvent] | type[DriftDetectedEvent]] = {
+_KINDS: dict[tuple[str, str], type[PipelineEvent]] = {
     ("aws.codecommit", "CodeCommit Repository State Change"): CodeCommitPushEvent,
     ("aws.s3", "Object Created"): DataArrivalEvent,
+    ("aws.s3", "AWS API Call via CloudTrail"): UploadCallEvent,
     (DRIFT_SOURCE, DRIFT_DETAIL_TYPE): DriftDetectedEvent,
 }
 
@@ -87,7 +155,8 @@ def parse_event(raw: Any) -> PipelineEvent:
     if model is None:
         raise UnsupportedEventError(
             f"events with source={kind[0]!r} and detail-type={kind[1]!r} do not start the pipeline; "
-            "expected a CodeCommit push, an S3 Object Created or a Model Drift Detected event"
+            "expected a CodeCommit push, an S3 Object Created, its CloudTrail upload call or a Model Drift "
+            "Detected event"
         )
     try:
         return model.model_validate(raw)

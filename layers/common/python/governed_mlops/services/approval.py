@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -25,7 +26,7 @@ from governed_mlops.adapters.object_store import ObjectStore
 from governed_mlops.config import APPROVALS_REQUIRED, parse_config
 from governed_mlops.domain import approval as rules
 from governed_mlops.domain.bias_plain import BiasFinding, bias_findings, facet_words
-from governed_mlops.domain.originator import FOUR_EYES, resolve_originator
+from governed_mlops.domain.originator import FOUR_EYES, Originator, resolve_originator
 from governed_mlops.errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -45,9 +46,11 @@ from governed_mlops.models import (
     ApproverSignoff,
     ModelVersion,
     PipelineRequest,
+    S3Ref,
 )
 from governed_mlops.reports.approval_page import EVIDENCE_REPORT, render_approval_page, render_decision_page
 from governed_mlops.services.audit import AuditSink, NullAudit
+from governed_mlops.services.uploads import UploadEvidence
 
 #: Statuses of a request someone decided: its link keeps showing the decision after it expires.
 DECIDED = frozenset({"approved", "rejected"})
@@ -66,6 +69,8 @@ class ApprovalDeps:
     notifier: Notifier
     sfn: Any
     audit: AuditSink = field(default_factory=NullAudit)
+    #: The recorded upload of a pinned dataset (services.uploads.find_upload), None when not recorded.
+    uploads: Callable[[S3Ref], UploadEvidence | None] = field(default=lambda _data: None)
 
 
 class Registration(BaseModel):
@@ -142,6 +147,17 @@ def evidence_hashes(record: ModelVersion) -> dict[str, str]:
     return hashes
 
 
+def _originator(request: PipelineRequest, deps: ApprovalDeps) -> Originator:
+    """Who caused the run: the event's principal, or for a data arrival the upload's CloudTrail identity."""
+    named = resolve_originator(request.trigger.principal)
+    if named.resolved or request.trigger.kind != "data-arrival":
+        return named
+    upload = deps.uploads(request.data)
+    if upload is None:
+        return Originator(named.principal, None, f"{named.evidence}; no CloudTrail record of the upload (yet)")
+    return upload.originator
+
+
 def request_approval(
     event: ApprovalRequestEvent, deps: ApprovalDeps, *, base_url: str, now: datetime
 ) -> ApprovalRecord:
@@ -164,7 +180,7 @@ def request_approval(
         )
         return resumed
     spec = event.request.model
-    originator = resolve_originator(event.request.trigger.principal)
+    originator = _originator(event.request, deps)
     # A low-risk model is approved automatically, never here: should one wait here all the same
     # (an older state machine), a person approves it, never nobody. When no person can be resolved
     # as the run's cause, whoever caused it must not be able to approve it alone: four-eyes.

@@ -22,6 +22,7 @@ from governed_mlops.domain.audit import JsonScalar
 from governed_mlops.errors import ConfigError, DatasetNotFoundError, UnknownModelError, UnsupportedEventError
 from governed_mlops.models import CodeRef, ModelSpec, PipelineRequest, S3Ref, TriggerInfo
 from governed_mlops.services.audit import AuditSink
+from governed_mlops.services.uploads import record_upload
 from governed_mlops.settings import TriggerSettings
 
 #: Who a drift-triggered retraining is attributed to (the monitor, not a person).
@@ -53,6 +54,8 @@ class TriggerResult(BaseModel):
     runs: list[Run]
     #: Models a push would retrain that have no dataset yet (nothing to train on).
     skipped: list[Skipped] = []
+    #: An upload's CloudTrail event starts nothing: it records who uploaded (``s3://...?versionId=``).
+    recorded_upload: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,8 @@ def _newest_data(settings: TriggerSettings, deps: TriggerDeps, model: str) -> St
 def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps) -> TriggerResult:
     """Normalise the event into one :class:`PipelineRequest` per model and start each under a deterministic name."""
     event = domain.parse_event(raw_event)
+    if isinstance(event, domain.UploadCallEvent):
+        return _record_upload(event, settings, deps)
     planned: list[tuple[PipelineRequest, str]] = []
     skipped: list[Skipped] = []
     if isinstance(event, domain.CodeCommitPushEvent):
@@ -222,6 +227,26 @@ def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps)
     runs = [_start(deps, event, request, config_sha256) for request, config_sha256 in planned]
     kind = planned[0][0].trigger.kind if planned else "code-push"
     return TriggerResult(kind=kind, runs=runs, skipped=skipped)
+
+
+def _record_upload(event: domain.UploadCallEvent, settings: TriggerSettings, deps: TriggerDeps) -> TriggerResult:
+    call = domain.upload_call(event)
+    if call.bucket != settings.data_bucket or not call.key.startswith(settings.data_prefix):
+        raise UnsupportedEventError(
+            f"upload of s3://{call.bucket}/{call.key} is outside the watched prefix "
+            f"s3://{settings.data_bucket}/{settings.data_prefix} (check the rule's event pattern)"
+        )
+    if not settings.audit_bucket:
+        raise ConfigError("recording who uploaded a dataset needs AUDIT_BUCKET (the audit ledger's bucket)")
+    evidence = record_upload(
+        call,
+        trusted_roles=settings.source_identity_roles,
+        objects=deps.store,
+        audit_bucket=settings.audit_bucket,
+        audit=deps.audit,
+    )
+    pinned = S3Ref(bucket=evidence.bucket, key=evidence.key, version_id=evidence.version_id).pinned_uri
+    return TriggerResult(kind="data-upload-call", runs=[], recorded_upload=pinned)
 
 
 def _request(

@@ -162,3 +162,28 @@ def read_cookies(header: str | None) -> dict[str, str]:
         if sep and name and name not in cookies:
             cookies[name] = value.strip().strip('"')
     return cookies
+
+
+# --- The authorizer's context: the one shape the approval API reads identity from ----------------------
+
+#: ``signedIn`` is "true" only when a verified session (or, locally, the runtime's vouched user) stands behind
+#: the request; API Gateway passes context values to the function as strings.
+SIGNED_IN = "true"
+
+
+def authorizer_context(
+    username: str, *, email: str = "", groups: frozenset[str] | set[str] = frozenset()
+) -> dict[str, str]:
+    """``requestContext.authorizer`` for a signed-in caller (the Lambda authorizer's context + principalId)."""
+    return {
+        "principalId": username,
+        "signedIn": SIGNED_IN,
+        "username": username,
+        "email": email,
+        "groups": " ".join(sorted(groups)),
+    }
+
+
+def anonymous_context() -> dict[str, str]:
+    """``requestContext.authorizer`` for a request without a session: the API answers with a way to sign in."""
+    return {"principalId": "anonymous", "signedIn": "false", "username": "", "email": "", "groups": ""}

@@ -26,5 +26,5 @@ def dependencies() -> SessionDeps:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
-    cookie = request.get_header_value("cookie", case_sensitive=False)
+    cookie = request.headers.get("cookie")  # case-insensitive in Powertools v3
     return authorize(cookie, request.method_arn, dependencies(), now=datetime.now(UTC))

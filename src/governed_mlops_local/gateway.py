@@ -7,7 +7,7 @@ unchanged. Other prefixes can be mounted (model endpoints, the execution-history
 Locally the caller's identity is the runtime's configured local user, or the user an
 ``X-Mlops-User`` header names *and* ``X-Mlops-User-Signature`` proves: an HMAC under this OS user's
 key (:mod:`governed_mlops_local.local_identity`), so a bare header, a forged one or another OS user's
-process gets 401 ``UnsignedIdentity``. That is the local stand-in for the Cognito authorizer in AWS.
+process gets 401 ``UnsignedIdentity``. That is the local stand-in for the session authorizer in AWS.
 Only requests addressed to this loopback origin are served: a ``Host`` other than
 ``127.0.0.1:<port>`` / ``localhost:<port>`` (a DNS-rebinding page in a browser names its own domain
 there) is answered 421 before any route runs.

@@ -406,6 +406,24 @@ def test_the_functions_outside_the_vpc_get_no_network_interface_rights(cfn: Temp
         assert "AWSLambdaVPCAccessExecutionRole" not in managed, name
 
 
+def test_the_functions_outside_the_vpc_reach_nothing_of_the_stack_but_the_pool(cfn: Template) -> None:
+    # They run where the internet is reachable, so their roles hold no table, bucket, secret or task-token right.
+    roles = function_roles(cfn)
+    for name in OUTSIDE_THE_VPC:
+        granted = {
+            (action, json.dumps(statement.get("Resource"), sort_keys=True))
+            for _, statement in role_statements(cfn, roles[name])
+            if statement.get("Effect") == "Allow"
+            for action in _as_list(statement["Action"])
+        }
+        actions = {action for action, _ in granted}
+        assert actions == {"cognito-idp:ListUserPoolClients", "kms:Decrypt", "kms:GenerateDataKey", "sqs:SendMessage"}
+        pool = json.dumps({"Fn::GetAtt": ["ApproverUserPool", "Arn"]}, sort_keys=True)
+        assert ("cognito-idp:ListUserPoolClients", pool) in granted, name
+        managed = json.dumps(cfn["Resources"][roles[name]]["Properties"].get("ManagedPolicyArns", []))
+        assert "FullAccess" not in managed.replace("AWSXrayWriteOnlyAccess", ""), name
+
+
 def test_every_log_group_is_encrypted_with_a_retention(cfn: Template) -> None:
     groups = resources_of(cfn, "AWS::Logs::LogGroup")
     assert groups

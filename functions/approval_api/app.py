@@ -4,12 +4,14 @@ import json
 import os
 from functools import cache
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from governed_mlops.domain.approval import Identity, progress
+from governed_mlops.domain.login import SIGNED_IN
 from governed_mlops.errors import (
     ApprovalAlreadyDecided,
     ApprovalError,
@@ -18,6 +20,7 @@ from governed_mlops.errors import (
     ApprovalNotWaiting,
     DuplicateApprover,
     MalformedDecision,
+    SignInRequired,
 )
 from governed_mlops.observability import logger, metrics, tracer
 from governed_mlops.reports.approval_page import render_error_page
@@ -42,6 +45,8 @@ _STATUS = {
     # Not a missing right (403): the approver's approval is already part of the request's state.
     DuplicateApprover: 409,
     ApprovalExpired: 403,
+    # A request without a session: a browser GET is redirected to sign in, anything else is told to.
+    SignInRequired: 401,
     ApprovalNotWaiting: 503,
 }
 
@@ -52,11 +57,23 @@ def dependencies() -> ApprovalDeps:
 
 
 def identity() -> Identity:
-    """The caller as the API's Cognito authorizer (or the local gateway) vouches for them."""
-    claims = (app.current_event.request_context.authorizer.raw_event or {}).get("claims") or {}
-    groups = claims.get("cognito:groups") or ""
-    listed = groups if isinstance(groups, list) else str(groups).replace(",", " ").split()
-    return Identity(user=str(claims.get("cognito:username") or claims.get("username") or ""), groups=frozenset(listed))
+    """The caller as the API's authorizer vouches for them (in AWS: a verified session; locally: the runtime)."""
+    context = app.current_event.request_context.authorizer.raw_event or {}
+    user = str(context.get("principalId") or "")
+    if context.get("signedIn") != SIGNED_IN or not user:
+        raise SignInRequired("sign in as an approver first: open the approval link in a browser, or /auth/login")
+    return Identity(user=user, groups=frozenset(str(context.get("groups") or "").split()))
+
+
+def _sign_in_redirect() -> Response[str]:
+    """302 to /auth/login with this page (stage prefix, path and the link's signed query) to return to."""
+    event = app.current_event
+    full_path = event.request_context.path or event.path
+    base = full_path[: len(full_path) - len(event.path)] if full_path.endswith(event.path) else ""
+    query = urlencode(event.query_string_parameters or {})
+    return_to = full_path + (f"?{query}" if query else "")
+    location = f"{base}/auth/login?return_to={quote(return_to, safe='')}"
+    return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"}, body=None)
 
 
 def _wants_json() -> bool:
@@ -65,6 +82,8 @@ def _wants_json() -> bool:
 
 @app.exception_handler(ApprovalError)
 def refused(exc: ApprovalError) -> Response[str]:
+    if isinstance(exc, SignInRequired) and app.current_event.http_method == "GET" and not _wants_json():
+        return _sign_in_redirect()
     status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 403)
     if isinstance(exc, ApprovalAlreadyDecided) or "stopped waiting" in str(exc):
         status = 409
@@ -81,6 +100,7 @@ def refused(exc: ApprovalError) -> Response[str]:
 
 @app.get("/approvals")
 def list_approvals() -> dict[str, Any]:
+    identity()  # signed-in callers only: the authorizer lets requests without a session through as anonymous
     records = dependencies().store.list_records()
     return {"approvals": [r.model_dump(mode="json") | {"progress": progress(r)} for r in records]}
 

@@ -1,13 +1,13 @@
 """A small HTTP front door on 127.0.0.1 for the local runtime.
 
 ``/approvals...`` becomes an API Gateway REST proxy event for the template's approval function
-(as API Gateway would build it, including the authorizer's claims), so the handler runs
+(as API Gateway would build it, including the authorizer's context), so the handler runs
 unchanged. Other prefixes can be mounted (model endpoints, the execution-history pages).
 
 Locally the caller's identity is the runtime's configured local user, or the user an
 ``X-Mlops-User`` header names *and* ``X-Mlops-User-Signature`` proves: an HMAC under this OS user's
 key (:mod:`governed_mlops_local.local_identity`), so a bare header, a forged one or another OS user's
-process gets 401 ``UnsignedIdentity``. That is the local stand-in for the Cognito authorizer in AWS.
+process gets 401 ``UnsignedIdentity``. That is the local stand-in for the session authorizer in AWS.
 Only requests addressed to this loopback origin are served: a ``Host`` other than
 ``127.0.0.1:<port>`` / ``localhost:<port>`` (a DNS-rebinding page in a browser names its own domain
 there) is answered 421 before any route runs.
@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from governed_mlops.domain.login import authorizer_context
 from governed_mlops_local.lambda_host import InvocationError, LambdaHost
 from governed_mlops_local.local_identity import SIGNATURE_HEADER, UNSIGNED_IDENTITY, identity_key, signature_valid
 from governed_mlops_local.model_server import header_value
@@ -63,7 +64,11 @@ def proxy_event(
             "stage": "local",
             "requestId": str(uuid.uuid4()),
             "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
-            "authorizer": {"claims": claims},
+            # The shape the AWS Lambda authorizer gives the function (principalId + context), so the same
+            # handler code reads identity in both places; locally the vouched user is always signed in.
+            "authorizer": authorizer_context(
+                claims.get("cognito:username", ""), groups=set(claims.get("cognito:groups", "").split())
+            ),
         },
         "body": text,
         "isBase64Encoded": False,

@@ -3,7 +3,7 @@
 It offers the same operations the scenarios in ``tests/parity/test_pipeline_paths.py`` use, done the
 way a person does them in AWS: uploads and drift events go to S3 and EventBridge and the test finds the
 execution the stack started; a push is a commit to the CodeCommit repository; an approver signs in to
-the stack's user pool (``MLOPS_E2E_APPROVER`` / ``MLOPS_E2E_APPROVER_PASSWORD``, a member of the
+the stack's user pool (``MLOPS_E2E_APPROVER`` / ``_PASSWORD`` / ``_TOTP_SECRET``: the pool requires MFA; a member of the
 approvers group) and uses the approval API over HTTPS. The approval link is the one the notification
 carries (built from the approval record and the signing secret, as Request Approval builds it). Alerts
 arrive in an SQS queue this fixture subscribes to the alert topic for the session.
@@ -215,17 +215,24 @@ class AwsWorld:
         The parity scenarios name two approvers (carol.approver, dave.risk); here the first is
         ``MLOPS_E2E_APPROVER``, the second ``MLOPS_E2E_SECOND_APPROVER`` (a high-risk model needs both).
         """
+        from governed_mlops.domain.login import SESSION_COOKIE
+        from tests.parity.managed_login import totp_code
         from tests.parity.stack import cognito_srp_sign_in
 
         variable = "MLOPS_E2E_SECOND_APPROVER" if approver == "dave.risk" else "MLOPS_E2E_APPROVER"
+        username = os.environ[variable]
+        # The pool requires MFA: the approver's authenticator secret (enrolled at their first sign-in) answers it.
         token = cognito_srp_sign_in(
             user_pool_id=self.stack.outputs["ApproverUserPoolId"],
             client_id=self.stack.outputs["ApproverUserPoolClientId"],
-            username=os.environ[variable],
+            username=username,
             password=os.environ[f"{variable}_PASSWORD"],
             region=self.stack.region,
+            authenticators={username: os.environ[f"{variable}_TOTP_SECRET"]},
+            totp=totp_code,
         )["IdToken"]
-        headers = {"Authorization": token, "Accept": "application/json"}
+        # What a signed-in browser sends: the session cookie (the managed login itself needs a browser).
+        headers = {"Cookie": f"{SESSION_COOKIE}={token}", "Accept": "application/json"}
         status, summary = _http("GET", link, headers)
         if status != 200:
             return status, summary

@@ -46,7 +46,7 @@ __all__ = [
 def world() -> Iterator[AwsWorld]:
     if not (os.environ.get("MLOPS_E2E_APPROVER") and os.environ.get("MLOPS_E2E_SECOND_APPROVER")):
         pytest.skip(
-            "e2e: set MLOPS_E2E_APPROVER, MLOPS_E2E_SECOND_APPROVER and their _PASSWORD variables "
+            "e2e: set MLOPS_E2E_APPROVER, MLOPS_E2E_SECOND_APPROVER and their _PASSWORD and _TOTP_SECRET variables "
             "(two approvers of the stack's pool: credit-risk is high risk)"
         )
     with aws_world(os.environ["MLOPS_STACK_NAME"]) as active:

@@ -25,6 +25,8 @@ def parity_aws() -> Iterator[None]:
     """moto, active for the parity package only (not for the tiers collected after it)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_DEFAULT_REGION", REGION)
+        # moto checks TOTP codes only with this switch on (otherwise any code passes).
+        patch.setenv("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
         with mock_aws(config=MOTO_CONFIG):  # type: ignore[call-overload]
             yield
 

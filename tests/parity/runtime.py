@@ -16,9 +16,11 @@ services that act on it, each with exactly the identity AWS would use:
 * **Step Functions**: moto's interpreter runs the deployed definition; every service call it makes
   (Lambda invokes, ``aws-sdk`` integrations, SageMaker) is signed with the state machine's role.
   When an execution ends, the ``Step Functions Execution Status Change`` event goes to the bus.
-* **API Gateway + Cognito**: a request carries a Cognito ID token; the authorizer verifies it
-  against moto's user-pool signing key (signature, issuer, audience, expiry, ``token_use``) and
-  passes its claims to the function in a REST API proxy event, as the Cognito authorizer does.
+* **API Gateway + the session authorizer**: a request carries the approver's session cookie; the
+  template's Lambda REQUEST authorizer runs under its own role and its IAM policy decides (403 on Deny);
+  its principalId and context reach the function in a REST API proxy event. Approvers sign in through
+  the login function and a double of the managed login (:mod:`tests.parity.managed_login`) with SRP and
+  TOTP on moto's user pool; the ID tokens are moto's, verified against the JWKS moto serves.
 """
 
 from __future__ import annotations
@@ -39,15 +41,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from botocore.config import Config
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern
 
+from governed_mlops.domain.login import SESSION_COOKIE
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors, install_qualified_start_execution
 from tests.parity import sagemaker_service
 from tests.parity.iam import CallRecorder
+from tests.parity.managed_login import MOTO_TOTP_SWITCH, ManagedLoginDouble
 from tests.parity.redrive import install_redrive_api
 from tests.parity.sagemaker_service import SageMakerService
 from tests.parity.stack import HARNESS_CREDENTIALS, DeployedFunction, ParityStack
@@ -335,6 +340,28 @@ class ParityLambda:
             LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]
 
 
+def cookies_set(headers: dict[str, str]) -> dict[str, str]:
+    """``name -> value`` of the ``Set-Cookie`` headers of an answer (one per line, as :class:`ParityApi` joins them)."""
+    jar = {}
+    for line in (headers.get("Set-Cookie") or "").splitlines():
+        name, _, value = line.split(";", 1)[0].partition("=")
+        jar[name.strip()] = value.strip()
+    return jar
+
+
+@contextlib.contextmanager
+def _environment_variable(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 def _bucket_policies_judged_by_the_checker() -> Callable[[], None]:
     """moto applies bucket policies to object requests with its own evaluator, which counts every
     condition operator but ``StringEquals`` as satisfied: the template's conditional Deny statements
@@ -515,16 +542,47 @@ class ParityEventBus:
 
 
 class ParityApi:
-    """API Gateway's REST API with the template's Cognito authorizer, in front of the approval function."""
+    """API Gateway's REST API in front of the stack's functions, with the template's Lambda REQUEST authorizer.
+
+    As API Gateway does for a method with a Lambda authorizer: it checks the authorizer function's resource
+    policy, invokes it (under its own role, in its own sandbox) with the REQUEST event, evaluates the IAM
+    policy it returns against the method ARN (403 unless it allows ``execute-api:Invoke``), and hands the
+    function the authorizer's ``principalId`` and context in ``requestContext.authorizer``. The managed
+    login is a double (:mod:`tests.parity.managed_login`); the ID tokens are moto's.
+    """
 
     def __init__(self, stack: ParityStack, functions: ParityLambda) -> None:
         self._stack = stack
         self._functions = functions
         self._cognito = boto3.client("cognito-idp", region_name=stack.region, **HARNESS_CREDENTIALS)
+        self._apigateway = boto3.client("apigateway", region_name=stack.region, **HARNESS_CREDENTIALS)
+        self.managed_login = ManagedLoginDouble(stack)
+        #: One entry per request: what the stage's access log records (method, path, status, user).
+        self.access_log: list[dict[str, Any]] = []
 
-    def sign_in(self, username: str, password: str) -> str:
-        """The ID token Cognito issues for ``username``: a real moto user-pool sign-in through the app client (SRP)."""
-        return str(self._stack.sign_in(username, password)["IdToken"])
+    @property
+    def host(self) -> str:
+        return f"{self._stack.api_id}.execute-api.{self._stack.region}.amazonaws.com"
+
+    def sign_in(self, username: str, password: str, *, return_to: str = "/prod/approvals") -> str:
+        """An approver's browser signing in; returns the session cookie's value (a moto-minted ID token).
+
+        GET /auth/login (the login function) → the managed login (double: SRP + TOTP on moto) → GET
+        /auth/callback with the code and the round-trip cookie (the login function exchanges it with the
+        PKCE verifier and verifies the ID token) → the ``__Host-`` session cookie.
+        """
+        status, headers, body = self.request("GET", "/auth/login", query={"return_to": return_to})
+        if status != 302:
+            raise AssertionError(f"/auth/login answered {status}: {body[:300]}")
+        jar = cookies_set(headers)
+        callback = urlsplit(self.managed_login.authorize(headers["Location"], username=username, password=password))
+        query = {k: v[-1] for k, v in parse_qs(callback.query).items()}
+        status, headers, body = self.request(
+            "GET", callback.path.removeprefix(f"/{self._stack.api_stage}"), query=query, cookies=jar
+        )
+        if status != 200:
+            raise AssertionError(f"/auth/callback answered {status}: {body[:300]}")
+        return cookies_set(headers)[SESSION_COOKIE]
 
     def create_user(self, username: str, password: str, *, groups: tuple[str, ...] = ()) -> None:
         self._cognito.admin_create_user(
@@ -538,61 +596,60 @@ class ParityApi:
                 UserPoolId=self._stack.user_pool_id, Username=username, GroupName=group
             )
 
-    def claims(self, id_token: str) -> dict[str, Any]:
-        """The Cognito authorizer: a verified ID token of this pool and client, or 401."""
-        from joserfc import jwk, jwt
-        from moto.utilities.utils import load_resource
+    def _authorize(
+        self, route: Any, event: dict[str, Any], method_arn: str
+    ) -> tuple[dict[str, Any] | None, tuple[int, dict[str, str], str] | None]:
+        """The authorizer's context, or the answer API Gateway gives instead of calling the method."""
+        function = self._functions.function(
+            self._stack.functions[self._stack.api_authorizer_functions[route.authorizer]].arn
+        )
+        authorizers = self._apigateway.get_authorizers(restApiId=self._stack.api_id)["items"]
+        authorizer_id = next(a["id"] for a in authorizers if a["name"] == route.authorizer)
+        api_arn = f"arn:aws:execute-api:{self._stack.region}:{self._stack.account_id}:{self._stack.api_id}"
+        source = f"{api_arn}/authorizers/{authorizer_id}"
+        self._functions.check_invoke_permission(function, "apigateway.amazonaws.com", source)
+        request = {k: v for k, v in event.items() if k not in {"body", "isBase64Encoded"}}
+        try:
+            answer = self._functions.invoke(function.arn, {"type": "REQUEST", "methodArn": method_arn, **request})
+        except InvocationError as exc:
+            if str(exc) == "Unauthorized":
+                return None, (401, {}, json.dumps({"message": "Unauthorized"}))
+            return None, (500, {}, json.dumps({"message": None, "error": "AuthorizerConfigurationException"}))
+        from moto.iam.access_control import IAMPolicy, PermissionResult
 
-        # The pool's published signing keys (what /.well-known/jwks.json serves), never the private key.
-        keys = jwk.KeySet.import_key_set(load_resource("cognitoidp/resources/jwks-public.json"))
-        token = jwt.decode(id_token, keys, algorithms=["RS256"])
-        claims = dict(token.claims)
-        issuer = f"https://cognito-idp.{self._stack.region}.amazonaws.com/{self._stack.user_pool_id}"
-        if claims.get("iss") != issuer:
-            raise PermissionError(f"token issuer {claims.get('iss')!r} is not {issuer!r}")
-        if claims.get("aud") != self._stack.user_pool_client_id:
-            raise PermissionError("token audience is not the approval client")
-        if claims.get("token_use") != "id":
-            raise PermissionError("not an ID token")
-        if float(claims.get("exp", 0)) < time.time():
-            raise PermissionError("token expired")
-        return claims
+        verdict = IAMPolicy(json.dumps(answer["policyDocument"])).is_action_permitted("execute-api:Invoke", method_arn)
+        if verdict != PermissionResult.PERMITTED:
+            message = "User is not authorized to access this resource with an explicit deny"
+            return {"principalId": answer.get("principalId")}, (403, {}, json.dumps({"Message": message}))
+        context = {k: str(v) for k, v in (answer.get("context") or {}).items()}
+        return {**context, "principalId": str(answer["principalId"]), "integrationLatency": 0}, None
 
     def request(
         self,
         method: str,
         path: str,
         *,
-        id_token: str | None,
+        id_token: str | None = None,
+        cookies: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
         body: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], str]:
+        """One browser request; ``id_token`` is sent as the session cookie (what a signed-in browser sends)."""
         route, path_parameters = self._route(method, path)
-        if route.authorizer and id_token is None:
-            return 401, {}, json.dumps({"message": "Unauthorized"})
-        authorizer: dict[str, Any] = {}
-        if route.authorizer and id_token is not None:
-            try:
-                claims = self.claims(id_token)
-            except Exception:  # noqa: BLE001 - any invalid token is 401, as API Gateway answers
-                return 401, {}, json.dumps({"message": "Unauthorized"})
-            # API Gateway hands the claims to the function as strings; a list claim becomes one string.
-            authorizer = {"claims": {k: (" ".join(v) if isinstance(v, list) else str(v)) for k, v in claims.items()}}
-        function = self._functions.function(self._stack.functions[route.function_logical_id].arn)
+        jar = dict(cookies or {})
+        if id_token is not None:
+            jar[SESSION_COOKIE] = id_token
+        request_headers = {"Host": self.host, **(headers or {})}
+        if jar:
+            request_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
         api_arn = f"arn:aws:execute-api:{self._stack.region}:{self._stack.account_id}:{self._stack.api_id}"
-        self._functions.check_invoke_permission(
-            function, "apigateway.amazonaws.com", f"{api_arn}/{self._stack.api_stage}/{method}{route.path}"
-        )
         event = {
             "resource": route.path,
             "path": path,
             "httpMethod": method,
-            "headers": {
-                "Host": f"{self._stack.api_id}.execute-api.{self._stack.region}.amazonaws.com",
-                **(headers or {}),
-            },
-            "multiValueHeaders": {},
+            "headers": request_headers,
+            "multiValueHeaders": {k: [v] for k, v in request_headers.items()},
             "queryStringParameters": query or None,
             "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
             "pathParameters": path_parameters or None,
@@ -606,19 +663,39 @@ class ParityApi:
                 "accountId": self._stack.account_id,
                 "apiId": self._stack.api_id,
                 "identity": {"sourceIp": "198.51.100.7", "userAgent": "parity"},
-                "authorizer": authorizer,
             },
             "body": body,
             "isBase64Encoded": False,
         }
+        authorizer: dict[str, Any] = {}
+        if route.authorizer:
+            method_arn = f"{api_arn}/{self._stack.api_stage}/{method}{path}"
+            context, refused = self._authorize(route, event, method_arn)
+            if refused is not None:
+                self._log(method, path, refused[0], (context or {}).get("principalId"))
+                return refused
+            authorizer = context or {}
+        event["requestContext"]["authorizer"] = authorizer  # type: ignore[index]
+        function = self._functions.function(self._stack.functions[route.function_logical_id].arn)
+        self._functions.check_invoke_permission(
+            function, "apigateway.amazonaws.com", f"{api_arn}/{self._stack.api_stage}/{method}{route.path}"
+        )
         try:
             answer = self._functions.invoke(function.arn, event)
         except InvocationError as exc:
+            self._log(method, path, 502, authorizer.get("principalId"))
             return 502, {}, json.dumps({"message": "Internal server error", "error": exc.error_type})
         text = answer.get("body") or ""
         if answer.get("isBase64Encoded"):
             text = base64.b64decode(text).decode()
-        return int(answer["statusCode"]), dict(answer.get("headers") or {}), text
+        response_headers = {k: str(v) for k, v in (answer.get("headers") or {}).items()}
+        for key, values in (answer.get("multiValueHeaders") or {}).items():
+            response_headers[key] = "\n".join(str(v) for v in values)
+        self._log(method, path, int(answer["statusCode"]), authorizer.get("principalId"))
+        return int(answer["statusCode"]), response_headers, text
+
+    def _log(self, method: str, path: str, status: int, principal: Any) -> None:
+        self.access_log.append({"method": method, "path": path, "status": status, "user": principal or ""})
 
     def _route(self, method: str, path: str) -> tuple[Any, dict[str, str]]:
         parts = path.strip("/").split("/")
@@ -765,6 +842,8 @@ class ParityRuntime:
         self._stack.enter_context(self.functions.installed())
         self._stack.enter_context(self.sagemaker.installed())
         self._stack.enter_context(self.codecommit.installed())
+        self._stack.enter_context(self.api.managed_login.installed())
+        self._stack.enter_context(_environment_variable(MOTO_TOTP_SWITCH, "true"))
         self._stack.callback(install_redrive_api())
         self._stack.callback(self._sign_state_machine_calls())
         return self

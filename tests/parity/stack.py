@@ -76,6 +76,7 @@ HARNESS_PROVISIONED: Final[Mapping[str, str]] = MappingProxyType(
         "AWS::Cognito::UserPool": _NO_MODEL,
         "AWS::Cognito::UserPoolClient": _NO_MODEL,
         "AWS::Cognito::UserPoolGroup": _NO_MODEL,
+        "AWS::Cognito::UserPoolDomain": _NO_MODEL,
         "AWS::EC2::SecurityGroupEgress": _NO_MODEL,
         "AWS::S3::BucketPolicy": _NO_MODEL,
         "AWS::SNS::Subscription": _NO_MODEL,
@@ -364,6 +365,8 @@ class ParityStack:
     sagemaker_role_arn: str
     rules: dict[str, DeployedRule]
     api_routes: list[ApiRoute]
+    #: Lambda authorizer name (the RestApi Body's securityDefinitions) -> logical id of its function.
+    api_authorizer_functions: dict[str, str]
     api_id: str
     api_stage: str
     user_pool_id: str
@@ -409,14 +412,23 @@ class ParityStack:
             documents.append((attached["PolicyName"], _as_document(version["PolicyVersion"]["Document"])))
         return documents
 
-    def sign_in(self, username: str, password: str) -> dict[str, Any]:
-        """Sign an approver in through the app client (USER_SRP_AUTH); returns the AuthenticationResult."""
+    def sign_in(
+        self,
+        username: str,
+        password: str,
+        *,
+        authenticators: dict[str, str] | None = None,
+        totp: Callable[[str], str] | None = None,
+    ) -> dict[str, Any]:
+        """Sign an approver in through the app client (USER_SRP_AUTH + TOTP); returns the AuthenticationResult."""
         return cognito_srp_sign_in(
             user_pool_id=self.user_pool_id,
             client_id=self.user_pool_client_id,
             username=username,
             password=password,
             region=self.region,
+            authenticators=authenticators,
+            totp=totp,
         )
 
 
@@ -1493,6 +1505,15 @@ class _Deployment:
         if "ClientSecret" in created:
             self.attributes[logical_id]["ClientSecret"] = created["ClientSecret"]
 
+    def _create_Cognito_UserPoolDomain(self, logical_id: str, properties: dict[str, Any]) -> None:
+        self._refuse_unknown(logical_id, properties, {"Domain", "UserPoolId", "CustomDomainConfig"})
+        request = {key: properties[key] for key in ("CustomDomainConfig",) if key in properties}
+        self.client("cognito-idp").create_user_pool_domain(
+            Domain=properties["Domain"], UserPoolId=properties["UserPoolId"], **request
+        )
+        # Ref is the domain prefix; CloudFront's distribution is what AWS returns for the GetAtt.
+        self._record(logical_id, properties["Domain"], CloudFrontDistribution="parity.cloudfront.net")
+
     def _create_SecretsManager_Secret(self, logical_id: str, properties: dict[str, Any]) -> None:
         self._refuse_unknown(
             logical_id,
@@ -1862,17 +1883,32 @@ class _Deployment:
             raise DeployError(f"{logical_id}: the parity harness imports Swagger 2.0 bodies only")
         apigateway = self.client("apigateway")
         authorizers: dict[str, str] = {}
+        authorization_types: dict[str, str] = {}
         for name, definition in body.get("securityDefinitions", {}).items():
             extension = definition.get("x-amazon-apigateway-authorizer", {})
-            if extension.get("type") != "cognito_user_pools":
-                raise DeployError(f"{logical_id}: authorizer {name} is not a Cognito user pool authorizer")
-            authorizers[name] = apigateway.create_authorizer(
-                restApiId=api_id,
-                name=name,
-                type="COGNITO_USER_POOLS",
-                providerARNs=extension["providerARNs"],
-                identitySource=f"method.request.header.{definition.get('name', 'Authorization')}",
-            )["id"]
+            if extension.get("type") == "cognito_user_pools":
+                authorizers[name] = apigateway.create_authorizer(
+                    restApiId=api_id,
+                    name=name,
+                    type="COGNITO_USER_POOLS",
+                    providerARNs=extension["providerARNs"],
+                    identitySource=f"method.request.header.{definition.get('name', 'Authorization')}",
+                )["id"]
+                authorization_types[name] = "COGNITO_USER_POOLS"
+            elif extension.get("type") == "request":
+                # A Lambda REQUEST authorizer; with no identity source (and TTL 0) it runs for every request.
+                optional = {"identitySource": extension["identitySource"]} if extension.get("identitySource") else {}
+                authorizers[name] = apigateway.create_authorizer(
+                    restApiId=api_id,
+                    name=name,
+                    type="REQUEST",
+                    authorizerUri=extension["authorizerUri"],
+                    authorizerResultTtlInSeconds=int(extension.get("authorizerResultTtlInSeconds", 300)),
+                    **optional,
+                )["id"]
+                authorization_types[name] = "CUSTOM"
+            else:
+                raise DeployError(f"{logical_id}: authorizer {name} is neither a Cognito nor a REQUEST authorizer")
         resource_ids = {"/": root_id}
         for path in sorted(body.get("paths", {})):
             parent = "/"
@@ -1889,7 +1925,10 @@ class _Deployment:
                 names = [name for requirement in security for name in requirement if name in authorizers]
                 authorization: dict[str, Any] = {"authorizationType": "NONE"}
                 if names:
-                    authorization = {"authorizationType": "COGNITO_USER_POOLS", "authorizerId": authorizers[names[0]]}
+                    authorization = {
+                        "authorizationType": authorization_types[names[0]],
+                        "authorizerId": authorizers[names[0]],
+                    }
                 apigateway.put_method(
                     restApiId=api_id, resourceId=resource_ids[parent], httpMethod=http_method, **authorization
                 )
@@ -2340,6 +2379,27 @@ def _api_routes(template: Mapping[str, Any], active: Iterable[str]) -> list[ApiR
     return routes
 
 
+def _api_authorizer_functions(template: Mapping[str, Any], active: Iterable[str]) -> dict[str, str]:
+    """Lambda authorizers of every RestApi Body: name -> the function its authorizerUri names."""
+    found: dict[str, str] = {}
+    function_arn = re.compile(r"\$\{([A-Za-z0-9]+)\.Arn\}")
+    for logical_id in sorted(active):
+        resource = template["Resources"][logical_id]
+        if resource["Type"] != "AWS::ApiGateway::RestApi":
+            continue
+        body = resource.get("Properties", {}).get("Body") or {}
+        for name, definition in body.get("securityDefinitions", {}).items():
+            extension = definition.get("x-amazon-apigateway-authorizer", {})
+            if extension.get("type") not in {"request", "token"}:
+                continue
+            text = json.dumps(extension.get("authorizerUri"))
+            target = re.search(r'"Fn::GetAtt": \["([A-Za-z0-9]+)", "Arn"\]', text) or function_arn.search(text)
+            if target is None:
+                raise DeployError(f"{logical_id}: cannot tell which function authorizer {name} calls")
+            found[name] = target.group(1)
+    return found
+
+
 def _only(deployment: _Deployment, kind: str) -> str | None:
     matches = sorted(logical_id for logical_id in deployment.active if deployment.kind(logical_id) == kind)
     if len(matches) > 1:
@@ -2445,6 +2505,7 @@ def _read_back(deployment: _Deployment, code_dirs: Mapping[str, Path], code_buck
         sagemaker_role_arn=_scalar(deployment._get_att(sagemaker_roles[0], "Arn")) if sagemaker_roles else "",
         rules=rules,
         api_routes=_api_routes(deployment.template, deployment.active),
+        api_authorizer_functions=_api_authorizer_functions(deployment.template, deployment.active),
         api_id=deployment.refs[api] if api else "",
         api_stage=deployment.refs[stage] if stage else "",
         user_pool_id=deployment.refs[pool] if pool else "",
@@ -2518,7 +2579,14 @@ def _srp_hash(hex_text: str) -> str:
 
 
 def cognito_srp_sign_in(
-    *, user_pool_id: str, client_id: str, username: str, password: str, region: str
+    *,
+    user_pool_id: str,
+    client_id: str,
+    username: str,
+    password: str,
+    region: str,
+    authenticators: dict[str, str] | None = None,
+    totp: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """Sign in with USER_SRP_AUTH (the only password flow the approver app client allows) on moto or AWS.
 
@@ -2526,6 +2594,10 @@ def cognito_srp_sign_in(
     and does not check the proof: on moto a wrong password still signs in (use USER_PASSWORD_AUTH there to
     test wrong passwords; Cognito would refuse that flow for this client). Returns the AuthenticationResult
     (IdToken, AccessToken, RefreshToken, moto-signed RS256 JWTs).
+
+    With MFA required (the approvers' pool), ``totp(secret)`` answers the challenges: on the first sign-in
+    Cognito asks for an authenticator (MFA_SETUP) and the secret it hands out is kept in ``authenticators``
+    under the username; later sign-ins answer SOFTWARE_TOKEN_MFA with the code for that secret.
     """
     cognito = boto3.client("cognito-idp", region_name=region, **HARNESS_CREDENTIALS)
     small_a = secrets.randbelow(_SRP_N - 2) + 1
@@ -2564,6 +2636,47 @@ def cognito_srp_sign_in(
             "TIMESTAMP": timestamp,
         },
     )
+    name = parameters.get("USERNAME", username)
+    if response.get("ChallengeName") in {"MFA_SETUP", "SOFTWARE_TOKEN_MFA"}:
+        if totp is None or authenticators is None:
+            raise DeployError(f"{username} must answer {response['ChallengeName']}: pass totp and authenticators")
+        response = _answer_mfa(cognito, client_id, name, response, authenticators, totp)
     if "AuthenticationResult" not in response:
         raise DeployError(f"Cognito asked for {response.get('ChallengeName')} instead of signing in")
     return dict(response["AuthenticationResult"])
+
+
+def _answer_mfa(
+    cognito: Any,
+    client_id: str,
+    username: str,
+    response: dict[str, Any],
+    authenticators: dict[str, str],
+    totp: Callable[[str], str],
+) -> dict[str, Any]:
+    """Enrol an authenticator (MFA_SETUP) or answer with its current code (SOFTWARE_TOKEN_MFA)."""
+    if response["ChallengeName"] == "MFA_SETUP":
+        associated = cognito.associate_software_token(Session=response["Session"])
+        secret = associated["SecretCode"]
+        verified = cognito.verify_software_token(
+            Session=associated.get("Session", response["Session"]), UserCode=totp(secret), FriendlyDeviceName="parity"
+        )
+        authenticators[username] = secret
+        return dict(
+            cognito.respond_to_auth_challenge(
+                ClientId=client_id,
+                ChallengeName="MFA_SETUP",
+                Session=verified["Session"],
+                ChallengeResponses={"USERNAME": username},
+            )
+        )
+    if username not in authenticators:
+        raise DeployError(f"{username} has an authenticator this harness did not enrol")
+    return dict(
+        cognito.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="SOFTWARE_TOKEN_MFA",
+            Session=response["Session"],
+            ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": totp(authenticators[username])},
+        )
+    )

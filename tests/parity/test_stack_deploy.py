@@ -22,6 +22,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.parity.conftest import PARITY_PARAMETERS, REGION
+from tests.parity.managed_login import totp_code
 from tests.parity.stack import (
     HARNESS_PROVISIONED,
     HARNESS_PROVISIONED_WHEN,
@@ -98,6 +99,16 @@ def _user_pool(stack: ParityStack, logical_id: str, properties: dict[str, Any]) 
     minimum = properties["Policies"]["PasswordPolicy"]["MinimumLength"]
     assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] == minimum
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool["MfaConfiguration"] == properties["MfaConfiguration"] == "ON"
+    mfa = aws("cognito-idp").get_user_pool_mfa_config(UserPoolId=stack.ref(logical_id))
+    assert mfa["SoftwareTokenMfaConfiguration"] == {"Enabled": True}
+
+
+def _user_pool_domain(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
+    described = aws("cognito-idp").describe_user_pool_domain(Domain=stack.ref(logical_id))["DomainDescription"]
+    assert described["UserPoolId"] == stack.ref(target(properties["UserPoolId"]))
+    # The default prefix (ApproverLoginDomainPrefix empty): <stack name>-<account id>
+    assert described["Domain"] == f"{stack.name}-{stack.account_id}"
 
 
 def _user_pool_group(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
@@ -112,6 +123,14 @@ def _user_pool_client(stack: ParityStack, logical_id: str, properties: dict[str,
     )["UserPoolClient"]
     assert client["ExplicitAuthFlows"] == properties["ExplicitAuthFlows"]
     assert "ClientSecret" not in client
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert sorted(client["AllowedOAuthScopes"]) == ["email", "openid", "profile"]
+    api = f"https://{stack.api_id}.execute-api.{stack.region}.amazonaws.com/{stack.api_stage}"
+    assert client["CallbackURLs"] == [f"{api}/auth/callback"]
+    assert client["LogoutURLs"] == [f"{api}/auth/signed-out"]
+    assert client["SupportedIdentityProviders"] == ["COGNITO"]
+    assert (client["IdTokenValidity"], client["TokenValidityUnits"]["IdToken"]) == (15, "minutes")
 
 
 def _table(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
@@ -339,6 +358,7 @@ PROBES: dict[str, Probe] = {
     "AWS::Cognito::UserPool": _user_pool,
     "AWS::Cognito::UserPoolClient": _user_pool_client,
     "AWS::Cognito::UserPoolGroup": _user_pool_group,
+    "AWS::Cognito::UserPoolDomain": _user_pool_domain,
     "AWS::DynamoDB::Table": _table,
     "AWS::EC2::FlowLog": _flow_log,
     "AWS::EC2::RouteTable": _route_table,
@@ -627,26 +647,51 @@ def test_outputs_are_resolved(parity_stack: ParityStack) -> None:
     )
 
 
-def test_api_routes_reach_the_approval_function_behind_the_cognito_authorizer(parity_stack: ParityStack) -> None:
+#: Routes that must be reachable without a session: the sign-in round trip itself.
+SIGN_IN_ROUTES = {
+    ("GET", "/auth/login"),
+    ("GET", "/auth/callback"),
+    ("POST", "/auth/logout"),
+    ("GET", "/auth/signed-out"),
+}
+
+
+def test_approval_routes_sit_behind_the_session_authorizer_and_sign_in_routes_are_open(
+    parity_stack: ParityStack,
+) -> None:
     # Given the routes parsed from the RestApi Body
     apigateway = aws("apigateway")
     authorizers = {item["id"]: item for item in apigateway.get_authorizers(restApiId=parity_stack.api_id)["items"]}
     resources = {item["path"]: item for item in apigateway.get_resources(restApiId=parity_stack.api_id)["items"]}
-    assert parity_stack.api_routes
+    assert {(r.method, r.path) for r in parity_stack.api_routes} >= SIGN_IN_ROUTES
     for route in parity_stack.api_routes:
         # When the deployed method and integration are read from moto's API Gateway
         method = apigateway.get_method(
             restApiId=parity_stack.api_id, resourceId=resources[route.path]["id"], httpMethod=route.method
         )
-        # Then it calls the route's function through the user pool authorizer
         assert parity_stack.functions[route.function_logical_id].arn in method["methodIntegration"]["uri"]
+        if (route.method, route.path) in SIGN_IN_ROUTES:
+            # Then the sign-in routes call the login function with no authorizer
+            assert route.function_logical_id == "ApprovalLoginFunction"
+            assert (route.authorizer, method["authorizationType"]) == (None, "NONE")
+            continue
+        # Then every other route calls its function through the Lambda REQUEST authorizer (no caching)
+        assert route.function_logical_id == "ApprovalApiFunction"
         assert route.authorizer is not None
+        assert method["authorizationType"] == "CUSTOM"
         authorizer = authorizers[method["authorizerId"]]
-        assert (authorizer["name"], authorizer["type"]) == (route.authorizer, "COGNITO_USER_POOLS")
-        assert authorizer["providerARNs"] == [parity_stack.get_att("ApproverUserPool", "Arn")]
+        assert (authorizer["name"], authorizer["type"]) == (route.authorizer, "REQUEST")
+        assert parity_stack.functions["ApproverAuthorizerFunction"].arn in authorizer["authorizerUri"]
+        assert authorizer["authorizerResultTtlInSeconds"] == 0
+        assert parity_stack.api_authorizer_functions[route.authorizer] == "ApproverAuthorizerFunction"
 
 
-def test_an_approver_signs_in_with_srp_and_gets_an_id_token_with_the_group(parity_stack: ParityStack) -> None:
+def test_the_access_log_records_the_authorizers_principal(parity_stack: ParityStack) -> None:
+    stage = aws("apigateway").get_stage(restApiId=parity_stack.api_id, stageName=parity_stack.api_stage)
+    assert '"user":"$context.authorizer.principalId"' in stage["accessLogSettings"]["format"]
+
+
+def test_an_approver_signs_in_with_srp_and_totp_and_gets_an_id_token_with_the_group(parity_stack: ParityStack) -> None:
     # Given an approver created by an administrator with a permanent password, in the approvers group
     cognito = aws("cognito-idp")
     username, password = "parity.approver.srp", "Correct-Horse-Battery-9"
@@ -656,16 +701,23 @@ def test_an_approver_signs_in_with_srp_and_gets_an_id_token_with_the_group(parit
     )
     group = parity_stack.ref("ApproverGroupResource")
     cognito.admin_add_user_to_group(UserPoolId=parity_stack.user_pool_id, Username=username, GroupName=group)
-    # When they sign in through the app client (USER_SRP_AUTH, the only password flow it allows)
-    tokens = parity_stack.sign_in(username, password)
-    # Then the ID token is signed with the pool's published key, for the client, and names the approvers' group
+    # When they sign in (SRP), enrolling an authenticator at the first sign-in (the pool requires MFA)
+    authenticators: dict[str, str] = {}
+    first = parity_stack.sign_in(username, password, authenticators=authenticators, totp=totp_code)
+    # Then a second sign-in needs the authenticator's current code, and a wrong code is refused
+    again = parity_stack.sign_in(username, password, authenticators=authenticators, totp=totp_code)
+    with pytest.raises(ClientError, match="CodeMismatch"):
+        parity_stack.sign_in(username, password, authenticators=authenticators, totp=lambda _: "000000")
+    # And the ID token is signed with the pool's published key, for the client, and names the approvers' group
     issuer = parity_stack.get_att("ApproverUserPool", "ProviderURL")
     keys = KeySet.import_key_set(requests.get(f"{issuer}/.well-known/jwks.json", timeout=5).json())
-    claims = jwt.decode(tokens["IdToken"], keys).claims
-    assert claims["iss"] == issuer
-    assert claims["aud"] == parity_stack.user_pool_client_id
-    assert claims["token_use"] == "id"
-    assert group in claims["cognito:groups"]
+    for tokens in (first, again):
+        claims = jwt.decode(tokens["IdToken"], keys).claims
+        assert claims["iss"] == issuer
+        assert claims["aud"] == parity_stack.user_pool_client_id
+        assert claims["token_use"] == "id"
+        assert group in claims["cognito:groups"]
+    assert list(authenticators) == [username]
 
 
 def test_a_template_with_a_dependency_cycle_is_refused_before_anything_is_created(

@@ -48,6 +48,10 @@ AWS_ENVIRON = {
     "HISTORY_URL_TEMPLATE": "https://console.example/executions/{arn}",
     "AUDIT_BUCKET": "audit-bucket",
     "AUDIT_MAC_KEY_ID": "arn:aws:kms:eu-west-1:111122223333:key/0f1e2d3c-4b5a-6978-8899-aabbccddeeff",
+    "APPROVER_USER_POOL_ID": "eu-west-1_Approvers",
+    "APPROVAL_CLIENT_NAME": "approval-login",
+    "LOGIN_DOMAIN_URL": "https://governed-mlops-111122223333.auth.eu-west-1.amazoncognito.com",
+    "SESSION_SECONDS": "900",
     # What else a Lambda environment holds; settings ignore it.
     "AWS_LAMBDA_FUNCTION_NAME": "trigger",
     "POWERTOOLS_SERVICE_NAME": "governed-mlops",

@@ -356,13 +356,21 @@ def test_bucket_setting_removed_is_reported(cfn: Template, edit: Any, problem: s
 # Functions: network, dead letters, concurrency, encrypted logs
 
 
+#: Functions that must reach Cognito's public endpoints (JWKS, OAuth token endpoint), which no VPC endpoint
+#: serves; they hold no data and their roles reach nothing of the stack but the pool (see template.yaml).
+OUTSIDE_THE_VPC = frozenset({"ApproverAuthorizerFunction", "ApprovalLoginFunction"})
+
+
 def function_problems(template: Template) -> list[str]:
     problems = []
     log_groups = resources_of(template, "AWS::Logs::LogGroup")
     for name, function in sorted(resources_of(template, "AWS::Lambda::Function").items()):
         props = function["Properties"]
         vpc = props.get("VpcConfig", {})
-        if not vpc.get("SubnetIds") or not vpc.get("SecurityGroupIds"):
+        if name in OUTSIDE_THE_VPC:
+            if vpc:
+                problems.append(f"{name}: in the VPC, where Cognito's public endpoints are unreachable")
+        elif not vpc.get("SubnetIds") or not vpc.get("SecurityGroupIds"):
             problems.append(f"{name}: not in the VPC (VpcConfig with SubnetIds and SecurityGroupIds)")
         if not props.get("DeadLetterConfig", {}).get("TargetArn"):
             problems.append(f"{name}: no dead-letter queue")
@@ -387,6 +395,33 @@ def test_function_outside_the_vpc_is_reported(cfn: Template) -> None:
     assert function_problems(broken) == [
         "ValidateDataFunction: not in the VPC (VpcConfig with SubnetIds and SecurityGroupIds)"
     ]
+
+
+def test_the_functions_outside_the_vpc_get_no_network_interface_rights(cfn: Template) -> None:
+    # SAM attaches the ENI-management policy to any function with a VpcConfig (Globals included).
+    roles = resources_of(cfn, "AWS::IAM::Role")
+    for name in OUTSIDE_THE_VPC:
+        role = _ref_target(cfn["Resources"][name]["Properties"]["Role"])
+        managed = json.dumps(roles[role]["Properties"].get("ManagedPolicyArns", []))
+        assert "AWSLambdaVPCAccessExecutionRole" not in managed, name
+
+
+def test_the_functions_outside_the_vpc_reach_nothing_of_the_stack_but_the_pool(cfn: Template) -> None:
+    # They run where the internet is reachable, so their roles hold no table, bucket, secret or task-token right.
+    roles = function_roles(cfn)
+    for name in OUTSIDE_THE_VPC:
+        granted = {
+            (action, json.dumps(statement.get("Resource"), sort_keys=True))
+            for _, statement in role_statements(cfn, roles[name])
+            if statement.get("Effect") == "Allow"
+            for action in _as_list(statement["Action"])
+        }
+        actions = {action for action, _ in granted}
+        assert actions == {"cognito-idp:ListUserPoolClients", "kms:Decrypt", "kms:GenerateDataKey", "sqs:SendMessage"}
+        pool = json.dumps({"Fn::GetAtt": ["ApproverUserPool", "Arn"]}, sort_keys=True)
+        assert ("cognito-idp:ListUserPoolClients", pool) in granted, name
+        managed = json.dumps(cfn["Resources"][roles[name]]["Properties"].get("ManagedPolicyArns", []))
+        assert "FullAccess" not in managed.replace("AWSXrayWriteOnlyAccess", ""), name
 
 
 def test_every_log_group_is_encrypted_with_a_retention(cfn: Template) -> None:

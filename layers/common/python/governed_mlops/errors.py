@@ -229,3 +229,60 @@ class AutomaticApprovalRefused(ApprovalError):
 
 
 __all__ += ["AutomaticApprovalRefused", "DuplicateApprover"]
+
+
+# --- Approver login (AWS): the session cookie's ID token, verified on the server -------------------------
+
+
+class SignInRequired(ApprovalError):
+    """The request carries no approver session: sign in through the approval API's /auth/login first."""
+
+
+class SessionRejected(ApprovalError):
+    """The session's ID token does not verify; the subclass names the check that failed (answered 403)."""
+
+
+class MalformedToken(SessionRejected):
+    """The session cookie is not a compact JWT (three base64url parts with a JSON header and claims)."""
+
+
+class TokenSignatureInvalid(SessionRejected):
+    """The token is not signed by a key of the user pool's JWKS (tampered, forged, or another pool's key)."""
+
+
+class TokenExpired(SessionRejected):
+    """The token's ``exp`` has passed: sign in again."""
+
+
+class TokenIssuerMismatch(SessionRejected):
+    """The token was issued by another user pool (``iss``)."""
+
+
+class TokenAudienceMismatch(SessionRejected):
+    """The token was issued to another app client (``aud``), not the approval login client."""
+
+
+class TokenUseMismatch(SessionRejected):
+    """The token is not an ID token (``token_use`` is ``access`` or missing)."""
+
+
+class ApproverGroupMissing(SessionRejected):
+    """The signed-in user is not in the approvers group (``cognito:groups``)."""
+
+
+class LoginFailed(ApprovalError):
+    """The sign-in round trip could not finish (state mismatch, expired round trip, code exchange refused)."""
+
+
+__all__ += [
+    "ApproverGroupMissing",
+    "LoginFailed",
+    "MalformedToken",
+    "SessionRejected",
+    "SignInRequired",
+    "TokenAudienceMismatch",
+    "TokenExpired",
+    "TokenIssuerMismatch",
+    "TokenSignatureInvalid",
+    "TokenUseMismatch",
+]

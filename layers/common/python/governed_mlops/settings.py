@@ -130,3 +130,21 @@ class MonitorSettings(AuditLedgerSettings):
     alert_topic_arn: str
     #: ``{name}`` / ``{arn}`` are filled in: the console in AWS, the local history page locally.
     history_url_template: str
+
+
+class ApproverAuthorizerSettings(FunctionSettings):
+    """The approval API's Lambda authorizer: which pool, which app client (by name), which group."""
+
+    approver_user_pool_id: str
+    #: The approval login app client's ``ClientName``; its id is looked up (see adapters.user_pool).
+    approval_client_name: str
+    approver_group: str
+
+
+class ApprovalLoginSettings(ApproverAuthorizerSettings):
+    """The sign-in routes (/auth/login, /auth/callback, /auth/logout): the pool's domain and the session length."""
+
+    #: ``https://<prefix>.auth.<region>.amazoncognito.com``: the managed login and its token endpoint.
+    login_domain_url: str
+    #: Max-Age of the session cookie; the template sets it to the ID token's validity.
+    session_seconds: int = Field(gt=0, le=86400)

@@ -15,9 +15,13 @@ from governed_mlops.adapters.approvals import Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore
 from governed_mlops.adapters.pipeline import StepFunctionsPipeline
+from governed_mlops.adapters.user_pool import CognitoUserPool
+from governed_mlops.services.approver_session import SessionDeps
 from governed_mlops.services.audit import AuditSink
 from governed_mlops.services.trigger import TriggerDeps
 from governed_mlops.settings import (
+    ApprovalLoginSettings,
+    ApproverAuthorizerSettings,
     ChampionSettings,
     MonitorSettings,
     RegisterSettings,
@@ -108,3 +112,26 @@ def trigger(settings: TriggerSettings) -> TriggerDeps:
         pipeline=StepFunctionsPipeline(factory.client("stepfunctions", settings), settings.state_machine_arn),
         audit=factory.audit_ledger(settings),
     )
+
+
+def approver_authorizer(settings: ApproverAuthorizerSettings) -> SessionDeps:
+    """The approval API's authorizer: the pool's keys and the approval client's id (looked up by name)."""
+    pool = CognitoUserPool(
+        factory.client("cognito-idp", settings),
+        region=settings.aws_region,
+        user_pool_id=settings.approver_user_pool_id,
+        client_name=settings.approval_client_name,
+    )
+    return SessionDeps(user_pool=pool, approver_group=settings.approver_group)
+
+
+def approval_login(settings: ApprovalLoginSettings) -> SessionDeps:
+    """The sign-in routes: the authorizer's checks plus the pool's domain (managed login, token endpoint)."""
+    pool = CognitoUserPool(
+        factory.client("cognito-idp", settings),
+        region=settings.aws_region,
+        user_pool_id=settings.approver_user_pool_id,
+        client_name=settings.approval_client_name,
+        domain_url=settings.login_domain_url,
+    )
+    return SessionDeps(user_pool=pool, approver_group=settings.approver_group, session_seconds=settings.session_seconds)

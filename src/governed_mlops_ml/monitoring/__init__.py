@@ -1,0 +1,56 @@
+"""Model monitoring: how an endpoint reads request bodies, the training baseline, and drift detection.
+
+Four modules, all numpy / pandas (scipy for drift): this package runs inside a SageMaker processing
+container and in the endpoint's inference code.
+
+- :mod:`.payloads` (:func:`parse_payload`, :func:`negotiate_accept`): the request and response
+  formats of the model endpoint, as SageMaker's XGBoost container reads them;
+- :mod:`.capture` (:func:`read_capture`): requests recorded by Data Capture, decoded with the
+  same parser, so captured traffic is read back exactly as the endpoint read it;
+- :mod:`.baseline` (:func:`baseline`): ``statistics.json`` and ``constraints.json`` in the shape
+  SageMaker Model Monitor writes, plus the per-feature drift baseline;
+- :mod:`.drift` (:func:`detect_drift`): a ``constraint_violations.json`` document with per-feature
+  PSI and KS or chi-square tests, data type and completeness checks.
+
+This package re-exports the public names its callers import from ``governed_mlops_ml.monitoring``.
+"""
+
+from governed_mlops_ml.monitoring.baseline import baseline
+from governed_mlops_ml.monitoring.capture import read_capture
+from governed_mlops_ml.monitoring.drift import (
+    INSUFFICIENT_DATA,
+    NO_VIOLATIONS,
+    VIOLATIONS,
+    DriftThresholds,
+    detect_drift,
+    spec_from_statistics,
+)
+from governed_mlops_ml.monitoring.payloads import (
+    CSV_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    MAX_PAYLOAD_BYTES,
+    InferencePayload,
+    PayloadError,
+    media_type,
+    negotiate_accept,
+    parse_payload,
+)
+
+__all__ = [
+    "CSV_CONTENT_TYPE",
+    "INSUFFICIENT_DATA",
+    "JSON_CONTENT_TYPE",
+    "MAX_PAYLOAD_BYTES",
+    "NO_VIOLATIONS",
+    "VIOLATIONS",
+    "DriftThresholds",
+    "InferencePayload",
+    "PayloadError",
+    "baseline",
+    "detect_drift",
+    "media_type",
+    "negotiate_accept",
+    "parse_payload",
+    "read_capture",
+    "spec_from_statistics",
+]

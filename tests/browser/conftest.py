@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
+
+from governed_mlops_local.gateway import USER_HEADER
+from governed_mlops_local.local_identity import SIGNATURE_HEADER, identity_key, sign_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -52,6 +55,22 @@ def screenshots() -> Path:
     """Where tests save what they saw (gitignored)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def page_as(new_context: Callable[..., Any]) -> Callable[[str], Page]:
+    """``page_as(user)``: a page in its own browser context whose requests the local gateway takes as ``user``.
+
+    Each request carries the user and this OS user's signature of it, as the mlops CLI sends them; the gateway
+    (in this process) checks them with the same key. Contexts close at the end of the test.
+    """
+    key = identity_key()
+
+    def open_as(user: str) -> Page:
+        context = new_context(extra_http_headers={USER_HEADER: user, SIGNATURE_HEADER: sign_user(user, key)})
+        return context.new_page()
+
+    return open_as
 
 
 # -- accessibility ---------------------------------------------------------------------------------

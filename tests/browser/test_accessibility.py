@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from playwright.sync_api import BrowserContext, Page, Request, expect
 from governed_mlops_local.ui.server import UiRoutes
 from tests.browser.conftest import AccessibilityCheck, blocking_violations
 from tests.browser.test_history_page import serve
+from tests.conftest import pending_approval
+from tests.unit.test_approval_page import _page as approval_page
 from tests.unit.test_reports import _png
 from tests.unit.test_ui_pages import PIPELINE, FakeStore, History, described
 
@@ -167,3 +170,26 @@ def test_without_script_the_page_offers_a_reload_link_and_no_dead_button(
     page.get_by_role("link", name="Reload").click()
     page.wait_for_load_state()
     assert [r.url for r in requests if r.is_navigation_request()] == [f"{ui}/executions/{NAME}"]
+
+
+# -- approval page states no journey reaches in a few minutes ------------------------------------------
+@pytest.mark.parametrize("status", ["expired", "approved", "rejected"])
+def test_a_decided_or_expired_request_opened_after_its_link_expired_is_accessible(
+    page: Page, status: str, assert_accessible: AccessibilityCheck
+):
+    pending = pending_approval(datetime.now(UTC))
+    update: dict[str, object] = {"status": status, "decided_at": pending.requested_at, "reason": "checked"}
+    if status != "expired":
+        update["decided_by"] = "carol.approver"
+    wide = base64.b64encode(_png(1680, 40)).decode()
+    page.set_content(
+        approval_page(
+            approval=pending.model_copy(update=update),
+            csrf_token=None,
+            link_expired=True,
+            images={"bias_post_plot": wide, "shap_plot": wide},
+        )
+    )
+    expect(page.get_by_test_id("decision")).to_have_text(status.title())
+    expect(page.get_by_role("button")).to_have_count(0)
+    assert_accessible(page, f"approval_page_{status}_link_expired")

@@ -172,6 +172,23 @@ def test_without_script_the_page_offers_a_reload_link_and_no_dead_button(
     assert [r.url for r in requests if r.is_navigation_request()] == [f"{ui}/executions/{NAME}"]
 
 
+def test_the_on_call_pages_keep_their_contrast_in_the_dark_scheme(
+    page: Page, ui: str, running: FakeStore, assert_accessible: AccessibilityCheck
+):
+    # The pages follow prefers-color-scheme; contrast is checked on the dark palette as well.
+    page.emulate_media(color_scheme="dark")
+    page.goto(f"{ui}/executions/{NAME}")
+    assert_accessible(page, "history_running_dark")
+    info = running.executions[NAME][0]
+    info.update(status="FAILED", error="DataValidationError", cause="the target column is missing")
+    info["stopDate"] = info["startDate"]
+    page.goto(f"{ui}/executions/{NAME}")
+    expect(page.get_by_test_id("failure")).to_be_visible()
+    assert_accessible(page, "history_failed_dark")
+    page.goto(f"{ui}/executions")
+    assert_accessible(page, "executions_list_dark")
+
+
 # -- approval page states no journey reaches in a few minutes ------------------------------------------
 @pytest.mark.parametrize("status", ["expired", "approved", "rejected"])
 def test_a_decided_or_expired_request_opened_after_its_link_expired_is_accessible(

@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 export AWS_DEFAULT_REGION ?= us-east-1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint typecheck static unit integration parity browser bench sam-build deploy-tools clean help
+.PHONY: demo test lint typecheck static unit integration parity browser chromium bench sam-build deploy-tools clean help
 help:
 	@echo "make demo   - bootstrap and run the local end-to-end pipeline on German credit"
 	@echo "make test   - bootstrap, then every static check and every test"
@@ -92,7 +92,15 @@ integration: $(VENV)/.synced
 parity: $(VENV)/.synced
 	$(VENV)/bin/pytest -n 2 --dist loadfile tests/parity
 
-browser: $(VENV)/.synced
+# Headless Chromium from the Debian package (`playwright install` cannot download here); axe-core, the
+# accessibility check, ships inside the axe-playwright-python wheel that `uv sync` installs.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Approver journeys and on-call pages in Chromium, each page checked with axe-core; screenshots and axe
+# results per test under test-results/.
+browser: $(VENV)/.synced chromium
 	$(VENV)/bin/pytest tests/browser
 
 sam-build: .tools/sam/bin/sam

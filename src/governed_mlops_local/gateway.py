@@ -75,6 +75,19 @@ def proxy_event(
     }
 
 
+def _no_route_page(path: str) -> bytes:
+    """A browser's 404: a titled page in words (in the language it declares) that says where to go, not bare JSON."""
+    from governed_mlops_local.ui.render import render_message
+
+    hint = (
+        "<p>This local server answers approval links (<code>/approvals/…</code>), the execution pages "
+        '(<a href="/executions">/executions</a>) and model endpoints (<code>/endpoints/…</code>).</p>'
+    )
+    return render_message(
+        "No page here", f"Nothing is served at {path} on this local server.", hint_html=hint, source="local runtime"
+    ).encode()
+
+
 class LocalGateway:
     def __init__(
         self, host: LambdaHost, approval_function: str, *, default_user: str, approvers: set[str], approver_group: str
@@ -153,6 +166,12 @@ class LocalGateway:
                 return handler(method, parts.path, query, headers, body)
         if parts.path == "/":
             return 302, {"Location": "/executions"}, b""
+        if "text/html" in (header_value(headers, "Accept") or ""):
+            return (
+                404,
+                {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
+                _no_route_page(parts.path),
+            )
         return 404, {"Content-Type": "application/json"}, json.dumps({"message": f"no route for {parts.path}"}).encode()
 
     def start(self, port: int = 0) -> str:

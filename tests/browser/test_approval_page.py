@@ -16,6 +16,7 @@ from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.domain.bias_plain import bias_findings
 from governed_mlops_local import approval_client
 from governed_mlops_local.runtime import LocalRuntime
+from tests.browser.conftest import AccessibilityCheck
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, pending_approval
 from tests.unit.test_approval_page import BIAS, YOUNG, _page
 from tests.unit.test_reports import _png
@@ -92,7 +93,9 @@ def test_approver_sees_the_evidence_and_approves_in_the_browser(page: Page, tmp_
     assert record.approval.decided_by == "carol.approver, dave.risk"
 
 
-def test_the_page_fits_a_375_px_screen_with_wide_plots_and_long_hashes(page: Page, screenshots: Path):
+def test_the_page_fits_a_375_px_screen_with_wide_plots_and_long_hashes(
+    page: Page, screenshots: Path, assert_accessible: AccessibilityCheck
+):
     # Given a page with a plot as wide as the bias job draws them and the long digests of the lineage
     wide = base64.b64encode(_png(1680, 40)).decode()
     html = _page(
@@ -104,6 +107,7 @@ def test_the_page_fits_a_375_px_screen_with_wide_plots_and_long_hashes(page: Pag
     page.set_viewport_size(PHONE)
     page.set_content(html)
     page.screenshot(path=str(screenshots / "approval_page_375.png"), full_page=True)
+    assert_accessible(page, "approval_page_375")
     # Then nothing overflows sideways: the plot scrolls inside its own box, at its own size
     assert _overflow(page) == 0
     plot = page.locator("[data-testid='plot-bias_post_plot'] .plot")

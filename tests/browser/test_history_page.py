@@ -16,6 +16,7 @@ from governed_mlops_local.cli_ui import local_definitions, local_evidence_links
 from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.runtime import LocalRuntime, find_project_dir
 from governed_mlops_local.ui.server import UiRoutes, serve_ui
+from tests.browser.conftest import AccessibilityCheck
 from tests.conftest import GERMAN_CREDIT
 
 pytestmark = pytest.mark.browser
@@ -75,7 +76,11 @@ def no_dialogs(page: Page) -> list[str]:
 
 
 def test_executions_list_shows_the_failed_execution_with_its_error(
-    page: Page, base_url_ui: str, failed_run: tuple[Path, str], screenshots: Path
+    page: Page,
+    base_url_ui: str,
+    failed_run: tuple[Path, str],
+    screenshots: Path,
+    assert_accessible: AccessibilityCheck,
 ):
     _, name = failed_run
     page.goto(f"{base_url_ui}/")
@@ -88,10 +93,15 @@ def test_executions_list_shows_the_failed_execution_with_its_error(
     expect(rows.first).to_contain_text("DataValidationError")
     expect(rows.first).to_contain_text("The target column is not in the header")
     page.screenshot(path=str(screenshots / "executions_list.png"), full_page=True)
+    assert_accessible(page, "executions_list_failed")
 
 
 def test_on_call_clicks_through_to_the_failed_state_error_and_cause(
-    page: Page, base_url_ui: str, failed_run: tuple[Path, str], screenshots: Path
+    page: Page,
+    base_url_ui: str,
+    failed_run: tuple[Path, str],
+    screenshots: Path,
+    assert_accessible: AccessibilityCheck,
 ):
     _, name = failed_run
     # Given the executions list
@@ -127,6 +137,7 @@ def test_on_call_clicks_through_to_the_failed_state_error_and_cause(
     # And the validation report named in the cause is listed as evidence
     expect(page.get_by_test_id("evidence")).to_contain_text("validation/report.json")
     page.screenshot(path=str(screenshots / "history_failed.png"), full_page=True)
+    assert_accessible(page, "history_failed")
 
 
 def test_history_json_link_gives_get_execution_history(page: Page, base_url_ui: str, failed_run: tuple[Path, str]):
@@ -139,11 +150,12 @@ def test_history_json_link_gives_get_execution_history(page: Page, base_url_ui: 
     assert events[-1]["type"] == "ExecutionFailed"
 
 
-def test_unknown_execution_page_says_what_to_do(page: Page, base_url_ui: str):
+def test_unknown_execution_page_says_what_to_do(page: Page, base_url_ui: str, assert_accessible: AccessibilityCheck):
     response = page.goto(f"{base_url_ui}/executions/data-does-not-exist")
     assert response is not None
     assert response.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Execution not found")
+    assert_accessible(page, "execution_not_found")
     page.get_by_role("link", name="List the executions").click()
     expect(page).to_have_url(f"{base_url_ui}/executions")
 

@@ -134,7 +134,12 @@ def test_every_hold_out_metric_is_shown_the_false_positive_rate_included():
 def test_plots_are_shown_at_their_own_size_in_a_box_that_scrolls():
     page = _page(images={"bias_post_plot": "AAAA"})
 
-    assert "<div class='plot'><img alt='Post-training bias" in page
+    # A box that scrolls takes keyboard focus and is named by its caption (axe: scrollable-region-focusable)
+    assert (
+        "<div class='plot' tabindex='0' role='region' aria-labelledby='caption-bias_post_plot'>"
+        "<img alt='Post-training bias"
+    ) in page
+    assert "<figcaption class='muted' id='caption-bias_post_plot'>Post-training bias" in page
     assert ".plot img{display:block;max-width:none}" in page
     assert ".plot{overflow-x:auto" in page
 

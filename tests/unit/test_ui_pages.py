@@ -519,7 +519,8 @@ def test_executions_list_shows_status_in_words_duration_and_error():
     assert "5.00 s" in page
     assert "DataValidationError" in page
     assert "1 problem: [target_missing]" in page
-    assert '<meta http-equiv="refresh" content="15">' in page
+    assert 'data-refresh-seconds="15"' in page
+    assert 'http-equiv="refresh"' not in page
     assert "3 min ago" in page
 
 

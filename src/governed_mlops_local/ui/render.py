@@ -3,8 +3,9 @@
 Inputs are what ``ExecutionStore`` and ``StepFunctionsHistory`` return: ListExecutions-shaped
 summaries, a DescribeExecution dict, GetExecutionHistory events and the parsed ASL definition.
 Timestamps may be ISO strings or datetimes. Every value that comes from an execution is
-HTML-escaped; pages load nothing from elsewhere (inline CSS and SVG, no script), so they work on
-an air-gapped laptop and under ``Content-Security-Policy: default-src 'none'``.
+HTML-escaped; pages load nothing from elsewhere (inline CSS and SVG), so they work on an air-gapped
+laptop and under ``Content-Security-Policy: default-src 'none'``. The one script, on pages of running
+work, is :mod:`.refresh`'s (allowed by its hash): it keeps them current without a meta refresh.
 
 What happened to each state comes from :mod:`.history_view`, where the boxes and lines go from
 :mod:`.graph_layout`, the stylesheet from :mod:`.style`; this module only writes markup.
@@ -12,6 +13,7 @@ What happened to each state comes from :mod:`.history_view`, where the boxes and
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +35,7 @@ from governed_mlops_local.ui.history_view import (
     timeline,
     walk_history,
 )
+from governed_mlops_local.ui.refresh import main_attributes, refresh_controls, script_tag
 from governed_mlops_local.ui.style import CSS
 
 _RAW_LIMIT = 4000
@@ -100,15 +103,33 @@ def status_badge(status: str, *, testid: str | None = None) -> str:
     return f'<span class="badge {tone}"{test}><span aria-hidden="true">{glyph}</span> {_e(status)}</span>'
 
 
-def _page(title: str, body: str, *, refresh_seconds: int | None = None, source: str = "") -> str:
-    refresh = f'<meta http-equiv="refresh" content="{refresh_seconds}">' if refresh_seconds else ""
+def _page(
+    title: str,
+    body: str,
+    *,
+    refresh_seconds: int | None = None,
+    refresh_key: str | None = None,
+    as_of: str = "",
+    source: str = "",
+) -> str:
+    """A page; with ``refresh_seconds`` and ``refresh_key`` (what changes when there is news) it keeps itself
+    current through :mod:`.refresh` (a Reload link, a pausable check that reloads on news), never a meta refresh."""
     footer = "Read-only view of Step Functions execution history" + (f" · source: {_e(source)}" if source else "")
+    refreshing = bool(refresh_seconds and refresh_key)
+    controls = refresh_controls(as_of or "the time it was opened", refresh_seconds or 0) if refreshing else ""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"{refresh}<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-        f"{body}\n<footer>{footer}</footer>\n</main>\n</body>\n</html>\n"
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<main{main_attributes(refresh_key, refresh_seconds)}>\n"
+        f"{controls}{body}\n<footer>{footer}</footer>\n</main>\n"
+        f"{script_tag() if refreshing else ''}</body>\n</html>\n"
     )
+
+
+def _refresh_key(*parts: object) -> str:
+    """Changes whenever any part does (statuses, event counts): the refresh script reloads on a change."""
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
 def _execution_href(name: str) -> str:
@@ -235,14 +256,13 @@ def render_executions(
     running = any(e.get("status") == "RUNNING" for e in executions)
     body = (
         "<header><h1>Pipeline executions</h1>"
-        f'<p class="muted">Newest first · as of {_e(_when(now))}'
-        + (" · refreshes every 15 s while one is running" if running else "")
-        + "</p></header>"
+        f'<p class="muted">Newest first · as of {_e(_when(now))}' + "</p></header>"
         f'<section aria-labelledby="list-h"><h2 id="list-h">Executions</h2>'
         f'{model_nav}<nav class="filters" aria-label="Filter by status"><p>{" ".join(links)}</p></nav>'
         f"{table}</section>"
     )
-    return _page("Pipeline executions", body, refresh_seconds=15 if running else None, source=source)
+    key = _refresh_key(*(f"{e.get('name')}:{e.get('status')}" for e in executions)) if running else None
+    return _page("Pipeline executions", body, refresh_seconds=15, refresh_key=key, as_of=_when(now), source=source)
 
 
 # -- one execution --------------------------------------------------------------------------------
@@ -451,7 +471,9 @@ def render_execution(
         + "</section>"
     )
     title = f"{'✗ ' if failure else ''}{name} · {status}"
-    return _page(title, body, refresh_seconds=10 if status == "RUNNING" else None, source=source)
+    key = _refresh_key(status, len(events)) if status == "RUNNING" else None
+    as_of = _when(now) if now else ""
+    return _page(title, body, refresh_seconds=10, refresh_key=key, as_of=as_of, source=source)
 
 
 def render_message(

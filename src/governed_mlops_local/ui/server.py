@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from governed_mlops.errors import ExecutionNotFoundError
 from governed_mlops_local.ui.history_view import TERMINAL_FAILURES
+from governed_mlops_local.ui.refresh import REFRESH_SCRIPT_CSP
 from governed_mlops_local.ui.render import render_execution, render_executions, render_message
 
 logger = logging.getLogger(__name__)
@@ -25,11 +26,12 @@ logger = logging.getLogger(__name__)
 Response = tuple[int, dict[str, str], bytes]
 EvidenceLinks = Callable[[dict[str, Any]], dict[str, str]]
 
-# The pages load nothing and run no script; this makes an escaping bug harmless as well as unlikely.
+# The pages load nothing and run one script, allowed by its hash (the refresh of running work, which
+# fetches only its own page again); this makes an escaping bug harmless as well as unlikely.
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-        "form-action 'none'; frame-ancestors 'none'"
+        f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {REFRESH_SCRIPT_CSP}; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

@@ -57,7 +57,7 @@ details.acr{display:inline-block;vertical-align:top}
 details.acr summary{display:inline;cursor:pointer;text-decoration:underline dotted}
 details.acr[open]{display:block;background:#f6f7f9;padding:4px 8px;border-radius:4px}
 figure{margin:12px 0} .plot{overflow-x:auto;max-width:100%;background:#fff;border:1px solid #d0d7de}
-.plot img{display:block;max-width:none}
+.plot img{display:block;max-width:none} .plot:focus-visible{outline:3px solid #0969da;outline-offset:2px}
 .muted{color:#57606a;font-size:.9em}
 .panel ul{margin:.3em 0;padding-left:1.2em}
 @media (max-width:600px){main{padding:10px} th,td{padding:4px 6px} .panel{padding:8px 10px}
@@ -627,10 +627,12 @@ def _plots(images: Mapping[str, str]) -> dict[str, str]:
         caption = _PLOT_CAPTIONS.get(name, name.replace("_", " "))
         where = "bias" if "bias" in name else "explain" if "shap" in name or "explain" in name else "other"
         placed[where] += (
-            f"<figure data-testid='plot-{escape(name)}'><div class='plot'><img alt='{escape(caption)}' "
+            # The box scrolls, so it takes keyboard focus (arrow keys scroll it) and is named by its caption.
+            f"<figure data-testid='plot-{escape(name)}'><div class='plot' tabindex='0' role='region' "
+            f"aria-labelledby='caption-{escape(name)}'><img alt='{escape(caption)}' "
             f"src='data:image/png;base64,{escape(images[name])}'></div>"
-            f"<figcaption class='muted'>{escape(caption)} (full size: scroll sideways if it is wider than the "
-            "screen)</figcaption></figure>"
+            f"<figcaption class='muted' id='caption-{escape(name)}'>{escape(caption)} (full size: scroll "
+            "sideways if it is wider than the screen)</figcaption></figure>"
         )
     return placed
 

@@ -20,12 +20,16 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from governed_mlops.domain.outcomes import OUTCOME_LABELS, classify
+from governed_mlops_local.incident import state_io
+from governed_mlops_local.incident_sources import IncidentView
+from governed_mlops_local.ui.event_filter import EventFilter, apply_filter, filter_form, state_href
 from governed_mlops_local.ui.graph_layout import BOX_H, BOX_W, GraphGeometry, graph_geometry
 from governed_mlops_local.ui.history_view import (
     STATUS_WORDS,
     TERMINAL_FAILURES,
     Failure,
     StateOutcome,
+    TimelineEntry,
     describe_failure,
     parse_time,
     readable_cause,
@@ -33,6 +37,7 @@ from governed_mlops_local.ui.history_view import (
     timeline,
     walk_history,
 )
+from governed_mlops_local.ui.incident_html import render_incident, render_state_detail
 from governed_mlops_local.ui.style import CSS
 
 _RAW_LIMIT = 4000
@@ -256,14 +261,17 @@ _LEGEND = (
 
 
 def _state_graph(
-    definition: Mapping[str, Any], outcomes: Mapping[str, StateOutcome], transitions: Sequence[tuple[str, str]]
+    definition: Mapping[str, Any],
+    outcomes: Mapping[str, StateOutcome],
+    transitions: Sequence[tuple[str, str]],
+    selected: str | None = None,
 ) -> str:
     geometry = graph_geometry(definition)
     if geometry is None:
         return '<p class="muted">The state machine definition is not available, so no graph is drawn.</p>'
     states: Mapping[str, Any] = definition.get("States") or {}
     paths = _graph_edges(geometry, set(transitions))
-    nodes = _graph_nodes(geometry, states, outcomes)
+    nodes = _graph_nodes(geometry, states, outcomes, selected)
     arrow = '<path d="M0,0 L10,5 L0,10 z"/>'
     defs = (
         "<defs>"
@@ -281,7 +289,8 @@ def _state_graph(
         f'<title id="graph-title">State graph</title><desc id="graph-desc">{_e(summary)}</desc>'
         f"{defs}{''.join(paths)}{''.join(nodes)}</svg>"
     )
-    return f'<div class="scroll">{svg}</div><ul class="legend" data-testid="legend">{_legend()}</ul>'
+    hint = '<p class="muted">Click a state to see its input, output and events.</p>'
+    return f'{hint}<div class="scroll">{svg}</div><ul class="legend" data-testid="legend">{_legend()}</ul>'
 
 
 def _graph_edges(geometry: GraphGeometry, taken: set[tuple[str, str]]) -> list[str]:
@@ -298,8 +307,10 @@ def _graph_edges(geometry: GraphGeometry, taken: set[tuple[str, str]]) -> list[s
     return paths
 
 
-def _graph_nodes(geometry: GraphGeometry, states: Mapping[str, Any], outcomes: Mapping[str, StateOutcome]) -> list[str]:
-    """One box per state, top row first: its name, its type and its outcome in words."""
+def _graph_nodes(
+    geometry: GraphGeometry, states: Mapping[str, Any], outcomes: Mapping[str, StateOutcome], selected: str | None
+) -> list[str]:
+    """One box per state, top row first: its name, its type and its outcome in words; each links to its details."""
     nodes = []
     for name in sorted(geometry.boxes, key=lambda n: (geometry.boxes[n][1], geometry.boxes[n][0])):
         outcome = outcomes.get(name) or StateOutcome(name, "not_reached", "○ not reached")
@@ -309,12 +320,14 @@ def _graph_nodes(geometry: GraphGeometry, states: Mapping[str, Any], outcomes: M
         sub = f"{kind} · {outcome.label}"
         tooltip = f"{name} ({kind}): {outcome.label}"
         left, top = geometry.boxes[name]
+        chosen = " selected" if name == selected else ""
         nodes.append(
-            f'<g class="node {outcome.status}" data-testid="state-{_e(name)}" data-status="{outcome.status}" '
+            f'<a href="{_e(state_href(name))}" aria-label="{_e(tooltip)}">'
+            f'<g class="node {outcome.status}{chosen}" data-testid="state-{_e(name)}" data-status="{outcome.status}" '
             f'transform="translate({left},{top})"><title>{_e(tooltip)}</title>'
             f'<rect width="{BOX_W}" height="{BOX_H}" rx="8"/>'
             f'<text class="name" x="12" y="22">{_e(_clip(name, 30))}</text>'
-            f'<text class="sub" x="12" y="42">{_e(_clip(sub, 38))}</text></g>'
+            f'<text class="sub" x="12" y="42">{_e(_clip(sub, 38))}</text></g></a>'
         )
     return nodes
 
@@ -372,9 +385,9 @@ def _evidence(links: Mapping[str, str], history_href: str) -> str:
     )
 
 
-def _timeline(definition: Mapping[str, Any], events: Sequence[Mapping[str, Any]], history_href: str) -> str:
+def _timeline(entries: Sequence[TimelineEntry], history_href: str) -> str:
     rows = []
-    for entry in timeline(definition, events):
+    for entry in entries:
         event = entry.event
         offset = f"{entry.offset:.3f}" if entry.offset is not None else ""
         raw = json.dumps(entry.details, indent=2, ensure_ascii=False, default=str) if entry.details else ""
@@ -388,7 +401,7 @@ def _timeline(definition: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
             f'<td class="detail">{_e(_clip(entry.detail, 400))}{raw_cell}</td></tr>'
         )
     if not rows:
-        return '<p class="muted">No events recorded.</p>'
+        return '<p class="muted" data-testid="events-empty">No events recorded (for this filter).</p>'
     return (
         '<div class="scroll"><table data-testid="events-table"><thead><tr><th scope="col">Id</th>'
         '<th scope="col">+Seconds</th><th scope="col">Type</th><th scope="col">State</th>'
@@ -404,13 +417,17 @@ def render_execution(
     links: Mapping[str, str],
     now: datetime | None = None,
     source: str = "",
+    incident: IncidentView | None = None,
+    event_filter: EventFilter | None = None,
 ) -> str:
-    """One execution: failure box (if it did not succeed), evidence, state graph, events timeline.
+    """One execution: failure box and incident (if it did not succeed), evidence, state graph, events timeline.
 
     ``described`` is DescribeExecution-shaped, ``events`` GetExecutionHistory's ``events``,
     ``definition`` the parsed ASL (``{}`` when unknown: the graph is then left out), ``links``
     label → href for evidence (http(s) and relative hrefs become links; ``s3://`` and ``file:``
     URIs are shown as text to copy). ``now`` only words the duration of a running execution.
+    ``incident`` adds the incident sections under the failure box; ``event_filter`` filters the events
+    table (a chosen state also gets its details section above the table).
     """
     name = str(described.get("name", ""))
     status = str(described.get("status", ""))
@@ -420,6 +437,11 @@ def render_execution(
     walk = walk_history(definition, events)
     failure = describe_failure(described, events, definition)
     history_href = quote(name, safe="") + "/history.json"
+    chosen = event_filter or EventFilter()
+    entries = timeline(definition, events)
+    shown = apply_filter(entries, chosen)
+    states = list(dict.fromkeys([*(definition.get("States") or {}), *(e.state for e in entries if e.state)]))
+    kinds = sorted({e.kind for e in entries})
     machine = str(described.get("stateMachineArn", "")).rsplit(":", 1)[-1]
     meta = (
         f"<dt>Status</dt><dd>{status_badge(status, testid='execution-status')}</dd>"
@@ -441,17 +463,27 @@ def render_execution(
         # The failure comes before the details: on a phone at 3 a.m. it is the first thing on screen.
         + (_failure_box(failure) if failure else "")
         + f'<dl class="meta">{meta}</dl>'
+        + (render_incident(incident) if incident else "")
         + _evidence(links, history_href)
         + '<section aria-labelledby="graph-h"><h2 id="graph-h">State graph</h2>'
-        + _state_graph(definition, outcomes, walk.transitions)
+        + _state_graph(definition, outcomes, walk.transitions, chosen.state)
         + unknown
         + "</section>"
+        + _state_section(chosen.state, outcomes, events)
         + '<section aria-labelledby="events-h"><h2 id="events-h">Events</h2>'
-        + _timeline(definition, events, history_href)
+        + filter_form(states, kinds, chosen, len(shown), len(entries))
+        + _timeline(shown, history_href)
         + "</section>"
     )
     title = f"{'✗ ' if failure else ''}{name} · {status}"
     return _page(title, body, refresh_seconds=10 if status == "RUNNING" else None, source=source)
+
+
+def _state_section(state: str | None, outcomes: Mapping[str, StateOutcome], events: Sequence[Mapping[str, Any]]) -> str:
+    if state is None:
+        return ""
+    outcome = outcomes.get(state)
+    return render_state_detail(state, outcome.label if outcome else "", state_io(events, state))
 
 
 def render_message(

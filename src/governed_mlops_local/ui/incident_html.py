@@ -144,14 +144,16 @@ def _evidence_files(files: Sequence[EvidenceFile]) -> str:
     return f'<ul class="evidence" data-testid="state-evidence">{"".join(items)}</ul>'
 
 
-def io_blocks(io: StateIO) -> str:
-    """A state's input, error and cause, and output, as blocks."""
+def io_blocks(io: StateIO, *, fold: bool = True) -> str:
+    """A state's error and cause, input and output; ``fold`` folds input and output under their titles."""
     called = f"<p>Called <code>{_e(io.resource)}</code>.</p>" if io.resource else ""
     error = ""
     if io.error or io.cause:
         error = f"<h3>Error <code>{_e(io.error)}</code></h3>{_pre(io.cause, 'state-cause')}"
+    if fold:
+        return f"{called}{error}{_pre(io.input, 'state-input', 'Input')}{_pre(io.output, 'state-output', 'Output')}"
     return (
-        f"{called}<h3>Input</h3>{_pre(io.input, 'state-input')}{error}<h3>Output</h3>{_pre(io.output, 'state-output')}"
+        f"{called}{error}<h3>Input</h3>{_pre(io.input, 'state-input')}<h3>Output</h3>{_pre(io.output, 'state-output')}"
     )
 
 
@@ -181,6 +183,7 @@ def render_state_detail(name: str, label: str, io: StateIO) -> str:
     return (
         '<section id="state-detail" data-testid="state-detail" aria-labelledby="state-detail-h">'
         f'<h2 id="state-detail-h">State “{_e(name)}”</h2><p data-testid="state-detail-outcome">{_e(label)}</p>'
-        f'{io_blocks(io)}<p><a href="?#events-h">Show every state</a> · its events are in the table below.</p>'
+        f"{io_blocks(io, fold=False)}"
+        '<p><a href="?#events-h">Show every state</a> · its events are in the table below.</p>'
         "</section>"
     )

@@ -9,20 +9,22 @@
   the host's ``logs/errors.log`` (tracebacks of handler exceptions) and SageMaker ``job.log`` files;
 - the files the run produced: ``runs/<name>/`` in the artifacts bucket.
 
-Reads open no runtime and import no ML library, so ``mlops history`` stays fast.
+Reads open no runtime and import no ML library or pydantic model: the object index and the registry
+are read straight from their SQLite files, opened read-only (a page view writes nothing), so
+``mlops history`` stays fast.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from governed_mlops.errors import PipelineError
-from governed_mlops.models import S3Ref
 from governed_mlops_local.incident import Incident, RunFacts, Serving, build_incident, evaluation_metrics
 
 #: Log lines shown per source (the newest); the files hold everything.
@@ -50,10 +52,64 @@ class IncidentView:
     evidence: tuple[EvidenceFile, ...]
 
 
-def _json(text: str | None) -> dict[str, Any]:
+@contextmanager
+def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
+        yield conn
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    bucket: str
+    key: str
+    version_id: str
+    sha256: str
+
+
+class LocalObjects:
+    """Read-only view of the local object store (``<data dir>/s3``: an SQLite index and content-addressed blobs),
+    as :class:`governed_mlops.adapters.object_store.LocalObjectStore` writes it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "s3"
+        self._index = self.root / "_index.db"
+
+    def stat(self, bucket: str, key: str, version_id: str | None = None) -> StoredFile | None:
+        """A version of ``s3://bucket/key`` (the newest when ``version_id`` is None); None if there is none."""
+        query = "SELECT version_id, sha256 FROM objects WHERE bucket=? AND key=?"
+        params: tuple[str, ...] = (bucket, key)
+        if version_id:
+            query, params = query + " AND version_id=?", (*params, version_id)
+        with _read_only(self._index) as conn:
+            row = conn.execute(query + " ORDER BY sequencer DESC LIMIT 1", params).fetchone()
+        return StoredFile(bucket, key, str(row[0]), str(row[1])) if row else None
+
+    def read(self, stored: StoredFile) -> bytes | None:
+        path = self.root / "_blobs" / stored.sha256[:2] / stored.sha256
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def under(self, bucket: str, prefix: str) -> list[StoredFile]:
+        """The newest version of every key under ``prefix``, by key."""
+        with _read_only(self._index) as conn:
+            rows = conn.execute(
+                "SELECT key, version_id, sha256 FROM objects o WHERE bucket=? AND substr(key, 1, ?)=? AND sequencer = "
+                "(SELECT max(sequencer) FROM objects i WHERE i.bucket=o.bucket AND i.key=o.key) ORDER BY key",
+                (bucket, len(prefix), prefix),
+            ).fetchall()
+        return [StoredFile(bucket, str(k), str(v), str(h)) for k, v, h in rows]
+
+    def mirror_path(self, bucket: str, key: str) -> Path:
+        """Where a person finds the newest version on disk."""
+        return self.root / bucket / key
+
+
+def _json(text: str | bytes | None) -> dict[str, Any]:
     try:
         value = json.loads(text or "{}")
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -104,12 +160,9 @@ class LocalIncidentSources:
                 return described
         return None
 
-    def _objects(self) -> Any:
-        if not (self._data_dir / "s3" / "_index.db").exists():
-            return None
-        from governed_mlops.adapters.object_store import LocalObjectStore
-
-        return LocalObjectStore(self._data_dir)
+    def _objects(self) -> LocalObjects | None:
+        objects = LocalObjects(self._data_dir)
+        return objects if (objects.root / "_index.db").exists() else None
 
     def run_facts(self, described: Mapping[str, Any]) -> RunFacts:
         """Data, code, configuration and metrics of one run, as far as the data directory has them."""
@@ -131,16 +184,22 @@ class LocalIncidentSources:
         return RunFacts(**facts)
 
     def _stored_facts(
-        self, objects: Any, execution_input: Mapping[str, Any], data: Mapping[str, Any], config: Mapping[str, Any]
+        self,
+        objects: LocalObjects,
+        execution_input: Mapping[str, Any],
+        data: Mapping[str, Any],
+        config: Mapping[str, Any],
     ) -> dict[str, Any]:
         facts: dict[str, Any] = {}
-        try:
-            if data.get("bucket") and data.get("key"):
-                facts["data_sha256"] = objects.stat(S3Ref(**_ref(data))).sha256
-            if config.get("bucket") and config.get("key"):
-                facts["config_text"] = objects.get(S3Ref(**_ref(config))).decode("utf-8", "replace")
-        except PipelineError:
-            pass  # an object that is gone: the comparison says "unavailable"
+        dataset = objects.stat(str(data["bucket"]), str(data["key"]), data.get("version_id")) if _ref(data) else None
+        if dataset is not None:
+            facts["data_sha256"] = dataset.sha256
+        stored = (
+            objects.stat(str(config["bucket"]), str(config["key"]), config.get("version_id")) if _ref(config) else None
+        )
+        text = objects.read(stored) if stored else None
+        if text is not None:
+            facts["config_text"] = text.decode("utf-8", "replace")
         bucket, prefix = _run_prefix(execution_input)
         if bucket:
             report = _read_json(objects, bucket, prefix + "validation/report.json")
@@ -173,11 +232,12 @@ class LocalIncidentSources:
         return Serving(endpoint, str(state.get("EndpointStatus")), served, since)
 
     def _versions_by_execution(self) -> dict[str, str]:
-        if not (self._data_dir / "registry.db").exists():
+        registry = self._data_dir / "registry.db"
+        if not registry.exists():
             return {}
-        from governed_mlops.adapters.model_registry import LocalModelRegistry
-
-        return {r.execution_name: r.model_version for r in LocalModelRegistry(self._data_dir).list_versions()}
+        with _read_only(registry) as conn:
+            rows = conn.execute("SELECT execution_name, model_version FROM model_versions").fetchall()
+        return {str(execution): str(version) for execution, version in rows}
 
     # -- logs and evidence -------------------------------------------------------------------------
     def logs(self, name: str, resource: str | None, message: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -212,20 +272,20 @@ class LocalIncidentSources:
             b.name for b in (self._data_dir / "s3").iterdir() if b.is_dir() and b.name.endswith("artifactsbucket")
         }
         for bucket in sorted(buckets):
-            for stored in objects.list_objects(bucket, f"runs/{name}/"):
-                key = stored.ref.key
-                path = objects.mirror_path(bucket, key)
-                if named and (bucket, key) == (named.group(1), named.group(2)):
-                    text = objects.get(stored.ref).decode("utf-8", "replace")
+            for stored in objects.under(bucket, f"runs/{name}/"):
+                path = objects.mirror_path(bucket, stored.key)
+                if named and (bucket, stored.key) == (named.group(1), named.group(2)):
+                    text = (objects.read(stored) or b"").decode("utf-8", "replace")
                     clipped = text if len(text) <= INLINE_LIMIT else text[:INLINE_LIMIT] + "\n… (the file has more)"
-                    files.insert(0, EvidenceFile(key, path, clipped))
+                    files.insert(0, EvidenceFile(stored.key, path, clipped))
                 else:
-                    files.append(EvidenceFile(key, path))
+                    files.append(EvidenceFile(stored.key, path))
         return files
 
 
-def _ref(pointer: Mapping[str, Any]) -> dict[str, Any]:
-    return {"bucket": pointer["bucket"], "key": pointer["key"], "version_id": pointer.get("version_id")}
+def _ref(pointer: Mapping[str, Any]) -> bool:
+    """Whether an S3 pointer of the execution input names a bucket and a key."""
+    return bool(pointer.get("bucket") and pointer.get("key"))
 
 
 def _run_prefix(execution_input: Mapping[str, Any]) -> tuple[str, str]:
@@ -236,12 +296,9 @@ def _run_prefix(execution_input: Mapping[str, Any]) -> tuple[str, str]:
     return bucket, key if key.endswith("/") or not key else key + "/"
 
 
-def _read_json(objects: Any, bucket: str, key: str) -> dict[str, Any]:
-    try:
-        stored = objects.latest_of(bucket, key)
-        return _json(objects.get(stored.ref).decode("utf-8")) if stored else {}
-    except (PipelineError, UnicodeDecodeError):
-        return {}
+def _read_json(objects: LocalObjects, bucket: str, key: str) -> dict[str, Any]:
+    stored = objects.stat(bucket, key)
+    return _json(objects.read(stored)) if stored else {}
 
 
 def _lines(path: Path) -> list[str]:

@@ -19,10 +19,11 @@ import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, Literal
 
 from governed_mlops.domain.outcomes import OUTCOME_LABELS, Outcome, classify
-from governed_mlops_local.ui.history_view import describe_failure, event_details
+from governed_mlops_local.ui.history_view import describe_failure, event_details, parse_time
 
 __all__ = [
     "Difference",
@@ -43,6 +44,7 @@ __all__ = [
     "retry_helps",
     "state_io",
     "trigger_of",
+    "when",
 ]
 
 #: Errors a retry of the same state can get past: the service or the machine failed, not the run's inputs.
@@ -198,6 +200,12 @@ class Incident:
 
 
 # -- the pieces -----------------------------------------------------------------------------------
+def when(value: str | None) -> str:
+    """A timestamp as ``2026-12-05 16:20:58 UTC`` (as it came when it is not one; ``?`` when missing)."""
+    moment = parse_time(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else (value or "?")
+
+
 def retry_helps(status: str, error: str | None) -> bool:
     """Whether running the failed state again can end differently without anyone changing anything."""
     if status == "INTERRUPTED":

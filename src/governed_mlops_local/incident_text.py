@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from governed_mlops_local.incident import Incident
+from governed_mlops_local.incident import Incident, when
 from governed_mlops_local.incident_sources import IncidentView, LocalIncidentSources
 
 #: Log lines the terminal shows per source (the page shows more).
@@ -54,13 +54,13 @@ def _production(incident: Incident) -> str:
         return f"production: nothing deployed (endpoint {incident.endpoint or '?'} does not exist)"
     total = sum(weight for _, _, weight in serving.variants) or 1.0
     served = ", ".join(f"{version} ({variant} {weight / total:.0%})" for variant, version, weight in serving.variants)
-    return f"production: endpoint {serving.endpoint} ({serving.status}) serves {served} since {serving.since or '?'}"
+    return f"production: endpoint {serving.endpoint} ({serving.status}) serves {served} since {when(serving.since)}"
 
 
 def _comparison(incident: Incident) -> list[str]:
     if incident.baseline is None:
         return [f"since last success: no earlier successful run of {incident.model or 'this model'}"]
-    lines = [f"since last success ({incident.baseline.name}, started {incident.baseline.started}):"]
+    lines = [f"since last success ({incident.baseline.name}, started {when(incident.baseline.started)}):"]
     for diff in incident.differences:
         lines.append(f"  {diff.aspect:<7} {'changed' if diff.changed else 'same':<8} {diff.summary}")
         if diff.aspect == "config" and diff.changed:

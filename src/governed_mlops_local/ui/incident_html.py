@@ -10,7 +10,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from governed_mlops_local.incident import Incident, MetricRow, StateIO
+from governed_mlops_local.incident import Incident, MetricRow, StateIO, when
 from governed_mlops_local.incident_sources import EvidenceFile, IncidentView
 
 
@@ -56,7 +56,7 @@ def _serving(incident: Incident) -> str:
     )
     return (
         f'<p data-testid="serving">Endpoint <code>{_e(serving.endpoint)}</code> ({_e(serving.status)}) serves '
-        f"{variants or 'no variant'} since {_e(serving.since or '?')}. This run changed nothing there.</p>"
+        f"{variants or 'no variant'} since {_e(when(serving.since))}. This run changed nothing there.</p>"
     )
 
 
@@ -110,7 +110,7 @@ def _differences(incident: Incident) -> str:
     baseline = incident.baseline.name
     return (
         f'<p>Last successful run of {_e(incident.model)}: <a href="{_e(baseline)}" data-testid="baseline">'
-        f"{_e(baseline)}</a> (started {_e(incident.baseline.started)}).</p>"
+        f"{_e(baseline)}</a> (started {_e(when(incident.baseline.started))}).</p>"
         '<div class="scroll"><table data-testid="run-diff"><thead><tr><th scope="col">What</th>'
         '<th scope="col">Changed?</th><th scope="col">Detail</th></tr></thead><tbody>'
         + "".join(rows)

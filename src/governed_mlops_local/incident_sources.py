@@ -32,6 +32,7 @@ LOG_LINES = 40
 #: Characters of a JSON report shown inline.
 INLINE_LIMIT = 4000
 _REPORT_IN_CAUSE = re.compile(r"report: s3://([^/\s]+)/([^\s?)]+)")
+_JOB_NAME = re.compile(r'"(?:Training|Processing|Transform)JobName"\s*:\s*"([A-Za-z0-9-]+)"')
 _CHAINED = ("The above exception", "During handling of the above exception")
 
 
@@ -148,7 +149,7 @@ class LocalIncidentSources:
         name = incident.name
         return IncidentView(
             incident,
-            tuple(self.logs(name, incident.state_io.resource, incident.message)),
+            tuple(self.logs(name, incident.state_io.resource, incident.message, incident.state_io.input or "")),
             tuple(self.evidence(name, str(described.get("cause") or ""))),
         )
 
@@ -240,7 +241,9 @@ class LocalIncidentSources:
         return {str(execution): str(version) for execution, version in rows}
 
     # -- logs and evidence -------------------------------------------------------------------------
-    def logs(self, name: str, resource: str | None, message: str) -> list[tuple[str, tuple[str, ...]]]:
+    def logs(
+        self, name: str, resource: str | None, message: str, state_input: str = ""
+    ) -> list[tuple[str, tuple[str, ...]]]:
         """(source, lines) of the failed state: its function's log lines of this run, the traceback of
         its exception, and the SageMaker job logs of this run."""
         log_dir = self._data_dir / "logs"
@@ -256,7 +259,10 @@ class LocalIncidentSources:
         if traceback:
             found.append((str(log_dir / "errors.log"), traceback))
         if "sagemaker" in function:
-            for path in sorted(self._data_dir.glob(f"sagemaker/*/{name}-*/job.log")):
+            # The failed state's own job when its request names one, else every job of the run.
+            jobs = _JOB_NAME.findall(state_input) or [f"{name}-*"]
+            paths = {p for job in jobs for p in self._data_dir.glob(f"sagemaker/*/{job}/job.log")}
+            for path in sorted(paths):
                 found.append((str(path), tuple(_lines(path)[-LOG_LINES:])))
         return found
 

@@ -930,25 +930,9 @@ def history(
         _echo(json.dumps({"events": events}, indent=2))
         return
     _echo(f"{described['name']}  {described['status']}", bold=True)
-    if described["status"] == "INTERRUPTED":
-        open_states = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
-        _echo(
-            f"INTERRUPTED in state: {open_states[-1] if open_states else '?'} (the process running it stopped)",
-            fg="yellow",
-            bold=True,
-        )
-        _echo(f"continue it from there with: mlops redrive {described['name']}\n", fg="yellow")
-    if described["status"] != "SUCCEEDED" and described.get("error"):
-        from governed_mlops.domain.outcomes import OUTCOME_LABELS, classify, failed_state, pages_on_call
+    from governed_mlops_local.incident_text import echo_incident
 
-        outcome = classify(described["status"], described["error"])
-        colour = "red" if pages_on_call(outcome) else "yellow"
-        # The same state the alert and the web page blame, and the same outcome class
-        _echo(f"{described['status']} in state: {failed_state(events)}", fg=colour, bold=True)
-        _echo(f"error: {described['error']}", fg=colour)
-        _echo(f"cause: {_short_cause(described.get('cause'))}", fg=colour)
-        _echo(f"outcome: {OUTCOME_LABELS[outcome]}", fg=colour)
-        _echo("")
+    echo_incident(_echo, obj.data_dir, store, described, events)
     start = datetime.fromisoformat(events[0]["timestamp"]) if events else None
     _echo(f"{'ID':>4}  {'+SECONDS':>9}  {'TYPE':<28} DETAIL")
     for e in events:

@@ -148,6 +148,7 @@ def ui(
             raise click.UsageError("--aws needs --state-machine-arn (the TrainingPipeline ARN from the stack outputs)")
         store, definitions, source = _aws_source(region, state_machine_arns)
         evidence = None
+        incidents = None
     else:
         from governed_mlops_local.executions import ExecutionStore
 
@@ -155,7 +156,10 @@ def ui(
         definitions = local_definitions(obj.project_dir)
         source = f"local data dir {obj.data_dir}"
         evidence = local_evidence_links(obj.data_dir)
-    routes = UiRoutes(store, definitions, evidence, source=source)
+        from governed_mlops_local.incident_sources import LocalIncidentSources
+
+        incidents = LocalIncidentSources(obj.data_dir, store).view
+    routes = UiRoutes(store, definitions, evidence, incidents=incidents, source=source)
     try:
         server, thread = serve_ui(routes, port=port)
     except OSError as exc:

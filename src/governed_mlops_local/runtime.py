@@ -248,10 +248,17 @@ class LocalRuntime:
     def _mount_history_pages(self, gateway: LocalGateway) -> None:
         """The execution-history pages for on-call staff, read-only, on the same local port."""
         from governed_mlops_local.cli_ui import local_evidence_links
+        from governed_mlops_local.incident_sources import LocalIncidentSources
         from governed_mlops_local.ui.server import UiRoutes
 
         definitions = {m.arn: json.loads(m.definition) for m in self.template.state_machines.values()}
-        routes = UiRoutes(self.executions, definitions, local_evidence_links(self.data_dir), source="local runtime")
+        routes = UiRoutes(
+            self.executions,
+            definitions,
+            local_evidence_links(self.data_dir),
+            incidents=LocalIncidentSources(self.data_dir, self.executions).view,
+            source="local runtime",
+        )
 
         def pages(method: str, path: str, query: dict[str, str], _headers: dict[str, str], _body: bytes) -> Any:
             return routes.handle(method, path, urlencode(query))

@@ -8,9 +8,22 @@ with no I/O. ``server`` routes requests to ``render`` from any execution source 
 :class:`~governed_mlops.adapters.execution_history.StepFunctionsHistory`).
 """
 
-from governed_mlops_local.ui.graph_layout import layout_states
-from governed_mlops_local.ui.history_view import Failure, StateOutcome, describe_failure, state_outcomes
-from governed_mlops_local.ui.render import render_execution, render_executions
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# Loaded on first use: the incident logic (governed_mlops_local.incident) reads history_view, and render
+# reads the incident logic, so importing render here would make importing the incident logic circular.
+_EXPORTS = {
+    "layout_states": "graph_layout",
+    "Failure": "history_view",
+    "StateOutcome": "history_view",
+    "describe_failure": "history_view",
+    "state_outcomes": "history_view",
+    "render_execution": "render",
+    "render_executions": "render",
+}
 
 __all__ = [
     "Failure",
@@ -21,3 +34,9 @@ __all__ = [
     "render_executions",
     "state_outcomes",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,12 +22,16 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from governed_mlops.domain.outcomes import OUTCOME_LABELS, classify
+from governed_mlops_local.incident import state_io
+from governed_mlops_local.incident_sources import IncidentView
+from governed_mlops_local.ui.event_filter import EventFilter, apply_filter, filter_form, state_href
 from governed_mlops_local.ui.graph_layout import BOX_H, BOX_W, GraphGeometry, graph_geometry
 from governed_mlops_local.ui.history_view import (
     STATUS_WORDS,
     TERMINAL_FAILURES,
     Failure,
     StateOutcome,
+    TimelineEntry,
     describe_failure,
     parse_time,
     readable_cause,
@@ -35,6 +39,7 @@ from governed_mlops_local.ui.history_view import (
     timeline,
     walk_history,
 )
+from governed_mlops_local.ui.incident_html import render_incident, render_state_detail
 from governed_mlops_local.ui.refresh import main_attributes, refresh_controls, script_tag
 from governed_mlops_local.ui.style import CSS
 
@@ -276,14 +281,17 @@ _LEGEND = (
 
 
 def _state_graph(
-    definition: Mapping[str, Any], outcomes: Mapping[str, StateOutcome], transitions: Sequence[tuple[str, str]]
+    definition: Mapping[str, Any],
+    outcomes: Mapping[str, StateOutcome],
+    transitions: Sequence[tuple[str, str]],
+    selected: str | None = None,
 ) -> str:
     geometry = graph_geometry(definition)
     if geometry is None:
         return '<p class="muted">The state machine definition is not available, so no graph is drawn.</p>'
     states: Mapping[str, Any] = definition.get("States") or {}
     paths = _graph_edges(geometry, set(transitions))
-    nodes = _graph_nodes(geometry, states, outcomes)
+    nodes = _graph_nodes(geometry, states, outcomes, selected)
     arrow = '<path d="M0,0 L10,5 L0,10 z"/>'
     defs = (
         "<defs>"
@@ -296,12 +304,14 @@ def _state_graph(
     width, height = geometry.width, geometry.height
     svg = (
         f'<svg class="graph" data-testid="state-graph" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" role="img" aria-labelledby="graph-title graph-desc" '
+        # role="group", not "img": its states are links (an image holding links nests interactive content).
+        f'height="{height}" role="group" aria-labelledby="graph-title graph-desc" '
         f'font-family="system-ui,-apple-system,Segoe UI,Roboto,Noto Sans,Arial,sans-serif">'
         f'<title id="graph-title">State graph</title><desc id="graph-desc">{_e(summary)}</desc>'
         f"{defs}{''.join(paths)}{''.join(nodes)}</svg>"
     )
-    return f'<div class="scroll">{svg}</div><ul class="legend" data-testid="legend">{_legend()}</ul>'
+    hint = '<p class="muted">Click a state to see its input, output and events.</p>'
+    return f'{hint}<div class="scroll">{svg}</div><ul class="legend" data-testid="legend">{_legend()}</ul>'
 
 
 def _graph_edges(geometry: GraphGeometry, taken: set[tuple[str, str]]) -> list[str]:
@@ -318,8 +328,10 @@ def _graph_edges(geometry: GraphGeometry, taken: set[tuple[str, str]]) -> list[s
     return paths
 
 
-def _graph_nodes(geometry: GraphGeometry, states: Mapping[str, Any], outcomes: Mapping[str, StateOutcome]) -> list[str]:
-    """One box per state, top row first: its name, its type and its outcome in words."""
+def _graph_nodes(
+    geometry: GraphGeometry, states: Mapping[str, Any], outcomes: Mapping[str, StateOutcome], selected: str | None
+) -> list[str]:
+    """One box per state, top row first: its name, its type and its outcome in words; each links to its details."""
     nodes = []
     for name in sorted(geometry.boxes, key=lambda n: (geometry.boxes[n][1], geometry.boxes[n][0])):
         outcome = outcomes.get(name) or StateOutcome(name, "not_reached", "○ not reached")
@@ -329,12 +341,14 @@ def _graph_nodes(geometry: GraphGeometry, states: Mapping[str, Any], outcomes: M
         sub = f"{kind} · {outcome.label}"
         tooltip = f"{name} ({kind}): {outcome.label}"
         left, top = geometry.boxes[name]
+        chosen = " selected" if name == selected else ""
         nodes.append(
-            f'<g class="node {outcome.status}" data-testid="state-{_e(name)}" data-status="{outcome.status}" '
+            f'<a href="{_e(state_href(name))}" aria-label="{_e(tooltip)}">'
+            f'<g class="node {outcome.status}{chosen}" data-testid="state-{_e(name)}" data-status="{outcome.status}" '
             f'transform="translate({left},{top})"><title>{_e(tooltip)}</title>'
             f'<rect width="{BOX_W}" height="{BOX_H}" rx="8"/>'
             f'<text class="name" x="12" y="22">{_e(_clip(name, 30))}</text>'
-            f'<text class="sub" x="12" y="42">{_e(_clip(sub, 38))}</text></g>'
+            f'<text class="sub" x="12" y="42">{_e(_clip(sub, 38))}</text></g></a>'
         )
     return nodes
 
@@ -362,7 +376,7 @@ def _failure_box(failure: Failure) -> str:
     if failure.cause_json and failure.cause_json != failure.message:
         cause_json = (
             '<details data-testid="failed-cause-json"><summary>Full cause (JSON)</summary>'
-            f'<pre class="json">{_e(failure.cause_json)}</pre></details>'
+            f'<pre class="json" tabindex="0" aria-label="cause">{_e(failure.cause_json)}</pre></details>'
         )
     cause_text = failure.message or "(no cause recorded)"
     return (
@@ -392,15 +406,20 @@ def _evidence(links: Mapping[str, str], history_href: str) -> str:
     )
 
 
-def _timeline(definition: Mapping[str, Any], events: Sequence[Mapping[str, Any]], history_href: str) -> str:
+def _timeline(entries: Sequence[TimelineEntry], history_href: str) -> str:
     rows = []
-    for entry in timeline(definition, events):
+    for entry in entries:
         event = entry.event
         offset = f"{entry.offset:.3f}" if entry.offset is not None else ""
         raw = json.dumps(entry.details, indent=2, ensure_ascii=False, default=str) if entry.details else ""
         if len(raw) > _RAW_LIMIT:
             raw = raw[:_RAW_LIMIT] + f"\n… truncated; the full event is in {history_href}"
-        raw_cell = f'<details><summary>raw</summary><pre class="json">{_e(raw)}</pre></details>' if raw else ""
+        raw_cell = (
+            '<details><summary>raw</summary><pre class="json" tabindex="0" aria-label="raw event">'
+            f"{_e(raw)}</pre></details>"
+            if raw
+            else ""
+        )
         rows.append(
             f'<tr class="{"err" if entry.failed else ""}" data-event-id="{_e(event.get("id"))}">'
             f'<td class="num">{_e(event.get("id"))}</td><td class="num">{_e(offset)}</td>'
@@ -408,7 +427,7 @@ def _timeline(definition: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
             f'<td class="detail">{_e(_clip(entry.detail, 400))}{raw_cell}</td></tr>'
         )
     if not rows:
-        return '<p class="muted">No events recorded.</p>'
+        return '<p class="muted" data-testid="events-empty">No events recorded (for this filter).</p>'
     return (
         '<div class="scroll"><table data-testid="events-table"><thead><tr><th scope="col">Id</th>'
         '<th scope="col">+Seconds</th><th scope="col">Type</th><th scope="col">State</th>'
@@ -424,13 +443,17 @@ def render_execution(
     links: Mapping[str, str],
     now: datetime | None = None,
     source: str = "",
+    incident: IncidentView | None = None,
+    event_filter: EventFilter | None = None,
 ) -> str:
-    """One execution: failure box (if it did not succeed), evidence, state graph, events timeline.
+    """One execution: failure box and incident (if it did not succeed), evidence, state graph, events timeline.
 
     ``described`` is DescribeExecution-shaped, ``events`` GetExecutionHistory's ``events``,
     ``definition`` the parsed ASL (``{}`` when unknown: the graph is then left out), ``links``
     label → href for evidence (http(s) and relative hrefs become links; ``s3://`` and ``file:``
     URIs are shown as text to copy). ``now`` only words the duration of a running execution.
+    ``incident`` adds the incident sections under the failure box; ``event_filter`` filters the events
+    table (a chosen state also gets its details section above the table).
     """
     name = str(described.get("name", ""))
     status = str(described.get("status", ""))
@@ -440,6 +463,11 @@ def render_execution(
     walk = walk_history(definition, events)
     failure = describe_failure(described, events, definition)
     history_href = quote(name, safe="") + "/history.json"
+    chosen = event_filter or EventFilter()
+    entries = timeline(definition, events)
+    shown = apply_filter(entries, chosen)
+    states = list(dict.fromkeys([*(definition.get("States") or {}), *(e.state for e in entries if e.state)]))
+    kinds = sorted({e.kind for e in entries})
     machine = str(described.get("stateMachineArn", "")).rsplit(":", 1)[-1]
     meta = (
         f"<dt>Status</dt><dd>{status_badge(status, testid='execution-status')}</dd>"
@@ -461,19 +489,29 @@ def render_execution(
         # The failure comes before the details: on a phone at 3 a.m. it is the first thing on screen.
         + (_failure_box(failure) if failure else "")
         + f'<dl class="meta">{meta}</dl>'
+        + (render_incident(incident) if incident else "")
         + _evidence(links, history_href)
         + '<section aria-labelledby="graph-h"><h2 id="graph-h">State graph</h2>'
-        + _state_graph(definition, outcomes, walk.transitions)
+        + _state_graph(definition, outcomes, walk.transitions, chosen.state)
         + unknown
         + "</section>"
+        + _state_section(chosen.state, outcomes, events)
         + '<section aria-labelledby="events-h"><h2 id="events-h">Events</h2>'
-        + _timeline(definition, events, history_href)
+        + filter_form(states, kinds, chosen, len(shown), len(entries))
+        + _timeline(shown, history_href)
         + "</section>"
     )
     title = f"{'✗ ' if failure else ''}{name} · {status}"
     key = _refresh_key(status, len(events)) if status == "RUNNING" else None
     as_of = _when(now) if now else ""
     return _page(title, body, refresh_seconds=10, refresh_key=key, as_of=as_of, source=source)
+
+
+def _state_section(state: str | None, outcomes: Mapping[str, StateOutcome], events: Sequence[Mapping[str, Any]]) -> str:
+    if state is None:
+        return ""
+    outcome = outcomes.get(state)
+    return render_state_detail(state, outcome.label if outcome else "", state_io(events, state))
 
 
 def render_message(

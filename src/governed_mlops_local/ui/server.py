@@ -13,25 +13,31 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from governed_mlops.errors import ExecutionNotFoundError
-from governed_mlops_local.ui.history_view import TERMINAL_FAILURES
+from governed_mlops_local.ui.event_filter import filter_for
+from governed_mlops_local.ui.history_view import TERMINAL_FAILURES, timeline
 from governed_mlops_local.ui.refresh import REFRESH_SCRIPT_CSP
 from governed_mlops_local.ui.render import render_execution, render_executions, render_message
+
+if TYPE_CHECKING:
+    from governed_mlops_local.incident_sources import IncidentView
 
 logger = logging.getLogger(__name__)
 
 Response = tuple[int, dict[str, str], bytes]
 EvidenceLinks = Callable[[dict[str, Any]], dict[str, str]]
+#: ``(described, events, definition)`` → the incident view of an execution that did not succeed, or None.
+Incidents = Callable[[dict[str, Any], list[dict[str, Any]], Mapping[str, Any]], "IncidentView | None"]
 
 # The pages load nothing and run one script, allowed by its hash (the refresh of running work, which
 # fetches only its own page again); this makes an escaping bug harmless as well as unlikely.
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {REFRESH_SCRIPT_CSP}; "
-        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -57,8 +63,11 @@ class UiRoutes:
     """GET /, /executions, /executions/<name>, /executions/<name>/history.json, /healthz.
 
     ``definitions`` maps a state machine ARN to its parsed ASL (for the state graph);
-    ``evidence_links`` gives label → href for an execution's DescribeExecution dict. ``prefix`` is
-    where the routes are mounted (pages link relatively; only redirects need it).
+    ``evidence_links`` gives label → href for an execution's DescribeExecution dict; ``incidents`` the
+    incident view of one that did not succeed (see :mod:`governed_mlops_local.incident_sources`).
+    ``prefix`` is where the routes are mounted (pages link relatively; only redirects need it).
+    An execution's page takes ``?state=NAME&type=TYPE`` to filter its events (an unknown value
+    answers 400 with the whole page and a message saying what exists).
     """
 
     def __init__(
@@ -67,6 +76,7 @@ class UiRoutes:
         definitions: Mapping[str, Mapping[str, Any]],
         evidence_links: EvidenceLinks | None = None,
         *,
+        incidents: Incidents | None = None,
         source: str = "",
         prefix: str = "",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -74,6 +84,7 @@ class UiRoutes:
         self._store = store
         self._definitions = definitions
         self._evidence_links = evidence_links
+        self._incidents = incidents
         self._source = source
         self._prefix = prefix.rstrip("/")
         self._clock = clock
@@ -119,7 +130,7 @@ class UiRoutes:
                 statuses, models = query.get("status") or [], query.get("model") or []
                 return self._executions(statuses[0] if statuses else None, models[0] if models else None)
             case ["executions", name] if name:
-                return self._execution(name)
+                return self._execution(name, query)
             case ["executions", name, "history.json"] if name:
                 events = self._store.history(name)
                 body = json.dumps({"events": events}, indent=2, default=str).encode()
@@ -145,13 +156,25 @@ class UiRoutes:
         html = render_executions(enriched, now=self._clock(), status=status, model=model, source=self._source)
         return 200, {"Content-Type": _HTML, **_SECURITY_HEADERS}, html.encode()
 
-    def _execution(self, name: str) -> Response:
+    def _execution(self, name: str, query: Mapping[str, list[str]]) -> Response:
         described = self._store.describe(name)
         events = self._store.history(described["executionArn"])
         definition = self._definitions.get(described.get("stateMachineArn", ""), {})
         links = self._evidence_links(described) if self._evidence_links else {}
-        html = render_execution(described, events, definition, links=links, now=self._clock(), source=self._source)
-        return 200, {"Content-Type": _HTML, **_SECURITY_HEADERS}, html.encode()
+        chosen = filter_for(definition, timeline(definition, events), query)
+        incident = self._incidents(described, events, definition) if self._incidents else None
+        html = render_execution(
+            described,
+            events,
+            definition,
+            links=links,
+            now=self._clock(),
+            source=self._source,
+            incident=incident,
+            event_filter=chosen,
+        )
+        status = 400 if chosen.problems else 200
+        return status, {"Content-Type": _HTML, **_SECURITY_HEADERS}, html.encode()
 
     def _not_found(self, name: str) -> Response:
         hint = (

@@ -78,6 +78,13 @@ svg .edge.taken{stroke:var(--edge-taken);stroke-width:2.5}
 svg .edge.catch{stroke-dasharray:6 5}
 svg .arrow{fill:var(--edge)}svg .arrow.taken{fill:var(--edge-taken)}
 ul.evidence{margin:0;padding-left:1.2em}code.copy{user-select:all}ul.evidence li{margin:4px 0;overflow-wrap:anywhere}
+pre.cmd{margin:6px 0 0;padding:8px 12px;background:var(--idle-bg);border:1px solid var(--border);border-radius:6px;
+white-space:pre-wrap;overflow-wrap:anywhere}ol.actions{padding-left:1.3em;margin:.6em 0 0}ol.actions li{margin:0 0 10px}
+ol.actions p{margin:.2em 0}section.incident{border-left:8px solid var(--warn-line)}
+.filter{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;margin:0 0 8px}.filter select{max-width:100%}
+.filter-problem{background:var(--warn-bg);border:1px solid var(--warn-line);border-radius:6px;padding:8px 12px}
+svg a{cursor:pointer}svg a:focus-visible rect,svg a:hover rect{stroke-width:4}
+svg .node.selected rect{stroke:var(--run-line);stroke-width:5}pre.log{font-size:.8em}
 footer{color:var(--muted);font-size:.85rem;margin-top:28px}
 @media (max-width:600px){main{padding:12px 12px 32px}section{padding:14px}
 .failure dl,.meta{grid-template-columns:1fr;gap:2px}.failure dd,.meta dd{margin-bottom:8px}}

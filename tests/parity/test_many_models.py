@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.parity.world import GERMAN_CREDIT, MODEL, PROJECT_DIR, World, parity_world
+from tests.parity.world import PROJECT_DIR, World, parity_world
 
 pytestmark = pytest.mark.parity
 
@@ -167,69 +167,3 @@ def test_a_dataset_for_an_unknown_model_is_refused_by_name(world: World) -> None
     assert "credit-risk" in str(delivery.error)
     assert LENDING in str(delivery.error)
 
-
-def _uploaded_by(world: World, identity: dict[str, Any], rows: int) -> tuple[dict[str, Any], str]:
-    """A new German credit dataset (its first ``rows`` lines) uploaded by ``identity``: its run and link.
-
-    credit-risk (high risk) has no champion on this stack, so the run goes straight to approval.
-    """
-    lines = GERMAN_CREDIT.read_bytes().splitlines(keepends=True)
-    key = world.data_key(f"german-{rows}.csv", model=MODEL)
-    before = len(world.runtime.trail_deliveries)
-    (run,) = _runs(
-        world.runtime.upload(
-            world.data_bucket, key, b"".join(lines[:rows]), requester=world.stack.account_id, identity=identity
-        )
-    )
-    # CloudTrail's record of the PutObject followed, and the trigger kept who made it
-    (recorded,) = world.runtime.trail_deliveries[before:]
-    assert (recorded.target, recorded.error_type) == ("TriggerFunction", None), recorded
-    assert recorded.result["runs"] == []
-    assert recorded.result["recorded_upload"].startswith(f"s3://{world.data_bucket}/{key}?versionId=")
-    return run, world.approval_link(run["execution_arn"])
-
-
-def test_the_uploader_named_by_cloudtrail_is_the_runs_originator_and_cannot_approve(world: World) -> None:
-    account = world.stack.account_id
-    carol_signed_in = {
-        "type": "AssumedRole",
-        "arn": f"arn:aws:sts::{account}:assumed-role/AWSReservedSSO_DataScience_0123456789abcdef/carol.approver",
-        "accountId": account,
-        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/x"}},
-    }
-    mark = world.mark()
-
-    run, link = _uploaded_by(world, carol_signed_in, rows=991)
-
-    # The uploader is the run's originator (from CloudTrail, not the S3 event's account): she may not approve
-    status, page = world.view(link, "dave.risk")
-    assert status == 200, page
-    approval = page["approval"]
-    assert (approval["originator"], approval["approvals_required"]) == ("carol.approver", 2)
-    assert "Identity Center" in approval["originator_evidence"]
-    status, own = world.view(link, "carol.approver")
-    assert status == 200, own
-    assert (own["may_decide"], "csrf_token" in own) == (False, False)
-    assert "carol.approver" in own["why_not"]
-    _reject(world, run, "dave.risk", "parity: the uploader may not decide")
-    world.assert_allowed(mark)
-
-
-def test_an_upload_from_a_session_named_after_an_approver_resolves_no_one(world: World) -> None:
-    account = world.stack.account_id
-    imitating = {
-        "type": "AssumedRole",
-        "arn": f"arn:aws:sts::{account}:assumed-role/engineers/dave.risk",
-        "accountId": account,
-        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/engineers"}},
-    }
-
-    run, link = _uploaded_by(world, imitating, rows=981)
-
-    # A session name is chosen by the caller: no originator, and dave is not blocked by a name he did not sign
-    status, page = world.view(link, "carol.approver")
-    assert status == 200, page
-    approval = page["approval"]
-    assert (approval["originator"], approval["approvals_required"]) == (None, 2)
-    assert "chosen by the caller" in approval["originator_evidence"]
-    _reject(world, run, "dave.risk", "parity: no originator resolved")

@@ -39,7 +39,8 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, int]:
 def _make_state(data_dir: Path, env: dict[str, str]) -> None:
     print(f"making state in {data_dir} with one `mlops demo` run ...", flush=True)
     subprocess.run(
-        [str(MLOPS), "demo", "--approve-as", "carol.approver"],
+        # credit-risk is a high-risk model: two distinct approvers, or the demo waits for a person for ever
+        [str(MLOPS), "demo", "--approve-as", "carol.approver", "--approve-as", "dave.risk"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

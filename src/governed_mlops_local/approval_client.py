@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from governed_mlops.adapters.approvals import read_outbox
-from governed_mlops_local.local_identity import SIGNATURE_HEADER, identity_key, sign_user
+from governed_mlops_local.local_identity import DEFAULT_APPROVERS, SIGNATURE_HEADER, identity_key, sign_user
 
 USER_HEADER = "X-Mlops-User"
 
@@ -116,12 +116,7 @@ def auto_approver(data_dir: Path, user: str | Sequence[str], reason: str = "unat
     different person, with the same checks as anyone). Requests already in the outbox belong to
     earlier runs (their links may point at a runtime that is gone).
     """
-    if isinstance(user, str):
-        from governed_mlops_local.runtime import DEFAULT_APPROVERS  # the runtime imports this module
-
-        approvers = [user, *sorted(DEFAULT_APPROVERS - {user})]
-    else:
-        approvers = list(user)
+    approvers = [user, *sorted(DEFAULT_APPROVERS - {user})] if isinstance(user, str) else list(user)
     done: set[str] = {m["message_id"] for m in read_outbox(data_dir)}
 
     def tick() -> None:

@@ -18,6 +18,7 @@ import secrets
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_APPROVERS",
     "SIGNATURE_HEADER",
     "UNSIGNED_IDENTITY",
     "identity_key",
@@ -26,6 +27,8 @@ __all__ = [
     "signature_valid",
 ]
 
+#: The local users in the approvers group when the runtime is not told otherwise (two, for a high-risk model).
+DEFAULT_APPROVERS = frozenset({"carol.approver", "dave.risk"})
 SIGNATURE_HEADER = "X-Mlops-User-Signature"
 #: The error a request gets when it names a user without a valid signature.
 UNSIGNED_IDENTITY = "UnsignedIdentity"

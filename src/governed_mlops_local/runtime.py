@@ -44,6 +44,7 @@ from governed_mlops_local.endpoints import LocalSageMakerHosting
 from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.gateway import LocalGateway
 from governed_mlops_local.lambda_host import InvocationError, LambdaHost, install_stdout_router
+from governed_mlops_local.local_identity import DEFAULT_APPROVERS as DEFAULT_APPROVERS
 from governed_mlops_local.moto_speedups import install_program_cache, install_task_client_cache
 from governed_mlops_local.packaging import build_sourcedir
 from governed_mlops_local.project import find_project_dir as find_project_dir
@@ -69,7 +70,6 @@ LOCAL_PARAMETERS = {
 }
 #: Endpoint provisioning and bake times run this much faster locally (documented in the README).
 LOCAL_TIME_SCALE = 0.25
-DEFAULT_APPROVERS = frozenset({"carol.approver", "dave.risk"})
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{STACK_NAME}-statemachine-role"
 # Only one runtime may patch moto per process.
@@ -247,8 +247,8 @@ class LocalRuntime:
 
     def _mount_history_pages(self, gateway: LocalGateway) -> None:
         """The execution-history pages for on-call staff, read-only, on the same local port."""
-        from governed_mlops_local.cli_ui import local_evidence_links
         from governed_mlops_local.incident_sources import LocalIncidentSources
+        from governed_mlops_local.ui.evidence_links import local_evidence_links
         from governed_mlops_local.ui.server import UiRoutes
 
         definitions = {m.arn: json.loads(m.definition) for m in self.template.state_machines.values()}

@@ -12,9 +12,10 @@ import pytest
 from playwright.sync_api import Dialog, Page, expect
 
 from governed_mlops.errors import ExecutionNotFoundError
-from governed_mlops_local.cli_ui import local_definitions, local_evidence_links
+from governed_mlops_local.cli.ui import local_definitions
 from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.runtime import LocalRuntime, find_project_dir
+from governed_mlops_local.ui.evidence_links import local_evidence_links
 from governed_mlops_local.ui.server import UiRoutes, serve_ui
 from tests.browser.conftest import AccessibilityCheck
 from tests.conftest import GERMAN_CREDIT

@@ -33,7 +33,7 @@ from governed_mlops.domain.audit import AuditAnchor, AuditDigest, AuditRecord, p
 from governed_mlops.errors import AuditLedgerCorrupt
 from governed_mlops.services.alerts import ExecutionStatusChange, handle_status_change
 from governed_mlops.services.approval import ApprovalDeps, DecisionForm, OutcomeEvent, decide, record_outcome
-from governed_mlops_local.cli_audit import audit
+from governed_mlops_local.cli.audit import audit
 from tests.conftest import pending_approval
 
 SHA = hashlib.sha256(b"evaluation report").hexdigest()

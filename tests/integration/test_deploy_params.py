@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from governed_mlops.errors import ConfigError
-from governed_mlops_local import cli_deploy
-from governed_mlops_local.cli_deploy import deploy_params
+from governed_mlops_local.cli import deploy as deploy_cli
+from governed_mlops_local.cli.deploy import deploy_params
 from governed_mlops_local.deploy_params import (
     SDK_PYTHON,
     XGBOOST_VERSION,
@@ -117,7 +117,7 @@ def test_command_prints_the_overrides_for_sam_deploy(monkeypatch: pytest.MonkeyP
         seen.append(region)
         return {spec.parameter: f"{spec.parameter.lower()}@{region}" for spec in specs}
 
-    monkeypatch.setattr(cli_deploy, "resolve_images", fake_resolve)
+    monkeypatch.setattr(deploy_cli, "resolve_images", fake_resolve)
     monkeypatch.chdir(REPO_ROOT)
 
     result = CliRunner().invoke(deploy_params, ["--region", "eu-west-1"])

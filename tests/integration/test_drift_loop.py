@@ -24,7 +24,7 @@ from governed_mlops.adapters.approvals import LocalOutbox, read_outbox
 from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops_local.cli import main
-from governed_mlops_local.cli_monitor import endpoints, flatten_deliveries, invoke, monitor
+from governed_mlops_local.cli.monitor import endpoints, flatten_deliveries, invoke, monitor
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.services.monitoring import MonitoringDeps, MonitoringRun, MonitoringSettings, run_monitoring
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION

@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from governed_mlops.adapters.execution_history import StepFunctionsHistory, execution_arn_for
 from governed_mlops.errors import ExecutionNotFoundError, TransientStorageError
-from governed_mlops_local.cli_ui import render_history_table
+from governed_mlops_local.cli.ui import render_history_table
 from governed_mlops_local.ui.history_view import describe_failure
 from governed_mlops_local.ui.server import UiRoutes
 

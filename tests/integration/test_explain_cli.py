@@ -19,15 +19,11 @@ from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.config import parse_config
 from governed_mlops_local.cli import main
-from governed_mlops_local.cli_explain import explain
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_ml.explain import humanise_feature_name
 from tests.conftest import GERMAN_CONFIG, GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow
-
-if "explain" not in main.commands:  # until the lead registers it in cli.py
-    main.add_command(explain)
 
 EXAMPLES = PROJECT_DIR / "examples"
 DENIED = EXAMPLES / "applicant_denied.json"

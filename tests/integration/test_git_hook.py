@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from governed_mlops_local.cli import main
-from governed_mlops_local.cli_githook import git_hook
+from governed_mlops_local.cli.githook import git_hook
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 
 MLOPS = str(Path(sys.executable).parent / "mlops")

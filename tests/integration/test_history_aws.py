@@ -19,9 +19,9 @@ from moto import mock_aws
 
 from governed_mlops.domain.task_tokens import REDACTED
 from governed_mlops.errors import ConfigError, ExecutionNotFoundError
-from governed_mlops_local import cli_ui
 from governed_mlops_local.cli import main
-from governed_mlops_local.cli_history_aws import aws_options, history_from_aws, render
+from governed_mlops_local.cli import ui as ui_cli
+from governed_mlops_local.cli.aws_history import aws_options, history_from_aws, render
 from governed_mlops_local.ui.server import UiRoutes
 
 REGION = "eu-west-1"
@@ -242,7 +242,7 @@ def awaiting_approval(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
             assert service == "stepfunctions"
             return client
 
-    monkeypatch.setattr("governed_mlops_local.cli_history_aws.aws_session", lambda region, profile: Session())
+    monkeypatch.setattr("governed_mlops_local.cli.aws_history.aws_session", lambda region, profile: Session())
     monkeypatch.setattr("boto3.client", lambda service, **_: client)
     with Stubber(client) as stubber:
         yield stubber
@@ -285,7 +285,7 @@ def test_mlops_ui_aws_history_never_serves_a_task_token(awaiting_approval: Stubb
             "creationDate": datetime(2026, 3, 1, tzinfo=UTC),
         },
     )
-    store, definitions, _ = cli_ui._aws_source(REGION, [APPROVAL_MACHINE])
+    store, definitions, _ = ui_cli._aws_source(REGION, [APPROVAL_MACHINE])
     stub_awaiting_execution(awaiting_approval)
     routes = UiRoutes(store, definitions, None, source="AWS (stub)")
     # When the events page's JSON is fetched

@@ -14,10 +14,11 @@ import pytest
 
 from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops_local.approval_client import auto_approver
-from governed_mlops_local.cli_ui import local_definitions, local_evidence_links
+from governed_mlops_local.cli.ui import local_definitions
 from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.incident_sources import LocalIncidentSources
 from governed_mlops_local.runtime import LocalRuntime
+from governed_mlops_local.ui.evidence_links import local_evidence_links
 from governed_mlops_local.ui.server import UiRoutes
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 

@@ -21,7 +21,7 @@ from governed_mlops import model_projects
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.validation import validate_dataset
 from governed_mlops.models import ObjectDigest, S3Ref
-from governed_mlops_local.cli_models import models_add
+from governed_mlops_local.cli.models_add import models_add
 
 REPO = Path(__file__).resolve().parents[2]
 GERMAN_CSV = REPO / "data" / "german_credit" / "german_credit.csv"

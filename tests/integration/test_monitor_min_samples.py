@@ -27,7 +27,7 @@ from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.models import CodeRef, ModelVersion, ObjectDigest, TriggerInfo
 from governed_mlops.services.stages import job_config_document
-from governed_mlops_local import cli_monitor
+from governed_mlops_local.cli import monitor as monitor_cli
 from governed_mlops_local.services.monitoring import (
     INSUFFICIENT_DATA,
     MonitoringDeps,
@@ -299,7 +299,7 @@ def serve_locally(world: World, monkeypatch: pytest.MonkeyPatch, deliveries: lis
     def local_runtime(obj: Any, *, serve_http: bool = True) -> Iterator[Any]:
         yield runtime
 
-    monkeypatch.setattr(cli_monitor, "_runtime", local_runtime)
+    monkeypatch.setattr(monitor_cli, "_runtime", local_runtime)
 
 
 def test_cli_prints_insufficient_data_with_count_and_minimum_and_exits_0(
@@ -311,7 +311,7 @@ def test_cli_prints_insufficient_data_with_count_and_minimum_and_exits_0(
     serve_locally(world, monkeypatch)
 
     # When `mlops monitor run` runs
-    result = CliRunner().invoke(cli_monitor.monitor, ["run", ENDPOINT], obj=SimpleNamespace(project_dir=PROJECT_DIR))
+    result = CliRunner().invoke(monitor_cli.monitor, ["run", ENDPOINT], obj=SimpleNamespace(project_dir=PROJECT_DIR))
 
     # Then it says insufficient data with the count and the minimum, exits 0 and puts no drift event
     assert result.exit_code == 0, result.output
@@ -328,7 +328,7 @@ def test_cli_json_output_carries_the_status(
     world.hosting.capture(drifted(frame, 75))
     serve_locally(world, monkeypatch)
 
-    result = CliRunner().invoke(cli_monitor.monitor, ["run", ENDPOINT, "--json"], obj=SimpleNamespace())
+    result = CliRunner().invoke(monitor_cli.monitor, ["run", ENDPOINT, "--json"], obj=SimpleNamespace())
 
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
@@ -389,7 +389,7 @@ def test_cli_with_enough_samples_reports_drift_and_the_retraining_the_trigger_st
     )
     serve_locally(world, monkeypatch, [delivery])
 
-    result = CliRunner().invoke(cli_monitor.monitor, ["run", ENDPOINT], obj=SimpleNamespace())
+    result = CliRunner().invoke(monitor_cli.monitor, ["run", ENDPOINT], obj=SimpleNamespace())
 
     assert result.exit_code == 3, result.output
     assert "rule retrain-on-drift -> trigger: started drift-1" in result.output

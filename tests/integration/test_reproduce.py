@@ -23,7 +23,6 @@ from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.models import ModelVersion, S3Ref
 from governed_mlops_local.cli import main
-from governed_mlops_local.cli_reproduce import reproduce as reproduce_command
 from governed_mlops_local.runtime import LOCAL_IMAGES, LOCAL_PARAMETERS, STACK_NAME, LocalRuntime
 from governed_mlops_local.sagemaker import SageMakerEmulator
 from governed_mlops_local.services.reproduce import JobTemplates, ReproductionReport, reproduce
@@ -32,9 +31,6 @@ from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
 pytestmark = pytest.mark.slow
 MODEL_VERSION = "credit-risk/1"
-
-if "reproduce" not in main.commands:  # until the lead registers it in cli.py
-    main.add_command(reproduce_command)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 import governed_mlops_local.ui.server as ui_server
-from governed_mlops_local.cli import Context
-from governed_mlops_local.cli_ui import local_definitions, ui
+from governed_mlops_local.cli.context import Context
+from governed_mlops_local.cli.ui import local_definitions, ui
 from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.ui.server import UiRoutes, serve_ui
 from tests.conftest import PROJECT_DIR
@@ -79,7 +79,7 @@ def test_mlops_ui_prints_the_url_serves_it_and_stops_on_ctrl_c(data_dir: Path, m
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ui_server, "serve_ui", serve_and_remember)
-    monkeypatch.setattr("governed_mlops_local.cli_ui.time.sleep", sleep_then_interrupt)
+    monkeypatch.setattr("governed_mlops_local.cli.ui.time.sleep", sleep_then_interrupt)
     # When it runs
     result = CliRunner().invoke(ui, ["--port", "0"], obj=Context(PROJECT_DIR, data_dir))
     # Then it printed where the pages are, served them, and shut the server down

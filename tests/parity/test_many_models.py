@@ -166,4 +166,3 @@ def test_a_dataset_for_an_unknown_model_is_refused_by_name(world: World) -> None
     assert "no-such-model" in str(delivery.error)
     assert "credit-risk" in str(delivery.error)
     assert LENDING in str(delivery.error)
-

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import click
 import pytest
 
-from governed_mlops_local.cli import filter_executions, parse_since
+from governed_mlops_local.cli.executions import filter_executions, parse_since
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from governed_mlops.adapters.approvals import LocalApprovalStore, LocalOutbox
-from governed_mlops_local.cli import _approval_watcher, _progress
+from governed_mlops_local.cli.progress import approval_watcher, progress
 from tests.conftest import pending_approval
 
 ARN = "arn:aws:states:us-east-1:000000000000:execution:training-pipeline:data-1"
@@ -26,7 +26,7 @@ def _event(kind: str, **details: Any) -> dict[str, Any]:
 
 
 def test_a_failed_state_shows_red_and_says_whether_it_was_retried_or_caught(capfd: pytest.CaptureFixture[str]) -> None:
-    progress = _progress()
+    on_event = progress()
     for event in [
         _event("TaskStateEntered", name="Validate Data"),
         _event("LambdaFunctionFailed", error="Lambda.ServiceException"),
@@ -37,7 +37,7 @@ def test_a_failed_state_shows_red_and_says_whether_it_was_retried_or_caught(capf
         _event("TaskStateExited", name="Train Model"),
         _event("ExecutionFailed", error="SageMakerJobFailed"),
     ]:
-        progress(ARN, event)
+        on_event(ARN, event)
     lines = [line.strip() for line in capfd.readouterr().out.splitlines()]
     assert lines[0] == "data-1  ✗ Validate Data          Lambda.ServiceException"
     assert lines[1] == "data-1  ↻ Validate Data          retried: succeeded"
@@ -58,7 +58,7 @@ def test_while_a_person_must_decide_a_line_every_30_seconds_says_who_the_link_an
     )
     store.create(record, "token")
     clock = SimpleNamespace(now=0.0)
-    watcher = _approval_watcher(SimpleNamespace(data_dir=tmp_path), (), clock=lambda: clock.now, every=30.0)
+    watcher = approval_watcher(SimpleNamespace(data_dir=tmp_path), (), clock=lambda: clock.now, every=30.0)
     LocalOutbox(tmp_path).publish(
         "Approval needed: credit-risk/1",
         f"... decide: https://x/approvals/aaa\nThe link expires at {record.expires_at.isoformat()}.",

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from governed_mlops.errors import ExecutionNotFoundError
-from governed_mlops_local.cli_ui import local_evidence_links, render_history_table
+from governed_mlops_local.cli.ui import render_history_table
+from governed_mlops_local.ui.evidence_links import local_evidence_links
 from governed_mlops_local.ui.graph_layout import layout_states, state_edges
 from governed_mlops_local.ui.history_view import describe_failure, readable_cause, state_outcomes
 from governed_mlops_local.ui.render import format_duration, render_execution, render_executions

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from governed_mlops.errors import PipelineError
-from governed_mlops_local.cli_aws import reading_stack, stack_options
+from governed_mlops_local.cli.aws import reading_stack, stack_options
 
 if TYPE_CHECKING:
     from governed_mlops.adapters.model_registry import ModelRegistry

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from governed_mlops_local.cli_aws import echo, fail, reading_stack, stack_options
+from governed_mlops_local.cli.aws import echo, fail, reading_stack, stack_options
 
 if TYPE_CHECKING:
-    from governed_mlops_local.cli import Context
+    from governed_mlops_local.cli.context import Context
 
 #: The template's defaults (parameters ModelsPrefix and TrainingSourceKey).
 DEFAULT_MODELS_PREFIX = "models/"

@@ -10,7 +10,7 @@ is set, reads the deployed stack through :func:`connect` (see :mod:`governed_mlo
                 records = stack.registry().list_versions()
 
 Output goes through click (``sys.stdout`` / ``sys.stderr``): with ``--aws`` no local runtime runs in
-the process, so nothing needs the console routing of ``cli._echo``.
+the process, so nothing needs the console routing of :func:`governed_mlops_local.cli.console.echo`.
 """
 
 from __future__ import annotations

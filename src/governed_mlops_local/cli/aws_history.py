@@ -1,8 +1,8 @@
 """``mlops history NAME --aws``: one execution's history read from AWS Step Functions.
 
-``cli.py``'s ``history`` calls :func:`history_from_aws` when ``--aws`` is given and prints
-:func:`render`, so an AWS execution reads exactly like a local one: the failed state, error and
-cause first, then the event table; ``--json`` is ``{"events": [...]}`` as GetExecutionHistory.
+``mlops history`` (:mod:`governed_mlops_local.cli.executions`) calls :func:`history_from_aws` when
+``--aws`` is given and prints :func:`render`, so an AWS execution reads exactly like a local one: the
+failed state, error and cause first, then the event table; ``--json`` is ``{"events": [...]}`` as GetExecutionHistory.
 :func:`aws_options` adds the command's ``--aws --region --profile --stack --state-machine-arn`` options::
 
     @aws_options
@@ -28,8 +28,8 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from governed_mlops.errors import ConfigError, TransientStorageError
-from governed_mlops_local.cli_aws import aws_flag_options, stack_option
-from governed_mlops_local.cli_ui import render_history_table
+from governed_mlops_local.cli.aws import aws_flag_options, stack_option
+from governed_mlops_local.cli.ui import render_history_table
 from governed_mlops_local.project import STACK_ENV
 
 if TYPE_CHECKING:

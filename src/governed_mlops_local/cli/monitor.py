@@ -31,8 +31,9 @@ from typing import Any, NoReturn
 import click
 
 from governed_mlops.errors import PipelineError
-from governed_mlops_local import cli_aws
-from governed_mlops_local.cli_aws import reading_stack, stack_options
+from governed_mlops_local.cli.aws import echo as aws_echo
+from governed_mlops_local.cli.aws import fail as aws_fail
+from governed_mlops_local.cli.aws import reading_stack, stack_options
 
 EXIT_DRIFT = 3
 
@@ -211,13 +212,13 @@ def _monitor_stack(
         try:
             run = run_monitoring(endpoint, settings, deps)
         except InsufficientCaptureData as exc:
-            cli_aws.fail(
+            aws_fail(
                 str(exc),
                 f"Data Capture writes under s3://{stack.artifacts_bucket}/{hosting.capture_prefix(endpoint)} "
                 "as the endpoint serves requests",
             )
     if as_json:
-        cli_aws.echo(json.dumps(run.model_dump(mode="json"), indent=2))
+        aws_echo(json.dumps(run.model_dump(mode="json"), indent=2))
     else:
         _render_run(run, acted=False)
     raise SystemExit(EXIT_DRIFT if run.drift else 0)

@@ -1,26 +1,25 @@
 """``mlops ui``: the on-call execution pages on localhost; and the text history both sources share.
 
-Registered in ``cli.py`` with ``main.add_command(ui)``. It reads the same data directory as every
-other command (``--data-dir`` / ``MLOPS_DATA_DIR``), or AWS Step Functions with ``--aws``.
+Registered in :mod:`governed_mlops_local.cli` with ``main.add_command(ui)``. It reads the same data
+directory as every other command (``--data-dir`` / ``MLOPS_DATA_DIR``), or AWS Step Functions with ``--aws``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 import webbrowser
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import click
 
+from governed_mlops_local.ui.evidence_links import local_evidence_links
 from governed_mlops_local.ui.history_view import describe_failure, event_detail
 
 DEFAULT_PORT = 8765
-_REPORT_IN_CAUSE = re.compile(r"report: (s3://[^\s)]+)")
 
 
 class _Obj(Protocol):
@@ -37,40 +36,6 @@ def local_definitions(project_dir: Path) -> dict[str, dict[str, Any]]:
         project_dir / "template.yaml", stack_name=STACK_NAME, parameter_overrides=dict(LOCAL_IMAGES)
     )
     return {spec.arn: json.loads(spec.definition) for spec in template.state_machines.values()}
-
-
-def _s3_parts(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key.split("?", 1)[0]
-
-
-def local_evidence_links(data_dir: Path) -> Callable[[dict[str, Any]], dict[str, str]]:
-    """Evidence for a local execution: its reports on disk, as ``file:`` URIs (the page shows them as paths)."""
-    s3_root = data_dir.resolve() / "s3"
-
-    def on_disk(bucket: str, key: str) -> str:
-        return (s3_root / bucket / key).as_uri()
-
-    def links(described: dict[str, Any]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for match in _REPORT_IN_CAUSE.finditer(str(described.get("cause") or "")):
-            found.setdefault("Report named in the cause", on_disk(*_s3_parts(match.group(1))))
-        try:
-            output = json.loads(described.get("output") or "{}")
-        except json.JSONDecodeError:
-            output = {}
-        for stage, label in (("validation", "Validation report"), ("gates", "Quality gates report")):
-            report = (output.get(stage) or {}).get("report") or {}
-            if report.get("bucket") and report.get("key"):
-                found[label] = on_disk(report["bucket"], report["key"])
-        evaluation = (output.get("evaluation") or {}).get("evaluation_uri")
-        if isinstance(evaluation, str) and evaluation.startswith("s3://"):
-            bucket, key = _s3_parts(evaluation)
-            found["Evaluation (hold-out metrics)"] = on_disk(bucket, key.rstrip("/") + "/evaluation.json")
-        found["Lambda logs (Powertools JSON)"] = (data_dir.resolve() / "logs").as_uri()
-        return found
-
-    return links
 
 
 def render_history_table(described: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from governed_mlops.errors import AuditLedgerCorrupt
-from governed_mlops_local.cli_aws import reading_stack, stack_options
+from governed_mlops_local.cli.aws import reading_stack, stack_options
 
 if TYPE_CHECKING:
     from governed_mlops.adapters.audit_ledger import LocalAuditLedger

@@ -17,8 +17,9 @@ from typing import Any
 
 import click
 
-from governed_mlops_local import cli_aws
-from governed_mlops_local.cli_aws import reading_stack, stack_options
+from governed_mlops_local.cli.aws import echo as aws_echo
+from governed_mlops_local.cli.aws import fail as aws_fail
+from governed_mlops_local.cli.aws import reading_stack, stack_options
 
 __all__ = ["label_key", "labels"]
 
@@ -53,7 +54,7 @@ def upload_labels(
     """Check LABEL_FILE (CSV: inference_id,label) and store it for ENDPOINT's next monitoring run."""
     from governed_mlops_ml.quality import LabelFileError, parse_label_file
 
-    fail = cli_aws.fail
+    fail = aws_fail
     try:
         data = label_file.read_bytes()
     except OSError as exc:
@@ -71,5 +72,5 @@ def upload_labels(
         from governed_mlops_local.inventory import LOCAL_ARTIFACTS_BUCKET
 
         stored = LocalObjectStore(obj.data_dir).put(LOCAL_ARTIFACTS_BUCKET, key, data, "text/csv")
-    cli_aws.echo(f"stored {len(parsed)} labels for {endpoint}: {stored.ref.pinned_uri} (sha256 {stored.sha256[:12]})")
-    cli_aws.echo(f"the next monitoring run judges the model's answers against them: mlops monitor run {endpoint}")
+    aws_echo(f"stored {len(parsed)} labels for {endpoint}: {stored.ref.pinned_uri} (sha256 {stored.sha256[:12]})")
+    aws_echo(f"the next monitoring run judges the model's answers against them: mlops monitor run {endpoint}")

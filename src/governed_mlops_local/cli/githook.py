@@ -1,7 +1,7 @@
 """``mlops git-hook``: a local git remote whose pushes reach the pipeline as CodeCommit events.
 
-Registered in ``cli.py`` with ``main.add_command(git_hook)``. ``install`` creates a bare repository
-(or uses ``--remote PATH``) with a ``post-receive`` hook; see :mod:`governed_mlops_local.git_hook`
+Registered in :mod:`governed_mlops_local.cli` with ``main.add_command(git_hook)``. ``install`` creates a
+bare repository (or uses ``--remote PATH``) with a ``post-receive`` hook; see :mod:`governed_mlops_local.git_hook`
 for the event it sends and how the pusher is named.
 """
 

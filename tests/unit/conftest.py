@@ -1,4 +1,8 @@
-"""Fixtures for the pure unit tests: the real German credit data and its configuration."""
+"""Fixtures for the pure unit tests: the real German credit data and its configuration.
+
+Every unit test runs with network sockets disabled (pytest-socket): a test that needs a server, a port or moto's
+HTTP layer belongs in tests/integration. Unix-domain sockets stay allowed (``socket.socketpair`` behind an asyncio
+event loop, a subprocess's pipes)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pytest_socket import disable_socket
 
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.hyperparameters import parse_hyperparameters
@@ -24,6 +29,16 @@ GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
 GERMAN_CREDIT_CONFIG = REPO_ROOT / "models" / "credit-risk" / "config.yaml"
 
 Table = tuple[list[str], list[list[str]]]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """No network for a unit test (a conftest hook applies to the tests below this directory only).
+
+    trylast: after pytest-socket's own setup hook, so its markers cannot turn sockets back on here; its teardown
+    hook restores the real socket after every test, so the integration tests that share an xdist worker keep it.
+    """
+    disable_socket(allow_unix_socket=True)
 
 
 @pytest.fixture(scope="session")

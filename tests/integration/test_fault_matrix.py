@@ -440,7 +440,7 @@ class Matrix:
             registered = {v.execution_name for v in self.registry.list_versions()}
             return all(name in registered or r.outcome for name, r in earlier.items())
 
-        # Past its patience the run goes anyway: the case then reports the order it saw.
+        # Past its patience the run goes on regardless (as it always has): only the order is at stake.
         within(their_turn_is_over, patience, poll=0.2)
 
     def sagemaker_hook(self, operation: str, request: dict[str, Any]) -> None:

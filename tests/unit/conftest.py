@@ -12,6 +12,9 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+# The X-Ray SDK (behind Powertools' Tracer) creates its UDP emitter socket when first imported; it sends nothing
+# outside Lambda. Imported here, while sockets still work, so which test imports a handler first does not matter.
+import aws_xray_sdk.core  # noqa: F401
 import pandas as pd
 import pytest
 from pytest_socket import disable_socket
@@ -31,13 +34,15 @@ GERMAN_CREDIT_CONFIG = REPO_ROOT / "models" / "credit-risk" / "config.yaml"
 Table = tuple[list[str], list[list[str]]]
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """No network for a unit test (a conftest hook applies to the tests below this directory only).
+    """No network for a unit test or its fixtures (a conftest hook applies to the tests below this directory only).
 
-    trylast: after pytest-socket's own setup hook, so its markers cannot turn sockets back on here; its teardown
-    hook restores the real socket after every test, so the integration tests that share an xdist worker keep it.
+    tryfirst: before pytest sets up the test's fixtures. pytest-socket's teardown hook restores the real socket after
+    every test, so the integration tests that share an xdist worker keep it. Its opt-outs are refused here.
     """
+    if item.get_closest_marker("enable_socket") or "socket_enabled" in getattr(item, "fixturenames", ()):
+        pytest.fail(f"{item.nodeid}: a unit test gets no sockets; one that needs them is an integration test", False)
     disable_socket(allow_unix_socket=True)
 
 

@@ -115,6 +115,19 @@ def test_a_unit_test_cannot_resolve_a_host_or_make_an_http_request() -> None:
         urllib.request.urlopen("http://127.0.0.1:9/", timeout=1)
 
 
+@pytest.fixture
+def socket_from_a_fixture() -> str:
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    except SocketBlockedError:
+        return "blocked"
+    return "opened"
+
+
+def test_a_unit_tests_fixtures_cannot_open_a_network_socket_either(socket_from_a_fixture: str) -> None:
+    assert socket_from_a_fixture == "blocked"
+
+
 def test_unix_sockets_stay_available() -> None:
     # asyncio's event loop and subprocess pipes use socketpair: those are not network
     left, right = socket.socketpair()

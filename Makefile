@@ -78,19 +78,23 @@ static: .tools/sam/bin/sam .tools/checkov/bin/checkov .tools/statelint/bin/state
 	@# BackoffRate written as 2.0; Step Functions accepts any number >= 1.0 and JSON does not tell them apart.
 	.tools/statelint/bin/statelint --ignore=URI,FLOAT statemachines/*.asl.json
 
+# Tests run in a random order (pytest-randomly): the header prints "Using --randomly-seed=N"; rerun that order with
+# e.g. `make unit PYTEST_ARGS=--randomly-seed=N` (or `-p no:randomly` for file order while bisecting).
+PYTEST_ARGS ?=
+
 test: $(VENV)/.synced lint typecheck static
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # One tier at a time (make test runs them all).
 unit: $(VENV)/.synced
-	$(VENV)/bin/pytest -n 2 --dist loadfile tests/unit
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/unit
 
 integration: $(VENV)/.synced
-	$(VENV)/bin/pytest -n 2 --dist loadfile tests/integration
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/integration
 
 # template.yaml deployed into moto, every handler with MLOPS_BACKEND=aws under its own role, every call IAM-checked.
 parity: $(VENV)/.synced
-	$(VENV)/bin/pytest -n 2 --dist loadfile tests/parity
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/parity
 
 # Headless Chromium from the Debian package (`playwright install` cannot download here); axe-core, the
 # accessibility check, ships inside the axe-playwright-python wheel that `uv sync` installs.
@@ -101,7 +105,7 @@ chromium:
 # Approver journeys and on-call pages in Chromium, each page checked with axe-core; screenshots and axe
 # results per test under test-results/.
 browser: $(VENV)/.synced chromium
-	$(VENV)/bin/pytest tests/browser
+	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/browser
 
 sam-build: .tools/sam/bin/sam
 	PATH="$$(dirname $$(readlink -f $(PYTHON))):$$PATH" .tools/sam/bin/sam build --template template.yaml

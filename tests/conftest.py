@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,34 @@ PROJECT_DIR = find_project_dir(Path(__file__).parent)
 EVENTS_DIR = PROJECT_DIR / "events"
 GERMAN_CREDIT = PROJECT_DIR / "data" / "german_credit" / "german_credit.csv"
 GERMAN_CONFIG = PROJECT_DIR / "models" / "credit-risk" / "config.yaml"
+
+
+@dataclass(frozen=True)
+class FixedLambdaContext:
+    """The Lambda context as handlers see it: the attributes Powertools reads, and a fixed time budget.
+
+    Logger's ``inject_lambda_context`` reads function_name, memory_limit_in_mb, invoked_function_arn and
+    aws_request_id; a handler may ask get_remaining_time_in_millis. The budget is a number, not a clock: a test
+    that cares sets it (e.g. ``remaining_ms=100``) instead of waiting for it to run down.
+    """
+
+    function_name: str = "governed-mlops-test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:governed-mlops-test-function"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/governed-mlops-test-function"
+    log_stream_name: str = "2026/01/05/[$LATEST]test"
+    remaining_ms: int = 30_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> FixedLambdaContext:
+    """A Lambda context for invoking a handler in a test (30 s left)."""
+    return FixedLambdaContext()
 
 
 def load_event(name: str) -> dict[str, Any]:

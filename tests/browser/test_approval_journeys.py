@@ -8,10 +8,10 @@ as one person (signed identity headers, as the mlops CLI sends them).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -23,6 +23,7 @@ from governed_mlops_local import approval_client
 from governed_mlops_local.runtime import LocalRuntime
 from tests.browser.conftest import AccessibilityCheck
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
+from tests.waiting import until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -58,14 +59,14 @@ class Journeys:
 
 def _pending_requests(data_dir: Path, started: dict[str, str]) -> dict[str, Run]:
     """Each journey's run once its approval request has been published (link from the notification)."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
+
+    def published() -> tuple[dict[str, str], dict[str, Any]] | None:
         links = {m["attributes"]["approval_id"]: m["attributes"]["link"] for m in read_outbox(data_dir)}
         records = {r.execution_name: r for r in LocalApprovalStore(data_dir).list_records()}
-        if all(records.get(name) and records[name].approval_id in links for name in started.values()):
-            break
-        assert time.monotonic() < deadline, f"no approval request within {WAIT_S} s: {sorted(records)}"
-        time.sleep(0.2)
+        ready = all(records.get(name) and records[name].approval_id in links for name in started.values())
+        return (links, records) if ready else None
+
+    links, records = until(published, WAIT_S, "every journey's approval request")
     return {
         journey: Run(
             name=name,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tests.browser.conftest import AccessibilityCheck
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, pending_approval
 from tests.unit.test_approval_page import BIAS, YOUNG, _page
 from tests.unit.test_reports import _png
+from tests.waiting import until
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 375, "height": 812}
@@ -39,11 +39,7 @@ def test_approver_sees_the_evidence_and_approves_in_the_browser(page: Page, tmp_
             GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/g.csv", requester="alice.engineer"
         )
         arn = deliveries[0].result["runs"][0]["execution_arn"]
-        deadline = time.monotonic() + 180
-        while not read_outbox(data_dir):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        link = read_outbox(data_dir)[-1]["attributes"]["link"]
+        link = until(lambda: read_outbox(data_dir), 180, "the approval request")[-1]["attributes"]["link"]
 
         # Given the approval link, When it is opened
         page.goto(link)

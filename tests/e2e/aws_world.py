@@ -31,6 +31,7 @@ import boto3
 
 from governed_mlops.domain.approval import approval_link
 from tests.parity.runtime import Delivery
+from tests.waiting import within as poll_within
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -93,14 +94,11 @@ class AwsRuntime:
 
     def started_since(self, before: set[str], *, within: float = 90.0) -> list[Delivery]:
         """The execution the trigger started since ``before`` (none within ``within`` seconds: nothing started)."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            new = self.execution_arns() - before
-            if new:
-                (arn,) = new
-                return [Delivery("rule", "TriggerFunction", {"status": "started", "execution_arn": arn})]
-            time.sleep(3)
-        return []
+        new = poll_within(lambda: self.execution_arns() - before, within, poll=3)
+        if not new:
+            return []
+        (arn,) = new
+        return [Delivery("rule", "TriggerFunction", {"status": "started", "execution_arn": arn})]
 
     def upload(self, bucket: str, key: str, data: bytes, *, requester: str) -> list[Delivery]:
         before = self.execution_arns()
@@ -109,14 +107,16 @@ class AwsRuntime:
 
     def wait(self, execution_arn: str, *, timeout: float = 3600.0, until: set[str] | None = None) -> dict[str, Any]:
         wanted = until or TERMINAL
-        deadline = time.monotonic() + timeout
-        while True:
-            described = dict(self.sfn.describe_execution(executionArn=execution_arn))
-            if described["status"] in wanted:
-                return described
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout:.0f} s")
-            time.sleep(10)
+        described: dict[str, Any] = {}
+
+        def reached() -> bool:
+            described.clear()
+            described.update(self.sfn.describe_execution(executionArn=execution_arn))
+            return described["status"] in wanted
+
+        if not poll_within(reached, timeout, poll=10):
+            raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout:.0f} s")
+        return described
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
@@ -187,19 +187,24 @@ class AwsWorld:
 
         store = DynamoDBApprovalStore(self.client("dynamodb"), self.stack.outputs["ApprovalsTableName"])
         name = execution_arn.rsplit(":", 1)[-1]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def requested() -> list[Any]:
             pending = [r for r in store.records_for_execution(name) if r.status == "pending"]
-            if pending:
-                secret_id = self._signing_secret_id()
-                secret = self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].encode()
-                return approval_link(
-                    self.stack.outputs["ApprovalApiUrl"], secret, pending[0].approval_id, pending[0].expires_at
-                )
-            if self.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+            if (
+                not pending
+                and self.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] != "RUNNING"
+            ):
                 raise AssertionError(f"{name} ended before asking for approval")
-            time.sleep(10)
-        raise TimeoutError(f"no approval request from {name}")
+            return pending
+
+        pending = poll_within(requested, timeout, poll=10)
+        if not pending:
+            raise TimeoutError(f"no approval request from {name}")
+        secret_id = self._signing_secret_id()
+        secret = self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].encode()
+        return approval_link(
+            self.stack.outputs["ApprovalApiUrl"], secret, pending[0].approval_id, pending[0].expires_at
+        )
 
     def _signing_secret_id(self) -> str:
         lam = self.client("lambda")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from governed_mlops_local import approval_client
 from governed_mlops_local.approval_client import signed_as
 from governed_mlops_local.runtime import LocalRuntime
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 APPROVER = "carol.approver"
@@ -40,12 +40,12 @@ def _wait_for_approval(runtime: LocalRuntime, data_dir: Path, uploader: str) -> 
         GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv", requester=uploader
     )
     arn = deliveries[0].result["runs"][0]["execution_arn"]
-    deadline = time.monotonic() + 120
-    while not read_outbox(data_dir):
-        assert time.monotonic() < deadline, "no approval request was sent"
+
+    def sent() -> list[dict]:
         assert runtime.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
-        time.sleep(0.05)
-    attributes = read_outbox(data_dir)[-1]["attributes"]
+        return read_outbox(data_dir)
+
+    attributes = until(sent, 120, "the approval request")[-1]["attributes"]
     return Waiting(runtime, data_dir, arn, attributes["approval_id"], attributes["link"])
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -42,10 +41,12 @@ def forward(sfn: Any, error: str) -> dict[str, Any]:
         name=f"m-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
     )
     execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="run", input="{}")
-    deadline = time.monotonic() + 30
-    while (describe := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+
+    def ended() -> dict[str, Any] | None:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        return None if described["status"] == "RUNNING" else described
+
+    describe = until(ended, 30, "the execution to end", poll=0.02)
     return dict(describe)
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +143,14 @@ def test_put_pins_a_version_and_get_returns_that_version(store: S3ObjectStore) -
     assert first.sha256 == hashlib.sha256(b"v1").hexdigest()
 
 
-def test_latest_under_finds_the_newest_object_under_a_prefix(store: S3ObjectStore) -> None:
+def test_latest_under_finds_the_newest_object_under_a_prefix(
+    store: S3ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # S3's LastModified has one-second resolution: moto's clock is set so the newest is unambiguous, not waited for
+    clock = [datetime(2026, 1, 5, 9, 0)]  # naive UTC, as moto keeps it
+    monkeypatch.setattr("moto.s3.models.utcnow", lambda: clock[0])
     store.put("governed-mlops-data", "datasets/a.csv", b"a")
-    time.sleep(1.1)  # S3's LastModified has one-second resolution; the newest must be unambiguous
+    clock[0] += timedelta(seconds=1)
     newest = store.put("governed-mlops-data", "datasets/b.csv", b"bb")
     store.put("governed-mlops-data", "other/c.csv", b"c")
 

@@ -8,7 +8,6 @@ answer as SageMaker does when another update got there first.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 from tests.dataset_variants import reexported
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -76,24 +76,22 @@ def _name(arn: str) -> str:
 
 def _approve_when_requested(runtime: LocalRuntime, name: str, timeout: float = 300) -> None:
     """Wait until the execution asks for approval, then approve it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for message in read_outbox(runtime.data_dir):
-            if name in message.get("message", ""):
-                for approver in APPROVERS:
-                    answer = decide(message["attributes"]["link"], approver, "approve", "contention test")
-                    if answer.get("status") != "pending":
-                        return
-                raise AssertionError(f"{name} still pending after {APPROVERS}: {answer}")
-        time.sleep(0.05)
-    raise AssertionError(f"{name} never asked for approval")
+    message = _wait_for_request(runtime, name, timeout)
+    for approver in APPROVERS:
+        answer = decide(message["attributes"]["link"], approver, "approve", "contention test")
+        if answer.get("status") != "pending":
+            return
+    raise AssertionError(f"{name} still pending after {APPROVERS}: {answer}")
 
 
-def _wait_for_request(runtime: LocalRuntime, name: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not any(name in m.get("message", "") for m in read_outbox(runtime.data_dir)):
-        assert time.monotonic() < deadline, f"{name} never asked for approval"
-        time.sleep(0.05)
+def _wait_for_request(runtime: LocalRuntime, name: str, timeout: float = 300) -> dict[str, Any]:
+    """The approval request ``name`` sent (its outbox message)."""
+    request: dict[str, Any] = until(
+        lambda: next((m for m in read_outbox(runtime.data_dir) if name in m.get("message", "")), None),
+        timeout,
+        f"{name} to ask for approval",
+    )
+    return request
 
 
 def _states(runtime: LocalRuntime, name: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops_local.runtime import LOCAL_IMAGES, STACK_NAME
 from governed_mlops_local.template import load_template
 from tests.conftest import EVENTS_DIR, GERMAN_CREDIT, PROJECT_DIR
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 MLOPS = str(Path(sys.executable).parent / "mlops")
@@ -85,23 +85,23 @@ def test_a_push_waits_in_the_background_for_an_approval_given_from_a_second_term
     assert "started push-" in completed.stdout
     assert "Running on the local server" in completed.stdout
     # Then the execution pauses at the approval, which another process can see and decide
-    deadline = time.monotonic() + 120
-    pending: list[dict] = []
-    while time.monotonic() < deadline and not pending:
-        time.sleep(0.5)
-        rows = json.loads(mlops(data_dir, "approvals", "--json").stdout)
-        pending = [r for r in rows if r["status"] == "pending"]
-    assert pending, "no approval request appeared"
+    pending = until(
+        lambda: [r for r in json.loads(mlops(data_dir, "approvals", "--json").stdout) if r["status"] == "pending"],
+        120,
+        "an approval request",
+        poll=0.5,
+    )
     first = mlops(data_dir, "approve", pending[0]["approval_id"], "--as", APPROVER, "--reason", "looks good")
     assert "approvals: 1 of 2 (carol.approver); waiting for another approver" in first.stdout
     approved = mlops(data_dir, "approve", pending[0]["approval_id"], "--as", "dave.risk", "--reason", "agreed")
     assert "approved by carol.approver, dave.risk" in approved.stdout
-    status = "RUNNING"
-    while time.monotonic() < deadline and status == "RUNNING":
-        time.sleep(0.5)
+
+    def ended() -> str | None:
         listed = json.loads(mlops(data_dir, "executions", "--json").stdout)["executions"]
         status = next(e["status"] for e in listed if e["name"].startswith("push-"))
-    assert status == "SUCCEEDED"
+        return None if status == "RUNNING" else status
+
+    assert until(ended, 120, "the push execution to end", poll=0.5) == "SUCCEEDED"
 
 
 def test_history_of_an_unknown_execution_is_a_clear_error(data_dir: Path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from governed_mlops.errors import ExecutionNotFoundError, TransientStorageError
 from governed_mlops_local.cli.ui import render_history_table
 from governed_mlops_local.ui.history_view import describe_failure
 from governed_mlops_local.ui.server import UiRoutes
+from tests.waiting import until
 
 REGION = "us-east-1"
 TINY = {
@@ -35,10 +35,12 @@ TINY = {
 
 
 def wait_until_done(client: Any, arns: list[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while any(client.describe_execution(executionArn=a)["status"] == "RUNNING" for a in arns):
-        assert time.monotonic() < deadline, "moto's executions did not finish"
-        time.sleep(0.02)
+    until(
+        lambda: all(client.describe_execution(executionArn=a)["status"] != "RUNNING" for a in arns),
+        timeout,
+        "moto's executions to finish",
+        poll=0.02,
+    )
 
 
 @pytest.fixture

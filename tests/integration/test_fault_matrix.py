@@ -50,6 +50,7 @@ from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 from tests.dataset_variants import reexported
+from tests.waiting import stall, within
 
 pytestmark = pytest.mark.slow
 
@@ -319,13 +320,6 @@ class Run:
     outcome: Outcome | None = None
 
 
-def _stall(seconds: float) -> None:
-    """Be slow the way code is: many short steps, so a stopped invocation stops promptly."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
 def _details(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, Mapping)), {})
 
@@ -413,7 +407,7 @@ class Matrix:
         if function not in {TASKS[s].function for s in run.case.states}:
             return
         if run.timing_out:
-            _stall(LAMBDA_TIMEOUT_SECONDS + 2)
+            stall(LAMBDA_TIMEOUT_SECONDS + 2)
             raise InjectedFault(f"{function} outlived its timeout and nothing stopped it")
         state = self._state_of(run, now)
         if state not in run.case.states:
@@ -433,7 +427,7 @@ class Matrix:
             raise InjectedFault(f"injected into {state} ({function})")
         if fault == "timeout" and task.kind != "lambda":
             run.fired.append(state)
-            _stall(STATE_TIMEOUT_SECONDS + 2)
+            stall(STATE_TIMEOUT_SECONDS + 2)
             # Only reached after the state gave up (or, if nothing stopped it, reported by the case).
             raise InjectedFault(f"{state} outlived its timeout")
 
@@ -441,12 +435,13 @@ class Matrix:
         """Hold a deploying run until those before it registered: model versions follow that order."""
         assert run.order is not None
         earlier = {r.name: r for r in self.runs.values() if r.order is not None and r.order < run.order}
-        deadline = time.monotonic() + patience
-        while time.monotonic() < deadline:
+
+        def their_turn_is_over() -> bool:
             registered = {v.execution_name for v in self.registry.list_versions()}
-            if all(name in registered or r.outcome for name, r in earlier.items()):
-                return
-            time.sleep(0.2)
+            return all(name in registered or r.outcome for name, r in earlier.items())
+
+        # Past its patience the run goes on regardless (as it always has): only the order is at stake.
+        within(their_turn_is_over, patience, poll=0.2)
 
     def sagemaker_hook(self, operation: str, request: dict[str, Any]) -> None:
         """SageMakerEmulator.fault_hook: make the job itself fail, with an input its script refuses."""
@@ -579,8 +574,10 @@ class Matrix:
         for case in self.cases:
             if case.deploys:
                 self._launch(case)
-        deadline = time.monotonic() + timeout
-        while later or any(r.outcome is None for r in self.runs.values()):
+
+        def step() -> bool:
+            """One turn of the driver: launch, record what ended, decide approvals; True once all ended."""
+            nonlocal later
             # The others start once the first deployment waits to go: their work overlaps the queue.
             if later and (not self.runs or any(r.link or r.outcome for r in self.runs.values())):
                 for case in later:
@@ -592,14 +589,18 @@ class Matrix:
                 if run.outcome is None and status.get(run.name) in TERMINAL:
                     self._record(run)
             self._tick()
-            running = [r.case.id for r in self.runs.values() if r.outcome is None]
-            assert time.monotonic() < deadline, f"still running: {running}"
-            time.sleep(0.5)
+            return not later and all(r.outcome is not None for r in self.runs.values())
+
+        if not within(step, timeout, poll=0.5):
+            raise AssertionError(f"still running: {[r.case.id for r in self.runs.values() if r.outcome is None]}")
         return {run.case.id: run for run in self.runs.values()}
 
     def alerts(self) -> dict[str, list[dict[str, Any]]]:
-        """Alert and notification attributes per execution name (the last ones are given a moment to land)."""
-        time.sleep(0.5)
+        """Alert and notification attributes per execution name.
+
+        Complete once ``run`` returned: ``_record`` called ``LocalRuntime.persist`` for every run, which returns only
+        after the end was announced and what the announcement triggers (the monitor's alert) was delivered.
+        """
         found: dict[str, list[dict[str, Any]]] = {}
         for message in read_outbox(self.runtime.data_dir):
             attributes = message.get("attributes", {})

@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from click.testing import CliRunner
 from governed_mlops_local.cli import main
 from governed_mlops_local.cli.githook import git_hook
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
+from tests.waiting import until, within
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
 APPROVER = "carol.approver"
@@ -88,6 +88,10 @@ def processes_naming(data_dir: Path) -> list[int]:
     return found
 
 
+def alive(pids: set[int]) -> set[int]:
+    return {p for p in pids if Path(f"/proc/{p}").exists()}
+
+
 def end_processes(data_dir: Path) -> None:
     pids = set(processes_naming(data_dir))
     runtime = data_dir / "runtime.json"
@@ -99,10 +103,8 @@ def end_processes(data_dir: Path) -> None:
                 os.kill(pid, sig)
             except (ProcessLookupError, PermissionError):
                 continue
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
-            time.sleep(0.1)
-        pids = {p for p in pids if Path(f"/proc/{p}").exists()}
+        within(lambda signalled=pids: not alive(signalled), 10, poll=0.1)
+        pids = alive(pids)
 
 
 @dataclass
@@ -135,35 +137,34 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
 
 
 def wait_for_push_execution(data_dir: Path, sha: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = executions(data_dir, "push-" + sha[:16])
-        if rows or time.monotonic() > deadline:
-            assert len(rows) == 1, rows
-            return rows[0]
-        time.sleep(0.5)
+    rows = within(lambda: executions(data_dir, "push-" + sha[:16]), timeout, poll=0.5)
+    assert len(rows) == 1, rows
+    return rows[0]
 
 
 def started_input(data_dir: Path, name: str, timeout: float = 60) -> dict[str, Any]:
     """The execution input from the ExecutionStarted event (persisted by the background process)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = json.loads(mlops(data_dir, "history", name, "--json").stdout)["events"]
-        if events or time.monotonic() > deadline:
-            assert events, f"no history for {name}"
-            assert events[0]["type"] == "ExecutionStarted", events
-            parsed: dict[str, Any] = json.loads(events[0]["executionStartedEventDetails"]["input"])
-            return parsed
-        time.sleep(0.5)
+    events = until(
+        lambda: json.loads(mlops(data_dir, "history", name, "--json").stdout)["events"],
+        timeout,
+        f"the history of {name}",
+        poll=0.5,
+    )
+    assert events[0]["type"] == "ExecutionStarted", events
+    parsed: dict[str, Any] = json.loads(events[0]["executionStartedEventDetails"]["input"])
+    return parsed
 
 
 def wait_until_ended(data_dir: Path, name: str, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        (row,) = executions(data_dir, name)
-        if row["status"] != "RUNNING" or time.monotonic() > deadline:
-            return row
-        time.sleep(0.5)
+    rows: list[dict[str, Any]] = []
+
+    def ended() -> bool:
+        rows[:] = executions(data_dir, name)
+        assert len(rows) == 1, rows
+        return bool(rows[0]["status"] != "RUNNING")
+
+    within(ended, timeout, poll=0.5)
+    return rows[0]
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from governed_mlops_local.cli import main
 from governed_mlops_local.cli import ui as ui_cli
 from governed_mlops_local.cli.aws_history import aws_options, history_from_aws, render
 from governed_mlops_local.ui.server import UiRoutes
+from tests.waiting import until
 
 REGION = "eu-west-1"
 PIPELINE = {
@@ -79,10 +79,12 @@ def deployed(aws_config: Path) -> Iterator[Deployed]:
             client.start_execution(stateMachineArn=machine, name=name, input=json.dumps({"ok": ok}))["executionArn"]
             for name, ok in (("push-ok", True), ("push-rejected", False))
         ]
-        deadline = time.monotonic() + 30
-        while any(client.describe_execution(executionArn=a)["status"] == "RUNNING" for a in arns):
-            assert time.monotonic() < deadline, "moto's executions did not finish"
-            time.sleep(0.02)
+        until(
+            lambda: all(client.describe_execution(executionArn=a)["status"] != "RUNNING" for a in arns),
+            30,
+            "moto's executions to finish",
+            poll=0.02,
+        )
         yield Deployed(client, machine, *arns)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from moto import mock_aws
 
 from governed_mlops_local.lambda_host import LambdaHost, LambdaServiceError
 from governed_mlops_local.template import FunctionSpec
+from tests.waiting import stall, until
 
 ROLE = "arn:aws:iam::123456789012:role/test-statemachine-role"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:echo"
@@ -69,10 +69,12 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         name=f"m-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
     )
     execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="run", input="{}")
-    deadline = time.monotonic() + 30
-    while (describe := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "the execution did not end"
-        time.sleep(0.02)
+
+    def ended() -> dict[str, Any] | None:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        return None if described["status"] == "RUNNING" else described
+
+    describe = until(ended, 30, "the execution to end", poll=0.02)
     assert describe["status"] == "SUCCEEDED", describe
     return dict(json.loads(describe["output"]))
 
@@ -136,9 +138,7 @@ def test_a_timed_out_function_is_named_sandbox_timedout(host: LambdaHost, task: 
     host.set_timeout("EchoFunction", 0.2)
 
     def slow(function: str, payload: Any) -> None:
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            time.sleep(0.01)
+        stall(2)
 
     host.fault_hook = slow
 

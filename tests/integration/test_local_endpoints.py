@@ -46,6 +46,7 @@ from governed_mlops_ml.model import MODEL_FILE, predict_scores, save_booster, tr
 from governed_mlops_ml.monitoring import read_capture
 from governed_mlops_ml.serving import write_inference_settings
 from governed_mlops_ml.training import train_model
+from tests.waiting import until, within
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
@@ -277,20 +278,30 @@ class Traffic:
     def served(self) -> Counter[str | None]:
         return Counter(a.endpoint_config for a in self.answers if a.status == 200)
 
+    def answered_after(self, moment: float, count: int = 20, timeout: float = 30) -> None:
+        """Wait until ``count`` requests sent after ``moment`` (a time.time()) were answered."""
+        until(
+            lambda: sum(1 for a in list(self.answers) if a.time > moment) >= count,
+            timeout,
+            f"{count} requests answered after the endpoint settled",
+            poll=0.01,
+        )
+
 
 def watch(hosting: LocalSageMakerHosting, endpoint: str, timeout: float) -> list[dict[str, Any]]:
     """Poll DescribeEndpoint as the ASL would, until the endpoint is InService again; every distinct answer."""
     seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def settled() -> bool:
         answer = hosting.describe_endpoint(endpoint)
         pending = answer.get("PendingDeploymentSummary", {}).get("ProductionVariants", [{}])[0]
         key = (answer["EndpointStatus"], answer["EndpointConfigName"], pending.get("VariantStatus"))
         if not seen or seen[-1]["key"] != key:
             seen.append({"key": key, "describe": answer})
-        if answer["EndpointStatus"] in ("InService", "Failed"):
-            return seen
-        time.sleep(0.005)
+        return answer["EndpointStatus"] in ("InService", "Failed")
+
+    if within(settled, timeout, poll=0.005):
+        return seen
     pytest.fail(f"endpoint {endpoint} did not settle within {timeout} s: {seen[-1]['key'] if seen else None}")
 
 
@@ -509,7 +520,7 @@ def test_good_canary_bakes_then_serves_all_traffic(hosting: LocalSageMakerHostin
         hosting.update_endpoint(canary(green))
         seen = watch(hosting, "credit", timeout=30)
         switched = time.time()
-        time.sleep(0.2)
+        traffic.answered_after(switched)
     # Then describe shows the old config while updating, the canary's share, and finally the new config
     statuses = [step["key"][0] for step in seen]
     assert statuses[0] == "Updating"
@@ -539,10 +550,12 @@ def test_canary_traffic_share_is_about_the_canary_size(hosting: LocalSageMakerHo
     in_service(hosting, "credit")
     hosting.register_alarms("credit", alarms(models))
     hosting.update_endpoint(canary(add_config(hosting, "retrained"), wait=3600, termination=0))
-    deadline = time.monotonic() + 10 + PROVISION_SECONDS * TIME_SCALE
-    while "Baking" not in json.dumps(hosting.describe_endpoint("credit").get("PendingDeploymentSummary")):
-        assert time.monotonic() < deadline, "the canary never started baking"
-        time.sleep(0.005)
+    until(
+        lambda: "Baking" in json.dumps(hosting.describe_endpoint("credit").get("PendingDeploymentSummary")),
+        10 + PROVISION_SECONDS * TIME_SCALE,
+        "the canary to start baking",
+        poll=0.005,
+    )
     bodies = [csv_body(models, [row]) for row in range(1000)]
     served = Counter(hosting.invoke("credit", body, "text/csv").endpoint_config_name for body in bodies)
     assert 0.15 < served["c-retrained"] / 1000 < 0.25
@@ -558,7 +571,7 @@ def test_flipped_canary_rolls_back_on_the_behaviour_alarm(hosting: LocalSageMake
         hosting.update_endpoint(canary(add_config(hosting, "flipped"), wait=3600))
         seen = watch(hosting, "credit", timeout=30)
         settled = time.time()
-        time.sleep(0.2)
+        traffic.answered_after(settled)
     # Then the approval-rate alarm fires, the endpoint rolls back and serves the old config
     statuses = [step["key"][0] for step in seen]
     assert statuses[-2:] == ["RollingBack", "InService"]
@@ -585,7 +598,7 @@ def test_failing_canary_rolls_back_on_the_5xx_alarm(hosting: LocalSageMakerHosti
         hosting.update_endpoint(canary(add_config(hosting, "spec-mismatch"), wait=3600))
         seen = watch(hosting, "credit", timeout=30)
         settled = time.time()
-        time.sleep(0.2)
+        traffic.answered_after(settled)
     final = seen[-1]["describe"]
     assert final["EndpointConfigName"] == "c-good"
     assert "alarm canary-5xx went to ALARM" in final["FailureReason"]

@@ -7,7 +7,6 @@ once produce in AWS.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from governed_mlops.adapters.approvals import DynamoDBApprovalStore
 from governed_mlops.errors import ApprovalAlreadyDecided, ConfigError, DuplicateApprover
 from governed_mlops.models import ApprovalRecord, ApproverSignoff
 from tests.conftest import PROJECT_DIR, pending_approval
+from tests.waiting import until
 
 REGION = "us-east-1"
 TABLE = "governed-mlops-approvals"
@@ -183,12 +183,12 @@ def test_a_high_risk_model_deploys_only_after_two_distinct_approvers(tmp_path: P
             GERMAN_CREDIT.read_bytes(), "datasets/credit-risk/german_credit.csv", requester="alice.engineer"
         )
         arn = deliveries[0].result["runs"][0]["execution_arn"]
-        deadline = time.monotonic() + 180
-        while not read_outbox(data_dir):
-            assert time.monotonic() < deadline, "no approval request was sent"
+
+        def sent() -> list[dict]:
             assert runtime.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
-            time.sleep(0.05)
-        attributes = read_outbox(data_dir)[-1]["attributes"]
+            return read_outbox(data_dir)
+
+        attributes = until(sent, 180, "the approval request")[-1]["attributes"]
         assert (attributes["risk_tier"], attributes["approvals_required"]) == ("high", "2")
         link = attributes["link"]
 

@@ -56,6 +56,7 @@ from tests.parity.managed_login import MOTO_TOTP_SWITCH, ManagedLoginDouble
 from tests.parity.redrive import install_redrive_api
 from tests.parity.sagemaker_service import SageMakerService
 from tests.parity.stack import HARNESS_CREDENTIALS, DeployedFunction, ParityStack
+from tests.waiting import within
 
 #: Packages a Lambda function imports from its layer: each function gets its own copy.
 _LAYER_PACKAGES = ("governed_mlops",)
@@ -950,14 +951,15 @@ class ParityRuntime:
     def wait(self, execution_arn: str, *, timeout: float = 180.0, until: set[str] | None = None) -> dict[str, Any]:
         """Wait for the execution to reach ``until`` (default: any end); an end is announced on the bus."""
         wanted = until or TERMINAL
-        deadline = time.monotonic() + timeout
-        while True:
-            described = self.sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] in wanted:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout:.0f} s")
-            time.sleep(0.05)
+        described: dict[str, Any] = {}
+
+        def reached() -> bool:
+            described.clear()
+            described.update(self.sfn.describe_execution(executionArn=execution_arn))
+            return described["status"] in wanted
+
+        if not within(reached, timeout):
+            raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout:.0f} s")
         if described["status"] in TERMINAL:
             self.announce(described)
         return dict(described)

@@ -29,6 +29,7 @@ from moto import mock_aws
 from tests.parity.iam import ApiCall, CallRecorder, IamChecker
 from tests.parity.runtime import Delivery, ParityRuntime
 from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack, deploy_parity_stack
+from tests.waiting import within
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT_DIR / "template.yaml"
@@ -109,18 +110,19 @@ class World:
     # -- notifications --------------------------------------------------------------------------
     def messages(self, queue_url: str, *, wait: float = 0.0) -> list[dict[str, Any]]:
         """New SNS notifications delivered to ``queue_url`` (SNS JSON envelopes)."""
-        deadline = time.monotonic() + wait
-        found: list[dict[str, Any]] = []
-        while True:
+
+        def received() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
             answer = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
             for message in answer.get("Messages", []):
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 if message["MessageId"] not in self.seen_messages:
                     self.seen_messages.add(message["MessageId"])
                     found.append(json.loads(message["Body"]))
-            if found or time.monotonic() >= deadline:
-                return found
-            time.sleep(0.1)
+            return found
+
+        messages: list[dict[str, Any]] = within(received, wait, poll=0.1)
+        return messages
 
     def approval_link(self, execution_arn: str, *, timeout: float = 180.0) -> str:
         """The signed link of the approval notification ``execution_arn`` sends (fails if the run ends first).

@@ -1,4 +1,8 @@
-"""Fixtures for the pure unit tests: the real German credit data and its configuration."""
+"""Fixtures for the pure unit tests: the real German credit data and its configuration.
+
+Every unit test runs with network sockets disabled (pytest-socket): a test that needs a server, a port or moto's
+HTTP layer belongs in tests/integration. Unix-domain sockets stay allowed (``socket.socketpair`` behind an asyncio
+event loop, a subprocess's pipes)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,12 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+# The X-Ray SDK (behind Powertools' Tracer) creates its UDP emitter socket when first imported; it sends nothing
+# outside Lambda. Imported here, while sockets still work, so which test imports a handler first does not matter.
+import aws_xray_sdk.core  # noqa: F401
 import pandas as pd
 import pytest
+from pytest_socket import disable_socket
 
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.hyperparameters import parse_hyperparameters
@@ -24,6 +32,18 @@ GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
 GERMAN_CREDIT_CONFIG = REPO_ROOT / "models" / "credit-risk" / "config.yaml"
 
 Table = tuple[list[str], list[list[str]]]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """No network for a unit test or its fixtures (a conftest hook applies to the tests below this directory only).
+
+    tryfirst: before pytest sets up the test's fixtures. pytest-socket's teardown hook restores the real socket after
+    every test, so the integration tests that share an xdist worker keep it. Its opt-outs are refused here.
+    """
+    if item.get_closest_marker("enable_socket") or "socket_enabled" in getattr(item, "fixturenames", ()):
+        pytest.fail(f"{item.nodeid}: a unit test gets no sockets; one that needs them is an integration test", False)
+    disable_socket(allow_unix_socket=True)
 
 
 @pytest.fixture(scope="session")

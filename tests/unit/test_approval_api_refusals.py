@@ -19,12 +19,12 @@ from governed_mlops.domain import approval as rules
 from governed_mlops.errors import MalformedDecision
 from governed_mlops.services.approval import ApprovalDeps
 from governed_mlops_local.gateway import proxy_event
-from tests.conftest import PROJECT_DIR, pending_approval
+from tests.conftest import PROJECT_DIR, FixedLambdaContext, pending_approval
 
 APP = PROJECT_DIR / "functions" / "approval_api" / "app.py"
 APPROVAL_ID = "A" * 32
 GROUP = "model-approvers"
-CONTEXT = mock.Mock(function_name="f", memory_limit_in_mb=128, invoked_function_arn="arn:f", aws_request_id="r")
+CONTEXT = FixedLambdaContext(function_name="governed-mlops-approval-api")
 
 
 class RecordingAudit:

@@ -18,7 +18,7 @@ from governed_mlops.adapters.approvals import FileSecret, LocalApprovalStore, Lo
 from governed_mlops.domain.approval import approval_link
 from governed_mlops.services.approval import ApprovalDeps
 from governed_mlops.services.audit import NullAudit
-from tests.conftest import PROJECT_DIR, pending_approval
+from tests.conftest import PROJECT_DIR, FixedLambdaContext, pending_approval
 
 APP = PROJECT_DIR / "functions" / "approval_api" / "app.py"
 
@@ -111,14 +111,18 @@ queries = st.dictionaries(
     path=paths, query=queries, user=st.sampled_from(["carol.approver", "alice", "", "mallory"]), genuine=st.booleans()
 )
 def test_no_get_changes_any_state(
-    api: tuple[ModuleType, ApprovalDeps, RecordingSfn, str], path: str, query: dict[str, str], user: str, genuine: bool
+    api: tuple[ModuleType, ApprovalDeps, RecordingSfn, str],
+    lambda_context: FixedLambdaContext,
+    path: str,
+    query: dict[str, str],
+    user: str,
+    genuine: bool,
 ) -> None:
     module, deps, sfn, link = api
     if genuine:  # also the genuine link, with its valid signature, and extra parameters such as decision=approve
         path, raw = link.split("127.0.0.1:1", 1)[1].split("?")
         query = {**query, **dict(part.split("=", 1) for part in raw.split("&"))}
-    context = mock.Mock(function_name="f", memory_limit_in_mb=128, invoked_function_arn="arn:f", aws_request_id="r")
-    answer = module.lambda_handler(_event(path, query, user), context)
+    answer = module.lambda_handler(_event(path, query, user), lambda_context)
     # No identity (user "") means no session: a browser GET is sent to sign in (302), never served.
     assert answer["statusCode"] in ({302, 404, 405} if not user else {200, 403, 404, 405})
     if genuine and path.count("/") == 2 and user:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import textwrap
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,20 @@ import pytest
 
 from governed_mlops_local.lambda_host import TIMED_OUT, InvocationError, LambdaHost, LambdaServiceError
 from governed_mlops_local.template import FunctionSpec
+from tests.waiting import stall, until
 
 LOCAL_ARN = "arn:aws:lambda:us-east-1:000000000000:function:local-sagemaker-createModel"
 HANDLER = textwrap.dedent(
     """
-    import time
+    from tests.waiting import stall
 
     CALLS = []
 
     def lambda_handler(event, context):
         CALLS.append(event)
         if event.get("sleep"):
-            # A slow handler: many short sleeps, as real work is many Python instructions.
-            deadline = time.monotonic() + event["sleep"]
-            while time.monotonic() < deadline:
-                time.sleep(0.01)
+            # A slow handler: many short steps, as real work is many Python instructions.
+            stall(event["sleep"])
             CALLS.append("finished after sleeping")
         return {"echo": event, "remaining_ms": context.get_remaining_time_in_millis()}
     """
@@ -141,19 +139,22 @@ def test_a_timed_out_handler_is_stopped_and_does_no_more_work(host: LambdaHost, 
 
     with pytest.raises(InvocationError):
         host.invoke(spec.arn, {"sleep": 0.6})
-    time.sleep(0.8)  # longer than the handler would have needed
+    # Once its thread is gone (a handler left running would finish after 0.6 s and say so)
+    until(
+        lambda: not [t for t in threading.enumerate() if t.name == "lambda-EchoFunction"],
+        5,
+        "the timed-out handler's thread to end",
+        poll=0.01,
+    )
 
     assert "finished after sleeping" not in handler_calls(host)
-    assert not [t for t in threading.enumerate() if t.name == "lambda-EchoFunction"]
 
 
 def test_a_slow_hook_counts_against_the_timeout(host: LambdaHost, spec: FunctionSpec) -> None:
     host.set_timeout(spec.arn, 0.2)
 
     def slow(function: str, payload: Any) -> None:
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            time.sleep(0.01)
+        stall(1.0)
 
     host.fault_hook = slow
 

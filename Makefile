@@ -82,19 +82,23 @@ static: .tools/sam/bin/sam .tools/checkov/bin/checkov .tools/statelint/bin/state
 # e.g. `make unit PYTEST_ARGS=--randomly-seed=N` (or `-p no:randomly` for file order while bisecting).
 PYTEST_ARGS ?=
 
+# Two sessions: the unit tier with sockets off (pytest-socket's switch is process-wide, so a session
+# fixture's server thread in the same worker would lose its sockets), then everything else. The unit
+# tier runs in random order (seed printed); the other tiers share session runtimes and run in file order.
 test: $(VENV)/.synced lint typecheck static
-	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/unit
+	$(VENV)/bin/pytest -n 2 --dist loadfile -p no:randomly $(PYTEST_ARGS) --ignore=tests/unit
 
 # One tier at a time (make test runs them all).
 unit: $(VENV)/.synced
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/unit
 
 integration: $(VENV)/.synced
-	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/integration
+	$(VENV)/bin/pytest -n 2 --dist loadfile -p no:randomly $(PYTEST_ARGS) tests/integration
 
 # template.yaml deployed into moto, every handler with MLOPS_BACKEND=aws under its own role, every call IAM-checked.
 parity: $(VENV)/.synced
-	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/parity
+	$(VENV)/bin/pytest -n 2 --dist loadfile -p no:randomly $(PYTEST_ARGS) tests/parity
 
 # Headless Chromium from the Debian package (`playwright install` cannot download here); axe-core, the
 # accessibility check, ships inside the axe-playwright-python wheel that `uv sync` installs.
@@ -105,7 +109,7 @@ chromium:
 # Approver journeys and on-call pages in Chromium, each page checked with axe-core; screenshots and axe
 # results per test under test-results/.
 browser: $(VENV)/.synced chromium
-	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/browser
+	$(VENV)/bin/pytest -p no:randomly $(PYTEST_ARGS) tests/browser
 
 sam-build: .tools/sam/bin/sam
 	PATH="$$(dirname $$(readlink -f $(PYTHON))):$$PATH" .tools/sam/bin/sam build --template template.yaml

@@ -356,7 +356,8 @@ class Matrix:
         superseded = [c for c in self._order if c.path == "superseded"]
         #: Registration order: superseded runs first (they must be older), then the approval order.
         self._registration = superseded + [c for c in self._order if c.path != "superseded"]
-        self._machine_arn = next(iter(runtime.template.state_machines.values())).arn
+        machine = next(iter(runtime.template.state_machines.values()))
+        self._machine_arn, self._alias_arn = machine.arn, machine.alias_arn
         self._started = time.monotonic()
 
     # -- which execution and state an invocation belongs to -----------------------------------------
@@ -459,6 +460,16 @@ class Matrix:
             request["AppSpecification"]["ContainerArguments"].append("--injected-fault")
 
     # -- launching ----------------------------------------------------------------------------------
+    def _deploy(self, definition: str) -> None:
+        """What ``sam deploy`` does with AutoPublishAlias: publish the definition and point the alias at it."""
+        sfn = self.runtime.sfn
+        version = sfn.update_state_machine(stateMachineArn=self._machine_arn, definition=definition, publish=True)
+        if self._alias_arn is not None:  # the trigger starts the alias: its target is what runs
+            sfn.update_state_machine_alias(
+                stateMachineAliasArn=self._alias_arn,
+                routingConfiguration=[{"stateMachineVersionArn": version["stateMachineVersionArn"], "weight": 100}],
+            )
+
     def _launch(self, case: Case) -> None:
         task = TASKS[case.states[0]]
         with self._launching:
@@ -469,9 +480,7 @@ class Matrix:
                 original = self.runtime.sfn.describe_state_machine(stateMachineArn=self._machine_arn)["definition"]
                 shortened = json.loads(original)
                 shortened["States"][task.name]["TimeoutSeconds"] = STATE_TIMEOUT_SECONDS
-                self.runtime.sfn.update_state_machine(
-                    stateMachineArn=self._machine_arn, definition=json.dumps(shortened)
-                )
+                self._deploy(json.dumps(shortened))
             try:
                 key = (
                     "datasets/credit-risk/fault-matrix-"
@@ -481,7 +490,7 @@ class Matrix:
                 _, deliveries = self.runtime.upload(case_data(case), key)
             finally:
                 if original is not None:
-                    self.runtime.sfn.update_state_machine(stateMachineArn=self._machine_arn, definition=original)
+                    self._deploy(original)
             assert [d.error for d in deliveries] == [None], deliveries
             assert deliveries[0].result is not None
             arn = str(deliveries[0].result["runs"][0]["execution_arn"])

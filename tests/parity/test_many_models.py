@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from governed_mlops.domain.trigger import upload_evidence_key
 from tests.parity.world import PROJECT_DIR, World, parity_world
 
 pytestmark = pytest.mark.parity
@@ -166,3 +167,28 @@ def test_a_dataset_for_an_unknown_model_is_refused_by_name(world: World) -> None
     assert "no-such-model" in str(delivery.error)
     assert "credit-risk" in str(delivery.error)
     assert LENDING in str(delivery.error)
+
+
+def test_an_uploads_cloudtrail_event_records_the_uploader_under_the_triggers_own_role(world: World) -> None:
+    account = world.stack.account_id
+    erin = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{account}:assumed-role/AWSReservedSSO_DataScience_0123456789abcdef/erin.engineer",
+        "accountId": account,
+    }
+    key = world.data_key("x.csv", model="no-such-model")  # no run starts: only the upload is recorded
+    before, mark = len(world.runtime.trail_deliveries), world.mark()
+    try:
+        world.runtime.upload(world.data_bucket, key, b"a,b\n1,2\n", requester=account, identity=erin)
+    finally:
+        world.remove_object(world.data_bucket, key)
+
+    # CloudTrail's data event reached the trigger, which kept who signed the PutObject in the audit bucket
+    (recorded,) = world.runtime.trail_deliveries[before:]
+    assert (recorded.target, recorded.error_type) == ("TriggerFunction", None), recorded
+    pinned = recorded.result["recorded_upload"]
+    version = pinned.split("?versionId=", 1)[1]
+    evidence_key = upload_evidence_key(world.data_bucket, key, version)
+    body = world.client("s3").get_object(Bucket=world.stack.ref("AuditBucket"), Key=evidence_key)["Body"].read()
+    assert (json.loads(body)["person"], json.loads(body)["version_id"]) == ("erin.engineer", version)
+    world.assert_allowed(mark)

@@ -65,6 +65,8 @@ def plot_stage(report: Mapping[str, Any], stage: str, path: Path) -> Path:
     section = report.get(STAGE_SECTIONS[stage])
     if not isinstance(section, Mapping):
         raise JobInputError(f"bias report has no {STAGE_SECTIONS[stage]} section to plot")
+    if not section.get("facets") and section.get("not_assessed_reason"):
+        return _plot_not_assessed(section, stage, path)
     facets = _facet_rows(section)
     metrics = [name for name in STAGE_METRICS[stage] if any(name in row["metrics"] for row in facets)]
     rows = max(1, math.ceil(len(metrics) / _COLUMNS))
@@ -77,6 +79,19 @@ def plot_stage(report: Mapping[str, Any], stage: str, path: Path) -> Path:
             _draw_metric(figure.add_subplot(grid[divmod(position, _COLUMNS)]), metric, facets)
         label = f"{section.get('label', '?')} = {section.get('label_value_or_threshold', '?')}"
         figure.suptitle(f"{_STAGE_TITLES[stage]} — favourable outcome: {label}", fontsize=14)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        render_png(figure, path)
+    return path
+
+
+def _plot_not_assessed(section: Mapping[str, Any], stage: str, path: Path) -> Path:
+    """A one-panel chart that says no attribute was analysed, and why (so no reader mistakes it for a pass)."""
+    with mpl.style.context("default"):
+        figure = Figure(figsize=(_PANEL_INCHES[0] * 2, _PANEL_INCHES[1]), dpi=_DPI)
+        FigureCanvasAgg(figure)
+        reason = textwrap.fill(f"Not assessed: {section['not_assessed_reason']}", 2 * _TITLE_CHARACTERS)
+        figure.text(0.5, 0.55, reason, ha="center", va="center", fontsize=11, wrap=True)
+        figure.suptitle(_STAGE_TITLES[stage], fontsize=14)
         path.parent.mkdir(parents=True, exist_ok=True)
         render_png(figure, path)
     return path

@@ -238,3 +238,37 @@ def _scores(answer: str) -> list[float]:
         predictions = parsed.get("predictions", parsed) if isinstance(parsed, dict) else parsed
         return [float(p["score"] if isinstance(p, dict) else p) for p in predictions]
     return [float(value) for line in text.splitlines() for value in line.split(",") if value]
+
+
+def test_a_dataset_with_no_protected_attribute_goes_the_documented_path_with_bias_not_assessed(
+    checkout: Path, tmp_path: Path
+):
+    # Given a real dataset with no column named like a protected attribute (Breast Cancer Wisconsin
+    # (Diagnostic), bundled with scikit-learn: 569 rows, 30 numeric measurements, a text target)
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    frame = bunch.frame.rename(columns=lambda name: name.replace(" ", "_"))
+    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
+    data_file = tmp_path / "breast_cancer.csv"
+    frame.to_csv(data_file, index=False)
+    data_dir = tmp_path / "mlops-data"
+    # When it goes through the README's commands
+    config = documented_path(checkout, data_dir, "tumour-triage", data_file, "diagnosis", "benign")
+    # Then the configuration says why no bias facet is analysed (instead of leaving bias out, which the
+    # pipeline refused at Prepare Data), and the run ended SUCCEEDED and serving (asserted above)
+    assert config.bias is not None
+    assert config.bias.facets == []
+    reason = config.bias.not_assessed_reason
+    assert reason is not None
+    assert "breast_cancer.csv" in reason
+    # And the evidence an approver reads says "not assessed" with that reason, not "not supplied"
+    (report,) = data_dir.glob("s3/*/runs/*/evidence/tumour-triage-1/evidence_report.html")
+    text = report.read_text(encoding="utf-8")
+    assert "Not assessed" in text
+    assert reason in text
+    assert "No bias report was supplied" not in text
+    card = json.loads(report.with_name("model_card.json").read_text(encoding="utf-8"))
+    assert "Bias was not assessed" in json.dumps(card)
+    scores = invoke(checkout, data_dir, "tumour-triage", [_instance(frame.iloc[0], config.dataset.features)])
+    assert len(scores) == 1

@@ -266,10 +266,11 @@ def test_words_hiding_protected_names_are_not_protected():
     assert proposal.facets == []
 
 
-def test_without_protected_columns_there_is_no_bias_section_and_a_note_says_so():
+def test_without_protected_columns_bias_has_no_facet_and_a_note_says_so():
     proposal, text, config = _onboard(_base())
-    assert config.bias is None
-    assert "bias" not in yaml.safe_load(text)
+    assert config.bias is not None
+    assert config.bias.facets == []
+    assert yaml.safe_load(text)["bias"]["facets"] == []
     assert any("no protected attribute" in note for note in proposal.notes)
 
 

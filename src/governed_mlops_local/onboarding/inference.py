@@ -93,8 +93,9 @@ def infer(
     if not proposal.facets:
         proposal.notes.append(
             "no protected attribute (age, sex/gender, marital status, race/ethnicity, religion, nationality/"
-            "foreign worker, disability) was recognised by column name: the configuration has no bias section, "
-            "so no bias gate runs; add one by hand if the data holds such a column under another name"
+            "foreign worker, disability) was recognised by column name: the bias jobs run with no facet and "
+            "report 'not assessed' with the reason in bias.not_assessed_reason, which approvers see; if the data "
+            "holds such a column under another name, add it under bias.facets and remove the reason"
         )
     return proposal
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import PurePath
 
 from governed_mlops.config import APPROVALS_REQUIRED
 from governed_mlops_local.onboarding.proposal import Proposal
@@ -21,6 +22,12 @@ from governed_mlops_local.onboarding.rules import (
 )
 from governed_mlops_local.onboarding.wording import pct, shorten
 from governed_mlops_local.onboarding.yaml_writer import YamlWriter
+
+#: The configuration's ``bias.not_assessed_reason`` when no column is recognised as a protected attribute.
+NOT_ASSESSED_REASON = (
+    "no column of {source} is named like a protected attribute; a model-risk reviewer must confirm that the data "
+    "holds none under another name"
+)
 
 
 def render_config(proposal: Proposal, *, generated_on: date, command: str) -> str:
@@ -212,10 +219,14 @@ def _render_bias(out: YamlWriter, p: Proposal) -> None:
     if not p.facets:
         out.comments(
             0,
-            "No bias section: no column name was recognised as a protected attribute (age, sex/gender, marital "
-            "status, race/ethnicity, religion, nationality/foreign worker, disability), so no bias gate runs. "
-            "Add one if the data holds such a column under another name.",
+            "No facet: no column name was recognised as a protected attribute (age, sex/gender, marital "
+            "status, race/ethnicity, religion, nationality/foreign worker, disability). The bias jobs still run "
+            "and report 'not assessed' with the reason below, which the approval page and the model card show. "
+            "If the data holds such a column under another name, list it under facets and remove the reason.",
         )
+        out.key(0, "bias", None)
+        out.flow(1, "facets", [])
+        out.key(1, "not_assessed_reason", NOT_ASSESSED_REASON.format(source=PurePath(p.source).name))
         out.blank()
         return
     out.comments(

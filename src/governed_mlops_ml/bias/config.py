@@ -18,7 +18,9 @@ __all__ = ["BIAS_CONFIG_FILE", "BiasJobConfig", "Facet", "parse_bias_config"]
 
 BIAS_CONFIG_FILE = "bias_config.json"
 
-_CONFIG_KEYS = frozenset({"label", "positive_label", "facets", "group_column", "thresholds", "decision_threshold"})
+_CONFIG_KEYS = frozenset(
+    {"label", "positive_label", "facets", "group_column", "thresholds", "decision_threshold", "not_assessed_reason"}
+)
 _FACET_KEYS = frozenset({"name", "column", "values", "prefix", "threshold"})
 _FACET_SELECTORS = ("values", "prefix", "threshold")
 _LIMIT_KEYS = frozenset({"min", "max"})
@@ -59,6 +61,8 @@ class BiasJobConfig:
     group_column: str | None
     thresholds: dict[str, dict[str, dict[str, float]]]
     decision_threshold: float | None
+    #: Why no facet is analysed (the data holds no protected attribute): set exactly when ``facets`` is empty.
+    not_assessed_reason: str | None = None
 
 
 def parse_bias_config(raw: Any) -> BiasJobConfig:
@@ -79,8 +83,15 @@ def parse_bias_config(raw: Any) -> BiasJobConfig:
     if unknown or missing:
         raise JobInputError(f"{BIAS_CONFIG_FILE}: missing keys {missing}, unknown keys {unknown}")
     facets_raw = raw["facets"]
-    if not isinstance(facets_raw, list) or not facets_raw:
-        raise JobInputError(f"{BIAS_CONFIG_FILE}: 'facets' must be a non-empty list, got {facets_raw!r}")
+    reason = raw.get("not_assessed_reason")
+    if not isinstance(facets_raw, list):
+        raise JobInputError(f"{BIAS_CONFIG_FILE}: 'facets' must be a list, got {facets_raw!r}")
+    if not facets_raw and not (isinstance(reason, str) and reason.strip()):
+        raise JobInputError(
+            f"{BIAS_CONFIG_FILE}: 'facets' is empty and no 'not_assessed_reason' says why no attribute is analysed"
+        )
+    if facets_raw and reason is not None:
+        raise JobInputError(f"{BIAS_CONFIG_FILE}: 'not_assessed_reason' is only for a configuration with no facets")
     facets = tuple(_parse_facet(entry, position) for position, entry in enumerate(facets_raw))
     names = [facet.name for facet in facets]
     duplicated = sorted({name for name in names if names.count(name) > 1})
@@ -104,6 +115,7 @@ def parse_bias_config(raw: Any) -> BiasJobConfig:
         group_column=group_column,
         thresholds=_parse_thresholds(raw.get("thresholds") or {}, set(names), group_column is not None),
         decision_threshold=decision_threshold,
+        not_assessed_reason=reason.strip() if isinstance(reason, str) else None,
     )
 
 

@@ -189,7 +189,8 @@ def bias_report(
     """Clarify's ``analysis.json`` for one stage (``"pre"`` or ``"post"``) of every configured facet.
 
     Shape: ``{"version": "1.0", "<stage section>": {"label", "facets": {facet name: [{"value_or_threshold",
-    "metrics": [{name, description, value[, error][, limit]}]}]}, "label_value_or_threshold"}}``.
+    "metrics": [{name, description, value[, error][, limit]}]}]}, "label_value_or_threshold"[,
+    "not_assessed_reason"]}}``; with no configured facet, ``facets`` is empty and the reason says why.
     The configured limits are copied next to their metrics; they are not enforced here.
 
     ``predicted`` (0/1 per row) is required for ``"post"``; ``features`` with ``feature_sources``
@@ -223,7 +224,14 @@ def bias_report(
         limits = config.thresholds.get(facet.name, {})
         metrics = [result.to_report(limits.get(name)) for name, result in results.items()]
         facets[facet.name] = [{"value_or_threshold": facet.value_or_threshold, "metrics": metrics}]
-    section = {"label": config.label, "facets": facets, "label_value_or_threshold": config.positive_label}
+    section: dict[str, Any] = {
+        "label": config.label,
+        "facets": facets,
+        "label_value_or_threshold": config.positive_label,
+    }
+    if config.not_assessed_reason is not None:
+        # Clarify's shape has no word for "nothing to analyse"; the reason travels with the (empty) facets.
+        section["not_assessed_reason"] = config.not_assessed_reason
     return {"version": ANALYSIS_VERSION, STAGE_SECTIONS[stage]: section}
 
 

@@ -199,12 +199,28 @@ class MetricLimit(_Strict):
 class BiasConfig(_Strict):
     """Bias analysis (SageMaker Clarify metrics): facets, optional group column, limits per facet and metric."""
 
-    facets: list[FacetConfig] = Field(min_length=1)
+    facets: list[FacetConfig] = Field(default_factory=list)
     group_column: str | None = Field(default=None, min_length=1)
     thresholds: dict[str, dict[str, MetricLimit]] = Field(default_factory=dict)
+    not_assessed_reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description=(
+            "Why no facet is analysed (the data holds no protected attribute); required when facets is empty, "
+            "shown to approvers and in the model card."
+        ),
+    )
 
     @model_validator(mode="after")
     def _thresholds_name_known_facets_and_metrics(self) -> BiasConfig:
+        if not self.facets and not (self.not_assessed_reason or "").strip():
+            raise ValueError(
+                "bias.facets is empty: name the protected attributes to analyse, or say in "
+                "bias.not_assessed_reason why the data holds none"
+            )
+        if self.facets and self.not_assessed_reason is not None:
+            raise ValueError("bias.not_assessed_reason is only for a configuration with no facets; remove it")
         names = [facet.name for facet in self.facets]
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
@@ -235,7 +251,7 @@ class BiasConfig(_Strict):
                 for facet, limits in self.thresholds.items()
             },
             "decision_threshold": decision_threshold,
-        }
+        } | ({"not_assessed_reason": self.not_assessed_reason} if self.not_assessed_reason else {})
 
 
 RiskTier = Literal["high", "medium", "low"]

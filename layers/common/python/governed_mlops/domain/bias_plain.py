@@ -28,6 +28,7 @@ __all__ = [
     "facet_words",
     "four_fifths_flag",
     "limit_words",
+    "not_assessed_reason",
 ]
 
 FOUR_FIFTHS = 0.8
@@ -128,6 +129,25 @@ def four_fifths_flag(value: float | None, group: str, outcome: str) -> str | Non
     if value > 1 / FOUR_FIFTHS:
         return f"everyone else is predicted {outcome} at {1 / value:.1%} of the rate of {group}: under four-fifths"
     return None
+
+
+def not_assessed_reason(reports: Mapping[str, Any] | None) -> str | None:
+    """Why the bias reports analyse no facet (the configuration's ``bias.not_assessed_reason``), or None.
+
+    ``reports`` maps a report's name to a Clarify ``analysis.json`` document, or is one merged document
+    holding both stages' sections. A stage section with no facet carries the reason next to its empty
+    ``facets``; a section that analyses any facet means bias was assessed.
+    """
+    sections = []
+    for value in (reports or {}).values():
+        if not isinstance(value, Mapping):
+            continue
+        nested = [value[name] for name in STAGE_SECTIONS.values() if isinstance(value.get(name), Mapping)]
+        sections.extend(nested or [value])
+    reasons = [section.get("not_assessed_reason") for section in sections if "facets" in section]
+    if not reasons or any(not isinstance(reason, str) or not reason for reason in reasons):
+        return None
+    return str(reasons[0])
 
 
 def bias_findings(

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from governed_mlops.domain.approval import four_eyes_reason, policy_text, progress
-from governed_mlops.domain.bias_plain import BiasFinding
+from governed_mlops.domain.bias_plain import BiasFinding, not_assessed_reason
 from governed_mlops.models import ApprovalRecord, ModelVersion
 from governed_mlops.reports.model_card import METRIC_NAMES, gate_checks, metric_rows
 
@@ -314,6 +314,10 @@ def _quality_verdict(gates: Mapping[str, Any] | None) -> str:
 
 def _bias_verdict(findings: Sequence[BiasFinding], bias: Mapping[str, Any]) -> str:
     limited = [finding for finding in findings if finding.passed is not None]
+    reason = not_assessed_reason(bias)
+    if not findings and reason is not None:
+        head = _badge("warn", "⚠ Not assessed")
+        return f"<span data-testid='bias-verdict'>{head}</span> no protected attribute is analysed: {escape(reason)}"
     if not limited:
         return (
             "<span class='muted'>no bias limits are configured</span>"
@@ -501,6 +505,12 @@ _STAGE_WORDS = {"pre": "the data, before training", "post": "the model's predict
 
 
 def _bias_section(findings: Sequence[BiasFinding], bias: Mapping[str, Any]) -> str:
+    reason = not_assessed_reason(bias)
+    if not findings and reason is not None:
+        return (
+            f"<p>{_badge('warn', '⚠ Not assessed')} The configuration names no protected attribute, so no group "
+            f"is compared with another. Its reason: <q>{escape(reason)}</q>. Approving accepts that reason.</p>"
+        )
     if not findings:
         return (
             "<p class='muted'>No bias report is attached to this model version.</p>"

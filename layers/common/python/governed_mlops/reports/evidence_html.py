@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from governed_mlops.domain.bias_plain import not_assessed_reason
 from governed_mlops.models import ModelVersion, ObjectDigest
 from governed_mlops.reports.model_card import (
     METRIC_NAMES,
@@ -199,6 +200,8 @@ def _summary_section(
         bias_text = f"{verdict} {len(bias_rows) - len(outside)} of {len(bias_rows)} limited metrics"
     elif bias_checks(bias):
         bias_text = f"{_badge('na', 'No limits')} metrics reported, none limited"
+    elif (reason := not_assessed_reason(bias)) is not None:
+        bias_text = f"{_badge('warn', '⚠ Not assessed')} {_e(reason)}"
     else:
         bias_text = _badge("na", "Not supplied")
     importance = _global_importance(explainability)
@@ -337,6 +340,13 @@ def _confusion_table(evaluation: Mapping[str, Any]) -> str:
 
 def _bias_section(bias: Mapping[str, Any] | None, figures: Sequence[str]) -> str:
     checks = bias_checks(bias)
+    if not checks and (reason := not_assessed_reason(bias)) is not None:
+        return _section(
+            "bias",
+            "Bias",
+            f"<p>{_badge('warn', '⚠ Not assessed')} The configuration names no protected attribute, so the bias "
+            f"jobs compared no group with another. Its reason: {_e(reason)}</p>" + "".join(figures),
+        )
     if not checks:
         return _section(
             "bias",

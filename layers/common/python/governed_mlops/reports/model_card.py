@@ -36,6 +36,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from governed_mlops.domain.approval import policy_text
+from governed_mlops.domain.bias_plain import not_assessed_reason
 from governed_mlops.models import ModelSpec, ModelVersion
 
 __all__ = [
@@ -582,6 +583,8 @@ def _default_ethics(bias: Mapping[str, Any] | None, explainability: Mapping[str,
             f"Bias was measured with SageMaker Clarify metrics for the facets {', '.join(facets)}; "
             f"{len(limited) - len(failed)} of the {len(limited)} metrics that have limits are within them."
         )
+    elif (reason := not_assessed_reason(bias)) is not None:
+        bias_text = f"Bias was not assessed: the configuration names no protected attribute ({reason})."
     else:
         bias_text = "No bias report was supplied for this version: fairness across groups is unverified."
     explain_text = (

@@ -129,7 +129,8 @@ def prepare_data(event: StageEvent, store: ObjectStore, training_source_uri: str
     if config.bias is None:
         raise ConfigError(
             f"{request.config.pinned_uri}: the pipeline checks bias before and after training; "
-            "add a bias section (facets and thresholds) to the configuration"
+            "add a bias section to the configuration: facets and thresholds, or `facets: []` with a "
+            "`not_assessed_reason` when the data holds no protected attribute"
         )
     _put_json(
         store,

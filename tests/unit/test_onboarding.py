@@ -524,7 +524,8 @@ def test_a_config_that_does_not_read_back_as_inferred_is_a_bug():
     ("data", "message"),
     [
         (b"", "is empty"),
-        (b"a;b;status\n1;2;good\n", "separated by semicolons"),
+        (b"a;b|status\n1;2|good\n", "separated by semicolons and pipes"),
+        (b"a;b;status\n1;2;good\n1;good\n", "different number of fields.*quote fields that contain semicolons"),
         (b"a,b,status\n1,2,good\n1,good\n", "different number of fields"),
         (b"a,b,status\n\xe9,2,good\n", "not valid UTF-8"),
         (b"a,a,status\n1,2,good\n", "more than once"),

@@ -68,6 +68,7 @@ def infer(
         label_counts=labels,
         risk_tier=risk_tier,
         attribution=attribution,
+        delimiter=table.delimiter,
     )
     positive = (frame[target] == positive_label).to_numpy(dtype=bool)
     target_values = frame[target]

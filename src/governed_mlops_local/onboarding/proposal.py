@@ -126,6 +126,8 @@ class Proposal:
     label_counts: dict[str, int]
     risk_tier: RiskTier
     attribution: str
+    #: The file's field separator (``dataset.delimiter``).
+    delimiter: str = ","
     features: list[Feature] = field(default_factory=list)
     dropped: list[DroppedColumn] = field(default_factory=list)
     facets: list[FacetProposal] = field(default_factory=list)

@@ -96,6 +96,9 @@ def _render_dataset(out: YamlWriter, p: Proposal) -> None:
         out.key(1, "attribution", p.attribution)
     else:
         out.key(1, "attribution", "", "not given (--attribution): record the data's source and licence here")
+    if p.delimiter != ",":
+        words = {";": "semicolons", "\t": "tabs", "|": "pipes"}[p.delimiter]
+        out.key(1, "delimiter", p.delimiter, f"{p.source} separates its fields with {words}")
     out.comments(
         1,
         "Numeric: every present value is a number. Integer codes with few levels stay numeric (ordered); move "

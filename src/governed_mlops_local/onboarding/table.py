@@ -17,6 +17,7 @@ from governed_mlops_local.onboarding.errors import UnreadableDataError
 from governed_mlops_local.onboarding.wording import shorten
 
 _CSV_DELIMITERS: Final = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+_DELIMITER_WORDS: Final = {",": "commas", **_CSV_DELIMITERS}
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Table:
     sha256: str
     header: list[str]
     frame: pd.DataFrame
+    #: The field separator the file uses: a comma, or the one a one-column comma reading shows instead.
+    delimiter: str = ","
 
     @property
     def rows(self) -> int:
@@ -52,13 +55,14 @@ def read_table(data: bytes, source: str) -> Table:
             f"{source} is not valid UTF-8 (byte 0x{data[exc.start]:02X} at offset {exc.start}); re-save it as "
             "UTF-8 (spreadsheet exports are often Latin-1 or Windows-1252)"
         ) from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        records = [(reader.line_num, row) for row in reader if row]
-    except csv.Error as exc:
-        raise UnreadableDataError(f"{source} cannot be parsed as CSV at line {reader.line_num}: {exc}") from exc
+    records = _records(text, source, ",")
     if not records:
         raise UnreadableDataError(f"{source} has no header row")
+    delimiter = ","
+    if len(records[0][1]) < 2 and (other := _other_delimiter(records[0][1])) is not None:
+        # UCI's Bank Marketing and many European exports separate fields with semicolons.
+        delimiter = other
+        records = _records(text, source, delimiter)
     header = records[0][1]
     _check_header(header, source)
     width = len(header)
@@ -67,23 +71,40 @@ def read_table(data: bytes, source: str) -> Table:
         shown = ", ".join(f"line {line} has {fields}" for line, fields in ragged[:3])
         raise UnreadableDataError(
             f"{source}: {len(ragged)} row(s) have a different number of fields from the header ({width}): {shown}; "
-            "quote fields that contain commas"
+            f"quote fields that contain {_DELIMITER_WORDS[delimiter]}"
         )
     rows = [row for _, row in records[1:]]
     if not rows:
         raise UnreadableDataError(f"{source} has a header row but no data rows")
     frame = pd.DataFrame(rows, columns=header, dtype=object)
-    return Table(source=source, sha256=hashlib.sha256(data).hexdigest(), header=header, frame=frame)
+    return Table(
+        source=source, sha256=hashlib.sha256(data).hexdigest(), header=header, frame=frame, delimiter=delimiter
+    )
+
+
+def _records(text: str, source: str, delimiter: str) -> list[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return [(reader.line_num, row) for row in reader if row]
+    except csv.Error as exc:
+        raise UnreadableDataError(f"{source} cannot be parsed as CSV at line {reader.line_num}: {exc}") from exc
+
+
+def _other_delimiter(header: list[str]) -> str | None:
+    """The separator a header read as one comma-separated column holds instead, if exactly one does."""
+    line = header[0] if header else ""
+    used = [delimiter for delimiter in _CSV_DELIMITERS if delimiter in line]
+    return used[0] if len(used) == 1 else None
 
 
 def _check_header(header: list[str], source: str) -> None:
     if len(header) < 2:
         line = header[0] if header else ""
         used = [name for delimiter, name in _CSV_DELIMITERS.items() if delimiter in line]
-        hint = f"; the header seems to be separated by {used[0]}: export with commas" if used else ""
+        hint = f"; the header seems to be separated by {' and '.join(used)}: export with commas" if used else ""
         raise UnreadableDataError(
-            f"{source} has only one column ({shorten(line)}): a comma-separated file with a target and at "
-            f"least one feature is needed{hint}"
+            f"{source} has only one column ({shorten(line)}): a comma-, semicolon-, tab- or pipe-separated file "
+            f"with a target and at least one feature is needed{hint}"
         )
     empty = [position for position, name in enumerate(header, start=1) if not name.strip()]
     if empty:

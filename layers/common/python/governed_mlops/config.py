@@ -54,6 +54,9 @@ class DatasetConfig(_Strict):
     #: Per feature; a feature not listed has policy ``allow`` and the global missing limit.
     missing: dict[str, ColumnMissing] = Field(default_factory=dict)
     attribution: str = ""
+    #: The uploaded file's field separator (UCI's Bank Marketing files use semicolons). The prepared
+    #: splits the jobs read are always comma-separated.
+    delimiter: Literal[",", ";", "\t", "|"] = ","
 
     @model_validator(mode="after")
     def _features_are_consistent(self) -> DatasetConfig:

@@ -93,7 +93,9 @@ def split_dataset(data: bytes, config: PipelineConfig) -> SplitResult:
     header_line = lines.pop()
     rows_by_label: dict[str, list[int]] = {}
     # Rows are streamed and kept only as their encoded output line: memory stays near the file size.
-    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
+    reader = csv.reader(
+        io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""), delimiter=config.dataset.delimiter
+    )
     try:
         header = next((row for row in reader if row), None)
         if header is None:

@@ -38,8 +38,9 @@ __all__ = ["DATASET_STATISTICS_KEY", "raise_for_report", "validate_dataset"]
 #: Key of the dataset-level entry of ``ValidationReport.statistics`` (row counts, extra columns).
 DATASET_STATISTICS_KEY: Final = "__dataset__"
 
-_OTHER_DELIMITERS: Final = (";", "\t", "|")
-_DELIMITER_NAMES: Final = {";": "';' (semicolon)", "\t": "a tab", "|": "'|' (pipe)"}
+_DELIMITERS: Final = (",", ";", "\t", "|")
+_DELIMITER_NAMES: Final = {",": "',' (comma)", ";": "';' (semicolon)", "\t": "a tab", "|": "'|' (pipe)"}
+_DELIMITER_YAML: Final = {",": "','", ";": "';'", "\t": "'\\t'", "|": "'|'"}
 
 
 def validate_dataset(data: bytes, config: PipelineConfig, digest: ObjectDigest) -> ValidationReport:
@@ -119,7 +120,7 @@ class _Scan:
     def run(self, data: bytes) -> None:
         # Decoding streams through TextIOWrapper: a 100 MB object is never copied into one str.
         text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="", errors="strict")
-        records = Records(csv.reader(text))
+        records = Records(csv.reader(text, delimiter=self.config.dataset.delimiter))
         try:
             self._check_bytes(data)
             self.header = self._read_header(records)
@@ -192,13 +193,15 @@ class _Scan:
         header, dataset = self.header, self.config.dataset
         expected = [*dataset.features, dataset.target]
         if not set(expected) & set(header):
-            delimiter = _guess_delimiter(header, expected)
+            delimiter = _guess_delimiter(header, expected, dataset.delimiter)
             if delimiter is not None:
+                configured = _DELIMITER_NAMES[dataset.delimiter]
                 self.findings.add(
                     "delimiter",
-                    f"The header row is not comma-separated: it contains "
+                    f"The header row is not separated by {configured} (dataset.delimiter): it contains "
                     f"{_DELIMITER_NAMES[delimiter]} between the column names. Export the file with "
-                    "commas (',') as the field delimiter.",
+                    f"{configured} as the field delimiter, or set dataset.delimiter: {_DELIMITER_YAML[delimiter]} "
+                    "in the model's configuration.",
                 )
             else:
                 self.findings.add(
@@ -327,10 +330,10 @@ def _first_undecodable_byte(data: bytes) -> int:
     return max(len(data) - 1, 0)
 
 
-def _guess_delimiter(header: Sequence[str], expected: Sequence[str]) -> str | None:
+def _guess_delimiter(header: Sequence[str], expected: Sequence[str], configured: str) -> str | None:
     """Return the other delimiter the header row seems to use, if any."""
-    line = ",".join(header)
-    for delimiter in _OTHER_DELIMITERS:
+    line = configured.join(header)
+    for delimiter in (d for d in _DELIMITERS if d != configured):
         if delimiter in line and (len(header) == 1 or set(line.split(delimiter)) & set(expected)):
             return delimiter
     return None

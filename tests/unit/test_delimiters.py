@@ -58,8 +58,8 @@ def test_a_header_with_two_candidate_separators_is_refused_with_both_named():
 
 
 def test_only_the_four_separators_are_accepted():
+    dataset = {"name": "x", "target": "y", "positive_label": "1", "numeric_features": ["a"], "delimiter": ":"}
     with pytest.raises(ValidationError, match="delimiter"):
-        dataset = {"name": "x", "target": "y", "positive_label": "1", "numeric_features": ["a"], "delimiter": ":"}
         PipelineConfig.model_validate({"dataset": dataset})
 
 

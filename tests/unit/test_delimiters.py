@@ -99,3 +99,51 @@ def test_the_splits_of_a_semicolon_file_equal_those_of_the_comma_file(
     assert semicolon.test_csv == comma.test_csv
     header = next(csv.reader(io.StringIO(semicolon.train_csv.decode())))
     assert len(header) > 1  # the jobs read comma-separated splits
+
+
+# -- padding after the separator (UCI Adult: "39, State-gov, 77516, ...") ------------------------------------
+
+
+def _padded(table: Table) -> bytes:
+    header, rows = table
+    lines = [",".join(header), *(", ".join(map(_quoted, row)) for row in rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if "," in value or '"' in value else value
+
+
+def _skipping(config: PipelineConfig) -> PipelineConfig:
+    raw = config.model_dump(mode="json", exclude_none=True)
+    raw["dataset"]["skip_initial_space"] = True
+    return PipelineConfig.model_validate(raw)
+
+
+def test_onboarding_reads_padded_values_without_their_space():
+    data = b"amount,purpose,status\n" + b"".join(
+        b"%d, car loan, %s\n" % (i, b"good" if i % 3 else b"bad") for i in range(60)
+    )
+    table = read_table(data, "adult.csv")
+    assert table.skip_initial_space
+    assert set(table.frame["status"]) == {"good", "bad"}
+    assert set(table.frame["purpose"]) == {"car loan"}  # only the padding goes; inner spaces stay
+
+
+def test_a_few_values_that_start_with_a_space_are_data_not_padding():
+    rows = [f"{i},{' x' if i % 2 else 'y'},{'good' if i % 3 else 'bad'}" for i in range(60)]
+    table = read_table(("a,b,status\n" + "\n".join(rows) + "\n").encode(), "loans.csv")
+    assert not table.skip_initial_space
+    assert " x" in set(table.frame["b"])
+
+
+def test_validate_and_split_read_a_padded_file_as_the_plain_one(
+    german_credit_table: Table, german_credit_config: PipelineConfig, digest_of: DigestOf
+):
+    padded = _padded(german_credit_table)
+    config = _skipping(german_credit_config)
+    assert validate_dataset(padded, config, digest_of(padded)).passed
+    plain = split_dataset(to_csv(*german_credit_table), german_credit_config)
+    assert split_dataset(padded, config).train_csv == plain.train_csv
+    # Without the setting the padding is part of every value, and Validate Data says which values are off
+    assert not validate_dataset(padded, german_credit_config, digest_of(padded)).passed

@@ -69,6 +69,7 @@ def infer(
         risk_tier=risk_tier,
         attribution=attribution,
         delimiter=table.delimiter,
+        skip_initial_space=table.skip_initial_space,
     )
     positive = (frame[target] == positive_label).to_numpy(dtype=bool)
     target_values = frame[target]

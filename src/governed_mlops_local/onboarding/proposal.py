@@ -128,6 +128,8 @@ class Proposal:
     attribution: str
     #: The file's field separator (``dataset.delimiter``).
     delimiter: str = ","
+    #: Spaces after each separator are padding (``dataset.skip_initial_space``).
+    skip_initial_space: bool = False
     features: list[Feature] = field(default_factory=list)
     dropped: list[DroppedColumn] = field(default_factory=list)
     facets: list[FacetProposal] = field(default_factory=list)

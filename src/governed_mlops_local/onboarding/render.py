@@ -99,6 +99,8 @@ def _render_dataset(out: YamlWriter, p: Proposal) -> None:
     if p.delimiter != ",":
         words = {";": "semicolons", "\t": "tabs", "|": "pipes"}[p.delimiter]
         out.key(1, "delimiter", p.delimiter, f"{p.source} separates its fields with {words}")
+    if p.skip_initial_space:
+        out.key(1, "skip_initial_space", True, "values follow their separator after a space, which is not part of them")
     out.comments(
         1,
         "Numeric: every present value is a number. Integer codes with few levels stay numeric (ordered); move "

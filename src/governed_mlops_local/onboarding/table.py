@@ -18,6 +18,8 @@ from governed_mlops_local.onboarding.wording import shorten
 
 _CSV_DELIMITERS: Final = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 _DELIMITER_WORDS: Final = {",": "commas", **_CSV_DELIMITERS}
+#: Share of the values after a separator that must start with a space for the spaces to be read as padding.
+_SPACED_SHARE: Final = 0.95
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Table:
     frame: pd.DataFrame
     #: The field separator the file uses: a comma, or the one a one-column comma reading shows instead.
     delimiter: str = ","
+    #: Every value after a separator starts with a space that is not part of it (``39, State-gov, ...``).
+    skip_initial_space: bool = False
 
     @property
     def rows(self) -> int:
@@ -63,6 +67,9 @@ def read_table(data: bytes, source: str) -> Table:
         # UCI's Bank Marketing and many European exports separate fields with semicolons.
         delimiter = other
         records = _records(text, source, delimiter)
+    skip_initial_space = _spaced_after_separators(records[1:])
+    if skip_initial_space:
+        records = _records(text, source, delimiter, skip_initial_space=True)
     header = records[0][1]
     _check_header(header, source)
     width = len(header)
@@ -78,12 +85,26 @@ def read_table(data: bytes, source: str) -> Table:
         raise UnreadableDataError(f"{source} has a header row but no data rows")
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     return Table(
-        source=source, sha256=hashlib.sha256(data).hexdigest(), header=header, frame=frame, delimiter=delimiter
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        header=header,
+        frame=frame,
+        delimiter=delimiter,
+        skip_initial_space=skip_initial_space,
     )
 
 
-def _records(text: str, source: str, delimiter: str) -> list[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def _spaced_after_separators(rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether (nearly) every value after a separator starts with one space, as in ``39, State-gov, 77516``."""
+    after = [value for _, row in rows for value in row[1:]]
+    spaced = sum(1 for value in after if value.startswith(" "))
+    return bool(after) and spaced >= _SPACED_SHARE * len(after)
+
+
+def _records(
+    text: str, source: str, delimiter: str, *, skip_initial_space: bool = False
+) -> list[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=skip_initial_space)
     try:
         return [(reader.line_num, row) for row in reader if row]
     except csv.Error as exc:

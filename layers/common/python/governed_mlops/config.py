@@ -57,6 +57,8 @@ class DatasetConfig(_Strict):
     #: The uploaded file's field separator (UCI's Bank Marketing files use semicolons). The prepared
     #: splits the jobs read are always comma-separated.
     delimiter: Literal[",", ";", "\t", "|"] = ","
+    #: Spaces after a delimiter are not part of the value (UCI's Adult files write ``39, State-gov, ...``).
+    skip_initial_space: bool = False
 
     @model_validator(mode="after")
     def _features_are_consistent(self) -> DatasetConfig:

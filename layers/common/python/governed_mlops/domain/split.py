@@ -94,7 +94,9 @@ def split_dataset(data: bytes, config: PipelineConfig) -> SplitResult:
     rows_by_label: dict[str, list[int]] = {}
     # Rows are streamed and kept only as their encoded output line: memory stays near the file size.
     reader = csv.reader(
-        io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""), delimiter=config.dataset.delimiter
+        io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""),
+        delimiter=config.dataset.delimiter,
+        skipinitialspace=config.dataset.skip_initial_space,
     )
     try:
         header = next((row for row in reader if row), None)

@@ -120,7 +120,8 @@ class _Scan:
     def run(self, data: bytes) -> None:
         # Decoding streams through TextIOWrapper: a 100 MB object is never copied into one str.
         text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="", errors="strict")
-        records = Records(csv.reader(text, delimiter=self.config.dataset.delimiter))
+        dataset = self.config.dataset
+        records = Records(csv.reader(text, delimiter=dataset.delimiter, skipinitialspace=dataset.skip_initial_space))
         try:
             self._check_bytes(data)
             self.header = self._read_header(records)

@@ -865,3 +865,15 @@ def test_report_refuses_a_positive_label_that_never_occurs() -> None:
 def test_bias_config_mistakes_are_refused_naming_the_key(change: dict[str, Any], message: str) -> None:
     with pytest.raises(JobInputError, match=message):
         parse_bias_config({**CONFIG, **change})
+
+
+def test_flip_test_matches_the_loop_oracle_across_chunks_with_many_ties() -> None:
+    # Given more facet d members than one chunk of the distance computation, on a coarse grid (many exact ties)
+    rng = np.random.default_rng(11)
+    rows = rng.integers(0, 3, size=(900, 3)).astype(float)
+    facet = rng.random(900) < 0.4
+    predicted = (rng.random(900) < 0.5).astype(int)
+    # Then the chunked, partition-based vote equals the row-by-row sorted vote
+    assert flip_test(predicted, facet, rows, k=5) == pytest.approx(
+        loop_flip_test(predicted.tolist(), facet.tolist(), rows.tolist(), 5), abs=TOLERANCE
+    )

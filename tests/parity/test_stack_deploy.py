@@ -56,8 +56,11 @@ def target(value: Any) -> str:
 
 
 def sids(document: Any) -> list[str]:
+    """The statements' Sids; a template statement under ``Fn::If`` counts with its true branch (the parity
+    stack provisions its own VPC endpoints, so the buckets' network condition, BucketsBehindEndpoints, holds)."""
     policy = json.loads(document) if isinstance(document, str) else document
-    return sorted(statement.get("Sid", "") for statement in policy["Statement"])
+    statements = [s["Fn::If"][1] if "Fn::If" in s else s for s in policy["Statement"]]
+    return sorted(statement.get("Sid", "") for statement in statements)
 
 
 # --- One look-up per resource type, through the service's API ----------------------------------------

@@ -1347,6 +1347,13 @@ class IamChecker:
             call, permission, False, f"no statement allows {permission.action} on {permission.resource}{suffix}"
         )
 
+    def endpoint_decision(self, call: ApiCall, permission: RequiredPermission) -> Decision:
+        """``permission`` judged by the policy of the VPC endpoint it goes through, alone."""
+        refusal = self._endpoint_refusal(call, permission)
+        if refusal:
+            return Decision(call, permission, False, refusal)
+        return Decision(call, permission, True, f"allowed by the policy of VPC endpoint {permission.endpoint}")
+
     def _endpoint_refusal(self, call: ApiCall, permission: RequiredPermission) -> str | None:
         """Why the endpoint's policy refuses ``permission`` (None when it allows it)."""
         if self._endpoint_policies is None or permission.endpoint is None:

@@ -118,6 +118,7 @@ def test_the_same_calls_on_resources_outside_the_stack_are_refused_at_the_endpoi
         if permission.resource != "*"
     ]
     assert len(moved) > 100
+    print(f"\n{len(moved)} endpoint permissions of the run moved to resources outside the stack")
     # Then the endpoint's policy refuses every one
     allowed = [f"{p.action} {p.resource}" for c, p in moved if world.checker.endpoint_decision(c, p).allowed]
     assert allowed == []
@@ -150,6 +151,7 @@ def test_the_buckets_refuse_the_runs_object_requests_from_outside_the_endpoint(
     ]
     # Then each bucket policy refuses them by its network statement
     refused = [d for d in decisions if not d.allowed and NETWORK_SID in d.explanation]
+    print(f"\n{len(refused)} of {len(decisions)} S3 permissions refused from outside the endpoint")
     assert len(refused) == len(decisions) > 0, [d.explanation for d in decisions if d not in refused][:3]
 
 

@@ -33,6 +33,15 @@ Where the knowledge comes from
   and answers DENIED (not NEUTRAL) when an *Allow* statement's value differs, whatever the resource.
   ``tests/parity/test_iam_checker.py`` pins these facts.
 
+Network origin (optional, :class:`IamChecker` ``network`` and ``endpoint_policies``): ``network(call)`` names
+the VPC endpoint a call goes through (None: a public endpoint; :class:`NoRouteError` when the caller sits in
+the private subnets and no endpoint serves the service, so in AWS the call could not leave the VPC). A call
+through an endpoint carries ``aws:SourceVpce`` and must also be allowed by that endpoint's policy (an Allow
+in it, no Deny), as AWS evaluates endpoint policies; permissions the call implies on other resources (KMS use
+by S3, ``iam:PassRole``) are checked by the service, not sent through the endpoint. Every role's call has
+``aws:PrincipalIsAWSService`` false, and ``aws:ViaAWSService`` is false for a call and true for the KMS use
+a service makes on the caller's behalf.
+
 Evaluation follows AWS for one account: an explicit Deny wins, then any Allow, else an implicit deny.
 Statements of resource policies (optional, :class:`IamChecker` ``resource_policies``) take part when
 their ``Principal`` names the caller (``*``, the role ARN, or - for Deny only - the account).
@@ -77,6 +86,7 @@ __all__ = [
     "IamCheckError",
     "IamChecker",
     "ImpliedRule",
+    "NoRouteError",
     "RequiredPermission",
     "UnknownActionError",
     "UnmodeledConditionKeyError",
@@ -119,6 +129,8 @@ class RequiredPermission:
     #: Lower-cased condition keys whose absence from ``context`` is known to be real absence (a trailing
     #: ``*`` is a prefix: ``aws:requesttag/*``).
     modeled: frozenset[str] = frozenset()
+    #: The VPC endpoint the request goes through (its policy must allow it too); None for a public endpoint.
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,10 @@ class UnresolvedResourceError(IamCheckError):
 
 class UnmodeledConditionKeyError(IamCheckError):
     """A statement that applies conditions on a request key this checker does not derive."""
+
+
+class NoRouteError(IamCheckError):
+    """The caller runs in the private subnets and no VPC endpoint serves the service: the call cannot leave."""
 
 
 class UnsupportedPolicyError(IamCheckError):
@@ -478,7 +494,16 @@ REQUEST_CONDITION_KEYS: Mapping[tuple[str, str], Mapping[str, str]] = {
     ("dynamodb", "UpdateItem"): {"dynamodb:ReturnValues": "ReturnValues"},
     ("dynamodb", "DeleteItem"): {"dynamodb:ReturnValues": "ReturnValues"},
 }
-_GLOBAL_MODELED = frozenset({"aws:securetransport", "aws:requestedregion", "aws:principalarn", "aws:principalaccount"})
+_GLOBAL_MODELED = frozenset(
+    {
+        "aws:securetransport",
+        "aws:requestedregion",
+        "aws:principalarn",
+        "aws:principalaccount",
+        "aws:principalisawsservice",
+        "aws:viaawsservice",
+    }
+)
 
 
 def _path_value(params: Mapping[str, Any], path: str) -> Any:
@@ -677,6 +702,7 @@ class CheckerEnv:
     secret_key: Callable[[str], str | None] | None = None
     topic_key: Callable[[str], str | None] | None = None
     task_token_owner: Callable[[str], str | None] | None = None
+    network: Callable[[ApiCall], str | None] | None = None
 
 
 ImpliedRule = Callable[[ApiCall, Sequence[RequiredPermission], CheckerEnv], Iterable[RequiredPermission]]
@@ -692,6 +718,9 @@ def _global_context(call: ApiCall, env: CheckerEnv) -> dict[str, Any]:
         "aws:RequestedRegion": call.region or env.region,
         "aws:PrincipalArn": call.principal,
         "aws:PrincipalAccount": env.account_id,
+        # Every caller here is a role's session, never a service principal.
+        "aws:PrincipalIsAWSService": False,
+        "aws:ViaAWSService": False,
     }
 
 
@@ -753,6 +782,8 @@ def _kms_use(
     arn = _kms_key_arn(key, env, region)
     context = {
         **_global_context(call, env),
+        # The service (S3, Secrets Manager, SNS) asks KMS with the caller's credentials (forward access session).
+        "aws:ViaAWSService": True,
         "kms:ViaService": f"{via}.{region}.amazonaws.com",
         "kms:CallerAccount": env.account_id,
     }
@@ -1084,7 +1115,8 @@ class IamChecker:
     (when not given, nothing is encrypted with a customer key); ``task_token_owner(token)`` -> the ARN of
     the state machine that issued a task token (needed for ``states:SendTask*``);
     ``resource_policies(resource_arn)`` -> the resource policies of that resource (e.g. the bucket policy
-    for a bucket's objects), same shape as ``policies``.
+    for a bucket's objects), same shape as ``policies``; ``network(call)`` -> the VPC endpoint id the call
+    goes through and ``endpoint_policies(endpoint_id)`` -> that endpoint's policy (module docstring).
     """
 
     def __init__(
@@ -1100,8 +1132,13 @@ class IamChecker:
         topic_key: Callable[[str], str | None] | None = None,
         task_token_owner: Callable[[str], str | None] | None = None,
         resource_policies: Callable[[str], PolicyDocuments] | None = None,
+        network: Callable[[ApiCall], str | None] | None = None,
+        endpoint_policies: Callable[[str], PolicyDocuments] | None = None,
     ) -> None:
+        if (network is None) != (endpoint_policies is None):
+            raise ValueError("network and endpoint_policies go together: a call through an endpoint needs its policy")
         self._policies = policies
+        self._endpoint_policies = endpoint_policies
         self._implied = tuple(implied)
         self._resource_policies = resource_policies
         self.env = CheckerEnv(
@@ -1112,6 +1149,7 @@ class IamChecker:
             secret_key=secret_key,
             topic_key=topic_key,
             task_token_owner=task_token_owner,
+            network=network,
         )
         self._identity_cache: dict[str, list[_Statement] | None] = {}
         self._lock = threading.Lock()
@@ -1160,6 +1198,25 @@ class IamChecker:
         return context, frozenset(modeled)
 
     def _own(self, call: ApiCall) -> list[RequiredPermission]:
+        endpoint = self.env.network(call) if self.env.network is not None else None
+        permissions = self._own_permissions(call)
+        if self.env.network is None:
+            return permissions
+        # aws:SourceVpce is known exactly when the network is: absent for a call to a public endpoint.
+        routed: list[RequiredPermission] = []
+        for permission in permissions:
+            context = dict(permission.context)
+            if endpoint is not None:
+                context["aws:SourceVpce"] = endpoint
+            modeled = permission.modeled | {"aws:sourcevpce"}
+            routed.append(
+                RequiredPermission(
+                    permission.action, permission.resource, context, permission.reason, modeled, endpoint
+                )
+            )
+        return routed
+
+    def _own_permissions(self, call: ApiCall) -> list[RequiredPermission]:
         service_key = iam_service_prefix(call.service)
         if service_key == "events" and call.operation == "PutEvents":
             return self._put_events(call)
@@ -1280,10 +1337,44 @@ class IamChecker:
         suffix = f" ({'; '.join(dict.fromkeys(notes))})" if notes else ""
         if denies:
             return Decision(call, permission, False, f"explicitly denied by {', '.join(denies)}{suffix}")
+        if allows and permission.endpoint is not None:
+            refusal = self._endpoint_refusal(call, permission)
+            if refusal:
+                return Decision(call, permission, False, f"{refusal}{suffix}")
         if allows:
             return Decision(call, permission, True, f"allowed by {', '.join(allows)}{suffix}")
         return Decision(
             call, permission, False, f"no statement allows {permission.action} on {permission.resource}{suffix}"
+        )
+
+    def endpoint_decision(self, call: ApiCall, permission: RequiredPermission) -> Decision:
+        """``permission`` judged by the policy of the VPC endpoint it goes through, alone."""
+        refusal = self._endpoint_refusal(call, permission)
+        if refusal:
+            return Decision(call, permission, False, refusal)
+        return Decision(call, permission, True, f"allowed by the policy of VPC endpoint {permission.endpoint}")
+
+    def _endpoint_refusal(self, call: ApiCall, permission: RequiredPermission) -> str | None:
+        """Why the endpoint's policy refuses ``permission`` (None when it allows it)."""
+        if self._endpoint_policies is None or permission.endpoint is None:
+            raise RuntimeError("an endpoint refusal was asked for a permission that goes through no endpoint")
+        allows: list[str] = []
+        notes: list[str] = []
+        for statement in _statements(self._endpoint_policies(permission.endpoint), resource_policy=True):
+            scope = _principal_scope(statement.body.get("Principal"), call.principal, self.env.account_id)
+            if scope != "caller":
+                continue  # an endpoint policy's Principal is "*" (or names the caller)
+            if not statement_covers(statement.body, permission.action, permission.resource):
+                continue
+            if not self._condition_holds(statement, permission, notes):
+                continue
+            if statement.body["Effect"] == "Deny":
+                return f"explicitly denied by the policy of VPC endpoint {permission.endpoint} ({statement.label})"
+            allows.append(statement.label)
+        if allows:
+            return None
+        return (
+            f"the policy of VPC endpoint {permission.endpoint} allows no {permission.action} on {permission.resource}"
         )
 
     # -- reports ----------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ way Cognito documents them, and nothing more:
   redirect URI registered, scopes allowed, ``code_challenge_method=S256``), signs the user in on moto
   with SRP and answers the TOTP challenge (enrolling the authenticator on the first sign-in, as the
   managed login does when the pool requires MFA), and redirects to the callback with a one-time code.
-  The tokens behind the code are **moto's** (real RS256 JWTs signed by moto's pool key).
+  The tokens behind the code are **moto's** (real RS256 JWTs signed by moto's pool key); when the authorize
+  request carried a ``nonce``, the ID token is re-issued by moto's pool (``create_jwt``, same key, same
+  claims) with that nonce added, as Cognito copies the nonce into the ID token (OpenID Connect Core 3.1.2.1).
 * ``/oauth2/token``: exchanges a code once, only for the client and redirect URI it was issued to and
   only with the PKCE verifier whose S256 challenge the authorize request carried.
 
@@ -96,6 +98,8 @@ class ManagedLoginDouble:
         if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
             raise OAuthError("invalid_request: PKCE with S256 is required by this double (as the login sends it)")
         tokens = self.sign_in(username, password, client_id=client["ClientId"])
+        if query.get("nonce"):
+            tokens = {**tokens, "IdToken": self._with_nonce(tokens["IdToken"], query["nonce"], client["ClientId"])}
         code = secrets.token_urlsafe(24)
         self._grants[code] = _Grant(client["ClientId"], query["redirect_uri"], query["code_challenge"], tokens)
         return f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}"
@@ -111,6 +115,19 @@ class ManagedLoginDouble:
             authenticators=self.authenticators,
             totp=totp_code,
         )
+
+    def _with_nonce(self, id_token: str, nonce: str, client_id: str) -> str:
+        from moto.cognitoidp.models import cognitoidp_backends
+
+        body = id_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        pool = cognitoidp_backends[self._stack.account_id][self._stack.region].user_pools[self._stack.user_pool_id]
+        lifetime = int(claims["exp"]) - int(claims["iat"])
+        token, _ = pool.create_jwt(
+            client_id, claims["cognito:username"], "id", expires_in=lifetime, extra_data={**claims, "nonce": nonce}
+        )
+        pool.id_tokens[token] = (client_id, claims["cognito:username"])
+        return str(token)
 
     # -- the login function's side: the token endpoint -----------------------------------------------
     def token_endpoint(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:

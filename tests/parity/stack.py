@@ -92,6 +92,9 @@ HARNESS_PROVISIONED: Final[Mapping[str, str]] = MappingProxyType(
         ),
         "AWS::StepFunctions::StateMachineAlias": _NO_MODEL + "; it points at a harness-published version",
         "AWS::CloudTrail::Trail": _NO_MODEL,
+        "AWS::WAFv2::WebACL": _NO_MODEL,
+        "AWS::WAFv2::WebACLAssociation": _NO_MODEL,
+        "AWS::WAFv2::LoggingConfiguration": _NO_MODEL,
         "AWS::ApiGateway::RestApi": (
             "moto's model requires Name (SAM sets none: the title is in Body) and ignores Body, and moto's "
             "PutRestApi refuses Swagger 2.0: the harness creates the resources, methods, integrations and "
@@ -150,6 +153,9 @@ COMPLETED_BY_HARNESS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "AWS::EC2::SecurityGroup": ("SecurityGroupEgress",),
         "AWS::DynamoDB::Table": ("PointInTimeRecoverySpecification", "TimeToLiveSpecification"),
         "AWS::EC2::VPC": ("EnableDnsSupport", "EnableDnsHostnames"),
+        # moto keeps a PolicyDocument object as Python's repr of a dict, which DescribeVpcEndpoints then returns
+        # as text no JSON parser reads: the harness puts it again as JSON (ModifyVpcEndpoint).
+        "AWS::EC2::VPCEndpoint": ("PolicyDocument",),
     }
 )
 
@@ -212,7 +218,6 @@ _MOTO_APPLIES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
         ),
         "AWS::EC2::VPCEndpoint": frozenset(
             {
-                "PolicyDocument",
                 "PrivateDnsEnabled",
                 "RouteTableIds",
                 "SecurityGroupIds",
@@ -1739,6 +1744,36 @@ class _Deployment:
             cloudtrail.start_logging(Name=name)
         self._record(logical_id, name, Arn=arn)
 
+    def _create_WAFv2_WebACL(self, logical_id: str, properties: dict[str, Any]) -> None:
+        applied = {"Name", "Scope", "Description", "DefaultAction", "Rules", "VisibilityConfig", "Tags"}
+        self._refuse_unknown(logical_id, properties, applied)
+        request = {key: properties[key] for key in applied - {"Tags"} if key in properties}
+        request.setdefault("Name", _generated_name(self.stack_name, logical_id, max_length=128))
+        rules = copy.deepcopy(request.get("Rules", []))
+        for rule in rules:  # a Ref to a Number parameter resolves to text; the API takes an integer
+            rate = rule.get("Statement", {}).get("RateBasedStatement")
+            if rate is not None:
+                rate["Limit"] = int(rate["Limit"])
+            rule["Priority"] = int(rule["Priority"])
+        request["Rules"] = rules
+        if "Tags" in properties:
+            request["Tags"] = properties["Tags"]
+        summary = self.client("wafv2").create_web_acl(**request)["Summary"]
+        ref = f"{summary['Name']}|{summary['Id']}|{request['Scope']}"
+        self._record(logical_id, ref, Arn=summary["ARN"], Id=summary["Id"])
+
+    def _create_WAFv2_WebACLAssociation(self, logical_id: str, properties: dict[str, Any]) -> None:
+        self._refuse_unknown(logical_id, properties, {"ResourceArn", "WebACLArn"})
+        self.client("wafv2").associate_web_acl(WebACLArn=properties["WebACLArn"], ResourceArn=properties["ResourceArn"])
+        self._record(logical_id, f"{properties['ResourceArn']}|{properties['WebACLArn']}")
+
+    def _create_WAFv2_LoggingConfiguration(self, logical_id: str, properties: dict[str, Any]) -> None:
+        applied = {"ResourceArn", "LogDestinationConfigs", "RedactedFields", "LoggingFilter"}
+        self._refuse_unknown(logical_id, properties, applied)
+        configuration = {key: properties[key] for key in applied if key in properties}
+        self.client("wafv2").put_logging_configuration(LoggingConfiguration=configuration)
+        self._record(logical_id, str(properties["ResourceArn"]))
+
     def _create_StepFunctions_StateMachineVersion(self, logical_id: str, properties: dict[str, Any]) -> None:
         self._refuse_unknown(logical_id, properties, {"StateMachineArn", "StateMachineRevisionId", "Description"})
         sfn = self.client("stepfunctions")
@@ -2120,6 +2155,10 @@ class _Deployment:
                     TableName=table,
                     TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])},
                 )
+        elif kind == "AWS::EC2::VPCEndpoint":
+            self.client("ec2").modify_vpc_endpoint(
+                VpcEndpointId=self.refs[logical_id], PolicyDocument=json.dumps(properties["PolicyDocument"])
+            )
         elif kind == "AWS::EC2::VPC":
             for key in ("EnableDnsSupport", "EnableDnsHostnames"):  # one attribute per call
                 if key in properties:

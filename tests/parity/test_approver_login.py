@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import boto3
 import pytest
@@ -175,6 +175,30 @@ def test_a_signed_in_approver_without_the_links_signature_is_refused(world: Worl
         )
         assert status == 403, body
         assert "ApprovalLinkInvalid" in body or "ApprovalExpired" in body
+
+
+@pytest.mark.parametrize("nonce", [None, "another-sign-ins-nonce"], ids=["without-nonce", "other-nonce"])
+def test_a_token_not_issued_for_this_sign_ins_nonce_is_refused(world: World, nonce: str | None) -> None:
+    api = world.runtime.api
+    # Given a sign-in started by the login function (its round-trip cookie holds the nonce it sent)
+    status, headers, _ = api.request("GET", "/auth/login", query={"return_to": f"/{world.stack.api_stage}/approvals"})
+    assert status == 302
+    jar = cookies_set(headers)
+    parts = urlsplit(headers["Location"])
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    assert query["nonce"]
+    # When the authorize request reaching the managed login lost its nonce or carries another
+    query.pop("nonce")
+    if nonce is not None:
+        query["nonce"] = nonce
+    tampered = parts._replace(query=urlencode(query)).geturl()
+    callback = urlsplit(api.managed_login.authorize(tampered, username=APPROVER, password=APPROVER_PASSWORD))
+    code_query = {k: v[-1] for k, v in parse_qs(callback.query).items()}
+    status, headers, body = api.request("GET", "/auth/callback", query=code_query, cookies=jar)
+    # Then the callback refuses the token Cognito issued for it and sets no session
+    assert status == 403, body
+    assert "nonce" in body
+    assert SESSION_COOKIE not in cookies_set(headers)
 
 
 def test_sign_out_clears_the_session(world: World) -> None:

@@ -23,6 +23,7 @@ from tests.parity.iam import (
     ApiCall,
     CallRecorder,
     IamChecker,
+    NoRouteError,
     UnknownActionError,
     UnmodeledConditionKeyError,
     UnresolvedResourceError,
@@ -905,6 +906,8 @@ def test_every_permission_carries_the_global_request_context() -> None:
         "aws:RequestedRegion": REGION,
         "aws:PrincipalArn": ROLE,
         "aws:PrincipalAccount": ACCOUNT,
+        "aws:PrincipalIsAWSService": False,
+        "aws:ViaAWSService": False,
     }
 
 
@@ -994,3 +997,108 @@ def test_recorder_stops_recording_when_its_context_ends() -> None:
 
     assert [c.operation for c in recorder.calls] == ["ListBuckets"]
     assert recorder.calls[0].principal == "unknown:testing"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Network: VPC endpoint policies and aws:SourceVpce
+# ---------------------------------------------------------------------------------------------------
+ENDPOINT = "vpce-0s3gateway"
+BUCKET_ALLOW = allow("s3:*", ["arn:aws:s3:::data", "arn:aws:s3:::data/*"])
+ONLY_THE_STACKS_BUCKET = doc(
+    {
+        **allow("s3:*", ["arn:aws:s3:::data", "arn:aws:s3:::data/*"]),
+        "Principal": "*",
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}},
+    }
+)
+NETWORK_DENY = {
+    **deny("s3:*Object*", ["arn:aws:s3:::data", "arn:aws:s3:::data/*"]),
+    "Sid": "DenyOutsideTheNetwork",
+    "Principal": "*",
+    "Condition": {
+        "StringNotEquals": {"aws:SourceVpce": [ENDPOINT]},
+        "ArnNotEquals": {"aws:PrincipalArn": [JOB_ROLE]},
+        "Bool": {"aws:PrincipalIsAWSService": "false"},
+        "BoolIfExists": {"aws:ViaAWSService": "false"},
+    },
+}
+
+
+def networked(
+    *documents: Policy, route: str | None = ENDPOINT, endpoint_policy: Policy = ONLY_THE_STACKS_BUCKET, **kwargs: Any
+) -> IamChecker:
+    return checker(
+        *documents,
+        network=lambda _call: route,
+        endpoint_policies=lambda _endpoint: [("endpoint", endpoint_policy)],
+        **kwargs,
+    )
+
+
+def test_a_call_through_an_endpoint_carries_its_id_and_needs_its_policy() -> None:
+    check = networked(doc(allow("s3:GetObject", "arn:aws:s3:::*/*")))
+    (permission,) = check.required(call("s3", "GetObject", Bucket="data", Key="k"))
+    assert (permission.endpoint, permission.context["aws:SourceVpce"]) == (ENDPOINT, ENDPOINT)
+    assert allowed(check, call("s3", "GetObject", Bucket="data", Key="k"))
+    # The role may read any bucket, the endpoint only lets the stack's through
+    (decision,) = check.decide(call("s3", "GetObject", Bucket="elsewhere", Key="k"))
+    assert not decision.allowed
+    assert f"policy of VPC endpoint {ENDPOINT} allows no s3:GetObject" in decision.explanation
+
+
+def test_an_endpoint_policy_does_not_grant_what_the_role_lacks() -> None:
+    check = networked(doc(allow("s3:PutObject", "arn:aws:s3:::data/*")))
+    assert not allowed(check, call("s3", "GetObject", Bucket="data", Key="k"))
+
+
+def test_an_explicit_deny_in_the_endpoint_policy_wins() -> None:
+    policy = doc(*ONLY_THE_STACKS_BUCKET["Statement"], {**deny("s3:GetObject", "*"), "Principal": "*"})
+    check = networked(doc(BUCKET_ALLOW), endpoint_policy=policy)
+    (decision,) = check.decide(call("s3", "GetObject", Bucket="data", Key="k"))
+    assert "explicitly denied by the policy of VPC endpoint" in decision.explanation
+
+
+def test_the_kms_use_a_service_makes_is_not_sent_through_the_endpoint() -> None:
+    check = networked(
+        doc(BUCKET_ALLOW, allow("kms:Decrypt", KEY)),
+        bucket_key=lambda _bucket: KEY,
+        endpoint_policy=ONLY_THE_STACKS_BUCKET,
+    )
+    permissions = {p.action: p for p in check.required(call("s3", "GetObject", Bucket="data", Key="k"))}
+    assert permissions["kms:Decrypt"].endpoint is None
+    assert permissions["kms:Decrypt"].context["aws:ViaAWSService"] is True
+    assert permissions["s3:GetObject"].context["aws:ViaAWSService"] is False
+    assert allowed(check, call("s3", "GetObject", Bucket="data", Key="k"))
+
+
+def test_a_bucket_network_condition_refuses_a_call_from_outside_the_endpoint() -> None:
+    def bucket_policy(_arn: str) -> list[tuple[str, Policy]]:
+        return [("bucket policy", doc(NETWORK_DENY))]
+
+    inside = networked(doc(BUCKET_ALLOW), resource_policies=bucket_policy)
+    outside = networked(doc(BUCKET_ALLOW), route=None, resource_policies=bucket_policy)
+    assert allowed(inside, call("s3", "GetObject", Bucket="data", Key="k"))
+    (decision,) = outside.decide(call("s3", "GetObject", Bucket="data", Key="k"))
+    assert "DenyOutsideTheNetwork" in decision.explanation
+    # The exempted role passes from anywhere
+    job = networked(doc(BUCKET_ALLOW), route=None, resource_policies=bucket_policy, principal=JOB_ROLE)
+    assert allowed(job, call("s3", "GetObject", JOB_ROLE, Bucket="data", Key="k"))
+
+
+def test_without_a_network_model_a_source_vpce_condition_cannot_be_judged() -> None:
+    check = checker(doc(BUCKET_ALLOW), resource_policies=lambda _arn: [("bucket policy", doc(NETWORK_DENY))])
+    assert check.failures([call("s3", "GetObject", Bucket="data", Key="k")])[0].startswith("UNCHECKABLE")
+
+
+def test_a_private_caller_without_an_endpoint_for_the_service_has_no_route() -> None:
+    def no_sqs(api_call: ApiCall) -> str:
+        raise NoRouteError(f"no VPC endpoint serves {api_call.service}")
+
+    check = checker(doc(allow("sqs:SendMessage", "*")), network=no_sqs, endpoint_policies=lambda _e: [("e", doc())])
+    (line,) = check.failures([call("sqs", "SendMessage", QueueUrl="https://sqs/q", MessageBody="x")])
+    assert "NoRouteError" in line
+
+
+def test_network_and_endpoint_policies_come_together() -> None:
+    with pytest.raises(ValueError, match="go together"):
+        checker(doc(BUCKET_ALLOW), network=lambda _call: None)

@@ -56,8 +56,11 @@ def target(value: Any) -> str:
 
 
 def sids(document: Any) -> list[str]:
+    """The statements' Sids; a template statement under ``Fn::If`` counts with its true branch (the parity
+    stack provisions its own VPC endpoints, so the buckets' network condition, BucketsBehindEndpoints, holds)."""
     policy = json.loads(document) if isinstance(document, str) else document
-    return sorted(statement.get("Sid", "") for statement in policy["Statement"])
+    statements = [s["Fn::If"][1] if "Fn::If" in s else s for s in policy["Statement"]]
+    return sorted(statement.get("Sid", "") for statement in statements)
 
 
 # --- One look-up per resource type, through the service's API ----------------------------------------
@@ -349,6 +352,25 @@ def _state_machine_alias(stack: ParityStack, logical_id: str, properties: dict[s
     assert [(r["stateMachineVersionArn"], r["weight"]) for r in alias["routingConfiguration"]] == [(version, 100)]
 
 
+def _web_acl(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
+    name, acl_id, scope = stack.ref(logical_id).split("|")
+    acl = aws("wafv2").get_web_acl(Name=name, Scope=scope, Id=acl_id)["WebACL"]
+    assert acl["VisibilityConfig"]["SampledRequestsEnabled"] is True
+    assert acl["VisibilityConfig"]["CloudWatchMetricsEnabled"] is True
+    assert [rule["Name"] for rule in acl["Rules"]] == [rule["Name"] for rule in properties["Rules"]]
+
+
+def _web_acl_association(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
+    resource_arn, acl_arn = stack.ref(logical_id).split("|")
+    assert aws("wafv2").get_web_acl_for_resource(ResourceArn=resource_arn)["WebACL"]["ARN"] == acl_arn
+
+
+def _waf_logging(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
+    configuration = aws("wafv2").get_logging_configuration(ResourceArn=stack.ref(logical_id))["LoggingConfiguration"]
+    (destination,) = configuration["LogDestinationConfigs"]
+    assert destination.rsplit(":", 1)[-1].startswith("aws-waf-logs-")
+
+
 PROBES: dict[str, Probe] = {
     "AWS::ApiGateway::Deployment": _deployment,
     "AWS::ApiGateway::RestApi": _rest_api,
@@ -388,6 +410,9 @@ PROBES: dict[str, Probe] = {
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachineAlias": _state_machine_alias,
     "AWS::StepFunctions::StateMachineVersion": _state_machine_version,
+    "AWS::WAFv2::LoggingConfiguration": _waf_logging,
+    "AWS::WAFv2::WebACL": _web_acl,
+    "AWS::WAFv2::WebACLAssociation": _web_acl_association,
 }
 
 

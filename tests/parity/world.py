@@ -27,6 +27,7 @@ import boto3
 from moto import mock_aws
 
 from tests.parity.iam import ApiCall, CallRecorder, IamChecker
+from tests.parity.perimeter import StackNetwork
 from tests.parity.runtime import Delivery, ParityRuntime
 from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack, deploy_parity_stack
 from tests.waiting import within
@@ -273,8 +274,16 @@ def _write_call_table(stack: ParityStack, recorder: CallRecorder, checker: IamCh
     (CALL_TABLES / f"{stack.name}.calls.txt").write_text(f"stack {stack.name}\n{table}\n", encoding="utf-8")
 
 
-def iam_checker(stack: ParityStack, policies: Callable[[str], list[tuple[str, dict[str, Any]]]]) -> IamChecker:
-    """The checker for ``stack``: the roles' ``policies``, the stack's keys, bucket policies and token owner."""
+def iam_checker(
+    stack: ParityStack,
+    policies: Callable[[str], list[tuple[str, dict[str, Any]]]],
+    *,
+    network: Callable[[ApiCall], str | None] | None = None,
+) -> IamChecker:
+    """The checker for ``stack``: the roles' ``policies``, the stack's keys, bucket policies and token owner, and
+    its network: which calls go through which VPC endpoint (``network``, default the stack's own), and that
+    endpoint's policy."""
+    endpoints = StackNetwork(stack)
     s3 = boto3.client("s3", region_name=stack.region, **HARNESS_CREDENTIALS)
     secrets = boto3.client("secretsmanager", region_name=stack.region, **HARNESS_CREDENTIALS)
     sns = boto3.client("sns", region_name=stack.region, **HARNESS_CREDENTIALS)
@@ -295,6 +304,8 @@ def iam_checker(stack: ParityStack, policies: Callable[[str], list[tuple[str, di
         # Step Functions checks SendTask* against the state machine that issued the token: the stack has one.
         task_token_owner=lambda _token: stack.state_machine_arn,
         resource_policies=lambda arn: _bucket_policy(s3, arn),
+        network=network or endpoints,
+        endpoint_policies=endpoints.policies,
     )
 
 

@@ -6,9 +6,13 @@ The fake pool signs tokens with a locally generated RSA key and publishes its JW
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import io
+import json
 import os
 import sys
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from joserfc import jwk, jwt
 
-from governed_mlops.adapters.user_pool import TokenSet
+from governed_mlops.adapters.user_pool import JWKS_REFRESH_SECONDS, CognitoUserPool, TokenSet
 from governed_mlops.domain.id_tokens import issuer_url
 from governed_mlops.domain.login import LOGIN_COOKIE, SESSION_COOKIE, LoginRoundTrip, login_cookie, pkce_challenge
 from governed_mlops.errors import LoginFailed, TokenAudienceMismatch
@@ -64,8 +68,10 @@ class FakeUserPool:
         self.domain_url = "https://approvers.auth.eu-west-1.amazoncognito.com"
         self.issued = id_token()
         self.exchanges: list[tuple[str, str, str]] = []
+        self.kids_asked: list[str | None] = []
 
-    def jwks(self) -> dict[str, Any]:
+    def jwks(self, kid: str | None = None) -> dict[str, Any]:
+        self.kids_asked.append(kid)
         return {"keys": [KEY.as_dict(private=False)]}
 
     def client_id(self) -> str:
@@ -174,7 +180,7 @@ def test_the_callback_sets_the_session_and_returns_to_the_page(deps: SessionDeps
 
 def test_the_session_never_outlives_the_token(deps: SessionDeps, pool: FakeUserPool) -> None:
     trip, cookie = _trip_cookie()
-    pool.issued = id_token(exp=int(now().timestamp()) + 120)
+    pool.issued = id_token(exp=int(now().timestamp()) + 120, nonce=trip.nonce)
     answer = finish_login("code-1", trip.state, cookie, callback_url=CALLBACK, deps=deps, now=now())
     max_age = int(answer.cookies[0].split("Max-Age=")[1].split(";")[0])
     assert 110 <= max_age <= 120
@@ -203,6 +209,56 @@ def test_a_token_with_another_nonce_is_refused(deps: SessionDeps, pool: FakeUser
     pool.issued = id_token(nonce="someone-elses")
     with pytest.raises(LoginFailed, match="nonce"):
         finish_login("code-1", trip.state, cookie, callback_url=CALLBACK, deps=deps, now=now())
+
+
+def test_a_token_without_the_nonce_this_sign_in_sent_is_refused(deps: SessionDeps, pool: FakeUserPool) -> None:
+    # Given a sign-in whose authorize request sent a nonce, when the code yields a token without one
+    trip, cookie = _trip_cookie()
+    pool.issued = id_token()
+    # Then no session is set
+    with pytest.raises(LoginFailed, match="no nonce"):
+        finish_login("code-1", trip.state, cookie, callback_url=CALLBACK, deps=deps, now=now())
+
+
+def test_the_callback_asks_the_pool_for_the_key_the_token_names(deps: SessionDeps, pool: FakeUserPool) -> None:
+    trip, cookie = _trip_cookie()
+    pool.issued = id_token(nonce=trip.nonce)
+    finish_login("code-1", trip.state, cookie, callback_url=CALLBACK, deps=deps, now=now())
+    authorize(f"{SESSION_COOKIE}={pool.issued}", METHOD_ARN, deps, now=now())
+    assert pool.kids_asked == ["k1", "k1"]
+
+
+def test_the_authorizer_accepts_a_token_signed_with_a_rotated_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an authorizer whose cached JWKS predates Cognito's key rotation
+    rotated = jwk.RSAKey.generate_key(2048, parameters={"kid": "k2"})
+    answers = [{"keys": [KEY.as_dict(private=False)]}, {"keys": [KEY.as_dict(private=False), rotated.as_dict()]}]
+    monkeypatch.setattr(
+        urllib.request, "urlopen", lambda request, timeout: io.BytesIO(json.dumps(answers.pop(0)).encode())
+    )
+    clock = [0.0]
+    cognito = mock.Mock(
+        **{"list_user_pool_clients.return_value": {"UserPoolClients": [{"ClientId": CLIENT, "ClientName": "c"}]}}
+    )
+    user_pool = CognitoUserPool(cognito, region=REGION, user_pool_id=POOL, client_name="c", clock=lambda: clock[0])
+    deps = SessionDeps(user_pool=user_pool, approver_group="model-approvers")
+    assert authorize(f"{SESSION_COOKIE}={id_token()}", METHOD_ARN, deps, now=now())["principalId"] == "carol"
+    clock[0] += JWKS_REFRESH_SECONDS
+    # When a session's token is signed with the new key, then it is verified after one refresh
+    token = jwt.encode({"alg": "RS256", "kid": "k2"}, {**_claims_of(id_token())}, rotated)
+    assert authorize(f"{SESSION_COOKIE}={token}", METHOD_ARN, deps, now=now())["principalId"] == "carol"
+    assert user_pool.jwks_fetches == 2
+    # And a forged kid right after is denied without another fetch
+    forged = jwt.encode({"alg": "RS256", "kid": "k9"}, _claims_of(id_token()), jwk.RSAKey.generate_key(2048))
+    assert (
+        authorize(f"{SESSION_COOKIE}={forged}", METHOD_ARN, deps, now=now())["policyDocument"]["Statement"][0]["Effect"]
+        == "Deny"
+    )
+    assert user_pool.jwks_fetches == 2
+
+
+def _claims_of(token: str) -> dict[str, Any]:
+    body = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
 
 
 def test_the_callback_verifies_the_token_like_the_authorizer(deps: SessionDeps, pool: FakeUserPool) -> None:
@@ -309,6 +365,20 @@ def test_the_login_handler_round_trip(deps: SessionDeps, pool: FakeUserPool) -> 
     )
     assert forged["statusCode"] == 403
     assert "LoginFailed" in forged["body"]
+
+
+def test_the_login_handler_answers_403_to_a_token_without_the_nonce(deps: SessionDeps, pool: FakeUserPool) -> None:
+    module = _load("approval_login", deps)
+    started = module.lambda_handler(_rest_event("GET", "/auth/login", query={"return_to": "/prod/approvals"}), CONTEXT)
+    cookie = started["multiValueHeaders"]["Set-Cookie"][0].split(";")[0]
+    state = parse_qs(urlsplit(started["multiValueHeaders"]["Location"][0]).query)["state"][0]
+    pool.issued = id_token()  # no nonce claim
+    done = module.lambda_handler(
+        _rest_event("GET", "/auth/callback", query={"code": "c", "state": state}, cookie=cookie), CONTEXT
+    )
+    assert done["statusCode"] == 403
+    assert "no nonce" in done["body"]
+    assert not any(c.startswith(f"{SESSION_COOKIE}=") for c in done["multiValueHeaders"].get("Set-Cookie", []))
 
 
 def test_the_approval_page_sends_a_visitor_without_a_session_to_sign_in() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from joserfc import jwk, jwt
 
-from governed_mlops.domain.id_tokens import TokenExpectations, issuer_url, verify_id_token
+from governed_mlops.domain.id_tokens import TokenExpectations, issuer_url, token_key_id, verify_id_token
 from governed_mlops.errors import (
     ApproverGroupMissing,
     MalformedToken,
@@ -166,3 +166,13 @@ def test_every_failure_is_a_session_rejection() -> None:
         ApproverGroupMissing,
     ):
         assert issubclass(kind, SessionRejected)
+
+
+def test_the_key_id_is_read_from_the_header_without_verifying(signing_key: jwk.RSAKey) -> None:
+    token = jwt.encode({"alg": "RS256", "kid": "pool-key-1"}, claims(), signing_key)
+    assert token_key_id(token) == "pool-key-1"
+
+
+@pytest.mark.parametrize("token", ["", "not-a-jwt", "eyJhbGciOiJSUzI1NiJ9.e30.sig", "%%%.e30.sig"])
+def test_a_token_without_a_readable_kid_has_none(token: str) -> None:
+    assert token_key_id(token) is None

@@ -949,3 +949,62 @@ def test_every_rule_with_a_dead_letter_queue_may_send_to_it(cfn: Template) -> No
     # Then that queue's policy admits the rule (else EventBridge cannot dead-letter its events)
     assert rules
     assert missing == []
+
+
+# --- The data perimeter (the parity tier evaluates the deployed policies: tests/parity/test_perimeter.py) ---
+_ACCOUNT_ONLY = {"StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_every_vpc_endpoint_has_a_policy_for_this_accounts_principals(cfn: Template) -> None:
+    endpoints = resources_of(cfn, "AWS::EC2::VPCEndpoint")
+    assert len(endpoints) == 15
+    unconditioned: dict[str, list[Any]] = {}
+    for logical_id, resource in endpoints.items():
+        statements = resource["Properties"]["PolicyDocument"]["Statement"]
+        assert statements, logical_id
+        for statement in statements:
+            assert (statement["Effect"], statement["Principal"]) == ("Allow", "*"), logical_id
+            assert (
+                statement["Resource"] != "*"
+                or statement.get("Condition") == _ACCOUNT_ONLY
+                or (statement["Action"] == "ecr:GetAuthorizationToken")
+            ), (logical_id, statement)
+            if statement.get("Condition") != _ACCOUNT_ONLY:
+                unconditioned.setdefault(logical_id, []).append(statement["Action"])
+    # Only the image pull is open to principals of other accounts (ECR's presigned layer URLs, SageMaker's hosts)
+    assert unconditioned == {
+        "S3GatewayEndpoint": ["s3:GetObject"],
+        "EcrApiEndpoint": [
+            "ecr:GetAuthorizationToken",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+        ],
+        "EcrDockerEndpoint": [
+            "ecr:GetAuthorizationToken",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+        ],
+    }
+
+
+def test_every_bucket_policy_refuses_object_access_from_outside_the_stacks_network(cfn: Template) -> None:
+    policies = resources_of(cfn, "AWS::S3::BucketPolicy")
+    assert len(policies) == len(resources_of(cfn, "AWS::S3::Bucket")) == 4
+    for logical_id, resource in policies.items():
+        guarded = [
+            s["Fn::If"]
+            for s in resource["Properties"]["PolicyDocument"]["Statement"]
+            if "Fn::If" in s and s["Fn::If"][1].get("Sid") == "DenyObjectAccessOutsideTheStacksNetwork"
+        ]
+        ((condition, statement, otherwise),) = guarded
+        assert (condition, otherwise) == ("BucketsBehindEndpoints", {"Ref": "AWS::NoValue"}), logical_id
+        assert statement["Effect"] == "Deny"
+        assert "s3:*Object*" in statement["Action"]
+        assert "s3:PutBucketPolicy" not in statement["Action"]  # an administrator can always replace it
+        assert set(statement["Condition"]) == {"StringNotEquals", "ArnNotLike", "ArnNotEquals", "Bool", "BoolIfExists"}
+
+
+def test_the_approval_api_stage_is_associated_with_a_web_acl(cfn: Template) -> None:
+    (association,) = resources_of(cfn, "AWS::WAFv2::WebACLAssociation").values()
+    assert association["Properties"]["ResourceArn"]["Fn::Sub"][1] == {"Stage": {"Ref": "ApprovalApiprodStage"}}
+    (acl,) = resources_of(cfn, "AWS::WAFv2::WebACL").values()
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    assert acl["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"

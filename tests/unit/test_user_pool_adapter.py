@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from governed_mlops.adapters.user_pool import HTTP_TIMEOUT_SECONDS, CognitoUserPool
+from governed_mlops.adapters.user_pool import HTTP_TIMEOUT_SECONDS, JWKS_REFRESH_SECONDS, CognitoUserPool
 from governed_mlops.errors import ConfigError, LoginFailed
 
 DOMAIN = "https://approvers.auth.eu-west-1.amazoncognito.com"
@@ -47,10 +47,23 @@ class Network:
         return io.BytesIO(json.dumps(answer).encode())
 
 
-def pool(cognito: FakeCognito | None = None) -> CognitoUserPool:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pool(cognito: FakeCognito | None = None, clock: Clock | None = None) -> CognitoUserPool:
     cognito = cognito or FakeCognito([[{"ClientId": "c-1", "ClientName": "approval-login"}]])
     return CognitoUserPool(
-        cognito, region="eu-west-1", user_pool_id="eu-west-1_P", client_name="approval-login", domain_url=DOMAIN
+        cognito,
+        region="eu-west-1",
+        user_pool_id="eu-west-1_P",
+        client_name="approval-login",
+        domain_url=DOMAIN,
+        clock=clock or Clock(),
     )
 
 
@@ -62,6 +75,48 @@ def test_the_jwks_is_fetched_once_from_the_pools_well_known_url(monkeypatch: pyt
     [(request, timeout)] = network.requests
     assert request.full_url == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_P/.well-known/jwks.json"
     assert timeout == HTTP_TIMEOUT_SECONDS
+
+
+def test_a_known_kid_is_served_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    network = Network([{"keys": [{"kid": "k"}]}])
+    monkeypatch.setattr(urllib.request, "urlopen", network)
+    clock = Clock()
+    user_pool = pool(clock=clock)
+    user_pool.jwks("k")
+    clock.now += 10 * JWKS_REFRESH_SECONDS
+    assert user_pool.jwks("k") == {"keys": [{"kid": "k"}]}
+    assert user_pool.jwks_fetches == 1
+
+
+def test_an_unknown_kid_refetches_the_jwks_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a cached JWKS and, at Cognito, a rotated set with a new key
+    network = Network([{"keys": [{"kid": "old"}]}, {"keys": [{"kid": "old"}, {"kid": "new"}]}])
+    monkeypatch.setattr(urllib.request, "urlopen", network)
+    clock = Clock()
+    user_pool = pool(clock=clock)
+    user_pool.jwks("old")
+    clock.now += JWKS_REFRESH_SECONDS
+    # When a token names the new key, the set is fetched again and then holds it
+    assert [k["kid"] for k in user_pool.jwks("new")["keys"]] == ["old", "new"]
+    assert user_pool.jwks("new") is user_pool.jwks("new")
+    assert user_pool.jwks_fetches == 2
+
+
+def test_unknown_kids_refetch_at_most_once_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    network = Network([{"keys": [{"kid": "k"}]}, {"keys": [{"kid": "k"}]}, {"keys": [{"kid": "k"}]}])
+    monkeypatch.setattr(urllib.request, "urlopen", network)
+    clock = Clock()
+    user_pool = pool(clock=clock)
+    user_pool.jwks()
+    # Forged kids right after the fetch: no request reaches Cognito
+    for forged in ("x1", "x2", "x3"):
+        user_pool.jwks(forged)
+    assert user_pool.jwks_fetches == 1
+    clock.now += JWKS_REFRESH_SECONDS
+    user_pool.jwks("x4")
+    user_pool.jwks("x5")
+    assert user_pool.jwks_fetches == 2
+    assert len(network.requests) == 2
 
 
 def test_the_client_id_is_found_by_name_across_pages() -> None:

@@ -10,8 +10,10 @@ make a dependency cycle CloudFormation refuses.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +26,9 @@ from governed_mlops.errors import ConfigError, LoginFailed
 #: Seconds before an HTTPS call to Cognito is abandoned (the authorizer answers API Gateway within 10 s).
 HTTP_TIMEOUT_SECONDS = 5.0
 _MAX_RESPONSE_BYTES = 256 * 1024
+#: A token signed with a key the cached JWKS lacks refetches it, at most once per this many seconds: a
+#: rotated pool key is picked up without a cold start, and a flood of forged kids cannot hammer Cognito.
+JWKS_REFRESH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -51,28 +56,56 @@ def _read_json(request: urllib.request.Request, what: str) -> dict[str, Any]:
 
 
 class CognitoUserPool:
-    """One user pool and its approval app client; the JWKS and the client id are fetched once per cold start."""
+    """One user pool and its approval app client; the JWKS and the client id are fetched once per cold start.
+
+    The JWKS is fetched again when a token names a key it does not hold (Cognito rotated its keys), once per
+    :data:`JWKS_REFRESH_SECONDS` at most (``clock`` is monotonic seconds).
+    """
 
     def __init__(
-        self, cognito: Any, *, region: str, user_pool_id: str, client_name: str, domain_url: str | None = None
+        self,
+        cognito: Any,
+        *,
+        region: str,
+        user_pool_id: str,
+        client_name: str,
+        domain_url: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._cognito = cognito
         self._user_pool_id = user_pool_id
         self._client_name = client_name
         self._domain_url = domain_url.rstrip("/") if domain_url else None
         self.issuer = issuer_url(region, user_pool_id)
+        self._clock = clock
         self._jwks: dict[str, Any] | None = None
+        self._jwks_fetched_at = 0.0
         self._client_id: str | None = None
+        #: How many times the JWKS was fetched (the first fetch and each refresh).
+        self.jwks_fetches = 0
 
-    def jwks(self) -> dict[str, Any]:
-        """The pool's public signing keys (cached: Cognito publishes new keys well before it signs with them)."""
-        if self._jwks is None:
+    def jwks(self, kid: str | None = None) -> dict[str, Any]:
+        """The pool's public signing keys, cached per cold start.
+
+        ``kid`` is the key the token to verify names: when the cached set lacks it, the set is fetched again
+        (rate-limited, see the class docstring); a kid still unknown then fails verification (403).
+        """
+        if self._jwks is None or (
+            kid is not None
+            and kid not in self._key_ids(self._jwks)
+            and self._clock() - self._jwks_fetched_at >= JWKS_REFRESH_SECONDS
+        ):
             request = urllib.request.Request(f"{self.issuer}/.well-known/jwks.json", method="GET")  # noqa: S310
             document = _read_json(request, "the user pool's JWKS endpoint")
             if not isinstance(document.get("keys"), list):
                 raise LoginFailed("the user pool's JWKS has no keys list")
-            self._jwks = document
+            self._jwks, self._jwks_fetched_at = document, self._clock()
+            self.jwks_fetches += 1
         return self._jwks
+
+    @staticmethod
+    def _key_ids(jwks: dict[str, Any]) -> set[str]:
+        return {str(key.get("kid")) for key in jwks.get("keys", []) if isinstance(key, dict)}
 
     def client_id(self) -> str:
         """The id of the app client named ``client_name`` (exactly one must exist)."""

@@ -10,6 +10,9 @@ in ``cognito:groups`` (:class:`ApproverGroupMissing`). All are :class:`SessionRe
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +58,21 @@ class VerifiedApprover:
 def issuer_url(region: str, user_pool_id: str) -> str:
     """The ``iss`` of a user pool's tokens (also the base of its ``/.well-known/jwks.json``)."""
     return f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+
+
+def token_key_id(token: str) -> str | None:
+    """The ``kid`` in a compact JWT's header, read without verifying anything (None when there is none).
+
+    Only to pick the JWKS to verify with: a kid the cached key set does not hold makes the user-pool
+    adapter refresh it (Cognito rotates its signing keys); :func:`verify_id_token` still checks everything.
+    """
+    header = token.split(".", 1)[0] if token else ""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    kid = decoded.get("kid") if isinstance(decoded, dict) else None
+    return kid if isinstance(kid, str) and kid else None
 
 
 def _key_set(jwks: Mapping[str, Any]) -> jwk.KeySet:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from governed_mlops.adapters.user_pool import TokenSet
-from governed_mlops.domain.id_tokens import TokenExpectations, VerifiedApprover, verify_id_token
+from governed_mlops.domain.id_tokens import TokenExpectations, VerifiedApprover, token_key_id, verify_id_token
 from governed_mlops.domain.login import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -39,7 +39,7 @@ from governed_mlops.observability import logger
 class UserPool(Protocol):
     issuer: str
 
-    def jwks(self) -> dict[str, Any]: ...
+    def jwks(self, kid: str | None = None) -> dict[str, Any]: ...
     def client_id(self) -> str: ...
     @property
     def domain_url(self) -> str: ...
@@ -75,7 +75,7 @@ def verify_session(cookie_header: str | None, deps: SessionDeps, *, now: datetim
     token = read_cookies(cookie_header).get(SESSION_COOKIE)
     if not token:
         return None
-    return verify_id_token(token, deps.user_pool.jwks(), _expectations(deps), now=now)
+    return verify_id_token(token, deps.user_pool.jwks(token_key_id(token)), _expectations(deps), now=now)
 
 
 def api_resource(method_arn: str) -> str:
@@ -151,9 +151,13 @@ def finish_login(
     if not code:
         raise LoginFailed("the sign-in answer has no authorization code; open the approval link again")
     tokens = deps.user_pool.exchange_code(code, verifier=trip.verifier, redirect_uri=callback_url)
-    approver = verify_id_token(tokens.id_token, deps.user_pool.jwks(), _expectations(deps), now=now)
-    # Cognito copies the authorize request's nonce into the ID token; a different one is a replayed token.
-    if approver.nonce is not None and not secrets.compare_digest(approver.nonce.encode(), trip.nonce.encode()):
+    jwks = deps.user_pool.jwks(token_key_id(tokens.id_token))
+    approver = verify_id_token(tokens.id_token, jwks, _expectations(deps), now=now)
+    # Every authorize request sends a nonce and Cognito copies it into the ID token: a token without it, or
+    # with another, was not issued for this sign-in (a replayed or injected token).
+    if approver.nonce is None:
+        raise LoginFailed("the ID token carries no nonce although this sign-in sent one; open the link again")
+    if not secrets.compare_digest(approver.nonce.encode(), trip.nonce.encode()):
         raise LoginFailed("the ID token's nonce is not this sign-in's (a replayed token); open the link again")
     lifetime = max(0, min(deps.session_seconds, approver.expires_at - int(now.timestamp())))
     logger.info("approver signed in", extra={"approver": approver.username})

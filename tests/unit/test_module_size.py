@@ -21,7 +21,6 @@ STILL_TOO_LONG = {
     "layers/common/python/governed_mlops/services/approval.py": 709,
     "layers/common/python/governed_mlops/reports/approval_page.py": 693,  # +2: keyboard access to plots
     "layers/common/python/governed_mlops/reports/model_card.py": 662,
-    "layers/common/python/governed_mlops/domain/audit.py": 633,
 }
 
 

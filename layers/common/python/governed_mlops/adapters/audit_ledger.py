@@ -13,7 +13,7 @@ Local (``LocalAuditLedger``), under the data directory::
 
 An append is one ``os.write`` of the whole line on an ``O_APPEND`` descriptor followed by
 ``fsync``: after a crash the file ends with the whole line or, at worst, a torn fragment without
-its newline. A torn last line is never skipped: :func:`governed_mlops.domain.audit.verify` reports
+its newline. A torn last line is never skipped: :func:`governed_mlops.domain.audit_verification.verify` reports
 it, appends refuse to chain onto it, and :meth:`LocalAuditLedger.remove_torn_tail` moves it aside
 and records that it did so.
 
@@ -68,16 +68,13 @@ from governed_mlops.domain.audit import (
     HmacSigner,
     JsonScalar,
     Unreadable,
-    VerificationResult,
     chain,
-    check_segment,
-    head_gap,
     parse_entry,
     parse_jsonl,
     sign_digest,
     utc_now,
-    verify,
 )
+from governed_mlops.domain.audit_verification import VerificationResult, check_segment, head_gap, verify
 from governed_mlops.errors import AuditLedgerCorrupt, TransientStorageError
 
 if TYPE_CHECKING:

@@ -31,7 +31,8 @@ from botocore.exceptions import (
 )
 
 from governed_mlops.adapters.approvals import DynamoDBApprovalStore
-from governed_mlops.adapters.audit_ledger import AUDIT_PREFIX, S3AuditLedger
+from governed_mlops.adapters.audit_ledger import AUDIT_PREFIX
+from governed_mlops.adapters.audit_ledger_s3 import S3AuditLedger
 from governed_mlops.adapters.execution_history import StepFunctionsHistory
 from governed_mlops.adapters.model_registry import SageMakerModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore, ObjectStore, S3ObjectStore, StoredObject

@@ -21,13 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from governed_mlops.adapters.approvals import FileSecret, LocalApprovalStore, LocalOutbox
-from governed_mlops.adapters.audit_ledger import (
-    KEY_FILE,
-    LocalAuditLedger,
-    S3AuditLedger,
-    load_key,
-    load_or_create_key,
-)
+from governed_mlops.adapters.audit_ledger import KEY_FILE, LocalAuditLedger, load_key, load_or_create_key
+from governed_mlops.adapters.audit_ledger_s3 import S3AuditLedger
 from governed_mlops.domain import approval as rules
 from governed_mlops.domain.audit import AuditAnchor, AuditDigest, AuditRecord, parse_jsonl
 from governed_mlops.errors import AuditLedgerCorrupt

@@ -27,7 +27,8 @@ from governed_mlops.domain import approval as rules
 from governed_mlops.domain.audit import AuditAnchor, AuditDigest, AuditRecord, parse_jsonl
 from governed_mlops.errors import AuditLedgerCorrupt
 from governed_mlops.services.alerts import ExecutionStatusChange, handle_status_change
-from governed_mlops.services.approval import ApprovalDeps, DecisionForm, OutcomeEvent, decide, record_outcome
+from governed_mlops.services.approval import ApprovalDeps, DecisionForm, decide
+from governed_mlops.services.approval_outcome import OutcomeEvent, record_outcome
 from governed_mlops_local.cli.audit import audit
 from tests.conftest import pending_approval
 

@@ -26,7 +26,7 @@ from governed_mlops.models import ApprovalRecord, ModelVersion
 from governed_mlops.reports.approval_bias import bias_section, bias_value
 from governed_mlops.reports.approval_champion import champion_tables
 from governed_mlops.reports.approval_markup import facts_rows, minute_when, num4, pill, result_pill, scroll_table
-from governed_mlops.reports.model_card import METRIC_NAMES, gate_checks, metric_rows
+from governed_mlops.reports.stage_reports import METRIC_NAMES, gate_checks, metric_rows
 
 #: The evidence report's name among a model version's reports (and ``report:<name>`` among the hashes).
 EVIDENCE_REPORT = "evidence_report"

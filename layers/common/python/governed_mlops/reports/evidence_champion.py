@@ -21,7 +21,7 @@ from governed_mlops.reports.evidence_markup import (
     result_cell,
     section_block,
 )
-from governed_mlops.reports.model_card import METRIC_NAMES
+from governed_mlops.reports.stage_reports import METRIC_NAMES
 
 __all__ = ["champion_section", "champion_verdict"]
 

@@ -38,7 +38,7 @@ from governed_mlops.reports.evidence_markup import (
     section_block,
     when,
 )
-from governed_mlops.reports.model_card import (
+from governed_mlops.reports.stage_reports import (
     METRIC_NAMES,
     STAGE_TITLES,
     BiasCheck,

@@ -71,7 +71,7 @@ class AwsCallFailed(PipelineError):
 
 def aws_session(region: str | None, profile: str | None) -> Any:
     """A boto3 session; an unknown profile is :class:`AwsCredentialsMissing`."""
-    import boto3
+    import boto3  # noqa: PLC0415 - boto3 loads only when a command talks to AWS (tests/unit/test_cli_startup.py)
 
     try:
         return boto3.Session(profile_name=profile, region_name=region)

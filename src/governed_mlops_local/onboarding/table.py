@@ -16,6 +16,9 @@ from governed_mlops.domain.validation import MISSING_TOKENS
 from governed_mlops_local.onboarding.errors import UnreadableDataError
 from governed_mlops_local.onboarding.wording import shorten
 
+#: A target and at least one feature.
+_MIN_COLUMNS = 2
+
 _CSV_DELIMITERS: Final = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 
 
@@ -77,7 +80,7 @@ def read_table(data: bytes, source: str) -> Table:
 
 
 def _check_header(header: list[str], source: str) -> None:
-    if len(header) < 2:
+    if len(header) < _MIN_COLUMNS:
         line = header[0] if header else ""
         used = [name for delimiter, name in _CSV_DELIMITERS.items() if delimiter in line]
         hint = f"; the header seems to be separated by {used[0]}: export with commas" if used else ""

@@ -29,6 +29,9 @@ from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+#: The shortest HMAC key accepted (128 bits).
+_MIN_KEY_BYTES = 16
+
 __all__ = [
     "GENESIS_HASH",
     "KNOWN_ACTIONS",
@@ -195,7 +198,7 @@ class HmacSigner:
     """HMAC-SHA256 with a local key; signatures are lower-case hex."""
 
     def __init__(self, key: bytes) -> None:
-        if len(key) < 16:
+        if len(key) < _MIN_KEY_BYTES:
             raise ValueError("the audit HMAC key must be at least 16 bytes")
         self._key = key
 

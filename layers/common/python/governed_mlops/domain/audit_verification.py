@@ -73,7 +73,7 @@ def _records(first: int, last: int, verb: str = "") -> str:
     return f"records #{first}..#{last}" + (f" {'are' if verb == 'is' else verb}" if verb else "")
 
 
-def check_segment(
+def check_segment(  # noqa: PLR0911 - each way a segment can break is its own early return
     records: Sequence[AuditRecord | Unreadable],
     first_sequence: int = 1,
     previous_hash: str = GENESIS_HASH,

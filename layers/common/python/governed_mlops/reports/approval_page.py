@@ -76,7 +76,7 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def render_approval_page(
+def render_approval_page(  # noqa: PLR0913 - keyword-only: one parameter per piece of evidence the page shows
     *,
     approval: ApprovalRecord,
     record: ModelVersion,

@@ -95,7 +95,7 @@ class CardNarrative(BaseModel):
     caveats_and_recommendations: str | None = None
 
 
-def build_model_card(
+def build_model_card(  # noqa: PLR0913 - keyword-only past the record: one parameter per stage report on the card
     record: ModelVersion,
     *,
     intended_uses: str,

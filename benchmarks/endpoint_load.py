@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,6 +58,9 @@ from governed_mlops_ml.model import predict_scores, save_booster, train_booster
 from governed_mlops_ml.monitoring import baseline, detect_drift, read_capture
 from governed_mlops_ml.serving import write_inference_settings
 from governed_mlops_ml.training import train_model
+
+#: The score at which the load test's model approves (the pipeline's default decision threshold).
+DECISION_THRESHOLD = 0.5
 
 PROJECT = find_project_dir(Path(__file__).parent)
 RESULTS = PROJECT / "benchmarks" / "results"
@@ -184,7 +188,7 @@ def hosted_endpoint(endpoint: str, time_scale: float) -> Iterator[Hosted]:
         }
         for name, booster in models.items():
             store.put(MODELS_BUCKET, f"{name}/model.tar.gz", _archive(data_dir / name, booster, trained.spec))
-        baseline_rate = float((predict_scores(trained.booster, trained.spec, frame) >= 0.5).mean())
+        baseline_rate = float((predict_scores(trained.booster, trained.spec, frame) >= DECISION_THRESHOLD).mean())
         with LocalSageMakerHosting(data_dir, store, time_scale=time_scale, rng_seed=1) as hosting:
             configs = {name: _endpoint_config(hosting, name, name.removeprefix("model-")) for name in models}
             hosting.create_endpoint({"EndpointName": endpoint, "EndpointConfigName": configs["model-v1"]})
@@ -297,11 +301,11 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 def summarise(samples: list[Sample], window: tuple[float, float] | None) -> dict[str, Any]:
-    ok = [s for s in samples if s.status == 200]
+    ok = [s for s in samples if s.status == HTTPStatus.OK]
     summary: dict[str, Any] = {
         "requests": len(samples),
         "errors": len(samples) - len(ok),
-        "errors_by_status": dict(Counter(str(s.status) for s in samples if s.status != 200)),
+        "errors_by_status": dict(Counter(str(s.status) for s in samples if s.status != HTTPStatus.OK)),
         "latency_ms_from_due_time": percentiles([s.finished - s.due for s in ok]),
         "service_time_ms": percentiles([s.finished - s.started for s in ok]),
         "achieved_rate_per_s": round(len(samples) / max(samples[-1].finished - samples[0].due, 1e-9), 1)
@@ -313,7 +317,9 @@ def summarise(samples: list[Sample], window: tuple[float, float] | None) -> dict
         inside = [s for s in samples if window[0] <= s.started <= window[1]]
         summary["canary_window_s"] = round(window[1] - window[0], 3)
         summary["per_variant_during_canary"] = dict(Counter(f"{s.variant} ({s.endpoint_config})" for s in inside))
-        summary["latency_ms_during_canary"] = percentiles([s.finished - s.due for s in inside if s.status == 200])
+        summary["latency_ms_during_canary"] = percentiles(
+            [s.finished - s.due for s in inside if s.status == HTTPStatus.OK]
+        )
     return summary
 
 

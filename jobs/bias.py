@@ -94,7 +94,7 @@ def main(argv: Sequence[str]) -> None:
 def _model_inputs(model_dir: Path, config: BiasJobConfig, frame: pd.DataFrame) -> dict[str, Any]:
     """Predicted labels, the model's input matrix and each matrix column's raw source column."""
     # Imported here: xgboost takes seconds to import and the pre-training stage never needs it.
-    from governed_mlops_ml.model import load_booster, score_matrix
+    from governed_mlops_ml.model import load_booster, score_matrix  # noqa: PLC0415 - xgboost takes seconds to import and the pre-training stage never needs it
 
     if config.decision_threshold is None:
         raise JobInputError(f"{BIAS_CONFIG_FILE}: 'decision_threshold' is required for post-training metrics")

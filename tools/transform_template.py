@@ -51,8 +51,8 @@ def _stand_in_for_packaging(document: dict[str, Any], root: Path) -> None:
 
 def transform_template(path: Path, region: str = DEFAULT_REGION) -> dict[str, Any]:
     """The CloudFormation template ``sam deploy`` would create from ``path`` in ``region``."""
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
+    from samtranslator.translator.transform import transform  # noqa: PLC0415 - samtranslator is a tool dependency, loaded only to transform
+    from samtranslator.yaml_helper import yaml_parse  # noqa: PLC0415 - samtranslator is a tool dependency, loaded only to transform
 
     document = yaml_parse(path.read_text(encoding="utf-8"))
     _stand_in_for_packaging(document, path.parent)

@@ -25,15 +25,8 @@ from governed_mlops.errors import (
 from governed_mlops.observability import logger, metrics, tracer
 from governed_mlops.reports.approval_page import render_error_page
 from governed_mlops.services import approval_deps
-from governed_mlops.services.approval import (
-    ApprovalDeps,
-    decide,
-    decision_page,
-    evidence_page,
-    evidence_summary,
-    read_decision,
-    utcnow,
-)
+from governed_mlops.services.approval import ApprovalDeps, decide, decision_page, read_decision, utcnow
+from governed_mlops.services.approval_evidence import evidence_page, evidence_summary
 from governed_mlops.settings import ApprovalSettings
 
 SETTINGS = ApprovalSettings.from_environ(os.environ)

@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from governed_mlops.models import OutcomeOutput
 from governed_mlops.observability import EXECUTION_NAME_PATH, logger, metrics, tracer
 from governed_mlops.services import approval_deps
-from governed_mlops.services.approval import ApprovalDeps, OutcomeEvent, record_outcome, utcnow
+from governed_mlops.services.approval import ApprovalDeps, utcnow
+from governed_mlops.services.approval_outcome import OutcomeEvent, record_outcome
 from governed_mlops.settings import ApprovalSettings
 
 SETTINGS = ApprovalSettings.from_environ(os.environ)

@@ -11,11 +11,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from governed_mlops.adapters.approvals import read_outbox
+from governed_mlops_local.executions import pid_alive
 from governed_mlops_local.local_identity import DEFAULT_APPROVERS, SIGNATURE_HEADER, identity_key, sign_user
 
 USER_HEADER = "X-Mlops-User"
@@ -36,8 +38,6 @@ class ServingRuntime:
 def serving_runtime(data_dir: Path) -> ServingRuntime | None:
     """The local runtime serving ``data_dir`` now: its ``runtime.json``, unless the process that wrote it is gone
     (a ``kill -9`` leaves the file behind) or the file is unreadable."""
-    from governed_mlops_local.executions import pid_alive
-
     try:
         data = json.loads((data_dir / "runtime.json").read_text(encoding="utf-8"))
         serving = ServingRuntime(pid=int(data["pid"]), url=str(data["url"]))
@@ -130,7 +130,7 @@ def auto_approver(data_dir: Path, user: str | Sequence[str], reason: str = "unat
                             break
                     except ApprovalClientError as exc:
                         # 409: already decided (or expired) earlier, or this approver already approved it.
-                        if exc.status != 409:
+                        if exc.status != HTTPStatus.CONFLICT:
                             raise
 
     return tick

@@ -31,7 +31,8 @@ from botocore.exceptions import (
 )
 
 from governed_mlops.adapters.approvals import DynamoDBApprovalStore
-from governed_mlops.adapters.audit_ledger import AUDIT_PREFIX, S3AuditLedger
+from governed_mlops.adapters.audit_ledger import AUDIT_PREFIX
+from governed_mlops.adapters.audit_ledger_s3 import S3AuditLedger
 from governed_mlops.adapters.execution_history import StepFunctionsHistory
 from governed_mlops.adapters.model_registry import SageMakerModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore, ObjectStore, S3ObjectStore, StoredObject
@@ -70,7 +71,7 @@ class AwsCallFailed(PipelineError):
 
 def aws_session(region: str | None, profile: str | None) -> Any:
     """A boto3 session; an unknown profile is :class:`AwsCredentialsMissing`."""
-    import boto3
+    import boto3  # noqa: PLC0415 - boto3 loads only when a command talks to AWS (tests/unit/test_cli_startup.py)
 
     try:
         return boto3.Session(profile_name=profile, region_name=region)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,9 @@ def _invocations(metrics_dir: Path) -> list[dict[str, Any]]:
             counts = totals.setdefault(str(measurement["variant"]), {"all": 0, "4xx": 0, "5xx": 0})
             counts["all"] += 1
             status = int(measurement["status"])
-            if 400 <= status < 500:
+            if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
                 counts["4xx"] += 1
-            elif status >= 500:
+            elif status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 counts["5xx"] += 1
         stats += [
             {

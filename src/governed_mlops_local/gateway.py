@@ -77,7 +77,7 @@ def proxy_event(
 
 def _no_route_page(path: str) -> bytes:
     """A browser's 404: a titled page in words (in the language it declares) that says where to go, not bare JSON."""
-    from governed_mlops_local.ui.render import render_message
+    from governed_mlops_local.ui.render import render_message  # noqa: PLC0415 - the page renderer loads only when a browser asks for a missing page
 
     hint = (
         "<p>This local server answers approval links (<code>/approvals/…</code>), the execution pages "

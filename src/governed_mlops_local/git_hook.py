@@ -37,6 +37,9 @@ from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.errors import ConfigError
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION, PARTITION
 
+#: A post-receive line is ``<old> <new> <ref>``.
+_POST_RECEIVE_FIELDS = 3
+
 ZERO_SHA = "0" * 40
 DETAIL_TYPE = "CodeCommit Repository State Change"
 PUSHER_VARIABLE = "MLOPS_PUSHER"
@@ -65,7 +68,7 @@ def parse_ref_updates(text: str) -> list[RefUpdate]:
         parts = line.split()
         if not parts:
             continue
-        if len(parts) != 3:
+        if len(parts) != _POST_RECEIVE_FIELDS:
             raise ValueError(f"not a post-receive line (old new ref): {line!r}")
         updates.append(RefUpdate(*parts))
     return updates
@@ -90,7 +93,7 @@ def repository_arn(name: str, account: str = LOCAL_ACCOUNT, region: str = LOCAL_
     return f"arn:{PARTITION}:codecommit:{region}:{account}:{name}"
 
 
-def codecommit_reference_event(
+def codecommit_reference_event(  # noqa: PLR0913 - keyword-only past the repository: the hook's options, named at the call site
     old: str,
     new: str,
     ref: str,

@@ -360,7 +360,7 @@ def _new_run(trigger: Trigger, model: str | None, data_key: str | None) -> str:
     return f"mlops upload DATA.csv{target}{key}"
 
 
-def next_actions(
+def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its own next actions
     name: str,
     status: str,
     error: str | None,

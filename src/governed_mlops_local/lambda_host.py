@@ -250,7 +250,7 @@ class LambdaHost:
         when it ran out of time), or LambdaServiceError when the (injected) Lambda service failed the call.
         """
         started = time.perf_counter()
-        arn = function.split(":$LATEST")[0]
+        arn = function.split(":$LATEST", maxsplit=1)[0]
         try:
             if arn in self._local:
                 with self._log_sink(arn.rsplit(":", 1)[-1]):

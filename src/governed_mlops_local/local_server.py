@@ -31,7 +31,10 @@ from typing import Any
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.errors import PipelineError
 from governed_mlops_local.approval_client import USER_HEADER, ServingRuntime, serving_runtime, signed_as
+from governed_mlops_local.executions import pid_alive
 from governed_mlops_local.local_identity import SIGNATURE_HEADER, UNSIGNED_IDENTITY, identity_key, signature_valid
+
+_MAX_PORT = 65535
 
 #: Where ``mlops serve`` listens unless ``--port`` or ``$MLOPS_PORT`` says otherwise.
 DEFAULT_PORT = 8765
@@ -81,7 +84,7 @@ def configured_port(explicit: int | None = None) -> int:
         port = int(raw)
     except ValueError:
         raise LocalServerError(f"${PORT_ENV}={raw!r} is not a port number") from None
-    if not 0 <= port <= 65535:
+    if not 0 <= port <= _MAX_PORT:
         raise LocalServerError(f"port {port} is outside 0-65535")
     return port
 
@@ -111,7 +114,7 @@ def work_routes(runtime: Any) -> Any:
     def answer(status: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         return status, dict(_JSON), json.dumps(body, default=str).encode()
 
-    def handle(
+    def handle(  # noqa: PLR0911 - a small router: one return per route
         method: str, path: str, _query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         if path == SERVER_PATH and method == "GET":
@@ -239,8 +242,6 @@ def start_in_background(
     Raises:
         LocalServerError: it exited or did not get ready within ``timeout`` seconds (the log's tail says why).
     """
-    from governed_mlops_local.executions import pid_alive
-
     log = log_path(data_dir)
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "governed_mlops_local.cli", "--data-dir", str(data_dir), "serve"]
@@ -288,8 +289,6 @@ def stop(data_dir: Path, timeout: float = 60) -> ServingRuntime | None:
             f"runtime.json names pid {serving.pid} at {serving.url}, which does not answer as the server of "
             f"{data_dir}: not signalling it; if that process is no mlops runtime, delete {data_dir / 'runtime.json'}"
         )
-    from governed_mlops_local.executions import pid_alive
-
     os.kill(serving.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while pid_alive(serving.pid):

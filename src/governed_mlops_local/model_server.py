@@ -65,7 +65,7 @@ def _error(status: int, code: str, message: str, headers: Mapping[str, str] | No
     return _json(status, {"ErrorCode": code, "Message": message, "OriginalStatusCode": status}, headers)
 
 
-def dispatch(
+def dispatch(  # noqa: PLR0911 - a small router: one return per route
     hosting: LocalSageMakerHosting, method: str, path: str, headers: Mapping[str, str], body: bytes
 ) -> Response:
     """Answer one request: ``(status, headers, body)``."""

@@ -32,10 +32,12 @@ from moto.stepfunctions.exceptions import ExecutionAlreadyExists
 from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 
+from governed_mlops.adapters.code_repository import LocalGitRepository
 from governed_mlops.adapters.execution_history import unqualified_state_machine_arn
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.adapters.object_store import LocalObjectStore, StoredObject
 from governed_mlops.config import parse_config
+from governed_mlops.errors import RepositoryNotFoundError
 from governed_mlops.model_projects import config_key, model_spec, project_configs
 from governed_mlops_local import cloudwatch, model_server
 from governed_mlops_local.approval_client import serving_runtime
@@ -44,10 +46,10 @@ from governed_mlops_local.endpoints import LocalSageMakerHosting
 from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.gateway import LocalGateway
 from governed_mlops_local.lambda_host import InvocationError, LambdaHost, install_stdout_router
-from governed_mlops_local.local_identity import DEFAULT_APPROVERS as DEFAULT_APPROVERS
+from governed_mlops_local.local_identity import DEFAULT_APPROVERS as DEFAULT_APPROVERS  # noqa: PLC0414 - explicit re-export: callers import it from the runtime
 from governed_mlops_local.moto_speedups import install_program_cache, install_task_client_cache
 from governed_mlops_local.packaging import build_sourcedir
-from governed_mlops_local.project import find_project_dir as find_project_dir
+from governed_mlops_local.project import find_project_dir as find_project_dir  # noqa: PLC0414 - explicit re-export: callers import it from the runtime
 from governed_mlops_local.redrive import Redrive, install_journal, parser_executions, redrive
 from governed_mlops_local.sagemaker import SageMakerEmulator, local_function_arn
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION, LOCAL_STACK_NAME, LocalTemplate, load_template
@@ -88,7 +90,7 @@ class Delivery:
 
 
 class LocalRuntime:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only past the data directory: the runtime's options, named at the call site
         self,
         project_dir: Path,
         data_dir: Path,
@@ -207,9 +209,6 @@ class LocalRuntime:
 
     def current_commit(self) -> str | None:
         """The working repository's HEAD (what a push of this checkout would carry), if any."""
-        from governed_mlops.adapters.code_repository import LocalGitRepository
-        from governed_mlops.errors import RepositoryNotFoundError
-
         try:
             return LocalGitRepository(self.project_dir).branch_head("", "")
         except RepositoryNotFoundError:
@@ -247,9 +246,9 @@ class LocalRuntime:
 
     def _mount_history_pages(self, gateway: LocalGateway) -> None:
         """The execution-history pages for on-call staff, read-only, on the same local port."""
-        from governed_mlops_local.incident_sources import LocalIncidentSources
-        from governed_mlops_local.ui.evidence_links import local_evidence_links
-        from governed_mlops_local.ui.server import UiRoutes
+        from governed_mlops_local.incident_sources import LocalIncidentSources  # noqa: PLC0415 - the on-call pages load only when the runtime mounts them
+        from governed_mlops_local.ui.evidence_links import local_evidence_links  # noqa: PLC0415 - the on-call pages load only when the runtime mounts them
+        from governed_mlops_local.ui.server import UiRoutes  # noqa: PLC0415 - the on-call pages load only when the runtime mounts them
 
         definitions = {m.arn: json.loads(m.definition) for m in self.template.state_machines.values()}
         routes = UiRoutes(

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
 import threading
@@ -218,7 +219,7 @@ class SageMakerEmulator:
         }
 
     # -- training -------------------------------------------------------------------------------
-    def create_training_job_sync(self, request: dict[str, Any]) -> dict[str, Any]:
+    def create_training_job_sync(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0915 - the emulated job's lifecycle in order, as DescribeTrainingJob reports it
         _validate("CreateTrainingJob", request)
         name = request["TrainingJobName"]
         if self.fault_hook:
@@ -312,7 +313,7 @@ class SageMakerEmulator:
         if code != 0:
             failure_file = ml / "output" / "failure"
             reason = failure_file.read_text().strip() if failure_file.exists() else ""
-            if code == -9:
+            if code == -signal.SIGKILL:
                 reason = f"MaxRuntimeInSeconds ({timeout}) exceeded"
             describe |= {
                 "TrainingJobStatus": "Failed",
@@ -385,7 +386,7 @@ class SageMakerEmulator:
             if key in request:
                 describe[key] = request[key]
         if code != 0:
-            reason = f"MaxRuntimeInSeconds ({timeout}) exceeded" if code == -9 else tail
+            reason = f"MaxRuntimeInSeconds ({timeout}) exceeded" if code == -signal.SIGKILL else tail
             describe |= {
                 "ProcessingJobStatus": "Failed",
                 "FailureReason": f"AlgorithmError: {reason}, exit code: {code}",

@@ -152,7 +152,7 @@ class _Resolver:
                 return any(self._truth(v) for v in arg)
         raise ConfigError(f"template: cannot evaluate condition {value!r}")
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> str:  # noqa: PLR0911 - one return per CloudFormation pseudo parameter or resource kind
         pseudo = {
             "AWS::Region": LOCAL_REGION,
             "AWS::AccountId": LOCAL_ACCOUNT,
@@ -214,7 +214,7 @@ class _Resolver:
             return local
         return f"arn:{PARTITION}:local:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{local}/{attribute}"
 
-    def __call__(self, value: Any) -> Any:
+    def __call__(self, value: Any) -> Any:  # noqa: PLR0911 - one return per CloudFormation intrinsic function
         if isinstance(value, list):
             return [self(v) for v in value]
         if not isinstance(value, dict):

@@ -36,6 +36,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+_THRESHOLD = 0.5  # any threshold: the warm-up only exercises the calls
+
 #: Imported before the zygote takes its first job: what the data-bias job, the first job of every
 #: pipeline run, needs (its charts use matplotlib's object API on the Agg canvas, never pyplot).
 FIRST_MODULES = (
@@ -228,7 +230,7 @@ def _warm_up_once(steps: Iterator[Callable[[], object]]) -> Iterator[Callable[[]
     return steps
 
 
-def _warm_up_steps() -> Iterator[Callable[[], object]]:
+def _warm_up_steps() -> Iterator[Callable[[], object]]:  # noqa: PLR0915 - a list of warm-up steps, one small closure each
     """The imports of :data:`LATER_MODULES`, then what a job's first call into the libraries would
     otherwise pay, done once in the zygote.
 
@@ -301,7 +303,7 @@ def _warm_up_steps() -> Iterator[Callable[[], object]]:
         from sklearn import metrics as sk
 
         labels, scores = np.array([0, 1, 1, 0]), np.array([0.1, 0.8, 0.6, 0.3])
-        predicted = (scores >= 0.5).astype(np.int64)
+        predicted = (scores >= _THRESHOLD).astype(np.int64)
         sk.roc_auc_score(labels, scores)
         sk.roc_curve(labels, scores)
         sk.confusion_matrix(labels, predicted, labels=[0, 1])
@@ -379,6 +381,5 @@ class Zygote:
 if __name__ == "__main__":
     serve(
         Path(sys.argv[1]),
-        int(sys.argv[2]) if len(sys.argv) > 2 else None,
-        int(sys.argv[3]) if len(sys.argv) > 3 else None,
+        *(int(arg) for arg in sys.argv[2:4]),
     )

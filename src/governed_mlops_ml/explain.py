@@ -32,6 +32,10 @@ import xgboost as xgb
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.features import FeatureSpec, encode_frame
 
+_MATRIX = 2  # rows x columns
+#: Sizes from this value up show two decimals; smaller ones two significant digits.
+_TWO_DECIMALS_FROM = 0.005
+
 __all__ = [
     "NEGLIGIBLE_CONTRIBUTION",
     "ContributionTable",
@@ -210,7 +214,7 @@ def explain_matrix(booster: xgb.Booster, spec: FeatureSpec, matrix: npt.NDArray[
 
 def _explain_matrix(booster: xgb.Booster, spec: FeatureSpec, matrix: npt.NDArray[np.float64]) -> ContributionTable:
     columns = spec.encoded_columns
-    if matrix.ndim != 2 or matrix.shape[1] != len(columns) or booster.num_features() != len(columns):
+    if matrix.ndim != _MATRIX or matrix.shape[1] != len(columns) or booster.num_features() != len(columns):
         raise JobInputError(
             f"the feature spec encodes {len(columns)} columns (matrix shape {matrix.shape}) but the model "
             f"expects {booster.num_features()}"
@@ -274,4 +278,4 @@ def _reason_text(spec: FeatureSpec, name: str, value: str | None, contribution: 
 
 def _magnitude(contribution: float) -> str:
     size = abs(contribution)
-    return f"{size:.2f}" if size >= 0.005 else f"{size:.2g}"
+    return f"{size:.2f}" if size >= _TWO_DECIMALS_FROM else f"{size:.2g}"

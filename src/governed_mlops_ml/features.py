@@ -38,6 +38,10 @@ import pandas as pd
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.job_config import MISSING_POLICIES, JobConfig, MissingRule
 
+#: Rows listed in a missing-value error.
+_ROWS_SHOWN = 5
+_BINARY = 2  # a binary target has two labels
+
 __all__ = [
     "FEATURE_SPEC_FORMAT_VERSION",
     "CategoricalFeature",
@@ -65,7 +69,9 @@ class MissingValueRefused(JobInputError):
     def __init__(self, feature: str, rows: Iterable[int]) -> None:
         self.feature = feature
         self.rows = tuple(int(row) for row in rows)
-        shown = ", ".join(str(row + 1) for row in self.rows[:5]) + (", ..." if len(self.rows) > 5 else "")
+        shown = ", ".join(str(row + 1) for row in self.rows[:_ROWS_SHOWN]) + (
+            ", ..." if len(self.rows) > _ROWS_SHOWN else ""
+        )
         super().__init__(
             f"feature {self.feature!r} is missing in {len(self.rows)} row(s) (row {shown}, counting from 1) and its "
             "missing-value policy is reject: every row needs a value"
@@ -400,7 +406,7 @@ def _target_labels(column: pd.Series, target: str) -> npt.NDArray[np.object_]:
 
 def _negative_label(column: pd.Series, positive_label: str, target: str) -> str:
     labels: list[str] = sorted(set(_target_labels(column, target).tolist()))
-    if len(labels) != 2:
+    if len(labels) != _BINARY:
         raise JobInputError(f"target {target!r} must have exactly two labels, found {len(labels)}: {labels[:10]}")
     if positive_label not in labels:
         raise JobInputError(f"positive label {positive_label!r} does not occur in target {target!r}: {labels}")

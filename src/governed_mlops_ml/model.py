@@ -17,7 +17,10 @@ import xgboost as xgb
 
 from governed_mlops.domain.hyperparameters import TrainingHyperparameters
 from governed_mlops.errors import JobInputError
+from governed_mlops_ml.artifacts import MODEL_ARCHIVE, extract_model_archive, load_feature_spec
 from governed_mlops_ml.features import FeatureSpec, encode_frame
+
+_MATRIX = 2  # rows x columns
 
 __all__ = [
     "MODEL_FILE",
@@ -63,7 +66,7 @@ def score_matrix(booster: xgb.Booster, features: npt.NDArray[np.float64]) -> npt
     Raises:
         JobInputError: the matrix width differs from the number of features the booster was trained on.
     """
-    if features.ndim != 2 or features.shape[1] != booster.num_features():
+    if features.ndim != _MATRIX or features.shape[1] != booster.num_features():
         raise JobInputError(
             f"encoded matrix has shape {features.shape}, the model expects {booster.num_features()} columns"
         )
@@ -123,8 +126,6 @@ def load_model_archive(
 
     Refuses a model that predicts another target or favourable label than the job config asks for.
     """
-    from governed_mlops_ml.artifacts import MODEL_ARCHIVE, extract_model_archive, load_feature_spec
-
     model_dir = extract_model_archive(archive_dir / MODEL_ARCHIVE, extract_to)
     spec = load_feature_spec(model_dir)
     booster = load_booster(model_dir)

@@ -30,6 +30,11 @@ from sklearn.metrics import roc_auc_score
 
 from governed_mlops.errors import PipelineError
 
+#: A label row is ``<inference id>,<label>``.
+_LABEL_FIELDS = 2
+#: AUC needs both outcomes among the labels.
+_BOTH_OUTCOMES = 2
+
 __all__ = [
     "GROUND_TRUTH_PREFIX",
     "INFERENCE_ID_PATTERN",
@@ -78,7 +83,7 @@ def parse_label_file(data: bytes, source: str) -> dict[str, str]:
     for line, row in enumerate(rows[1:], start=2):
         if not row or all(not cell.strip() for cell in row):
             continue
-        if len(row) != 2:
+        if len(row) != _LABEL_FIELDS:
             raise LabelFileError(f"{source} line {line}: {len(row)} fields; each row is inference_id,label")
         inference_id, label = row[0].strip(), row[1].strip()
         if not INFERENCE_ID_PATTERN.match(inference_id):
@@ -200,7 +205,7 @@ def judge_quality(
             f"insufficient data: {len(pairs)} labelled answers, {min_labelled} needed for a verdict",
         )
     accuracy = sum((score >= threshold) == actual for actual, score in pairs) / len(pairs)
-    if len(set(truth)) < 2:
+    if len(set(truth)) < _BOTH_OUTCOMES:
         return verdict(
             "insufficient_data",
             None,

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from governed_mlops.errors import JobInputError
+from governed_mlops_ml.artifacts import load_feature_spec
 from governed_mlops_ml.explain import adverse_reasons, explain_matrix, raw_value_text
 from governed_mlops_ml.features import FeatureSpec
 from governed_mlops_ml.model import load_booster
@@ -44,6 +45,8 @@ from governed_mlops_ml.monitoring import (
     negotiate_accept,
     parse_payload,
 )
+
+_MATRIX = 2  # rows x columns
 
 __all__ = [
     "INFERENCE_FILE",
@@ -147,8 +150,6 @@ class ServingModel:
         Raises:
             JobInputError: a file is missing or unreadable.
         """
-        from governed_mlops_ml.artifacts import load_feature_spec
-
         spec = load_feature_spec(model_dir)
         booster = load_booster(model_dir)
         # A spec that does not fit the booster loads (as in the container) and fails every request with 500.
@@ -162,7 +163,7 @@ class ServingModel:
         Raises:
             JobInputError: the matrix width differs from what the booster was trained on.
         """
-        if matrix.ndim != 2 or matrix.shape[1] != self.booster.num_features():
+        if matrix.ndim != _MATRIX or matrix.shape[1] != self.booster.num_features():
             raise JobInputError(
                 f"encoded matrix has shape {matrix.shape}, the model expects {self.booster.num_features()} columns"
             )

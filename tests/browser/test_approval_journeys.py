@@ -96,7 +96,7 @@ def _end(journeys: Journeys, run: Run) -> dict[str, str]:
     return journeys.runtime.wait([run.arn], timeout=WAIT_S)[0]
 
 
-def test_approve_two_approvers_the_first_sees_pending(
+def test_approve_two_approvers_the_first_sees_pending(  # noqa: PLR0915 - one journey, step by step, as a person takes it
     journeys: Journeys, page_as: Callable[[str], Page], assert_accessible: AccessibilityCheck, output_path: str
 ):
     run = journeys.runs["approve"]

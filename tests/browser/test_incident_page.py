@@ -17,7 +17,7 @@ from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 pytestmark = pytest.mark.browser
 
 
-def test_on_call_goes_from_the_alert_link_to_the_cause_and_the_next_action(
+def test_on_call_goes_from_the_alert_link_to_the_cause_and_the_next_action(  # noqa: PLR0915 - one journey, step by step, as a person takes it
     page: Page, tmp_path: Path, output_path: str, assert_accessible: AccessibilityCheck
 ) -> None:
     shots = Path(output_path)

@@ -21,12 +21,19 @@ MACHINE = "arn:aws:states:us-east-1:000000000000:stateMachine:training-pipeline"
 
 def mlops(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [MLOPS, "--data-dir", str(data_dir), *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120
+        [MLOPS, "--data-dir", str(data_dir), *args],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def _dead_pid() -> int:
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=False
+    )
     return int(finished.stdout)
 
 

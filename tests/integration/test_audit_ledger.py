@@ -21,18 +21,14 @@ import pytest
 from click.testing import CliRunner
 
 from governed_mlops.adapters.approvals import FileSecret, LocalApprovalStore, LocalOutbox
-from governed_mlops.adapters.audit_ledger import (
-    KEY_FILE,
-    LocalAuditLedger,
-    S3AuditLedger,
-    load_key,
-    load_or_create_key,
-)
+from governed_mlops.adapters.audit_ledger import KEY_FILE, LocalAuditLedger, load_key, load_or_create_key
+from governed_mlops.adapters.audit_ledger_s3 import S3AuditLedger
 from governed_mlops.domain import approval as rules
 from governed_mlops.domain.audit import AuditAnchor, AuditDigest, AuditRecord, parse_jsonl
 from governed_mlops.errors import AuditLedgerCorrupt
 from governed_mlops.services.alerts import ExecutionStatusChange, handle_status_change
-from governed_mlops.services.approval import ApprovalDeps, DecisionForm, OutcomeEvent, decide, record_outcome
+from governed_mlops.services.approval import ApprovalDeps, DecisionForm, decide
+from governed_mlops.services.approval_outcome import OutcomeEvent, record_outcome
 from governed_mlops_local.cli.audit import audit
 from tests.conftest import pending_approval
 

@@ -402,7 +402,7 @@ _OPERATIONS = {
 }
 
 
-def _sample(shape: Any) -> Any:
+def _sample(shape: Any) -> Any:  # noqa: PLR0911 - one return per botocore shape type
     """A value valid for ``shape``: what a JSONPath field (``Key.$``) resolves to at run time."""
     if shape.type_name == "string":
         if shape.enum:

@@ -23,7 +23,12 @@ MLOPS = str(Path(sys.executable).with_name("mlops"))
 def _mlops(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The CLI as a person runs it, in the current directory (the checkout it finds from there)."""
     return subprocess.run(
-        [MLOPS, "--data-dir", str(data_dir), *args], capture_output=True, text=True, timeout=120, cwd=os.getcwd()
+        [MLOPS, "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.getcwd(),
+        check=False,
     )
 
 

@@ -19,7 +19,12 @@ MACHINE = "arn:aws:states:us-east-1:000000000000:stateMachine:training-pipeline"
 
 def mlops(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [MLOPS, "--data-dir", str(data_dir), *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60
+        [MLOPS, "--data-dir", str(data_dir), *args],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

@@ -39,7 +39,12 @@ if "git-hook" not in main.commands:
 
 def mlops(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(
-        [MLOPS, "--data-dir", str(data_dir), *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300
+        [MLOPS, "--data-dir", str(data_dir), *args],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert completed.returncode == 0, f"mlops {' '.join(args)}:\n{completed.stdout}\n{completed.stderr}"
     return completed
@@ -57,6 +62,7 @@ def git(cwd: Path, *args: str, pusher: str | None = None) -> str:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert completed.returncode == 0, f"git {' '.join(args)}:\n{completed.stdout}\n{completed.stderr}"
     return completed.stdout + completed.stderr  # git relays the hook's output ("remote: ...") on stderr

@@ -19,7 +19,8 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from governed_mlops.adapters.audit_ledger import AUDIT_PREFIX, S3AuditLedger
+from governed_mlops.adapters.audit_ledger import AUDIT_PREFIX
+from governed_mlops.adapters.audit_ledger_s3 import S3AuditLedger
 from tests.parity.stack import HARNESS_CREDENTIALS
 from tests.parity.world import World, parity_world
 

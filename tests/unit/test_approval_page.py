@@ -18,7 +18,8 @@ from governed_mlops.domain.bias_plain import bias_findings, facet_words, four_fi
 from governed_mlops.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalLinkInvalid
 from governed_mlops.models import ApprovalRecord, ModelVersion, ObjectDigest, S3Ref
 from governed_mlops.reports.approval_page import render_approval_page, render_decision_page
-from governed_mlops.services.approval import ApprovalDeps, decide, evidence_page, evidence_summary
+from governed_mlops.services.approval import ApprovalDeps, decide
+from governed_mlops.services.approval_evidence import evidence_page, evidence_summary
 from tests.conftest import GERMAN_CONFIG, pending_approval
 from tests.unit.test_reports import EVALUATION, GATES, MALICIOUS, _record
 from tests.unit.test_risk_tiers import (

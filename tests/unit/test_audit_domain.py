@@ -21,8 +21,8 @@ from governed_mlops.domain.audit import (
     parse_entry,
     parse_jsonl,
     sign_digest,
-    verify,
 )
+from governed_mlops.domain.audit_verification import verify
 
 KEY = bytes(range(32))
 T0 = "2025-01-02T03:04:05.000006Z"

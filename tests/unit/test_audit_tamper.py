@@ -27,11 +27,10 @@ from governed_mlops.domain.audit import (
     Unreadable,
     canonical_json,
     chain,
-    head_gap,
     parse_jsonl,
     sign_digest,
-    verify,
 )
+from governed_mlops.domain.audit_verification import head_gap, verify
 
 KEY = b"k" * 32
 WRONG_KEY = b"w" * 32

@@ -196,7 +196,7 @@ def loop_kl(p: list[Fraction], q: list[Fraction]) -> float:
     return total
 
 
-def loop_pre(name: str, labels: list[int], facet: list[bool], groups: list[str]) -> float:
+def loop_pre(name: str, labels: list[int], facet: list[bool], groups: list[str]) -> float:  # noqa: PLR0911 - the oracle: one return per Clarify metric, as the definitions list them
     a, d = loop_counts(labels, labels, facet)
     p_a = [frac(a.y0, a.n), frac(a.y1, a.n)]
     p_d = [frac(d.y0, d.n), frac(d.y1, d.n)]

@@ -15,7 +15,8 @@ import pytest
 
 from governed_mlops.models import ApprovalDecision, CodeRef, ModelVersion, ObjectDigest, S3Ref, TriggerInfo
 from governed_mlops.reports.evidence_html import render_evidence_html
-from governed_mlops.reports.model_card import CardNarrative, bias_checks, build_model_card
+from governed_mlops.reports.model_card import CardNarrative, build_model_card
+from governed_mlops.reports.stage_reports import bias_checks
 
 MALICIOUS = "<script>alert('x')</script>"
 INTENDED_USES = "Support credit officers deciding consumer loan applications; not for automated final decisions."

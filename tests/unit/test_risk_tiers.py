@@ -40,13 +40,12 @@ from governed_mlops.services.approval import (
     ApprovalDeps,
     ApprovalRequestEvent,
     DecisionForm,
-    OutcomeEvent,
     Registration,
     decide,
-    evidence_summary,
-    record_outcome,
     request_approval,
 )
+from governed_mlops.services.approval_evidence import evidence_summary
+from governed_mlops.services.approval_outcome import OutcomeEvent, record_outcome
 from tests.conftest import GERMAN_CONFIG, pending_approval
 from tests.unit.test_reports import EVALUATION, _record
 

@@ -17,7 +17,9 @@ def test_the_runtime_json_of_a_live_process_names_the_server(tmp_path: Path) -> 
 
 
 def test_a_runtime_json_left_by_a_killed_process_or_unreadable_names_nothing(tmp_path: Path) -> None:
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=False
+    )
     info = tmp_path / "runtime.json"
     info.write_text(json.dumps({"pid": int(finished.stdout), "url": "http://127.0.0.1:8765"}))
     assert serving_runtime(tmp_path) is None

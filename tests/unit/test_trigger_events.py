@@ -685,7 +685,7 @@ class World:
     store: FakeStore = field(default_factory=FakeStore)
     repository: FakeRepository = field(default_factory=FakeRepository)
     pipeline: FakePipeline = field(default_factory=FakePipeline)
-    audit: RecordingAudit = field(default_factory=lambda: RecordingAudit())
+    audit: RecordingAudit = field(default_factory=RecordingAudit)
 
     @property
     def deps(self) -> TriggerDeps:

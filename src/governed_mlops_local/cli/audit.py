@@ -21,7 +21,8 @@ from governed_mlops_local.cli.aws import reading_stack, stack_options
 
 if TYPE_CHECKING:
     from governed_mlops.adapters.audit_ledger import LocalAuditLedger
-    from governed_mlops.domain.audit import AuditRecord, VerificationResult
+    from governed_mlops.domain.audit import AuditRecord
+    from governed_mlops.domain.audit_verification import VerificationResult
 
 _COLUMNS = ("seq", "time", "actor", "action", "subject", "hash")
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from typing import Any, Literal, get_args
 
 import numpy as np
 
 from governed_mlops_local.endpoints.metrics import SCORE_BINS, Measurement
+
+#: CloudWatch's limit on an alarm name.
+_MAX_ALARM_NAME = 255
 
 __all__ = [
     "ALARM_METRICS",
@@ -60,7 +64,7 @@ class AlarmRule:
     treat_missing_data: Literal["missing", "breaching"] = "missing"
 
     def __post_init__(self) -> None:
-        if not self.alarm_name or len(self.alarm_name) > 255:
+        if not self.alarm_name or len(self.alarm_name) > _MAX_ALARM_NAME:
             raise ValueError(f"alarm name must be 1-255 characters, got {self.alarm_name!r}")
         if self.metric not in ALARM_METRICS:
             raise ValueError(f"alarm {self.alarm_name!r}: metric {self.metric!r} is not one of {list(ALARM_METRICS)}")
@@ -111,13 +115,13 @@ class _Observation:
 def _served(measurements: Sequence[Measurement]) -> list[Measurement]:
     # 4xx are the caller's errors: they say nothing about the model and are left out, as the
     # Invocation5XXErrors and ModelLatency metrics leave them out.
-    return [m for m in measurements if not 400 <= m.status < 500]
+    return [m for m in measurements if not HTTPStatus.BAD_REQUEST <= m.status < HTTPStatus.INTERNAL_SERVER_ERROR]
 
 
 def _error_rate(_rule: AlarmRule, measurements: Sequence[Measurement]) -> _Observation:
     served = _served(measurements)
     samples = len(served)
-    failed = sum(1 for m in served if m.status >= 500)
+    failed = sum(1 for m in served if m.status >= HTTPStatus.INTERNAL_SERVER_ERROR)
     value = failed / samples if samples else None
     shown = value if value is not None else 0
     return _Observation(value, samples, f"Invocation5XXErrors rate {shown:.4f} ({failed} of {samples} requests)")
@@ -133,7 +137,7 @@ def _latency_p99(_rule: AlarmRule, measurements: Sequence[Measurement]) -> _Obse
 
 def _prediction_rate_delta(rule: AlarmRule, measurements: Sequence[Measurement]) -> _Observation:
     cut = round(rule.score_threshold * SCORE_BINS)
-    answered = [m for m in measurements if m.status == 200]
+    answered = [m for m in measurements if m.status == HTTPStatus.OK]
     samples = sum(m.rows for m in answered)
     positives = sum(count for m in answered for b, count in m.score_bins.items() if b >= cut)
     rate = positives / samples if samples else None

@@ -23,6 +23,9 @@ from governed_mlops_local.endpoints.naming import invalid
 from governed_mlops_local.endpoints.store import EndpointStore
 from governed_mlops_ml.monitoring import media_type
 
+#: SamplingPercentage is a percentage of requests.
+_ALL_REQUESTS = 100
+
 __all__ = ["DataCapture", "Invocation", "capture_destination", "check_capture_config"]
 
 
@@ -39,7 +42,7 @@ def check_capture_config(capture: Mapping[str, Any]) -> None:
     """ValidationException for a DataCaptureConfig CreateEndpointConfig refuses."""
     capture_destination(capture)
     percentage = capture["InitialSamplingPercentage"]
-    if not 0 <= percentage <= 100:
+    if not 0 <= percentage <= _ALL_REQUESTS:
         raise invalid(f"DataCaptureConfig.InitialSamplingPercentage must be 0-100, got {percentage}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 from governed_mlops_local.endpoints.capture import DataCapture, Invocation
 from governed_mlops_local.endpoints.containers import ModelContainers
@@ -122,7 +123,7 @@ class Invoker:
             time.time(), config_name, variant_name, answer.status, latency_ms, answer.rows, answer.bins
         )
         self._metrics.append(self._endpoints.metrics_path(endpoint_name, config_name), measurement)
-        if answer.status != 200:
+        if answer.status != HTTPStatus.OK:
             raise ModelError(answer.status, answer.message, variant=variant_name, endpoint_config_name=config_name)
         self._capture.record(
             Invocation(

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +98,11 @@ def _count(tail: _Tail, m: Measurement) -> None:
     )
     totals["invocations"] += 1
     totals["last"] = max(totals["last"], m.time)
-    if 400 <= m.status < 500:
+    if HTTPStatus.BAD_REQUEST <= m.status < HTTPStatus.INTERNAL_SERVER_ERROR:
         totals["4xx"] += 1
         return
     totals["latencies"].append(m.latency_ms)
-    if m.status >= 500:
+    if m.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         totals["5xx"] += 1
         return
     totals["rows"] += m.rows

@@ -27,6 +27,15 @@ from governed_mlops_local.onboarding.rules import (
 from governed_mlops_local.onboarding.table import missing_mask
 from governed_mlops_local.onboarding.wording import counts_text, fmt, pct, shorten
 
+#: An id-like name with at least this share of unique values is an identifier.
+_ID_NAMED_UNIQUE_SHARE = 0.5
+#: Values this long on average, with spaces, are free text.
+_FREE_TEXT_MEAN_LENGTH = 20
+#: Up to this many distinct values a column is a category whatever its uniqueness.
+_FEW_DISTINCT = 20
+#: Two values: a binary column.
+_BINARY = 2
+
 _ID_TOKENS: Final = frozenset({"id", "uuid", "guid", "identifier", "index", "idx", "rownum", "key"})
 _ID_NAMES: Final = frozenset({"no", "nr", "number", "row", "row_number", "record", "record_number", "unnamed_0"})
 _DATE_PATTERN: Final = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\S+)?\s*$")
@@ -127,7 +136,7 @@ class ColumnProfile:
         return self.values[~self.missing].map(self.numbers)
 
 
-def decide(profile: ColumnProfile, target: pd.Series, proposal: Proposal) -> Feature | DroppedColumn:
+def decide(profile: ColumnProfile, target: pd.Series, proposal: Proposal) -> Feature | DroppedColumn:  # noqa: PLR0911 - the drop rules in order, the first that applies returns
     """The column as a feature, or why it is dropped (the first rule that drops it); warnings go to ``proposal``."""
     name = profile.name
     protected = _protected_kinds(profile.tokens)
@@ -253,12 +262,12 @@ def _missing_limit(fraction: float) -> float:
     return min(1.0, round_up(fraction * 1.5 + 0.02, 2))
 
 
-def _identifier(profile: ColumnProfile) -> str | None:
+def _identifier(profile: ColumnProfile) -> str | None:  # noqa: PLR0911 - one return per identifier/date/free-text rule
     """Why the column is an identifier, a date or free text, or None."""
     unique_per_row = profile.distinct == profile.present == profile.rows
     named = _is_id_named(profile.tokens)
     share = profile.distinct / profile.present
-    if named and share >= 0.5:
+    if named and share >= _ID_NAMED_UNIQUE_SHARE:
         return f"identifier: named like one and {profile.distinct} distinct values in {profile.present} rows"
     dates = sum(count for value, count in profile.counts.items() if _DATE_PATTERN.match(value))
     if profile.numbers is None and dates >= 0.9 * profile.present:
@@ -274,14 +283,16 @@ def _identifier(profile: ColumnProfile) -> str | None:
         return None
     if unique_per_row:
         return "identifier or free text: a different value in every row, so no category is ever seen twice"
-    text_like = sum(len(v) for v in profile.counts) / profile.distinct >= 20 and any(" " in v for v in profile.counts)
+    text_like = sum(len(v) for v in profile.counts) / profile.distinct >= _FREE_TEXT_MEAN_LENGTH and any(
+        " " in v for v in profile.counts
+    )
     what = "free text" if text_like else "very high cardinality"
     if profile.distinct > MAX_CATEGORIES:
         return (
             f"{what}: {profile.distinct} categories (more than {MAX_CATEGORIES}); one-hot columns seen a few times "
             "each overfit; group rare values into fewer categories to use it"
         )
-    if profile.distinct > 20 and share > MOSTLY_UNIQUE_SHARE:
+    if profile.distinct > _FEW_DISTINCT and share > MOSTLY_UNIQUE_SHARE:
         return (
             f"{what}: {profile.distinct} categories in {profile.present} rows, mostly seen once each; group rare "
             "values to use it"
@@ -291,11 +302,11 @@ def _identifier(profile: ColumnProfile) -> str | None:
 
 def _leak(profile: ColumnProfile, target: pd.Series, target_name: str) -> str | None:
     """Why the column gives the target away (the Validate Data stage's leakage rule), or None."""
-    if profile.distinct > 2:
+    if profile.distinct > _BINARY:
         return None
     present = ~profile.missing
     pairs = pd.DataFrame({"value": profile.values[present], "label": target[present]}).drop_duplicates()
-    if len(pairs) == 2 and pairs["label"].nunique() == 2:
+    if len(pairs) == _BINARY and pairs["label"].nunique() == _BINARY:
         if all(pairs["value"] == pairs["label"]):
             return f"leaks the target: identical to {target_name!r}"
         mapping = ", ".join(f"{shorten(str(v))} = {shorten(str(label))}" for v, label in pairs.itertuples(index=False))

@@ -27,6 +27,9 @@ from governed_mlops_local.onboarding.rules import (
 )
 from governed_mlops_local.onboarding.wording import fmt, pct, shorten
 
+#: A column whose largest value is outside these bounds does not hold ages in years.
+_YOUNGEST_MAX_AGE, _OLDEST_AGE = 14, 130
+
 _TRUTHY: Final = frozenset({"yes", "y", "true", "t", "1"})
 _FALSY: Final = frozenset({"no", "n", "false", "f", "0"})
 _FEMALE: Final = frozenset({"female", "f", "woman", "women", "girl", "w"})
@@ -72,7 +75,7 @@ def _age_threshold_facet(profile: ColumnProfile, positive: Any, proposal: Propos
     if selected.all() or not selected.any():
         proposal.notes.append(f"{name}: no age facet: every applicant is on one side of {AGE_THRESHOLD}")
         return None
-    if float(numbers.max()) < 14 or float(numbers.max()) > 130:  # not years of age
+    if float(numbers.max()) < _YOUNGEST_MAX_AGE or float(numbers.max()) > _OLDEST_AGE:  # not years of age
         proposal.warnings.append(
             f"{name}: values {fmt(float(numbers.min()))}..{fmt(float(numbers.max()))} do not look like ages in "
             "years; no age facet was written"
@@ -138,7 +141,7 @@ def _age_band_upper(value: str) -> float | None:
     return max(numbers) if numbers else None
 
 
-def _facet(
+def _facet(  # noqa: PLR0913 - one facet proposal is built from all of these; values and threshold are keyword-only
     base: str,
     column: str,
     kind: ProtectedKind,

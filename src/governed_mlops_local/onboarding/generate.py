@@ -69,7 +69,7 @@ def check_generated_config(text: str, proposal: Proposal, data: bytes) -> Pipeli
     return config
 
 
-def onboard(
+def onboard(  # noqa: PLR0913 - keyword-only past the table: the onboarding options, named at the call site
     data: bytes,
     *,
     source: str,

@@ -35,6 +35,13 @@ from governed_mlops_local.onboarding.rules import (
 from governed_mlops_local.onboarding.table import Table, missing_mask
 from governed_mlops_local.onboarding.wording import counts_text, pct
 
+#: Two values: a binary target.
+_BINARY = 2
+#: A share of missing or duplicate rows worth a warning.
+_NOTABLE_SHARE = 0.05
+#: The pipeline's default limit on the missing-value share.
+_DEFAULT_MISSING_LIMIT = 0.01
+
 
 def infer(
     table: Table,
@@ -119,7 +126,7 @@ def _check_target(table: Table, target: str, positive_label: str) -> dict[str, i
         )
     counts = {str(value): int(count) for value, count in column.value_counts(sort=True).items()}
     shown = counts_text(counts)
-    if len(counts) > 2:
+    if len(counts) > _BINARY:
         raise TargetNotBinaryError(
             f"target {target!r} has {len(counts)} distinct values ({shown}); only binary classification is "
             "supported: map it to two values (the favourable outcome and the rest) and onboard again"
@@ -181,7 +188,7 @@ def _choose_limits(frame: pd.DataFrame, proposal: Proposal) -> None:
         why = (
             "the largest per-feature limit of dataset.missing, so the same data passes where the Validate Data "
             "stage applies one limit to every feature"
-            if global_missing > 0.05
+            if global_missing > _NOTABLE_SHARE
             else "the pipeline default; every per-feature limit of dataset.missing is within it"
         )
     proposal.limits["max_missing_fraction"] = Limit(global_missing, why)
@@ -198,9 +205,9 @@ def _choose_limits(frame: pd.DataFrame, proposal: Proposal) -> None:
     proposal.limits["max_duplicate_fraction"] = Limit(
         limit,
         f"{duplicates} rows ({pct(duplicate_share)}) repeat an earlier row in every feature and the target; "
-        + ("limit 1.5 x observed + half a point" if limit > 0.01 else "the pipeline default of 1%"),
+        + ("limit 1.5 x observed + half a point" if limit > _DEFAULT_MISSING_LIMIT else "the pipeline default of 1%"),
     )
-    if duplicate_share > 0.05:
+    if duplicate_share > _NOTABLE_SHARE:
         proposal.warnings.append(
             f"{duplicates} rows ({pct(duplicate_share)}) repeat an earlier row in every feature and the target: "
             "copies that land in both training and hold-out inflate the hold-out metrics; deduplicate if they are "

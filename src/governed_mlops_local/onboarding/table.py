@@ -16,6 +16,9 @@ from governed_mlops.domain.validation import MISSING_TOKENS
 from governed_mlops_local.onboarding.errors import UnreadableDataError
 from governed_mlops_local.onboarding.wording import shorten
 
+#: A target and at least one feature.
+_MIN_COLUMNS = 2
+
 _CSV_DELIMITERS: Final = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 _DELIMITER_WORDS: Final = {",": "commas", **_CSV_DELIMITERS}
 #: Share of the values after a separator that must start with a space for the spaces to be read as padding.
@@ -63,7 +66,7 @@ def read_table(data: bytes, source: str) -> Table:
     if not records:
         raise UnreadableDataError(f"{source} has no header row")
     delimiter = ","
-    if len(records[0][1]) < 2 and (other := _other_delimiter(records[0][1])) is not None:
+    if len(records[0][1]) < _MIN_COLUMNS and (other := _other_delimiter(records[0][1])) is not None:
         # UCI's Bank Marketing and many European exports separate fields with semicolons.
         delimiter = other
         records = _records(text, source, delimiter)
@@ -119,7 +122,7 @@ def _other_delimiter(header: list[str]) -> str | None:
 
 
 def _check_header(header: list[str], source: str) -> None:
-    if len(header) < 2:
+    if len(header) < _MIN_COLUMNS:
         line = header[0] if header else ""
         used = [name for delimiter, name in _CSV_DELIMITERS.items() if delimiter in line]
         hint = f"; the header seems to be separated by {' and '.join(used)}: export with commas" if used else ""

@@ -46,6 +46,9 @@ from governed_mlops_ml.explain import Decision, reason_codes
 from governed_mlops_ml.features import FeatureSpec
 from governed_mlops_ml.model import load_booster
 
+#: Known categories listed in a note about an unseen one.
+_CATEGORIES_SHOWN = 8
+
 __all__ = [
     "DEFAULT_TOP_K",
     "Applicant",
@@ -365,8 +368,8 @@ def _warnings(model: LoadedModel, applicant: Applicant) -> list[str]:
     for feature in model.spec.categorical_features:
         text = applicant.values.get(feature.name)
         if text is not None and text not in feature.categories:
-            shown = ", ".join(repr(c) for c in feature.categories[:8]) + (
-                ", ..." if len(feature.categories) > 8 else ""
+            shown = ", ".join(repr(c) for c in feature.categories[:_CATEGORIES_SHOWN]) + (
+                ", ..." if len(feature.categories) > _CATEGORIES_SHOWN else ""
             )
             notes.append(
                 f"{feature.name} = {text!r} was never seen in training (scored as no category); known: {shown}"

@@ -51,7 +51,7 @@ from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import StoredObject
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.trigger import DRIFT_DETAIL_TYPE, DRIFT_SOURCE
-from governed_mlops.errors import ArtifactNotFoundError, ConfigError, PipelineError
+from governed_mlops.errors import ArtifactNotFoundError, ConfigError, JobInputError, PipelineError
 from governed_mlops.models import ModelVersion, S3Ref
 from governed_mlops.services.audit import AuditSink
 
@@ -275,7 +275,7 @@ def drift_event(run: MonitoringRun, report_uri: str, settings: MonitoringSetting
 
 def _labels(store: MonitoringStore, bucket: str, endpoint: str) -> tuple[dict[str, str], list[str]]:
     """Every uploaded label of the endpoint (a later upload wins for the same id) and the files read."""
-    from governed_mlops_ml.quality import GROUND_TRUTH_PREFIX, parse_label_file
+    from governed_mlops_ml.quality import GROUND_TRUTH_PREFIX, parse_label_file  # noqa: PLC0415 - pandas and scipy load in about a second; `mlops --help` must not pay for them
 
     keys = sorted(
         k for k in store.list_keys(bucket, GROUND_TRUTH_PREFIX.format(endpoint=endpoint)) if k.endswith(".csv")
@@ -304,7 +304,7 @@ def model_quality(
         MonitoringError: the model's pinned configuration cannot be read.
         LabelFileError: a stored label file is malformed (upload checks files, so only a file put there by hand).
     """
-    from governed_mlops_ml.quality import answers_of_record, judge_quality
+    from governed_mlops_ml.quality import answers_of_record, judge_quality  # noqa: PLC0415 - pandas and scipy load in about a second; `mlops --help` must not pay for them
 
     labels, files = _labels(store, settings.artifacts_bucket, endpoint)
     if not files:
@@ -340,9 +340,8 @@ def run_monitoring(
         InsufficientCaptureData: no request was captured since the previous run.
     """
     # Imported here: pandas and scipy load in about a second; `mlops --help` must not pay for them.
-    from governed_mlops.errors import JobInputError
-    from governed_mlops_ml.artifacts import extract_model_archive, load_feature_spec, read_dataset
-    from governed_mlops_ml.monitoring import DriftThresholds, baseline, detect_drift, read_capture
+    from governed_mlops_ml.artifacts import extract_model_archive, load_feature_spec, read_dataset  # noqa: PLC0415 - pandas and scipy load in about a second; `mlops --help` must not pay for them
+    from governed_mlops_ml.monitoring import DriftThresholds, baseline, detect_drift, read_capture  # noqa: PLC0415 - pandas and scipy load in about a second; `mlops --help` must not pay for them
 
     moment = now or datetime.now(UTC)
     config_name, version, archive = serving_model(deps.hosting, deps.registry, endpoint)

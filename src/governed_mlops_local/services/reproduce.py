@@ -51,6 +51,8 @@ from governed_mlops.errors import ArtifactNotFoundError, ConfigError, Reproducib
 from governed_mlops.models import ModelVersion, S3Ref
 from governed_mlops.services.stages import job_config_document, job_hyperparameters, json_document
 
+_SHA256_HEX_LENGTH = 64
+
 __all__ = [
     "REPRODUCED_ACTION",
     "FieldCheck",
@@ -519,7 +521,7 @@ def reproduce(
         }
         evidence = {"report": report_sha.sha256}
         produced = next((f for f in report.fields if f.name == "model_artifact.sha256" and f.checked), None)
-        if produced is not None and isinstance(produced.actual, str) and len(produced.actual) == 64:
+        if produced is not None and isinstance(produced.actual, str) and len(produced.actual) == _SHA256_HEX_LENGTH:
             evidence["model"] = produced.actual
         ledger.append(actor, REPRODUCED_ACTION, record.model_version, details, evidence)
     return report

@@ -43,6 +43,15 @@ from governed_mlops_local.ui.incident_html import render_incident, render_state_
 from governed_mlops_local.ui.refresh import main_attributes, refresh_controls, script_tag
 from governed_mlops_local.ui.style import CSS
 
+_MINUTE, _HOUR = 60, 3600  # seconds
+_MINUTES_PER_HOUR = 60
+#: Durations under this many seconds show two decimals.
+_TWO_DECIMALS_BELOW = 10
+#: Up to this many hours a duration is not given in days.
+_HOURS_BEFORE_DAYS = 48
+#: Less than this many seconds ago is "just now".
+_JUST_NOW = 45
+
 _RAW_LIMIT = 4000
 
 
@@ -64,15 +73,15 @@ def _when(value: Any) -> str:
 
 def format_duration(seconds: float) -> str:
     """``0.87 s``, ``14.5 s``, ``3 min 05 s``, ``2 h 04 min``."""
-    if seconds < 10:
+    if seconds < _TWO_DECIMALS_BELOW:
         return f"{seconds:.2f} s"
-    if seconds < 60:
+    if seconds < _MINUTE:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
+    if minutes < _MINUTES_PER_HOUR:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
-    if hours < 48:
+    if hours < _HOURS_BEFORE_DAYS:
         return f"{hours} h {minutes:02d} min"
     return f"{hours // 24} d {hours % 24} h"
 
@@ -81,9 +90,9 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return ""
     seconds = (now - moment).total_seconds()
-    if seconds < 45:
+    if seconds < _JUST_NOW:
         return "just now"
-    if seconds < 3600:
+    if seconds < _HOUR:
         return f"{round(seconds / 60)} min ago"
     if seconds < 48 * 3600:
         return f"{round(seconds / 3600)} h ago"

@@ -151,8 +151,9 @@ class UiRoutes:
             if row.get("status") in TERMINAL_FAILURES and "cause" not in row and budget > 0:
                 budget -= 1
                 described = self._store.describe(row["executionArn"])
-                row = {**row, **{k: described[k] for k in ("error", "cause") if k in described}}
-            enriched.append(row)
+                enriched.append({**row, **{k: described[k] for k in ("error", "cause") if k in described}})
+            else:
+                enriched.append(row)
         html = render_executions(enriched, now=self._clock(), status=status, model=model, source=self._source)
         return 200, {"Content-Type": _HTML, **_SECURITY_HEADERS}, html.encode()
 

@@ -13,6 +13,8 @@ import numpy.typing as npt
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.bias.counts import Matrix, UndefinedMetricError, binary, facet_mask
 
+_MATRIX = 2  # rows x columns
+
 __all__ = ["FLIP_TEST_NEIGHBOURS", "feature_matrix", "flip_test", "flip_test_features", "unit_range", "without_source"]
 
 FLIP_TEST_NEIGHBOURS = 5
@@ -43,7 +45,7 @@ def flip_test(
     predicted_array = binary(predicted, "predicted labels")
     mask = facet_mask(facet_d, predicted_array.size)
     matrix = np.asarray(features, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[0] != predicted_array.size:
+    if matrix.ndim != _MATRIX or matrix.shape[0] != predicted_array.size:
         raise JobInputError(f"features must have one row per label ({predicted_array.size}), got shape {matrix.shape}")
     if k < 1 or k % 2 == 0:
         raise JobInputError(f"the flip test's k must be a positive odd number, got {k}")
@@ -108,7 +110,7 @@ def flip_test_features(matrix: npt.ArrayLike, sources: Sequence[str], exclude: s
 def feature_matrix(matrix: npt.ArrayLike, sources: Sequence[str]) -> Matrix:
     """``matrix`` as float64, checked to have one column per entry of ``sources``."""
     array = np.asarray(matrix, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != len(sources):
+    if array.ndim != _MATRIX or array.shape[1] != len(sources):
         raise JobInputError(f"feature matrix has shape {array.shape} but {len(sources)} column sources were given")
     return array
 

@@ -21,6 +21,9 @@ from governed_mlops.errors import JobInputError
 from governed_mlops_ml.features import FeatureSpec, MissingTreatment, feature_spec_from_dict
 from governed_mlops_ml.monitoring.baseline import bin_fractions
 
+#: A chi-square test needs two categories.
+_MIN_CATEGORIES = 2
+
 __all__ = [
     "INSUFFICIENT_DATA",
     "NO_VIOLATIONS",
@@ -278,7 +281,7 @@ def _categorical_drift(
     psi = _psi(expected_counts / expected_counts.sum(), observed / observed.sum())
     table = np.vstack([expected_counts, observed])
     table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:  # one category in both samples: nothing to compare
+    if table.shape[1] < _MIN_CATEGORIES:  # one category in both samples: nothing to compare
         chi2_statistic, chi2_p = 0.0, 1.0
     else:
         result = stats.chi2_contingency(table)

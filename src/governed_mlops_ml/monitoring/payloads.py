@@ -25,6 +25,9 @@ import pandas as pd
 
 from governed_mlops_ml.features import FeatureSpec, MissingValueRefused, apply_missing_treatment
 
+#: A one-hot column above this value is the row's category.
+_HOT = 0.5
+
 __all__ = [
     "CSV_CONTENT_TYPE",
     "JSON_CONTENT_TYPE",
@@ -326,6 +329,6 @@ def _decode_encoded_row(row: Sequence[float], spec: FeatureSpec) -> dict[str, An
     for feature in spec.categorical_features:
         block = np.asarray(row[offset : offset + len(feature.categories)], dtype=np.float64)
         offset += len(feature.categories)
-        hot = int(np.nanargmax(block)) if block.size and not np.isnan(block).all() and np.nanmax(block) > 0.5 else -1
+        hot = int(np.nanargmax(block)) if block.size and not np.isnan(block).all() and np.nanmax(block) > _HOT else -1
         decoded[feature.name] = feature.categories[hot] if hot >= 0 else None
     return decoded

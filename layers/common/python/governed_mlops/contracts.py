@@ -53,7 +53,8 @@ from governed_mlops.models import (
     StageResult,
     TrainingOutput,
 )
-from governed_mlops.services.approval import ApprovalRequestEvent, OutcomeEvent
+from governed_mlops.services.approval import ApprovalRequestEvent
+from governed_mlops.services.approval_outcome import OutcomeEvent
 from governed_mlops.services.deploy import EndpointState, VerifyEvent
 
 

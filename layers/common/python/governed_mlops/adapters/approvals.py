@@ -96,7 +96,7 @@ class LocalApprovalStore:
     """SQLite; the task token is sealed with AES-256-GCM (key file under secrets/, mode 0600)."""
 
     def __init__(self, root: Path) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415 - only the local store seals tokens itself; Lambdas importing this module do not load cryptography
 
         self._db = root / "approvals.db"
         self._aead = AESGCM(read_or_create_secret(root / "secrets" / "approval-token.key"))

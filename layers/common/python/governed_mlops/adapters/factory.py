@@ -20,13 +20,8 @@ from governed_mlops.adapters.approvals import (
     SecretsManagerSecret,
     SnsNotifier,
 )
-from governed_mlops.adapters.audit_ledger import (
-    AUDIT_PREFIX,
-    AuditLedger,
-    LocalAuditLedger,
-    S3AuditLedger,
-    load_or_create_key,
-)
+from governed_mlops.adapters.audit_ledger import AUDIT_PREFIX, AuditLedger, LocalAuditLedger, load_or_create_key
+from governed_mlops.adapters.audit_ledger_s3 import S3AuditLedger
 from governed_mlops.adapters.code_repository import CodeCommitRepository, CodeRepository, LocalGitRepository
 from governed_mlops.adapters.model_registry import LocalModelRegistry, ModelRegistry, SageMakerModelRegistry
 from governed_mlops.adapters.object_store import CatalogueStore, LocalObjectStore, S3ObjectStore

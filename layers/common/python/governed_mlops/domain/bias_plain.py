@@ -247,7 +247,7 @@ def _points(value: float) -> str:
     return f"{abs(value) * 100:.1f} points"
 
 
-def _sentence(name: str, value: float | None, group: str, outcome: str) -> str:
+def _sentence(name: str, value: float | None, group: str, outcome: str) -> str:  # noqa: PLR0911 - one sentence per metric direction
     """What the value says about the group, in one sentence (directional where the metric has a direction)."""
     if value is None or not math.isfinite(value):
         return f"Could not be computed for {group}."

@@ -279,7 +279,7 @@ class ChampionComparison(_Frozen):
     failures: list[str] = Field(default_factory=list)
 
 
-def compare(
+def compare(  # noqa: PLR0913 - keyword-only: each input of the comparison is named at the call site
     *,
     champion: str,
     champion_execution: str,

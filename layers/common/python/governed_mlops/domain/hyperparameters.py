@@ -146,7 +146,7 @@ def hyperparameters_from_command_line(argv: Sequence[str]) -> dict[str, str]:
         parser.add_argument(f"--{name}", dest=name, default=None)
     known, extra = parser.parse_known_args(list(argv))
     pairs = {name: value for name, value in vars(known).items() if value is not None}
-    if len(extra) % 2 or not all(flag.startswith("--") and len(flag) > 2 for flag in extra[::2]):
+    if len(extra) % 2 or not all(flag.startswith("--") and len(flag) > len("--") for flag in extra[::2]):
         raise JobInputError(f"unrecognised command line arguments (expected --name value pairs): {extra}")
     for index in range(0, len(extra), 2):
         pairs[extra[index][2:]] = extra[index + 1]

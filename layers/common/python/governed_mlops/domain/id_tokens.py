@@ -31,6 +31,9 @@ from governed_mlops.errors import (
     TokenUseMismatch,
 )
 
+#: A compact JWS is header.payload.signature.
+_JWT_DOTS = 2
+
 #: Cognito signs ID tokens with RS256 only; any other algorithm (``none``, HS256 keyed with the public key) is refused.
 ALGORITHMS = ("RS256",)
 
@@ -95,7 +98,7 @@ def verify_id_token(
     token: str, jwks: Mapping[str, Any], expected: TokenExpectations, *, now: datetime
 ) -> VerifiedApprover:
     """The approver ``token`` vouches for, after every check; raises the named error of the first that fails."""
-    if not token or token.count(".") != 2:
+    if not token or token.count(".") != _JWT_DOTS:
         raise MalformedToken("the session is not a compact JWT (header.claims.signature); sign in again")
     keys = _key_set(jwks)
     try:

@@ -19,6 +19,9 @@ from urllib.parse import urlencode, urlsplit
 
 from governed_mlops.errors import LoginFailed
 
+#: Control characters (below space, and DEL) never belong in a redirect target.
+_FIRST_PRINTABLE, _DELETE = 0x20, 0x7F
+
 SESSION_COOKIE = "__Host-mlops-session"
 LOGIN_COOKIE = "__Host-mlops-login"
 #: The round trip must finish within this many seconds (the managed login page, the password, the TOTP code).
@@ -54,7 +57,11 @@ def safe_return_path(value: str | None) -> str:
     """
     if not value or len(value) > _MAX_RETURN_PATH or not value.startswith("/"):
         return DEFAULT_RETURN_PATH
-    if value.startswith(("//", "/\\")) or "\\" in value or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if (
+        value.startswith(("//", "/\\"))
+        or "\\" in value
+        or any(ord(ch) < _FIRST_PRINTABLE or ord(ch) == _DELETE for ch in value)
+    ):
         return DEFAULT_RETURN_PATH
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:

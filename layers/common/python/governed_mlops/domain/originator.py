@@ -58,7 +58,7 @@ class Originator:
         return self.person is not None
 
 
-def resolve_originator(principal: str) -> Originator:
+def resolve_originator(principal: str) -> Originator:  # noqa: PLR0911 - one return per principal form (IAM user, Identity Center, assumed role, root, platform, local)
     """The person behind ``principal`` (lower case), or why none can be resolved."""
     text = principal.strip()
     if match := _IAM_USER.match(text):

@@ -17,6 +17,9 @@ from governed_mlops.config import PipelineConfig
 from governed_mlops.domain.validation import is_missing
 from governed_mlops.errors import DataValidationError
 
+#: A class needs at least this many rows to have one on each side of the split.
+_ROWS_TO_SPLIT = 2
+
 __all__ = ["SplitResult", "holdout_rows_for_class", "split_dataset"]
 
 
@@ -50,7 +53,7 @@ def holdout_rows_for_class(class_rows: int, test_fraction: float) -> int:
     row on each side, so both sets contain every label; that moves the count by less than one row.
     """
     count = math.floor(class_rows * test_fraction + 0.5)
-    if class_rows >= 2:
+    if class_rows >= _ROWS_TO_SPLIT:
         count = min(max(count, 1), class_rows - 1)
     return count
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +23,10 @@ from urllib.parse import quote
 from governed_mlops.domain.approval import four_eyes_reason, policy_text, progress
 from governed_mlops.domain.bias_plain import BiasFinding, not_assessed_reason
 from governed_mlops.models import ApprovalRecord, ModelVersion
-from governed_mlops.reports.model_card import METRIC_NAMES, gate_checks, metric_rows
+from governed_mlops.reports.approval_bias import bias_section, bias_value
+from governed_mlops.reports.approval_champion import champion_tables
+from governed_mlops.reports.approval_markup import facts_rows, minute_when, num4, pill, result_pill, scroll_table
+from governed_mlops.reports.stage_reports import METRIC_NAMES, gate_checks, metric_rows
 
 #: The evidence report's name among a model version's reports (and ``report:<name>`` among the hashes).
 EVIDENCE_REPORT = "evidence_report"
@@ -74,122 +76,7 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _rows(pairs: list[tuple[str, str]]) -> str:
-    return "".join(f"<tr><th scope='row'>{escape(k)}</th><td>{v}</td></tr>" for k, v in pairs)
-
-
-def _table(inner: str, testid: str | None = None) -> str:
-    """A table in a box of its own that scrolls sideways when the screen is narrower than the table."""
-    attribute = f" data-testid='{testid}'" if testid else ""
-    return f"<div class='scroll'><table{attribute}>{inner}</table></div>"
-
-
-def _badge(style: str, text: str) -> str:
-    return f"<span class='badge {style}'>{escape(text)}</span>"
-
-
-def _result(passed: bool | None, missing: str = "no limit") -> str:
-    if passed is None:
-        return f"<span class='muted'>{escape(missing)}</span>"
-    return _badge("pass", "✓ Pass") if passed else _badge("fail", "✗ Fail")
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
-
-
-def _num4(value: Any) -> str:
-    return f"{float(value):.4f}" if isinstance(value, int | float) and not isinstance(value, bool) else "n/a"
-
-
-def _champion_tables(comparison: dict[str, Any] | None) -> str:
-    """The challenger against the model it would replace: verdict, AUC on rows the champion never saw,
-    metrics, bias and top features side by side."""
-    if not comparison:
-        return (
-            "<p class='muted' data-testid='champion'>No champion: no approved version of this model package "
-            "group existed when this version was trained.</p>"
-        )
-    verdict = str(comparison.get("verdict", ""))
-    style = {"challenger-accepted": "pass", "champion-retained": "fail"}.get(verdict, "muted")
-    facts = [
-        ("Champion", f"<code>{escape(str(comparison.get('champion', '')))}</code>"),
-        ("Verdict", f"<span class='{style}' data-testid='champion-verdict'>{escape(verdict)}</span>"),
-        ("Inputs changed", escape(", ".join(str(c) for c in comparison.get("changed") or []) or "none")),
-    ]
-    if comparison.get("reason"):
-        facts.append(("Why", escape(str(comparison["reason"]))))
-    auc = comparison.get("auc")
-    if isinstance(auc, dict):
-        drop = f"drop {_num4(auc.get('drop'))}" if auc.get("drop") is not None else escape(str(auc.get("note", "")))
-        facts.append(
-            (
-                "AUC on hold-out rows the champion never saw",
-                f"{escape(str(auc.get('rows')))} rows: champion {_num4(auc.get('champion'))}, challenger "
-                f"{_num4(auc.get('challenger'))}; {drop} (allowed ≤ {_num4(auc.get('max_drop'))})",
-            )
-        )
-    html = [_table(_rows(facts), "champion")]
-    metrics = comparison.get("metrics") or {}
-    old, new = metrics.get("champion") or {}, metrics.get("challenger") or {}
-    if old or new:
-        rows = "".join(
-            f"<tr><td>{escape(str(name))}</td><td>{_num4(old.get(name))}</td><td>{_num4(new.get(name))}</td></tr>"
-            for name in sorted(set(old) | set(new))
-        )
-        html.append(
-            "<h3>Metrics on the whole hold-out split</h3>"
-            + _table(f"<thead><tr><th>Metric</th><th>Champion</th><th>Challenger</th></tr></thead>{rows}")
-        )
-    bias = [row for row in comparison.get("bias") or [] if isinstance(row, dict)]
-    if bias:
-        rows = "".join(
-            f"<tr><td>{escape(str(row.get('facet')))}</td><td>{escape(str(row.get('metric')))}</td>"
-            f"<td>{_num4(row.get('champion'))}</td><td>{_num4(row.get('challenger'))}</td>"
-            f"<td>{_num4(row.get('worsening'))}</td><td class='{_verdict_class(row.get('passed'))}'>"
-            f"{escape(_verdict_text(row.get('passed'), str(row.get('note') or 'not compared')))}</td></tr>"
-            for row in bias
-        )
-        html.append(
-            "<h3>Post-training bias, side by side</h3>"
-            + _table(
-                "<thead><tr><th>Facet</th><th>Metric</th><th>Champion</th><th>Challenger</th><th>Worsening</th>"
-                f"<th>Result</th></tr></thead>{rows}"
-            )
-        )
-    features = comparison.get("top_features") or {}
-    old_top, new_top = list(features.get("champion") or []), list(features.get("challenger") or [])
-    if old_top or new_top:
-        rows = "".join(
-            f"<tr><td>{rank + 1}</td><td>{_feature(old_top, rank)}</td><td>{_feature(new_top, rank)}</td></tr>"
-            for rank in range(max(len(old_top), len(new_top)))
-        )
-        html.append(
-            "<h3>Top features (global mean |SHAP|)</h3>"
-            + _table(f"<thead><tr><th>Rank</th><th>Champion</th><th>Challenger</th></tr></thead>{rows}")
-        )
-    failures = comparison.get("failures") or []
-    if failures:
-        html.append("<ul>" + "".join(f"<li class='fail'>{escape(str(f))}</li>" for f in failures) + "</ul>")
-    return "".join(html)
-
-
-def _verdict_class(passed: Any) -> str:
-    return "muted" if passed is None else ("pass" if passed else "fail")
-
-
-def _verdict_text(passed: Any, missing: str) -> str:
-    return missing if passed is None else ("PASS" if passed else "FAIL")
-
-
-def _feature(pairs: list[Any], rank: int) -> str:
-    if rank >= len(pairs):
-        return "—"
-    name, value = pairs[rank]
-    return f"{escape(str(name))} ({_num4(value)})"
-
-
-def render_approval_page(
+def render_approval_page(  # noqa: PLR0913 - keyword-only: one parameter per piece of evidence the page shows
     *,
     approval: ApprovalRecord,
     record: ModelVersion,
@@ -222,7 +109,7 @@ def render_approval_page(
     panel = (
         "<section class='panel' data-testid='decision-panel' aria-labelledby='decision-title'>"
         "<h2 id='decision-title'>Decision</h2>"
-        + _table(_verdict_rows(gates, findings, bias, champion, record), "verdicts")
+        + scroll_table(_verdict_rows(gates, findings, bias, champion, record), "verdicts")
         + _decision_block(approval, csrf_token, viewer, link_query, may_not_decide, viewer_approved, link_expired)
         + _evidence_link(approval, record, evidence_report)
         + "</section>"
@@ -236,20 +123,22 @@ def render_approval_page(
         + ("Decide whether this model version may be deployed." if approval.status == "pending" else "")
         + "</p>"
         f"{panel}"
-        f"<h2>Summary</h2>{_table(_rows(_summary_rows(approval, record)))}"
-        f"<h2>Bias, group by group</h2>{_bias_section(findings, bias)}{plots['bias']}"
+        f"<h2>Summary</h2>{scroll_table(facts_rows(_summary_rows(approval, record)))}"
+        f"<h2>Bias, group by group</h2>{bias_section(findings, bias)}{plots['bias']}"
         f"<h2>Hold-out metrics against the quality gates</h2>{_metrics_table(gates, record.metrics, evaluation)}"
-        f"<h2>Compared with the champion</h2>{_champion_tables(champion)}"
+        f"<h2>Compared with the champion</h2>{champion_tables(champion)}"
         + (
             "<h2>Explainability: global SHAP importance</h2>"
-            + _table(f"<thead><tr><th>Feature</th><th>Mean |SHAP|</th></tr></thead>{shap_rows}")
+            + scroll_table(f"<thead><tr><th>Feature</th><th>Mean |SHAP|</th></tr></thead>{shap_rows}")
             if shap_rows
             else ""
         )
         + plots["explain"]
         + (f"<h2>Other plots</h2>{plots['other']}" if plots["other"] else "")
         + "<h2>Evidence hashes (SHA-256)</h2>"
-        + _table(_rows([(name, f"<code>{escape(value)}</code>") for name, value in sorted(approval.evidence.items())]))
+        + scroll_table(
+            facts_rows([(name, f"<code>{escape(value)}</code>") for name, value in sorted(approval.evidence.items())])
+        )
     )
     return _page(f"Review {record.model_version}", body)
 
@@ -295,7 +184,7 @@ def _verdict_rows(
         ("Champion", _champion_verdict(champion)),
         ("What changed", _what_changed(champion, record)),
     ]
-    return _rows(rows)
+    return facts_rows(rows)
 
 
 def _quality_verdict(gates: Mapping[str, Any] | None) -> str:
@@ -303,10 +192,10 @@ def _quality_verdict(gates: Mapping[str, Any] | None) -> str:
     if not checks:
         return "<span class='muted'>no quality-gates report is attached</span>"
     failed = [check for check in checks if not check.passed]
-    head = _badge("fail", f"✗ {len(failed)} of {len(checks)} failed") if failed else _badge("pass", "✓ All passed")
+    head = pill("fail", f"✗ {len(failed)} of {len(checks)} failed") if failed else pill("pass", "✓ All passed")
     items = "".join(
-        f"<li>{'✓' if c.passed else '✗'} {escape(METRIC_NAMES.get(c.metric, c.metric))} {_num4(c.value)} "
-        f"(gate ≥ {_num4(c.limit)})</li>"
+        f"<li>{'✓' if c.passed else '✗'} {escape(METRIC_NAMES.get(c.metric, c.metric))} {num4(c.value)} "
+        f"(gate ≥ {num4(c.limit)})</li>"
         for c in checks
     )
     return f"<span data-testid='quality-verdict'>{head}</span><ul>{items}</ul>"
@@ -316,7 +205,7 @@ def _bias_verdict(findings: Sequence[BiasFinding], bias: Mapping[str, Any]) -> s
     limited = [finding for finding in findings if finding.passed is not None]
     reason = not_assessed_reason(bias)
     if not findings and reason is not None:
-        head = _badge("warn", "⚠ Not assessed")
+        head = pill("warn", "⚠ Not assessed")
         return f"<span data-testid='bias-verdict'>{head}</span> no protected attribute is analysed: {escape(reason)}"
     if not limited:
         return (
@@ -326,13 +215,13 @@ def _bias_verdict(findings: Sequence[BiasFinding], bias: Mapping[str, Any]) -> s
         )
     outside = [finding for finding in limited if not finding.passed]
     if not outside:
-        head = _badge("pass", f"✓ {len(limited)} of {len(limited)} within limits")
+        head = pill("pass", f"✓ {len(limited)} of {len(limited)} within limits")
         return f"<span data-testid='bias-verdict'>{head}</span>"
     items = "".join(
-        f"<li>{escape(f.group)}: {escape(f.metric)} {_value(f.value)} outside {escape(f.limit or '')}</li>"
+        f"<li>{escape(f.group)}: {escape(f.metric)} {bias_value(f.value)} outside {escape(f.limit or '')}</li>"
         for f in outside
     )
-    head = _badge("fail", f"✗ {len(outside)} of {len(limited)} outside their limits")
+    head = pill("fail", f"✗ {len(outside)} of {len(limited)} outside their limits")
     return f"<span data-testid='bias-verdict'>{head}</span><ul>{items}</ul>"
 
 
@@ -342,11 +231,9 @@ def _four_fifths_verdict(findings: Sequence[BiasFinding]) -> str:
     if not di:
         return "<span class='muted'>no disparate impact (DI) was computed</span>"
     if not flagged:
-        return _badge("pass", f"✓ no group under four-fifths ({len(di)} checked)")
-    items = "".join(f"<li>{escape(f.four_fifths or '')} (DI {_value(f.value)})</li>" for f in flagged)
-    return (
-        f"<span data-testid='four-fifths-verdict'>{_badge('warn', f'⚠ {len(flagged)} flagged')}</span><ul>{items}</ul>"
-    )
+        return pill("pass", f"✓ no group under four-fifths ({len(di)} checked)")
+    items = "".join(f"<li>{escape(f.four_fifths or '')} (DI {bias_value(f.value)})</li>" for f in flagged)
+    return f"<span data-testid='four-fifths-verdict'>{pill('warn', f'⚠ {len(flagged)} flagged')}</span><ul>{items}</ul>"
 
 
 def _champion_verdict(comparison: Mapping[str, Any] | None) -> str:
@@ -357,7 +244,7 @@ def _champion_verdict(comparison: Mapping[str, Any] | None) -> str:
     auc = comparison.get("auc")
     detail = ""
     if isinstance(auc, Mapping) and auc.get("champion") is not None:
-        detail = f" AUC {_num4(auc.get('challenger'))} against {_num4(auc.get('champion'))} on unseen rows."
+        detail = f" AUC {num4(auc.get('challenger'))} against {num4(auc.get('champion'))} on unseen rows."
     return (
         f"<span class='{style}'>{escape(verdict)}</span> against "
         f"<code>{escape(str(comparison.get('champion', '')))}</code>.{escape(detail)}"
@@ -434,7 +321,7 @@ def _decision_block(
 def _decided(approval: ApprovalRecord, link_expired: bool) -> str:
     """The decision already made: what, by whom, when and why (each approver's comment), never a form."""
     who = escape(approval.decided_by or "—")
-    when = escape(_when(approval.decided_at))
+    when = escape(minute_when(approval.decided_at))
     if approval.status == "approved":
         style = "decided"
         text = (
@@ -451,12 +338,12 @@ def _decided(approval: ApprovalRecord, link_expired: bool) -> str:
         style = "decided ended"
         text = (
             "<strong data-testid='decision'>Expired</strong>: no decision was made before "
-            f"{escape(_when(approval.expires_at))}"
+            f"{escape(minute_when(approval.expires_at))}"
             + (f" (closed by <strong data-testid='decided-by'>{who}</strong>)" if approval.decided_by else "")
             + ". Nothing was deployed."
         )
     signoffs = "".join(
-        f"<li>{escape(s.approver)} approved at {escape(_when(s.approved_at))}"
+        f"<li>{escape(s.approver)} approved at {escape(minute_when(s.approved_at))}"
         + (f": “{escape(s.reason)}”" if s.reason else "")
         + "</li>"
         for s in approval.approvals
@@ -501,79 +388,6 @@ def _evidence_link(approval: ApprovalRecord, record: ModelVersion, report: bytes
 
 # --- bias ----------------------------------------------------------------------------------------
 
-_STAGE_WORDS = {"pre": "the data, before training", "post": "the model's predictions on the hold-out split"}
-
-
-def _bias_section(findings: Sequence[BiasFinding], bias: Mapping[str, Any]) -> str:
-    reason = not_assessed_reason(bias)
-    if not findings and reason is not None:
-        return (
-            f"<p>{_badge('warn', '⚠ Not assessed')} The configuration names no protected attribute, so no group "
-            f"is compared with another. Its reason: <q>{escape(reason)}</q>. Approving accepts that reason.</p>"
-        )
-    if not findings:
-        return (
-            "<p class='muted'>No bias report is attached to this model version.</p>"
-            if not bias
-            else "<p class='muted'>The bias reports hold no metrics.</p>"
-        )
-    by_facet: dict[str, list[BiasFinding]] = {}
-    for finding in findings:
-        by_facet.setdefault(finding.facet, []).append(finding)
-    intro = (
-        "<p>Each group (facet <em>d</em>) is compared with everyone else (facet <em>a</em>) with the SageMaker "
-        "Clarify metrics; a metric with a limit passes or fails it. Tap an acronym for its meaning.</p>"
-    )
-    return intro + "".join(_facet_card(facet, entries) for facet, entries in by_facet.items())
-
-
-def _facet_card(facet: str, findings: list[BiasFinding]) -> str:
-    prominent = "".join(_finding_item(f) for f in findings if f.prominent)
-    rows = "".join(
-        f"<tr><td>{escape(f.stage)}</td><td>{_acronym(f)}</td><td>{_value(f.value)}</td>"
-        f"<td>{escape(f.limit or '—')}</td><td>{_result(f.passed)}</td></tr>"
-        for f in findings
-    )
-    table = _table(
-        "<thead><tr><th>Stage</th><th>Metric</th><th>Value</th><th>Limit</th><th>Result</th></tr></thead>" + rows
-    )
-    return (
-        f"<section class='facet' data-testid='facet-{escape(facet)}'><h3>{escape(findings[0].group[:1].upper())}"
-        f"{escape(findings[0].group[1:])} <span class='muted'>(facet {escape(facet)})</span></h3>"
-        f"<ul class='findings'>{prominent}</ul>"
-        f"<details><summary>All {len(findings)} metrics for this group</summary>{table}</details></section>"
-    )
-
-
-def _finding_item(finding: BiasFinding) -> str:
-    limit = (
-        f" Limit: {escape(finding.limit)}." if finding.limit else " <span class='muted'>No limit: reported only.</span>"
-    )
-    flag = (
-        f"<div class='flag' data-testid='four-fifths'>{_badge('warn', '⚠ Four-fifths rule')} "
-        f"{escape(finding.four_fifths)}.</div>"
-        if finding.four_fifths
-        else ""
-    )
-    error = f" <span class='muted'>{escape(finding.error)}</span>" if finding.error else ""
-    return (
-        f"<li data-testid='finding-{escape(finding.facet)}-{escape(finding.metric)}'>{_result(finding.passed, '')} "
-        f"{escape(finding.sentence)}{error}{limit} <span class='muted'>({escape(_STAGE_WORDS.get(finding.stage, ''))};"
-        f"</span> {_acronym(finding)} <span class='muted'>{_value(finding.value)})</span>{flag}</li>"
-    )
-
-
-def _acronym(finding: BiasFinding) -> str:
-    """The metric's acronym, which opens to its full name and what it measures (no script needed)."""
-    return (
-        f"<details class='acr'><summary>{escape(finding.metric)}</summary>{escape(finding.name)}: "
-        f"{escape(finding.meaning)}.</details>"
-    )
-
-
-def _value(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.4f}"
-
 
 # --- metrics, explanations and plots -------------------------------------------------------------
 
@@ -590,16 +404,16 @@ def _metrics_table(
         if name not in {row[0] for row in rows}:
             rows.append((name, METRIC_NAMES.get(name, name), check.value if check.value is not None else float("nan")))
     body = "".join(
-        f"<tr><td>{escape(label)}</td><td>{_num4(value)}</td>"
+        f"<tr><td>{escape(label)}</td><td>{num4(value)}</td>"
         + (
-            f"<td>≥ {_num4(checks[name].limit)}</td><td>{_result(checks[name].passed)}</td>"
+            f"<td>≥ {num4(checks[name].limit)}</td><td>{result_pill(checks[name].passed)}</td>"
             if name in checks
             else "<td>—</td><td><span class='muted'>not gated</span></td>"
         )
         + "</tr>"
         for name, label, value in rows
     )
-    table = _table(
+    table = scroll_table(
         f"<thead><tr><th>Metric</th><th>Hold-out value</th><th>Gate</th><th>Result</th></tr></thead>{body}",
         "metrics",
     )

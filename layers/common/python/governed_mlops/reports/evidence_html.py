@@ -18,14 +18,28 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from html import escape
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from governed_mlops.domain.bias_plain import not_assessed_reason
-from governed_mlops.models import ModelVersion, ObjectDigest
-from governed_mlops.reports.model_card import (
+from governed_mlops.models import ModelVersion
+from governed_mlops.reports.evidence_champion import champion_section, champion_verdict
+from governed_mlops.reports.evidence_markup import (
+    code,
+    data_table,
+    digest_cell,
+    esc,
+    facts_table,
+    fmt,
+    key_value_table,
+    muted,
+    num,
+    pill,
+    result_cell,
+    section_block,
+    when,
+)
+from governed_mlops.reports.stage_reports import (
     METRIC_NAMES,
     STAGE_TITLES,
     BiasCheck,
@@ -92,7 +106,6 @@ footer{margin-top:3rem;padding-top:1rem;border-top:1px solid var(--line);color:v
 table,figure,.example{break-inside:avoid}nav{display:none}details>pre{display:block}}
 """
 
-_NUMERIC = " class='num'"
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 _STATUS_STYLE = {"Approved": "pass", "Rejected": "fail", "PendingManualApproval": "warn"}
@@ -126,18 +139,18 @@ def render_evidence_html(
         _performance_section(evaluation, gates),
         _bias_section(bias, placed["bias"]),
         _explainability_section(explainability, placed["explain"]),
-        _champion_section(champion),
+        champion_section(champion),
         _model_card_section(model_card),
     ]
     if placed["other"]:
-        sections.append(_section("figures", "Other figures", "".join(placed["other"])))
+        sections.append(section_block("figures", "Other figures", "".join(placed["other"])))
     title = f"Model evidence: {record.model_version}"
     return (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
         f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">\n"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
         "<meta name='referrer' content='no-referrer'>\n"
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         f"{_header(record)}\n{_contents()}\n{''.join(sections)}\n{_footer(record)}\n</main>\n</body>\n</html>\n"
     )
 
@@ -146,20 +159,20 @@ def render_evidence_html(
 
 
 def _header(record: ModelVersion) -> str:
-    status = _badge(_STATUS_STYLE.get(record.status, "na"), _STATUS_TEXT.get(record.status, record.status))
+    status = pill(_STATUS_STYLE.get(record.status, "na"), _STATUS_TEXT.get(record.status, record.status))
     approval = ""
     if record.approval is not None:
         decision = record.approval
-        reason = f": “{_e(decision.reason)}”" if decision.reason else ""
+        reason = f": “{esc(decision.reason)}”" if decision.reason else ""
         approval = (
-            f"<p>{_e(decision.decision.capitalize())} by <strong>{_e(decision.decided_by)}</strong> "
-            f"at {_e(_when(decision.decided_at))}{reason}</p>"
+            f"<p>{esc(decision.decision.capitalize())} by <strong>{esc(decision.decided_by)}</strong> "
+            f"at {esc(when(decision.decided_at))}{reason}</p>"
         )
     return (
         "<header>\n<p class='kicker'>Governance evidence · model version</p>\n"
-        f"<h1>{_e(record.model_version)}</h1>\n"
-        f"<p>Status: {status} · model package group <code>{_e(record.model_package_group)}</code> · "
-        f"registered {_e(_when(record.created_at))} by execution <code>{_e(record.execution_name)}</code></p>\n"
+        f"<h1>{esc(record.model_version)}</h1>\n"
+        f"<p>Status: {status} · model package group <code>{esc(record.model_package_group)}</code> · "
+        f"registered {esc(when(record.created_at))} by execution <code>{esc(record.execution_name)}</code></p>\n"
         f"{approval}</header>"
     )
 
@@ -174,7 +187,7 @@ def _contents() -> str:
         ("champion", "Compared with the champion"),
         ("model-card", "Model card"),
     ]
-    items = "".join(f"<li><a href='#{anchor}'>{_e(title)}</a></li>" for anchor, title in entries)
+    items = "".join(f"<li><a href='#{anchor}'>{esc(title)}</a></li>" for anchor, title in entries)
     return f"<nav aria-label='Contents'><strong>Contents</strong><ol>{items}</ol></nav>"
 
 
@@ -189,91 +202,91 @@ def _summary_section(
     checks = gate_checks(gates)
     if checks:
         failed = [c for c in checks if not c.passed]
-        verdict = _badge("fail", "✗ Failed") if failed else _badge("pass", "✓ Passed")
+        verdict = pill("fail", "✗ Failed") if failed else pill("pass", "✓ Passed")
         gate_text = f"{verdict} {len(checks) - len(failed)} of {len(checks)} gates"
     else:
-        gate_text = _badge("na", "Not supplied")
+        gate_text = pill("na", "Not supplied")
     bias_rows = [check for check in bias_checks(bias) if check.passed is not None]
     if bias_rows:
         outside = [c for c in bias_rows if not c.passed]
-        verdict = _badge("fail", "✗ Outside limits") if outside else _badge("pass", "✓ Within limits")
+        verdict = pill("fail", "✗ Outside limits") if outside else pill("pass", "✓ Within limits")
         bias_text = f"{verdict} {len(bias_rows) - len(outside)} of {len(bias_rows)} limited metrics"
     elif bias_checks(bias):
-        bias_text = f"{_badge('na', 'No limits')} metrics reported, none limited"
+        bias_text = f"{pill('na', 'No limits')} metrics reported, none limited"
     elif (reason := not_assessed_reason(bias)) is not None:
-        bias_text = f"{_badge('warn', '⚠ Not assessed')} {_e(reason)}"
+        bias_text = f"{pill('warn', '⚠ Not assessed')} {esc(reason)}"
     else:
-        bias_text = _badge("na", "Not supplied")
+        bias_text = pill("na", "Not supplied")
     importance = _global_importance(explainability)
     labels = _feature_labels(explainability)
     explain_text = (
-        "Top drivers: " + ", ".join(_e(labels.get(name, name)) for name, _ in importance[:3])
+        "Top drivers: " + ", ".join(esc(labels.get(name, name)) for name, _ in importance[:3])
         if importance
-        else _badge("na", "Not supplied")
+        else pill("na", "Not supplied")
     )
     auc = next((row.value for row in metric_rows(evaluation) if row.metric == "auc"), None)
     cards = [
         (
             "Approval status",
-            _badge(_STATUS_STYLE.get(record.status, "na"), _STATUS_TEXT.get(record.status, record.status)),
+            pill(_STATUS_STYLE.get(record.status, "na"), _STATUS_TEXT.get(record.status, record.status)),
         ),
         ("Quality gates", gate_text),
         ("Bias limits", bias_text),
         ("Explainability", explain_text),
-        ("Hold-out AUC", _e(_fmt(auc)) if auc is not None else _badge("na", "Not supplied")),
-        ("Champion", _champion_verdict(champion)),
+        ("Hold-out AUC", esc(fmt(auc)) if auc is not None else pill("na", "Not supplied")),
+        ("Champion", champion_verdict(champion)),
         (
             "Trained from",
-            f"commit <code>{_e(record.code.commit_id[:12])}</code> on <code>{_e(record.code.branch)}</code>",
+            f"commit <code>{esc(record.code.commit_id[:12])}</code> on <code>{esc(record.code.branch)}</code>",
         ),
     ]
-    body = "".join(f"<div class='card'><h3>{_e(name)}</h3><p>{value}</p></div>" for name, value in cards)
-    return _section("summary", "At a glance", f"<div class='summary'>{body}</div>")
+    body = "".join(f"<div class='card'><h3>{esc(name)}</h3><p>{value}</p></div>" for name, value in cards)
+    return section_block("summary", "At a glance", f"<div class='summary'>{body}</div>")
 
 
 def _lineage_section(record: ModelVersion) -> str:
     trigger = record.trigger
     rows = [
-        ("Model version", _code(record.model_version)),
-        ("Model package", _code(record.model_package_arn) if record.model_package_arn else _muted("not recorded")),
-        ("Pipeline execution", _code(record.execution_name)),
+        ("Model version", code(record.model_version)),
+        ("Model package", code(record.model_package_arn) if record.model_package_arn else muted("not recorded")),
+        ("Pipeline execution", code(record.execution_name)),
         (
             "Trigger",
-            f"{_e(trigger.kind)} by <strong>{_e(trigger.principal)}</strong> — {_e(trigger.source)} "
-            f"“{_e(trigger.detail_type)}”, event {_code(trigger.event_id)} at {_e(trigger.event_time.isoformat())}",
+            f"{esc(trigger.kind)} by <strong>{esc(trigger.principal)}</strong> — {esc(trigger.source)} "
+            f"“{esc(trigger.detail_type)}”, event {code(trigger.event_id)} at {esc(trigger.event_time.isoformat())}",
         ),
-        ("Data object", _digest(record.data)),
-        ("Code", f"{_e(record.code.repository)} @ {_e(record.code.branch)}, commit {_code(record.code.commit_id)}"),
-        ("Configuration", _digest(record.config)),
-        ("Job code sha256", _code(record.source_sha256)),
+        ("Data object", digest_cell(record.data)),
+        ("Code", f"{esc(record.code.repository)} @ {esc(record.code.branch)}, commit {code(record.code.commit_id)}"),
+        ("Configuration", digest_cell(record.config)),
+        ("Job code sha256", code(record.source_sha256)),
         (
             "State machine (ASL) sha256",
-            _code(record.definition_sha256) if record.definition_sha256 else _muted("not recorded"),
+            code(record.definition_sha256) if record.definition_sha256 else muted("not recorded"),
         ),
         (
             "State machine version",
-            _code(record.state_machine_version_arn)
+            code(record.state_machine_version_arn)
             if record.state_machine_version_arn
-            else _muted("not recorded (started without the alias)"),
+            else muted("not recorded (started without the alias)"),
         ),
-        ("Model artifact", _digest(record.model_artifact)),
-        ("Training job", f"{_code(record.training_job_name)} on image {_code(record.training_image)}"),
-        ("Seed", _code(str(record.seed))),
+        ("Model artifact", digest_cell(record.model_artifact)),
+        ("Training job", f"{code(record.training_job_name)} on image {code(record.training_image)}"),
+        ("Seed", code(str(record.seed))),
     ]
-    hyperparameters = _key_value_table(
+    hyperparameters = key_value_table(
         "Hyperparameters", ("Name", "Value"), sorted(record.hyperparameters.items()), "No hyperparameters recorded."
     )
-    libraries = _key_value_table(
+    libraries = key_value_table(
         "Library versions",
         ("Library", "Version"),
         sorted(record.library_versions.items()),
         "Library versions not recorded.",
     )
-    reports = _table(
+    reports = data_table(
         "Report digests",
         ("Report", "Object", "sha256", "Bytes"),
         [
-            [_e(name), _code(digest.ref.pinned_uri), _code(digest.sha256), _num(str(digest.size))]
+            [esc(name), code(digest.ref.pinned_uri), code(digest.sha256), num(str(digest.size))]
             for name, digest in sorted(record.reports.items())
         ],
         empty="No reports recorded.",
@@ -284,8 +297,8 @@ def _lineage_section(record: ModelVersion) -> str:
         "the pipeline definition and job code by digest. Re-running the pipeline on these inputs reproduces the "
         "model byte for byte.</p>"
     )
-    return _section(
-        "lineage", "Lineage", intro + _facts_table("Provenance", rows) + hyperparameters + libraries + reports
+    return section_block(
+        "lineage", "Lineage", intro + facts_table("Provenance", rows) + hyperparameters + libraries + reports
     )
 
 
@@ -295,27 +308,27 @@ def _performance_section(evaluation: Mapping[str, Any], gates: Mapping[str, Any]
     for row in metric_rows(evaluation):
         check = by_metric.get(row.metric)
         if check is None:
-            rows.append([_e(row.label), _num(_fmt(row.value)), _num("—"), _result(None, "Not gated")])
+            rows.append([esc(row.label), num(fmt(row.value)), num("—"), result_cell(None, "Not gated")])
         else:
-            rows.append([_e(row.label), _num(_fmt(row.value)), _num(f"≥ {_fmt(check.limit)}"), _result(check.passed)])
+            rows.append([esc(row.label), num(fmt(row.value)), num(f"≥ {fmt(check.limit)}"), result_cell(check.passed)])
     for metric, check in by_metric.items():
         if metric not in {row.metric for row in metric_rows(evaluation)}:
             label = METRIC_NAMES.get(metric, metric)
-            rows.append([_e(label), _num("missing"), _num(f"≥ {_fmt(check.limit)}"), _result(check.passed)])
+            rows.append([esc(label), num("missing"), num(f"≥ {fmt(check.limit)}"), result_cell(check.passed)])
     threshold = evaluation.get("threshold")
     count = evaluation.get("rows")
     intro = (
-        f"<p>Hold-out evaluation on {_e(count)} rows at decision threshold {_e(threshold)} "
+        f"<p>Hold-out evaluation on {esc(count)} rows at decision threshold {esc(threshold)} "
         "(approve when the predicted probability of the favourable outcome is at least the threshold).</p>"
     )
-    metrics = _table(
+    metrics = data_table(
         "Metrics against the quality gates",
         ("Metric", "Hold-out value", "Minimum", "Result"),
         rows,
         empty="No evaluation metrics supplied.",
         numeric_columns=(1, 2),
     )
-    return _section("performance", "Performance and quality gates", intro + metrics + _confusion_table(evaluation))
+    return section_block("performance", "Performance and quality gates", intro + metrics + _confusion_table(evaluation))
 
 
 def _confusion_table(evaluation: Mapping[str, Any]) -> str:
@@ -328,9 +341,9 @@ def _confusion_table(evaluation: Mapping[str, Any]) -> str:
     rows = []
     for actual in labels:
         counts = matrix.get(actual, {})
-        cells = [_num(str(counts.get(predicted, "—")) if isinstance(counts, Mapping) else "—") for predicted in labels]
-        rows.append([f"<strong>actual {_e(actual)}</strong>", *cells])
-    return _table(
+        cells = [num(str(counts.get(predicted, "—")) if isinstance(counts, Mapping) else "—") for predicted in labels]
+        rows.append([f"<strong>actual {esc(actual)}</strong>", *cells])
+    return data_table(
         "Confusion matrix (rows: actual label, columns: predicted label)",
         ("", *(f"predicted {label}" for label in labels)),
         rows,
@@ -341,17 +354,17 @@ def _confusion_table(evaluation: Mapping[str, Any]) -> str:
 def _bias_section(bias: Mapping[str, Any] | None, figures: Sequence[str]) -> str:
     checks = bias_checks(bias)
     if not checks and (reason := not_assessed_reason(bias)) is not None:
-        return _section(
+        return section_block(
             "bias",
             "Bias",
-            f"<p>{_badge('warn', '⚠ Not assessed')} The configuration names no protected attribute, so the bias "
-            f"jobs compared no group with another. Its reason: {_e(reason)}</p>" + "".join(figures),
+            f"<p>{pill('warn', '⚠ Not assessed')} The configuration names no protected attribute, so the bias "
+            f"jobs compared no group with another. Its reason: {esc(reason)}</p>" + "".join(figures),
         )
     if not checks:
-        return _section(
+        return section_block(
             "bias",
             "Bias",
-            "<p>" + _badge("na", "Not supplied") + " No bias report was supplied.</p>" + "".join(figures),
+            "<p>" + pill("na", "Not supplied") + " No bias report was supplied.</p>" + "".join(figures),
         )
     parts = [
         "<p>SageMaker Clarify bias metrics per facet (the disadvantaged group named in the table) against the "
@@ -361,7 +374,7 @@ def _bias_section(bias: Mapping[str, Any] | None, figures: Sequence[str]) -> str
         stage = [check for check in checks if check.stage == section_name]
         if stage:
             parts.append(
-                _table(
+                data_table(
                     title,
                     ("Facet", "Group", "Metric", "Value", "Limit", "Result"),
                     [_bias_row(check) for check in stage],
@@ -369,39 +382,39 @@ def _bias_section(bias: Mapping[str, Any] | None, figures: Sequence[str]) -> str
                 )
             )
     parts.extend(figures)
-    return _section("bias", "Bias", "".join(parts))
+    return section_block("bias", "Bias", "".join(parts))
 
 
 def _bias_row(check: BiasCheck) -> list[str]:
-    value = _fmt(check.value) if check.value is not None else "undefined"
-    metric = f"<strong>{_e(check.metric)}</strong><br><span class='muted'>{_e(check.description)}</span>"
+    value = fmt(check.value) if check.value is not None else "undefined"
+    metric = f"<strong>{esc(check.metric)}</strong><br><span class='muted'>{esc(check.description)}</span>"
     if check.error:
-        metric += f"<br><span class='muted'>{_e(check.error)}</span>"
+        metric += f"<br><span class='muted'>{esc(check.error)}</span>"
     return [
-        _e(check.facet),
-        _e(check.group),
+        esc(check.facet),
+        esc(check.group),
         metric,
-        _num(value),
-        _e(check.limit_text),
-        _result(check.passed, "No limit"),
+        num(value),
+        esc(check.limit_text),
+        result_cell(check.passed, "No limit"),
     ]
 
 
 def _explainability_section(explainability: Mapping[str, Any] | None, figures: Sequence[str]) -> str:
     importance = _global_importance(explainability)
     if explainability is None or not importance:
-        return _section(
+        return section_block(
             "explainability",
             "Explainability",
-            "<p>" + _badge("na", "Not supplied") + " No explainability report was supplied.</p>" + "".join(figures),
+            "<p>" + pill("na", "Not supplied") + " No explainability report was supplied.</p>" + "".join(figures),
         )
     labels = _feature_labels(explainability)
     largest = max((value for _, value in importance), default=0.0) or 1.0
     rows = [
         [
-            _num(str(rank)),
-            f"{_e(labels.get(name, name))}<br><code class='muted'>{_e(name)}</code>",
-            _num(_fmt(value)),
+            num(str(rank)),
+            f"{esc(labels.get(name, name))}<br><code class='muted'>{esc(name)}</code>",
+            num(fmt(value)),
             f"<span class='bar' style='width:{max(0.0, value) / largest * 12:.2f}rem' aria-hidden='true'></span>",
         ]
         for rank, (name, value) in enumerate(importance, start=1)
@@ -412,17 +425,17 @@ def _explainability_section(explainability: Mapping[str, Any] | None, figures: S
     output = method.get("output") if isinstance(method, Mapping) else None
     label = _tree_shap(explainability)
     intro = (
-        f"<p>Exact TreeSHAP contributions of {_e(rows_explained)} rows, summed over the one-hot columns of each "
-        f"categorical feature. Global importance is the mean absolute contribution ({_e(output or 'log-odds')}); "
-        f"the expected value (base log-odds) is {_e(_fmt(label.get('expected_value')))}.</p>"
+        f"<p>Exact TreeSHAP contributions of {esc(rows_explained)} rows, summed over the one-hot columns of each "
+        f"categorical feature. Global importance is the mean absolute contribution ({esc(output or 'log-odds')}); "
+        f"the expected value (base log-odds) is {esc(fmt(label.get('expected_value')))}.</p>"
     )
-    table = _table(
+    table = data_table(
         "Global feature importance (mean |SHAP|)",
         ("Rank", "Feature", "Mean |SHAP|", ""),
         rows,
         numeric_columns=(0, 2),
     )
-    return _section(
+    return section_block(
         "explainability",
         "Explainability",
         intro + table + "".join(figures) + _reason_examples(explainability),
@@ -432,7 +445,7 @@ def _explainability_section(explainability: Mapping[str, Any] | None, figures: S
 def _reason_examples(explainability: Mapping[str, Any]) -> str:
     examples = explainability.get("reason_code_examples")
     if not isinstance(examples, list) or not examples:
-        return "<h3>Reason codes</h3><p>" + _badge("na", "None") + " No denied rows among the explained data.</p>"
+        return "<h3>Reason codes</h3><p>" + pill("na", "None") + " No denied rows among the explained data.</p>"
     threshold = explainability.get("decision_threshold")
     dataset = explainability.get("dataset")
     source = dataset.get("file", "the explained data") if isinstance(dataset, Mapping) else "the explained data"
@@ -447,11 +460,11 @@ def _reason_examples(explainability: Mapping[str, Any]) -> str:
         reasons = example.get("reasons")
         items = "".join(_reason_item(reason) for reason in (reasons if isinstance(reasons, list) else []))
         decision = str(example.get("decision", ""))
-        badge = _badge("fail", "✗ Deny") if decision == "deny" else _badge("pass", "✓ Approve")
+        badge = pill("fail", "✗ Deny") if decision == "deny" else pill("pass", "✓ Approve")
         parts.append(
-            f"<div class='example'><p><strong>Row {_e(example.get('row_index'))} of {_e(source)}</strong> "
+            f"<div class='example'><p><strong>Row {esc(example.get('row_index'))} of {esc(source)}</strong> "
             "<span class='muted'>(0-based data row)</span> — score "
-            f"{_e(_fmt(example.get('score')))} (threshold {_e(threshold)}) {badge}</p>"
+            f"{esc(fmt(example.get('score')))} (threshold {esc(threshold)}) {badge}</p>"
             f"<ol class='reasons'>{items}</ol></div>"
         )
     return "".join(parts)
@@ -461,8 +474,8 @@ def _reason_item(reason: object) -> str:
     if not isinstance(reason, Mapping):
         return ""
     feature = str(reason.get("feature", ""))
-    detail = f"{feature} {_fmt(reason.get('contribution'))}"
-    return f"<li>{_e(reason.get('text', ''))} <span class='muted'>(<code>{_e(detail)}</code>)</span></li>"
+    detail = f"{feature} {fmt(reason.get('contribution'))}"
+    return f"<li>{esc(reason.get('text', ''))} <span class='muted'>(<code>{esc(detail)}</code>)</span></li>"
 
 
 def _model_card_section(model_card: Mapping[str, Any]) -> str:
@@ -474,24 +487,25 @@ def _model_card_section(model_card: Mapping[str, Any]) -> str:
     overview = overview if isinstance(overview, Mapping) else {}
     risk_explanation = uses.get("explanations_for_risk_rating", "")
     rows = [
-        ("Model", _e(overview.get("model_description", "—"))),
-        ("Purpose", _e(uses.get("purpose_of_model", "—"))),
-        ("Intended uses", _e(uses.get("intended_uses", "—"))),
-        ("Factors affecting performance", _e(uses.get("factors_affecting_model_efficiency", "—"))),
-        ("Risk rating", f"<strong>{_e(uses.get('risk_rating', 'Unknown'))}</strong> — {_e(risk_explanation)}"),
-        ("Ethical considerations", _e(info.get("ethical_considerations", "—"))),
-        ("Caveats and recommendations", _e(info.get("caveats_and_recommendations", "—"))),
+        ("Model", esc(overview.get("model_description", "—"))),
+        ("Purpose", esc(uses.get("purpose_of_model", "—"))),
+        ("Intended uses", esc(uses.get("intended_uses", "—"))),
+        ("Factors affecting performance", esc(uses.get("factors_affecting_model_efficiency", "—"))),
+        ("Risk rating", f"<strong>{esc(uses.get('risk_rating', 'Unknown'))}</strong> — {esc(risk_explanation)}"),
+        ("Ethical considerations", esc(info.get("ethical_considerations", "—"))),
+        ("Caveats and recommendations", esc(info.get("caveats_and_recommendations", "—"))),
     ]
     document = json.dumps(model_card, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     raw = (
-        f"<details><summary>Model card content (SageMaker Model Card JSON)</summary><pre>{_e(document)}</pre></details>"
+        "<details><summary>Model card content (SageMaker Model Card JSON)</summary>"
+        f"<pre>{esc(document)}</pre></details>"
     )
-    return _section("model-card", "Model card", _facts_table("Model card summary", rows) + raw)
+    return section_block("model-card", "Model card", facts_table("Model card summary", rows) + raw)
 
 
 def _footer(record: ModelVersion) -> str:
     return (
-        f"<footer>Evidence for {_e(record.model_version)}, generated from the registry record and the stage reports "
+        f"<footer>Evidence for {esc(record.model_version)}, generated from the registry record and the stage reports "
         "listed under Lineage (their sha256 digests identify exactly what is shown). This page is self-contained: "
         "no scripts, no external resources.</footer>"
     )
@@ -512,13 +526,11 @@ def _place_images(images: Mapping[str, bytes]) -> dict[str, list[str]]:
 def _figure(name: str, data: bytes) -> str:
     mime = next((kind for signature, kind in _IMAGE_TYPES if data.startswith(signature)), None)
     if mime is None:
-        return (
-            f"<p>{_badge('warn', 'Not embedded')} Figure <code>{_e(name)}</code> is not a PNG, JPEG or GIF image.</p>"
-        )
+        return f"<p>{pill('warn', 'Not embedded')} Figure <code>{esc(name)}</code> is not a PNG, JPEG or GIF image.</p>"
     encoded = base64.b64encode(data).decode("ascii")
     return (
-        f"<figure><img src='data:{mime};base64,{encoded}' alt='{_e(_caption(name))}'>"
-        f"<figcaption>{_e(_caption(name))} <span class='muted'>({_e(name)})</span></figcaption></figure>"
+        f"<figure><img src='data:{mime};base64,{encoded}' alt='{esc(_caption(name))}'>"
+        f"<figcaption>{esc(_caption(name))} <span class='muted'>({esc(name)})</span></figcaption></figure>"
     )
 
 
@@ -529,166 +541,6 @@ def _caption(name: str) -> str:
 
 
 # --- report readers ------------------------------------------------------------------------------
-
-
-_VERDICTS = {
-    "challenger-accepted": ("pass", "✓ Challenger accepted"),
-    "champion-retained": ("fail", "✗ Champion retained"),
-    "not-comparable": ("na", "Not comparable"),
-}
-
-
-def _champion_verdict(comparison: Mapping[str, Any] | None) -> str:
-    if not comparison:
-        return _badge("na", "No champion")
-    style, text = _VERDICTS.get(str(comparison.get("verdict")), ("na", str(comparison.get("verdict"))))
-    return f"{_badge(style, text)} against {_code(str(comparison.get('champion', '')))}"
-
-
-def _champion_section(comparison: Mapping[str, Any] | None) -> str:
-    """Challenger against champion: inputs, AUC on rows the champion never saw, metrics, bias and SHAP side by side."""
-    title = "Compared with the champion"
-    if not comparison:
-        body = (
-            f"<p>{_badge('na', 'No champion')} No approved version of this model package group existed when this "
-            "version was trained, so there was nothing to compare it with.</p>"
-        )
-        return _section("champion", title, body)
-    parts = [f"<p>{_champion_verdict(comparison)}</p>"]
-    if comparison.get("reason"):
-        parts.append(f"<p>{_e(comparison['reason'])}</p>")
-    digests = _mapping(comparison.get("digests"))
-    champion, challenger = _mapping(digests.get("champion")), _mapping(digests.get("challenger"))
-    changed = set(comparison.get("changed") or [])
-    parts.append(
-        _facts_table(
-            "Champion",
-            [
-                ("Model version", _code(str(comparison.get("champion", "")))),
-                ("Trained by execution", _code(str(comparison.get("champion_execution", "")))),
-                ("Inputs changed since", _e(", ".join(sorted(changed))) if changed else _muted("none")),
-            ],
-        )
-    )
-    parts.append(
-        _table(
-            "Input digests (sha256)",
-            ("Input", "Champion", "Challenger", "Changed"),
-            [
-                [
-                    _e(name),
-                    _code(str(champion.get(name, ""))),
-                    _code(str(challenger.get(name, ""))),
-                    _e("yes" if name in changed else "no"),
-                ]
-                for name in ("data", "code", "config")
-            ],
-        )
-    )
-    auc = comparison.get("auc")
-    if isinstance(auc, Mapping):
-        intro = (
-            f"<p>Both models scored by the same evaluation job on this version's hold-out split "
-            f"({_e(comparison.get('hold_out_rows'))} rows). AUC is compared on the {_e(auc.get('rows'))} rows the "
-            "champion did not train on (its training split recomputed from its pinned data and configuration).</p>"
-        )
-        drop = auc.get("drop")
-        parts.append(
-            intro
-            + _table(
-                "AUC on the hold-out rows the champion never saw",
-                ("Rows", "Champion", "Challenger", "Drop", "Allowed drop", "Result"),
-                [
-                    [
-                        _num(str(auc.get("rows"))),
-                        _num(_fmt(auc.get("champion"))),
-                        _num(_fmt(auc.get("challenger"))),
-                        _num(_fmt(drop) if drop is not None else "—"),
-                        _num(f"≤ {_fmt(auc.get('max_drop'))}"),
-                        _result(auc.get("passed"), str(auc.get("note") or "Not assessed")),
-                    ]
-                ],
-                numeric_columns=(0, 1, 2, 3, 4),
-            )
-        )
-    metrics = _mapping(comparison.get("metrics"))
-    old, new = _mapping(metrics.get("champion")), _mapping(metrics.get("challenger"))
-    if old or new:
-        rows = [
-            [
-                _e(METRIC_NAMES.get(name, name)),
-                _num(_fmt(old.get(name))),
-                _num(_fmt(new.get(name))),
-                _num(_fmt(new[name] - old[name]) if name in old and name in new else "—"),
-            ]
-            for name in sorted(set(old) | set(new))
-        ]
-        parts.append(
-            _table(
-                "Metrics on the whole hold-out split",
-                ("Metric", "Champion", "Challenger", "Difference"),
-                rows,
-                numeric_columns=(1, 2, 3),
-            )
-        )
-    bias = comparison.get("bias") if isinstance(comparison.get("bias"), list) else []
-    if bias:
-        allowed = _mapping(comparison.get("limits")).get("max_bias_worsening")
-        rows = [
-            [
-                _e(row.get("facet")),
-                _e(row.get("metric")),
-                _e(" ".join(f"{k} {v:g}" for k, v in (row.get("limit") or {}).items())),
-                _num(_fmt(row.get("champion"))),
-                _num(_fmt(row.get("challenger"))),
-                _num(_fmt(row.get("worsening")) if row.get("worsening") is not None else "—"),
-                _result(row.get("passed"), str(row.get("note") or "Not compared")),
-            ]
-            for row in bias
-            if isinstance(row, Mapping)
-        ]
-        parts.append(
-            "<p>Post-training bias: each limited metric's distance from its limit's centre (for a one-sided limit, "
-            f"how far toward the bound), challenger minus champion; allowed worsening {_e(_fmt(allowed))}. The "
-            "champion's values are those registered with it (its own hold-out).</p>"
-            + _table(
-                "Post-training bias, side by side",
-                ("Facet", "Metric", "Limit", "Champion", "Challenger", "Worsening", "Result"),
-                rows,
-                numeric_columns=(3, 4, 5),
-            )
-        )
-    features = _mapping(comparison.get("top_features"))
-    old_top, new_top = list(features.get("champion") or []), list(features.get("challenger") or [])
-    if old_top or new_top:
-        parts.append(
-            _table(
-                "Top features (global mean |SHAP|)",
-                ("Rank", "Champion", "Challenger"),
-                [
-                    [_num(str(rank + 1)), _feature_cell(old_top, rank), _feature_cell(new_top, rank)]
-                    for rank in range(max(len(old_top), len(new_top)))
-                ],
-                numeric_columns=(0,),
-            )
-        )
-    failures = comparison.get("failures") if isinstance(comparison.get("failures"), list) else []
-    if failures:
-        parts.append(
-            "<h3>Why the champion was retained</h3><ul>" + "".join(f"<li>{_e(f)}</li>" for f in failures) + "</ul>"
-        )
-    return _section("champion", title, "".join(parts))
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _feature_cell(pairs: Sequence[Any], rank: int) -> str:
-    if rank >= len(pairs):
-        return "—"
-    name, value = pairs[rank]
-    return f"{_e(name)} <span class='muted'>({_e(_fmt(value))})</span>"
 
 
 def _tree_shap(explainability: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -709,92 +561,3 @@ def _global_importance(explainability: Mapping[str, Any] | None) -> list[tuple[s
 def _feature_labels(explainability: Mapping[str, Any] | None) -> dict[str, str]:
     labels = explainability.get("feature_labels") if explainability else None
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
-
-
-# --- HTML helpers (every argument that is text gets escaped here) --------------------------------
-
-
-def _when(moment: datetime) -> str:
-    """A timestamp for people: ``2026-11-28 15:35:52 UTC`` (the lineage table keeps the exact ISO form)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "n/a" if value is None else str(value)
-    return f"{value:.4f}"
-
-
-def _code(text: str) -> str:
-    return f"<code>{_e(text)}</code>"
-
-
-def _muted(text: str) -> str:
-    return f"<span class='muted'>{_e(text)}</span>"
-
-
-def _num(text: str) -> str:
-    """A pre-formatted number cell marker (escaped); :func:`_table` right-aligns its column."""
-    return _e(text)
-
-
-def _badge(style: str, text: str) -> str:
-    return f"<span class='badge {style}'>{_e(text)}</span>"
-
-
-def _result(passed: bool | None, missing: str = "Not checked") -> str:
-    if passed is None:
-        return f"<td class='na'>— {_e(missing)}</td>"
-    return "<td class='pass'>✓ Pass</td>" if passed else "<td class='fail'>✗ Fail</td>"
-
-
-def _digest(digest: ObjectDigest) -> str:
-    return (
-        f"{_code(digest.ref.pinned_uri)}<br>sha256 {_code(digest.sha256)} "
-        f"<span class='muted'>({digest.size:,} bytes)</span>"
-    )
-
-
-def _section(anchor: str, title: str, body: str) -> str:
-    heading = f"<h2 id='{_e(anchor)}-title'>{_e(title)}</h2>"
-    return f"\n<section id='{_e(anchor)}' aria-labelledby='{_e(anchor)}-title'>\n{heading}\n{body}\n</section>"
-
-
-def _facts_table(caption: str, rows: Iterable[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th scope='row'>{_e(name)}</th><td>{value}</td></tr>" for name, value in rows)
-    return f"<table><caption>{_e(caption)}</caption><tbody>{body}</tbody></table>"
-
-
-def _key_value_table(caption: str, headers: tuple[str, str], pairs: Sequence[tuple[str, str]], empty: str) -> str:
-    return _table(caption, headers, [[_e(key), _code(value)] for key, value in pairs], empty=empty)
-
-
-def _table(
-    caption: str,
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    empty: str = "Nothing to show.",
-    numeric_columns: tuple[int, ...] = (),
-) -> str:
-    """A table of pre-rendered cells; a cell that already is a ``<td ...>`` element is kept as is."""
-    if not rows:
-        return f"<p class='muted'>{_e(caption)}: {_e(empty)}</p>"
-    head = "".join(
-        f"<th scope='col'{_NUMERIC if position in numeric_columns else ''}>{_e(text)}</th>"
-        for position, text in enumerate(headers)
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(
-            cell if cell.startswith("<td") else f"<td{_NUMERIC if position in numeric_columns else ''}>{cell}</td>"
-            for position, cell in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -28,9 +28,7 @@ Report shapes read here:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,17 +36,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from governed_mlops.domain.approval import policy_text
 from governed_mlops.domain.bias_plain import not_assessed_reason
 from governed_mlops.models import ModelSpec, ModelVersion
+from governed_mlops.reports.stage_reports import (
+    METRIC_NAMES,
+    STAGE_TITLES,
+    BiasCheck,
+    bias_checks,
+    gate_checks,
+    is_finite_number,
+    metric_rows,
+)
 
 __all__ = [
     "MODEL_CARD_SCHEMA_VERSION",
-    "BiasCheck",
     "CardNarrative",
-    "GateCheck",
-    "MetricRow",
-    "bias_checks",
     "build_model_card",
-    "gate_checks",
-    "metric_rows",
 ]
 
 MODEL_CARD_SCHEMA_VERSION = "0.1"
@@ -63,19 +64,8 @@ DEFAULT_RISK_EXPLANATION = (
     "with direct effects on applicants, subject to fair-lending and adverse-action obligations."
 )
 
-METRIC_NAMES = {
-    "auc": "AUC",
-    "ks": "KS",
-    "accuracy": "Accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "f1": "F1",
-    "true_positive_rate": "True positive rate",
-    "false_positive_rate": "False positive rate",
-}
 """Display names of the evaluation metrics, in report order."""
 
-STAGE_TITLES = {"pre_training_bias_metrics": "Pre-training bias", "post_training_bias_metrics": "Post-training bias"}
 
 # Maximum lengths of the schema's fields (characters).
 _NAME = 63
@@ -106,113 +96,7 @@ class CardNarrative(BaseModel):
     caveats_and_recommendations: str | None = None
 
 
-@dataclass(frozen=True)
-class MetricRow:
-    """One scalar evaluation metric."""
-
-    metric: str
-    label: str
-    value: float
-
-
-@dataclass(frozen=True)
-class GateCheck:
-    """One quality gate: the metric's hold-out value against its minimum."""
-
-    metric: str
-    value: float | None
-    limit: float
-    passed: bool
-
-
-@dataclass(frozen=True)
-class BiasCheck:
-    """One Clarify metric of one facet group, with its configured limit when there is one.
-
-    ``passed`` is ``None`` when no limit is set; a metric without a value (undefined for this data)
-    fails any limit set on it, as the bias gate decides.
-    """
-
-    stage: str
-    facet: str
-    group: str
-    metric: str
-    description: str
-    value: float | None
-    error: str | None
-    limit_min: float | None
-    limit_max: float | None
-    passed: bool | None
-
-    @property
-    def limit_text(self) -> str:
-        """The limit in words: ``between -0.2 and 0.2``, ``at least 0.8``, ``at most 0.1`` or ``none``."""
-        if self.limit_min is not None and self.limit_max is not None:
-            return f"between {self.limit_min:g} and {self.limit_max:g}"
-        if self.limit_min is not None:
-            return f"at least {self.limit_min:g}"
-        if self.limit_max is not None:
-            return f"at most {self.limit_max:g}"
-        return "none"
-
-
-def metric_rows(evaluation: Mapping[str, Any]) -> list[MetricRow]:
-    """The finite scalar metrics of an evaluation report, known metrics first in report order."""
-    section = evaluation.get("binary_classification_metrics")
-    if not isinstance(section, Mapping):
-        return []
-    rows = []
-    for name, entry in section.items():
-        value = _as_float(entry.get("value")) if isinstance(entry, Mapping) else None
-        if value is not None:
-            rows.append(
-                MetricRow(metric=str(name), label=METRIC_NAMES.get(str(name), _humanise(str(name))), value=value)
-            )
-    order = list(METRIC_NAMES)
-    return sorted(rows, key=lambda row: order.index(row.metric) if row.metric in order else len(order))
-
-
-def gate_checks(gates: Mapping[str, Any] | None) -> list[GateCheck]:
-    """The checks of a quality-gates report (empty when there is none)."""
-    if not gates or not isinstance(gates.get("checks"), list):
-        return []
-    checks = []
-    for check in gates["checks"]:
-        limit = _as_float(check.get("limit")) if isinstance(check, Mapping) else None
-        if not isinstance(check, Mapping) or limit is None:
-            continue
-        checks.append(
-            GateCheck(
-                metric=str(check.get("metric", "")),
-                value=_as_float(check.get("value")),
-                limit=limit,
-                passed=check.get("passed") is True,
-            )
-        )
-    return checks
-
-
-def bias_checks(bias: Mapping[str, Any] | None) -> list[BiasCheck]:
-    """Every metric of every facet group in a (merged) Clarify bias report, pre-training first."""
-    if not bias:
-        return []
-    checks = []
-    for section_name in STAGE_TITLES:
-        section = bias.get(section_name)
-        facets = section.get("facets") if isinstance(section, Mapping) else None
-        if not isinstance(facets, Mapping):
-            continue
-        for facet, entries in facets.items():
-            for entry in entries if isinstance(entries, list) else []:
-                if not isinstance(entry, Mapping):
-                    continue
-                for metric in entry.get("metrics", []):
-                    if isinstance(metric, Mapping):
-                        checks.append(_bias_check(section_name, str(facet), entry, metric))
-    return checks
-
-
-def build_model_card(
+def build_model_card(  # noqa: PLR0913 - keyword-only past the record: one parameter per stage report on the card
     record: ModelVersion,
     *,
     intended_uses: str,
@@ -235,7 +119,7 @@ def build_model_card(
     story = _with_tier_rating(narrative or CardNarrative(), model)
     threshold = evaluation.get("threshold")
     positive = str(evaluation.get("positive_label", "the favourable outcome"))
-    decision_rule = f"approve when P({positive}) >= {threshold}" if _is_number(threshold) else "approve/deny"
+    decision_rule = f"approve when P({positive}) >= {threshold}" if is_finite_number(threshold) else "approve/deny"
     return {
         "model_overview": _model_overview(record, story, positive),
         "intended_uses": _drop_none(
@@ -339,7 +223,7 @@ def _training_details(record: ModelVersion, training_metrics: Mapping[str, Any] 
     numeric = [
         {"name": _clip(str(name), _METRIC_NAME), "value": float(value)}
         for name, value in (training_metrics or {}).items()
-        if _is_number(value)
+        if is_finite_number(value)
     ]
     if numeric:
         job["training_metrics"] = numeric[:_MAX_TRAINING_METRICS]
@@ -438,7 +322,7 @@ def _roc_metric(evaluation: Mapping[str, Any]) -> dict[str, Any] | None:
     fpr, tpr = curve.get("false_positive_rates"), curve.get("true_positive_rates")
     if not isinstance(fpr, list) or not isinstance(tpr, list) or len(fpr) != len(tpr) or not fpr:
         return None
-    if not all(_is_number(value) for value in [*fpr, *tpr]):
+    if not all(is_finite_number(value) for value in [*fpr, *tpr]):
         return None
     return {
         "name": "ROC curve",
@@ -498,7 +382,7 @@ def _explainability_evaluation(explainability: Mapping[str, Any] | None) -> list
     metrics = [
         {"name": _clip(str(feature), _METRIC_NAME), "type": "number", "value": float(value)}
         for feature, value in (values.items() if isinstance(values, Mapping) else [])
-        if _is_number(value)
+        if is_finite_number(value)
     ]
     dataset = explainability.get("dataset")
     rows = dataset.get("rows") if isinstance(dataset, Mapping) else None
@@ -608,49 +492,13 @@ def _default_caveats(record: ModelVersion, explainability: Mapping[str, Any] | N
     return text
 
 
-def _bias_check(section: str, facet: str, entry: Mapping[str, Any], metric: Mapping[str, Any]) -> BiasCheck:
-    value = _as_float(metric.get("value"))
-    raw_limit = metric.get("limit")
-    limit: Mapping[str, Any] = raw_limit if isinstance(raw_limit, Mapping) else {}
-    low, high = _as_float(limit.get("min")), _as_float(limit.get("max"))
-    passed: bool | None = None
-    if low is not None or high is not None:
-        passed = value is not None and (low is None or value >= low) and (high is None or value <= high)
-    error = metric.get("error")
-    return BiasCheck(
-        stage=section,
-        facet=facet,
-        group=str(entry.get("value_or_threshold", "")),
-        metric=str(metric.get("name", "")),
-        description=str(metric.get("description", metric.get("name", ""))),
-        value=value,
-        error=str(error) if error else None,
-        limit_min=low,
-        limit_max=high,
-        passed=passed,
-    )
-
-
 def _version_number(model_version: str) -> int | None:
     tail = model_version.rsplit("/", 1)[-1]
     return int(tail) if tail.isdigit() and int(tail) >= 1 else None
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _as_float(value: Any) -> float | None:
-    return float(value) if _is_number(value) else None
-
-
 def _number(value: Any) -> str:
-    return f"{float(value):.4f}" if _is_number(value) else "n/a"
-
-
-def _humanise(name: str) -> str:
-    text = " ".join(name.replace("_", " ").split())
-    return text[:1].upper() + text[1:]
+    return f"{float(value):.4f}" if is_finite_number(value) else "n/a"
 
 
 def _clip(text: str, limit: int) -> str:

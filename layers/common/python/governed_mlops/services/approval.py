@@ -1,15 +1,17 @@
-"""Manual approval: request (waitForTaskToken), evidence page (GET, read-only), decision (POST), outcome.
+"""Manual approval: the request (waitForTaskToken) and the decision (POST).
+
+The evidence page an approver sees (GET, read-only) is :mod:`governed_mlops.services.approval_evidence`; recording
+the outcome after the wait is :mod:`governed_mlops.services.approval_outcome`.
 
 The model's risk tier sets the policy: a high-risk model needs two distinct approvers (the first
 approval is recorded and the execution keeps waiting), a medium-risk one one approver, and a
 low-risk one none — the state machine then records an automatic approval instead of waiting,
-which :func:`record_outcome` refuses unless the model's pinned configuration says ``low``.
+which :func:`~governed_mlops.services.approval_outcome.record_outcome` refuses unless the model's
+pinned configuration says ``low``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,9 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from governed_mlops.adapters.approvals import ApprovalStore, Notifier
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore
-from governed_mlops.config import APPROVALS_REQUIRED, parse_config
 from governed_mlops.domain import approval as rules
-from governed_mlops.domain.bias_plain import BiasFinding, bias_findings, facet_words
 from governed_mlops.domain.originator import FOUR_EYES, Originator, resolve_originator
 from governed_mlops.errors import (
     ApprovalAlreadyDecided,
@@ -33,9 +33,6 @@ from governed_mlops.errors import (
     ApprovalForbidden,
     ApprovalNotFound,
     ApprovalNotWaiting,
-    ArtifactNotFoundError,
-    AutomaticApprovalRefused,
-    ConfigError,
     DuplicateApprover,
     MalformedDecision,
     TransientStorageError,
@@ -48,7 +45,7 @@ from governed_mlops.models import (
     PipelineRequest,
     S3Ref,
 )
-from governed_mlops.reports.approval_page import EVIDENCE_REPORT, render_approval_page, render_decision_page
+from governed_mlops.reports.approval_page import render_decision_page
 from governed_mlops.services.audit import AuditSink, NullAudit
 from governed_mlops.services.uploads import UploadEvidence
 
@@ -255,75 +252,7 @@ def _pending_request(deps: ApprovalDeps, event: ApprovalRequestEvent, now: datet
     return None
 
 
-def _images(record: ModelVersion, objects: ObjectStore) -> dict[str, str]:
-    images = {}
-    for name, digest in record.reports.items():
-        if digest.ref.key.endswith(".png"):
-            images[name] = base64.b64encode(objects.get(digest.ref)).decode()
-    return images
-
-
-def _json_report(record: ModelVersion, objects: ObjectStore, name: str) -> dict[str, Any] | None:
-    digest = record.reports.get(name)
-    return json.loads(objects.get(digest.ref)) if digest is not None else None
-
-
-def _viewer_csrf_token(
-    approval: ApprovalRecord, identity: rules.Identity, deps: ApprovalDeps, approver_group: str
-) -> tuple[str | None, str | None]:
-    """(CSRF token, None) for someone who may decide; (None, why not) for anyone else, who gets no forms."""
-    why_not = rules.why_may_not_decide(
-        identity,
-        approver_group=rules.approver_group(approval, approver_group),
-        originator=rules.originator_of(approval),
-    )
-    if why_not is not None:
-        return None, why_not
-    return rules.csrf_token(deps.secret.get(), approval.approval_id, identity.user), None
-
-
-def evidence_page(
-    approval_id: str,
-    exp: str | None,
-    sig: str | None,
-    identity: rules.Identity,
-    deps: ApprovalDeps,
-    *,
-    approver_group: str,
-    now: datetime,
-) -> str:
-    """GET: verify the link and render the evidence, with Approve / Reject forms for those who may decide.
-
-    Changes nothing. Anyone else (outside the model's approvers group — ``approver_group`` for requests
-    made before risk tiers — or who triggered the run) is told why they may not decide and gets no
-    forms and no CSRF token. Someone who already approved is offered only the Reject form.
-    """
-    approval = deps.store.get(approval_id)
-    expires = _verify_link_of(approval, exp, sig, deps, now)
-    record = deps.registry.get(approval.model_version)
-    token, why_not = _viewer_csrf_token(approval, identity, deps, approver_group)
-    bias = {n: r for n in ("bias_pre", "bias_post") if (r := _json_report(record, deps.objects, n))}
-    return render_approval_page(
-        approval=approval,
-        record=record,
-        gates=_json_report(record, deps.objects, "gates"),
-        bias=bias,
-        explainability=_json_report(record, deps.objects, "explainability"),
-        images=_images(record, deps.objects),
-        csrf_token=token,
-        may_not_decide=why_not,
-        viewer=identity.user,
-        link_query={"exp": str(expires or exp), "sig": sig or ""},
-        viewer_approved=rules.has_approved(approval, identity.user) if identity.user else False,
-        champion=_json_report(record, deps.objects, "champion_comparison"),
-        evaluation=_json_report(record, deps.objects, "evaluation"),
-        findings=_bias_findings(record, deps.objects, bias),
-        evidence_report=_stored_report(record, deps.objects, EVIDENCE_REPORT),
-        link_expired=expires is None,
-    )
-
-
-def _verify_link_of(
+def verify_link_of(
     approval: ApprovalRecord, exp: str | None, sig: str | None, deps: ApprovalDeps, now: datetime
 ) -> int | None:
     """The link's expiry; None for a genuine link of a decided request that has since expired.
@@ -339,65 +268,6 @@ def _verify_link_of(
         if approval.status in DECIDED:
             return None
         raise
-
-
-def _stored_report(record: ModelVersion, objects: ObjectStore, name: str) -> bytes | None:
-    digest = record.reports.get(name)
-    return objects.get(digest.ref) if digest is not None else None
-
-
-def _bias_findings(record: ModelVersion, objects: ObjectStore, bias: dict[str, dict[str, Any]]) -> list[BiasFinding]:
-    """The bias reports in plain language, worded and limited by the model's pinned configuration.
-
-    The groups' words and the limits come from the configuration the version was trained with (its
-    sha256 checked); should it be unreadable, the facets are called by name and the limits the
-    reports carry are shown, and the page says nothing it cannot source.
-    """
-    if not bias:
-        return []
-    try:
-        pinned = objects.get(record.config.ref)
-        if hashlib.sha256(pinned).hexdigest() != record.config.sha256:
-            raise ConfigError(f"{record.config.ref.pinned_uri} does not match its sha256 in the lineage")
-        config = parse_config(pinned, source=record.config.ref.pinned_uri).bias
-    except (ConfigError, ArtifactNotFoundError):
-        config = None
-    if config is None:
-        return bias_findings(bias)
-    groups = {facet.name: facet_words(facet) for facet in config.facets}
-    return bias_findings(bias, groups=groups, thresholds=config.thresholds)
-
-
-def evidence_summary(
-    approval_id: str,
-    exp: str | None,
-    sig: str | None,
-    identity: rules.Identity,
-    deps: ApprovalDeps,
-    *,
-    approver_group: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """The evidence page's facts as JSON (for `mlops approve`): the CSRF token only for those who may decide."""
-    approval = deps.store.get(approval_id)
-    _verify_link_of(approval, exp, sig, deps, now)
-    record = deps.registry.get(approval.model_version)
-    token, why_not = _viewer_csrf_token(approval, identity, deps, approver_group)
-    summary: dict[str, Any] = {
-        "approval": approval.model_dump(mode="json"),
-        "model_version": record.model_version,
-        "metrics": record.metrics,
-        "trigger": record.trigger.model_dump(mode="json"),
-        "may_decide": token is not None,
-        "progress": rules.progress(approval),
-        "policy": rules.policy_text(approval.approvals_required, approval.approvers_group, approval.risk_tier),
-        "viewer_approved": rules.has_approved(approval, identity.user) if identity.user else False,
-    }
-    if token is not None:
-        summary["csrf_token"] = token
-    else:
-        summary["why_not"] = why_not
-    return summary
 
 
 def decide(
@@ -422,7 +292,7 @@ def decide(
         approval = deps.store.get(approval_id)
         refuse_subject = approval.model_version
         secret = deps.secret.get()
-        if _verify_link_of(approval, form.exp, form.sig, deps, now) is None:
+        if verify_link_of(approval, form.exp, form.sig, deps, now) is None:
             # A decided request's link says who decided, not that it expired.
             raise ApprovalAlreadyDecided(
                 f"{approval.model_version} was already {approval.status} by {approval.decided_by or 'someone'}"
@@ -468,7 +338,7 @@ def decide(
         )
         deps.audit.seal()
         return decided
-    decision = _decision_of(decided, decided.status, now)
+    decision = decision_of(decided, decided.status, now)
     _resume(approval, decided, decision, identity, deps)
     details: dict[str, Any] = {
         "approval_id": approval_id,
@@ -483,7 +353,7 @@ def decide(
     return decided
 
 
-def _decision_of(record: ApprovalRecord, outcome: str, now: datetime) -> ApprovalDecision:
+def decision_of(record: ApprovalRecord, outcome: str, now: datetime) -> ApprovalDecision:
     """The lineage entry of a decided request, with the policy that applied and every approver."""
     return ApprovalDecision.model_validate(
         {
@@ -554,156 +424,3 @@ def decision_page(record: ApprovalRecord) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class OutcomeEvent(BaseModel):
-    """Record Approval / Rejection / Approval Expired / Automatic Approval's input (the ASL's Parameters)."""
-
-    model_config = ConfigDict(extra="ignore")
-    execution_name: str
-    registration: Registration
-    outcome: Literal["approved", "rejected", "expired", "auto-approved"]
-    approval: dict[str, Any] | None = None
-    #: The execution's request: only the automatic approval needs it (its model's risk tier).
-    request: PipelineRequest | None = None
-
-
-def _latest_for_execution(deps: ApprovalDeps, execution_name: str) -> ApprovalRecord:
-    records = deps.store.records_for_execution(execution_name)
-    if not records:
-        raise ApprovalExpired(f"no approval request was recorded for execution {execution_name}")
-    return records[0]
-
-
-def record_outcome(event: OutcomeEvent, deps: ApprovalDeps, *, now: datetime) -> dict[str, str]:
-    """After the wait: mark the model version approved, rejected (with the reason) or expired.
-
-    ``auto-approved`` (no wait: a low-risk model) is :func:`record_automatic_approval`.
-    """
-    if event.outcome == "auto-approved":
-        return record_automatic_approval(event, deps, now=now)
-    approval = _latest_for_execution(deps, event.execution_name)
-    if event.outcome == "expired":
-        if approval.status == "pending":
-            approval = deps.store.set_status(approval.approval_id, "expired")
-        timeout = {
-            "decided_by": "system:timeout",
-            "decided_at": now,
-            "reason": "no decision before the approval timeout",
-        }
-        decision = _decision_of(approval, "expired", now).model_copy(update=timeout)
-    elif event.outcome == "approved" and event.approval is not None:
-        decision = ApprovalDecision.model_validate(event.approval)
-    else:
-        decision = _decision_of(approval, "rejected", now)
-    record = deps.registry.record_decision(event.registration.model_version, decision)
-    details: dict[str, Any] = {
-        "approval_id": decision.approval_id,
-        "reason": decision.reason,
-        "execution": event.execution_name,
-    }
-    if decision.risk_tier is not None:
-        details["risk_tier"] = decision.risk_tier
-    if decision.approvers:
-        details["approvers"] = ",".join(a.approver for a in decision.approvers)
-    deps.audit.append(
-        decision.decided_by,
-        f"model.{decision.decision}",
-        record.model_version,
-        details,
-        decision.evidence_sha256,
-    )
-    deps.audit.seal()
-    return _outcome(record, decision)
-
-
-def _outcome(record: ModelVersion, decision: ApprovalDecision) -> dict[str, str]:
-    cause = f"{record.model_version} {decision.decision} by {decision.decided_by}: {decision.reason}".strip()
-    return {
-        "model_version": record.model_version,
-        "status": record.status,
-        "decision": decision.decision,
-        "cause": cause,
-    }
-
-
-def record_automatic_approval(event: OutcomeEvent, deps: ApprovalDeps, *, now: datetime) -> dict[str, str]:
-    """A low-risk model version becomes Approved by the tier's policy (``system:risk-tier-low``), audited.
-
-    Refused (AutomaticApprovalRefused, audited) unless both the execution's request and the
-    configuration pinned in the version's lineage (checked against its sha256) put the model in a
-    tier that needs no approver: an altered execution input alone cannot skip the approval.
-    Idempotent: a retry records the same decision (same id), which the registry takes as a no-op.
-    """
-    record = deps.registry.get(event.registration.model_version)
-    try:
-        tier = _automatic_approval_tier(event, record, deps)
-    except AutomaticApprovalRefused as exc:
-        deps.audit.append(
-            rules.AUTO_APPROVER,
-            "approval.refused",
-            record.model_version,
-            {"execution": event.execution_name, "error": type(exc).__name__, "message": str(exc)},
-        )
-        deps.audit.seal()
-        raise
-    policy = rules.policy_text(0, None, tier)
-    decision = ApprovalDecision(
-        approval_id=f"auto-{event.execution_name}",
-        decision="approved",
-        decided_by=rules.AUTO_APPROVER,
-        decided_at=now,
-        reason=f"risk tier {tier}: {policy}",
-        evidence_sha256=evidence_hashes(record),
-        risk_tier=tier,
-        approvals_required=0,
-        policy=policy,
-    )
-    updated = deps.registry.record_decision(record.model_version, decision)
-    deps.audit.append(
-        rules.AUTO_APPROVER,
-        "model.auto_approved",
-        updated.model_version,
-        {
-            "approval_id": decision.approval_id,
-            "execution": event.execution_name,
-            "risk_tier": tier,
-            "approvals_required": 0,
-            "policy": policy,
-            "config_sha256": record.config.sha256,
-        },
-        decision.evidence_sha256,
-    )
-    deps.audit.seal()
-    return _outcome(updated, decision)
-
-
-def _automatic_approval_tier(event: OutcomeEvent, record: ModelVersion, deps: ApprovalDeps) -> Literal["low"]:
-    spec = event.request.model if event.request is not None else None
-    if spec is None:
-        raise AutomaticApprovalRefused("an automatic approval needs the execution's request (its model's risk tier)")
-    if spec.approvals_required != 0 or spec.risk_tier != "low" or APPROVALS_REQUIRED[spec.risk_tier] != 0:
-        raise AutomaticApprovalRefused(
-            f"model {spec.name} is risk tier {spec.risk_tier} and needs {spec.approvals_required} approval(s): "
-            "only a low-risk model is approved automatically"
-        )
-    if record.execution_name != event.execution_name:
-        raise AutomaticApprovalRefused(
-            f"{record.model_version} was registered by execution {record.execution_name}, not {event.execution_name}"
-        )
-    pinned = deps.objects.get(record.config.ref)
-    if hashlib.sha256(pinned).hexdigest() != record.config.sha256:
-        raise AutomaticApprovalRefused(
-            f"the configuration {record.config.ref.pinned_uri} no longer matches the sha256 in the lineage of "
-            f"{record.model_version}"
-        )
-    try:
-        configured = parse_config(pinned, source=record.config.ref.pinned_uri).model.risk_tier
-    except ConfigError as exc:
-        raise AutomaticApprovalRefused(f"the model's configuration cannot be read: {exc}") from exc
-    if APPROVALS_REQUIRED[configured] != 0:
-        raise AutomaticApprovalRefused(
-            f"the configuration {record.config.ref.pinned_uri} puts the model in risk tier {configured}, which needs "
-            f"{APPROVALS_REQUIRED[configured]} approval(s); the execution's request said {spec.risk_tier}"
-        )
-    return "low"

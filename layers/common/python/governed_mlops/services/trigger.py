@@ -129,7 +129,7 @@ def _newest_data(settings: TriggerSettings, deps: TriggerDeps, model: str) -> St
     return require_dataset(deps.store.latest_under(settings.data_bucket, prefix), settings.data_bucket, prefix)
 
 
-def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps) -> TriggerResult:
+def start_pipeline(raw_event: Any, settings: TriggerSettings, deps: TriggerDeps) -> TriggerResult:  # noqa: PLR0915 - not yet restructured (issue 17): one event kind after another, each a few statements
     """Normalise the event into one :class:`PipelineRequest` per model and start each under a deterministic name."""
     event = domain.parse_event(raw_event)
     if isinstance(event, domain.UploadCallEvent):

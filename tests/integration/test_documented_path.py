@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -116,7 +117,8 @@ def checkout(tmp_path: Path) -> Path:
 
 def mlops(checkout: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """One ``mlops`` command as a person types it in the checkout, on the test's data directory."""
-    env = {key: value for key, value in os.environ.items() if key != "MLOPS_DATA_DIR"}
+    # The test's own port: another test's server on the default port (another worker) would refuse the bind.
+    env = {key: value for key, value in os.environ.items() if key != "MLOPS_DATA_DIR"} | {"MLOPS_PORT": _port(data_dir)}
     return subprocess.run(
         [str(MLOPS), "--data-dir", str(data_dir), *args],
         cwd=checkout,
@@ -126,6 +128,18 @@ def mlops(checkout: Path, data_dir: Path, *args: str) -> subprocess.CompletedPro
         timeout=900,
         check=False,
     )
+
+
+_PORTS: dict[Path, str] = {}
+
+
+def _port(data_dir: Path) -> str:
+    """A free port for the server the commands on ``data_dir`` start, the same for each of them."""
+    if data_dir not in _PORTS:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            _PORTS[data_dir] = str(probe.getsockname()[1])
+    return _PORTS[data_dir]
 
 
 def _instance(row: pd.Series, features: list[str]) -> dict[str, Any]:

@@ -234,7 +234,7 @@ def test_errors_exit_2_with_the_reason_and_write_nothing(
     assert not (project / "models").exists()
 
 
-def test_without_a_protected_attribute_the_config_has_no_bias_section_and_says_so(project: Path, tmp_path: Path):
+def test_without_a_protected_attribute_the_config_analyses_no_facet_and_says_why(project: Path, tmp_path: Path):
     path = tmp_path / "plain.csv"
     rows = [
         f"{500 + 37 * i % 9000},{['car', 'tv', 'home'][i % 3]},{'bad' if i % 4 == 0 else 'good'}" for i in range(300)
@@ -242,6 +242,10 @@ def test_without_a_protected_attribute_the_config_has_no_bias_section_and_says_s
     path.write_text("amount,purpose,status\n" + "\n".join(rows) + "\n")
     result = _add("plain", path, "status", "good")
     assert result.exit_code == 0, result.output
-    assert _written(project, "plain").bias is None
+    bias = _written(project, "plain").bias
+    assert bias is not None
+    assert bias.facets == []
+    assert bias.not_assessed_reason is not None
+    assert "plain.csv" in bias.not_assessed_reason
     assert "Bias facets: none." in result.output
     assert "no protected attribute" in result.output

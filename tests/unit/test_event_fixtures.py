@@ -61,6 +61,11 @@ FIXTURES: dict[str, dict[str, dict[str, Any]]] = {
         "approval_api/post_decision.json": {"state": None},
     },
     "approver_authorizer": {"approver_authorizer/request.json": {"state": None}},
+    "start_monitoring": {"start_monitoring/scheduled.json": {"state": None}},
+    "monitoring_result": {
+        "monitoring_result/job_completed.json": {"state": None},
+        "monitoring_result/job_failed.json": {"state": None},
+    },
     "approval_login": {
         "approval_login/login.json": {"state": None},
     },
@@ -163,6 +168,12 @@ def test_the_handler_parses_its_fixture(function: str, name: str) -> None:
         if FIXTURES[function][name]["state"] is not None:
             # Nothing the state sends is dropped on the way in
             assert set(event) <= set(parsed.model_dump(exclude_unset=True))
+        elif function == "start_monitoring":  # the schedule's Input: every endpoint in service
+            assert parsed.endpoints is None
+        elif function == "monitoring_result":  # SageMaker's state change of an ended monitoring job
+            assert parsed.detail_type == event["detail-type"] == "SageMaker Processing Job State Change"
+            assert parsed.detail["ProcessingJobStatus"] in {"Completed", "Failed"}
+            assert parsed.detail["ProcessingJobName"].startswith("mon-")
         else:  # the execution monitor: an EventBridge status change of an ended execution
             assert parsed.detail_type == event["detail-type"] == "Step Functions Execution Status Change"
             assert parsed.detail.status in {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}

@@ -1,9 +1,9 @@
 """Model monitoring that closes the loop: captured traffic -> drift report -> alert, audit record, retraining event.
 
-It does the work of a SageMaker Model Monitor data-quality job in-process, with the functions
-``jobs/monitor.py`` uses (``ml.monitoring.baseline`` / ``detect_drift`` / ``read_capture``), so the
-documents it writes have the job's shape. Nothing runs it on a schedule yet, locally or in AWS: an
-operator runs ``mlops monitor run``.
+It runs the analysis of the scheduled monitoring job in-process: ``jobs/monitor.py run`` and this module
+both call :func:`governed_mlops_ml.monitoring.window.analyse_window`, so the documents have the job's
+shape. In AWS the stack's schedule (``MonitorSchedule``, :mod:`governed_mlops.services.monitoring`) runs
+that job per endpoint in service; locally an operator runs ``mlops monitor run``.
 
 One run:
 
@@ -20,7 +20,9 @@ One run:
 5. when ground-truth labels were uploaded (``mlops labels upload``), joins them by inference id with
    every captured answer of the serving config and judges AUC and accuracy against the AUC the model
    was registered with (``monitoring.quality``; :mod:`governed_mlops_ml.quality`), written
-   to ``model_quality.json``; a breach is one more violation;
+   to ``model_quality.json``, and computes the post-training bias metrics per facet of the model's
+   configuration against its limits (``bias_drift.json``); a breach of either is one more violation.
+   New label files are judged even when no new request was captured;
 6. on violations: publishes an alert naming the drifted columns, appends ``monitoring.violation`` to the
    audit ledger and puts a ``Model Drift Detected`` event on the bus (the template's rule routes it to
    the Trigger, which starts a ``drift-...`` retraining execution).

@@ -193,3 +193,29 @@ def test_a_facet_the_requests_do_not_carry_is_reported_not_judged(
     assert report["facets"]["outside_the_model"]["status"] == INSUFFICIENT_DATA
     assert "not_captured_column" in report["facets"]["outside_the_model"]["reason"]
     assert report["facets"]["sex"]["status"] == "no_violations"
+
+
+def test_mlops_monitor_run_prints_the_bias_breach_and_exits_3(
+    tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    from governed_mlops_local.cli import monitor as monitor_cli
+    from tests.integration.test_monitor_min_samples import serve_locally
+
+    # Given the served model's answers and a bias-drifted label file
+    world = make_world(tmp_path, frame, min_samples=100)
+    upload_labels(world, "drifted.csv", bias_drifted(frame, capture_answers(world, frame, 0, len(frame))))
+    serve_locally(world, monkeypatch)
+
+    # When an operator runs the monitor
+    result = CliRunner().invoke(monitor_cli.monitor, ["run", ENDPOINT], obj=SimpleNamespace())
+
+    # Then it names the facet, the metric and the limit, and exits 3 (violations acted on)
+    assert result.exit_code == 3, result.output
+    assert "Bias drift   " in result.output
+    assert "facet 'sex' (female*) RD = " in result.output
+    assert "outside limit [min -0.15, max 0.15] on captured traffic" in result.output
+    assert [event["detail-type"] for event in world.events] == ["Model Drift Detected"]

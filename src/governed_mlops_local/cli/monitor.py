@@ -258,6 +258,12 @@ def _render_run(run: Any, *, acted: bool = True) -> None:
         _echo(f"Quality      {quality['reason']} ({run.reports['model_quality']})", fg=colour)
         if quality["unknown_labels"]:
             _echo(f"             labels not counted (neither outcome of the model): {quality['unknown_labels']}")
+    bias = run.bias_drift
+    if bias is not None:
+        colour = {"violations": "red", "no_violations": "green"}.get(bias["status"], "yellow")
+        _echo(f"Bias drift   {bias['reason']} ({run.reports.get('bias_drift', '-')})", fg=colour)
+        for breach in bias["breaches"]:
+            _echo(f"             {breach['description']}", fg="red")
     if run.insufficient_data:
         _echo(
             f"Insufficient data: {run.rows} captured rows in the window, fewer than the minimum of "

@@ -333,6 +333,17 @@ def _trail(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> N
     assert values == [f"arn:aws:s3:::{stack.ref('DataBucket')}/{stack.parameters['DataPrefix']}"]
 
 
+def _schedule(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
+    schedule = aws("scheduler").get_schedule(Name=stack.ref(logical_id))
+    assert schedule["Arn"] == stack.get_att(logical_id, "Arn")
+    expression = stack.parameters[target(properties["ScheduleExpression"])]
+    assert (schedule["ScheduleExpression"], schedule["State"]) == (expression, "ENABLED")
+    assert schedule["FlexibleTimeWindow"] == properties["FlexibleTimeWindow"]
+    assert schedule["Target"]["Arn"] == stack.get_att(target(properties["Target"]["Arn"]), "Arn")
+    assert schedule["Target"]["RoleArn"] == stack.get_att(target(properties["Target"]["RoleArn"]), "Arn")
+    assert schedule["Target"]["Input"] == properties["Target"]["Input"]
+
+
 def _state_machine_version(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
     sfn = aws("stepfunctions")
     version = sfn.describe_state_machine(stateMachineArn=stack.ref(logical_id))
@@ -384,6 +395,7 @@ PROBES: dict[str, Probe] = {
     "AWS::SNS::Topic": _topic,
     "AWS::SQS::Queue": _queue,
     "AWS::SQS::QueuePolicy": _queue_policy,
+    "AWS::Scheduler::Schedule": _schedule,
     "AWS::SecretsManager::Secret": _secret,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachineAlias": _state_machine_alias,

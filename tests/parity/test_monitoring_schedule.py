@@ -266,3 +266,31 @@ def test_a_tiny_window_is_insufficient_data_and_bias_drifted_labels_trip_bias_dr
     assert retraining["execution_name"].startswith("drift-")
     assert world.runtime.wait(retraining["execution_arn"])["status"] == "SUCCEEDED"
     world.assert_allowed(mark)
+
+
+def test_a_failed_monitoring_job_pages_on_call_and_puts_no_drift_event(deployed: Deployed) -> None:
+    world = deployed.world
+    s3 = deployed.client("s3")
+    # Given a label file put in the bucket by hand, past the upload's checks (its header is wrong)
+    key = f"ground-truth/{MODEL}/by-hand.csv"
+    s3.put_object(Bucket=deployed.artifacts, Key=key, Body=b"id,outcome\nholdout-0,good\n")
+    mark = world.mark()
+    try:
+        # When the schedule fires and the job ends
+        ((job),) = deployed.fire_schedule()["started"]
+        world.runtime.sagemaker.wait_idle(timeout=600)
+        described = deployed.client("sagemaker").describe_processing_job(ProcessingJobName=job["processing_job"])
+        (delivery,) = world.runtime.announce_processing_job(job["processing_job"])
+    finally:
+        world.remove_object(deployed.artifacts, key)
+
+    # Then the job failed naming the file and what to fix, Monitoring Result paged on-call, and nothing else happened
+    assert described["ProcessingJobStatus"] == "Failed"
+    assert "it must be exactly inference_id,label" in described["FailureReason"]
+    assert (delivery.error_type, delivery.result["action"]) == (None, "alerted"), delivery
+    alerts = [m for m in world.messages(world.alert_queue, wait=10) if job["processing_job"] in m["Message"]]
+    assert len(alerts) == 1, alerts
+    attributes = {k: v["Value"] for k, v in alerts[0]["MessageAttributes"].items()}
+    assert (attributes["kind"], attributes["outcome"]) == ("alert", "fault")
+    assert world.runtime.bus.deliver_queued() == []
+    world.assert_allowed(mark)

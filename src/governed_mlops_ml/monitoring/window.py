@@ -151,11 +151,15 @@ def run_id_of(
 
 
 def _label_files(label_files: Mapping[str, bytes]) -> tuple[dict[str, str], list[str]]:
-    from governed_mlops_ml.quality import parse_label_file
+    from governed_mlops_ml.quality import LabelFileError, parse_label_file
 
     merged: dict[str, str] = {}
     for name in sorted(label_files):
-        merged |= parse_label_file(label_files[name], name)
+        try:
+            merged |= parse_label_file(label_files[name], name)
+        except LabelFileError as exc:
+            # Only a file put there by hand gets here (mlops labels upload checks files before storing them).
+            raise JobInputError(f"{exc}; fix or remove the file") from exc
     return merged, sorted(label_files)
 
 

@@ -15,6 +15,14 @@
     ``--min-samples`` (pass the model's ``monitoring.min_samples``) give ``status=insufficient_data``: no
     verdict. Completeness is judged per feature against the missing-value policy stored in the feature spec.
 
+``run --model-dir DIR --train-dir DIR --capture-dir DIR --config-dir DIR --output-dir DIR [--labels-dir DIR]``
+    One scheduled monitoring run of one endpoint (what ``mlops monitor run`` does in the CLI process;
+    :func:`governed_mlops_ml.monitoring.window.analyse_window`): ``monitor_config.json`` from
+    ``--config-dir`` names the endpoint config, the previous window's end and the model's pinned
+    monitoring settings, bias facets and limits; writes ``constraint_violations.json``, the statistics,
+    ``model_quality.json`` and ``bias_drift.json`` (when labels exist) and ``run.json`` (the summary the
+    Monitoring Result function acts on). "Nothing new" and "insufficient data" are results, not failures.
+
 On failure the reason goes to stderr and, when SM_OUTPUT_DIR is set, to ``SM_OUTPUT_DIR/failure``;
 the exit code is non-zero. Imports only the standard library, the scientific stack and ``governed_mlops_ml``.
 """
@@ -40,11 +48,13 @@ from governed_mlops_ml.artifacts import (
     write_json,
 )
 from governed_mlops_ml.monitoring import DriftThresholds, baseline, detect_drift, read_capture, spec_from_statistics
+from governed_mlops_ml.monitoring.window import MONITOR_CONFIG_FILE, MonitorJobConfig, analyse_window
 from governed_mlops_ml.runner import run_job
 
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
 VIOLATIONS_FILE = "constraint_violations.json"
+RUN_FILE = "run.json"
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -71,6 +81,10 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     analyze.add_argument("--min-rows", type=int, default=defaults.min_rows)
     analyze.add_argument("--completeness-tolerance", type=float, default=defaults.completeness_tolerance)
     analyze.add_argument("--min-samples", type=int, default=defaults.min_samples)
+    run = commands.add_parser("run", help="one monitoring window: drift, model quality, bias drift, run.json")
+    for name in ("--model-dir", "--train-dir", "--capture-dir", "--config-dir", "--output-dir"):
+        run.add_argument(name, type=Path, required=True)
+    run.add_argument("--labels-dir", type=Path, default=None)
     return parser.parse_args(list(argv))
 
 
@@ -119,10 +133,48 @@ def analyze(arguments: argparse.Namespace) -> None:
     )
 
 
+def _single_archive(model_dir: Path) -> Path:
+    """The one ``*.tar.gz`` in the model channel (the serving model's archive, whatever its key is called)."""
+    archives = sorted(model_dir.rglob("*.tar.gz"))
+    if len(archives) != 1:
+        raise JobInputError(f"expected exactly one model archive (*.tar.gz) under {model_dir}, found {len(archives)}")
+    return archives[0]
+
+
+def run_window(arguments: argparse.Namespace) -> None:
+    """One monitoring window of one endpoint; every report under ``--output-dir``."""
+    config = MonitorJobConfig.from_json(read_json(arguments.config_dir / MONITOR_CONFIG_FILE))
+    label_files: dict[str, bytes] = {}
+    if arguments.labels_dir is not None:
+        base = config.labels_uri if config.labels_uri.endswith("/") else config.labels_uri + "/"
+        for path in sorted(arguments.labels_dir.rglob("*.csv")):
+            label_files[base + path.relative_to(arguments.labels_dir).as_posix()] = path.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="monitor-") as scratch:
+        analysis = analyse_window(
+            config,
+            model_archive=_single_archive(arguments.model_dir),
+            train_csv=find_single_csv(arguments.train_dir),
+            capture_files=sorted(arguments.capture_dir.rglob("*.jsonl")),
+            label_files=label_files,
+            work=Path(scratch),
+        )
+    for name, document in analysis.documents.items():
+        write_json(arguments.output_dir / name, document)
+    write_json(arguments.output_dir / RUN_FILE, analysis.summary)
+    summary = analysis.summary
+    print(
+        f"status={summary['status']} records={summary['records']} violations={len(summary['violations'])} "
+        f"quality={(summary['model_quality'] or {}).get('status', '-')} "
+        f"bias={(summary['bias_drift'] or {}).get('status', '-')}"
+    )
+
+
 def main(argv: Sequence[str]) -> None:
     arguments = parse_arguments(argv)
     if arguments.command == "baseline":
         make_baseline(arguments.dataset_dir, arguments.model_dir, arguments.output_dir)
+    elif arguments.command == "run":
+        run_window(arguments)
     else:
         analyze(arguments)
 

@@ -17,6 +17,8 @@ MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use
 PARITY_PARAMETERS = {
     "TrainingImage": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
     "ProcessingImage": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+    # The monitoring schedule is off by default (dev); the parity stack deploys it to prove it.
+    "MonitoringEnabled": "true",
 }
 
 

@@ -46,7 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 from botocore.config import Config
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.events.models import EventPattern
+from moto.events.models import EventPattern, EventsBackend
 
 from governed_mlops.domain.login import SESSION_COOKIE
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors, install_qualified_start_execution
@@ -509,6 +509,47 @@ class ParityEventBus:
         self._stack = stack
         self._functions = functions
         self.delivered: list[Delivery] = []
+        #: Events a function put on the default bus (PutEvents), waiting for :meth:`deliver_queued`.
+        self.queued: list[dict[str, Any]] = []
+        self._queue_lock = threading.Lock()
+
+    def deliver_queued(self) -> list[Delivery]:
+        """Deliver what functions put on the default bus to the stack's rules (EventBridge does it after the
+        PutEvents call returned; the harness does it when the test asks, never inside the putting function)."""
+        with self._queue_lock:
+            events, self.queued = self.queued, []
+        return [delivery for event in events for delivery in self.put(event)]
+
+    @contextlib.contextmanager
+    def receiving_put_events(self) -> Iterator[ParityEventBus]:
+        """PutEvents on the default bus queues each entry for the stack's rules. moto's own PutEvents raises
+        NotImplementedError for a rule with a Lambda target (it delivers to none), so it is replaced here."""
+        original = EventsBackend.put_events
+        bus = self
+
+        def put_events(backend: EventsBackend, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            answers: list[dict[str, Any]] = []
+            for entry in entries:
+                missing = [key for key in ("Source", "DetailType", "Detail") if not entry.get(key)]
+                if missing:
+                    answers.append({"ErrorCode": "InvalidArgument", "ErrorMessage": f"{missing[0]} is required"})
+                    continue
+                if entry.get("EventBusName", "default").rsplit("/", 1)[-1] != "default":
+                    answers.append({"ErrorCode": "ResourceNotFoundException", "ErrorMessage": "only the default bus"})
+                    continue
+                event_id = str(uuid.uuid4())
+                detail = json.loads(entry["Detail"])
+                event = bus.event(entry["Source"], entry["DetailType"], detail, entry.get("Resources"))
+                with bus._queue_lock:
+                    bus.queued.append(event | {"id": event_id})
+                answers.append({"EventId": event_id})
+            return answers
+
+        EventsBackend.put_events = put_events  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            EventsBackend.put_events = original  # type: ignore[method-assign]
 
     def event(
         self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None
@@ -841,6 +882,7 @@ class ParityRuntime:
         self._stack.callback(install_qualified_start_execution())
         self._stack.callback(_sdk_errors_named_as_aws_names_them())
         self._stack.enter_context(self.functions.installed())
+        self._stack.enter_context(self.bus.receiving_put_events())
         self._stack.enter_context(self.sagemaker.installed())
         self._stack.enter_context(self.codecommit.installed())
         self._stack.enter_context(self.api.managed_login.installed())
@@ -985,6 +1027,21 @@ class ParityRuntime:
             "cause": described.get("cause"),
         }
         event = self.bus.event("aws.states", "Step Functions Execution Status Change", detail, [arn])
+        return self.bus.put(event)
+
+    def announce_processing_job(self, name: str) -> list[Delivery]:
+        """SageMaker's ``SageMaker Processing Job State Change`` event for a job that ended (its detail is the
+        DescribeProcessingJob answer, as SageMaker sends it)."""
+        sagemaker = boto3.client("sagemaker", region_name=self.stack.region, **HARNESS_CREDENTIALS)
+        described = sagemaker.describe_processing_job(ProcessingJobName=name)
+        described.pop("ResponseMetadata", None)
+        if described["ProcessingJobStatus"] not in {"Completed", "Failed", "Stopped"}:
+            raise RuntimeError(f"processing job {name} is still {described['ProcessingJobStatus']}")
+        tags = sagemaker.list_tags(ResourceArn=described["ProcessingJobArn"]).get("Tags", [])
+        detail = json.loads(json.dumps(described | {"Tags": tags}, default=_iso))
+        event = self.bus.event(
+            "aws.sagemaker", "SageMaker Processing Job State Change", detail, [described["ProcessingJobArn"]]
+        )
         return self.bus.put(event)
 
     def executions(self) -> list[dict[str, Any]]:

@@ -95,6 +95,7 @@ HARNESS_PROVISIONED: Final[Mapping[str, str]] = MappingProxyType(
         "AWS::WAFv2::WebACL": _NO_MODEL,
         "AWS::WAFv2::WebACLAssociation": _NO_MODEL,
         "AWS::WAFv2::LoggingConfiguration": _NO_MODEL,
+        "AWS::Scheduler::Schedule": _NO_MODEL + "; moto's Scheduler stores it (CreateSchedule) but never fires it",
         "AWS::ApiGateway::RestApi": (
             "moto's model requires Name (SAM sets none: the title is in Body) and ignores Body, and moto's "
             "PutRestApi refuses Swagger 2.0: the harness creates the resources, methods, integrations and "
@@ -969,6 +970,7 @@ class _Deployment:
             "AWS::Lambda::Function",
             "AWS::StepFunctions::StateMachine",
             "AWS::CloudWatch::Alarm",
+            "AWS::Scheduler::Schedule",
             "AWS::S3::Bucket",
             "AWS::Cognito::UserPoolGroup",
             "AWS::ApiGateway::Stage",
@@ -1279,6 +1281,9 @@ class _Deployment:
             name = own("StateMachineName", _generated_name(self.stack_name, logical_id, max_length=80))
             arn = f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"
             self._record(logical_id, arn, Arn=arn, Name=name)
+        elif kind == "AWS::Scheduler::Schedule":
+            name = own("Name", _generated_name(self.stack_name, logical_id))
+            self._record(logical_id, name, Arn=f"arn:{partition}:scheduler:{region}:{account}:schedule/default/{name}")
         elif kind == "AWS::CloudWatch::Alarm":
             name = own("AlarmName", _generated_name(self.stack_name, logical_id, max_length=255))
             self._record(logical_id, name, Arn=f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}")
@@ -1589,6 +1594,27 @@ class _Deployment:
             if "MetricStat" in metric:
                 metric["MetricStat"]["Period"] = int(metric["MetricStat"]["Period"])
         self.client("cloudwatch").put_metric_alarm(AlarmName=self.refs[logical_id], **request)
+
+    def _create_Scheduler_Schedule(self, logical_id: str, properties: dict[str, Any]) -> None:
+        passthrough = {
+            "Description",
+            "EndDate",
+            "FlexibleTimeWindow",
+            "GroupName",
+            "KmsKeyArn",
+            "ScheduleExpression",
+            "ScheduleExpressionTimezone",
+            "StartDate",
+            "State",
+            "Target",
+        }
+        self._refuse_unknown(logical_id, properties, passthrough | {"Name"})
+        request = {key: value for key, value in properties.items() if key in passthrough}
+        retry = request.get("Target", {}).get("RetryPolicy")
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if retry and key in retry:
+                retry[key] = int(retry[key])
+        self.client("scheduler").create_schedule(Name=self.refs[logical_id], **request)
 
     def _create_EC2_SecurityGroupEgress(self, logical_id: str, properties: dict[str, Any]) -> None:
         self._refuse_unknown(

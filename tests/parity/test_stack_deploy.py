@@ -336,6 +336,17 @@ def _trail(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> N
     assert values == [f"arn:aws:s3:::{stack.ref('DataBucket')}/{stack.parameters['DataPrefix']}"]
 
 
+def _schedule(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
+    schedule = aws("scheduler").get_schedule(Name=stack.ref(logical_id))
+    assert schedule["Arn"] == stack.get_att(logical_id, "Arn")
+    expression = stack.parameters[target(properties["ScheduleExpression"])]
+    assert (schedule["ScheduleExpression"], schedule["State"]) == (expression, "ENABLED")
+    assert schedule["FlexibleTimeWindow"] == properties["FlexibleTimeWindow"]
+    assert schedule["Target"]["Arn"] == stack.get_att(target(properties["Target"]["Arn"]), "Arn")
+    assert schedule["Target"]["RoleArn"] == stack.get_att(target(properties["Target"]["RoleArn"]), "Arn")
+    assert schedule["Target"]["Input"] == properties["Target"]["Input"]
+
+
 def _state_machine_version(stack: ParityStack, logical_id: str, properties: dict[str, Any]) -> None:
     sfn = aws("stepfunctions")
     version = sfn.describe_state_machine(stateMachineArn=stack.ref(logical_id))
@@ -406,6 +417,7 @@ PROBES: dict[str, Probe] = {
     "AWS::SNS::Topic": _topic,
     "AWS::SQS::Queue": _queue,
     "AWS::SQS::QueuePolicy": _queue_policy,
+    "AWS::Scheduler::Schedule": _schedule,
     "AWS::SecretsManager::Secret": _secret,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachineAlias": _state_machine_alias,
@@ -608,12 +620,37 @@ def _expected_value(stack: ParityStack, node: Any) -> str:
         return stack.get_att(*node["Fn::GetAtt"])
     if "Fn::Sub" in node and isinstance(node["Fn::Sub"], str):
         return re.sub(r"\$\{([^}!]+)\}", lambda match: named(match.group(1)), node["Fn::Sub"])
+    if "Fn::If" in node:
+        condition, taken, other = node["Fn::If"]
+        return _expected_value(stack, taken if _condition_holds(stack, condition) else other)
     if "Fn::Join" in node:
         separator, values = node["Fn::Join"]
         if isinstance(values, dict):  # a CommaDelimitedList parameter's Ref: its items
             return separator.join(item.strip() for item in _expected_value(stack, values).split(","))
         return separator.join(_expected_value(stack, value) for value in values)
     raise AssertionError(f"environment variable uses an intrinsic this test does not resolve: {node}")
+
+
+def _condition_holds(stack: ParityStack, name: str) -> bool:
+    """A template condition (Fn::Equals / Not / And / Or / Condition over parameters), as CloudFormation does."""
+
+    def truth(node: Any) -> Any:
+        if isinstance(node, str):
+            return node
+        if "Ref" in node:
+            return stack.parameters[node["Ref"]]
+        if "Condition" in node:
+            return truth(stack.template["Conditions"][node["Condition"]])
+        (function, arguments), *_ = node.items()
+        values = [truth(argument) for argument in arguments]
+        return {
+            "Fn::Equals": lambda: values[0] == values[1],
+            "Fn::Not": lambda: not values[0],
+            "Fn::And": lambda: all(values),
+            "Fn::Or": lambda: any(values),
+        }[function]()
+
+    return bool(truth(stack.template["Conditions"][name]))
 
 
 def test_function_environment_is_the_template_environment_resolved(parity_stack: ParityStack) -> None:

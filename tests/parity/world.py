@@ -47,6 +47,8 @@ PARITY_PARAMETERS = {
     "TerminationWaitSeconds": "60",
     "EndpointPollSeconds": "1",
     "EndpointMaxPolls": "30",
+    # The monitoring schedule is off by default (dev); the parity stack deploys it to prove it.
+    "MonitoringEnabled": "true",
 }
 APPROVER_PASSWORD = "Parity-Approver-Pa55!"
 APPROVERS = ("carol.approver", "dave.risk")

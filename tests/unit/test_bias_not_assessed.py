@@ -154,3 +154,14 @@ def test_models_add_without_protected_columns_writes_no_facet_and_the_reason():
     assert yaml.safe_load(text)["bias"] == {"facets": [], "not_assessed_reason": config.bias.not_assessed_reason}
     assert parse_config(text.encode()).bias == config.bias
     assert any("not assessed" in note for note in proposal.notes)
+
+
+def test_bias_drift_of_a_model_with_no_facet_is_not_assessed_not_insufficient_data():
+    from governed_mlops_ml.monitoring.bias_drift import bias_drift
+
+    config = parse_bias_config(JOB_CONFIG | {"not_assessed_reason": REASON})
+    samples = pd.DataFrame({"diagnosis": ["benign", "malignant"] * 100, "score": [0.9, 0.1] * 100})
+    report = bias_drift(samples, config, negative_label="malignant", min_labelled=10)
+    assert report["status"] == "not_assessed"
+    assert REASON in report["reason"]
+    assert report["breaches"] == []

@@ -61,6 +61,11 @@ FIXTURES: dict[str, dict[str, dict[str, Any]]] = {
         "approval_api/post_decision.json": {"state": None},
     },
     "approver_authorizer": {"approver_authorizer/request.json": {"state": None}},
+    "start_monitoring": {"start_monitoring/scheduled.json": {"state": None}},
+    "monitoring_result": {
+        "monitoring_result/job_completed.json": {"state": None},
+        "monitoring_result/job_failed.json": {"state": None},
+    },
     "approval_login": {
         "approval_login/login.json": {"state": None},
     },
@@ -154,18 +159,29 @@ def test_every_function_a_task_invokes_has_a_task_fixture() -> None:
         assert states & covered, f"{function}: no fixture for any of {sorted(states)}"
 
 
+def _check_parsed(function: str, name: str, event: dict[str, Any], parsed: Any) -> None:
+    """What a handler with a typed input read from its fixture."""
+    if FIXTURES[function][name]["state"] is not None:
+        # Nothing the state sends is dropped on the way in
+        assert set(event) <= set(parsed.model_dump(exclude_unset=True))
+    elif function == "start_monitoring":  # the schedule's Input: every endpoint in service
+        assert parsed.endpoints is None
+    elif function == "monitoring_result":  # SageMaker's state change of an ended monitoring job
+        assert parsed.detail_type == event["detail-type"] == "SageMaker Processing Job State Change"
+        assert parsed.detail["ProcessingJobStatus"] in {"Completed", "Failed"}
+        assert parsed.detail["ProcessingJobName"].startswith("mon-")
+    else:  # the execution monitor: an EventBridge status change of an ended execution
+        assert parsed.detail_type == event["detail-type"] == "Step Functions Execution Status Change"
+        assert parsed.detail.status in {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
 @pytest.mark.parametrize(("function", "name"), CASES, ids=[name for _, name in CASES])
 def test_the_handler_parses_its_fixture(function: str, name: str) -> None:
     event = load(name)
     model = handler_input_model(function)
     if model is not None:
         parsed = parse(event=event, model=model)
-        if FIXTURES[function][name]["state"] is not None:
-            # Nothing the state sends is dropped on the way in
-            assert set(event) <= set(parsed.model_dump(exclude_unset=True))
-        else:  # the execution monitor: an EventBridge status change of an ended execution
-            assert parsed.detail_type == event["detail-type"] == "Step Functions Execution Status Change"
-            assert parsed.detail.status in {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+        _check_parsed(function, name, event, parsed)
     elif function == "trigger":
         parsed_event = trigger_domain.parse_event(event)
         assert parse(event=event, model=EventBridgeModel).source == event["source"]

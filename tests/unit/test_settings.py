@@ -52,6 +52,12 @@ AWS_ENVIRON = {
     "APPROVAL_CLIENT_NAME": "approval-login",
     "LOGIN_DOMAIN_URL": "https://governed-mlops-111122223333.auth.eu-west-1.amazoncognito.com",
     "SESSION_SECONDS": "900",
+    "SAGEMAKER_ROLE_ARN": "arn:aws:iam::111122223333:role/sagemaker-jobs",
+    "PROCESSING_IMAGE": "111122223333.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+    "PROCESSING_INSTANCE_TYPE": "ml.t3.medium",
+    "KMS_KEY_ARN": "arn:aws:kms:eu-west-1:111122223333:key/11111111-2222-3333-4444-555555555555",
+    "SAGEMAKER_SECURITY_GROUP_ID": "sg-0123456789abcdef0",
+    "SUBNET_IDS": "subnet-0a,subnet-0b",
     # What else a Lambda environment holds; settings ignore it.
     "AWS_LAMBDA_FUNCTION_NAME": "trigger",
     "POWERTOOLS_SERVICE_NAME": "governed-mlops",
@@ -300,7 +306,7 @@ def _ledger_writers_in_template() -> dict[str, bool]:
     }
 
 
-def test_the_template_has_exactly_seven_ledger_writers() -> None:
+def test_the_template_has_exactly_eight_ledger_writers() -> None:
     writers = {name for name, writes in _ledger_writers_in_template().items() if writes}
 
     assert writers == {
@@ -312,6 +318,8 @@ def test_the_template_has_exactly_seven_ledger_writers() -> None:
         "ExecutionMonitorFunction",
         # Records an identical retrain (pipeline.no_change) before the run ends.
         "CompareChampionFunction",
+        # Records monitoring.violation when a scheduled monitoring job finds drift.
+        "MonitoringResultFunction",
     }
 
 

@@ -504,6 +504,7 @@ LEDGER_WRITERS = {
     "VerifyDeploymentFunction",
     "ExecutionMonitorFunction",
     "CompareChampionFunction",
+    "MonitoringResultFunction",
 }
 #: What S3AuditLedger calls to append and seal (adapters/audit_ledger.py), and on what.
 LEDGER_GRANTS = {

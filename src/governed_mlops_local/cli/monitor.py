@@ -244,12 +244,8 @@ def _approver(runtime: Any, approve_as: str | None) -> Any:
     return auto_approver(runtime.data_dir, approve_as, "retraining after drift approved (--approve-as)")
 
 
-def _render_run(run: Any, *, acted: bool = True) -> None:
-    _echo(f"Endpoint     {run.endpoint_name} (config {run.endpoint_config_name})")
-    _echo(f"Model        {run.model_version} (trained by {run.training_execution})")
-    _echo(f"Window       {run.window_start} .. {run.window_end}: {run.records} records, {run.rows} rows")
-    _echo(f"Run          {run.run_id}")
-    _echo(f"Report       {run.reports['constraint_violations']}")
+def _render_labelled_verdicts(run: Any) -> None:
+    """The verdicts that need ground-truth labels: model quality and bias drift."""
     quality = run.model_quality
     if quality is None:
         _echo("Quality      not assessed: no labels uploaded (mlops labels upload FILE --endpoint NAME)")
@@ -258,6 +254,21 @@ def _render_run(run: Any, *, acted: bool = True) -> None:
         _echo(f"Quality      {quality['reason']} ({run.reports['model_quality']})", fg=colour)
         if quality["unknown_labels"]:
             _echo(f"             labels not counted (neither outcome of the model): {quality['unknown_labels']}")
+    bias = run.bias_drift
+    if bias is not None:
+        colour = {"violations": "red", "no_violations": "green"}.get(bias["status"], "yellow")
+        _echo(f"Bias drift   {bias['reason']} ({run.reports.get('bias_drift', '-')})", fg=colour)
+        for breach in bias["breaches"]:
+            _echo(f"             {breach['description']}", fg="red")
+
+
+def _render_run(run: Any, *, acted: bool = True) -> None:
+    _echo(f"Endpoint     {run.endpoint_name} (config {run.endpoint_config_name})")
+    _echo(f"Model        {run.model_version} (trained by {run.training_execution})")
+    _echo(f"Window       {run.window_start} .. {run.window_end}: {run.records} records, {run.rows} rows")
+    _echo(f"Run          {run.run_id}")
+    _echo(f"Report       {run.reports['constraint_violations']}")
+    _render_labelled_verdicts(run)
     if run.insufficient_data:
         _echo(
             f"Insufficient data: {run.rows} captured rows in the window, fewer than the minimum of "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -306,3 +306,21 @@ class DeploymentOutput(_Model):
     execution: str
     reason: str | None = None
     superseded_by: str | None = None
+
+
+class MonitoringScheduleInput(_Model):
+    """The schedule's ``Input`` to Start Monitoring: optionally the endpoints to monitor (default: every one)."""
+
+    endpoints: list[str] | None = Field(default=None, min_length=1)
+
+
+class ProcessingJobStateChange(BaseModel):
+    """EventBridge's ``SageMaker Processing Job State Change`` event (``detail`` is DescribeProcessingJob's shape)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    source: Literal["aws.sagemaker"]
+    detail_type: Literal["SageMaker Processing Job State Change"] = Field(alias="detail-type")
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(min_length=1)
+    detail: dict[str, Any]

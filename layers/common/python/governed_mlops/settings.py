@@ -148,3 +148,24 @@ class ApprovalLoginSettings(ApproverAuthorizerSettings):
     login_domain_url: str
     #: Max-Age of the session cookie; the template sets it to the ID token's validity.
     session_seconds: int = Field(gt=0, le=86400)
+
+
+class MonitoringScheduleSettings(StageSettings):
+    """Start Monitoring: the registry, the job code, and how the monitor's processing job runs."""
+
+    registry_table: str
+    #: ``sourcedir.tar.gz`` of the job scripts (the newest version is the job's code).
+    training_source_uri: str
+    sagemaker_role_arn: str
+    processing_image: str
+    processing_instance_type: str
+    kms_key_arn: str
+    sagemaker_security_group_id: str
+    #: Comma-separated private subnet ids the job runs in.
+    subnet_ids: str
+
+
+class MonitoringResultSettings(AuditLedgerSettings):
+    """Monitoring Result: the alert topic and the audit ledger (events go to the default bus)."""
+
+    alert_topic_arn: str

@@ -18,11 +18,14 @@ from governed_mlops.adapters.pipeline import StepFunctionsPipeline
 from governed_mlops.adapters.user_pool import CognitoUserPool
 from governed_mlops.services.approver_session import SessionDeps
 from governed_mlops.services.audit import AuditSink
+from governed_mlops.services.monitoring import JobSettings, ResultDeps, ScheduleDeps
 from governed_mlops.services.trigger import TriggerDeps
 from governed_mlops.settings import (
     ApprovalLoginSettings,
     ApproverAuthorizerSettings,
     ChampionSettings,
+    MonitoringResultSettings,
+    MonitoringScheduleSettings,
     MonitorSettings,
     RegisterSettings,
     StageSettings,
@@ -135,3 +138,34 @@ def approval_login(settings: ApprovalLoginSettings) -> SessionDeps:
         domain_url=settings.login_domain_url,
     )
     return SessionDeps(user_pool=pool, approver_group=settings.approver_group, session_seconds=settings.session_seconds)
+
+
+def monitoring_schedule(settings: MonitoringScheduleSettings) -> ScheduleDeps:
+    return ScheduleDeps(
+        sagemaker=factory.client("sagemaker", settings),
+        store=factory.object_store(settings),
+        registry=factory.model_registry(settings, settings.registry_table),
+    )
+
+
+def monitoring_job(settings: MonitoringScheduleSettings) -> JobSettings:
+    """How the monitor's processing job runs (the template's values for the training pipeline's jobs)."""
+    return JobSettings(
+        artifacts_bucket=settings.artifacts_bucket,
+        training_source_uri=settings.training_source_uri,
+        role_arn=settings.sagemaker_role_arn,
+        image_uri=settings.processing_image,
+        instance_type=settings.processing_instance_type,
+        kms_key_arn=settings.kms_key_arn,
+        security_group_id=settings.sagemaker_security_group_id,
+        subnets=tuple(s.strip() for s in settings.subnet_ids.split(",") if s.strip()),
+    )
+
+
+def monitoring_result(settings: MonitoringResultSettings) -> ResultDeps:
+    return ResultDeps(
+        store=factory.object_store(settings),
+        notifier=factory.notifier(settings, settings.alert_topic_arn),
+        audit=factory.audit_ledger(settings),
+        events=factory.client("events", settings),
+    )

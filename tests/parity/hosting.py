@@ -131,6 +131,8 @@ class ParityHosting:
         self._draw = __import__("random").Random(7)  # traffic routing, not cryptography
         #: Alarm evaluations seen during updates: (alarm name, state, reason).
         self.alarm_history: list[tuple[str, str, str]] = []
+        #: Traffic shifts of blue/green updates: (endpoint, green's share, the step's label).
+        self.shifts: list[tuple[str, float, str]] = []
 
     # -- serving --------------------------------------------------------------------------------
     def invoke(self, backend: Any, endpoint_name: str, body: bytes, content_type: str, accept: str) -> Any:
@@ -332,6 +334,7 @@ class ParityHosting:
         for step in steps:
             with self._lock:
                 self._deployments[name].share = step.fraction
+                self.shifts.append((name, step.fraction, step.label))
             deadline = time.monotonic() + step.bake_seconds * self.time_scale
             while True:
                 for alarm in alarms:

@@ -34,6 +34,7 @@ import contextlib
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 import tarfile
@@ -128,8 +129,8 @@ class ParityHosting:
         self._deployments: dict[str, _Deployment] = {}
         self._stop = threading.Event()
         self.threads: list[threading.Thread] = []
-        self._draw = __import__("random").Random(7)  # traffic routing, not cryptography
-        #: Alarm evaluations seen during updates: (alarm name, state, reason).
+        self._draw = random.Random(7)
+        #: Alarms that went to ALARM during updates: (alarm name, state, the step during which it fired).
         self.alarm_history: list[tuple[str, str, str]] = []
         #: Traffic shifts of blue/green updates: (endpoint, green's share, the step's label).
         self.shifts: list[tuple[str, float, str]] = []

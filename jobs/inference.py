@@ -9,18 +9,24 @@ The answer is the one the local endpoint gives, since both use
 :class:`governed_mlops_ml.serving.ServingModel`: score, decision, threshold, model version and the
 adverse-action reason codes per row for ``application/json``; one score per line for ``text/csv``.
 
+Each request scored also prints one behaviour metric line to stdout (rows, positive decisions, model
+version, endpoint): SageMaker sends a container's stdout to the log group
+``/aws/sagemaker/Endpoints/<endpoint>``, where the pipeline's metric filters count it for the canary's
+rollback alarm.
+
 Imports only the standard library, the scientific stack and ``governed_mlops_ml``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from governed_mlops_ml.monitoring import parse_payload
-from governed_mlops_ml.serving import ServingModel, render
+from governed_mlops_ml.serving import ServingModel, prediction_metric_line, render
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,14 @@ def input_fn(request_body: bytes | str, request_content_type: str) -> Request:
 
 
 def predict_fn(request: Request, model: ServingModel) -> list[dict[str, Any]]:
-    """Score, decision, threshold, model version and reason codes per row (``PayloadError`` for a bad body)."""
-    return model.predictions(parse_payload(request.body, request.content_type, model.spec))
+    """Score, decision, threshold, model version and reason codes per row (``PayloadError`` for a bad body).
+
+    Prints the request's behaviour metric line to stdout (the endpoint's log; see the module docstring).
+    """
+    answers = model.predictions(parse_payload(request.body, request.content_type, model.spec))
+    sys.stdout.write(prediction_metric_line(answers, model) + "\n")
+    sys.stdout.flush()
+    return answers
 
 
 def output_fn(prediction: list[dict[str, Any]], accept: str) -> tuple[bytes, str]:

@@ -185,7 +185,8 @@ class LocalRuntime:
         for machine in self.template.state_machines.values():
             # SageMaker integrations run in the local emulators (moto's engine does not support them).
             definition = re.sub(
-                r'"(arn:aws:states:::(?:aws-sdk:)?sagemaker:[A-Za-z.]+|arn:aws:states:::aws-sdk:cloudwatch:putMetricAlarm)"',
+                r'"(arn:aws:states:::(?:aws-sdk:)?sagemaker:[A-Za-z.]+|'
+                r'arn:aws:states:::aws-sdk:cloudwatch:putMetricAlarm|arn:aws:states:::aws-sdk:cloudwatchlogs:\w+)"',
                 lambda m: f'"{local_function_arn(m.group(1))}"',
                 machine.definition,
             )

@@ -14,8 +14,14 @@ whose exact TreeSHAP contribution pushed the score toward denial, most negative 
 container answers, for batch clients.
 
 The model directory is what training writes (``xgboost-model``, ``feature_spec.json``,
-``inference.json`` with the decision threshold); the model version comes from the container's
-environment (:data:`MODEL_VERSION_ENV`, set by the pipeline's CreateModel). ``jobs/inference.py``
+``inference.json`` with the decision threshold); the model version and the endpoint name come from
+the container's environment (:data:`MODEL_VERSION_ENV`, :data:`ENDPOINT_NAME_ENV`, set by the
+pipeline's CreateModel).
+
+Every scored request also yields one behaviour metric line (:func:`prediction_metric_line`): the
+SageMaker container prints it to stdout, which SageMaker ships to the endpoint's log group, where the
+pipeline's metric filters (:func:`prediction_metric_filters`) turn it into the CloudWatch metrics the
+canary's rollback alarm reads. ``jobs/inference.py``
 wraps :class:`ServingModel` in SageMaker's script-mode handler functions; the local hosting emulator
 calls the same class.
 """
@@ -49,14 +55,21 @@ from governed_mlops_ml.monitoring import (
 _MATRIX = 2  # rows x columns
 
 __all__ = [
+    "ENDPOINT_NAME_ENV",
     "INFERENCE_FILE",
+    "METRIC_EVENT",
+    "METRIC_NAMESPACE",
     "MODEL_VERSION_ENV",
+    "POSITIVE_PREDICTIONS_METRIC",
+    "PREDICTED_ROWS_METRIC",
     "SERVING_CODE_DIR",
     "SERVING_PROGRAM",
     "TOP_REASONS",
     "Answer",
     "ServingModel",
     "copy_serving_code",
+    "prediction_metric_filters",
+    "prediction_metric_line",
     "render",
     "render_scores",
     "write_inference_settings",
@@ -70,8 +83,17 @@ SERVING_PROGRAM = "inference.py"
 """The script-mode entry point the container runs (``SAGEMAKER_PROGRAM``)."""
 MODEL_VERSION_ENV = "MLOPS_MODEL_VERSION"
 """Container environment variable naming the registered model version the endpoint serves."""
+ENDPOINT_NAME_ENV = "MLOPS_ENDPOINT_NAME"
+"""Container environment variable naming the endpoint the model was created for (the metric dimension)."""
 TOP_REASONS = 4
 """Adverse-action notices customarily give up to four principal reasons."""
+METRIC_NAMESPACE = "GovernedMLOps"
+"""CloudWatch namespace of the behaviour metrics the canary alarm reads."""
+METRIC_EVENT = "predictions"
+"""Value of ``mlops_metric`` in a behaviour metric line: what the metric filters select."""
+PREDICTED_ROWS_METRIC = "PredictedRows"
+POSITIVE_PREDICTIONS_METRIC = "PositivePredictions"
+_UNKNOWN = "unknown"
 
 
 def write_inference_settings(model_dir: Path, decision_threshold: float) -> Path:
@@ -141,6 +163,7 @@ class ServingModel:
     threshold: float
     model_version: str | None
     top_reasons: int = TOP_REASONS
+    endpoint_name: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -155,7 +178,14 @@ class ServingModel:
         # A spec that does not fit the booster loads (as in the container) and fails every request with 500.
         booster.set_param({"nthread": 1})
         version = (environ or {}).get(MODEL_VERSION_ENV) or None
-        return cls(booster=booster, spec=spec, threshold=_read_threshold(model_dir), model_version=version)
+        endpoint = (environ or {}).get(ENDPOINT_NAME_ENV) or None
+        return cls(
+            booster=booster,
+            spec=spec,
+            threshold=_read_threshold(model_dir),
+            model_version=version,
+            endpoint_name=endpoint,
+        )
 
     def scores(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """P(positive) per row. In-place prediction: a one-row request does not pay for a DMatrix.
@@ -232,3 +262,55 @@ def render(answers: Sequence[Mapping[str, Any]], accept: str | None) -> tuple[by
     if chosen == CSV_CONTENT_TYPE:
         return render_scores([a["score"] for a in answers]), CSV_CONTENT_TYPE
     return json.dumps({"predictions": list(answers)}).encode(), JSON_CONTENT_TYPE
+
+
+def prediction_metric_line(answers: Sequence[Mapping[str, Any]], model: ServingModel) -> str:
+    """One JSON line for the endpoint's log: rows predicted and how many the model approved.
+
+    ``{"mlops_metric": "predictions", "EndpointName": ..., "ModelVersion": ..., "PredictedRows": n,
+    "PositivePredictions": k}`` - a positive prediction is a row whose decision is ``approve`` (score at or
+    above the model's gated threshold), the rate ``min_positive_rate``/``max_positive_rate`` bound. The
+    container cannot know its production variant, so the line names the model version it serves: during
+    a blue/green update the old and new fleets serve different versions, which keeps the canary's metric
+    apart from the old fleet's. A missing environment value is written as ``unknown`` (the metric filter
+    needs every dimension field present).
+    """
+    positives = sum(1 for answer in answers if answer.get("decision") == "approve")
+    return json.dumps(
+        {
+            "mlops_metric": METRIC_EVENT,
+            "EndpointName": model.endpoint_name or _UNKNOWN,
+            "ModelVersion": model.model_version or _UNKNOWN,
+            PREDICTED_ROWS_METRIC: len(answers),
+            POSITIVE_PREDICTIONS_METRIC: positives,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def prediction_metric_filters(log_group: str) -> list[dict[str, Any]]:
+    """The CloudWatch Logs PutMetricFilter requests that count :func:`prediction_metric_line` lines.
+
+    One filter per metric (PutMetricFilter takes exactly one transformation), each summing its field per
+    ``EndpointName`` and ``ModelVersion``. The state machine puts the same requests (its "Put ... Metric
+    Filter" states); a unit test keeps the two equal.
+    """
+    pattern = f'{{ $.mlops_metric = "{METRIC_EVENT}" }}'
+    return [
+        {
+            "logGroupName": log_group,
+            "filterName": f"mlops-{metric}",
+            "filterPattern": pattern,
+            "metricTransformations": [
+                {
+                    "metricName": metric,
+                    "metricNamespace": METRIC_NAMESPACE,
+                    "metricValue": f"$.{metric}",
+                    "dimensions": {"EndpointName": "$.EndpointName", "ModelVersion": "$.ModelVersion"},
+                    "unit": "Count",
+                }
+            ],
+        }
+        for metric in (PREDICTED_ROWS_METRIC, POSITIVE_PREDICTIONS_METRIC)
+    ]

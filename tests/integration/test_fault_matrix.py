@@ -44,7 +44,11 @@ from governed_mlops.adapters.approvals import read_outbox
 from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops_local.approval_client import ApprovalClientError, decide
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors
-from governed_mlops_local.cloudwatch import PUT_METRIC_ALARM_RESOURCE
+from governed_mlops_local.cloudwatch import (
+    CREATE_LOG_GROUP_RESOURCE,
+    PUT_METRIC_ALARM_RESOURCE,
+    PUT_METRIC_FILTER_RESOURCE,
+)
 from governed_mlops_local.lambda_host import LambdaServiceError
 from governed_mlops_local.runtime import LocalRuntime
 from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
@@ -74,6 +78,7 @@ LAMBDA_SERVICE_ERRORS = (
 )
 SAGEMAKER_SERVICE_ERROR = "SageMaker.ThrottlingException"
 CLOUDWATCH_SERVICE_ERROR = "CloudWatch.LimitExceededException"
+CLOUDWATCH_LOGS_SERVICE_ERROR = "CloudWatchLogs.ServiceUnavailableException"
 #: States reached only on one path; every other state is on the approved path. The champion path
 #: runs in a runtime where credit-risk is low risk (approved automatically) and already has an
 #: approved version, the champion the challenger is evaluated against.
@@ -145,6 +150,8 @@ def _task_state(name: str, state: Mapping[str, Any]) -> TaskState:
     if resource == PUT_METRIC_ALARM_RESOURCE:
         # The local CloudWatch (governed_mlops_local.cloudwatch) is an emulator function like SageMaker's.
         return TaskState(name, "sagemaker-api", local_function_arn(resource), CLOUDWATCH_SERVICE_ERROR)
+    if resource in (CREATE_LOG_GROUP_RESOURCE, PUT_METRIC_FILTER_RESOURCE):
+        return TaskState(name, "sagemaker-api", local_function_arn(resource), CLOUDWATCH_LOGS_SERVICE_ERROR)
     raise ValueError(f"{name}: no fault injection for resource {resource!r}; teach test_fault_matrix.py")
 
 
@@ -157,7 +164,11 @@ def task_states(definition: Mapping[str, Any]) -> dict[str, TaskState]:
     }
 
 
-TASKS = task_states(DEFINITION)
+#: Task states the default template never reaches, each with the state it is a twin of: same resource,
+#: TimeoutSeconds, Retry and Catch (test_a_twin_state_handles_faults_as_its_twin), so the twin's cases
+#: cover its fault handling. "Update Endpoint Linearly" runs only with TrafficShiftType LINEAR.
+TWINS = {"Update Endpoint Linearly": "Update Endpoint"}
+TASKS = {name: task for name, task in task_states(DEFINITION).items() if name not in TWINS}
 
 
 def _successors(name: str, *, caught: bool) -> set[str]:
@@ -696,6 +707,14 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
 
 # --------------------------------------------------------------------------------------------------
 # The tests
+
+
+@pytest.mark.parametrize(("state", "twin"), sorted(TWINS.items()))
+def test_a_twin_state_handles_faults_as_its_twin(state: str, twin: str) -> None:
+    states = DEFINITION["States"]
+    assert state in task_states(DEFINITION)
+    for key in ("Type", "Resource", "TimeoutSeconds", "Retry", "Catch", "Next", "ResultSelector", "ResultPath"):
+        assert states[state].get(key) == states[twin].get(key), key
 
 
 def test_the_matrix_covers_every_task_state() -> None:

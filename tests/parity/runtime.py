@@ -44,6 +44,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern, EventsBackend
@@ -418,11 +419,22 @@ def _sdk_errors_named_as_aws_names_them() -> Callable[[], None]:
     names: dict[str, str] = aws_sdk._SERVICE_ERROR_NAMES
     added = "sagemaker" not in names
     names.setdefault("sagemaker", "SageMaker")
+    # aws-sdk:cloudwatchlogs:* - Step Functions' name for the service botocore calls "logs"; its errors
+    # are CloudWatchLogs.<Exception>, and its PascalCase parameters become the API's camelCase members.
+    overrides: dict[str, str] = aws_sdk.StateTaskServiceAwsSdk._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
+    logs_added = "cloudwatchlogs" not in overrides
+    overrides.setdefault("cloudwatchlogs", "logs")
+    names.setdefault("cloudwatchlogs", "CloudWatchLogs")
     # The SDK integration's output is JSON (timestamps as ISO strings); moto's engine leaves botocore's
     # datetime objects in it, which then cannot be serialised (DescribeEndpoint's CreationTime).
     original_eval = aws_sdk.StateTaskServiceAwsSdk._eval_service_task
 
     def eval_service_task(task: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        if task.resource.api_name == "cloudwatchlogs":
+            operation = task.resource.api_action[0].upper() + task.resource.api_action[1:]
+            shape = botocore.session.get_session().get_service_model("logs").operation_model(operation).input_shape
+            parameters = kwargs["normalised_parameters"] if "normalised_parameters" in kwargs else args[1]
+            task._to_boto_request(parameters, shape)
         original_eval(task, env, *args, **kwargs)
         env.stack.append(json.loads(json.dumps(env.stack.pop(), default=_iso)))
 
@@ -432,6 +444,9 @@ def _sdk_errors_named_as_aws_names_them() -> Callable[[], None]:
         aws_sdk.StateTaskServiceAwsSdk._eval_service_task = original_eval  # type: ignore[method-assign]
         if added:
             names.pop("sagemaker", None)
+        if logs_added:
+            overrides.pop("cloudwatchlogs", None)
+            names.pop("cloudwatchlogs", None)
 
     return undo
 
@@ -861,7 +876,11 @@ class ParityRuntime:
         self.bus = ParityEventBus(stack, self.functions)
         self.api = ParityApi(stack, self.functions)
         self.sagemaker = SageMakerService(
-            work_dir / "sagemaker", lambda role: self.identities.session(role, "sagemaker.amazonaws.com")
+            work_dir / "sagemaker",
+            lambda role: self.identities.session(role, "sagemaker.amazonaws.com"),
+            stack.region,
+            # The CloudWatch services themselves (metric filters, alarm evaluation): the harness's identity.
+            lambda service: boto3.client(service, region_name=stack.region, **HARNESS_CREDENTIALS),
         )
         self.sfn = boto3.client("stepfunctions", region_name=stack.region, **HARNESS_CREDENTIALS)
         self.s3 = boto3.client("s3", region_name=stack.region, **HARNESS_CREDENTIALS)

@@ -17,7 +17,12 @@ touching the deployed definition:
   channel from moto S3 and writing every output to moto S3 **with the job's own role** (the
   ``RoleArn`` of the request, i.e. the template's SageMaker execution role), so those reads and
   writes are recorded and checked like any other call. ``UpdateEndpoint`` is added (moto lacks it):
-  the endpoint moves to the new endpoint config.
+  without a DeploymentConfig the endpoint moves to the new endpoint config at once; with a blue/green
+  policy :class:`~tests.parity.hosting.ParityHosting` drives the update (traffic steps, bakes, alarms,
+  rollback).
+* **Hosting**: ``InvokeEndpoint`` (SageMaker Runtime) runs the model's own inference code, its stdout
+  lands in the endpoint's log group and the metric filters turn it into metrics
+  (:mod:`tests.parity.hosting`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import boto3
 from moto.core.responses import ActionResult
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
+from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
@@ -53,6 +59,7 @@ from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from governed_mlops.models import S3Ref
 from governed_mlops_local.sagemaker import SageMakerEmulator, SageMakerError
+from tests.parity.hosting import ModelError, ParityHosting
 
 #: The APIs of Step Functions' optimized SageMaker integration (AWS's list).
 _INTEGRATED_APIS = {
@@ -126,9 +133,10 @@ class ParityJobRunner(SageMakerEmulator):
 class SageMakerService:
     """What SageMaker does behind its API on the parity stack (see the module docstring)."""
 
-    def __init__(self, work_dir: Path, sessions: Credentials) -> None:
+    def __init__(self, work_dir: Path, sessions: Credentials, region: str, harness: Callable[[str], Any]) -> None:
         self._work_dir = work_dir
         self._sessions = sessions
+        self.hosting = ParityHosting(work_dir, sessions, region, harness)
         #: job name -> the Describe*Job answer once the job ended (None while it runs)
         self.jobs: dict[str, dict[str, Any] | None] = {}
         self._lock = threading.Lock()
@@ -215,13 +223,21 @@ class SageMakerService:
             answer = original_describe_processing(backend, processing_job_name)
             return service.describe(processing_job_name, answer, "ProcessingJob")
 
-        def update_endpoint(backend: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str) -> Any:
+        def update_endpoint(
+            backend: SageMakerModelBackend,
+            endpoint_name: str,
+            endpoint_config_name: str,
+            deployment_config: dict[str, Any] | None = None,
+        ) -> Any:
             endpoint = backend.endpoints.get(endpoint_name)
             if endpoint is None:
                 from moto.sagemaker.exceptions import ValidationError
 
                 raise ValidationError(message=f"Could not find endpoint '{endpoint_name}'.")
             config = backend.describe_endpoint_config(endpoint_config_name)
+            if deployment_config and deployment_config.get("BlueGreenUpdatePolicy"):
+                service.hosting.start_update(backend, endpoint, endpoint_config_name, deployment_config)
+                return endpoint
             endpoint.endpoint_config_name = endpoint_config_name
             endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
             endpoint.data_capture_config = config.get("DataCaptureConfig")
@@ -231,8 +247,30 @@ class SageMakerService:
             endpoint = response.sagemaker_backend.update_endpoint(  # type: ignore[attr-defined]
                 endpoint_name=response._get_param("EndpointName"),
                 endpoint_config_name=response._get_param("EndpointConfigName"),
+                deployment_config=response._get_param("DeploymentConfig"),
             )
             return ActionResult({"EndpointArn": endpoint.arn})
+
+        def invoke_endpoint(response: SageMakerRuntimeResponse) -> Any:
+            from moto.core.exceptions import JsonRESTError
+            from moto.sagemaker.models import sagemaker_backends
+
+            backend = sagemaker_backends[response.current_account][response.region]
+            try:
+                body, content_type, variant = service.hosting.invoke(
+                    backend,
+                    response._get_param("EndpointName") or response.path.split("/")[2],
+                    response.body if isinstance(response.body, bytes) else str(response.body).encode(),
+                    response.headers.get("Content-Type", "application/json"),
+                    response.headers.get("Accept", "application/json"),
+                )
+            except LookupError as exc:
+                raise JsonRESTError("ValidationError", str(exc)) from exc
+            except ModelError as exc:
+                error = JsonRESTError("ModelError", f"Received client error ({exc.status}) from primary: {exc}")
+                error.code = 424
+                raise error from exc
+            return 200, {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": variant}, body
 
         original_factory = state_task_factory.state_task_service_for
 
@@ -248,6 +286,7 @@ class SageMakerService:
             patch(SageMakerModelBackend, "describe_processing_job", describe_processing_job)
             patch(SageMakerModelBackend, "update_endpoint", update_endpoint)
             patch(SageMakerResponse, "update_endpoint", update_endpoint_response)
+            patch(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
             patch(state_task_factory, "state_task_service_for", state_task_service_for)
 
             def undo() -> None:
@@ -258,6 +297,7 @@ class SageMakerService:
                         setattr(owner, name, value)
 
             stack.callback(undo)
+            stack.callback(self.hosting.close)
             yield self
 
     def wait_idle(self, timeout: float = 120.0) -> None:

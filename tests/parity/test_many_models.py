@@ -98,7 +98,15 @@ def test_the_model_gets_its_own_canary_alarms_with_its_limits(
     assert {d["Name"]: d["Value"] for d in latency["Dimensions"]}["EndpointName"] == LENDING
     behaviour = by_name[f"{LENDING}-canary-behaviour"]
     expression = next(m["Expression"] for m in behaviour["Metrics"] if m["Id"] == "outside")
-    assert expression == "IF(rate < 0.4 OR rate > 0.99, 1, 0)"  # the project's canary band
+    # the project's canary band, judged once the new version predicted CanaryMinRows (20) rows in a minute
+    assert expression == "IF(rows >= 20 AND (positives / rows < 0.4 OR positives / rows > 0.99), 1, 0)"
+    dimensions = {
+        d["Name"]: d["Value"]
+        for m in behaviour["Metrics"]
+        if "MetricStat" in m
+        for d in m["MetricStat"]["Metric"]["Dimensions"]
+    }
+    assert dimensions == {"EndpointName": LENDING, "ModelVersion": f"{LENDING}/1"}
     assert not world.client("cloudwatch").describe_alarms(AlarmNamePrefix="credit-risk-")["MetricAlarms"]
 
 

@@ -422,7 +422,10 @@ def test_the_deployed_model_answers_with_reason_codes_as_the_container_would_cal
         check=False,
     )
     assert served.returncode == 0, served.stderr
-    answer = json.loads(served.stdout)
+    # The container's stdout: the request's behaviour metric line (the endpoint's log), then the answer
+    *logged, last = served.stdout.splitlines()
+    answer = json.loads(last)
+    assert [json.loads(line)["PredictedRows"] for line in logged] == [2]
 
     # Then it answers with score, decision, threshold, the registered version and reason codes
     assert answer["content_type"] == "application/json"

@@ -811,3 +811,32 @@ def test_a_parameter_without_default_must_be_given(parity_aws: None) -> None:
     # When it is deployed, Then CloudFormation's refusal is reproduced before anything is created
     with pytest.raises(ParameterError, match=r"\['TrainingImage'\] must have values"):
         deploy_parity_stack(TEMPLATE, stack_name="parity-missing-parameter", parameters=parameters)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refusal"),
+    [
+        # One instance: no canary or linear step can be at most half of the new fleet
+        ({"EndpointInstanceCount": "1"}, r"TrafficShiftNeedsTwoInstances - .*EndpointInstanceCount to 2 or more"),
+        (
+            {"TrafficShiftType": "ALL_AT_ONCE"},
+            r"TrafficShiftType' must be one of AllowedValues \['CANARY', 'LINEAR'\]",
+        ),
+        ({"CanaryPercent": "60"}, r"CanaryPercent' .*not greater than 50"),
+        ({"LinearStepPercent": "5"}, r"LinearStepPercent' .*not less than 10"),
+        ({"CanaryBakeSeconds": "3601"}, r"CanaryBakeSeconds' .*not greater than 3600"),
+        ({"TerminationWaitSeconds": "-1"}, r"TerminationWaitSeconds' .*not less than 0"),
+        ({"CanaryMinRows": "0"}, r"CanaryMinRows' .*not less than 1"),
+    ],
+)
+def test_a_rollout_sagemaker_would_refuse_is_refused_at_deploy_time_by_name(
+    parity_aws: None, overrides: dict[str, str], refusal: str
+) -> None:
+    from tests.parity.conftest import TEMPLATE
+
+    # When the real template is deployed with a traffic shift outside SageMaker's blue/green rules
+    with pytest.raises(ParameterError, match=refusal):
+        deploy_parity_stack(TEMPLATE, stack_name="parity-bad-rollout", parameters={**PARITY_PARAMETERS, **overrides})
+    # Then nothing was created
+    stacks = aws("cloudformation").list_stacks()["StackSummaries"]
+    assert "parity-bad-rollout" not in {stack["StackName"] for stack in stacks}

@@ -60,6 +60,10 @@ SAGEMAKER_ERRORS = frozenset(
         # aws-sdk:cloudwatch:putMetricAlarm (Ensure Canary Alarms): the SDK's exception classes.
         "CloudWatch.CloudWatchException",
         "CloudWatch.LimitExceededException",
+        # aws-sdk:cloudwatchlogs:* (Ensure Endpoint Log Group, Put ... Metric Filter).
+        "CloudWatchLogs.CloudWatchLogsException",
+        "CloudWatchLogs.ServiceUnavailableException",
+        "CloudWatchLogs.ResourceAlreadyExistsException",
     }
 )
 #: A Lambda Task must retry these: the invocation itself failed, the handler never ran (the list AWS's

@@ -22,10 +22,13 @@ from governed_mlops_ml.features import encode_frame
 from governed_mlops_ml.model import predict_scores, save_booster
 from governed_mlops_ml.monitoring import PayloadError
 from governed_mlops_ml.serving import (
+    ENDPOINT_NAME_ENV,
     INFERENCE_FILE,
     MODEL_VERSION_ENV,
     ServingModel,
     copy_serving_code,
+    prediction_metric_filters,
+    prediction_metric_line,
     render,
     write_inference_settings,
 )
@@ -239,3 +242,65 @@ def test_render_gives_scores_for_csv_and_refuses_an_unknown_accept() -> None:
     assert json.loads(render(answers, "application/json")[0]) == {"predictions": answers}
     with pytest.raises(PayloadError):
         render(answers, "image/png")
+
+
+# -- the behaviour metric line (the canary alarm's input in AWS) -------------------------------------
+
+
+def test_the_container_prints_one_metric_line_per_request_with_rows_and_approvals(
+    entry_point: ModuleType,
+    model_dir: Path,
+    frame: pd.DataFrame,
+    trained: TrainedModel,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the container's environment as CreateModel sets it
+    monkeypatch.setenv(MODEL_VERSION_ENV, "credit-risk/3")
+    monkeypatch.setenv(ENDPOINT_NAME_ENV, "credit-risk")
+    loaded = entry_point.model_fn(str(model_dir))
+    body = json.dumps({"instances": [applicant(frame, row, trained.spec.raw_features) for row in ROWS]})
+
+    # When one request of six rows is scored
+    predictions = entry_point.predict_fn(entry_point.input_fn(body, "application/json"), loaded)
+
+    # Then stdout carries exactly one JSON line counting its rows and approvals, named by endpoint and version
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line) == {
+        "mlops_metric": "predictions",
+        "EndpointName": "credit-risk",
+        "ModelVersion": "credit-risk/3",
+        "PredictedRows": len(ROWS),
+        "PositivePredictions": sum(1 for p in predictions if p["decision"] == "approve"),
+    }
+    assert 0 < json.loads(line)["PositivePredictions"] < len(ROWS)  # the rows chosen hold both decisions
+
+
+def test_a_metric_line_without_container_environment_names_unknown(model_dir: Path) -> None:
+    model = ServingModel.load(model_dir, {})
+    line = json.loads(prediction_metric_line([{"decision": "deny"}, {"decision": "approve"}], model))
+    assert (line["EndpointName"], line["ModelVersion"]) == ("unknown", "unknown")
+    assert (line["PredictedRows"], line["PositivePredictions"]) == (2, 1)
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {k[0].lower() + k[1:]: (v if k == "Dimensions" else _camel(v)) for k, v in value.items()}
+
+
+def test_the_state_machine_puts_exactly_the_metric_filters_the_serving_code_defines() -> None:
+    definition = json.loads((REPO_ROOT / "statemachines" / "training_pipeline.asl.json").read_text())
+    put = [
+        state["Parameters"]
+        for state in definition["States"].values()
+        if state.get("Resource") == "arn:aws:states:::aws-sdk:cloudwatchlogs:putMetricFilter"
+    ]
+    group = "/aws/sagemaker/Endpoints/credit-risk"
+    asl = [{**_camel({k: v for k, v in p.items() if k != "LogGroupName.$"}), "logGroupName": group} for p in put]
+    assert sorted(asl, key=lambda f: f["filterName"]) == sorted(
+        prediction_metric_filters(group), key=lambda f: f["filterName"]
+    )
+    assert all(p["LogGroupName.$"] == "$.deploy.log_group" for p in put)

@@ -73,7 +73,9 @@ _SERVICE_RESOURCE = re.compile(
     r"^arn:aws:states:::(?:aws-sdk:)?(?P<service>[a-z0-9]+):(?P<action>\w+)(?P<sync>\.sync)?$"
 )
 #: botocore service name -> the prefix Step Functions gives its errors.
-_ERROR_PREFIX = {"sagemaker": "SageMaker", "cloudwatch": "CloudWatch"}
+_ERROR_PREFIX = {"sagemaker": "SageMaker", "cloudwatch": "CloudWatch", "logs": "CloudWatchLogs"}
+#: Step Functions' aws-sdk service name -> botocore's, where they differ.
+_BOTO_SERVICE = {"cloudwatchlogs": "logs"}
 #: ``.sync`` returns the job's Describe* answer, not the Create* one.
 _SYNC_DESCRIBE = {"CreateTrainingJob": "DescribeTrainingJob", "CreateProcessingJob": "DescribeProcessingJob"}
 _PATH_IN_TEXT = re.compile(r"\$\$?(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*")
@@ -399,7 +401,7 @@ def service_operation(resource: str) -> tuple[str, str, str] | None:
     action = match.group("action")
     operation = action[0].upper() + action[1:]
     answer = _SYNC_DESCRIBE.get(operation, operation) if match.group("sync") else operation
-    return match.group("service"), operation, answer
+    return _BOTO_SERVICE.get(match.group("service"), match.group("service")), operation, answer
 
 
 def shape_at(shape: Shape, segments: list[str | int]) -> Shape | None:
@@ -416,15 +418,20 @@ def shape_at(shape: Shape, segments: list[str | int]) -> Shape | None:
 
 
 def request_key_problems(template_value: Any, shape: Shape, where: str) -> list[str]:
-    """Every key of a service task's Parameters is a member of the API request's shape."""
+    """Every key of a service task's Parameters is a member of the API request's shape.
+
+    Step Functions' SDK integrations name parameters in PascalCase even where the API's members are
+    camelCase (CloudWatch Logs' ``logGroupName`` is ``LogGroupName``), so both spellings are members.
+    """
     problems: list[str] = []
     if isinstance(template_value, Mapping) and isinstance(shape, StructureShape):
+        members = {**{m[0].upper() + m[1:]: m for m in shape.members}, **{m: m for m in shape.members}}
         for key, value in template_value.items():
             name = key.removesuffix(".$")
-            if name not in shape.members:
+            if name not in members:
                 problems.append(f"{where}: {name!r} is not a member of {shape.name}")
             elif not key.endswith(".$"):
-                problems += request_key_problems(value, shape.members[name], f"{where}.{name}")
+                problems += request_key_problems(value, shape.members[members[name]], f"{where}.{name}")
     elif isinstance(template_value, list) and isinstance(shape, ListShape):
         for index, item in enumerate(template_value):
             problems += request_key_problems(item, shape.member, f"{where}[{index}]")

@@ -67,10 +67,16 @@ class _Model(BaseModel):
 
 
 class DeploySettings(_Model):
-    """Built by Record Request from the model's endpoint and the template's rollout timing."""
+    """Built by Record Request from the model's endpoint (and its log group) and the template's fleet size
+    and rollout settings."""
 
     endpoint_name: str
+    log_group: str
+    instance_count: int
+    traffic_shift_type: str
     canary_percent: int
+    linear_step_percent: int
+    min_rows: int
     bake_seconds: int
     termination_wait_seconds: int
     poll_seconds: int

@@ -12,12 +12,15 @@ directory, read from the stack :class:`~governed_mlops_local.aws_stack.StackReso
 - what production serves: SageMaker DescribeEndpoint / DescribeEndpointConfig, with model versions
   from the registry's lineage table (the deployment names the model ``<execution>-model``);
 - the failed state's logs: CloudWatch Logs of the failed Lambda function (its ``LoggingConfig``
-  log group). How a run's lines are matched: FilterLogEvents with the execution name as a quoted
-  term between the run's start and end, keeping the Powertools JSON records whose ``correlation_id``
-  *is* the execution name (the handlers set it from the event); then, for the invocations those
-  records came from (their ``function_request_id``), the lines that carry that request id — Lambda's
-  START/END/REPORT lines and an unhandled exception's record. A line that names neither (a library
-  printing to stdout) is not matched;
+  log group). How a run's lines are matched, between the run's start and five minutes after its end
+  (FilterLogEvents, quoted terms): the anchors are the Powertools JSON records whose ``correlation_id``
+  *is* the execution name (the handlers set it from the event), and the lines holding the failure's
+  message (its first 80 characters: Lambda's record of the unhandled exception; a handler that fails
+  before it logs leaves no other trace of the run). Each anchor's invocation is then shown whole: in
+  its log stream (one execution environment, which runs one request at a time) every line from the
+  invocation's ``START RequestId`` to its ``REPORT RequestId``. Not matched: an invocation of this
+  run that neither logged with the correlation id nor failed with the message (an earlier, retried
+  attempt that failed differently), and anything after the grace period;
 - the files the run produced: ``runs/<name>/`` in the artifacts bucket (``s3://`` URIs with the version).
 
 Task tokens never reach the view: the history comes through
@@ -224,13 +227,22 @@ class AwsIncidentSources:
         group = (configuration.get("LoggingConfig") or {}).get("LogGroup")
         return str(group or f"/aws/lambda/{configuration['FunctionName']}")
 
-    def _filter(self, group: str, term: str, start: int | None, end: int | None) -> list[dict[str, Any]]:
-        window = {k: v for k, v in (("startTime", start), ("endTime", end)) if v is not None}
-        pages = (
-            self._client("logs")
-            .get_paginator("filter_log_events")
-            .paginate(logGroupName=group, filterPattern=json.dumps(term), **window)
-        )
+    def _filter(
+        self,
+        group: str,
+        term: str | None,
+        start: int | None,
+        end: int | None,
+        stream: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """FilterLogEvents of ``group`` (one ``stream`` if given) between ``start`` and ``end`` (ms) whose message
+        contains ``term`` (a quoted term: the exact phrase); every event of the window when ``term`` is None."""
+        arguments: dict[str, Any] = {k: v for k, v in (("startTime", start), ("endTime", end)) if v is not None}
+        if term is not None:
+            arguments["filterPattern"] = json.dumps(term, ensure_ascii=False)
+        if stream is not None:
+            arguments["logStreamNames"] = [stream]
+        pages = self._client("logs").get_paginator("filter_log_events").paginate(logGroupName=group, **arguments)
         try:
             return [event for page in pages for event in page.get("events", [])]
         except ClientError as exc:
@@ -238,11 +250,35 @@ class AwsIncidentSources:
                 return []
             raise
 
+    def _invocation(self, group: str, stream: str, at: int, request: str | None) -> list[tuple[int, str]]:
+        """Every line of the invocation that wrote a line at ``at`` in ``stream``: from its ``START`` line to its
+        ``REPORT`` line (a stream is one execution environment, which runs one request at a time)."""
+        if request is None:
+            starts = self._filter(group, "START RequestId: ", None, at, stream)
+            if not starts:
+                return []
+            request = str(starts[-1]["message"]).split("RequestId: ", 1)[1].split()[0]
+        framing = self._filter(group, request, None, None, stream)
+        begin = [int(e["timestamp"]) for e in framing if str(e["message"]).startswith("START RequestId: ")]
+        finish = [int(e["timestamp"]) for e in framing if str(e["message"]).startswith("REPORT RequestId: ")]
+        if not begin:
+            return [(int(e["timestamp"]), str(e["message"])) for e in framing]
+        window = self._filter(group, None, begin[0], finish[-1] if finish else None, stream)
+        lines = []
+        for event in window:
+            message = str(event["message"])
+            if message.startswith(("START RequestId: ", "END RequestId: ", "REPORT RequestId: ")) and (
+                request not in message
+            ):
+                continue  # the framing of a neighbouring invocation stamped in the same millisecond
+            lines.append((int(event["timestamp"]), message))
+        return lines
+
     def logs(
         self,
         name: str,
         resource: str | None,
-        message: str,  # noqa: ARG002 - the protocol's; CloudWatch lines are matched by run and request
+        message: str,
         state_input: str = "",  # noqa: ARG002 - the protocol's; only Lambda tasks have a log group here
         described: Mapping[str, Any] | None = None,
     ) -> list[tuple[str, tuple[str, ...]]]:
@@ -255,25 +291,30 @@ class AwsIncidentSources:
         stop = _millis(described.get("stopDate"))
         end = stop + int(LOG_GRACE.total_seconds() * 1000) if stop is not None else None
         group = self._log_group(function)
-        records: list[tuple[int, str]] = []
-        requests: list[str] = []
+        # Anchors: (stream, time, request id if known) of lines that belong to this run's invocations.
+        anchors: list[tuple[str, int, str | None]] = []
         for event in self._filter(group, name, start, end):
             record = _json(event.get("message"))
-            if str(record.get("correlation_id")) != name:
+            if str(record.get("correlation_id")) == name:
+                request = str(record.get("function_request_id") or "") or None
+                anchors.append((str(event["logStreamName"]), int(event["timestamp"]), request))
+        needle = message.split('"', 1)[0].strip()[:80]
+        if needle:
+            anchors += [
+                (str(e["logStreamName"]), int(e["timestamp"]), None) for e in self._filter(group, needle, start, end)
+            ]
+        anchors.sort(key=lambda anchor: anchor[1])
+        records: dict[tuple[int, str, str], None] = {}
+        followed: set[tuple[str, str | int]] = set()
+        for stream, at, request in anchors[-REQUESTS_FOLLOWED:]:
+            key = (stream, request or at)
+            if key in followed:
                 continue
-            records.append((int(event.get("timestamp", 0)), str(event["message"]).rstrip("\n")))
-            request = str(record.get("function_request_id") or "")
-            if request and request not in requests:
-                requests.append(request)
-        seen = {line for _, line in records}
-        for request in requests[-REQUESTS_FOLLOWED:]:
-            for event in self._filter(group, request, start, end):
-                line = str(event.get("message", "")).rstrip("\n")
-                if line not in seen:
-                    seen.add(line)
-                    records.append((int(event.get("timestamp", 0)), line))
-        records.sort(key=lambda item: item[0])
-        lines = tuple(redact_text(line) for _, line in records[-LOG_LINES:])
+            followed.add(key)
+            for timestamp, line in self._invocation(group, stream, at, request):
+                records[(timestamp, stream, line.rstrip("\n"))] = None
+        ordered = sorted(records, key=lambda item: item[0])
+        lines = tuple(redact_text(line) for _, _, line in ordered[-LOG_LINES:])
         return [(f"CloudWatch Logs {group}", lines)] if lines else []
 
     def evidence(self, name: str, cause: str) -> list[EvidenceFile]:

@@ -304,16 +304,17 @@ class ParityLambda:
         sandbox.printed.seek(0)
         sandbox.printed.truncate()
         duration = (time.monotonic() - started) * 1000
-        lines = [f"START RequestId: {request_id} Version: $LATEST"]
-        lines += [line for line in printed.splitlines() if line.strip()]
+        ended = int(time.time() * 1000)
+        begun = ended - int(duration)
+        lines = [line for line in printed.splitlines() if line.strip()]
         lines.append(f"END RequestId: {request_id}")
         report = f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tMemory Size: {function.memory_size} MB"
         lines.append(report + ("" if status == "ok" else f"\tStatus: error\tError Type: {status}"))
-        now = int(time.time() * 1000)
+        events = [{"timestamp": begun, "message": f"START RequestId: {request_id} Version: $LATEST"}]
         self._logs.put_log_events(
             logGroupName=group,
             logStreamName=stream,
-            logEvents=[{"timestamp": now, "message": line} for line in lines],
+            logEvents=events + [{"timestamp": ended, "message": line} for line in lines],
         )
 
     def invoke(self, arn_or_name: str, payload: Any) -> Any:
@@ -474,7 +475,10 @@ def _context_has_redrive_count() -> Callable[[], None]:
 
 def _stop_execution_keeps_error_and_cause() -> Callable[[], None]:
     """StopExecution's ``error`` and ``cause`` end up in the ``ExecutionAborted`` event, as Step Functions
-    records them (moto's response handler drops both; its interpreter carries them when given)."""
+    records them (moto's response handler drops both; its interpreter carries them when given), and an
+    execution waiting for a task token stops at once (moto's would wait out the state's timeout, then FAIL)."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
     from moto.stepfunctions.responses import StepFunctionResponse
 
     original = StepFunctionResponse.stop_execution
@@ -491,14 +495,30 @@ def _stop_execution_keeps_error_and_cause() -> Callable[[], None]:
         if execution is None:
             return original(response)  # its ExecutionDoesNotExist
         execution.stop(stop_date=datetime.now(UTC), error=error, cause=cause)
+        # A task waiting for its token must stop waiting too (moto's engine would wait until the state's
+        # timeout and then record the execution FAILED; Step Functions ends it ABORTED at once).
+        worker = execution.exec_worker
+        pool = getattr(getattr(worker, "env", None), "callback_pool_manager", None)
+        for endpoint in list(getattr(pool, "_pool", {}).values()):
+            endpoint.interrupt_all()
         from moto.core.responses import ActionResult
 
         return ActionResult({"stopDate": execution.stop_date})
 
     StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign,assignment]
+    # The interrupted wait then fails the task; a stopped execution stays stopped (moto's engine would
+    # let that failure replace the stop and record the execution FAILED).
+    original_set_error = Environment.set_error
+
+    def set_error(env: Environment, error: Any) -> None:
+        if not isinstance(env._program_state, ProgramStopped):
+            original_set_error(env, error)
+
+    Environment.set_error = set_error  # type: ignore[method-assign]
 
     def undo() -> None:
         StepFunctionResponse.stop_execution = original  # type: ignore[method-assign]
+        Environment.set_error = original_set_error  # type: ignore[method-assign]
 
     return undo
 

@@ -275,13 +275,18 @@ class ParityLambda:
         with (self.log_dir / f"{sandbox.function.logical_id}.log").open("a", encoding="utf-8") as file:
             previous_sink = router.sink if router else None
             log = _Tee(file, sandbox.printed)
+            # sys.stdout is the router for the invocation: pytest's output capture swaps sys.stdout between
+            # test phases, and a handler's logger binds the stream it finds when its module is imported.
+            previous_stdout = sys.stdout
             if router:
                 router.sink = log
+                sys.stdout = router
             try:
                 yield
             finally:
                 if router:
                     router.sink = previous_sink
+                    sys.stdout = previous_stdout
                 sandbox.layer_modules = {k: m for k, m in sys.modules.items() if k.split(".")[0] in _LAYER_PACKAGES}
                 for key in sandbox.layer_modules:
                     del sys.modules[key]

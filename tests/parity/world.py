@@ -299,14 +299,20 @@ def iam_checker(stack: ParityStack, policies: Callable[[str], list[tuple[str, di
 
 
 @contextmanager
-def parity_world(work_dir: Path, stack_name: str = "governed-mlops-parity") -> Iterator[World]:
-    """Deploy the stack into moto and start the services around it; everything ends with the context."""
+def parity_world(
+    work_dir: Path, stack_name: str = "governed-mlops-parity", parameters: dict[str, str] | None = None
+) -> Iterator[World]:
+    """Deploy the stack into moto and start the services around it; everything ends with the context.
+
+    ``parameters`` override :data:`PARITY_PARAMETERS` (a deployment with other parameter values)."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         # The harness (and an operator's CLI) signs with the harness's credentials, which the recorder
         # ignores; every function and service signs with its own role's.
         os.environ["AWS_ACCESS_KEY_ID"] = HARNESS_CREDENTIALS["aws_access_key_id"]
         os.environ["AWS_SECRET_ACCESS_KEY"] = HARNESS_CREDENTIALS["aws_secret_access_key"]
-        stack = deploy_parity_stack(TEMPLATE, stack_name=stack_name, parameters=PARITY_PARAMETERS)
+        stack = deploy_parity_stack(
+            TEMPLATE, stack_name=stack_name, parameters={**PARITY_PARAMETERS, **(parameters or {})}
+        )
         sns = boto3.client("sns", region_name=stack.region, **HARNESS_CREDENTIALS)
         checker = iam_checker(stack, stack.role_policy_documents)
         with CallRecorder() as recorder, ParityRuntime(stack, recorder, work_dir) as runtime:

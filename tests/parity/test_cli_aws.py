@@ -562,24 +562,29 @@ def test_history_of_the_failed_run_shows_its_cloudwatch_log_lines(deployed: Depl
     assert report.endswith("\tStatus: error\tError Type: DataValidationError")
 
 
-def test_the_ui_page_of_the_failed_run_shows_the_same_incident(deployed: Deployed, incidents: Incidents) -> None:
+def _ui_page(deployed: Deployed, name: str) -> tuple[int, str]:
+    """GET /executions/NAME from the routes `mlops ui --aws --stack S --region R` serves, on the command's server."""
     from http.client import HTTPConnection
 
     from governed_mlops_local.cli.ui import aws_routes
     from governed_mlops_local.ui.server import serve_ui
 
-    # Given the routes `mlops ui --aws --stack S --region R` serves, on the command's server
     routes = aws_routes((), stack_name=deployed.stack.name, region=deployed.stack.region, profile=None)
     server, _ = serve_ui(routes, port=0)
     try:
         connection = HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
-        connection.request("GET", f"/executions/{incidents.failed['name']}")
+        connection.request("GET", f"/executions/{name}")
         answer = connection.getresponse()
         status, page = answer.status, answer.read().decode()
         connection.close()
     finally:
         server.shutdown()
         server.server_close()
+    return status, page
+
+
+def test_the_ui_page_of_the_failed_run_shows_the_same_incident(deployed: Deployed, incidents: Incidents) -> None:
+    status, page = _ui_page(deployed, incidents.failed["name"])
 
     assert status == 200
     cause = json.loads(incidents.failed["cause"])["errorMessage"]
@@ -707,3 +712,17 @@ def test_history_of_the_abandoned_run_says_so_and_never_shows_a_task_token(
     # The waiting task's parameters held the token AWS issued: neither output shows any token
     assert tokens
     assert not [t for t in tokens if t in text.output or t in as_json.output]
+
+
+def test_the_ui_page_of_the_abandoned_run_says_why_and_never_shows_a_task_token(
+    deployed: Deployed, abandoned: AbandonedRun
+) -> None:
+    tokens = _approval_tokens(deployed)
+
+    status, page = _ui_page(deployed, abandoned.name)
+
+    assert status == 200
+    assert html.escape(abandoned.reason) in page
+    assert html.escape(OUTCOME_LABELS["human_decision"]) in page
+    assert tokens
+    assert not [t for t in tokens if t in page]

@@ -26,6 +26,7 @@ from governed_mlops.domain.outcomes import OUTCOME_LABELS, Outcome, classify
 from governed_mlops_local.ui.history_view import describe_failure, event_details, parse_time
 
 __all__ = [
+    "CommandTarget",
     "Difference",
     "Incident",
     "MetricRow",
@@ -100,6 +101,41 @@ _MEANINGS: dict[str, str] = {
 }
 
 ActionKind = Literal["redrive", "fix-then-redrive", "new-data", "new-run", "abandon", "none"]
+
+
+@dataclass(frozen=True)
+class CommandTarget:
+    """Where the printed next-action commands act: the local runtime (``stack`` None) or a deployed stack.
+
+    For a stack, every ``mlops`` command carries ``--aws --stack S`` (and ``--region R`` when the view was
+    read with one), and a new dataset is uploaded with the AWS CLI to the data bucket the run read (there
+    is no ``mlops upload --aws``: the upload's own ``Object Created`` event starts the run in the stack).
+    """
+
+    stack: str | None = None
+    region: str | None = None
+
+    def mlops(self, *words: str) -> str:
+        """``mlops WORDS`` for this target (``words`` already quoted where they need it)."""
+        command = "mlops " + " ".join(words)
+        if self.stack is None:
+            return command
+        command += f" --aws --stack {shlex.quote(self.stack)}"
+        return command + (f" --region {shlex.quote(self.region)}" if self.region else "")
+
+    def upload(self, file: str, model: str | None, data: Mapping[str, Any]) -> str:
+        """The command that uploads ``file`` as the model's dataset (the upload starts a run)."""
+        key = data.get("key")
+        if self.stack is None:
+            target = f" --model {shlex.quote(model)}" if model else ""
+            return f"mlops upload {file}{target}" + (f" --key {shlex.quote(str(key))}" if key else "")
+        bucket = data.get("bucket") or "DATA_BUCKET"
+        key = key or f"datasets/{model or 'MODEL'}/{file}"
+        region = f" --region {shlex.quote(self.region)}" if self.region else ""
+        return f"aws s3 cp {file} {shlex.quote(f's3://{bucket}/{key}')}{region}"
+
+
+LOCAL_COMMANDS = CommandTarget()
 
 
 # -- what the sources hand in ---------------------------------------------------------------------
@@ -349,15 +385,15 @@ def compare_runs(current: RunFacts, baseline: RunFacts | None) -> tuple[Differen
     )
 
 
-def _new_run(trigger: Trigger, model: str | None, data_key: str | None) -> str:
+def _new_run(trigger: Trigger, model: str | None, data: Mapping[str, Any], commands: CommandTarget) -> str:
     """The command that starts a fresh run of the model the way this one was started."""
     if trigger.kind == "code-push":
+        if commands.stack is not None:
+            return "git push origin main   # the fix, committed: the push starts a run in the stack"
         return "git push origin main   # the fix, committed; or: mlops trigger events/codecommit_push.json"
-    if trigger.kind == "drift":
+    if trigger.kind == "drift" and commands.stack is None:
         return "mlops monitor run" + (f" --model {shlex.quote(model)}" if model else "")
-    target = f" --model {shlex.quote(model)}" if model else ""
-    key = f" --key {shlex.quote(data_key)}" if data_key else ""
-    return f"mlops upload DATA.csv{target}{key}"
+    return commands.upload("DATA.csv", model, data)
 
 
 def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its own next actions
@@ -368,6 +404,8 @@ def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its 
     trigger: Trigger | None = None,
     model: str | None = None,
     data_key: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    commands: CommandTarget = LOCAL_COMMANDS,
 ) -> list[NextAction]:
     """What to do about the run, first the action that fixes it, each with a command to copy.
 
@@ -377,6 +415,7 @@ def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its 
     trigger = trigger or Trigger("unknown", "")
     outcome = classify(status, error)
     run = shlex.quote(name)
+    data = dict(data or {}) | ({"key": data_key} if data_key else {})
     if status == "SUCCEEDED" or outcome == "running":
         return []
     if status == "ABORTED" and error == "Abandoned":
@@ -388,7 +427,7 @@ def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its 
                 "Retry from the failed state",
                 "The failure came from the service or the machine, not from the run's inputs: running the state "
                 "again can pass. The states that finished are not run again.",
-                f"mlops redrive {run}",
+                commands.mlops("redrive", run),
             )
         ]
         if status == "INTERRUPTED":
@@ -397,7 +436,7 @@ def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its 
                     "abandon",
                     "Or close it for good",
                     "If this run should not continue (e.g. a newer run replaces it).",
-                    f'mlops abandon {run} --reason "WHY"',
+                    commands.mlops("abandon", run, '--reason "WHY"'),
                 )
             )
         return actions
@@ -408,7 +447,7 @@ def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its 
                 "No retry: the gate did its job",
                 "The model owners were notified. A retry would refuse the same model; to change the outcome, "
                 "improve the data, features or configuration and start a new run.",
-                _new_run(trigger, model, data_key),
+                _new_run(trigger, model, data, commands),
             )
         ]
     if outcome == "human_decision":
@@ -417,7 +456,7 @@ def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its 
                 "new-run",
                 "No retry: a person decided",
                 "The decision stands. If it should be revisited, start a new run and ask the approvers again.",
-                _new_run(trigger, model, data_key),
+                _new_run(trigger, model, data, commands),
             )
         ]
     if (error or "") in _BAD_DATA:
@@ -427,9 +466,7 @@ def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its 
                 "Upload a corrected file",
                 "A retry reads the same file version and fails the same way (so no redrive). Fix the file and "
                 "upload it under the same key: the upload starts a new run.",
-                "mlops upload CORRECTED.csv"
-                + (f" --model {shlex.quote(model)}" if model else "")
-                + (f" --key {shlex.quote(data_key)}" if data_key else ""),
+                commands.upload("CORRECTED.csv", model, data),
             )
         ]
     if (error or "") in _BAD_CONFIG:
@@ -440,7 +477,7 @@ def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its 
                 "The run's input pins the configuration version it read, so a retry fails the same way. Fix "
                 + (f"models/{model}/config.yaml" if model else "the model's config.yaml")
                 + " and start a new run.",
-                _new_run(trigger, model, data_key),
+                _new_run(trigger, model, data, commands),
             )
         ]
     return [
@@ -449,7 +486,7 @@ def next_actions(  # noqa: PLR0911 - one return per failure kind, each with its 
             "Fix the cause, then retry from the failed state",
             "The failed state's code raised an error (a bug or an unexpected input; see its input and logs "
             "below). Once the fix is in place, a retry runs the state again with the fixed code.",
-            f"mlops redrive {run}",
+            commands.mlops("redrive", run),
         )
     ]
 
@@ -507,6 +544,7 @@ def build_incident(
     current: RunFacts | None = None,
     baseline: RunFacts | None = None,
     serving: Serving | None = None,
+    commands: CommandTarget = LOCAL_COMMANDS,
 ) -> Incident | None:
     """The incident of an execution that did not succeed (None for a succeeded or running one).
 
@@ -524,12 +562,15 @@ def build_incident(
         execution_input = {}
     model_spec = execution_input.get("model") or {}
     model = model_spec.get("name") if isinstance(model_spec, dict) else None
-    data_key = (execution_input.get("data") or {}).get("key")
+    data = execution_input.get("data") or {}
+    data = data if isinstance(data, dict) else {}
     trigger = trigger_of(execution_input)
     name = str(described.get("name", ""))
     current = current or RunFacts(name)
     outcome = classify(failure.status, failure.error)
-    actions = next_actions(name, failure.status, failure.error, trigger=trigger, model=model, data_key=data_key)
+    actions = next_actions(
+        name, failure.status, failure.error, trigger=trigger, model=model, data=data, commands=commands
+    )
     return Incident(
         name=name,
         status=failure.status,

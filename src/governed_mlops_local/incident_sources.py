@@ -23,9 +23,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from governed_mlops_local.incident import Incident, RunFacts, Serving, build_incident, evaluation_metrics
+from governed_mlops_local.incident import (
+    LOCAL_COMMANDS,
+    CommandTarget,
+    Incident,
+    RunFacts,
+    Serving,
+    build_incident,
+    evaluation_metrics,
+)
 
 #: Log lines shown per source (the newest); the files hold everything.
 LOG_LINES = 40
@@ -42,7 +50,8 @@ class EvidenceFile:
     named in the cause) its content to show inline."""
 
     key: str
-    path: Path
+    #: Where a person finds it: a path on disk locally, ``s3://bucket/key?versionId=...`` in AWS.
+    path: Path | str
     inline: str | None = None
 
 
@@ -115,12 +124,79 @@ def _json(text: str | bytes | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+class IncidentSource(Protocol):
+    """Where one execution environment keeps an incident's facts: a local data directory
+    (:class:`LocalIncidentSources`) or a deployed stack
+    (:class:`governed_mlops_local.aws_incident_sources.AwsIncidentSources`). :func:`incident_view`
+    builds the same :class:`IncidentView` from either."""
+
+    #: How the next-action commands reach the run (``--aws --stack S`` for a stack).
+    commands: CommandTarget
+
+    def last_success(self, model: str, before: str) -> Mapping[str, Any] | None:
+        """DescribeExecution of ``model``'s newest successful run started before ``before`` (ISO), or None."""
+        ...
+
+    def run_facts(self, described: Mapping[str, Any]) -> RunFacts:
+        """Data, code, configuration and metrics of one run."""
+        ...
+
+    def serving(self, endpoint: str) -> Serving | None:
+        """What ``endpoint`` serves now; None if it does not exist."""
+        ...
+
+    def logs(
+        self,
+        name: str,
+        resource: str | None,
+        message: str,
+        state_input: str = "",
+        described: Mapping[str, Any] | None = None,
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        """(source, lines) of the failed state's code for this run."""
+        ...
+
+    def evidence(self, name: str, cause: str) -> list[EvidenceFile]:
+        """The files the run wrote; the report the cause names first, inline."""
+        ...
+
+
+def incident_view(
+    source: IncidentSource,
+    described: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]],
+    definition: Mapping[str, Any] | None = None,
+) -> IncidentView | None:
+    """The incident of ``described`` with its logs and evidence, read from ``source``; None when it did not fail."""
+    execution_input = _json(described.get("input"))
+    model_spec = execution_input.get("model") or {}
+    model = model_spec.get("name") if isinstance(model_spec, dict) else None
+    baseline_described = source.last_success(str(model), str(described.get("startDate") or "")) if model else None
+    endpoint = str(model_spec.get("endpoint_name") or "") if isinstance(model_spec, dict) else ""
+    incident = build_incident(
+        described,
+        events,
+        definition,
+        current=source.run_facts(described),
+        baseline=source.run_facts(baseline_described) if baseline_described else None,
+        serving=source.serving(endpoint),
+        commands=source.commands,
+    )
+    if incident is None:
+        return None
+    name = incident.name
+    logs = source.logs(name, incident.state_io.resource, incident.message, incident.state_io.input or "", described)
+    return IncidentView(incident, tuple(logs), tuple(source.evidence(name, str(described.get("cause") or ""))))
+
+
 class LocalIncidentSources:
     """Builds :class:`IncidentView` for executions of one data directory.
 
     ``store`` is the data directory's :class:`~governed_mlops_local.executions.ExecutionStore` (or
     anything with ``list_executions`` and ``describe``).
     """
+
+    commands = LOCAL_COMMANDS
 
     def __init__(self, data_dir: Path, store: Any) -> None:
         self._data_dir = data_dir
@@ -133,28 +209,10 @@ class LocalIncidentSources:
         definition: Mapping[str, Any] | None = None,
     ) -> IncidentView | None:
         """The incident of ``described`` with its logs and evidence; None when it did not fail."""
-        execution_input = _json(described.get("input"))
-        model = (execution_input.get("model") or {}).get("name")
-        baseline_described = self._last_success(str(model), str(described.get("startDate") or "")) if model else None
-        incident = build_incident(
-            described,
-            events,
-            definition,
-            current=self.run_facts(described),
-            baseline=self.run_facts(baseline_described) if baseline_described else None,
-            serving=self.serving(str((execution_input.get("model") or {}).get("endpoint_name") or "")),
-        )
-        if incident is None:
-            return None
-        name = incident.name
-        return IncidentView(
-            incident,
-            tuple(self.logs(name, incident.state_io.resource, incident.message, incident.state_io.input or "")),
-            tuple(self.evidence(name, str(described.get("cause") or ""))),
-        )
+        return incident_view(self, described, events, definition)
 
     # -- runs --------------------------------------------------------------------------------------
-    def _last_success(self, model: str, before: str) -> dict[str, Any] | None:
+    def last_success(self, model: str, before: str) -> dict[str, Any] | None:
         for row in self._store.list_executions():  # newest first
             if row.get("model") == model and row.get("status") == "SUCCEEDED" and str(row.get("startDate")) < before:
                 described: dict[str, Any] = self._store.describe(row["executionArn"])
@@ -242,7 +300,12 @@ class LocalIncidentSources:
 
     # -- logs and evidence -------------------------------------------------------------------------
     def logs(
-        self, name: str, resource: str | None, message: str, state_input: str = ""
+        self,
+        name: str,
+        resource: str | None,
+        message: str,
+        state_input: str = "",
+        described: Mapping[str, Any] | None = None,  # noqa: ARG002 - the protocol's; log files are read whole
     ) -> list[tuple[str, tuple[str, ...]]]:
         """(source, lines) of the failed state: its function's log lines of this run, the traceback of
         its exception, and the SageMaker job logs of this run."""

@@ -10,6 +10,10 @@ services that act on it, each with exactly the identity AWS would use:
   is its own sandbox, as in AWS: its own import of the layer package (module-level caches and
   boto3 clients are never shared between functions) and its own environment; invocations run one
   at a time because ``os.environ`` is process-wide.
+  What a handler prints (Powertools' JSON records, an unhandled exception) goes to the function's
+  CloudWatch Logs group (its ``LoggingConfig.LogGroup``, which GetFunctionConfiguration answers as
+  Lambda does), framed by Lambda's ``START``/``END``/``REPORT`` lines with the request id, in one log
+  stream per sandbox (an execution environment runs one request at a time), as Lambda writes it.
 * **EventBridge**: an event goes through every rule of the stack (patterns from moto's events
   backend, matched with moto's pattern matcher) and is delivered to the rule's targets, after
   checking the target function's resource policy admits ``events.amazonaws.com`` from that rule.
@@ -177,6 +181,22 @@ class _Sandbox:
     environment: dict[str, str]
     module: ModuleType | None = None
     layer_modules: dict[str, ModuleType] = field(default_factory=dict)
+    #: What the current invocation printed (delivered to CloudWatch Logs when it ends).
+    printed: io.StringIO = field(default_factory=io.StringIO)
+
+
+class _Tee(io.TextIOBase):
+    """The function's log file and the invocation's buffer."""
+
+    def __init__(self, file: TextIO, buffer: io.StringIO) -> None:
+        self._file, self._buffer = file, buffer
+
+    def write(self, text: str) -> int:
+        self._buffer.write(text)
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        self._file.flush()
 
 
 class ParityLambda:
@@ -193,6 +213,9 @@ class ParityLambda:
         self._template_keys = {k for f in stack.functions.values() for k in f.environment}
         self.invocations: list[tuple[str, str]] = []
         self._router: _LogRouter | None = None
+        self._log_groups = function_log_groups(stack)
+        self._logs = boto3.client("logs", region_name=stack.region, **HARNESS_CREDENTIALS)
+        self._streams: dict[str, str] = {}
 
     def function(self, arn_or_name: str) -> DeployedFunction:
         key = arn_or_name.split(":$LATEST")[0]
@@ -250,15 +273,21 @@ class ParityLambda:
         )
         self.log_dir.mkdir(parents=True, exist_ok=True)
         router = self._router
-        with (self.log_dir / f"{sandbox.function.logical_id}.log").open("a", encoding="utf-8") as log:
+        with (self.log_dir / f"{sandbox.function.logical_id}.log").open("a", encoding="utf-8") as file:
             previous_sink = router.sink if router else None
+            log = _Tee(file, sandbox.printed)
+            # sys.stdout is the router for the invocation: pytest's output capture swaps sys.stdout between
+            # test phases, and a handler's logger binds the stream it finds when its module is imported.
+            previous_stdout = sys.stdout
             if router:
                 router.sink = log
+                sys.stdout = router
             try:
                 yield
             finally:
                 if router:
                     router.sink = previous_sink
+                    sys.stdout = previous_stdout
                 sandbox.layer_modules = {k: m for k, m in sys.modules.items() if k.split(".")[0] in _LAYER_PACKAGES}
                 for key in sandbox.layer_modules:
                     del sys.modules[key]
@@ -266,30 +295,71 @@ class ParityLambda:
                 _THREAD.session = previous_session
                 os.environ = process_environ  # noqa: B003 - the process mapping back
 
+    def _deliver_logs(self, sandbox: _Sandbox, request_id: str, started: float, status: str) -> None:
+        """The invocation's lines into the function's log group, as Lambda writes them (see the module docstring)."""
+        function = sandbox.function
+        group = self._log_groups[function.name]
+        stream = self._streams.get(function.logical_id)
+        if stream is None:
+            with contextlib.suppress(self._logs.exceptions.ResourceAlreadyExistsException):
+                self._logs.create_log_group(logGroupName=group)  # the template's group exists: nothing to do
+            stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+            self._logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            self._streams[function.logical_id] = stream
+        printed = sandbox.printed.getvalue()
+        sandbox.printed.seek(0)
+        sandbox.printed.truncate()
+        duration = (time.monotonic() - started) * 1000
+        ended = int(time.time() * 1000)
+        begun = ended - int(duration)
+        lines = [line for line in printed.splitlines() if line.strip()]
+        lines.append(f"END RequestId: {request_id}")
+        report = f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tMemory Size: {function.memory_size} MB"
+        lines.append(report + ("" if status == "ok" else f"\tStatus: error\tError Type: {status}"))
+        events = [{"timestamp": begun, "message": f"START RequestId: {request_id} Version: $LATEST"}]
+        self._logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=events + [{"timestamp": ended, "message": line} for line in lines],
+        )
+
     def invoke(self, arn_or_name: str, payload: Any) -> Any:
         """Run the handler; raises :class:`InvocationError` with the exception's class name."""
         function = self.function(arn_or_name)
         with self._lock:
             sandbox = self._sandbox(function)
-            with self._inside(sandbox):
-                try:
-                    if sandbox.module is None:
-                        sandbox.module = _import_handler(function)
-                    handler = getattr(sandbox.module, function.handler.rpartition(".")[2])
-                    context = LambdaContext(
-                        function_name=function.name,
-                        invoked_function_arn=function.arn,
-                        memory_limit_in_mb=function.memory_size,
-                        log_group_name=f"/aws/lambda/{function.name}",
-                        deadline=time.monotonic() + function.timeout,
-                    )
-                    result = handler(json.loads(json.dumps(payload)), context)
-                except Exception as exc:
-                    self.invocations.append((function.logical_id, type(exc).__name__))
-                    print(f"[ERROR] {type(exc).__name__}: {exc}")
-                    raise InvocationError(type(exc).__name__, str(exc)) from exc
-            self.invocations.append((function.logical_id, "ok"))
-            return json.loads(json.dumps(result))
+            request_id = str(uuid.uuid4())
+            started = time.monotonic()
+            status = "ok"
+            try:
+                return self._invoke(sandbox, function, payload, request_id)
+            except InvocationError as exc:
+                status = exc.error_type
+                raise
+            finally:
+                self._deliver_logs(sandbox, request_id, started, status)
+
+    def _invoke(self, sandbox: _Sandbox, function: DeployedFunction, payload: Any, request_id: str) -> Any:
+        with self._inside(sandbox):
+            try:
+                if sandbox.module is None:
+                    sandbox.module = _import_handler(function)
+                handler = getattr(sandbox.module, function.handler.rpartition(".")[2])
+                context = LambdaContext(
+                    function_name=function.name,
+                    invoked_function_arn=function.arn,
+                    memory_limit_in_mb=function.memory_size,
+                    aws_request_id=request_id,
+                    log_group_name=self._log_groups[function.name],
+                    deadline=time.monotonic() + function.timeout,
+                )
+                result = handler(json.loads(json.dumps(payload)), context)
+            except Exception as exc:
+                self.invocations.append((function.logical_id, type(exc).__name__))
+                print(f"[ERROR] {type(exc).__name__}: {exc}")
+                raise InvocationError(type(exc).__name__, str(exc)) from exc
+        self.invocations.append((function.logical_id, "ok"))
+        return json.loads(json.dumps(result))
 
     def log_text(self, logical_id: str) -> str:
         path = self.log_dir / f"{logical_id}.log"
@@ -405,6 +475,90 @@ def _context_has_redrive_count() -> Callable[[], None]:
 
     def undo() -> None:
         ExecutionWorker._get_evaluation_environment = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _stop_execution_keeps_error_and_cause() -> Callable[[], None]:
+    """StopExecution's ``error`` and ``cause`` end up in the ``ExecutionAborted`` event, as Step Functions
+    records them (moto's response handler drops both; its interpreter carries them when given), and an
+    execution waiting for a task token stops at once (moto's would wait out the state's timeout, then FAIL)."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.stop_execution
+
+    def stop_execution(response: StepFunctionResponse) -> Any:
+        arn = response._get_param("executionArn")
+        error, cause = response._get_param("error"), response._get_param("cause")
+        if error is None and cause is None:
+            return original(response)
+        backend = response.stepfunction_backend
+        backend._validate_execution_arn(arn)
+        machine = backend._get_state_machine_for_execution(arn)
+        execution = next((e for e in machine.executions if e.execution_arn == arn), None)
+        if execution is None:
+            return original(response)  # its ExecutionDoesNotExist
+        execution.stop(stop_date=datetime.now(UTC), error=error, cause=cause)
+        # A task waiting for its token must stop waiting too (moto's engine would wait until the state's
+        # timeout and then record the execution FAILED; Step Functions ends it ABORTED at once).
+        worker = execution.exec_worker
+        pool = getattr(getattr(worker, "env", None), "callback_pool_manager", None)
+        for endpoint in list(getattr(pool, "_pool", {}).values()):
+            endpoint.interrupt_all()
+        from moto.core.responses import ActionResult
+
+        return ActionResult({"stopDate": execution.stop_date})
+
+    StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign,assignment]
+    # The interrupted wait then fails the task; a stopped execution stays stopped (moto's engine would
+    # let that failure replace the stop and record the execution FAILED).
+    original_set_error = Environment.set_error
+
+    def set_error(env: Environment, error: Any) -> None:
+        if not isinstance(env._program_state, ProgramStopped):
+            original_set_error(env, error)
+
+    Environment.set_error = set_error  # type: ignore[method-assign]
+
+    def undo() -> None:
+        StepFunctionResponse.stop_execution = original  # type: ignore[method-assign]
+        Environment.set_error = original_set_error  # type: ignore[method-assign]
+
+    return undo
+
+
+def function_log_groups(stack: ParityStack) -> dict[str, str]:
+    """Function name → the log group its template ``LoggingConfig`` names (Lambda's default without one)."""
+    groups = {}
+    for logical_id, function in stack.functions.items():
+        properties = stack.template["Resources"][logical_id].get("Properties", {})
+        group = (properties.get("LoggingConfig") or {}).get("LogGroup")
+        if isinstance(group, dict) and "Ref" in group:
+            group = stack.ref(group["Ref"])
+        groups[function.name] = group if isinstance(group, str) else f"/aws/lambda/{function.name}"
+    return groups
+
+
+def _function_configuration_has_logging_config(groups: dict[str, str]) -> Callable[[], None]:
+    """GetFunctionConfiguration answers ``LoggingConfig`` as Lambda does (moto's Lambda discards it; the
+    stack's deployment checks the property on the template instead)."""
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction.get_configuration
+
+    def get_configuration(function: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
+        config = original(function, on_create)
+        group = groups.get(str(config.get("FunctionName")))
+        if group is not None:
+            config["LoggingConfig"] = {"LogFormat": "Text", "LogGroup": group}
+        return config
+
+    LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
+
+    def undo() -> None:
+        LambdaFunction.get_configuration = original  # type: ignore[method-assign]
 
     return undo
 
@@ -900,6 +1054,8 @@ class ParityRuntime:
         # moto's StartExecution refuses the alias ARN the trigger starts (AWS runs the version it points to).
         self._stack.callback(install_qualified_start_execution())
         self._stack.callback(_sdk_errors_named_as_aws_names_them())
+        self._stack.callback(_stop_execution_keeps_error_and_cause())
+        self._stack.callback(_function_configuration_has_logging_config(function_log_groups(self.stack)))
         self._stack.enter_context(self.functions.installed())
         self._stack.enter_context(self.bus.receiving_put_events())
         self._stack.enter_context(self.sagemaker.installed())

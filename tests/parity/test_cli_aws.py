@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import html
 import io
 import json
 import random
@@ -28,10 +29,12 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
+from governed_mlops.domain.outcomes import OUTCOME_LABELS
 from governed_mlops_local.cli import main
 from governed_mlops_ml.serving import ServingModel
+from tests.dataset_variants import reexported
 from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack
-from tests.parity.world import MODEL, World, deployed_model, parity_world
+from tests.parity.world import GERMAN_CREDIT, MODEL, World, deployed_model, parity_world
 
 pytestmark = pytest.mark.parity
 
@@ -462,3 +465,264 @@ def test_the_stack_name_defaults_from_the_environment(deployed: Deployed, monkey
 
     assert result.exit_code == 0, result.output
     assert deployed.model_version in result.stdout
+
+
+# -- on-call: the incident view and abandon --------------------------------------------------------
+BROKEN_CSV = b"1,2,3\n4,5,6\n"  # no header row: Validate Data refuses it
+
+
+@dataclass
+class Incidents:
+    #: DescribeExecution of a run that failed at Validate Data on a broken upload.
+    failed: dict[str, Any]
+    #: The broken dataset's S3 pointer as the run pinned it.
+    data: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def incidents(deployed: Deployed) -> Incidents:
+    """After the deployed run: a dataset without a header row is uploaded; its run fails at Validate Data."""
+    world = deployed.world
+    key = world.data_key("broken.csv")
+    try:
+        deliveries = world.runtime.upload(world.data_bucket, key, BROKEN_CSV, requester=world.stack.account_id)
+        assert [(d.target, d.error_type) for d in deliveries] == [("TriggerFunction", None)], deliveries
+        failed = world.runtime.wait(str(deliveries[0].result["runs"][0]["execution_arn"]))
+    finally:
+        world.remove_object(world.data_bucket, key)  # later runs train on the newest good dataset
+    assert (failed["status"], failed.get("error")) == ("FAILED", "DataValidationError"), failed
+    return Incidents(failed, json.loads(failed["input"])["data"])
+
+
+def _approval_tokens(deployed: Deployed) -> list[str]:
+    return [item["task_token"]["S"] for item in _approval_items(deployed)]
+
+
+def test_history_of_a_run_failed_on_bad_data_shows_the_incident(deployed: Deployed, incidents: Incidents) -> None:
+    name = incidents.failed["name"]
+
+    result = deployed.mlops("history", name)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{name}  FAILED"
+    assert lines[1:4] == [
+        "FAILED in state: Validate Data",
+        "error: DataValidationError",
+        f"cause: {json.loads(incidents.failed['cause'])['errorMessage']}",
+    ]
+    assert f"outcome: {OUTCOME_LABELS['fault']}" in lines
+    # The next action is a corrected upload to the bucket and key the run read, as the AWS CLI does it
+    data = incidents.data
+    (action,) = [line for line in lines if line.startswith("next action: ")]
+    assert action.startswith("next action: Upload a corrected file.")
+    command = lines[lines.index(action) + 1].strip()
+    assert command == f"aws s3 cp CORRECTED.csv s3://{data['bucket']}/{data['key']} --region {deployed.stack.region}"
+    assert "mlops redrive" not in result.stdout
+
+
+def test_history_of_the_failed_run_compares_it_with_the_last_success_and_production(
+    deployed: Deployed, incidents: Incidents
+) -> None:
+    result = deployed.mlops("history", incidents.failed["name"])
+
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    # Production: the endpoint serves the version the deployed run registered
+    assert f"production: endpoint {MODEL} (InService) serves {deployed.model_version} (AllTraffic 100%)" in text
+    # The trigger: a data arrival of the broken file's version
+    assert f"trigger: {deployed.stack.account_id} uploaded {incidents.data['key']}" in text
+    # The last success is the deployed run, which trained on another dataset
+    assert f"since last success ({deployed.execution['name']}, started " in text
+    (data_line,) = [line for line in text.splitlines() if line.startswith("  data ")]
+    assert "changed" in data_line
+    assert "different dataset" in data_line
+
+
+def test_history_of_the_failed_run_shows_its_cloudwatch_log_lines(deployed: Deployed, incidents: Incidents) -> None:
+    name = incidents.failed["name"]
+    group = deployed.stack.ref("ValidateDataLogGroup")
+
+    result = deployed.mlops("history", name)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    (header,) = [line for line in lines if line.startswith("logs (")]
+    assert header.startswith(f"logs (CloudWatch Logs {group}, last ")
+    shown = [line.strip() for line in lines[lines.index(header) + 1 : lines.index(header) + 9]]
+    # Validate Data failed before it logged anything: the run's invocation is found by the failure's
+    # message (Lambda's record of the unhandled exception) and shown whole, START to REPORT
+    message = json.loads(incidents.failed["cause"])["errorMessage"]
+    (start,) = [line for line in shown if line.startswith("START RequestId: ")]
+    request = start.split()[2]
+    assert f"[ERROR] DataValidationError: {message}"[:200] in [line[:200] for line in shown]
+    assert f"END RequestId: {request}" in shown
+    (report,) = [line for line in shown if line.startswith("REPORT RequestId: ")]
+    assert report.startswith(f"REPORT RequestId: {request}\t")
+    assert report.endswith("\tStatus: error\tError Type: DataValidationError")
+
+
+def _ui_page(deployed: Deployed, name: str) -> tuple[int, str]:
+    """GET /executions/NAME from the routes `mlops ui --aws --stack S --region R` serves, on the command's server."""
+    from http.client import HTTPConnection
+
+    from governed_mlops_local.cli.ui import aws_routes
+    from governed_mlops_local.ui.server import serve_ui
+
+    routes = aws_routes((), stack_name=deployed.stack.name, region=deployed.stack.region, profile=None)
+    server, _ = serve_ui(routes, port=0)
+    try:
+        connection = HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
+        connection.request("GET", f"/executions/{name}")
+        answer = connection.getresponse()
+        status, page = answer.status, answer.read().decode()
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return status, page
+
+
+def test_the_ui_page_of_the_failed_run_shows_the_same_incident(deployed: Deployed, incidents: Incidents) -> None:
+    status, page = _ui_page(deployed, incidents.failed["name"])
+
+    assert status == 200
+    cause = json.loads(incidents.failed["cause"])["errorMessage"]
+    assert html.escape(cause, quote=False) in page or html.escape(cause) in page
+    assert html.escape(OUTCOME_LABELS["fault"]) in page
+    data = incidents.data
+    assert html.escape(f"aws s3 cp CORRECTED.csv s3://{data['bucket']}/{data['key']}") in page
+    assert html.escape(f"CloudWatch Logs {deployed.stack.ref('ValidateDataLogGroup')}") in page
+
+
+def test_abandon_of_a_finished_run_is_refused_by_name(deployed: Deployed, incidents: Incidents) -> None:
+    name = incidents.failed["name"]
+
+    result = deployed.mlops("abandon", name, "--reason", "too late")
+
+    assert result.exit_code == 2
+    assert f"AbandonNotPossible: {name} already ended (FAILED)" in result.stderr
+    assert f"mlops redrive {name} --aws --stack {deployed.stack.name}" in result.stderr
+
+
+def test_abandon_of_an_unknown_run_is_a_named_error(deployed: Deployed) -> None:
+    result = deployed.mlops("abandon", "push-does-not-exist", "--reason", "x")
+
+    assert result.exit_code == 2
+    assert "ExecutionNotFoundError" in result.stderr
+
+
+@dataclass
+class AbandonedRun:
+    name: str
+    execution_arn: str
+    link: str
+    approval_id: str
+    reason: str
+    result: Result
+    ledger_before: list[str]
+
+
+@pytest.fixture(scope="module")
+def abandoned(deployed: Deployed) -> AbandonedRun:
+    """A new dataset's run waits at Request Approval; it is abandoned with ``mlops abandon NAME --reason R --aws``."""
+    world = deployed.world
+    key = world.data_key("german_credit_reexported.csv")
+    reason = "superseded by the fix in the next push"
+    try:
+        # A new version of the dataset (same rows, new bytes): a run that reaches approval
+        deliveries = world.runtime.upload(
+            world.data_bucket, key, reexported(GERMAN_CREDIT.read_bytes(), 2), requester=world.stack.account_id
+        )
+        execution_arn = str(deliveries[0].result["runs"][0]["execution_arn"])
+        link = world.approval_link(execution_arn)
+        name = execution_arn.rsplit(":", 1)[-1]
+        (item,) = [i for i in _approval_items(deployed) if i["execution_name"]["S"] == name]
+        ledger_before = _keys(deployed, deployed.stack.outputs["AuditBucketName"], "ledger/records/")
+
+        result = deployed.mlops("abandon", name, "--reason", reason)
+
+        assert result.exit_code == 0, result.output
+        world.runtime.wait(execution_arn)
+    finally:
+        world.remove_object(world.data_bucket, key)  # later runs train on the deployed dataset
+    return AbandonedRun(name, execution_arn, link, item["approval_id"]["S"], reason, result, ledger_before)
+
+
+def test_abandon_of_a_waiting_run_stops_it_with_the_reason_as_cause(
+    deployed: Deployed, abandoned: AbandonedRun
+) -> None:
+    described = deployed.world.runtime.sfn.describe_execution(executionArn=abandoned.execution_arn)
+    aborted = deployed.world.runtime.history(abandoned.execution_arn)[-1]
+
+    # Step Functions ended it ABORTED with the error and cause StopExecution was given
+    assert described["status"] == "ABORTED"
+    assert aborted["type"] == "ExecutionAborted"
+    assert aborted["executionAbortedEventDetails"] == {"error": "Abandoned", "cause": abandoned.reason}
+    assert abandoned.result.stdout.startswith(f"{abandoned.name}: ABORTED (Abandoned) by ")
+    assert (
+        f"  history: mlops history {abandoned.name} --aws --stack {deployed.stack.name} "
+        f"--region {deployed.stack.region}" in abandoned.result.stdout
+    )
+
+
+def test_abandon_closes_the_runs_pending_approval_request(deployed: Deployed, abandoned: AbandonedRun) -> None:
+    table = deployed.stack.outputs["ApprovalsTableName"]
+    item = deployed.client("dynamodb").get_item(
+        TableName=table, Key={"approval_id": {"S": abandoned.approval_id}}, ConsistentRead=True
+    )["Item"]
+
+    assert json.loads(item["record"]["S"])["status"] == "expired"
+    assert json.loads(item["record"]["S"])["reason"] == f"execution abandoned: {abandoned.reason}"
+    # And the link an approver holds no longer offers a decision
+    status, answer = deployed.world.decide(abandoned.link, "carol.approver", "approve")
+    assert (status, answer["error"]) == (409, "ApprovalAlreadyDecided"), answer
+    assert answer["message"] == f"approval {abandoned.approval_id[:8]}… was already expired"
+
+
+def test_abandon_is_audited_in_the_stacks_ledger(deployed: Deployed, abandoned: AbandonedRun) -> None:
+    s3, bucket = deployed.client("s3"), deployed.stack.outputs["AuditBucketName"]
+    added = [k for k in _keys(deployed, bucket, "ledger/records/") if k not in abandoned.ledger_before]
+    records = [json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) for key in added]
+
+    mine = [r for r in records if r["action"] in {"pipeline.abandoned", "approval.closed"}]
+    assert [r["action"] for r in mine] == ["pipeline.abandoned", "approval.closed"]
+    assert mine[0]["subject"] == abandoned.name
+    assert mine[0]["details"]["reason"] == abandoned.reason
+    # Who: the AWS principal that signed the calls (no --as given)
+    caller = deployed.client("sts").get_caller_identity()["Arn"]
+    assert mine[0]["actor"] == mine[0]["details"]["principal"] == caller
+    assert mine[1]["details"]["approval_id"] == abandoned.approval_id
+    verified = deployed.mlops("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+
+
+def test_history_of_the_abandoned_run_says_so_and_never_shows_a_task_token(
+    deployed: Deployed, abandoned: AbandonedRun
+) -> None:
+    tokens = _approval_tokens(deployed)
+
+    text = deployed.mlops("history", abandoned.name)
+    as_json = deployed.mlops("history", abandoned.name, "--json")
+
+    assert (text.exit_code, as_json.exit_code) == (0, 0), (text.output, as_json.output)
+    lines = text.stdout.splitlines()
+    assert lines[1:4] == ["ABORTED in state: Request Approval", "error: Abandoned", f"cause: {abandoned.reason}"]
+    assert "next action: Nothing to do. The run was closed for good on purpose; its reason is the cause." in lines
+    # The waiting task's parameters held the token AWS issued: neither output shows any token
+    assert tokens
+    assert not [t for t in tokens if t in text.output or t in as_json.output]
+
+
+def test_the_ui_page_of_the_abandoned_run_says_why_and_never_shows_a_task_token(
+    deployed: Deployed, abandoned: AbandonedRun
+) -> None:
+    tokens = _approval_tokens(deployed)
+
+    status, page = _ui_page(deployed, abandoned.name)
+
+    assert status == 200
+    assert html.escape(abandoned.reason) in page
+    assert html.escape(OUTCOME_LABELS["human_decision"]) in page
+    assert tokens
+    assert not [t for t in tokens if t in page]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from governed_mlops_local.incident import (
+    CommandTarget,
     RunFacts,
     Serving,
     build_incident,
@@ -53,6 +54,38 @@ def test_a_transient_or_service_fault_is_redriven(status: str, error: str) -> No
 def test_an_interrupted_run_is_redriven_or_abandoned() -> None:
     assert kinds("INTERRUPTED", None) == ["redrive", "abandon"]
     assert commands("INTERRUPTED", None)[1] == f'mlops abandon {NAME} --reason "WHY"'
+
+
+# -- next action of a run in a deployed stack ----------------------------------------------------------
+STACK = CommandTarget(stack="gm-prod", region="eu-west-1")
+DATA = {"bucket": "gm-prod-data", "key": "datasets/credit-risk/g.csv", "version_id": "v1"}
+
+
+def test_a_stack_runs_redrive_carries_the_stack_and_region() -> None:
+    assert commands("FAILED", "Lambda.ServiceException", commands=STACK) == [
+        f"mlops redrive {NAME} --aws --stack gm-prod --region eu-west-1"
+    ]
+
+
+def test_a_stack_runs_bad_data_is_uploaded_with_the_aws_cli_to_the_bucket_and_key_it_read() -> None:
+    (command,) = commands("FAILED", "DataValidationError", model="credit-risk", data=DATA, commands=STACK)
+
+    assert command == "aws s3 cp CORRECTED.csv s3://gm-prod-data/datasets/credit-risk/g.csv --region eu-west-1"
+
+
+def test_a_stack_runs_code_push_gets_no_local_trigger_command() -> None:
+    push = trigger_of({"trigger": {"kind": "code-push", "principal": "bob"}, "code": {"branch": "main"}})
+
+    (command,) = commands("FAILED", "QualityGateFailed", trigger=push, commands=STACK)
+
+    assert command.startswith("git push origin main")
+    assert "mlops trigger" not in command
+
+
+def test_a_stack_command_quotes_what_the_shell_would_split() -> None:
+    target = CommandTarget(stack="my stack")
+
+    assert target.mlops("redrive", "run-1") == "mlops redrive run-1 --aws --stack 'my stack'"
 
 
 @pytest.mark.parametrize("error", ["QualityGateFailed", "BiasThresholdExceeded", "ChampionGateFailed"])

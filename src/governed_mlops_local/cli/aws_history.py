@@ -34,6 +34,7 @@ from governed_mlops_local.project import STACK_ENV
 
 if TYPE_CHECKING:
     from governed_mlops.adapters.execution_history import StepFunctionsHistory
+    from governed_mlops_local.incident_sources import IncidentView
 
 #: The template names the state machine ``${AWS::StackName}-training-pipeline``.
 PIPELINE_SUFFIX = "-training-pipeline"
@@ -135,11 +136,39 @@ def redrive_in_aws(
         raise TransientStorageError(f"cannot reach Step Functions: {exc}") from exc
 
 
-def render(described: Mapping[str, Any], events: Sequence[Mapping[str, Any]], as_json: bool) -> str:
-    """What ``mlops history`` prints: the text table, or ``{"events": [...]}`` with ``--json``."""
+def incident_from_aws(
+    described: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]],
+    *,
+    region: str | None,
+    profile: str | None,
+    stack_name: str | None,
+) -> IncidentView | None:
+    """The incident view of an AWS execution that did not succeed, read from the stack (see
+    :mod:`governed_mlops_local.aws_incident_sources`); None when it succeeded or is running, or when no
+    stack is named (``--stack`` / ``$MLOPS_STACK_NAME``): the registry, buckets and logs are the stack's."""
+    from governed_mlops_local.aws_incident_sources import AwsIncidentSources
+    from governed_mlops_local.aws_stack import StackResources
+
+    stack_name = stack_name or os.environ.get(STACK_ENV)
+    if not stack_name or described.get("status") in {"SUCCEEDED", "RUNNING"}:
+        return None
+    stack = StackResources.from_cloudformation(aws_session(region, profile), stack_name)
+    return AwsIncidentSources(stack, region).view(described, events)
+
+
+def render(
+    described: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]],
+    as_json: bool,
+    incident: IncidentView | None = None,
+) -> str:
+    """What ``mlops history`` prints: the incident (if any) and the event table; ``{"events": [...]}`` with --json."""
     if as_json:
         return json.dumps({"events": list(events)}, indent=2)
-    return render_history_table(described, events)
+    from governed_mlops_local.incident_text import render_incident_text
+
+    return render_history_table(described, events, render_incident_text(incident) if incident else None)
 
 
 def aws_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,7 +13,7 @@ from governed_mlops.errors import PipelineError
 from governed_mlops_local.cli.aws import echo as aws_echo
 from governed_mlops_local.cli.aws import fail as aws_fail
 from governed_mlops_local.cli.aws import reading_stack, stack_options
-from governed_mlops_local.cli.aws_history import aws_options, history_from_aws
+from governed_mlops_local.cli.aws_history import aws_options, history_from_aws, incident_from_aws
 from governed_mlops_local.cli.aws_history import render as render_aws_history
 from governed_mlops_local.cli.console import echo, fail, short_cause
 from governed_mlops_local.cli.context import Context, execution_store
@@ -159,9 +159,14 @@ def history(
             described, events = history_from_aws(
                 name, region=region, profile=profile, state_machine_arns=state_machine_arns, stack_name=stack_name
             )
+            incident = (
+                None
+                if as_json
+                else incident_from_aws(described, events, region=region, profile=profile, stack_name=stack_name)
+            )
         except PipelineError as exc:
             aws_fail(f"{type(exc).__name__}: {exc}")
-        aws_echo(render_aws_history(described, events, as_json))
+        aws_echo(render_aws_history(described, events, as_json, incident))
         return
     store = execution_store(obj)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import click
 from governed_mlops.errors import InvalidEventError, PipelineError
 from governed_mlops_local.cli.aws import echo as aws_echo
 from governed_mlops_local.cli.aws import fail as aws_fail
+from governed_mlops_local.cli.aws import reading_stack, stack_options
 from governed_mlops_local.cli.aws_history import aws_options, redrive_in_aws
 from governed_mlops_local.cli.console import echo, fail
 from governed_mlops_local.cli.context import Context, execution_store, os_user
@@ -128,16 +130,33 @@ def _close_pending_approvals(data_dir: Path, execution: str, who: str, reason: s
 @click.command()
 @click.argument("name")
 @click.option("--reason", required=True, help="Why it is closed (goes into its history and the audit ledger).")
-@click.option("--as", "actor", default=None, help="Who closes it (default: OS user).")
+@click.option("--as", "actor", default=None, help="Who closes it (default: OS user; with --aws: the AWS caller).")
+@stack_options
 @click.pass_obj
-def abandon(obj: Context, name: str, reason: str, actor: str | None) -> None:
+def abandon(
+    obj: Context,
+    name: str,
+    reason: str,
+    actor: str | None,
+    aws: bool,
+    region: str | None,
+    profile: str | None,
+    stack_name: str | None,
+) -> None:
     """Close an INTERRUPTED execution for good: it ends ABORTED (error Abandoned) with REASON in its history.
 
     For an execution whose process stopped and that should not be continued (`mlops redrive` continues
     one instead). The decision is audited as pipeline.abandoned; a pending approval request of the run is
     closed (expired, audited as approval.closed), so its link says so. An execution still running in a live
     process, or one that already ended, is refused (exit 2).
+
+    With --aws: a run of the stack's pipeline that waits (for an approval, or in a Wait state) is stopped
+    (StopExecution, error Abandoned, REASON as cause) and audited in the stack's ledger; one whose task is
+    working now, or that already ended, is refused (exit 2).
     """
+    if aws:
+        _abandon_in_aws(name, reason, actor, stack_name, region, profile)
+        return
     from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
     from governed_mlops.errors import AbandonNotPossible
     from governed_mlops_local.executions import ExecutionStore
@@ -157,6 +176,20 @@ def abandon(obj: Context, name: str, reason: str, actor: str | None) -> None:
     for approval_id in closed:
         echo(f"  its pending approval request {approval_id[:8]}… is closed: its link now says so")
     echo(f"  history: mlops history {described['name']}")
+
+
+def _abandon_in_aws(
+    name: str, reason: str, actor: str | None, stack_name: str | None, region: str | None, profile: str | None
+) -> None:
+    from governed_mlops_local.aws_abandon import abandon_in_aws
+
+    with reading_stack(stack_name, region, profile) as stack:
+        done = abandon_in_aws(stack, name, reason, actor=actor, now=datetime.now(UTC))
+    scope = f"--aws --stack {shlex.quote(stack.name)}" + (f" --region {shlex.quote(region)}" if region else "")
+    aws_echo(f"{done.name}: ABORTED (Abandoned) by {done.actor}: {reason}", fg="yellow")
+    for approval_id in done.closed_approvals:
+        aws_echo(f"  its pending approval request {approval_id[:8]}… is closed: its link now says so")
+    aws_echo(f"  history: mlops history {shlex.quote(done.name)} {scope}")
 
 
 @click.command()

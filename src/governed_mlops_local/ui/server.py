@@ -89,6 +89,11 @@ class UiRoutes:
         self._prefix = prefix.rstrip("/")
         self._clock = clock
 
+    @property
+    def source(self) -> str:
+        """Where the executions come from, as the pages name it."""
+        return self._source
+
     def handle(self, method: str, path: str, query: str = "") -> Response:
         """Answer one request; ``path`` may carry the query string instead of ``query``."""
         split = urlsplit(path)

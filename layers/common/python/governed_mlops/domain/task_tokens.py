@@ -10,7 +10,14 @@ import re
 from typing import Any
 
 _TOKEN = re.compile(r'("task_?[tT]oken"\s*:\s*")[^"]+(")')
+#: The same field inside a JSON string that holds JSON (a log line's message, a state's input as text).
+_ESCAPED_TOKEN = re.compile(r'(\\"task_?[tT]oken\\"\s*:\s*\\")[^"\\]+(\\")')
 REDACTED = "<redacted: task tokens are kept only in the approvals store>"
+
+
+def redact_text(text: str) -> str:
+    """``text`` (JSON, or a log line holding JSON, escaped or not) with every task token value replaced."""
+    return _ESCAPED_TOKEN.sub(rf"\g<1>{REDACTED}\g<2>", _TOKEN.sub(rf"\g<1>{REDACTED}\g<2>", text))
 
 
 def redact_task_tokens(event: dict[str, Any]) -> dict[str, Any]:
@@ -18,7 +25,5 @@ def redact_task_tokens(event: dict[str, Any]) -> dict[str, Any]:
     clean = dict(event)
     for key, details in event.items():
         if key.endswith("EventDetails") and isinstance(details, dict):
-            clean[key] = {
-                k: _TOKEN.sub(rf"\g<1>{REDACTED}\g<2>", v) if isinstance(v, str) else v for k, v in details.items()
-            }
+            clean[key] = {k: redact_text(v) if isinstance(v, str) else v for k, v in details.items()}
     return clean

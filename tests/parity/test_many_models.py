@@ -200,3 +200,25 @@ def test_an_uploads_cloudtrail_event_records_the_uploader_under_the_triggers_own
     body = world.client("s3").get_object(Bucket=world.stack.ref("AuditBucket"), Key=evidence_key)["Body"].read()
     assert (json.loads(body)["person"], json.loads(body)["version_id"]) == ("erin.engineer", version)
     world.assert_allowed(mark)
+
+
+def test_a_push_under_a_role_session_named_after_an_approver_does_not_make_them_its_originator(world: World) -> None:
+    # Given a push made through an assumed role whose session name the caller chose: an approver's name
+    world.seed_dataset()
+    mark = world.mark()
+    imitated = "arn:aws:sts::{account}:assumed-role/EngineerRole/carol.approver"
+    runs = _runs(world.push("4" * 40, changed=["jobs/train.py"], pusher_arn=imitated))
+    (run,) = [run for run in runs if run["model"] == "credit-risk"]
+
+    # Then the approval names no person as the run's cause, says why, and asks two distinct approvers
+    status, page = world.view(world.approval_link(run["execution_arn"]), "dave.risk")
+    assert status == 200, page
+    approval = page["approval"]
+    assert approval["originator"] is None
+    assert "session name 'carol.approver' is chosen by the caller" in approval["originator_evidence"]
+    assert approval["approvals_required"] == 2
+    _reject(world, run, "dave.risk", "segregation-of-duties check")
+    for other in runs:
+        if other["model"] == LENDING:
+            _no_change(world, other)
+    world.assert_allowed(mark)

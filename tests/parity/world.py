@@ -102,12 +102,13 @@ class World:
             if version["Key"] == key:
                 self.runtime.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
 
-    def push(self, commit: str, changed: list[str] | None = None) -> list[Delivery]:
+    def push(self, commit: str, changed: list[str] | None = None, *, pusher_arn: str | None = None) -> list[Delivery]:
+        """A push of ``commit`` to main, by ``pusher_arn`` (``{account}`` filled in; default alice, an IAM user)."""
         event = self.runtime.codecommit.push(
             self.repository,
             self.stack.parameters["MainBranch"],
             commit,
-            pusher_arn=PUSHER_ARN.format(account=self.stack.account_id),
+            pusher_arn=(pusher_arn or PUSHER_ARN).format(account=self.stack.account_id),
             changed=changed,
         )
         return self.runtime.bus.put(event)

@@ -125,7 +125,7 @@ class PreparedData(_Model):
     test: S3Ref
     job_config: S3Ref
     source: S3Ref = Field(description="The job code (sourcedir.tar.gz), pinned by version.")
-    #: The commit the job code was packed from (a push: ``source/<sha256>.tar.gz``); None when the run
+    #: The commit the job code was packed from (a push: ``source/<sha256>/sourcedir.tar.gz``); None when the run
     #: uses the release step's sourcedir (data arrival, drift, or a local push event no repository holds).
     source_commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
     channels: dict[str, str] = Field(description="Channel name -> S3 URI, as the SageMaker jobs take them.")

@@ -44,8 +44,10 @@ JOB_PACKAGE_ROOTS: dict[str, str] = {
     "governed_mlops": "layers/common/python",
     "governed_mlops_ml": "src",
 }
-#: Key prefix of packed sources in the artifacts bucket: ``source/<sha256>.tar.gz``.
+#: Key prefix of packed sources in the artifacts bucket: ``source/<sha256>/sourcedir.tar.gz``.
 SOURCE_PREFIX = "source/"
+#: The file name the jobs expect in their code channel (script mode's submit directory, ``tar -xzf``).
+SOURCEDIR_NAME = "sourcedir.tar.gz"
 
 
 class SourceTree(Protocol):
@@ -71,8 +73,13 @@ class PackedSource:
 
 
 def content_addressed_key(sha256: str) -> str:
-    """``source/<sha256>.tar.gz``: the key names the bytes, so one key never holds two versions of code."""
-    return f"{SOURCE_PREFIX}{sha256}.tar.gz"
+    """``source/<sha256>/sourcedir.tar.gz``: the key names the bytes, so one key never holds two versions of code.
+
+    The file keeps the name the jobs expect: a SageMaker channel copies an S3 prefix's objects under
+    their own names, and the training job's submit directory and the processing jobs' ``tar -xzf``
+    both name ``sourcedir.tar.gz``.
+    """
+    return f"{SOURCE_PREFIX}{sha256}/{SOURCEDIR_NAME}"
 
 
 def deterministic_tar_gz(files: Mapping[str, bytes]) -> bytes:

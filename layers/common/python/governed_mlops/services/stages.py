@@ -122,7 +122,7 @@ def job_code(
 
     A push runs exactly its commit: the commit's files are read from the repository (never a
     checkout), packed by :func:`~governed_mlops.domain.sourcedir.pack_sourcedir` and stored under
-    ``source/<sha256>.tar.gz`` in the artifacts bucket (the bucket's KMS key encrypts it). Other runs
+    ``source/<sha256>/sourcedir.tar.gz`` in the artifacts bucket (the bucket's KMS key encrypts it). Other runs
     use the newest version of the release step's sourcedir.
     """
     if request.trigger.kind == "code-push":

@@ -42,6 +42,8 @@ class Pushed:
     commit: str
     execution_arn: str
     record: dict[str, Any]
+    #: The model package's CustomerMetadataProperties, read right after registration.
+    metadata: dict[str, str]
 
 
 @dataclass
@@ -65,14 +67,17 @@ def _registered(world: World, commit: str) -> Pushed:
     (run,) = deliveries[0].result["runs"]
     execution_arn = str(run["execution_arn"])
     link = world.approval_link(execution_arn)
-    status, answer = world.decide(link, "carol.approver", "reject", "parity: lineage only")
-    assert status == 200, answer
-    assert world.runtime.wait(execution_arn)["status"] == "FAILED"
     table = world.stack.outputs["ModelRegistryTableName"]
     items = world.client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
     records = [json.loads(i["record"]["S"]) for i in items]
     (record,) = [r for r in records if r["execution_name"] == execution_arn.rsplit(":", 1)[-1]]
-    return Pushed(commit, execution_arn, record)
+    # Read while pending: moto's UpdateModelPackage (the rejection below) drops CustomerMetadataProperties
+    # it is not given, where SageMaker keeps them.
+    package = world.client("sagemaker").describe_model_package(ModelPackageName=record["model_package_arn"])
+    status, answer = world.decide(link, "carol.approver", "reject", "parity: lineage only")
+    assert status == 200, answer
+    assert world.runtime.wait(execution_arn)["status"] == "FAILED"
+    return Pushed(commit, execution_arn, record, dict(package["CustomerMetadataProperties"]))
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +106,11 @@ def test_one_line_under_jobs_changes_the_lineages_source_sha256(pushes: TwoPushe
     assert first["source_sha256"] == _operator_pack(pushes.world, pushes.first.commit)
     assert second["source_sha256"] == _operator_pack(pushes.world, pushes.second.commit)
     # And the model packages carry the pair in their metadata
-    sagemaker = pushes.world.client("sagemaker")
-    for record in (first, second):
-        package = sagemaker.describe_model_package(ModelPackageName=record["model_package_arn"])
-        metadata = package["CustomerMetadataProperties"]
+    for pushed in (pushes.first, pushes.second):
+        metadata, record = pushed.metadata, pushed.record
         assert (metadata["commit_id"], metadata["source_commit"], metadata["source_sha256"]) == (
-            record["code"]["commit_id"],
-            record["code"]["commit_id"],
+            pushed.commit,
+            pushed.commit,
             record["source_sha256"],
         )
     # And the first commit (the seeded checkout plus a NOTES.md line) packs to this checkout's job code

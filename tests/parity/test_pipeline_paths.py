@@ -289,7 +289,9 @@ def test_approval_timeout_expires_the_request_and_deploys_nothing(world: World) 
 #: path needs, so removing it from template.yaml must fail the tier (checked below with the path's calls).
 _KNOWN_NEEDED = {
     ("RequestApprovalFunctionRole", "dynamodb:Query"),
-    ("PrepareDataFunctionRole", "s3:ListBucketVersions"),
+    # A push packs its commit (read through CodeCommit) instead of pinning the release's job code.
+    ("PrepareDataFunctionRole", "codecommit:GetFolder"),
+    ("PrepareDataFunctionRole", "codecommit:GetFile"),
     ("TrainingPipelineRole", "iam:PassRole"),
     ("TrainingPipelineRole", "events:PutRule"),
     ("ApprovalApiFunctionRole", "states:SendTaskSuccess"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from governed_mlops.adapters.code_repository import LocalGitRepository
-from governed_mlops.domain.sourcedir import JOB_PACKAGE_ROOTS, PackedSource, pack_sourcedir
+from governed_mlops.domain.sourcedir import JOB_PACKAGE_ROOTS, Listing, PackedSource, pack_sourcedir
 
 __all__ = ["JOB_PACKAGE_ROOTS", "DirectoryTree", "build_sourcedir", "job_code_files", "pack_commit"]
 
@@ -22,11 +22,15 @@ class DirectoryTree:
     def __init__(self, root: Path) -> None:
         self._root = root
 
-    def files_in(self, folder: str) -> frozenset[str] | None:
+    def listing(self, folder: str) -> Listing | None:
         path = self._root / folder if folder else self._root
         if not path.is_dir():
             return None
-        return frozenset(p.name for p in path.iterdir() if p.is_file() and not p.is_symlink())
+        entries = [p for p in path.iterdir() if not p.is_symlink()]
+        return Listing(
+            files=frozenset(p.name for p in entries if p.is_file()),
+            folders=frozenset(p.name for p in entries if p.is_dir()),
+        )
 
     def read(self, path: str) -> bytes:
         return (self._root / path).read_bytes()

@@ -10,6 +10,7 @@ import tarfile
 import pytest
 
 from governed_mlops.domain.sourcedir import (
+    Listing,
     content_addressed_key,
     deterministic_tar_gz,
     job_code_files,
@@ -27,13 +28,18 @@ class DictTree:
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files = files
         self.reads: list[str] = []
+        self.listed: list[str] = []
 
-    def files_in(self, folder: str) -> frozenset[str] | None:
+    def listing(self, folder: str) -> Listing | None:
+        self.listed.append(folder)
         prefix = f"{folder}/" if folder else ""
         below = [p[len(prefix) :] for p in self.files if p.startswith(prefix)]
         if not below:
             return None
-        return frozenset(name for name in below if "/" not in name)
+        return Listing(
+            files=frozenset(name for name in below if "/" not in name),
+            folders=frozenset(name.split("/", 1)[0] for name in below if "/" in name),
+        )
 
     def read(self, path: str) -> bytes:
         self.reads.append(path)
@@ -81,6 +87,15 @@ def test_files_nothing_imports_are_left_out_and_never_read() -> None:
     for excluded in ("README.md", "settings.py", "unused.py", "config.yaml", "test_train.py"):
         assert not any(name.endswith(excluded) for name in names), names
     assert not any(path.startswith(("tests/", "models/")) or path.endswith("settings.py") for path in tree.reads)
+
+
+def test_each_file_is_read_once_and_only_existing_folders_are_listed() -> None:
+    # A CodeCommit tree costs one API call per listing and per read.
+    tree = DictTree(project())
+    pack_sourcedir(tree)
+    assert sorted(tree.reads) == sorted(set(tree.reads))
+    assert sorted(tree.listed) == sorted(set(tree.listed))
+    assert all(any(path.startswith(f"{folder}/") for path in tree.files) for folder in tree.listed)
 
 
 def test_packing_twice_gives_the_same_bytes_whatever_the_order_files_are_listed_in() -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from governed_mlops.domain.sourcedir import SourceTree
+from governed_mlops.domain.sourcedir import Listing, SourceTree
 from governed_mlops.errors import CommitNotFoundError, RepositoryNotFoundError
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class CodeCommitTree:
 
     def __init__(self, client: CodeCommitClient, repository: str, commit: str) -> None:
         self._cc, self._repository, self._commit = client, repository, commit
-        self._folders: dict[str, frozenset[str] | None] = {}
+        self._folders: dict[str, Listing | None] = {}
 
     def _error(self, exc: ClientError, what: str) -> Exception:
         code = exc.response["Error"]["Code"]
@@ -83,7 +83,7 @@ class CodeCommitTree:
             )
         return RepositoryNotFoundError(f"cannot read {what} of {self._repository}@{self._commit[:12]}: {code}")
 
-    def files_in(self, folder: str) -> frozenset[str] | None:
+    def listing(self, folder: str) -> Listing | None:
         if folder not in self._folders:
             try:
                 answer = self._cc.get_folder(
@@ -98,7 +98,10 @@ class CodeCommitTree:
                 answered = answer["commitId"]
                 raise CommitNotFoundError(f"{self._repository} answered for commit {answered}, not {self._commit}")
             # Symbolic links and submodules are listed apart: only regular files are packed.
-            self._folders[folder] = frozenset(str(f["relativePath"]) for f in answer.get("files", []))
+            self._folders[folder] = Listing(
+                files=frozenset(str(f["relativePath"]) for f in answer.get("files", [])),
+                folders=frozenset(str(f["relativePath"]) for f in answer.get("subFolders", [])),
+            )
         return self._folders[folder]
 
     def read(self, path: str) -> bytes:
@@ -155,7 +158,7 @@ class GitTree:
 
     def __init__(self, git_dir: Path, commit: str) -> None:
         self._git_dir, self._commit = git_dir, commit
-        self._folders: dict[str, frozenset[str] | None] = {}
+        self._folders: dict[str, Listing | None] = {}
 
     def _git(self, *args: str) -> bytes:
         return subprocess.run(
@@ -174,21 +177,23 @@ class GitTree:
             ) from exc
         return self
 
-    def files_in(self, folder: str) -> frozenset[str] | None:
+    def listing(self, folder: str) -> Listing | None:
         if folder not in self._folders:
             spec = f"{self._commit}:{folder}" if folder else f"{self._commit}^{{tree}}"
             try:
-                listing = self._git("ls-tree", "-z", spec)
+                entries = self._git("ls-tree", "-z", spec)
             except subprocess.CalledProcessError:
                 self._folders[folder] = None  # not a folder of this commit
                 return None
-            names = set()
-            for entry in filter(None, listing.split(b"\0")):
+            files, folders = set(), set()
+            for entry in filter(None, entries.split(b"\0")):
                 meta, _, name = entry.partition(b"\t")
                 mode, kind, _ = meta.split(b" ", 2)
                 if kind == b"blob" and mode in {b"100644", b"100755"}:  # regular files, as CodeCommit's "files"
-                    names.add(name.decode())
-            self._folders[folder] = frozenset(names)
+                    files.add(name.decode())
+                elif kind == b"tree":
+                    folders.add(name.decode())
+            self._folders[folder] = Listing(frozenset(files), frozenset(folders))
         return self._folders[folder]
 
     def read(self, path: str) -> bytes:

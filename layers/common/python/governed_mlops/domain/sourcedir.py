@@ -29,6 +29,7 @@ from governed_mlops.errors import ConfigError
 __all__ = [
     "JOBS_DIR",
     "JOB_PACKAGE_ROOTS",
+    "Listing",
     "PackedSource",
     "SourceTree",
     "content_addressed_key",
@@ -50,16 +51,43 @@ SOURCE_PREFIX = "source/"
 SOURCEDIR_NAME = "sourcedir.tar.gz"
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What one folder holds directly: regular files and subfolders (names, not paths)."""
+
+    files: frozenset[str]
+    folders: frozenset[str]
+
+
 class SourceTree(Protocol):
     """One version of the repository's files (paths are ``/``-separated, relative to its root)."""
 
-    def files_in(self, folder: str) -> frozenset[str] | None:
-        """Names of the regular files directly in ``folder`` (``""`` is the root); None if there is no such folder."""
+    def listing(self, folder: str) -> Listing | None:
+        """What ``folder`` (``""`` is the root) holds directly; None if there is no such folder."""
         ...
 
     def read(self, path: str) -> bytes:
-        """The bytes of the file at ``path`` (which :meth:`files_in` listed)."""
+        """The bytes of the file at ``path`` (which :meth:`listing` listed)."""
         ...
+
+
+class _CachedTree:
+    """Each folder listed and each file read once (a CodeCommit tree costs one API call per listing or read)."""
+
+    def __init__(self, tree: SourceTree) -> None:
+        self._tree = tree
+        self._listings: dict[str, Listing | None] = {}
+        self._files: dict[str, bytes] = {}
+
+    def listing(self, folder: str) -> Listing | None:
+        if folder not in self._listings:
+            self._listings[folder] = self._tree.listing(folder)
+        return self._listings[folder]
+
+    def read(self, path: str) -> bytes:
+        if path not in self._files:
+            self._files[path] = self._tree.read(path)
+        return self._files[path]
 
 
 @dataclass(frozen=True)
@@ -99,15 +127,21 @@ def deterministic_tar_gz(files: Mapping[str, bytes]) -> bytes:
 
 
 def _module_file(tree: SourceTree, module: str) -> str | None:
-    """The repository path of a first-party ``module`` (package ``__init__`` or plain module), if it exists."""
+    """The repository path of a first-party ``module`` (package ``__init__`` or plain module), if it exists.
+
+    Only folders that exist are listed: the parent's listing says whether ``name/`` or ``name.py`` is there.
+    """
     parts = module.split(".")
     base = posixpath.join(JOB_PACKAGE_ROOTS[parts[0]], *parts)
-    package = tree.files_in(base)
-    if package is not None and "__init__.py" in package:
-        return f"{base}/__init__.py"
     folder, name = posixpath.split(base)
-    listed = tree.files_in(folder)
-    if listed is not None and f"{name}.py" in listed:
+    parent = tree.listing(folder)
+    if parent is None:
+        return None
+    if name in parent.folders:
+        package = tree.listing(base)
+        if package is not None and "__init__.py" in package.files:
+            return f"{base}/__init__.py"
+    if f"{name}.py" in parent.files:
         return f"{base}.py"
     return None
 
@@ -145,7 +179,8 @@ def job_code_files(tree: SourceTree) -> dict[str, str]:
         ConfigError: the tree has no ``jobs/*.py``, or a shipped module imports a first-party module
             that does not exist (or is not valid Python).
     """
-    scripts = sorted(name for name in (tree.files_in(JOBS_DIR) or ()) if name.endswith(".py"))
+    jobs = tree.listing(JOBS_DIR)
+    scripts = sorted(name for name in (jobs.files if jobs else ()) if name.endswith(".py"))
     if not scripts:
         raise ConfigError(
             f"no job scripts ({JOBS_DIR}/*.py) in this version of the repository: the pipeline trains from them, "
@@ -157,34 +192,40 @@ def job_code_files(tree: SourceTree) -> dict[str, str]:
         path = f"{JOBS_DIR}/{script}"
         files[script] = path
         pending.append((path, script.removesuffix(".py")))
-    seen: set[str] = set()
+    resolved: dict[str, str] = {}
     while pending:
         path, module = pending.pop()
         for name, required in _imports(tree.read(path), path, module):
             if name.partition(".")[0] not in JOB_PACKAGE_ROOTS:
                 continue
             parts = name.split(".")
+            root = JOB_PACKAGE_ROOTS[parts[0]]
             # Importing a.b.c runs a/__init__.py and a/b/__init__.py first: they ship too.
             for depth in range(1, len(parts) + 1):
                 prefix = ".".join(parts[:depth])
-                if prefix in seen:
-                    continue
-                found = _module_file(tree, prefix)
+                found = resolved.get(prefix) or _module_file(tree, prefix)
                 if found is None:
                     if required or depth < len(parts):
                         raise ConfigError(
-                            f"{path}: imports {name}, but {prefix} is not a module under "
-                            f"{JOB_PACKAGE_ROOTS[parts[0]]}/ in this version of the repository"
+                            f"{path}: imports {name}, but {prefix} is not a module under {root}/ "
+                            "in this version of the repository"
                         )
                     break
-                seen.add(prefix)
-                files[found.removeprefix(JOB_PACKAGE_ROOTS[parts[0]] + "/")] = found
-                pending.append((found, prefix))
+                if prefix not in resolved:
+                    resolved[prefix] = found
+                    files[found.removeprefix(root + "/")] = found
+                    pending.append((found, prefix))
+                if depth < len(parts) and not found.endswith("/__init__.py"):
+                    # A plain module has no submodules: what follows is a name defined in it.
+                    if required:
+                        raise ConfigError(f"{path}: imports {name}, but {prefix} is a module, not a package")
+                    break
     return dict(sorted(files.items()))
 
 
 def pack_sourcedir(tree: SourceTree) -> PackedSource:
     """The deterministic ``sourcedir.tar.gz`` of ``tree`` (:func:`job_code_files`), with its sha256."""
+    tree = _CachedTree(tree)
     files = job_code_files(tree)
     data = deterministic_tar_gz({name: tree.read(path) for name, path in files.items()})
     return PackedSource(data=data, sha256=hashlib.sha256(data).hexdigest(), files=files)

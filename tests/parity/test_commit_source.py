@@ -82,7 +82,8 @@ def _registered(world: World, commit: str) -> Pushed:
 
 @pytest.fixture(scope="module")
 def pushes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoPushes]:
-    with parity_world(tmp_path_factory.mktemp("commit-source")) as world:
+    # Its own stack name: the package's parity_stack deploys the default one into the same moto account.
+    with parity_world(tmp_path_factory.mktemp("commit-source"), "gm-source") as world:
         world.seed_dataset()
         mark = world.mark()
         first = _registered(world, world.commit(message="first"))

@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from governed_mlops.adapters.code_repository import CodeCommitRepository, LocalGitRepository
 from governed_mlops.domain.sourcedir import pack_sourcedir
@@ -29,11 +30,14 @@ REGION = "us-east-1"
 
 
 @pytest.fixture
-def codecommit(parity_aws: None, tmp_path: Path) -> Iterator[tuple[GitCodeCommit, str, str, str]]:
-    """A repository whose first commit is this checkout's job code and models, the second one line more."""
+def codecommit(tmp_path: Path) -> Iterator[tuple[GitCodeCommit, str, str, str]]:
+    """A repository whose first commit is this checkout's job code and models, the second one line more.
+
+    Its own moto context (not the package's parity_aws): nothing it creates outlives the test.
+    """
     emulation = GitCodeCommit(tmp_path / "git", region=REGION, account="123456789012", credentials=HARNESS_CREDENTIALS)
     name = f"repo-{uuid.uuid4().hex[:8]}"
-    with emulation.installed():
+    with mock_aws(), emulation.installed():
         emulation.create(name)
         first = emulation.commit(name, checkout_files(), "first")
         train = emulation.read(name, first, "jobs/train.py")

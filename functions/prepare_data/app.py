@@ -1,4 +1,4 @@
-"""Prepare Data: deterministic stratified split and the training job's channels."""
+"""Prepare Data: deterministic split, the training job's channels, a push's job code packed from its commit."""
 
 import os
 from functools import cache
@@ -17,13 +17,14 @@ SETTINGS = PrepareSettings.from_environ(os.environ)
 
 
 @cache
-def dependencies() -> wiring.StageDeps:
-    return wiring.stage(SETTINGS)
+def dependencies() -> wiring.PrepareDeps:
+    return wiring.prepare(SETTINGS)
 
 
 @logger.inject_lambda_context(correlation_id_path=EXECUTION_NAME_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = prepare_data(parse(event=event, model=StageEvent), dependencies().store, SETTINGS.training_source_uri)
+    deps = dependencies()
+    result = prepare_data(parse(event=event, model=StageEvent), deps.store, SETTINGS, deps.sources)
     return result.model_dump(mode="json")

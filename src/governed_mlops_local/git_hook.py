@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from governed_mlops.adapters.code_repository import local_remote_pointer
 from governed_mlops.adapters.fileio import atomic_write
 from governed_mlops.errors import ConfigError
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION, PARTITION
@@ -367,6 +368,10 @@ def install(
     )
     atomic_write(hook, hook_script((python or Path(sys.executable)).absolute(), config).encode())
     hook.chmod(0o755)
+    # Prepare Data reads a pushed commit from this repository, as it reads CodeCommit's in AWS.
+    pointer = local_remote_pointer(data_dir, repository_name)
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(pointer, f"{repository}\n".encode())
     return Installed(repository, hook, created, repository_id, backup)
 
 

@@ -164,8 +164,13 @@ class AwsWorld:
             if version["Key"] == key:
                 self.client("s3").delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
 
-    def push(self, commit: str) -> list[Delivery]:
-        """A commit to the main branch of the stack's repository (what an engineer's push does)."""
+    def push(self, commit: str | None = None) -> list[Delivery]:
+        """A commit to the main branch of the stack's repository (what an engineer's push does).
+
+        ``commit`` is ignored (the parity World's signature): the new commit adds one file outside
+        models/ and the job code. Prepare Data packs the commit, so the repository must hold the
+        project's jobs/, src/governed_mlops_ml/ and layer code.
+        """
         codecommit = self.client("codecommit")
         repository, branch = self.stack.parameters["CodeRepositoryName"], self.stack.parameters["MainBranch"]
         head = codecommit.get_branch(repositoryName=repository, branchName=branch)["branch"]["commitId"]

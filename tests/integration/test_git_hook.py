@@ -1,12 +1,15 @@
 """A real ``git push`` to the local remote reaches the pipeline as CodeCommit's push event, once per commit.
 
 The push to main starts an execution on the local server ``mlops trigger`` hands it to (or starts and leaves running);
-the commit changes nothing the approved model is trained from, so the run ends as No Change. The
+Prepare Data packs the pushed commit's job code from the hook's repository (as it reads CodeCommit in AWS). The
+commit holds this checkout's job code, so it changes nothing the approved model is trained from and the run ends
+as No Change. The
 module fixture ends every process that names the test's data directory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,8 +24,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from governed_mlops.domain.sourcedir import content_addressed_key
 from governed_mlops_local.cli import main
 from governed_mlops_local.cli.githook import git_hook
+from governed_mlops_local.packaging import build_sourcedir, pack_commit
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 from tests.waiting import until, within
 
@@ -66,6 +71,21 @@ def git(cwd: Path, *args: str, pusher: str | None = None) -> str:
     )
     assert completed.returncode == 0, f"git {' '.join(args)}:\n{completed.stdout}\n{completed.stderr}"
     return completed.stdout + completed.stderr  # git relays the hook's output ("remote: ...") on stderr
+
+
+#: What the engineer's repository holds besides notes.txt: the job code and the model projects.
+PROJECT_PATHS = ("jobs", "src/governed_mlops_ml", "layers/common/python/governed_mlops", "models")
+
+
+def copy_project(work: Path) -> None:
+    """This checkout's job code, the code it imports and the model projects (no caches) into ``work``."""
+    for folder in PROJECT_PATHS:
+        for source in (PROJECT_DIR / folder).rglob("*"):
+            if source.is_file() and "__pycache__" not in source.parts:
+                target = work / source.relative_to(PROJECT_DIR)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(source.read_bytes())
+    git(work, "add", *PROJECT_PATHS)
 
 
 def commit(work: Path, message: str) -> str:
@@ -135,6 +155,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
         assert f"git remote add mlops {bare}" in installed.output
         work.mkdir()
         git(work, "init", "--quiet")
+        copy_project(work)
         sha = commit(work, "first model change")
         output = git(work, "push", str(bare), "HEAD:main", pusher=PUSHER)
         yield Remote(data_dir, bare, work, sha, output)
@@ -185,6 +206,28 @@ def test_a_push_to_main_starts_one_execution_for_the_commit(remote: Remote):
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
     assert entered[-1] == "No Change", entered
     assert "Train Model" not in entered
+
+
+@pytest.mark.slow
+def test_prepare_data_packed_the_pushed_commit_from_the_hooks_repository(remote: Remote):
+    # Given the push's execution (ended as No Change: the commit holds this checkout's job code)
+    name = wait_for_push_execution(remote.data_dir, remote.main_commit)["name"]
+    wait_until_ended(remote.data_dir, name)
+    history = json.loads(mlops(remote.data_dir, "history", name, "--json").stdout)["events"]
+
+    # When Prepare Data's result is read
+    (output,) = [
+        json.loads(e["stateExitedEventDetails"]["output"])
+        for e in history
+        if e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] == "Prepare Data"
+    ]
+
+    # Then the job code is the commit's, packed by the same packer, under its digest's key
+    packed = pack_commit(remote.bare, remote.main_commit)
+    prepared = output["prepared"]
+    assert prepared["source_commit"] == remote.main_commit
+    assert prepared["source"]["key"] == content_addressed_key(packed.sha256)
+    assert packed.sha256 == hashlib.sha256(build_sourcedir(PROJECT_DIR)).hexdigest()
 
 
 @pytest.mark.slow

@@ -56,6 +56,7 @@ from moto.events.models import EventPattern, EventsBackend
 from governed_mlops.domain.login import SESSION_COOKIE
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors, install_qualified_start_execution
 from tests.parity import sagemaker_service
+from tests.parity.codecommit import GitCodeCommit
 from tests.parity.iam import CallRecorder
 from tests.parity.managed_login import MOTO_TOTP_SWITCH, ManagedLoginDouble
 from tests.parity.redrive import install_redrive_api
@@ -927,97 +928,6 @@ class ParityApi:
         raise LookupError(f"no route for {method} {path} in the approval API")
 
 
-class ParityCodeCommit:
-    """The engineers' CodeCommit repository (the template names it; it exists before the stack).
-
-    moto stores repositories but no branches or commits: ``GetBranch`` and ``GetDifferences`` are
-    added here, answering from the pushes this class records (a push names the paths its commit
-    changed). A push returns the ``CodeCommit Repository State Change`` event that CodeCommit sends
-    to EventBridge.
-    """
-
-    def __init__(self, stack: ParityStack) -> None:
-        self._stack = stack
-        self.heads: dict[tuple[str, str], str] = {}
-        #: (repository, before, after) -> paths the range changed.
-        self.differences: dict[tuple[str, str, str], list[str]] = {}
-        self._client = boto3.client("codecommit", region_name=stack.region, **HARNESS_CREDENTIALS)
-
-    def create(self, name: str) -> None:
-        self._client.create_repository(repositoryName=name)
-
-    def push(
-        self, repository: str, branch: str, commit: str, *, pusher_arn: str, changed: list[str] | None = None
-    ) -> dict[str, Any]:
-        old = self.heads.get((repository, branch))
-        self.heads[(repository, branch)] = commit
-        if old and changed is not None:
-            self.differences[(repository, old, commit)] = list(changed)
-        metadata = self._client.get_repository(repositoryName=repository)["repositoryMetadata"]
-        detail = {
-            "callerUserArn": pusher_arn,
-            "commitId": commit,
-            "event": "referenceUpdated" if old else "referenceCreated",
-            "oldCommitId": old or "",
-            "referenceFullName": f"refs/heads/{branch}",
-            "referenceName": branch,
-            "referenceType": "branch",
-            "repositoryId": metadata["repositoryId"],
-            "repositoryName": repository,
-        }
-        arn = f"arn:aws:codecommit:{self._stack.region}:{self._stack.account_id}:{repository}"
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "CodeCommit Repository State Change",
-            "source": "aws.codecommit",
-            "account": self._stack.account_id,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self._stack.region,
-            "resources": [arn],
-            "detail": detail,
-        }
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[ParityCodeCommit]:
-        from moto.codecommit.exceptions import RepositoryDoesNotExistException
-        from moto.codecommit.responses import CodeCommitResponse
-
-        heads, differences = self.heads, self.differences
-
-        def get_differences(response: CodeCommitResponse) -> str:
-            repository = response._get_param("repositoryName")
-            before, after = response._get_param("beforeCommitSpecifier"), response._get_param("afterCommitSpecifier")
-            if repository not in response.codecommit_backend.repositories:
-                raise RepositoryDoesNotExistException(repository)
-            paths = differences.get((repository, before, after))
-            if paths is None:
-                from moto.core.exceptions import JsonRESTError
-
-                raise JsonRESTError("CommitDoesNotExistException", f"{before}..{after} is not a known commit range")
-            found = [{"afterBlob": {"path": path}, "changeType": "M"} for path in paths]
-            return json.dumps({"differences": found})
-
-        def get_branch(response: CodeCommitResponse) -> str:
-            repository, branch = response._get_param("repositoryName"), response._get_param("branchName")
-            if repository not in response.codecommit_backend.repositories:
-                raise RepositoryDoesNotExistException(repository)
-            commit = heads.get((repository, branch))
-            if commit is None:
-                from moto.core.exceptions import JsonRESTError
-
-                raise JsonRESTError("BranchDoesNotExistException", f"{branch} does not exist in {repository}")
-            return json.dumps({"branch": {"branchName": branch, "commitId": commit}})
-
-        CodeCommitResponse.get_branch = get_branch  # type: ignore[attr-defined]
-        CodeCommitResponse.get_differences = get_differences  # type: ignore[attr-defined]
-        try:
-            yield self
-        finally:
-            del CodeCommitResponse.get_branch  # type: ignore[attr-defined]
-            del CodeCommitResponse.get_differences  # type: ignore[attr-defined]
-
-
 class ParityRuntime:
     """The deployed stack plus the AWS services that act on it (see the module docstring)."""
 
@@ -1041,7 +951,10 @@ class ParityRuntime:
         self.cloudtrail = boto3.client("cloudtrail", region_name=stack.region, **HARNESS_CREDENTIALS)
         #: Deliveries of the CloudTrail data events that followed uploads (who uploaded).
         self.trail_deliveries: list[Delivery] = []
-        self.codecommit = ParityCodeCommit(stack)
+        #: The engineers' CodeCommit repository, answered from a real git repository (tests/parity/codecommit.py).
+        self.codecommit = GitCodeCommit(
+            work_dir / "codecommit", region=stack.region, account=stack.account_id, credentials=HARNESS_CREDENTIALS
+        )
         self._announced: set[tuple[str, str]] = set()
         self._stack = contextlib.ExitStack()
 

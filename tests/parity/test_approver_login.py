@@ -35,7 +35,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def link(world: World) -> str:
     """A real approval request's signed link (a push to main, waiting at the approval step)."""
     world.seed_dataset()
-    deliveries = world.push("7a1c2b3d4e5f60718293a4b5c6d7e8f901234567")
+    deliveries = world.push()
     (run,) = deliveries[0].result["runs"]
     return world.approval_link(str(run["execution_arn"]))
 

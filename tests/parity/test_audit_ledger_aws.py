@@ -33,7 +33,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # One run to its end: trigger, approval request, a rejection, the recorded outcome, the end.
         active.seed_dataset()
         mark = active.mark()
-        (delivery,) = active.push("d" * 40)
+        (delivery,) = active.push()
         (run,) = delivery.result["runs"]
         arn = run["execution_arn"]
         status, answer = active.decide(active.approval_link(arn), "carol.approver", "reject", "audit path")

@@ -42,7 +42,7 @@ def _packages(world: World) -> list[dict[str, Any]]:
 def champion(world: World) -> dict[str, Any]:
     """credit-risk/1: pushed, approved by both approvers (high risk) and deployed."""
     world.seed_dataset()
-    execution_arn = _started(world.push("1" * 40))
+    execution_arn = _started(world.push())
     status, answer = world.approve(world.approval_link(execution_arn))
     assert status == 200, answer
     described = world.runtime.wait(execution_arn)
@@ -53,7 +53,7 @@ def champion(world: World) -> dict[str, Any]:
 def test_an_identical_retrain_ends_as_no_change(world: World, champion: dict[str, Any]) -> None:
     # Given the approved champion, When a push retrains it on the same data, job code and configuration
     mark = world.mark()
-    execution_arn = _started(world.push("2" * 40))
+    execution_arn = _started(world.push())
     described = world.runtime.wait(execution_arn)
 
     # Then the run succeeds as NoChange naming the champion, with no new model package

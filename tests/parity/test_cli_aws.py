@@ -71,7 +71,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     """The parity stack after one push was trained, approved by carol.approver and dave.risk and deployed."""
     with parity_world(tmp_path_factory.mktemp("cli-aws")) as world:
         world.seed_dataset()
-        deliveries = world.push("e" * 40)
+        deliveries = world.push()
         assert [(d.target, d.error_type) for d in deliveries] == [("TriggerFunction", None)], deliveries
         execution_arn = str(deliveries[0].result["runs"][0]["execution_arn"])
         status, answer = world.approve(world.approval_link(execution_arn))
@@ -121,7 +121,8 @@ def test_models_text_shows_the_version_approved_as_in_the_model_registry(deploye
     assert line.split()[1] == package["ModelApprovalStatus"] == "Approved"
     assert f"auc={record['metrics']['auc']:.4f}" in line
     assert f"execution={deployed.execution['name']}" in line
-    assert line.endswith(f"commit={'e' * 12}")
+    pushed = json.loads(deployed.execution["input"])["code"]["commit_id"]
+    assert line.endswith(f"commit={pushed[:12]}")
 
 
 def test_the_lineage_names_the_published_version_that_ran_and_its_definition(deployed: Deployed) -> None:

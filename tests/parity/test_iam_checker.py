@@ -247,6 +247,16 @@ def allowed(check: IamChecker, api_call: ApiCall) -> bool:
             id="codecommit-get-branch",
         ),
         pytest.param(
+            call("codecommit", "GetFolder", repositoryName="models", commitSpecifier="a" * 40, folderPath="jobs"),
+            [("codecommit:GetFolder", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:models")],
+            id="codecommit-get-folder",
+        ),
+        pytest.param(
+            call("codecommit", "GetFile", repositoryName="models", commitSpecifier="a" * 40, filePath="jobs/train.py"),
+            [("codecommit:GetFile", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:models")],
+            id="codecommit-get-file",
+        ),
+        pytest.param(
             call(
                 "events",
                 "PutEvents",

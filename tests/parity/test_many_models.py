@@ -111,8 +111,8 @@ def test_the_model_gets_its_own_canary_alarms_with_its_limits(
 
 
 def _no_change(world: World, run: dict[str, Any]) -> None:
-    """synthetic-lending's approved version was trained on this data, job code and configuration (the push
-    event names changed paths; the published objects are the same): its retrain ends as NoChange."""
+    """synthetic-lending's approved version was trained on this data, job code and configuration (the pushed
+    commit packs to the same job code; the published configuration is the same): its retrain ends as NoChange."""
     described = world.runtime.wait(run["execution_arn"])
     assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
     output = json.loads(described["output"])
@@ -130,7 +130,7 @@ def test_a_push_that_changed_one_project_retrains_only_that_model(
 ) -> None:
     # Given both models have data, and main's head is a first commit
     world.seed_dataset()
-    first = world.push("1" * 40)
+    first = world.push()
     for run in _runs(first):
         if run["model"] == LENDING:
             _no_change(world, run)
@@ -139,7 +139,7 @@ def test_a_push_that_changed_one_project_retrains_only_that_model(
     mark = world.mark()
 
     # When a commit changing only models/synthetic-lending/config.yaml is pushed
-    runs = _runs(world.push("2" * 40, changed=[f"models/{LENDING}/config.yaml"]))
+    runs = _runs(world.push(world.commit(append={f"models/{LENDING}/config.yaml": "# reviewed"})))
 
     # Then only synthetic-lending retrains (GetDifferences read with the trigger's own role)
     assert [(run["model"], run["status"]) for run in runs] == [(LENDING, "started")]
@@ -147,13 +147,13 @@ def test_a_push_that_changed_one_project_retrains_only_that_model(
     world.assert_allowed(mark)
 
 
-def test_a_push_that_changed_shared_code_retrains_every_model_with_data(
+def test_a_push_that_changed_files_outside_the_model_projects_retrains_every_model_with_data(
     world: World, lending_deployed: tuple[dict[str, Any], int]
 ) -> None:
     world.seed_dataset()
     mark = world.mark()
 
-    runs = _runs(world.push("3" * 40, changed=["jobs/train.py"]))
+    runs = _runs(world.push())  # a commit changing NOTES.md: outside models/, job code unchanged
 
     assert sorted(run["model"] for run in runs) == ["credit-risk", LENDING]
     for run in runs:
@@ -207,7 +207,7 @@ def test_a_push_under_a_role_session_named_after_an_approver_does_not_make_them_
     world.seed_dataset()
     mark = world.mark()
     imitated = "arn:aws:sts::{account}:assumed-role/EngineerRole/carol.approver"
-    runs = _runs(world.push("4" * 40, changed=["jobs/train.py"], pusher_arn=imitated))
+    runs = _runs(world.push(pusher_arn=imitated))  # a commit changing NOTES.md: every model with data retrains
     (run,) = [run for run in runs if run["model"] == "credit-risk"]
 
     # Then the approval names no person as the run's cause, says why, and asks two distinct approvers

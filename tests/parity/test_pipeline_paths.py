@@ -64,7 +64,7 @@ def pushed_and_deployed(world: World) -> tuple[dict[str, Any], list[Any]]:
     """Path (a) once per module: a push to main, approved through the API, deployed. (described, calls)."""
     world.seed_dataset()
     mark = world.mark()
-    execution_arn = _started(world.push("3f1c2b7d9e8a4c6b5a2f1e0d9c8b7a6f5e4d3c2b"))
+    execution_arn = _started(world.push())
     described = _approved_and_deployed(world, execution_arn)
     return described, world.calls_since(mark)
 
@@ -123,7 +123,7 @@ def test_rejection_marks_the_version_rejected_and_deploys_nothing(world: World) 
 
     # When a push starts a run and the approver rejects it
     world.messages(world.alert_queue)  # drain earlier messages
-    execution_arn = _started(world.push("a" * 40))
+    execution_arn = _started(world.push())
     status, answer = world.decide(
         world.approval_link(execution_arn), "carol.approver", "reject", "AUC too low for retail"
     )
@@ -233,7 +233,7 @@ def test_redrive_of_a_failed_execution_continues_at_the_failed_state(world: Worl
     world.seed_dataset(reexported(GERMAN_CREDIT.read_bytes(), 4))
     mark = world.mark()
     world.runtime.sagemaker.faults["CreateTrainingJob"] = ("ResourceLimitExceeded", "training instance quota reached")
-    execution_arn = _started(world.push("b" * 40))
+    execution_arn = _started(world.push())
     failed = world.runtime.wait(execution_arn)
     assert failed["status"] == "FAILED", failed
 
@@ -271,7 +271,7 @@ def test_approval_timeout_expires_the_request_and_deploys_nothing(world: World) 
     # Given a run waiting for approval (the stack's approval wait is the template minimum, 60 s)
     world.seed_dataset(reexported(GERMAN_CREDIT.read_bytes(), 5))
     mark = world.mark()
-    execution_arn = _started(world.push("c" * 40))
+    execution_arn = _started(world.push())
     link = world.approval_link(execution_arn)
 
     # When nobody decides before the wait ends
@@ -289,7 +289,9 @@ def test_approval_timeout_expires_the_request_and_deploys_nothing(world: World) 
 #: path needs, so removing it from template.yaml must fail the tier (checked below with the path's calls).
 _KNOWN_NEEDED = {
     ("RequestApprovalFunctionRole", "dynamodb:Query"),
-    ("PrepareDataFunctionRole", "s3:ListBucketVersions"),
+    # A push packs its commit (read through CodeCommit) instead of pinning the release's job code.
+    ("PrepareDataFunctionRole", "codecommit:GetFolder"),
+    ("PrepareDataFunctionRole", "codecommit:GetFile"),
     ("TrainingPipelineRole", "iam:PassRole"),
     ("TrainingPipelineRole", "events:PutRule"),
     ("ApprovalApiFunctionRole", "states:SendTaskSuccess"),

@@ -2,9 +2,10 @@
 
 What an account has before the pipeline's first run, set up here as an operator would (with the
 harness's identity, which is never checked): the engineers' CodeCommit repository with its main
-branch, the release step's pipeline configuration and job code in the artifacts bucket (what
-``mlops package-jobs`` uploads), two approvers in the Cognito user pool's approvers group, and the
-on-call and approver subscriptions (SQS queues) on the alert and approval topics.
+branch (a real git repository whose first commit holds this checkout's job code, library code and
+model projects: :data:`SEEDED_PATHS`), the release step's pipeline configuration and job code in
+the artifacts bucket (what ``mlops package-jobs`` uploads), two approvers in the Cognito user pool's
+approvers group, and the on-call and approver subscriptions (SQS queues) on the alert and approval topics.
 
 Everything the functions see comes from the deployed stack; nothing here is given to a function.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +55,21 @@ PARITY_PARAMETERS = {
 APPROVER_PASSWORD = "Parity-Approver-Pa55!"
 APPROVERS = ("carol.approver", "dave.risk")
 PUSHER_ARN = "arn:aws:iam::{account}:user/alice.engineer"
+#: What the repository's first commit holds, copied from this checkout's working tree: the job scripts,
+#: the code they import and the model projects (so that commit packs to build_sourcedir(PROJECT_DIR)).
+SEEDED_PATHS = ("jobs", "src/governed_mlops_ml", "layers/common/python/governed_mlops", "models")
+#: A file outside models/ and outside the job code: a push touching it retrains every model on unchanged code.
+NOTES = "NOTES.md"
+
+
+def checkout_files(root: Path = PROJECT_DIR, paths: tuple[str, ...] = SEEDED_PATHS) -> dict[str, bytes]:
+    """The working tree's files under ``paths`` (no caches): the seeded commit's content."""
+    return {
+        file.relative_to(root).as_posix(): file.read_bytes()
+        for folder in paths
+        for file in sorted((root / folder).rglob("*"))
+        if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc"
+    }
 
 
 @dataclass
@@ -68,6 +85,7 @@ class World:
     unclaimed_approvals: list[dict[str, Any]] = field(default_factory=list)
     #: Execution name → the link its approval notification carried.
     received_links: dict[str, str] = field(default_factory=dict)
+    _edits: int = 0
 
     def client(self, service: str) -> Any:
         """A client as the operator running the scenario (the harness's identity here)."""
@@ -102,14 +120,38 @@ class World:
             if version["Key"] == key:
                 self.runtime.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
 
-    def push(self, commit: str, changed: list[str] | None = None, *, pusher_arn: str | None = None) -> list[Delivery]:
-        """A push of ``commit`` to main, by ``pusher_arn`` (``{account}`` filled in; default alice, an IAM user)."""
+    @property
+    def head(self) -> str:
+        """The main branch's head commit."""
+        return self.runtime.codecommit.heads[(self.repository, self.stack.parameters["MainBranch"])]
+
+    def commit(self, *, append: dict[str, str] | None = None, message: str = "a change") -> str:
+        """A new commit on top of main's head that appends each line of ``append`` (path -> line) to its file.
+
+        Without ``append`` the commit adds a line to :data:`NOTES` (a file outside models/ and the job
+        code): every model retrains on unchanged job code. Nothing is pushed yet.
+        """
+        codecommit, head = self.runtime.codecommit, self.head
+        changes: dict[str, bytes] = {}
+        self._edits += 1
+        for path, line in (append or {NOTES: f"edit {self._edits}"}).items():
+            try:
+                before = codecommit.read(self.repository, head, path)
+            except subprocess.CalledProcessError:
+                before = b""
+            changes[path] = before + f"{line}\n".encode()
+        return codecommit.commit(self.repository, changes, message, parent=head)
+
+    def push(self, commit: str | None = None, *, pusher_arn: str | None = None) -> list[Delivery]:
+        """Push ``commit`` (default: a new :meth:`commit`) to main; EventBridge's deliveries.
+
+        The pusher is ``pusher_arn`` (``{account}`` filled in), by default alice.engineer, an IAM user.
+        """
         event = self.runtime.codecommit.push(
             self.repository,
             self.stack.parameters["MainBranch"],
-            commit,
+            commit or self.commit(),
             pusher_arn=(pusher_arn or PUSHER_ARN).format(account=self.stack.account_id),
-            changed=changed,
         )
         return self.runtime.bus.put(event)
 
@@ -337,10 +379,10 @@ def parity_world(
         sns = boto3.client("sns", region_name=stack.region, **HARNESS_CREDENTIALS)
         checker = iam_checker(stack, stack.role_policy_documents)
         with CallRecorder() as recorder, ParityRuntime(stack, recorder, work_dir) as runtime:
-            runtime.codecommit.create(stack.parameters["CodeRepositoryName"])
-            runtime.codecommit.heads[(stack.parameters["CodeRepositoryName"], stack.parameters["MainBranch"])] = (
-                "0" * 39 + "1"
-            )
+            repository, branch = stack.parameters["CodeRepositoryName"], stack.parameters["MainBranch"]
+            runtime.codecommit.create(repository)
+            first = runtime.codecommit.commit(repository, checkout_files(), "the project as checked out")
+            runtime.codecommit.set_branch(repository, branch, first)
             publish_release(runtime)
             group = stack.parameters["ApproverGroup"]
             for approver in APPROVERS:

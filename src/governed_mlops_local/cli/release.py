@@ -1,6 +1,7 @@
 """``mlops package-jobs``: the release step that template.yaml's ``TrainingSourceKey`` and ``ModelsPrefix`` name.
 
-It builds the job scripts' deterministic ``sourcedir.tar.gz`` (the code version lineage records) and
+It builds the job scripts' deterministic ``sourcedir.tar.gz`` (the code version the lineage of a data-arrival
+or drift run records; a push's run packs its own commit instead) and
 uploads it with every model project's configuration (``models/<name>/config.yaml``) to the stack's
 artifacts bucket, at the keys the stack was deployed with. Without ``--aws`` it only builds the
 tarball, checks every configuration and prints what it would publish.

@@ -1,8 +1,10 @@
 """``mlops reproduce MODEL_VERSION``: retrain a registered model from its lineage and compare.
 
 Exit status: 0 when the new model artifact's sha256 and every re-evaluated metric are identical to
-the registered ones (and the pinned inputs are unchanged), 1 on any difference, 2 when the model
-version does not exist (or the state machine has no train/evaluate states to mirror). The comparison
+the registered ones (and the pinned inputs are unchanged), 1 on any difference (including a lineage
+whose commit packs to another job code sha256: refused before anything is trained), 2 when the model
+version does not exist, its commit cannot be read (or the state machine has no train/evaluate
+states to mirror). The comparison
 is printed field by field (``--json``: the whole report).
 
 ``--aws --stack NAME`` reproduces a version of the deployed stack on this machine: the lineage from the
@@ -98,10 +100,17 @@ def reproduce(
         _reproduce_from_stack(obj, model_version, as_json, stack_name, region, profile)
         return
     from governed_mlops.adapters.audit_ledger import LocalAuditLedger, load_or_create_key
+    from governed_mlops.adapters.code_repository import LocalCodeCommit
     from governed_mlops.adapters.model_registry import LocalModelRegistry
-    from governed_mlops.errors import ConfigError, ModelVersionNotFoundError, PipelineError
+    from governed_mlops.errors import (
+        ConfigError,
+        ModelVersionNotFoundError,
+        PipelineError,
+        RepositoryNotFoundError,
+        SourceMismatchError,
+    )
     from governed_mlops_local.runtime import LocalRuntime
-    from governed_mlops_local.services.reproduce import JobTemplates
+    from governed_mlops_local.services.reproduce import JobTemplates, check_source_commit
     from governed_mlops_local.services.reproduce import reproduce as reproduce_model
 
     project_dir, data_dir = _paths(obj)
@@ -110,6 +119,11 @@ def reproduce(
     except ModelVersionNotFoundError as exc:
         click.secho(f"error: {exc}", err=True, fg="red")
         raise SystemExit(2) from exc
+    sources = LocalCodeCommit(data_dir)
+    try:  # before the runtime starts: a refused lineage retrains nothing
+        check_source_commit(record, sources)
+    except (SourceMismatchError, RepositoryNotFoundError, ConfigError) as exc:
+        _refuse(exc)
     user = getpass.getuser() or "local-user"
     started = time.perf_counter()
     # The runtime publishes the current configuration and job code as it starts; the reproduction
@@ -132,8 +146,17 @@ def reproduce(
             now=datetime.now(UTC),
             ledger=LocalAuditLedger(data_dir, load_or_create_key(data_dir)),
             actor=user,
+            sources=sources,
         )
     _print(report, as_json, time.perf_counter() - started, report.artifacts_prefix)
+
+
+def _refuse(exc: Exception) -> None:
+    """A lineage whose commit and job code disagree (1), or whose commit cannot be read (2)."""
+    from governed_mlops.errors import SourceMismatchError
+
+    click.secho(f"refused: {type(exc).__name__}: {exc}", err=True, fg="red")
+    raise SystemExit(1 if isinstance(exc, SourceMismatchError) else 2) from exc
 
 
 def _print(report: ReproductionReport, as_json: bool, seconds: float, where: str) -> None:
@@ -151,17 +174,25 @@ def _print(report: ReproductionReport, as_json: bool, seconds: float, where: str
 def _reproduce_from_stack(
     obj: Any, model_version: str, as_json: bool, stack_name: str | None, region: str | None, profile: str | None
 ) -> None:
+    from governed_mlops.adapters.code_repository import CodeCommitRepository
     from governed_mlops.adapters.object_store import LocalObjectStore
+    from governed_mlops.errors import ConfigError, RepositoryNotFoundError, SourceMismatchError
     from governed_mlops.models import S3Ref
     from governed_mlops_local.aws_stack import LocalCopyStore
     from governed_mlops_local.sagemaker import SageMakerEmulator
-    from governed_mlops_local.services.reproduce import JobTemplates
+    from governed_mlops_local.services.reproduce import JobTemplates, check_source_commit
     from governed_mlops_local.services.reproduce import reproduce as reproduce_model
 
     _, data_dir = _paths(obj)
     started = time.perf_counter()
     with reading_stack(stack_name, region, profile) as stack:
         record = stack.registry().get(model_version)
+        # The operator's credentials read the commit from the stack's CodeCommit repository.
+        sources = CodeCommitRepository(stack.client("codecommit"))
+        try:
+            check_source_commit(record, sources)
+        except (SourceMismatchError, RepositoryNotFoundError, ConfigError) as exc:
+            _refuse(exc)
         # The deployed definition, substitutions applied: the jobs are built as the stack builds them.
         templates = JobTemplates.from_definition(stack.executions().definition(stack.pipeline_arn))
         work = data_dir / "aws" / stack.name / "reproduce"
@@ -175,6 +206,7 @@ def _reproduce_from_stack(
             now=datetime.now(UTC),
             ledger=None,
             actor=getpass.getuser() or "local-user",
+            sources=sources,
         )
     stored = S3Ref.from_uri(report.artifacts_prefix + "report.json")
     _print(report, as_json, time.perf_counter() - started, str(local.mirror_path(stored.bucket, stored.key).parent))

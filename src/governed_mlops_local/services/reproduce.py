@@ -17,6 +17,11 @@ hyperparameters, the seed and the training image. :func:`reproduce`
    every metric by exact float equality;
 6. writes the report next to the inputs and appends ``model.reproduced`` to the audit ledger.
 
+Before any of that, a version whose job code was packed from its commit (a push: ``source_commit``)
+has the commit packed again (from CodeCommit with ``--aws``, from the git hook's repository locally)
+through the same packer; :func:`check_source_commit` raises :class:`SourceMismatchError` and nothing
+is retrained when the digest is not the lineage's ``source_sha256``.
+
 Locally the jobs run in :class:`governed_mlops_local.sagemaker.SageMakerEmulator`. In AWS the
 same requests would go to SageMaker through boto3: ``create_training_job(**request)`` then the
 ``training_job_completed_or_stopped`` waiter and ``describe_training_job`` (and likewise
@@ -42,12 +47,21 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from governed_mlops.adapters.audit_ledger import AuditLedger
+from governed_mlops.adapters.code_repository import SourceRepository
 from governed_mlops.adapters.object_store import ObjectStore
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.audit import JsonScalar
 from governed_mlops.domain.gates import read_metrics
+from governed_mlops.domain.sourcedir import pack_sourcedir
 from governed_mlops.domain.split import split_dataset
-from governed_mlops.errors import ArtifactNotFoundError, ConfigError, ReproducibilityMismatch, ResourceLimitExceeded
+from governed_mlops.errors import (
+    ArtifactNotFoundError,
+    CommitNotFoundError,
+    ConfigError,
+    ReproducibilityMismatch,
+    ResourceLimitExceeded,
+    SourceMismatchError,
+)
 from governed_mlops.models import ModelVersion, S3Ref
 from governed_mlops.services.stages import job_config_document, job_hyperparameters, json_document
 
@@ -59,6 +73,7 @@ __all__ = [
     "JobTemplates",
     "ReproductionReport",
     "SageMakerJobs",
+    "check_source_commit",
     "compare_field",
     "compare_fields",
     "raise_for_report",
@@ -151,6 +166,37 @@ def compare_fields(prefix: str, expected: Mapping[str, Scalar], actual: Mapping[
 def unchecked_field(name: str, expected: Scalar, why: str) -> FieldCheck:
     """A field that could not be compared; it counts against ``ok``."""
     return FieldCheck(name=name, expected=expected, actual=why, ok=False, checked=False)
+
+
+def check_source_commit(record: ModelVersion, sources: SourceRepository | None) -> str | None:
+    """Pack the lineage's commit again and return its sha256 (None: the version used the release's code).
+
+    Raises:
+        SourceMismatchError: the record's ``source_commit`` is not its ``code.commit_id``, or the
+            commit's job code does not have the record's ``source_sha256``.
+        CommitNotFoundError: the repository does not have the commit (or there is none to read).
+    """
+    if record.source_commit is None:
+        return None
+    if record.source_commit != record.code.commit_id:
+        raise SourceMismatchError(
+            f"{record.model_version}: the job code was packed from commit {record.source_commit}, but the lineage "
+            f"names commit {record.code.commit_id}; the record was altered: not reproduced"
+        )
+    tree = None if sources is None else sources.source_tree(record.code.repository, record.source_commit)
+    if tree is None:
+        raise CommitNotFoundError(
+            f"{record.model_version} was trained from commit {record.source_commit} of {record.code.repository}, "
+            "and no repository holding it is reachable here (locally: the one `mlops git-hook install` made)"
+        )
+    packed = pack_sourcedir(tree)
+    if packed.sha256 != record.source_sha256:
+        raise SourceMismatchError(
+            f"{record.model_version}: commit {record.source_commit[:12]} of {record.code.repository} packs to job "
+            f"code sha256 {packed.sha256}, but the lineage records {record.source_sha256}: the commit and the "
+            "source digest disagree, so the record does not say what was trained; not reproduced"
+        )
+    return packed.sha256
 
 
 # -- naming ---------------------------------------------------------------------------------------
@@ -483,7 +529,7 @@ def _train_and_evaluate(
     run.fields += compare_fields("metrics", dict(record.metrics), metrics)
 
 
-def reproduce(
+def reproduce(  # noqa: PLR0913 - keyword-only: the record, then each store, service and clock the caller injects
     record: ModelVersion,
     *,
     store: ObjectStore,
@@ -493,13 +539,17 @@ def reproduce(
     now: datetime,
     ledger: AuditLedger | None = None,
     actor: str = "local-user",
+    sources: SourceRepository | None = None,
 ) -> ReproductionReport:
     """Retrain and re-evaluate ``record`` from its pinned inputs and compare field by field.
 
     Writes the recomputed inputs and ``report.json`` under :func:`reproduction_prefix` and, when a
     ledger is given, appends ``model.reproduced`` (actor, ok, the differing fields). Never raises
-    for a difference: a changed input, a failed job or a different artefact is in the report.
+    for a difference in what was produced: a changed input, a failed job or a different artefact is
+    in the report. A lineage whose commit and source sha256 disagree is refused first
+    (:func:`check_source_commit` raises), since it does not say what was trained.
     """
+    check_source_commit(record, sources)
     run = _Run(
         record=record, prefix=reproduction_prefix(artifacts_bucket, record.model_version, now), now=now, fields=[]
     )

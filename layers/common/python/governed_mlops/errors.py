@@ -21,6 +21,7 @@ __all__ = [
     "AuditLedgerCorrupt",
     "BiasThresholdExceeded",
     "ChampionGateFailed",
+    "CommitNotFoundError",
     "ConfigError",
     "DataValidationError",
     "DatasetNotFoundError",
@@ -44,6 +45,7 @@ __all__ = [
     "ReproducibilityMismatch",
     "ResourceLimitExceeded",
     "SageMakerJobFailed",
+    "SourceMismatchError",
     "TransientStorageError",
     "UnknownModelError",
     "UnsupportedEventError",
@@ -79,6 +81,10 @@ class DatasetNotFoundError(PipelineError):
 
 class RepositoryNotFoundError(PipelineError):
     """The code repository or branch a trigger names cannot be resolved."""
+
+
+class CommitNotFoundError(RepositoryNotFoundError):
+    """The commit a run names is not in its code repository, so its job code cannot be packed."""
 
 
 class ArtifactNotFoundError(PipelineError):
@@ -138,6 +144,11 @@ class ExplainabilityError(PipelineError):
 
 class ReproducibilityMismatch(PipelineError):
     """A retrained artifact or its metrics differ from the registered ones."""
+
+
+class SourceMismatchError(ReproducibilityMismatch):
+    """The job code packed from a lineage's commit does not have the lineage's source sha256: the pair
+    was altered, or the commit is not the one the code was packed from; nothing is retrained."""
 
 
 class ApprovalError(PipelineError):

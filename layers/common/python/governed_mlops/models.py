@@ -125,6 +125,9 @@ class PreparedData(_Model):
     test: S3Ref
     job_config: S3Ref
     source: S3Ref = Field(description="The job code (sourcedir.tar.gz), pinned by version.")
+    #: The commit the job code was packed from (a push: ``source/<sha256>/sourcedir.tar.gz``); None when the run
+    #: uses the release step's sourcedir (data arrival, drift, or a local push event no repository holds).
+    source_commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
     channels: dict[str, str] = Field(description="Channel name -> S3 URI, as the SageMaker jobs take them.")
     hyperparameters: dict[str, str]
     train_rows: int
@@ -227,6 +230,9 @@ class ModelVersion(_Model):
     training_image: str
     source_sha256: str
     source: ObjectDigest | None = None
+    #: The commit ``source_sha256`` was packed from (equal to ``code.commit_id``): ``mlops reproduce``
+    #: packs it again and refuses when the digests differ. None: the release step's sourcedir was used.
+    source_commit: str | None = None
     definition_sha256: str | None = None
     #: The published state machine version the execution ran (its alias's target), when started through one.
     state_machine_version_arn: str | None = None

@@ -89,8 +89,11 @@ class StageSettings(FunctionSettings):
 
 
 class PrepareSettings(StageSettings):
-    #: ``sourcedir.tar.gz`` of the job scripts (SageMaker script mode's submit directory).
+    #: The release step's ``sourcedir.tar.gz`` (SageMaker script mode's submit directory) for runs
+    #: that are not a push; a push's job code is packed from its commit instead.
     training_source_uri: str
+    #: The one CodeCommit repository whose commits this function may pack (its policy names only it).
+    code_repository: str
 
 
 class RegisterSettings(StageSettings):

@@ -22,7 +22,13 @@ from governed_mlops.adapters.approvals import (
 )
 from governed_mlops.adapters.audit_ledger import AUDIT_PREFIX, AuditLedger, LocalAuditLedger, load_or_create_key
 from governed_mlops.adapters.audit_ledger_s3 import S3AuditLedger
-from governed_mlops.adapters.code_repository import CodeCommitRepository, CodeRepository, LocalGitRepository
+from governed_mlops.adapters.code_repository import (
+    CodeCommitRepository,
+    CodeRepository,
+    LocalCodeCommit,
+    LocalGitRepository,
+    SourceRepository,
+)
 from governed_mlops.adapters.model_registry import LocalModelRegistry, ModelRegistry, SageMakerModelRegistry
 from governed_mlops.adapters.object_store import CatalogueStore, LocalObjectStore, S3ObjectStore
 from governed_mlops.settings import AuditLedgerSettings, FunctionSettings
@@ -53,6 +59,13 @@ def model_registry(settings: FunctionSettings, table: str) -> ModelRegistry:
 def code_repository(settings: FunctionSettings, local_path: Path | None = None) -> CodeRepository:
     if settings.mlops_backend == "local":
         return LocalGitRepository(local_path or Path.cwd())
+    return CodeCommitRepository(client("codecommit", settings))
+
+
+def source_repository(settings: FunctionSettings) -> SourceRepository:
+    """Where a pushed commit's files are read: CodeCommit in AWS, the git hook's repositories locally."""
+    if settings.mlops_backend == "local":
+        return LocalCodeCommit(_local_root(settings))
     return CodeCommitRepository(client("codecommit", settings))
 
 

@@ -226,6 +226,8 @@ class SageMakerModelRegistry:
                 "commit_id": draft.code.commit_id,
                 "data_sha256": draft.data.sha256,
                 "source_sha256": draft.source_sha256,
+                # Which commit the job code was packed from ("release": the release step's sourcedir).
+                "source_commit": draft.source_commit or "release",
             },
         }
         if evaluation is not None:

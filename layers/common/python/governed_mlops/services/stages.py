@@ -14,12 +14,14 @@ import tarfile
 from datetime import UTC, datetime
 from typing import Any
 
+from governed_mlops.adapters.code_repository import SourceRepository
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore, StoredObject
 from governed_mlops.adapters.pipeline import DefinitionThatRan
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.bias_gates import check_bias, raise_for_breaches
 from governed_mlops.domain.gates import evaluate_gates, read_metrics
+from governed_mlops.domain.sourcedir import content_addressed_key, pack_sourcedir
 from governed_mlops.domain.split import split_dataset
 from governed_mlops.domain.validation import missing_limit, raise_for_report, validate_dataset
 from governed_mlops.errors import ArtifactNotFoundError, ConfigError, DataValidationError, QualityGateFailed
@@ -34,6 +36,7 @@ from governed_mlops.models import (
 )
 from governed_mlops.reports.evidence_html import render_evidence_html
 from governed_mlops.reports.model_card import build_model_card
+from governed_mlops.settings import PrepareSettings
 
 JSON = "application/json"
 #: Where SageMaker places the ``code`` channel's ``sourcedir.tar.gz`` inside the training container.
@@ -112,8 +115,44 @@ def json_document(body: object) -> bytes:
     return json.dumps(body, indent=2, sort_keys=True, default=str).encode()
 
 
-def prepare_data(event: StageEvent, store: ObjectStore, training_source_uri: str) -> PreparedData:
-    """Split deterministically and write the training job's channels (train, test, config)."""
+def job_code(
+    request: PipelineRequest, store: ObjectStore, settings: PrepareSettings, sources: SourceRepository
+) -> tuple[S3Ref, str | None]:
+    """The job code a run trains with, pinned, and the commit it was packed from (None: the release's).
+
+    A push runs exactly its commit: the commit's files are read from the repository (never a
+    checkout), packed by :func:`~governed_mlops.domain.sourcedir.pack_sourcedir` and stored under
+    ``source/<sha256>/sourcedir.tar.gz`` in the artifacts bucket (the bucket's KMS key encrypts it). Other runs
+    use the newest version of the release step's sourcedir.
+    """
+    if request.trigger.kind == "code-push":
+        if request.code.repository != settings.code_repository:
+            raise ConfigError(
+                f"the run names repository {request.code.repository!r}, but this stack packs job code only from "
+                f"{settings.code_repository!r} (its CodeRepositoryName); push to that repository"
+            )
+        tree = sources.source_tree(request.code.repository, request.code.commit_id)
+        if tree is not None:
+            packed = pack_sourcedir(tree)
+            stored = store.put(
+                settings.artifacts_bucket, content_addressed_key(packed.sha256), packed.data, "application/gzip"
+            )
+            if stored.sha256 != packed.sha256:
+                raise ArtifactNotFoundError(f"{stored.ref.pinned_uri} does not hold the bytes just packed")
+            return stored.ref, request.code.commit_id
+    source = S3Ref.from_uri(settings.training_source_uri)
+    pinned = store.latest_under(source.bucket, source.key)
+    if pinned is None or pinned.ref.key != source.key:
+        raise ArtifactNotFoundError(
+            f"job code {settings.training_source_uri} is missing: publish the sourcedir first (mlops package-jobs)"
+        )
+    return pinned.ref, None
+
+
+def prepare_data(
+    event: StageEvent, store: ObjectStore, settings: PrepareSettings, sources: SourceRepository
+) -> PreparedData:
+    """Split deterministically, write the training job's channels (train, test, config) and pin the job code."""
     request = event.request
     config, _ = load_config(store, request.config)
     split = split_dataset(store.get(request.data), config)
@@ -122,10 +161,7 @@ def prepare_data(event: StageEvent, store: ObjectStore, training_source_uri: str
     _, test_key = _artifact_key(request, "prepared/test/test.csv")
     test = store.put(bucket, test_key, split.test_csv, "text/csv")
     job_config = _put_json(store, request, "prepared/config/job_config.json", job_config_document(config))
-    source = S3Ref.from_uri(training_source_uri)
-    pinned = store.latest_under(source.bucket, source.key)
-    if pinned is None or pinned.ref.key != source.key:
-        raise ArtifactNotFoundError(f"job code {training_source_uri} is missing: publish the sourcedir first")
+    source, source_commit = job_code(request, store, settings, sources)
     if config.bias is None:
         raise ConfigError(
             f"{request.config.pinned_uri}: the pipeline checks bias before and after training; "
@@ -147,13 +183,14 @@ def prepare_data(event: StageEvent, store: ObjectStore, training_source_uri: str
         train=train.ref,
         test=test.ref,
         job_config=job_config.ref,
-        source=pinned.ref,
+        source=source,
+        source_commit=source_commit,
         channels={
             "train": train.ref.uri,
             "test": test.ref.uri,
             # A prefix: the jobs read job_config.json and bias_config.json from the same channel.
             "config": job_config.ref.uri.rsplit("/", 1)[0] + "/",
-            "code": pinned.ref.uri,
+            "code": source.uri,
         },
         hyperparameters=hyperparameters,
         train_rows=split.train_rows,
@@ -249,6 +286,11 @@ def register_model(
     if event.prepared is None:
         raise ArtifactNotFoundError("register needs the prepared data (pinned job code)")
     source = _stat(store, event.prepared.source)
+    if event.prepared.source_commit not in {None, request.code.commit_id}:
+        raise ConfigError(
+            f"the job code was packed from commit {event.prepared.source_commit}, but the run is for commit "
+            f"{request.code.commit_id}: the lineage would pair the wrong code with the commit"
+        )
     evaluation_ref = S3Ref.from_uri(event.evaluation_uri.rstrip("/") + "/evaluation.json")
     metrics = read_metrics(json.loads(store.get(evaluation_ref)))
     versions = training_metrics.get("library_versions", {})
@@ -269,6 +311,7 @@ def register_model(
         training_image=training.training_image,
         source_sha256=source.sha256,
         source=source,
+        source_commit=event.prepared.source_commit,
         definition_sha256=definition.sha256 if definition else None,
         state_machine_version_arn=definition.version_arn if definition else None,
         hyperparameters=training.hyperparameters,

@@ -12,6 +12,7 @@ from typing import Any
 
 from governed_mlops.adapters import factory
 from governed_mlops.adapters.approvals import Notifier
+from governed_mlops.adapters.code_repository import SourceRepository
 from governed_mlops.adapters.model_registry import ModelRegistry
 from governed_mlops.adapters.object_store import ObjectStore
 from governed_mlops.adapters.pipeline import StepFunctionsPipeline
@@ -27,6 +28,7 @@ from governed_mlops.settings import (
     MonitoringResultSettings,
     MonitoringScheduleSettings,
     MonitorSettings,
+    PrepareSettings,
     RegisterSettings,
     StageSettings,
     TriggerSettings,
@@ -39,6 +41,14 @@ class StageDeps:
     """Validate Data, Prepare Data, Check Quality Gates, Check Bias Gates: the object store only."""
 
     store: ObjectStore
+
+
+@dataclass(frozen=True)
+class PrepareDeps:
+    """Prepare Data: the object store and the code repository a push's job code is packed from."""
+
+    store: ObjectStore
+    sources: SourceRepository
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,10 @@ class MonitorDeps:
 
 def stage(settings: StageSettings) -> StageDeps:
     return StageDeps(store=factory.object_store(settings))
+
+
+def prepare(settings: PrepareSettings) -> PrepareDeps:
+    return PrepareDeps(store=factory.object_store(settings), sources=factory.source_repository(settings))
 
 
 def champion(settings: ChampionSettings) -> ChampionDeps:

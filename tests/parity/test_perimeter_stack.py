@@ -86,7 +86,14 @@ def test_every_log_group_of_the_stack_is_under_its_key_with_the_retention(parity
         for logical_id, resource in parity_stack.template["Resources"].items()
         if resource["Type"] == "AWS::Logs::LogGroup" and logical_id in parity_stack.physical_ids
     ]
-    assert len(groups) == 19  # 16 functions and services, the VPC flow log, API execution logs, WAF logs
+    functions = [
+        logical_id.removesuffix("Function")
+        for logical_id, resource in parity_stack.template["Resources"].items()
+        if resource["Type"] in {"AWS::Serverless::Function", "AWS::Lambda::Function"}
+    ]
+    # One per function, the state machine's, the VPC flow log, the API's access and execution logs, the WAF's
+    services = {"TrainingPipeline", "VpcFlow", "ApprovalApiAccess", "ApprovalApiExecution", "ApprovalApiWaf"}
+    assert sorted(groups) == sorted(f"{name}LogGroup" for name in [*functions, *services])
     for logical_id in groups:
         group = _log_group(parity_stack.ref(logical_id))
         assert group["kmsKeyId"] == parity_stack.get_att("KmsKey", "Arn"), logical_id

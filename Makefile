@@ -85,19 +85,21 @@ static: .tools/sam/bin/sam .tools/checkov/bin/checkov .tools/statelint/bin/state
 # e.g. `make unit PYTEST_ARGS=--randomly-seed=N` (or `-p no:randomly` for file order while bisecting).
 PYTEST_ARGS ?=
 
-# Two sessions: the unit tier with sockets off (pytest-socket's switch is process-wide, so a session
-# fixture's server thread in the same worker would lose its sockets), then everything else. The unit
-# tier runs in random order (seed printed); the other tiers share session runtimes and run in file order.
+# Three sessions: the unit tier with sockets off (pytest-socket's switch is process-wide, so a session
+# fixture's server thread in the same worker would lose its sockets), then the integration tier, both in
+# random order (seed printed); then parity, browser and e2e in file order: a parity module's world shares
+# moto's process-wide backends with the session's (not yet shown to pass shuffled).
 test: $(VENV)/.synced lint typecheck static
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/unit
-	$(VENV)/bin/pytest -n 2 --dist loadfile -p no:randomly $(PYTEST_ARGS) --ignore=tests/unit
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/integration
+	$(VENV)/bin/pytest -n 2 --dist loadfile -p no:randomly $(PYTEST_ARGS) --ignore=tests/unit --ignore=tests/integration
 
 # One tier at a time (make test runs them all).
 unit: $(VENV)/.synced
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/unit
 
 integration: $(VENV)/.synced
-	$(VENV)/bin/pytest -n 2 --dist loadfile -p no:randomly $(PYTEST_ARGS) tests/integration
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/integration
 
 # template.yaml deployed into moto, every handler with MLOPS_BACKEND=aws under its own role, every call IAM-checked.
 parity: $(VENV)/.synced

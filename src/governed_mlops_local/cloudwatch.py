@@ -33,8 +33,14 @@ from governed_mlops_ml.serving import (
 PUT_METRIC_ALARM_RESOURCE = "arn:aws:states:::aws-sdk:cloudwatch:putMetricAlarm"
 CREATE_LOG_GROUP_RESOURCE = "arn:aws:states:::aws-sdk:cloudwatchlogs:createLogGroup"
 PUT_METRIC_FILTER_RESOURCE = "arn:aws:states:::aws-sdk:cloudwatchlogs:putMetricFilter"
+PUT_RETENTION_POLICY_RESOURCE = "arn:aws:states:::aws-sdk:cloudwatchlogs:putRetentionPolicy"
 #: The resources this module stands in for (the local runtime maps them to its functions).
-RESOURCES = (PUT_METRIC_ALARM_RESOURCE, CREATE_LOG_GROUP_RESOURCE, PUT_METRIC_FILTER_RESOURCE)
+RESOURCES = (
+    PUT_METRIC_ALARM_RESOURCE,
+    CREATE_LOG_GROUP_RESOURCE,
+    PUT_RETENTION_POLICY_RESOURCE,
+    PUT_METRIC_FILTER_RESOURCE,
+)
 
 _NUMBER = r"[0-9.eE+-]+"
 _BEHAVIOUR = re.compile(
@@ -126,6 +132,33 @@ def metric_filter(request: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
+#: The retention periods CloudWatch Logs accepts (days), as its API reference lists them.
+RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
 def functions(hosting: LocalSageMakerHosting) -> dict[str, Callable[[Any], Any]]:
     """The local functions standing in for the alarm and metric-filter SDK integrations.
 
@@ -133,6 +166,7 @@ def functions(hosting: LocalSageMakerHosting) -> dict[str, Callable[[Any], Any]]
     locally the alarms are evaluated on the hosting emulator's measurements of the same rows.
     """
     log_groups: set[str] = set()
+    retention: dict[str, int] = {}
 
     def put_metric_alarm(request: dict[str, Any]) -> dict[str, Any]:
         endpoint, rule = alarm_rule(request)
@@ -154,6 +188,25 @@ def functions(hosting: LocalSageMakerHosting) -> dict[str, Callable[[Any], Any]]
         log_groups.add(name)
         return {}
 
+    def put_retention_policy(request: dict[str, Any]) -> dict[str, Any]:
+        converted = _camel(request)
+        try:
+            validate_parameters(converted, _logs_model.operation_model("PutRetentionPolicy").input_shape)
+        except ParamValidationError as exc:
+            raise SageMakerError("CloudWatchLogs.InvalidParameterException", f"PutRetentionPolicy: {exc}") from exc
+        if converted["retentionInDays"] not in RETENTION_DAYS:
+            raise SageMakerError(
+                "CloudWatchLogs.InvalidParameterException",
+                f"PutRetentionPolicy: retentionInDays {converted['retentionInDays']!r} is not one of {RETENTION_DAYS}",
+            )
+        if converted["logGroupName"] not in log_groups:
+            raise SageMakerError(
+                "CloudWatchLogs.ResourceNotFoundException",
+                f"The specified log group does not exist: {converted['logGroupName']}",
+            )
+        retention[str(converted["logGroupName"])] = int(converted["retentionInDays"])
+        return {}
+
     def put_metric_filter(request: dict[str, Any]) -> dict[str, Any]:
         metric_filter(_camel(request))
         return {}
@@ -161,6 +214,7 @@ def functions(hosting: LocalSageMakerHosting) -> dict[str, Callable[[Any], Any]]
     return {
         local_function_arn(PUT_METRIC_ALARM_RESOURCE): put_metric_alarm,
         local_function_arn(CREATE_LOG_GROUP_RESOURCE): create_log_group,
+        local_function_arn(PUT_RETENTION_POLICY_RESOURCE): put_retention_policy,
         local_function_arn(PUT_METRIC_FILTER_RESOURCE): put_metric_filter,
     }
 

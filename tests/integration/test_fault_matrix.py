@@ -48,6 +48,7 @@ from governed_mlops_local.cloudwatch import (
     CREATE_LOG_GROUP_RESOURCE,
     PUT_METRIC_ALARM_RESOURCE,
     PUT_METRIC_FILTER_RESOURCE,
+    PUT_RETENTION_POLICY_RESOURCE,
 )
 from governed_mlops_local.lambda_host import LambdaServiceError
 from governed_mlops_local.runtime import LocalRuntime
@@ -150,7 +151,7 @@ def _task_state(name: str, state: Mapping[str, Any]) -> TaskState:
     if resource == PUT_METRIC_ALARM_RESOURCE:
         # The local CloudWatch (governed_mlops_local.cloudwatch) is an emulator function like SageMaker's.
         return TaskState(name, "sagemaker-api", local_function_arn(resource), CLOUDWATCH_SERVICE_ERROR)
-    if resource in (CREATE_LOG_GROUP_RESOURCE, PUT_METRIC_FILTER_RESOURCE):
+    if resource in (CREATE_LOG_GROUP_RESOURCE, PUT_RETENTION_POLICY_RESOURCE, PUT_METRIC_FILTER_RESOURCE):
         return TaskState(name, "sagemaker-api", local_function_arn(resource), CLOUDWATCH_LOGS_SERVICE_ERROR)
     raise ValueError(f"{name}: no fault injection for resource {resource!r}; teach test_fault_matrix.py")
 

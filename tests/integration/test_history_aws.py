@@ -21,7 +21,6 @@ from governed_mlops.errors import ConfigError, ExecutionNotFoundError
 from governed_mlops_local.cli import main
 from governed_mlops_local.cli import ui as ui_cli
 from governed_mlops_local.cli.aws_history import aws_options, history_from_aws, render
-from governed_mlops_local.ui.server import UiRoutes
 from tests.waiting import until
 
 REGION = "eu-west-1"
@@ -274,8 +273,8 @@ def test_mlops_history_aws_json_never_prints_a_task_token(awaiting_approval: Stu
     assert TOKEN not in result.output
 
 
-def test_mlops_ui_aws_history_never_serves_a_task_token(awaiting_approval: Stubber):
-    # Given `mlops ui --aws`'s source for an execution waiting for approval
+def test_mlops_ui_aws_history_never_serves_a_task_token(awaiting_approval: Stubber, monkeypatch: pytest.MonkeyPatch):
+    # Given `mlops ui --aws --state-machine-arn ARN`'s pages for an execution waiting for approval
     awaiting_approval.add_response(
         "describe_state_machine",
         {
@@ -287,9 +286,17 @@ def test_mlops_ui_aws_history_never_serves_a_task_token(awaiting_approval: Stubb
             "creationDate": datetime(2026, 3, 1, tzinfo=UTC),
         },
     )
-    store, definitions, _ = ui_cli._aws_source(REGION, [APPROVAL_MACHINE])
+    client = boto3.client("stepfunctions")  # the fixture's stubbed client
+
+    class Session:
+        def client(self, service: str) -> Any:
+            assert service == "stepfunctions"
+            return client
+
+    monkeypatch.setattr("governed_mlops_local.aws_stack.aws_session", lambda region, profile: Session())
+    monkeypatch.delenv("MLOPS_STACK_NAME", raising=False)
+    routes = ui_cli.aws_routes([APPROVAL_MACHINE], stack_name=None, region=REGION, profile=None)
     stub_awaiting_execution(awaiting_approval)
-    routes = UiRoutes(store, definitions, None, source="AWS (stub)")
     # When the events page's JSON is fetched
     status, _, body = routes.handle("GET", "/executions/push-await/history.json")
     # Then it carries the approval task without its token

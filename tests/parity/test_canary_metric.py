@@ -59,7 +59,7 @@ def _invoke(world: World, body: bytes) -> dict[str, Any]:
 def deployed(world: World) -> dict[str, Any]:
     """credit-risk/1: pushed, approved by both approvers, deployed on a new endpoint."""
     world.seed_dataset()
-    execution_arn = _started(world.push("1" * 40))
+    execution_arn = _started(world.push())
     status, answer = world.approve(world.approval_link(execution_arn))
     assert status == 200, answer
     described = world.runtime.wait(execution_arn)
@@ -88,6 +88,10 @@ def test_the_inference_codes_metric_line_lands_in_the_endpoint_log_and_becomes_m
     group = f"/aws/sagemaker/Endpoints/{ENDPOINT}"
     filters = world.client("logs").describe_metric_filters(logGroupName=group)["metricFilters"]
     assert sorted(f["filterName"] for f in filters) == ["mlops-PositivePredictions", "mlops-PredictedRows"]
+    # under the stack's key and kept LogRetentionDays, as every log group of the stack is
+    (described,) = world.client("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert described["kmsKeyId"] == world.stack.get_att("KmsKey", "Arn")
+    assert described["retentionInDays"] == int(world.stack.parameters["LogRetentionDays"])
     mark = world.mark()
 
     # When a client scores four applicants
@@ -145,7 +149,7 @@ def test_a_flipped_model_breaches_its_behaviour_alarm_and_the_canary_rolls_back(
     mark = world.mark()
 
     # When it is pushed, approved, and clients keep sending applicants during the canary
-    execution_arn = _started(world.push("2" * 40, changed=[f"models/{MODEL}/config.yaml"]))
+    execution_arn = _started(world.push(world.commit(append={f"models/{MODEL}/config.yaml": "# flipped"})))
     status, answer = world.approve(world.approval_link(execution_arn))
     assert status == 200, answer
     stop, served, failures = threading.Event(), [], []

@@ -26,8 +26,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield active
 
 
-def _deployed(world: World, commit: str, changed: list[str] | None = None) -> dict[str, Any]:
-    deliveries = world.push(commit, changed=changed)
+def _deployed(world: World, commit: str | None = None) -> dict[str, Any]:
+    deliveries = world.push(commit)
     (run,) = deliveries[0].result["runs"]
     status, answer = world.approve(world.approval_link(str(run["execution_arn"])))
     assert status == 200, answer
@@ -39,7 +39,7 @@ def _deployed(world: World, commit: str, changed: list[str] | None = None) -> di
 def test_a_linear_update_shifts_traffic_in_steps_and_serves_the_new_model(world: World) -> None:
     # Given an endpoint serving credit-risk/1
     world.seed_dataset()
-    _deployed(world, "1" * 40)
+    _deployed(world)
     # When a changed configuration (a looser latency limit) is pushed and approved
     changed = GERMAN_CONFIG.read_text().replace("max_latency_ms: 500", "max_latency_ms: 600")
     world.runtime.s3.put_object(
@@ -48,7 +48,7 @@ def test_a_linear_update_shifts_traffic_in_steps_and_serves_the_new_model(world:
         Body=changed.encode(),
     )
     mark = world.mark()
-    second = _deployed(world, "2" * 40, changed=[f"models/{MODEL}/config.yaml"])
+    second = _deployed(world, world.commit(append={f"models/{MODEL}/config.yaml": "# looser latency limit"}))
 
     # Then the update went through the linear state, two 50% steps, and the endpoint serves the new config
     history = world.runtime.history(second["executionArn"])

@@ -90,7 +90,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     """The parity stack (MonitoringEnabled=true) after one push was trained, approved and deployed."""
     with parity_world(tmp_path_factory.mktemp("monitoring")) as world:
         world.seed_dataset()
-        deliveries = world.push("f" * 40)
+        deliveries = world.push()
         execution_arn = str(deliveries[0].result["runs"][0]["execution_arn"])
         status, answer = world.approve(world.approval_link(execution_arn))
         assert status == 200, answer

@@ -72,6 +72,7 @@ class DeploySettings(_Model):
 
     endpoint_name: str
     log_group: str
+    log_retention_days: int
     instance_count: int
     traffic_shift_type: str
     canary_percent: int

@@ -83,8 +83,16 @@ class GitCodeCommit:
         return completed.stdout
 
     def create(self, repository: str) -> None:
-        """The CodeCommit repository (moto) and its git repository (empty, no commit yet)."""
-        self._client.create_repository(repositoryName=repository)
+        """The CodeCommit repository (moto) and its git repository (empty, no commit yet).
+
+        moto's backends are process-wide: a world deployed earlier in this worker (same repository
+        parameter, another stack) may have left the repository behind; this world starts from its own.
+        """
+        try:
+            self._client.create_repository(repositoryName=repository)
+        except self._client.exceptions.RepositoryNameExistsException:
+            self._client.delete_repository(repositoryName=repository)
+            self._client.create_repository(repositoryName=repository)
         self.git_dir(repository).mkdir(parents=True)
         self.git(repository, "init", "--quiet", "--bare")
 

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
 
 from tests.parity.iam import ApiCall, CallRecorder, IamChecker
 from tests.parity.perimeter import StackNetwork
@@ -373,6 +374,9 @@ def parity_world(
         # ignores; every function and service signs with its own role's.
         os.environ["AWS_ACCESS_KEY_ID"] = HARNESS_CREDENTIALS["aws_access_key_id"]
         os.environ["AWS_SECRET_ACCESS_KEY"] = HARNESS_CREDENTIALS["aws_secret_access_key"]
+        # moto's default account: a local runtime started earlier in this worker sets MOTO_ACCOUNT_ID to the
+        # local one (000000000000) for the whole process, and the stack would otherwise be deployed there.
+        os.environ["MOTO_ACCOUNT_ID"] = DEFAULT_ACCOUNT_ID
         stack = deploy_parity_stack(
             TEMPLATE, stack_name=stack_name, parameters={**PARITY_PARAMETERS, **(parameters or {})}
         )

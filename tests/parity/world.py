@@ -362,6 +362,20 @@ def iam_checker(
     )
 
 
+def _forget_managed_rules(region: str) -> None:
+    """Remove the rules Step Functions creates on first use of a ``.sync`` SageMaker task in an account.
+
+    moto's backends are process-wide, so a world deployed earlier in this worker left them behind; each
+    world is a fresh account, whose first ``.sync`` task creates them as its role (``events:PutRule``).
+    """
+    events = boto3.client("events", region_name=region, **HARNESS_CREDENTIALS)
+    for rule in events.list_rules(NamePrefix="StepFunctionsGetEventsForSageMaker")["Rules"]:
+        targets = [t["Id"] for t in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]]
+        if targets:
+            events.remove_targets(Rule=rule["Name"], Ids=targets)
+        events.delete_rule(Name=rule["Name"])
+
+
 @contextmanager
 def parity_world(
     work_dir: Path, stack_name: str = "governed-mlops-parity", parameters: dict[str, str] | None = None
@@ -383,6 +397,7 @@ def parity_world(
         sns = boto3.client("sns", region_name=stack.region, **HARNESS_CREDENTIALS)
         checker = iam_checker(stack, stack.role_policy_documents)
         with CallRecorder() as recorder, ParityRuntime(stack, recorder, work_dir) as runtime:
+            _forget_managed_rules(stack.region)
             repository, branch = stack.parameters["CodeRepositoryName"], stack.parameters["MainBranch"]
             runtime.codecommit.create(repository)
             first = runtime.codecommit.commit(repository, checkout_files(), "the project as checked out")

@@ -42,15 +42,15 @@ from governed_mlops.domain.task_tokens import redact_text
 from governed_mlops_local.aws_stack import StackResources, aws_errors
 from governed_mlops_local.incident import CommandTarget, RunFacts, Serving, evaluation_metrics
 from governed_mlops_local.incident_sources import (
-    _REPORT_IN_CAUSE,
     INLINE_LIMIT,
     LOG_LINES,
+    REPORT_IN_CAUSE,
     EvidenceFile,
     IncidentView,
-    _json,
-    _ref,
-    _run_prefix,
     incident_view,
+    is_object_ref,
+    json_object,
+    run_prefix,
 )
 
 #: Successful runs whose input is read (one DescribeExecution each) when looking for the model's last one.
@@ -116,12 +116,12 @@ class AwsIncidentSources:
                 return None
             read += 1
             described = self._stack.executions().describe(row["executionArn"])
-            if (_json(described.get("input")).get("model") or {}).get("name") == model:
+            if (json_object(described.get("input")).get("model") or {}).get("name") == model:
                 return described
         return None
 
     def run_facts(self, described: Mapping[str, Any]) -> RunFacts:
-        execution_input = _json(described.get("input"))
+        execution_input = json_object(described.get("input"))
         data = execution_input.get("data") or {}
         config = execution_input.get("config") or {}
         name = str(described.get("name", ""))
@@ -135,16 +135,16 @@ class AwsIncidentSources:
             "commit": (execution_input.get("code") or {}).get("commit_id"),
             "config_version": config.get("version_id"),
         }
-        if _ref(config):
+        if is_object_ref(config):
             text = self._read(str(config["bucket"]), str(config["key"]), config.get("version_id"))
             if text is not None:
                 facts["config_text"] = text.decode("utf-8", "replace")
-        bucket, prefix = _run_prefix(execution_input)
+        bucket, prefix = run_prefix(execution_input)
         if bucket:
-            report = _json(self._read(bucket, prefix + "validation/report.json"))
+            report = json_object(self._read(bucket, prefix + "validation/report.json"))
             if isinstance(report.get("rows"), int):
                 facts["rows"] = report["rows"]
-            evaluation = _json(self._read(bucket, prefix + "evaluation/evaluation.json"))
+            evaluation = json_object(self._read(bucket, prefix + "evaluation/evaluation.json"))
             facts["metrics"] = evaluation_metrics(evaluation)
         return RunFacts(**facts)
 
@@ -167,7 +167,7 @@ class AwsIncidentSources:
         for record in self._registry():
             if record.execution_name == execution:
                 return str(record.data.sha256)
-        if not _ref(data) or not data.get("version_id"):
+        if not is_object_ref(data) or not data.get("version_id"):
             return None
         try:
             head = self._client("s3").head_object(
@@ -294,7 +294,7 @@ class AwsIncidentSources:
         # Anchors: (stream, time, request id if known) of lines that belong to this run's invocations.
         anchors: list[tuple[str, int, str | None]] = []
         for event in self._filter(group, name, start, end):
-            record = _json(event.get("message"))
+            record = json_object(event.get("message"))
             if str(record.get("correlation_id")) == name:
                 request = str(record.get("function_request_id") or "") or None
                 anchors.append((str(event["logStreamName"]), int(event["timestamp"]), request))
@@ -318,7 +318,7 @@ class AwsIncidentSources:
         return [(f"CloudWatch Logs {group}", lines)] if lines else []
 
     def evidence(self, name: str, cause: str) -> list[EvidenceFile]:
-        named = _REPORT_IN_CAUSE.search(cause)
+        named = REPORT_IN_CAUSE.search(cause)
         buckets = {self._stack.artifacts_bucket} | ({named.group(1)} if named else set())
         files: list[EvidenceFile] = []
         s3 = self._client("s3")

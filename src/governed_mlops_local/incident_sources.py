@@ -39,7 +39,8 @@ from governed_mlops_local.incident import (
 LOG_LINES = 40
 #: Characters of a JSON report shown inline.
 INLINE_LIMIT = 4000
-_REPORT_IN_CAUSE = re.compile(r"report: s3://([^/\s]+)/([^\s?)]+)")
+#: A failure's cause that names its report (``report: s3://bucket/key``), as the gate stages write it.
+REPORT_IN_CAUSE = re.compile(r"report: s3://([^/\s]+)/([^\s?)]+)")
 _JOB_NAME = re.compile(r'"(?:Training|Processing|Transform)JobName"\s*:\s*"([A-Za-z0-9-]+)"')
 _CHAINED = ("The above exception", "During handling of the above exception")
 
@@ -116,7 +117,8 @@ class LocalObjects:
         return self.root / bucket / key
 
 
-def _json(text: str | bytes | None) -> dict[str, Any]:
+def json_object(text: str | bytes | None) -> dict[str, Any]:
+    """``text`` as a JSON object; ``{}`` when it is empty, not JSON or not an object (history is read, not judged)."""
     try:
         value = json.loads(text or "{}")
     except (ValueError, UnicodeDecodeError):
@@ -168,7 +170,7 @@ def incident_view(
     definition: Mapping[str, Any] | None = None,
 ) -> IncidentView | None:
     """The incident of ``described`` with its logs and evidence, read from ``source``; None when it did not fail."""
-    execution_input = _json(described.get("input"))
+    execution_input = json_object(described.get("input"))
     model_spec = execution_input.get("model") or {}
     model = model_spec.get("name") if isinstance(model_spec, dict) else None
     baseline_described = source.last_success(str(model), str(described.get("startDate") or "")) if model else None
@@ -225,7 +227,7 @@ class LocalIncidentSources:
 
     def run_facts(self, described: Mapping[str, Any]) -> RunFacts:
         """Data, code, configuration and metrics of one run, as far as the data directory has them."""
-        execution_input = _json(described.get("input"))
+        execution_input = json_object(described.get("input"))
         data = execution_input.get("data") or {}
         config = execution_input.get("config") or {}
         facts: dict[str, Any] = {
@@ -250,16 +252,20 @@ class LocalIncidentSources:
         config: Mapping[str, Any],
     ) -> dict[str, Any]:
         facts: dict[str, Any] = {}
-        dataset = objects.stat(str(data["bucket"]), str(data["key"]), data.get("version_id")) if _ref(data) else None
+        dataset = (
+            objects.stat(str(data["bucket"]), str(data["key"]), data.get("version_id")) if is_object_ref(data) else None
+        )
         if dataset is not None:
             facts["data_sha256"] = dataset.sha256
         stored = (
-            objects.stat(str(config["bucket"]), str(config["key"]), config.get("version_id")) if _ref(config) else None
+            objects.stat(str(config["bucket"]), str(config["key"]), config.get("version_id"))
+            if is_object_ref(config)
+            else None
         )
         text = objects.read(stored) if stored else None
         if text is not None:
             facts["config_text"] = text.decode("utf-8", "replace")
-        bucket, prefix = _run_prefix(execution_input)
+        bucket, prefix = run_prefix(execution_input)
         if bucket:
             report = _read_json(objects, bucket, prefix + "validation/report.json")
             if isinstance(report.get("rows"), int):
@@ -334,7 +340,7 @@ class LocalIncidentSources:
         objects = self._objects()
         if objects is None:
             return []
-        named = _REPORT_IN_CAUSE.search(cause)
+        named = REPORT_IN_CAUSE.search(cause)
         files: list[EvidenceFile] = []
         buckets = {named.group(1)} if named else set()
         buckets |= {
@@ -352,12 +358,13 @@ class LocalIncidentSources:
         return files
 
 
-def _ref(pointer: Mapping[str, Any]) -> bool:
+def is_object_ref(pointer: Mapping[str, Any]) -> bool:
     """Whether an S3 pointer of the execution input names a bucket and a key."""
     return bool(pointer.get("bucket") and pointer.get("key"))
 
 
-def _run_prefix(execution_input: Mapping[str, Any]) -> tuple[str, str]:
+def run_prefix(execution_input: Mapping[str, Any]) -> tuple[str, str]:
+    """The run's artifacts bucket and key prefix (ending in ``/``); ``("", "")`` when the input names none."""
     prefix = str(execution_input.get("artifacts_prefix") or "")
     if not prefix.startswith("s3://"):
         return "", ""
@@ -367,7 +374,7 @@ def _run_prefix(execution_input: Mapping[str, Any]) -> tuple[str, str]:
 
 def _read_json(objects: LocalObjects, bucket: str, key: str) -> dict[str, Any]:
     stored = objects.stat(bucket, key)
-    return _json(objects.read(stored)) if stored else {}
+    return json_object(objects.read(stored)) if stored else {}
 
 
 def _lines(path: Path) -> list[str]:

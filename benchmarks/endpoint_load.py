@@ -53,7 +53,7 @@ from governed_mlops_local.model_server import CONFIG_HEADER, VARIANT_HEADER, ser
 from governed_mlops_local.runtime import find_project_dir
 from governed_mlops_ml.artifacts import read_dataset, save_feature_spec, write_model_archive
 from governed_mlops_ml.features import FeatureSpec, encode_frame, encode_target
-from governed_mlops_ml.job_config import JobConfig
+from governed_mlops_ml.job_config import DecisionLabels, JobConfig
 from governed_mlops_ml.model import predict_scores, save_booster, train_booster
 from governed_mlops_ml.monitoring import baseline, detect_drift, read_capture
 from governed_mlops_ml.serving import write_inference_settings
@@ -69,6 +69,9 @@ CONFIG = PROJECT / "models" / "credit-risk" / "config.yaml"
 MAX_RATE, MAX_SECONDS, MAX_REQUESTS = 2000, 300, 100_000
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MODELS_BUCKET = "benchmark-models"
+
+#: What the German credit model is configured to answer (models/credit-risk/config.yaml).
+CREDIT_DECISIONS = DecisionLabels(favourable="approve", unfavourable="deny")
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class Hosted:
 def _archive(directory: Path, booster: Any, spec: FeatureSpec) -> bytes:
     save_booster(booster, directory / "model")
     save_feature_spec(spec, directory / "model")
-    write_inference_settings(directory / "model", 0.5)
+    write_inference_settings(directory / "model", 0.5, decisions=CREDIT_DECISIONS)
     return write_model_archive(directory / "model", directory / "model.tar.gz").read_bytes()
 
 

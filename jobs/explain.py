@@ -45,6 +45,7 @@ from governed_mlops_ml.explain import (
 )
 from governed_mlops_ml.explain_plots import DEFAULT_TOP_N, importance_bar_png
 from governed_mlops_ml.features import FeatureSpec
+from governed_mlops_ml.job_config import DecisionLabels
 from governed_mlops_ml.model import load_model_archive, predict_scores
 from governed_mlops_ml.runner import JobArgumentParser, run_job
 
@@ -64,7 +65,13 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def explainability_document(
-    booster: xgb.Booster, spec: FeatureSpec, frame: pd.DataFrame, *, threshold: float, source: str
+    booster: xgb.Booster,
+    spec: FeatureSpec,
+    frame: pd.DataFrame,
+    *,
+    threshold: float,
+    source: str,
+    decisions: DecisionLabels | None = None,
 ) -> dict[str, Any]:
     """The ``explainability.json`` document for the rows of ``frame``."""
     table = explain_rows(booster, spec, frame)
@@ -92,24 +99,25 @@ def explainability_document(
         "negative_label": spec.negative_label,
         "decision_threshold": threshold,
         "feature_labels": {name: humanise_feature_name(name) for name in spec.raw_features},
-        "reason_code_examples": _reason_code_examples(booster, spec, frame, threshold),
+        "reason_code_examples": _reason_code_examples(booster, spec, frame, threshold, decisions),
     }
 
 
 def _reason_code_examples(
-    booster: xgb.Booster, spec: FeatureSpec, frame: pd.DataFrame, threshold: float
+    booster: xgb.Booster, spec: FeatureSpec, frame: pd.DataFrame, threshold: float, decisions: DecisionLabels | None
 ) -> list[dict[str, Any]]:
     """Reason codes of the first denied rows of ``frame`` (at most :data:`REASON_CODE_EXAMPLES`)."""
     denied = np.flatnonzero(predict_scores(booster, spec, frame) < threshold)[:REASON_CODE_EXAMPLES]
     examples: list[dict[str, Any]] = []
     for index in (int(position) for position in denied):
         row = {name: frame[name].iloc[index] for name in spec.raw_features}
-        decision = reason_codes(booster, spec, row, threshold, top_k=REASONS_PER_DECISION)
+        decision = reason_codes(booster, spec, row, threshold, top_k=REASONS_PER_DECISION, decisions=decisions)
         examples.append(
             {
                 "row_index": index,
                 "score": decision.score,
                 "decision": decision.decision,
+                "favourable": decision.favourable,
                 "margin": decision.margin,
                 "base_value": decision.base_value,
                 "reasons": [dataclasses.asdict(reason) for reason in decision.reasons],
@@ -129,7 +137,9 @@ def main(argv: Sequence[str]) -> None:
             arguments.model_dir, Path(extracted), target=config.target, positive_label=config.positive_label
         )
     frame = read_dataset(data_csv)
-    document = explainability_document(booster, spec, frame, threshold=config.decision_threshold, source=data_csv.name)
+    document = explainability_document(
+        booster, spec, frame, threshold=config.decision_threshold, source=data_csv.name, decisions=config.decisions
+    )
     label = document["explanations"]["tree_shap"]["label0"]
     importance = list(label["global_shap_values"].items())
     rows = document["dataset"]["rows"]

@@ -29,6 +29,7 @@ from pathlib import Path
 from governed_mlops.domain.hyperparameters import resolve_hyperparameters
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.artifacts import find_single_csv, load_job_config, read_dataset, save_feature_spec, write_json
+from governed_mlops_ml.explain import dataset_decisions
 from governed_mlops_ml.model import save_booster
 from governed_mlops_ml.runner import run_job
 from governed_mlops_ml.serving import SERVING_CODE_DIR, copy_serving_code, write_inference_settings
@@ -52,7 +53,9 @@ def main(environ: Mapping[str, str], argv: Sequence[str]) -> None:
     model_dir = Path(environ["SM_MODEL_DIR"])
     save_booster(trained.booster, model_dir)
     save_feature_spec(trained.spec, model_dir)
-    write_inference_settings(model_dir, config.decision_threshold)
+    write_inference_settings(
+        model_dir, config.decision_threshold, decisions=config.decisions or dataset_decisions(trained.spec)
+    )
     copy_serving_code(Path(__file__).resolve().parent, model_dir / SERVING_CODE_DIR)
     write_json(Path(environ["SM_OUTPUT_DATA_DIR"]) / TRAINING_METRICS_FILE, trained.metrics)
     # One "name=value" line per metric, for SageMaker metric definitions scraping the log.

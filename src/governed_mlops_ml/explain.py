@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +30,7 @@ import xgboost as xgb
 
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.features import FeatureSpec, encode_frame
+from governed_mlops_ml.job_config import DecisionLabels
 
 _MATRIX = 2  # rows x columns
 #: Sizes from this value up show two decimals; smaller ones two significant digits.
@@ -50,7 +50,6 @@ __all__ = [
     "reason_codes",
 ]
 
-DecisionLabel = Literal["approve", "deny"]
 
 NEGLIGIBLE_CONTRIBUTION = 1e-6
 """Contributions smaller than this (log-odds) are float32 noise, never a reason for a decision."""
@@ -98,10 +97,11 @@ class Reason:
 
 @dataclass(frozen=True)
 class Decision:
-    """The model's decision for one applicant and the reasons that pushed it towards denial.
+    """The model's decision for one applicant and the reasons that pushed it towards the unfavourable outcome.
 
-    ``score`` is P(target == positive label); the decision is ``approve`` when the score is at
-    least the threshold (the evaluation job's rule). ``reasons`` lists the features with negative
+    ``score`` is P(target == positive label); the decision is the favourable one (``approve`` where
+    ``model.decisions`` says so, else the dataset's positive label) when the score is at least the
+    threshold (the evaluation job's rule), the unfavourable one below it. ``reasons`` lists the features with negative
     contributions (beyond :data:`NEGLIGIBLE_CONTRIBUTION`), most negative first; it is filled for
     approved applicants too (the factors that lowered their score), and is what an adverse-action
     notice uses for denied ones. ``margin`` is the model's log-odds, ``base_value`` the expected
@@ -109,11 +109,21 @@ class Decision:
     """
 
     score: float
-    decision: DecisionLabel
+    decision: str
     threshold: float
     margin: float
     base_value: float
     reasons: tuple[Reason, ...]
+
+    @property
+    def favourable(self) -> bool:
+        """Whether the score reached the threshold (the decision is the favourable one)."""
+        return self.score >= self.threshold
+
+
+def dataset_decisions(spec: FeatureSpec) -> DecisionLabels:
+    """The decisions of a model without ``model.decisions``: its dataset's positive label, and the other one."""
+    return DecisionLabels(favourable=spec.positive_label, unfavourable=spec.negative_label)
 
 
 def humanise_feature_name(name: str) -> str:
@@ -153,6 +163,7 @@ def reason_codes(
     row: Mapping[str, object],
     threshold: float,
     top_k: int = 4,
+    decisions: DecisionLabels | None = None,
 ) -> Decision:
     """Score one applicant and name the ``top_k`` features that pushed the score most towards denial.
 
@@ -180,7 +191,7 @@ def reason_codes(
     reasons = adverse_reasons(spec, table.row(0), values, top_k)
     return Decision(
         score=score,
-        decision="approve" if score >= threshold else "deny",
+        decision=(decisions or dataset_decisions(spec)).of(score, threshold),
         threshold=float(threshold),
         margin=float(table.margins[0]),
         base_value=table.base_value,

@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_MISSING_RULE",
     "JOB_CONFIG_FILE",
     "MISSING_POLICIES",
+    "DecisionLabels",
     "JobConfig",
     "MissingRule",
     "parse_job_config",
@@ -27,7 +28,7 @@ JOB_CONFIG_FILE = "job_config.json"
 
 _KEYS = ("target", "positive_label", "numeric_features", "categorical_features", "seed", "decision_threshold")
 #: Keys a document may leave out (written by later pipeline versions; absent in older ones).
-_OPTIONAL_KEYS = ("missing",)
+_OPTIONAL_KEYS = ("missing", "decisions")
 
 #: The missing-value policies of the pipeline configuration's ``dataset.missing`` (README "Missing values").
 MISSING_POLICIES: Final = ("allow", "impute-median", "impute-mode", "reject")
@@ -49,6 +50,40 @@ DEFAULT_MISSING_RULE: Final = MissingRule()
 
 
 @dataclass(frozen=True)
+class DecisionLabels:
+    """The two outcomes a served model answers with: the configured ``model.decisions`` or the dataset's labels."""
+
+    favourable: str
+    unfavourable: str
+
+    def of(self, score: float, threshold: float) -> str:
+        """The decision for ``score``: favourable when it reaches ``threshold`` (the evaluation job's rule)."""
+        return self.favourable if score >= threshold else self.unfavourable
+
+    def to_json_dict(self) -> dict[str, str]:
+        return {"favourable": self.favourable, "unfavourable": self.unfavourable}
+
+
+def parse_decision_labels(value: Any, where: str) -> DecisionLabels:
+    """``{"favourable": ..., "unfavourable": ...}`` with two distinct non-empty strings.
+
+    Raises:
+        JobInputError: another shape, an empty name or the same name twice.
+    """
+    if (
+        not isinstance(value, Mapping)
+        or set(value) != {"favourable", "unfavourable"}
+        or not all(isinstance(v, str) and v for v in value.values())
+        or value["favourable"] == value["unfavourable"]
+    ):
+        raise JobInputError(
+            f"{where}: 'decisions' must be an object with two different non-empty strings "
+            f"'favourable' and 'unfavourable', got {value!r}"
+        )
+    return DecisionLabels(favourable=value["favourable"], unfavourable=value["unfavourable"])
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """What the jobs need to know about the dataset and the decision rule."""
 
@@ -60,6 +95,8 @@ class JobConfig:
     decision_threshold: float
     #: ``(feature, rule)`` pairs; a feature not listed has :data:`DEFAULT_MISSING_RULE` (allow, no stated limit).
     missing: tuple[tuple[str, MissingRule], ...] = ()
+    #: The configured names of the two decisions (``model.decisions``); None: the dataset's labels.
+    decisions: DecisionLabels | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -84,6 +121,8 @@ class JobConfig:
             document["missing"] = {
                 name: {"policy": rule.policy, "max_fraction": rule.max_fraction} for name, rule in self.missing
             }
+        if self.decisions is not None:
+            document["decisions"] = self.decisions.to_json_dict()
         return document
 
 
@@ -108,6 +147,7 @@ def parse_job_config(raw: Mapping[str, Any]) -> JobConfig:
         seed=_integer(raw, "seed"),
         decision_threshold=_threshold(raw, "decision_threshold"),
         missing=_missing_rules(raw.get("missing", {})),
+        decisions=parse_decision_labels(raw["decisions"], JOB_CONFIG_FILE) if "decisions" in raw else None,
     )
     _check_features(config)
     _check_missing_rules(config)

@@ -7,9 +7,11 @@ and CSV are accepted too, see :func:`~governed_mlops_ml.monitoring.parse_payload
     {"score": 0.83, "decision": "approve", "threshold": 0.5, "model_version": "credit-risk/3",
      "reasons": [{"feature": ..., "value": ..., "contribution": -0.41, "text": ...}, ...]}
 
-``score`` is P(target == positive label); ``decision`` is ``approve`` when the score reaches the
-threshold the model was gated with; ``reasons`` are the adverse-action reason codes: the features
-whose exact TreeSHAP contribution pushed the score toward denial, most negative first (at most
+``score`` is P(target == positive label); ``decision`` is the favourable outcome (``approve`` for a
+credit model configured so, otherwise the dataset's positive label) when the score reaches the
+threshold the model was gated with, the unfavourable one (``deny``, or the dataset's other label)
+below it; ``reasons`` are the adverse-action reason codes: the features whose exact TreeSHAP
+contribution pushed the score toward the unfavourable outcome, most negative first (at most
 :data:`TOP_REASONS`). Asking for ``text/csv`` gives one score per line, as the SageMaker XGBoost
 container answers, for batch clients.
 
@@ -41,8 +43,9 @@ import numpy.typing as npt
 
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.artifacts import load_feature_spec
-from governed_mlops_ml.explain import adverse_reasons, explain_matrix, raw_value_text
+from governed_mlops_ml.explain import adverse_reasons, dataset_decisions, explain_matrix, raw_value_text
 from governed_mlops_ml.features import FeatureSpec
+from governed_mlops_ml.job_config import DecisionLabels, parse_decision_labels
 from governed_mlops_ml.model import load_booster
 from governed_mlops_ml.monitoring import (
     CSV_CONTENT_TYPE,
@@ -76,7 +79,7 @@ __all__ = [
 ]
 
 INFERENCE_FILE = "inference.json"
-"""In the model directory: ``{"decision_threshold": t}``, written by training from the job config."""
+"""In the model directory: ``{"decision_threshold": t, "decisions": {...}}``, written by training."""
 SERVING_CODE_DIR = "code"
 """In the model directory: the job code that serves the model (SageMaker's network-isolation layout)."""
 SERVING_PROGRAM = "inference.py"
@@ -96,12 +99,13 @@ POSITIVE_PREDICTIONS_METRIC = "PositivePredictions"
 _UNKNOWN = "unknown"
 
 
-def write_inference_settings(model_dir: Path, decision_threshold: float) -> Path:
+def write_inference_settings(model_dir: Path, decision_threshold: float, *, decisions: DecisionLabels) -> Path:
     """Write ``inference.json`` next to the booster: how the served model turns a score into a decision."""
     if not 0.0 < decision_threshold < 1.0:
         raise JobInputError(f"decision threshold must lie strictly between 0 and 1, got {decision_threshold!r}")
     path = model_dir / INFERENCE_FILE
-    path.write_text(json.dumps({"decision_threshold": decision_threshold}, sort_keys=True) + "\n", encoding="utf-8")
+    document = {"decision_threshold": decision_threshold, "decisions": decisions.to_json_dict()}
+    path.write_text(json.dumps(document, sort_keys=True) + "\n", encoding="utf-8")
     return path
 
 
@@ -128,7 +132,8 @@ def copy_serving_code(source: Path, destination: Path) -> list[Path]:
     return written
 
 
-def _read_threshold(model_dir: Path) -> float:
+def _read_inference_settings(model_dir: Path) -> tuple[float, DecisionLabels | None]:
+    """The decision threshold and the decisions' names (None in a model trained before they were written)."""
     path = model_dir / INFERENCE_FILE
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -142,7 +147,8 @@ def _read_threshold(model_dir: Path) -> float:
     threshold = document.get("decision_threshold") if isinstance(document, dict) else None
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0.0 < threshold < 1.0:
         raise JobInputError(f"{path}: decision_threshold must be a number strictly between 0 and 1, got {threshold!r}")
-    return float(threshold)
+    decisions = document.get("decisions")
+    return float(threshold), None if decisions is None else parse_decision_labels(decisions, str(path))
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,8 @@ class ServingModel:
     model_version: str | None
     top_reasons: int = TOP_REASONS
     endpoint_name: str | None = None
+    #: The decisions' names from ``inference.json``; None (a model trained before they were written): the labels.
+    decisions: DecisionLabels | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -179,13 +187,20 @@ class ServingModel:
         booster.set_param({"nthread": 1})
         version = (environ or {}).get(MODEL_VERSION_ENV) or None
         endpoint = (environ or {}).get(ENDPOINT_NAME_ENV) or None
+        threshold, decisions = _read_inference_settings(model_dir)
         return cls(
             booster=booster,
             spec=spec,
-            threshold=_read_threshold(model_dir),
+            threshold=threshold,
+            decisions=decisions,
             model_version=version,
             endpoint_name=endpoint,
         )
+
+    @property
+    def labels(self) -> DecisionLabels:
+        """What the model answers: its configured decisions, else its dataset's positive and other label."""
+        return self.decisions or dataset_decisions(self.spec)
 
     def scores(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """P(positive) per row. In-place prediction: a one-row request does not pay for a DMatrix.
@@ -218,7 +233,7 @@ class ServingModel:
             answers.append(
                 {
                     "score": float(score),
-                    "decision": "approve" if score >= self.threshold else "deny",
+                    "decision": self.labels.of(float(score), self.threshold),
                     "threshold": self.threshold,
                     "model_version": self.model_version,
                     "reasons": [
@@ -268,14 +283,14 @@ def prediction_metric_line(answers: Sequence[Mapping[str, Any]], model: ServingM
     """One JSON line for the endpoint's log: rows predicted and how many the model approved.
 
     ``{"mlops_metric": "predictions", "EndpointName": ..., "ModelVersion": ..., "PredictedRows": n,
-    "PositivePredictions": k}`` - a positive prediction is a row whose decision is ``approve`` (score at or
-    above the model's gated threshold), the rate ``min_positive_rate``/``max_positive_rate`` bound. The
+    "PositivePredictions": k}`` - a positive prediction is a row whose decision is the favourable one (score
+    at or above the model's gated threshold), the rate ``min_positive_rate``/``max_positive_rate`` bound. The
     container cannot know its production variant, so the line names the model version it serves: during
     a blue/green update the old and new fleets serve different versions, which keeps the canary's metric
     apart from the old fleet's. A missing environment value is written as ``unknown`` (the metric filter
     needs every dimension field present).
     """
-    positives = sum(1 for answer in answers if answer.get("decision") == "approve")
+    positives = sum(1 for answer in answers if float(answer["score"]) >= float(answer["threshold"]))
     return json.dumps(
         {
             "mlops_metric": METRIC_EVENT,

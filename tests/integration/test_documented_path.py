@@ -177,11 +177,15 @@ def documented_path(
     return config
 
 
-def invoke(checkout: Path, data_dir: Path, model: str, instances: list[dict[str, Any]]) -> list[float]:
+def invoke(
+    checkout: Path, data_dir: Path, model: str, instances: list[dict[str, Any]], *, decisions: tuple[str, str]
+) -> list[float]:
     """``mlops invoke MODEL --body '{"instances": [...]}'``: the scores it answers, one per instance.
 
-    Each answer also carries the decision, the threshold, the registered version the endpoint serves
-    (the first of a new model: MODEL/1) and its reason codes, which stderr spells out.
+    Each answer also carries the decision (``decisions``: the dataset's favourable label at or above the
+    threshold, its other label below: a model onboarded by ``models add`` names no ``approve``), the
+    threshold, the registered version the endpoint serves (the first of a new model: MODEL/1) and its
+    reason codes, which stderr spells out.
     """
     body = json.dumps({"instances": instances}, default=_json_number)
     invoked = mlops(checkout, data_dir, "invoke", model, "--body", body, "--content-type", "application/json")
@@ -189,7 +193,7 @@ def invoke(checkout: Path, data_dir: Path, model: str, instances: list[dict[str,
     predictions = json.loads(invoked.stdout)["predictions"]
     assert [p["model_version"] for p in predictions] == [f"{model}/1"] * len(instances)
     for number, prediction in enumerate(predictions, start=1):
-        assert prediction["decision"] == ("approve" if prediction["score"] >= prediction["threshold"] else "deny")
+        assert prediction["decision"] == decisions[0 if prediction["score"] >= prediction["threshold"] else 1]
         assert f"row {number}: {prediction['decision']} (score {prediction['score']:.3f}" in invoked.stderr
         assert all(reason["text"] in invoked.stderr for reason in prediction["reasons"])
     return _scores(invoked.stdout)
@@ -217,7 +221,9 @@ def test_an_unseen_credit_csv_goes_from_models_add_to_a_serving_endpoint(checkou
     assert young["DI"].min < 0.8
     # And the endpoint scores raw applications with a missing value: numeric (allowed), categorical (imputed)
     rows = [frame[frame[column].isna()].iloc[0] for column in ("monthly_income", "home_status")]
-    scores = invoke(checkout, data_dir, MODEL, [_instance(row, config.dataset.features) for row in rows])
+    scores = invoke(
+        checkout, data_dir, MODEL, [_instance(row, config.dataset.features) for row in rows], decisions=("yes", "no")
+    )
     assert len(scores) == 2
     assert all(0.0 <= score <= 1.0 for score in scores)
 
@@ -233,7 +239,7 @@ def test_german_credit_goes_the_documented_path_with_the_generated_configuration
     assert set(config.bias.thresholds) == {"sex", "age_25_or_younger"}
     row = pd.read_csv(GERMAN_CSV).iloc[0]
     instance = _instance(row, config.dataset.features) | {"credit_amount": None}
-    (score,) = invoke(checkout, data_dir, "german-onboarded", [instance])
+    (score,) = invoke(checkout, data_dir, "german-onboarded", [instance], decisions=("good", "bad"))
     assert 0.0 <= score <= 1.0
 
 
@@ -284,7 +290,13 @@ def test_a_dataset_with_no_protected_attribute_goes_the_documented_path_with_bia
     assert "No bias report was supplied" not in text
     card = json.loads(report.with_name("model_card.json").read_text(encoding="utf-8"))
     assert "Bias was not assessed" in json.dumps(card)
-    scores = invoke(checkout, data_dir, "tumour-triage", [_instance(frame.iloc[0], config.dataset.features)])
+    scores = invoke(
+        checkout,
+        data_dir,
+        "tumour-triage",
+        [_instance(frame.iloc[0], config.dataset.features)],
+        decisions=("benign", "malignant"),
+    )
     assert len(scores) == 1
 
 
@@ -327,7 +339,13 @@ def test_a_semicolon_separated_file_goes_the_documented_path(checkout: Path, tmp
     assert config.dataset.delimiter == ";"
     assert "emp.var.rate" in config.dataset.features
     assert {"age", "marital"}.isdisjoint(config.dataset.features)
-    (score,) = invoke(checkout, data_dir, "term-deposits", [_instance(frame.iloc[0], config.dataset.features)])
+    (score,) = invoke(
+        checkout,
+        data_dir,
+        "term-deposits",
+        [_instance(frame.iloc[0], config.dataset.features)],
+        decisions=("yes", "no"),
+    )
     assert 0.0 <= score <= 1.0
 
 
@@ -373,5 +391,5 @@ def test_a_file_with_a_space_after_every_comma_goes_the_documented_path(checkout
     assert sexes["sex"] == ["Female"]
     request = {"workclass": "Private", "education-num": 13, "marital-status": "Never-married", "fnlwgt": 77516}
     instance = {name: request.get(name) for name in config.dataset.features}
-    (score,) = invoke(checkout, data_dir, "income-band", [instance])
+    (score,) = invoke(checkout, data_dir, "income-band", [instance], decisions=(">50K", "<=50K"))
     assert 0.0 <= score <= 1.0

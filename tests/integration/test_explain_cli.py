@@ -72,7 +72,7 @@ def test_denied_applicant_gets_reasons_naming_real_features(model_dir: Path):
     # Then the model denies and names at least one real feature, in plain words, as a reason
     assert result.exit_code == 0, result.output
     assert "Prediction  DENY" in result.stdout
-    assert "reasons for denial" in result.stdout
+    assert "Principal reasons for 'deny' (adverse-action reasons)" in result.stdout
     reason_lines = [line for line in result.stdout.splitlines() if line.startswith("  1. ")]
     assert len(reason_lines) == 1
     assert any(humanise_feature_name(feature) in reason_lines[0] for feature in FEATURES)

@@ -20,6 +20,7 @@ import pytest
 
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.split import split_dataset
+from governed_mlops.services.stages import job_config_document
 from governed_mlops_ml.artifacts import (
     extract_model_archive,
     load_feature_spec,
@@ -106,15 +107,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, pipeline_config: Pipelin
     train.mkdir()
     config.mkdir()
     (train / "train.csv").write_bytes(split.train_csv)
-    dataset, gates = pipeline_config.dataset, pipeline_config.gates
-    job_config = {
-        "target": dataset.target,
-        "positive_label": dataset.positive_label,
-        "numeric_features": dataset.numeric_features,
-        "categorical_features": dataset.categorical_features,
-        "seed": pipeline_config.training.seed,
-        "decision_threshold": gates.decision_threshold,
-    }
+    job_config = job_config_document(pipeline_config)  # what Prepare Data writes, decisions included
     (config / "job_config.json").write_text(json.dumps(job_config), encoding="utf-8")
     hyperparameters = {name: str(value) for name, value in pipeline_config.training.hyperparameters.items()}
     training_dir = root / "training"
@@ -204,7 +197,7 @@ def test_reason_code_examples_are_three_denied_rows_with_negative_reasons(explan
 
     assert len(examples) == 3
     for example in examples:
-        assert example["decision"] == "deny"
+        assert (example["decision"], example["favourable"]) == ("deny", False)
         assert example["score"] < document["decision_threshold"]
         contributions = [reason["contribution"] for reason in example["reasons"]]
         assert 1 <= len(contributions) <= 4

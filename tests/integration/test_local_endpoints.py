@@ -41,7 +41,7 @@ from governed_mlops_local.model_server import CONFIG_HEADER, VARIANT_HEADER, ser
 from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
 from governed_mlops_ml.artifacts import read_dataset, save_feature_spec, write_model_archive
 from governed_mlops_ml.features import CategoricalFeature, FeatureSpec, encode_frame, encode_target
-from governed_mlops_ml.job_config import JobConfig
+from governed_mlops_ml.job_config import DecisionLabels, JobConfig
 from governed_mlops_ml.model import MODEL_FILE, predict_scores, save_booster, train_booster
 from governed_mlops_ml.monitoring import read_capture
 from governed_mlops_ml.serving import write_inference_settings
@@ -55,6 +55,9 @@ TIME_SCALE = 0.02
 ROLE = "arn:aws:iam::000000000000:role/local-sagemaker"
 MODELS_BUCKET = "governed-mlops-artifacts"
 CAPTURE_URI = "s3://governed-mlops-monitoring/datacapture"
+
+#: What the German credit model is configured to answer (models/credit-risk/config.yaml).
+CREDIT_DECISIONS = DecisionLabels(favourable="approve", unfavourable="deny")
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -74,7 +77,7 @@ class Models:
 def _archive(directory: Path, booster: Any, spec: FeatureSpec) -> bytes:
     save_booster(booster, directory / "model")
     save_feature_spec(spec, directory / "model")
-    write_inference_settings(directory / "model", 0.5)
+    write_inference_settings(directory / "model", 0.5, decisions=CREDIT_DECISIONS)
     return write_model_archive(directory / "model", directory / "model.tar.gz").read_bytes()
 
 

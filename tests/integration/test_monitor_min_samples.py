@@ -37,7 +37,7 @@ from governed_mlops_local.services.monitoring import (
 )
 from governed_mlops_ml.artifacts import read_dataset, save_feature_spec, write_model_archive
 from governed_mlops_ml.features import fit_feature_spec
-from governed_mlops_ml.job_config import parse_job_config
+from governed_mlops_ml.job_config import DecisionLabels, parse_job_config
 from governed_mlops_ml.monitoring import DriftThresholds, baseline, detect_drift
 from governed_mlops_ml.serving import write_inference_settings
 from tests.conftest import GERMAN_CONFIG, GERMAN_CREDIT, PROJECT_DIR
@@ -48,6 +48,9 @@ ARTIFACTS = "artifacts"
 EXECUTION = "data-0123456789abcdef"
 TARGET = "creditability"
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+#: What the German credit model is configured to answer (models/credit-risk/config.yaml).
+CREDIT_DECISIONS = DecisionLabels(favourable="approve", unfavourable="deny")
 
 
 def config_with_min_samples(min_samples: int) -> bytes:
@@ -199,7 +202,7 @@ def make_world(root: Path, frame: pd.DataFrame, min_samples: int) -> World:
     config: PipelineConfig = parse_config(config_bytes)
     spec = fit_feature_spec(frame, parse_job_config(job_config_document(config)))
     save_feature_spec(spec, root / "model")
-    write_inference_settings(root / "model", 0.5)
+    write_inference_settings(root / "model", 0.5, decisions=CREDIT_DECISIONS)
     archive = write_model_archive(root / "model", root / "model.tar.gz")
     stored_config = store.put("data", "config/credit-risk.yaml", config_bytes)
     stored_data = store.put("data", "datasets/credit-risk/german_credit.csv", GERMAN_CREDIT.read_bytes())

@@ -26,7 +26,7 @@ from governed_mlops_ml.explain import (
 )
 from governed_mlops_ml.explain_plots import importance_bar_png
 from governed_mlops_ml.features import FeatureSpec, encode_frame, fit_feature_spec
-from governed_mlops_ml.job_config import JobConfig
+from governed_mlops_ml.job_config import DecisionLabels, JobConfig
 from governed_mlops_ml.model import predict_scores, train_booster
 from governed_mlops_ml.training import TrainedModel
 
@@ -37,6 +37,9 @@ THRESHOLD = 0.5
 # the base value differs from the margin by at most ~3.3e-6 (170 of 1000 rows exceed 1e-6).
 FLOAT32_TOLERANCE = 1e-5
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: What models/credit-risk/config.yaml names the two outcomes.
+CREDIT_DECISIONS = DecisionLabels(favourable="approve", unfavourable="deny")
 
 
 @pytest.fixture(scope="module")
@@ -268,9 +271,9 @@ def test_a_denied_applicant_gets_a_deny_decision_with_its_score(trained: Trained
     index = _first_denied_row(trained, frame)
     score = float(predict_scores(trained.booster, trained.spec, frame.iloc[[index]])[0])
 
-    decision = reason_codes(trained.booster, trained.spec, _row(frame, index), THRESHOLD)
+    decision = reason_codes(trained.booster, trained.spec, _row(frame, index), THRESHOLD, decisions=CREDIT_DECISIONS)
 
-    assert (decision.decision, decision.score) == ("deny", score)
+    assert (decision.decision, decision.favourable, decision.score) == ("deny", False, score)
     assert len(decision.reasons) == 4
 
 
@@ -278,8 +281,9 @@ def test_the_decision_approves_at_a_threshold_equal_to_the_score(trained: Traine
     row = _row(frame, _first_denied_row(trained, frame))
     score = reason_codes(trained.booster, trained.spec, row, THRESHOLD).score
 
-    assert reason_codes(trained.booster, trained.spec, row, score).decision == "approve"
-    assert reason_codes(trained.booster, trained.spec, row, min(score + 1e-6, 0.999)).decision == "deny"
+    assert reason_codes(trained.booster, trained.spec, row, score, decisions=CREDIT_DECISIONS).decision == "approve"
+    above = min(score + 1e-6, 0.999)
+    assert reason_codes(trained.booster, trained.spec, row, above, decisions=CREDIT_DECISIONS).decision == "deny"
 
 
 def test_reason_margin_adds_up_from_base_value_and_every_contribution(

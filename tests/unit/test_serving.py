@@ -19,6 +19,7 @@ from governed_mlops.errors import JobInputError
 from governed_mlops_ml.artifacts import read_dataset, save_feature_spec
 from governed_mlops_ml.explain import reason_codes
 from governed_mlops_ml.features import encode_frame
+from governed_mlops_ml.job_config import DecisionLabels
 from governed_mlops_ml.model import predict_scores, save_booster
 from governed_mlops_ml.monitoring import PayloadError
 from governed_mlops_ml.serving import (
@@ -38,6 +39,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
 ROWS = [0, 1, 7, 19, 538, 999]
 
+#: What the German credit model is configured to answer (models/credit-risk/config.yaml).
+CREDIT_DECISIONS = DecisionLabels(favourable="approve", unfavourable="deny")
+
 
 @pytest.fixture(scope="module")
 def frame(german_credit_frame: pd.DataFrame) -> pd.DataFrame:
@@ -55,7 +59,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, trained: TrainedModel) -
     directory = tmp_path_factory.mktemp("model")
     save_booster(trained.booster, directory)
     save_feature_spec(trained.spec, directory)
-    write_inference_settings(directory, 0.5)
+    write_inference_settings(directory, 0.5, decisions=CREDIT_DECISIONS)
     return directory
 
 
@@ -128,7 +132,9 @@ def test_the_answer_agrees_with_mlops_explain_for_the_same_applicant(
     row = applicant(frame, 19, trained.spec.raw_features)
     (prediction,) = ask(model, [row])["predictions"]
 
-    explained = reason_codes(trained.booster, trained.spec, {k: str(v) for k, v in row.items()}, threshold=0.5)
+    explained = reason_codes(
+        trained.booster, trained.spec, {k: str(v) for k, v in row.items()}, threshold=0.5, decisions=CREDIT_DECISIONS
+    )
 
     assert prediction["decision"] == explained.decision
     assert [r["feature"] for r in prediction["reasons"]] == [r.feature for r in explained.reasons]
@@ -149,7 +155,7 @@ def test_a_model_whose_threshold_differs_decides_by_its_own_threshold(model_dir:
     strict.mkdir()
     for name in ("xgboost-model", "feature_spec.json"):
         (strict / name).write_bytes((model_dir / name).read_bytes())
-    write_inference_settings(strict, 0.99)
+    write_inference_settings(strict, 0.99, decisions=CREDIT_DECISIONS)
     loaded = ServingModel.load(strict, {})
     row = applicant(read_dataset(GERMAN_CREDIT_CSV), 0, loaded.spec.raw_features)
 
@@ -192,7 +198,7 @@ def test_a_model_directory_without_inference_settings_is_refused_with_what_to_do
 @pytest.mark.parametrize("threshold", [0.0, 1.0, -0.1, 1.5])
 def test_a_threshold_outside_zero_one_is_refused(tmp_path: Path, threshold: float) -> None:
     with pytest.raises(JobInputError, match="strictly between 0 and 1"):
-        write_inference_settings(tmp_path, threshold)
+        write_inference_settings(tmp_path, threshold, decisions=CREDIT_DECISIONS)
 
 
 def test_copying_the_serving_code_needs_the_entry_point(tmp_path: Path) -> None:
@@ -278,7 +284,11 @@ def test_the_container_prints_one_metric_line_per_request_with_rows_and_approval
 
 def test_a_metric_line_without_container_environment_names_unknown(model_dir: Path) -> None:
     model = ServingModel.load(model_dir, {})
-    line = json.loads(prediction_metric_line([{"decision": "deny"}, {"decision": "approve"}], model))
+    answers = [
+        {"decision": "deny", "score": 0.2, "threshold": 0.5},
+        {"decision": "approve", "score": 0.5, "threshold": 0.5},
+    ]
+    line = json.loads(prediction_metric_line(answers, model))
     assert (line["EndpointName"], line["ModelVersion"]) == ("unknown", "unknown")
     assert (line["PredictedRows"], line["PositivePredictions"]) == (2, 1)
 

@@ -152,7 +152,7 @@ def _render(explained: ExplainedDecision) -> str:
     decision = explained.decision
     applicant = explained.applicant
     spec = model.spec
-    comparison = "at or above" if decision.decision == "approve" else "below"
+    comparison = "at or above" if decision.favourable else "below"
     lines = [
         f"Model       {record.model_version} [{record.status}]",
         f"Applicant   {applicant.source}",
@@ -164,9 +164,12 @@ def _render(explained: ExplainedDecision) -> str:
         lines.append(f"Observed    {spec.target} = {applicant.actual_label!r} (the label in the training data)")
     lines.append("")
     if explained.denied:
-        lines.append("Principal reasons for denial (adverse-action reasons), strongest first:")
+        lines.append(f"Principal reasons for {decision.decision!r} (adverse-action reasons), strongest first:")
     else:
-        lines.append("Approved. Factors that lowered the score, strongest first (not adverse-action reasons):")
+        lines.append(
+            f"{decision.decision.capitalize()}. Factors that lowered the score, strongest first "
+            "(not adverse-action reasons):"
+        )
     if decision.reasons:
         lines += [f"  {rank}. {reason.text}" for rank, reason in enumerate(decision.reasons, start=1)]
     else:

@@ -44,6 +44,7 @@ from governed_mlops.models import ModelVersion, ObjectDigest
 from governed_mlops_ml.artifacts import MODEL_ARCHIVE, extract_model_archive, load_feature_spec, read_dataset
 from governed_mlops_ml.explain import Decision, reason_codes
 from governed_mlops_ml.features import FeatureSpec
+from governed_mlops_ml.job_config import DecisionLabels
 from governed_mlops_ml.model import load_booster
 
 #: Known categories listed in a note about an unseen one.
@@ -78,6 +79,12 @@ class LoadedModel:
     def threshold(self) -> float:
         """The decision threshold of the pinned configuration the model was gated with."""
         return self.config.gates.decision_threshold
+
+    @property
+    def decisions(self) -> DecisionLabels | None:
+        """The configured names of the two decisions (None: the dataset's labels)."""
+        names = self.config.model.decisions
+        return None if names is None else DecisionLabels(favourable=names.favourable, unfavourable=names.unfavourable)
 
     @property
     def non_feature_columns(self) -> frozenset[str]:
@@ -123,7 +130,7 @@ class ExplainedDecision:
 
     @property
     def denied(self) -> bool:
-        return self.decision.decision == "deny"
+        return not self.decision.favourable
 
     def to_json_dict(self) -> dict[str, Any]:
         """Machine-readable form (``mlops explain --json``)."""
@@ -282,7 +289,9 @@ def explain_applicant(model: LoadedModel, applicant: Applicant, top_k: int = DEF
         ExplainabilityError: a value cannot be encoded, or ``top_k`` is not positive.
     """
     try:
-        decision = reason_codes(model.booster, model.spec, applicant.values, model.threshold, top_k)
+        decision = reason_codes(
+            model.booster, model.spec, applicant.values, model.threshold, top_k, decisions=model.decisions
+        )
     except (JobInputError, xgb.core.XGBoostError) as exc:
         raise ExplainabilityError(f"cannot score {applicant.source}: {exc}") from exc
     return ExplainedDecision(

@@ -282,6 +282,23 @@ class CanaryLimits(_Strict):
         return self
 
 
+class DecisionNames(_Strict):
+    """What the served model calls its two outcomes (``model.decisions``), e.g. ``approve`` and ``deny``.
+
+    Without it a model answers with its dataset's own labels: the positive label when the score reaches
+    the decision threshold, the other label below it (``malignant``/``benign``, ``yes``/``no``...).
+    """
+
+    favourable: str = Field(min_length=1, max_length=40, description="Decision when the score reaches the threshold.")
+    unfavourable: str = Field(min_length=1, max_length=40, description="Decision below the threshold.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> DecisionNames:
+        if self.favourable == self.unfavourable:
+            raise ValueError(f"the two decisions must differ, both are {self.favourable!r}")
+        return self
+
+
 class ModelSection(_Strict):
     """Operational part of a model project (``models/<name>/config.yaml``).
 
@@ -295,6 +312,7 @@ class ModelSection(_Strict):
     approvers_group: str = Field(default="model-approvers", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
     risk_tier: RiskTier = "high"
     canary: CanaryLimits = CanaryLimits()
+    decisions: DecisionNames | None = None
 
 
 class QualityMonitoring(_Strict):

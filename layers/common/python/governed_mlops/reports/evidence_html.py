@@ -450,7 +450,7 @@ def _reason_examples(explainability: Mapping[str, Any]) -> str:
     dataset = explainability.get("dataset")
     source = dataset.get("file", "the explained data") if isinstance(dataset, Mapping) else "the explained data"
     parts = [
-        "<h3>Reason codes for denied applicants (examples)</h3>",
+        "<h3>Reason codes for unfavourable decisions (examples)</h3>",
         "<p>The features that lowered each applicant's score most (negative contributions, in log-odds): the "
         "basis of an adverse-action notice.</p>",
     ]
@@ -460,7 +460,9 @@ def _reason_examples(explainability: Mapping[str, Any]) -> str:
         reasons = example.get("reasons")
         items = "".join(_reason_item(reason) for reason in (reasons if isinstance(reasons, list) else []))
         decision = str(example.get("decision", ""))
-        badge = pill("fail", "✗ Deny") if decision == "deny" else pill("pass", "✓ Approve")
+        # ``favourable`` since models name their own decisions; earlier reports only said approve or deny.
+        favourable = example.get("favourable", decision != "deny")
+        badge = pill("pass", f"✓ {decision.capitalize()}") if favourable else pill("fail", f"✗ {decision.capitalize()}")
         parts.append(
             f"<div class='example'><p><strong>Row {esc(example.get('row_index'))} of {esc(source)}</strong> "
             "<span class='muted'>(0-based data row)</span> — score "

@@ -87,8 +87,9 @@ def job_config_document(config: PipelineConfig) -> dict[str, object]:
 
     ``missing`` gives every feature its missing-value policy and the share of rows allowed to miss it
     (the limit validation applied); training stores both, with any imputed value, in the feature spec.
+    ``decisions`` (only when ``model.decisions`` is configured) names the served model's two outcomes.
     """
-    return {
+    document: dict[str, object] = {
         "target": config.dataset.target,
         "positive_label": config.dataset.positive_label,
         "numeric_features": config.dataset.numeric_features,
@@ -100,6 +101,9 @@ def job_config_document(config: PipelineConfig) -> dict[str, object]:
             for feature in config.dataset.features
         },
     }
+    if config.model.decisions is not None:
+        document["decisions"] = config.model.decisions.model_dump()
+    return document
 
 
 def job_hyperparameters(config: PipelineConfig) -> dict[str, str]:

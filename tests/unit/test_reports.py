@@ -8,11 +8,14 @@ import re
 import struct
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
+from governed_mlops.config import parse_config
 from governed_mlops.models import ApprovalDecision, CodeRef, ModelVersion, ObjectDigest, S3Ref, TriggerInfo
 from governed_mlops.reports.evidence_html import render_evidence_html
 from governed_mlops.reports.model_card import CardNarrative, build_model_card
@@ -469,7 +472,7 @@ def test_intended_uses_carry_the_given_text_and_a_high_risk_rating_by_default() 
 
     assert uses["intended_uses"] == INTENDED_USES
     assert uses["risk_rating"] == "High"
-    assert "Annex III" in uses["explanations_for_risk_rating"]
+    assert "No risk tier was given for this model" in uses["explanations_for_risk_rating"]
 
 
 def test_training_details_list_every_hyperparameter_and_the_numeric_training_metrics() -> None:
@@ -753,3 +756,61 @@ def test_evidence_page_without_bias_or_explainability_says_so() -> None:
 
 def test_evidence_page_is_a_pure_function_of_its_inputs() -> None:
     assert _html() == _html()
+
+
+CREDIT_CONFIG_FILE = Path(__file__).resolve().parents[2] / "models" / "credit-risk" / "config.yaml"
+
+
+def _credit_config(**model: Any) -> dict[str, Any]:
+    """models/credit-risk/config.yaml without its decisions and card, with ``model`` set instead."""
+    document = yaml.safe_load(CREDIT_CONFIG_FILE.read_text(encoding="utf-8"))
+    kept = {key: value for key, value in document["model"].items() if key not in {"decisions", "card"}}
+    document["model"] = kept | model
+    return document
+
+
+def _card_text(config: dict[str, Any]) -> str:
+    """The model card of ``config``'s stated text and decisions, as JSON text."""
+    pipeline = parse_config(yaml.safe_dump(config))
+    narrative = pipeline.model.card
+    decisions = pipeline.model.decisions
+    card = build_model_card(
+        _record(),
+        intended_uses=narrative.intended_uses or "uses",
+        evaluation={"threshold": 0.5, "positive_label": pipeline.dataset.positive_label},
+        bias=None,
+        explainability=None,
+        narrative=CardNarrative(**({"purpose_of_model": narrative.purpose} if narrative.purpose else {})),
+        decisions=None if decisions is None else (decisions.favourable, decisions.unfavourable),
+    )
+    return json.dumps(card)
+
+
+def test_a_model_card_without_stated_text_speaks_of_the_models_own_outcome() -> None:
+    document = _credit_config()
+    document["dataset"]["positive_label"] = "good"
+
+    text = _card_text(document)
+
+    # (the record these tests share names a credit-risk group and a german_credit.csv object)
+    assert "credit" not in text.lower().replace("credit-risk", "").replace("german_credit.csv", "")
+    assert "applicant" not in text.lower()
+    assert "'good' when P(good) >= 0.5, not 'good' below" in text
+
+
+def test_the_configured_decisions_and_stated_purpose_reach_the_model_card() -> None:
+    text = _card_text(
+        _credit_config(decisions={"favourable": "grant", "unfavourable": "decline"}, card={"purpose": "Why."})
+    )
+
+    assert "grant when P(good) >= 0.5, decline below" in text
+    assert '"purpose_of_model": "Why."' in text
+
+
+def test_the_credit_project_states_its_credit_use_on_its_card() -> None:
+    card = parse_config(CREDIT_CONFIG_FILE.read_text(encoding="utf-8")).model.card
+
+    assert card.intended_uses is not None
+    assert "credit" in card.intended_uses.lower()
+    assert card.risk_explanation is not None
+    assert "Annex III" in card.risk_explanation

@@ -299,6 +299,24 @@ class DecisionNames(_Strict):
         return self
 
 
+_CARD_TEXT = 2048  # the SageMaker Model Card schema's longest text fields
+
+
+class ModelCardText(_Strict):
+    """What people state on the model's SageMaker Model Card (``model.card``); the pipeline derives the rest.
+
+    Without it the card says, in general terms, what the model estimates and decides (its dataset,
+    target, positive label and decisions) and rates its risk by ``model.risk_tier``.
+    """
+
+    intended_uses: str | None = Field(default=None, min_length=1, max_length=_CARD_TEXT)
+    purpose: str | None = Field(default=None, min_length=1, max_length=_CARD_TEXT)
+    business_problem: str | None = Field(default=None, min_length=1, max_length=_CARD_TEXT)
+    risk_explanation: str | None = Field(default=None, min_length=1, max_length=_CARD_TEXT)
+    owner: str | None = Field(default=None, min_length=1, max_length=1024)
+    line_of_business: str | None = Field(default=None, min_length=1, max_length=_CARD_TEXT)
+
+
 class ModelSection(_Strict):
     """Operational part of a model project (``models/<name>/config.yaml``).
 
@@ -313,6 +331,7 @@ class ModelSection(_Strict):
     risk_tier: RiskTier = "high"
     canary: CanaryLimits = CanaryLimits()
     decisions: DecisionNames | None = None
+    card: ModelCardText = ModelCardText()
 
 
 class QualityMonitoring(_Strict):

@@ -2,7 +2,7 @@
 
 Written for a model-risk officer: what the model is and its status, where every input came from
 (lineage with digests), how it performs against the quality gates, what the bias metrics say
-against their limits, which features drive it, and example reason codes for denied applicants.
+against their limits, which features drive it, and example reason codes for unfavourable decisions.
 
 The page stands alone: CSS is inline, images are ``data:`` URIs, there is no JavaScript and no
 external resource (a Content-Security-Policy forbids loading any), so it can be archived, mailed
@@ -451,7 +451,7 @@ def _reason_examples(explainability: Mapping[str, Any]) -> str:
     source = dataset.get("file", "the explained data") if isinstance(dataset, Mapping) else "the explained data"
     parts = [
         "<h3>Reason codes for unfavourable decisions (examples)</h3>",
-        "<p>The features that lowered each applicant's score most (negative contributions, in log-odds): the "
+        "<p>The features that lowered each case's score most (negative contributions, in log-odds): the "
         "basis of an adverse-action notice.</p>",
     ]
     for example in examples:

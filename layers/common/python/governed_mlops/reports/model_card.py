@@ -60,8 +60,8 @@ RiskRating = Literal["High", "Medium", "Low", "Unknown"]
 TIER_RATINGS: dict[str, RiskRating] = {"high": "High", "medium": "Medium", "low": "Low"}
 
 DEFAULT_RISK_EXPLANATION = (
-    "The model informs decisions on credit for natural persons: a high-risk use (EU AI Act, Annex III 5(b)) "
-    "with direct effects on applicants, subject to fair-lending and adverse-action obligations."
+    "No risk tier was given for this model, so it is rated High: state the reason for its rating in the "
+    "project's configuration (model.risk_tier, and model.card.risk_explanation)."
 )
 
 """Display names of the evaluation metrics, in report order."""
@@ -107,8 +107,12 @@ def build_model_card(  # noqa: PLR0913 - keyword-only past the record: one param
     training_metrics: Mapping[str, Any] | None = None,
     narrative: CardNarrative | None = None,
     model: ModelSpec | None = None,
+    decisions: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """The SageMaker Model Card ``Content`` of a registered model version.
+
+    ``decisions`` names the favourable and unfavourable outcome (the config's ``model.decisions``);
+    without it the card speaks of the positive label and its complement.
 
     ``training_metrics`` is the training job's ``training_metrics.json`` (its numeric entries become
     the card's training metrics); ``gates`` the quality-gates report. Sections without a source
@@ -119,15 +123,20 @@ def build_model_card(  # noqa: PLR0913 - keyword-only past the record: one param
     story = _with_tier_rating(narrative or CardNarrative(), model)
     threshold = evaluation.get("threshold")
     positive = str(evaluation.get("positive_label", "the favourable outcome"))
-    decision_rule = f"approve when P({positive}) >= {threshold}" if is_finite_number(threshold) else "approve/deny"
+    favourable, unfavourable = decisions or (repr(positive), f"not {positive!r}")
+    decision_rule = (
+        f"{favourable} when P({positive}) >= {threshold}, {unfavourable} below"
+        if is_finite_number(threshold)
+        else f"{favourable} or {unfavourable}"
+    )
     return {
         "model_overview": _model_overview(record, story, positive),
         "intended_uses": _drop_none(
             {
                 "purpose_of_model": _clip(
                     story.purpose_of_model
-                    or f"Estimate the probability that a credit application ends '{positive}' to support the credit "
-                    f"decision ({decision_rule}).",
+                    or f"Estimate the probability that the outcome is '{positive}' to support the decision "
+                    f"({decision_rule}).",
                     _LONG,
                 ),
                 "intended_uses": _clip(intended_uses, _LONG),
@@ -140,9 +149,7 @@ def build_model_card(  # noqa: PLR0913 - keyword-only past the record: one param
         ),
         "business_details": _drop_none(
             {
-                "business_problem": _clip(
-                    story.business_problem or f"Decide on credit applications: {decision_rule}.", _LONG
-                ),
+                "business_problem": _clip(story.business_problem or f"Decide per case: {decision_rule}.", _LONG),
                 "business_stakeholders": _clip_optional(story.business_stakeholders, _LONG),
                 "line_of_business": _clip_optional(story.line_of_business, _LONG),
             }
@@ -170,7 +177,7 @@ def _with_tier_rating(story: CardNarrative, model: ModelSpec | None) -> CardNarr
     if model is None or "risk_rating" in story.model_fields_set:
         return story
     update: dict[str, Any] = {"risk_rating": TIER_RATINGS[model.risk_tier]}
-    if "explanations_for_risk_rating" not in story.model_fields_set and model.risk_tier != "high":
+    if "explanations_for_risk_rating" not in story.model_fields_set:
         update["explanations_for_risk_rating"] = (
             f"Risk tier {model.risk_tier} in the project's configuration (models/{model.name}/config.yaml, "
             f"model.risk_tier); approval policy: {_policy(model)}."
@@ -189,8 +196,8 @@ def _model_overview(record: ModelVersion, story: CardNarrative, positive: str) -
         "model_id": record.model_package_arn or record.model_version,
         "model_name": record.model_package_group,
         "model_description": _clip(
-            f"Gradient-boosted trees (XGBoost, objective {objective}) scoring P({positive}) for a credit "
-            f"application. Version {record.model_version}, trained by pipeline execution {record.execution_name} "
+            f"Gradient-boosted trees (XGBoost, objective {objective}) scoring P({positive}) per case. "
+            f"Version {record.model_version}, trained by pipeline execution {record.execution_name} "
             f"from commit {record.code.commit_id} of {record.code.repository} on {record.data.ref.pinned_uri}.",
             _SHORT,
         ),
@@ -452,7 +459,7 @@ def _custom_details(record: ModelVersion, model: ModelSpec | None = None) -> dic
 def _default_efficiency_factors(record: ModelVersion) -> str:
     return (
         f"Measured on a hold-out split of {record.data.ref.pinned_uri}. Performance may degrade when the "
-        "applicant population, products or economic conditions differ from that data. A category unseen in "
+        "cases scored (their population, products or conditions) differ from that data. A category unseen in "
         "training is treated like a missing one, and a missing number follows the trees' default branches."
     )
 

@@ -35,7 +35,7 @@ from governed_mlops.models import (
     StageResult,
 )
 from governed_mlops.reports.evidence_html import render_evidence_html
-from governed_mlops.reports.model_card import build_model_card
+from governed_mlops.reports.model_card import CardNarrative, build_model_card
 from governed_mlops.settings import PrepareSettings
 
 JSON = "application/json"
@@ -386,15 +386,28 @@ def _publish_evidence(
     evaluation = _report_json(store, record, "evaluation") or {}
     explainability = _report_json(store, record, "explainability")
     gates = _report_json(store, record, "gates")
+    stated = config.model.card
+    narrative = {
+        "purpose_of_model": stated.purpose,
+        "business_problem": stated.business_problem,
+        "explanations_for_risk_rating": stated.risk_explanation,
+        "model_owner": stated.owner,
+        "line_of_business": stated.line_of_business,
+    }
+    decisions = config.model.decisions
     card = build_model_card(
         record,
-        intended_uses=f"Credit decisions on {config.dataset.name} applications; human review of every denial.",
+        intended_uses=stated.intended_uses
+        or f"Decisions on {config.dataset.name} cases from P({config.dataset.target} = "
+        f"{config.dataset.positive_label!r}); every version is approved by people before it serves.",
         evaluation=evaluation,
         bias=bias or None,
         explainability=explainability,
         gates=gates,
         training_metrics=training_metrics,
         model=request.model,
+        narrative=CardNarrative(**{name: text for name, text in narrative.items() if text is not None}),
+        decisions=None if decisions is None else (decisions.favourable, decisions.unfavourable),
     )
     images = {name: store.get(d.ref) for name, d in record.reports.items() if d.ref.key.endswith(".png")}
     champion = _report_json(store, record, "champion_comparison")

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from governed_mlops.errors import CommitNotFoundError, ConfigError
+from governed_mlops.errors import CommitNotFoundError, ConfigError, UnknownModelError
 from governed_mlops.model_projects import commit_config_key, commit_projects
+from governed_mlops.services.trigger import start_pipeline
 from governed_mlops.settings import TriggerSettings
 from tests.unit.test_sourcedir import DictTree
 from tests.unit.test_trigger_events import (
@@ -134,6 +135,18 @@ def test_a_data_arrival_runs_the_branch_heads_configuration(world: World) -> Non
     assert world.store.get(request.config) == files[CREDIT]
 
 
+def test_data_for_a_model_the_branch_head_does_not_have_is_an_unknown_model(world: World) -> None:
+    # Given a published model whose project the branch head deleted
+    committed(world, HEAD_COMMIT, credit_risk=None)
+
+    with pytest.raises(UnknownModelError) as caught:
+        world.trigger(data_event())
+
+    assert "models/credit-risk/config.yaml is not in commit aaaaaaaaaaaa" in str(caught.value)
+    assert "its models: synthetic-lending" in str(caught.value)
+    assert world.pipeline.started == {}
+
+
 def test_drift_retrains_the_model_whose_committed_configuration_serves_the_endpoint(world: World) -> None:
     committed(world, HEAD_COMMIT, credit_risk=config_with("credit-risk", endpoint_name="scoring"))
 
@@ -160,7 +173,6 @@ def _local(settings: TriggerSettings) -> TriggerSettings:
 def test_locally_a_head_the_hooks_repository_lacks_keeps_the_published_configuration(world: World) -> None:
     # Given the hook's repository holds another commit than the working repository's HEAD
     committed(world, PUSHED)
-    from governed_mlops.services.trigger import start_pipeline
 
     # When data arrives locally, Then the run uses the published configuration; in AWS the same is an error
     (run,) = start_pipeline(data_event(), _local(TRIGGER_SETTINGS), world.deps).runs

@@ -184,15 +184,19 @@ def test_every_call_the_two_runs_made_was_allowed_and_prepare_data_read_the_comm
     assert roles == {pushes.world.stack.ref("TriggerFunctionRole"), pushes.world.stack.ref("PrepareDataFunctionRole")}
 
 
-def test_prepare_data_may_read_only_the_stacks_repository(pushes: TwoPushes) -> None:
-    # Given Prepare Data's own GetFile call, When the same call names another repository
-    calls = pushes.world.calls_since(pushes.mark)
-    get_file = next(c for c in calls if c.operation == "GetFile")
-    elsewhere = dataclasses.replace(get_file, params={**get_file.params, "repositoryName": "other"})
+def test_the_trigger_and_prepare_data_may_read_only_the_stacks_repository(pushes: TwoPushes) -> None:
+    world = pushes.world
+    calls = world.calls_since(pushes.mark)
+    for role in ("TriggerFunctionRole", "PrepareDataFunctionRole"):
+        # Given the role's own GetFile call, When the same call names another repository
+        get_file = next(
+            c for c in calls if c.operation == "GetFile" and c.principal.endswith("/" + world.stack.ref(role))
+        )
+        elsewhere = dataclasses.replace(get_file, params={**get_file.params, "repositoryName": "other"})
 
-    # Then the role's policy does not allow it
-    assert pushes.world.checker.failures([elsewhere])
-    assert not pushes.world.checker.failures([get_file])
+        # Then the role's policy does not allow it
+        assert world.checker.failures([elsewhere]), role
+        assert not world.checker.failures([get_file]), role
 
 
 def _tamper(pushes: TwoPushes, record: dict[str, Any], **changes: Any) -> None:

@@ -24,7 +24,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.domain.sourcedir import content_addressed_key
+from governed_mlops.model_projects import commit_config_key
+from governed_mlops.models import S3Ref
 from governed_mlops_local.cli import main
 from governed_mlops_local.cli.githook import git_hook
 from governed_mlops_local.packaging import build_sourcedir, pack_commit
@@ -37,6 +40,7 @@ APPROVER = "carol.approver"
 APPROVE_AS = ("--approve-as", APPROVER, "--approve-as", "dave.risk")
 PUSHER = "alice.engineer"
 ALICE = "arn:aws:iam::000000000000:user/alice.engineer"
+CONFIG_PATH = "models/credit-risk/config.yaml"
 
 if "git-hook" not in main.commands:
     main.add_command(git_hook)
@@ -228,6 +232,47 @@ def test_prepare_data_packed_the_pushed_commit_from_the_hooks_repository(remote:
     assert prepared["source_commit"] == remote.main_commit
     assert prepared["source"]["key"] == content_addressed_key(packed.sha256)
     assert packed.sha256 == hashlib.sha256(build_sourcedir(PROJECT_DIR)).hexdigest()
+
+
+@pytest.mark.slow
+def test_the_push_runs_the_commits_configuration(remote: Remote):
+    # Given the push's execution input
+    request = started_input(remote.data_dir, wait_for_push_execution(remote.data_dir, remote.main_commit)["name"])
+
+    # Then its configuration is the commit's file, stored under its digest (not the published copy)
+    committed = git(remote.bare, "cat-file", "blob", f"{remote.main_commit}:{CONFIG_PATH}").encode()
+    assert request["config_path"] == CONFIG_PATH
+    assert request["config"]["key"] == commit_config_key(hashlib.sha256(committed).hexdigest())
+    assert LocalObjectStore(remote.data_dir).get(S3Ref.model_validate(request["config"])) == committed
+
+
+@pytest.mark.slow
+def test_a_pushed_configuration_change_is_what_the_run_uses_without_publishing(remote: Remote):
+    # Given a commit that changes only one hyperparameter of credit-risk's configuration
+    config = remote.work / CONFIG_PATH
+    config.write_bytes(config.read_bytes().replace(b"num_round: 150", b"num_round: 40"))
+    git(remote.work, "commit", "--quiet", "-am", "fewer rounds")
+    sha = git(remote.work, "rev-parse", "HEAD").strip()
+
+    # When it is pushed to main
+    git(remote.work, "push", str(remote.bare), "HEAD:main", pusher=PUSHER)
+
+    # Then Prepare Data trains with the commit's hyperparameter and packs that commit
+    name = wait_for_push_execution(remote.data_dir, sha)["name"]
+
+    def prepared() -> dict[str, Any] | None:
+        history = json.loads(mlops(remote.data_dir, "history", name, "--json").stdout)["events"]
+        outputs = [
+            json.loads(e["stateExitedEventDetails"]["output"])["prepared"]
+            for e in history
+            if e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] == "Prepare Data"
+        ]
+        return outputs[0] if outputs else None
+
+    output = until(prepared, 120, f"Prepare Data of {name}", poll=0.5)
+    assert output["hyperparameters"]["num_round"] == "40"
+    assert output["source_commit"] == sha
+    assert started_input(remote.data_dir, name)["config_path"] == CONFIG_PATH
 
 
 @pytest.mark.slow

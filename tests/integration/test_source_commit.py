@@ -32,7 +32,8 @@ from tests.conftest import PROJECT_DIR
 REPOSITORY = "credit-risk-model"
 ARTIFACTS = "artifacts-bucket"
 RELEASE_KEY = "code/sourcedir.tar.gz"
-PROJECT_PATHS = ("jobs", "src/governed_mlops_ml", "layers/common/python/governed_mlops")
+PROJECT_PATHS = ("jobs", "src/governed_mlops_ml", "layers/common/python/governed_mlops", "models")
+CONFIG_PATH = "models/credit-risk/config.yaml"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -96,7 +97,11 @@ def settings(local: Local) -> PrepareSettings:
     )
 
 
-def request(commit: str, kind: str = "code-push", repository: str = REPOSITORY) -> PipelineRequest:
+def request(
+    commit: str, kind: str = "code-push", repository: str = REPOSITORY, config: S3Ref | None = None
+) -> PipelineRequest:
+    """A run's request; with ``config`` (a stored object) it is the commit's: ``config_path`` names its file."""
+    pinned = config or S3Ref(bucket=ARTIFACTS, key="models/credit-risk/config.yaml")
     return PipelineRequest.model_validate(
         {
             "execution_name": "push-run",
@@ -121,7 +126,8 @@ def request(commit: str, kind: str = "code-push", repository: str = REPOSITORY) 
             },
             "data": {"bucket": "data-bucket", "key": "datasets/credit-risk/x.csv"},
             "code": {"repository": repository, "branch": "main", "commit_id": commit},
-            "config": {"bucket": ARTIFACTS, "key": "models/credit-risk/config.yaml"},
+            "config": pinned.model_dump(),
+            "config_path": CONFIG_PATH if config else None,
             "artifacts_prefix": f"s3://{ARTIFACTS}/runs/push-run/",
         }
     )
@@ -148,6 +154,33 @@ def test_a_data_arrival_uses_the_release(local: Local) -> None:
     )
     assert (ref.key, commit) == (RELEASE_KEY, None)
     assert ref.version_id
+
+
+def test_a_data_arrival_with_its_commits_configuration_packs_that_commit(local: Local) -> None:
+    # Given the Trigger read the configuration from the commit and stored it
+    text = (PROJECT_DIR / CONFIG_PATH).read_bytes()
+    stored = local.store.put(ARTIFACTS, f"config/{hashlib.sha256(text).hexdigest()}/config.yaml", text)
+
+    ref, commit = job_code(
+        request(local.second, kind="data-arrival", config=stored.ref),
+        local.store,
+        settings(local),
+        LocalCodeCommit(local.data_dir),
+    )
+
+    assert (ref.key, commit) == (content_addressed_key(pack_commit(local.work, local.second).sha256), local.second)
+
+
+def test_a_configuration_that_is_not_the_commits_is_refused(local: Local) -> None:
+    stored = local.store.put(ARTIFACTS, "config/other/config.yaml", b"model: {}\n")
+
+    with pytest.raises(ConfigError, match="the run's configuration is not its commit's"):
+        job_code(
+            request(local.second, kind="drift", config=stored.ref),
+            local.store,
+            settings(local),
+            LocalCodeCommit(local.data_dir),
+        )
 
 
 def test_a_push_event_for_a_repository_no_hook_made_uses_the_release(local: Local, tmp_path: Path) -> None:
@@ -178,7 +211,13 @@ def _digest(key: str) -> ObjectDigest:
     return ObjectDigest(ref=S3Ref(bucket=ARTIFACTS, key=key, version_id="v1"), sha256="0" * 64, size=1)
 
 
-def lineage(commit: str, source_sha256: str, source_commit: str | None) -> ModelVersion:
+def lineage(
+    commit: str, source_sha256: str, source_commit: str | None, config_sha256: str | None = None
+) -> ModelVersion:
+    """A lineage; with ``config_sha256`` its configuration is the commit's ``CONFIG_PATH`` with that digest."""
+    config = _digest("c.yaml")
+    if config_sha256 is not None:
+        config = config.model_copy(update={"sha256": config_sha256})
     return ModelVersion(
         model_version="credit-risk/1",
         model_package_group="credit-risk",
@@ -195,7 +234,8 @@ def lineage(commit: str, source_sha256: str, source_commit: str | None) -> Model
         ),
         data=_digest("d.csv"),
         code=CodeRef(repository=REPOSITORY, branch="main", commit_id=commit),
-        config=_digest("c.yaml"),
+        config=config,
+        config_path=None if config_sha256 is None else CONFIG_PATH,
         model_artifact=_digest("m.tar.gz"),
         training_job_name="push-run-train-0",
         training_image="image",
@@ -237,3 +277,24 @@ def test_no_reachable_repository_is_commit_not_found(local: Local, tmp_path: Pat
     sha = pack_commit(local.work, local.second).sha256
     with pytest.raises(CommitNotFoundError, match="no repository holding it"):
         check_source_commit(lineage(local.second, sha, local.second), LocalCodeCommit(tmp_path))
+
+
+def test_a_lineage_whose_configuration_is_the_commits_passes(local: Local) -> None:
+    sha = pack_commit(local.work, local.second).sha256
+    config_sha = hashlib.sha256((PROJECT_DIR / CONFIG_PATH).read_bytes()).hexdigest()
+    record = lineage(local.second, sha, local.second, config_sha)
+    assert check_source_commit(record, LocalCodeCommit(local.data_dir)) == sha
+
+
+def test_a_lineage_whose_configuration_digest_is_not_the_commits_is_refused(local: Local) -> None:
+    sha = pack_commit(local.work, local.second).sha256
+    config_sha = hashlib.sha256((PROJECT_DIR / CONFIG_PATH).read_bytes()).hexdigest()
+    with pytest.raises(SourceMismatchError, match="configuration digest disagree") as caught:
+        check_source_commit(lineage(local.second, sha, local.second, "b" * 64), LocalCodeCommit(local.data_dir))
+    assert config_sha in str(caught.value)
+    assert "b" * 64 in str(caught.value)
+
+
+def test_a_commit_configuration_without_a_source_commit_is_refused(local: Local) -> None:
+    with pytest.raises(SourceMismatchError, match="names no source commit"):
+        check_source_commit(lineage(local.second, "a" * 64, None, "b" * 64), LocalCodeCommit(local.data_dir))

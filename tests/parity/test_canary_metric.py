@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from governed_mlops.model_projects import config_key
 from governed_mlops_ml.artifacts import read_dataset
 from tests.conftest import GERMAN_CONFIG
 from tests.parity.world import GERMAN_CREDIT, MODEL, World, parity_world
@@ -141,15 +140,11 @@ def test_a_flipped_model_breaches_its_behaviour_alarm_and_the_canary_rolls_back(
         text.split("\nbias:")[0] + "\nbias:\n  facets:\n    - name: sex\n      column: "
         "personal_status_and_sex\n      prefix: female\n  thresholds: {}\n"
     )
-    world.runtime.s3.put_object(
-        Bucket=world.artifacts_bucket,
-        Key=config_key(world.stack.parameters["ModelsPrefix"], MODEL),
-        Body=flipped.encode(),
-    )
     mark = world.mark()
 
-    # When it is pushed, approved, and clients keep sending applicants during the canary
-    execution_arn = _started(world.push(world.commit(append={f"models/{MODEL}/config.yaml": "# flipped"})))
+    # When it is committed and pushed (the run's configuration is its commit's), approved, and clients keep
+    # sending applicants during the canary
+    execution_arn = _started(world.push(world.commit(replace={f"models/{MODEL}/config.yaml": flipped.encode()})))
     status, answer = world.approve(world.approval_link(execution_arn))
     assert status == 200, answer
     stop, served, failures = threading.Event(), [], []

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from governed_mlops.model_projects import config_key
 from tests.conftest import GERMAN_CONFIG
 from tests.parity.world import MODEL, World, parity_world
 
@@ -42,13 +41,8 @@ def test_a_linear_update_shifts_traffic_in_steps_and_serves_the_new_model(world:
     _deployed(world)
     # When a changed configuration (a looser latency limit) is pushed and approved
     changed = GERMAN_CONFIG.read_text().replace("max_latency_ms: 500", "max_latency_ms: 600")
-    world.runtime.s3.put_object(
-        Bucket=world.artifacts_bucket,
-        Key=config_key(world.stack.parameters["ModelsPrefix"], MODEL),
-        Body=changed.encode(),
-    )
     mark = world.mark()
-    second = _deployed(world, world.commit(append={f"models/{MODEL}/config.yaml": "# looser latency limit"}))
+    second = _deployed(world, world.commit(replace={f"models/{MODEL}/config.yaml": changed.encode()}))
 
     # Then the update went through the linear state, two 50% steps, and the endpoint serves the new config
     history = world.runtime.history(second["executionArn"])

@@ -112,7 +112,7 @@ def test_the_model_gets_its_own_canary_alarms_with_its_limits(
 
 def _no_change(world: World, run: dict[str, Any]) -> None:
     """synthetic-lending's approved version was trained on this data, job code and configuration (the pushed
-    commit packs to the same job code; the published configuration is the same): its retrain ends as NoChange."""
+    commit packs to the same job code and holds the same configuration): its retrain ends as NoChange."""
     described = world.runtime.wait(run["execution_arn"])
     assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
     output = json.loads(described["output"])
@@ -139,11 +139,16 @@ def test_a_push_that_changed_one_project_retrains_only_that_model(
     mark = world.mark()
 
     # When a commit changing only models/synthetic-lending/config.yaml is pushed
-    runs = _runs(world.push(world.commit(append={f"models/{LENDING}/config.yaml": "# reviewed"})))
+    config = f"models/{LENDING}/config.yaml"
+    runs = _runs(world.push(world.commit(append={config: "# reviewed"})))
 
-    # Then only synthetic-lending retrains (GetDifferences read with the trigger's own role)
+    # Then only synthetic-lending retrains (GetDifferences read with the trigger's own role), on the commit's
+    # configuration: its bytes are not the champion's, so it is a new version that needs a decision
     assert [(run["model"], run["status"]) for run in runs] == [(LENDING, "started")]
-    _no_change(world, runs[0])
+    _reject(world, runs[0], "carol.approver", "a comment only")
+    # And a commit restoring the champion's configuration retrains nothing new (No Change)
+    (restored,) = _runs(world.push(world.commit(replace={config: (PROJECT_DIR / config).read_bytes()})))
+    _no_change(world, restored)
     world.assert_allowed(mark)
 
 

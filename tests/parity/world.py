@@ -126,16 +126,23 @@ class World:
         """The main branch's head commit."""
         return self.runtime.codecommit.heads[(self.repository, self.stack.parameters["MainBranch"])]
 
-    def commit(self, *, append: dict[str, str] | None = None, message: str = "a change") -> str:
-        """A new commit on top of main's head that appends each line of ``append`` (path -> line) to its file.
+    def commit(
+        self,
+        *,
+        append: dict[str, str] | None = None,
+        replace: dict[str, bytes] | None = None,
+        message: str = "a change",
+    ) -> str:
+        """A new commit on top of main's head that appends each line of ``append`` (path -> line) to its file
+        and writes each file of ``replace`` (path -> its new content).
 
-        Without ``append`` the commit adds a line to :data:`NOTES` (a file outside models/ and the job
+        With neither the commit adds a line to :data:`NOTES` (a file outside models/ and the job
         code): every model retrains on unchanged job code. Nothing is pushed yet.
         """
         codecommit, head = self.runtime.codecommit, self.head
-        changes: dict[str, bytes] = {}
+        changes: dict[str, bytes] = dict(replace or {})
         self._edits += 1
-        for path, line in (append or {NOTES: f"edit {self._edits}"}).items():
+        for path, line in (append or ({} if replace else {NOTES: f"edit {self._edits}"})).items():
             try:
                 before = codecommit.read(self.repository, head, path)
             except subprocess.CalledProcessError:

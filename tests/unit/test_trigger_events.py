@@ -41,6 +41,7 @@ from governed_mlops.domain.trigger import (
 )
 from governed_mlops.errors import (
     ArtifactNotFoundError,
+    CommitNotFoundError,
     ConfigError,
     DatasetNotFoundError,
     InvalidEventError,
@@ -50,6 +51,7 @@ from governed_mlops.errors import (
 from governed_mlops.models import ModelSpec, PipelineRequest, S3Ref
 from governed_mlops.services.trigger import Run, TriggerDeps, TriggerResult, start_pipeline
 from governed_mlops.settings import TriggerSettings
+from tests.unit.test_sourcedir import DictTree
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = REPO_ROOT / "events"
@@ -571,6 +573,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.objects: list[StoredObject] = []
         self.bodies: dict[tuple[str, str, str | None], bytes] = {}
+        self.puts: list[str] = []
 
     def add(self, bucket: str, key: str, version_id: str, minutes: int, body: bytes | None = None) -> StoredObject:
         stored = StoredObject(
@@ -585,7 +588,11 @@ class FakeStore:
         return stored
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> StoredObject:
-        raise AssertionError("the trigger must not write objects")
+        # The one object the trigger writes: a commit's configuration, content-addressed.
+        assert (bucket, content_type) == (ARTIFACTS_BUCKET, "application/yaml"), (bucket, key)
+        assert key == f"config/{hashlib.sha256(data).hexdigest()}/config.yaml", key
+        self.puts.append(key)
+        return self.add(bucket, key, f"v{len(self.puts)}", len(self.puts), data)
 
     def get(self, ref: S3Ref) -> bytes:
         if ref.bucket == DATA_BUCKET:
@@ -623,6 +630,22 @@ class FakeRepository:
     def changed_paths(self, repository: str, before: str, after: str) -> list[str] | None:
         self.diffs.append((repository, before, after))
         return None if self.changed is None else list(self.changed)
+
+
+class FakeSources:
+    """CodeCommit's commits in memory (commit -> path -> bytes); none by default: runs use the published configs."""
+
+    def __init__(self) -> None:
+        self.commits: dict[str, dict[str, bytes]] = {}
+        self.reads: list[tuple[str, str]] = []
+
+    def source_tree(self, repository: str, commit: str) -> DictTree | None:
+        self.reads.append((repository, commit))
+        if not self.commits:
+            return None
+        if commit not in self.commits:
+            raise CommitNotFoundError(f"commit {commit} is not in {repository}")
+        return DictTree(self.commits[commit])
 
 
 # [misc] fires only when mypy cannot see the layer (no py.typed, no mypy_path): it is Any then.
@@ -686,10 +709,17 @@ class World:
     repository: FakeRepository = field(default_factory=FakeRepository)
     pipeline: FakePipeline = field(default_factory=FakePipeline)
     audit: RecordingAudit = field(default_factory=RecordingAudit)
+    sources: FakeSources = field(default_factory=FakeSources)
 
     @property
     def deps(self) -> TriggerDeps:
-        return TriggerDeps(store=self.store, repository=self.repository, pipeline=self.pipeline, audit=self.audit)
+        return TriggerDeps(
+            store=self.store,
+            repository=self.repository,
+            sources=self.sources,
+            pipeline=self.pipeline,
+            audit=self.audit,
+        )
 
     def publish(self, model: str, body: bytes | None = None, *, version: str = "", minutes: int = 0) -> StoredObject:
         """Publish ``model``'s configuration (its real file unless ``body`` is given)."""
@@ -893,7 +923,6 @@ def test_key_of_an_unknown_model_is_an_unknown_model_naming_the_published_ones(w
     assert f"s3://{ARTIFACTS_BUCKET}/models/fraud/config.yaml" in message
     assert "published models: credit-risk, synthetic-lending" in message
     assert world.pipeline.started == {}
-    assert world.repository.calls == []
 
 
 @pytest.mark.parametrize(

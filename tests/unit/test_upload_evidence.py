@@ -27,6 +27,7 @@ from tests.unit.test_trigger_events import (
     TRIGGER_SETTINGS,
     FakePipeline,
     FakeRepository,
+    FakeSources,
     RecordingAudit,
     load_event,
 )
@@ -43,7 +44,7 @@ def upload_event() -> dict[str, Any]:
 
 def _trigger(tmp_path: Path, raw: dict[str, Any]) -> tuple[Any, LocalObjectStore, RecordingAudit, FakePipeline]:
     store, audit, pipeline = LocalObjectStore(tmp_path / "objects"), RecordingAudit(), FakePipeline()
-    deps = TriggerDeps(store=store, repository=FakeRepository(), pipeline=pipeline, audit=audit)
+    deps = TriggerDeps(store=store, repository=FakeRepository(), sources=FakeSources(), pipeline=pipeline, audit=audit)
     return start_pipeline(raw, TRIGGER_SETTINGS, deps), store, audit, pipeline
 
 
@@ -63,7 +64,9 @@ def test_the_upload_call_records_who_wrote_the_dataset_version_and_starts_nothin
 def test_a_redelivered_upload_call_records_the_same_thing(tmp_path: Path) -> None:
     _, store, _, _ = _trigger(tmp_path, upload_event())
     first = find_upload(store, AUDIT_BUCKET, DATASET)
-    deps = TriggerDeps(store=store, repository=FakeRepository(), pipeline=FakePipeline(), audit=RecordingAudit())
+    deps = TriggerDeps(
+        store=store, repository=FakeRepository(), sources=FakeSources(), pipeline=FakePipeline(), audit=RecordingAudit()
+    )
 
     start_pipeline(upload_event(), TRIGGER_SETTINGS, deps)
 

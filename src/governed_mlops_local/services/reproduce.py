@@ -17,10 +17,11 @@ hyperparameters, the seed and the training image. :func:`reproduce`
    every metric by exact float equality;
 6. writes the report next to the inputs and appends ``model.reproduced`` to the audit ledger.
 
-Before any of that, a version whose job code was packed from its commit (a push: ``source_commit``)
-has the commit packed again (from CodeCommit with ``--aws``, from the git hook's repository locally)
-through the same packer; :func:`check_source_commit` raises :class:`SourceMismatchError` and nothing
-is retrained when the digest is not the lineage's ``source_sha256``.
+Before any of that, a version whose job code was packed from its commit (``source_commit``: every run
+in AWS, a push through the local git hook) has the commit packed again (from CodeCommit with
+``--aws``, from the git hook's repository locally) through the same packer, and its configuration
+file (``config_path``) hashed; :func:`check_source_commit` raises :class:`SourceMismatchError` and
+nothing is retrained when either digest is not the lineage's (``source_sha256``, ``config.sha256``).
 
 Locally the jobs run in :class:`governed_mlops_local.sagemaker.SageMakerEmulator`. In AWS the
 same requests would go to SageMaker through boto3: ``create_training_job(**request)`` then the
@@ -172,11 +173,18 @@ def check_source_commit(record: ModelVersion, sources: SourceRepository | None) 
     """Pack the lineage's commit again and return its sha256 (None: the version used the release's code).
 
     Raises:
-        SourceMismatchError: the record's ``source_commit`` is not its ``code.commit_id``, or the
-            commit's job code does not have the record's ``source_sha256``.
+        SourceMismatchError: the record's ``source_commit`` is not its ``code.commit_id``, the
+            commit's job code does not have the record's ``source_sha256``, or (``config_path`` set) the
+            commit's configuration file does not have the record's ``config.sha256``.
         CommitNotFoundError: the repository does not have the commit (or there is none to read).
     """
     if record.source_commit is None:
+        if record.config_path is not None:
+            raise SourceMismatchError(
+                f"{record.model_version}: the configuration was read from {record.config_path} of commit "
+                f"{record.code.commit_id}, but the lineage names no source commit; "
+                "the record was altered: not reproduced"
+            )
         return None
     if record.source_commit != record.code.commit_id:
         raise SourceMismatchError(
@@ -196,6 +204,14 @@ def check_source_commit(record: ModelVersion, sources: SourceRepository | None) 
             f"code sha256 {packed.sha256}, but the lineage records {record.source_sha256}: the commit and the "
             "source digest disagree, so the record does not say what was trained; not reproduced"
         )
+    if record.config_path is not None:
+        committed = hashlib.sha256(tree.read(record.config_path)).hexdigest()
+        if committed != record.config.sha256:
+            raise SourceMismatchError(
+                f"{record.model_version}: {record.config_path} of commit {record.source_commit[:12]} has sha256 "
+                f"{committed}, but the lineage records configuration {record.config.sha256}: the commit and the "
+                "configuration digest disagree, so the record does not say what was trained; not reproduced"
+            )
     return packed.sha256
 
 

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from governed_mlops.config import APPROVALS_REQUIRED, PipelineConfig, parse_config
+from governed_mlops.domain.sourcedir import SourceTree
 from governed_mlops.errors import ConfigError, UnknownModelError
 from governed_mlops.models import ModelSpec
 
@@ -19,6 +20,8 @@ from governed_mlops.models import ModelSpec
 MODELS_DIR = "models"
 CONFIG_FILE = "config.yaml"
 MODEL_NAME = re.compile(r"^[a-z0-9](-?[a-z0-9]){0,40}$")
+#: Key prefix of configurations read from a commit, in the artifacts bucket: ``config/<sha256>/config.yaml``.
+COMMIT_CONFIG_PREFIX = "config/"
 
 
 def config_key(models_prefix: str, name: str) -> str:
@@ -111,3 +114,26 @@ def endpoint_owners(specs: dict[str, ModelSpec]) -> dict[str, str]:
                 raise ConfigError(f"models {owners[key]!r} and {name!r} both use {resource} {value!r}")
             owners[key] = name
     return {key.split(":", 1)[1]: name for key, name in owners.items() if key.startswith("endpoint:")}
+
+
+def repository_config_path(name: str) -> str:
+    """``models/<name>/config.yaml``: where a model's configuration is in a commit."""
+    return f"{MODELS_DIR}/{name}/{CONFIG_FILE}"
+
+
+def commit_config_key(sha256: str) -> str:
+    """Where a configuration read from a commit is stored: named by its bytes, so a run pins exactly them."""
+    return f"{COMMIT_CONFIG_PREFIX}{sha256}/{CONFIG_FILE}"
+
+
+def commit_projects(tree: SourceTree) -> list[str]:
+    """The model projects of one commit: every ``models/<name>/`` holding a ``config.yaml``, sorted by name."""
+    models = tree.listing(MODELS_DIR)
+    if models is None:
+        return []
+    found = []
+    for name in sorted(models.folders):
+        listing = tree.listing(f"{MODELS_DIR}/{name}") if MODEL_NAME.match(name) else None
+        if listing is not None and CONFIG_FILE in listing.files:
+            found.append(name)
+    return found

@@ -88,6 +88,10 @@ class PipelineRequest(_Model):
     code: CodeRef
     config: S3Ref
     artifacts_prefix: str = Field(pattern=r"^s3://[^/]+/.+/$")
+    #: The repository path ``config`` was read from at ``code.commit_id`` (``models/<name>/config.yaml``): the
+    #: run is the commit's, configuration and job code. None: the published configuration and the release's
+    #: job code (locally, a run no ``mlops git-hook install`` repository holds the commit of).
+    config_path: str | None = Field(default=None, pattern=r"^models/[a-z0-9-]+/config\.yaml$")
 
 
 class ObjectDigest(_Model):
@@ -125,8 +129,9 @@ class PreparedData(_Model):
     test: S3Ref
     job_config: S3Ref
     source: S3Ref = Field(description="The job code (sourcedir.tar.gz), pinned by version.")
-    #: The commit the job code was packed from (a push: ``source/<sha256>/sourcedir.tar.gz``); None when the run
-    #: uses the release step's sourcedir (data arrival, drift, or a local push event no repository holds).
+    #: The commit the job code was packed from (``source/<sha256>/sourcedir.tar.gz``: every run in AWS, a push
+    #: through the local git hook); None when the run uses the release step's sourcedir (locally, a run whose
+    #: commit no ``mlops git-hook install`` repository holds).
     source_commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
     channels: dict[str, str] = Field(description="Channel name -> S3 URI, as the SageMaker jobs take them.")
     hyperparameters: dict[str, str]
@@ -233,6 +238,10 @@ class ModelVersion(_Model):
     #: The commit ``source_sha256`` was packed from (equal to ``code.commit_id``): ``mlops reproduce``
     #: packs it again and refuses when the digests differ. None: the release step's sourcedir was used.
     source_commit: str | None = None
+    #: The file of ``source_commit`` the run's configuration was read from: ``config.sha256`` is the digest of
+    #: that file's bytes at that commit, so the commit binds both digests (``mlops reproduce`` checks both).
+    #: None: the published configuration was used (and ``source_commit`` is None too).
+    config_path: str | None = None
     definition_sha256: str | None = None
     #: The published state machine version the execution ran (its alias's target), when started through one.
     state_machine_version_arn: str | None = None

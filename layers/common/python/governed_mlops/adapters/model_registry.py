@@ -228,6 +228,9 @@ class SageMakerModelRegistry:
                 "source_sha256": draft.source_sha256,
                 # Which commit the job code was packed from ("release": the release step's sourcedir).
                 "source_commit": draft.source_commit or "release",
+                # The configuration that ran; "published" when it was not read from source_commit.
+                "config_sha256": draft.config.sha256,
+                "config_path": draft.config_path or "published",
             },
         }
         if evaluation is not None:

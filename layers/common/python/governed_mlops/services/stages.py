@@ -24,7 +24,13 @@ from governed_mlops.domain.gates import evaluate_gates, read_metrics
 from governed_mlops.domain.sourcedir import content_addressed_key, pack_sourcedir
 from governed_mlops.domain.split import split_dataset
 from governed_mlops.domain.validation import missing_limit, raise_for_report, validate_dataset
-from governed_mlops.errors import ArtifactNotFoundError, ConfigError, DataValidationError, QualityGateFailed
+from governed_mlops.errors import (
+    ArtifactNotFoundError,
+    CommitNotFoundError,
+    ConfigError,
+    DataValidationError,
+    QualityGateFailed,
+)
 from governed_mlops.models import (
     ModelVersion,
     ObjectDigest,
@@ -120,23 +126,36 @@ def json_document(body: object) -> bytes:
 
 
 def job_code(
-    request: PipelineRequest, store: ObjectStore, settings: PrepareSettings, sources: SourceRepository
+    request: PipelineRequest,
+    store: ObjectStore,
+    settings: PrepareSettings,
+    sources: SourceRepository,
 ) -> tuple[S3Ref, str | None]:
     """The job code a run trains with, pinned, and the commit it was packed from (None: the release's).
 
-    A push runs exactly its commit: the commit's files are read from the repository (never a
-    checkout), packed by :func:`~governed_mlops.domain.sourcedir.pack_sourcedir` and stored under
-    ``source/<sha256>/sourcedir.tar.gz`` in the artifacts bucket (the bucket's KMS key encrypts it). Other runs
-    use the newest version of the release step's sourcedir.
+    A run whose configuration the Trigger read from its commit (``request.config_path``: every run in
+    AWS, and a push through the local git hook) trains exactly that commit: its files are read from the
+    repository (never a checkout), packed by :func:`~governed_mlops.domain.sourcedir.pack_sourcedir`
+    and stored under ``source/<sha256>/sourcedir.tar.gz`` in the artifacts bucket (the bucket's KMS key
+    encrypts it); the commit's configuration file must hash as ``request.config`` (what the stages
+    load) does, so code and configuration come from one commit. Other runs use the newest version of the
+    release step's sourcedir.
     """
-    if request.trigger.kind == "code-push":
+    if request.config_path is not None or request.trigger.kind == "code-push":
         if request.code.repository != settings.code_repository:
             raise ConfigError(
                 f"the run names repository {request.code.repository!r}, but this stack packs job code only from "
                 f"{settings.code_repository!r} (its CodeRepositoryName); push to that repository"
             )
         tree = sources.source_tree(request.code.repository, request.code.commit_id)
+        if tree is None and request.config_path is not None:
+            raise CommitNotFoundError(
+                f"the run's configuration was read from commit {request.code.commit_id} of "
+                f"{request.code.repository}, which no repository here holds any more: start the run again"
+            )
         if tree is not None:
+            if request.config_path is not None:
+                _check_commit_config(request, tree.read(request.config_path), store.get(request.config))
             packed = pack_sourcedir(tree)
             stored = store.put(
                 settings.artifacts_bucket, content_addressed_key(packed.sha256), packed.data, "application/gzip"
@@ -151,6 +170,16 @@ def job_code(
             f"job code {settings.training_source_uri} is missing: publish the sourcedir first (mlops package-jobs)"
         )
     return pinned.ref, None
+
+
+def _check_commit_config(request: PipelineRequest, committed: bytes, pinned: bytes) -> None:
+    digest, config_sha256 = hashlib.sha256(committed).hexdigest(), hashlib.sha256(pinned).hexdigest()
+    if digest != config_sha256:
+        raise ConfigError(
+            f"{request.config.pinned_uri} has sha256 {config_sha256}, but {request.config_path} of commit "
+            f"{request.code.commit_id[:12]} has {digest}: the run's configuration is not its commit's; "
+            "start the run again from its event"
+        )
 
 
 def prepare_data(
@@ -295,6 +324,11 @@ def register_model(
             f"the job code was packed from commit {event.prepared.source_commit}, but the run is for commit "
             f"{request.code.commit_id}: the lineage would pair the wrong code with the commit"
         )
+    if request.config_path is not None and event.prepared.source_commit is None:
+        raise ConfigError(
+            f"the configuration was read from {request.config_path} of commit {request.code.commit_id}, but the job "
+            "code is the release's: the lineage would pair the commit's configuration with other code"
+        )
     evaluation_ref = S3Ref.from_uri(event.evaluation_uri.rstrip("/") + "/evaluation.json")
     metrics = read_metrics(json.loads(store.get(evaluation_ref)))
     versions = training_metrics.get("library_versions", {})
@@ -316,6 +350,7 @@ def register_model(
         source_sha256=source.sha256,
         source=source,
         source_commit=event.prepared.source_commit,
+        config_path=request.config_path,
         definition_sha256=definition.sha256 if definition else None,
         state_machine_version_arn=definition.version_arn if definition else None,
         hyperparameters=training.hyperparameters,

@@ -126,6 +126,7 @@ def trigger(settings: TriggerSettings) -> TriggerDeps:
     return TriggerDeps(
         store=factory.object_store(settings),
         repository=factory.code_repository(settings, settings.local_git_dir),
+        sources=factory.source_repository(settings),
         pipeline=StepFunctionsPipeline(factory.client("stepfunctions", settings), settings.state_machine_arn),
         audit=factory.audit_ledger(settings),
     )

@@ -179,8 +179,8 @@ def floor_fresh_process() -> dict[str, Any]:
 
 def floor_in_process() -> dict[str, Any]:
     """The ML floor in this process: one cold run, then the median of FLOOR_WARM_RUNS warm runs."""
-    # Imported only here: the floor loads xgboost and matplotlib, which the runtime process never needs.
-    import ml_floor  # noqa: PLC0415 - the ML floor's xgboost and matplotlib, only in this measurement
+    # Imported only here: the floor loads xgboost, which the runtime process never needs.
+    import ml_floor  # noqa: PLC0415 - the ML floor's xgboost, only in this measurement
 
     figures = ml_floor.measure(FLOOR_WARM_RUNS)
     return {

@@ -87,7 +87,17 @@ def cold_demo() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         begin = time.perf_counter()
         subprocess.run(
-            [str(Path(sys.executable).parent / "mlops"), "--data-dir", tmp, "demo", "--approve-as", "carol.approver"],
+            # Both approvers: the demo model is high risk (two distinct approvers); with one the demo waits forever.
+            [
+                str(Path(sys.executable).parent / "mlops"),
+                "--data-dir",
+                tmp,
+                "demo",
+                "--approve-as",
+                "carol.approver",
+                "--approve-as",
+                "dave.risk",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
             cwd=PROJECT,

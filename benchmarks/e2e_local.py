@@ -84,25 +84,17 @@ def _job_seconds(data_dir: Path) -> dict[str, float]:
 
 
 def cold_demo() -> float:
+    mlops = str(Path(sys.executable).parent / "mlops")
     with tempfile.TemporaryDirectory() as tmp:
         begin = time.perf_counter()
-        subprocess.run(
-            # Both approvers: the demo model is high risk (two distinct approvers); with one the demo waits forever.
-            [
-                str(Path(sys.executable).parent / "mlops"),
-                "--data-dir",
-                tmp,
-                "demo",
-                "--approve-as",
-                "carol.approver",
-                "--approve-as",
-                "dave.risk",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            cwd=PROJECT,
-        )
-        return time.perf_counter() - begin
+        # Both approvers: the demo model is high risk (two distinct approvers); with one the demo waits forever.
+        demo = ["--data-dir", tmp, "demo", "--approve-as", "carol.approver", "--approve-as", "dave.risk"]
+        subprocess.run([mlops, *demo], check=True, stdout=subprocess.DEVNULL, cwd=PROJECT)
+        wall = time.perf_counter() - begin
+        # The demo leaves its server running (links stay live); stop it before its data directory goes.
+        stop = [mlops, "--data-dir", tmp, "serve", "--stop"]
+        subprocess.run(stop, check=True, stdout=subprocess.DEVNULL, cwd=PROJECT)
+        return wall
 
 
 def warm_runs(runs: int) -> list[dict[str, Any]]:
@@ -118,10 +110,11 @@ def warm_runs(runs: int) -> list[dict[str, Any]]:
                 event_time = datetime.now(UTC)
                 begin = time.perf_counter()
                 # A distinct key per run, so each run is a new execution (not a duplicate).
-                _, deliveries = runtime.upload(data, f"datasets/run-{run}.csv")
-                started = deliveries[0].result
-                if started is None:
-                    raise SystemExit(f"the upload started nothing: {deliveries[0].error}")
+                _, deliveries = runtime.upload(data, f"datasets/credit-risk/run-{run}.csv")
+                runs = (deliveries[0].result or {}).get("runs") or [None]
+                started = runs[0]
+                if started is None or "execution_arn" not in started:
+                    raise SystemExit(f"the upload started nothing: {deliveries[0]}")
                 # Unattended approval through the API, as `mlops demo --approve-as` does.
                 (result,) = runtime.wait([started["execution_arn"]], on_tick=auto_approver(data_dir, "carol.approver"))
                 wall = time.perf_counter() - begin

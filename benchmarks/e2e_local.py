@@ -111,8 +111,7 @@ def warm_runs(runs: int) -> list[dict[str, Any]]:
                 begin = time.perf_counter()
                 # A distinct key per run, so each run is a new execution (not a duplicate).
                 _, deliveries = runtime.upload(data, f"datasets/credit-risk/run-{run}.csv")
-                runs = (deliveries[0].result or {}).get("runs") or [None]
-                started = runs[0]
+                started = next(iter((deliveries[0].result or {}).get("runs") or []), None)
                 if started is None or "execution_arn" not in started:
                     raise SystemExit(f"the upload started nothing: {deliveries[0]}")
                 # Unattended approval through the API, as `mlops demo --approve-as` does.

@@ -50,6 +50,8 @@ RESULTS = PROJECT / "benchmarks" / "results"
 DATA = PROJECT / "data" / "german_credit" / "german_credit.csv"
 REQUESTER = "burst-benchmark"
 APPROVER = "carol.approver"
+#: The endpoint the credit-risk model serves from (one per model: models/credit-risk/config.yaml).
+ENDPOINT = "credit-risk"
 
 
 class TreeRss:
@@ -191,7 +193,7 @@ def _deployment_outcomes(runtime: LocalRuntime, results: list[dict[str, Any]]) -
             outcomes["not deployed"] += 1
     approved = [v for v in LocalModelRegistry(runtime.data_dir).list_versions() if v.status == "Approved"]
     newest = max(approved, key=lambda v: int(v.model_version.rsplit("/", 1)[-1]), default=None)
-    serving = runtime.hosting.describe_endpoint(runtime.template.parameters["EndpointName"])
+    serving = runtime.hosting.describe_endpoint(ENDPOINT)
     return {
         **dict(outcomes),
         "waits_for_busy_endpoint": waits,

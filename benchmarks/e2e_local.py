@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from governed_mlops_local.approval_client import auto_approver
+from governed_mlops_local.dataset_versions import reexported
 from governed_mlops_local.runtime import LocalRuntime, find_project_dir
 
 PROJECT = find_project_dir(Path(__file__).parent)
@@ -110,7 +111,10 @@ def warm_runs(runs: int) -> list[dict[str, Any]]:
                 event_time = datetime.now(UTC)
                 begin = time.perf_counter()
                 # A distinct key per run, so each run is a new execution (not a duplicate).
-                _, deliveries = runtime.upload(data, f"datasets/credit-risk/run-{run}.csv")
+                # Run N > 0 uploads the same rows in new bytes (a new dataset version): the same bytes again
+                # would end as No Change (nothing to train), which measures nothing here.
+                version = reexported(data, run) if run else data
+                _, deliveries = runtime.upload(version, f"datasets/credit-risk/run-{run}.csv")
                 started = next(iter((deliveries[0].result or {}).get("runs") or []), None)
                 if started is None or "execution_arn" not in started:
                     raise SystemExit(f"the upload started nothing: {deliveries[0]}")

@@ -1,7 +1,7 @@
 """Benchmark: a burst of 50 distinct data events plus 50 duplicates, sent at once into one runtime.
 
 First one execution in a fresh runtime (the reference wall time), then, in another fresh runtime:
-50 uploads of German credit under distinct keys (datasets/burst-NN.csv, so 50 executions) and, for
+50 uploads of German credit under distinct keys (datasets/credit-risk/burst-NN.csv, so 50 executions) and, for
 each, the exact Object Created event its upload produced sent again (a duplicate, which must start
 nothing), all from a thread pool; then every execution is waited for, with unattended approval.
 
@@ -50,6 +50,8 @@ RESULTS = PROJECT / "benchmarks" / "results"
 DATA = PROJECT / "data" / "german_credit" / "german_credit.csv"
 REQUESTER = "burst-benchmark"
 APPROVER = "carol.approver"
+#: The endpoint the credit-risk model serves from (one per model: models/credit-risk/config.yaml).
+ENDPOINT = "credit-risk"
 
 
 class TreeRss:
@@ -121,7 +123,9 @@ class TreeRss:
 
 
 def _started(deliveries: list[Delivery]) -> dict[str, Any] | None:
-    return next((d.result for d in deliveries if d.result is not None), None)
+    """The model run the trigger started (or found a duplicate of) for a delivered event, if any."""
+    runs = [run for d in deliveries if d.result is not None for run in d.result.get("runs", [])]
+    return runs[0] if runs else None
 
 
 def _failure(runtime: LocalRuntime, result: dict[str, Any]) -> dict[str, str]:
@@ -155,7 +159,7 @@ def single_run(timeout: float) -> dict[str, Any]:
         with LocalRuntime(PROJECT, data_dir) as runtime:
             startup = time.perf_counter() - begin
             begin = time.perf_counter()
-            _, deliveries = runtime.upload(data, "datasets/single.csv", requester=REQUESTER)
+            _, deliveries = runtime.upload(data, "datasets/credit-risk/single.csv", requester=REQUESTER)
             started = _started(deliveries)
             if started is None:
                 raise SystemExit(f"the single upload started nothing: {deliveries}")
@@ -189,7 +193,7 @@ def _deployment_outcomes(runtime: LocalRuntime, results: list[dict[str, Any]]) -
             outcomes["not deployed"] += 1
     approved = [v for v in LocalModelRegistry(runtime.data_dir).list_versions() if v.status == "Approved"]
     newest = max(approved, key=lambda v: int(v.model_version.rsplit("/", 1)[-1]), default=None)
-    serving = runtime.hosting.describe_endpoint(runtime.template.parameters["EndpointName"])
+    serving = runtime.hosting.describe_endpoint(ENDPOINT)
     return {
         **dict(outcomes),
         "waits_for_busy_endpoint": waits,
@@ -206,7 +210,8 @@ def burst(executions: int, threads: int, timeout: float, poll: float) -> dict[st
         with LocalRuntime(PROJECT, data_dir) as runtime:
 
             def upload_then_duplicate(index: int) -> tuple[list[Delivery], list[Delivery]]:
-                stored, deliveries = runtime.upload(data, f"datasets/burst-{index:02d}.csv", requester=REQUESTER)
+                key = f"datasets/credit-risk/burst-{index:02d}.csv"
+                stored, deliveries = runtime.upload(data, key, requester=REQUESTER)
                 # The exact event S3 sent for that upload, delivered a second time (at-least-once delivery).
                 return deliveries, runtime.send_event(s3_object_created_event(stored, REQUESTER))
 

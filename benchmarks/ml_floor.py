@@ -15,7 +15,7 @@ in the order the pipeline calls them, on the data the pipeline gives each stage:
 Gate checks, registration and deployment are left out: they are bookkeeping, not ML computation.
 
 Prints the wall time of each step and the total, and ``imports_s`` (from this script's first line to
-the end of its imports: numpy, pandas, xgboost, matplotlib, the project) and ``compute_s`` (the
+the end of its imports: numpy, pandas, xgboost, the project) and ``compute_s`` (the
 first, cold run of the steps in this fresh process). ``--warm-runs N`` repeats the steps N more times
 in the same process and reports their median (``warm_compute_s``), the figure to set against a warm
 pipeline. ``--json`` writes ``benchmarks/results/ml_floor.json``.
@@ -55,7 +55,7 @@ from governed_mlops_ml.artifacts import read_dataset
 from governed_mlops_ml.bias import BiasJobConfig, bias_report, parse_bias_config
 from governed_mlops_ml.bias_plots import plot_stage
 from governed_mlops_ml.evaluation import Evaluation, evaluate_model
-from governed_mlops_ml.explain_plots import DEFAULT_TOP_N, importance_bar_png
+from governed_mlops_ml.explain_plots import DEFAULT_TOP_N, importance_bar_svg
 from governed_mlops_ml.features import FeatureSpec, encode_frame
 from governed_mlops_ml.job_config import JobConfig
 from governed_mlops_ml.model import score_matrix
@@ -196,10 +196,10 @@ def explain(trained: TrainedModel, train_frame: pd.DataFrame, config: PipelineCo
 
 
 def shap_chart(document: dict[str, Any]) -> bytes:
-    """Explain Model's ``shap_summary.png``."""
+    """Explain Model's ``shap_summary.svg``."""
     importance = list(document["explanations"]["tree_shap"]["label0"]["global_shap_values"].items())
     rows = document["dataset"]["rows"]
-    return importance_bar_png(
+    return importance_bar_svg(
         importance,
         title=f"Global feature importance: top {min(DEFAULT_TOP_N, len(importance))} (TreeSHAP, {rows} rows)",
     )
@@ -229,13 +229,13 @@ def run_floor(inputs: Inputs, workdir: Path) -> FloorRun:
     parts = run.timed("split", lambda: split(inputs, workdir))
     bias_config = bias_job_config(inputs.config)
     pre = run.timed("pre_training_bias", lambda: pre_training_bias(parts.train, bias_config))
-    run.timed("pre_training_bias_chart", lambda: plot_stage(pre, "pre", workdir / "pre_training_bias.png"))
+    run.timed("pre_training_bias_chart", lambda: plot_stage(pre, "pre", workdir / "pre_training_bias.svg"))
     trained = run.timed("training", lambda: train(parts.train, inputs.config))
     run.timed("evaluation", lambda: evaluate(trained, parts.test, inputs.config))
     document = run.timed("shap", lambda: explain(trained, parts.train, inputs.config, "train.csv"))
     run.timed("shap_chart", lambda: shap_chart(document))
     post = run.timed("post_training_bias", lambda: post_training_bias(trained, parts.test, bias_config))
-    run.timed("post_training_bias_chart", lambda: plot_stage(post, "post", workdir / "post_training_bias.png"))
+    run.timed("post_training_bias_chart", lambda: plot_stage(post, "post", workdir / "post_training_bias.svg"))
     return run
 
 

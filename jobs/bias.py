@@ -6,12 +6,12 @@ Arguments: ``--data-dir`` (one CSV with the label and facet columns), ``--config
 
 - ``analysis.json``: the stage's metrics per facet in Clarify's ``analysis.json`` shape, each with
   its configured limit (limits are reported, not enforced: the bias gate decides),
-- ``<stage>_training_bias.png``: a chart of those metrics against their limits.
+- ``<stage>_training_bias.svg``: a chart of those metrics against their limits.
 
 Post-training metrics use the model's predicted label: score >= ``decision_threshold`` of
 ``bias_config.json``. On failure the reason goes to stderr and, when SM_OUTPUT_DIR is set, to
 ``SM_OUTPUT_DIR/failure``; the exit code is non-zero. Imports only the standard library, the
-scientific stack, matplotlib and ``governed_mlops_ml``.
+scientific stack and ``governed_mlops_ml``.
 """
 
 from __future__ import annotations
@@ -41,16 +41,11 @@ from governed_mlops_ml.artifacts import (
     write_json,
 )
 from governed_mlops_ml.bias import BIAS_CONFIG_FILE, BiasJobConfig, bias_report, parse_bias_config
-from governed_mlops_ml.bias_plots import plot_stage
+from governed_mlops_ml.bias_plots import chart_file, plot_stage
 from governed_mlops_ml.features import FeatureSpec, encode_frame
 from governed_mlops_ml.runner import JobArgumentParser, run_job
 
 ANALYSIS_FILE = "analysis.json"
-
-
-def chart_file(stage: str) -> str:
-    """Name of the stage's chart: ``pre_training_bias.png`` or ``post_training_bias.png``."""
-    return f"{stage}_training_bias.png"
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:

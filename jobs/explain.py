@@ -8,11 +8,11 @@ column is not needed), ``--config-dir`` (``job_config.json``, for the decision t
 - ``explainability.json``: in the shape of SageMaker Clarify's ``analysis.json`` explanations section,
   under ``tree_shap`` instead of ``kernel_shap``: global mean |SHAP| per original column (log-odds),
   the expected value, how it was computed, and the reason codes of the first denied rows,
-- ``shap_summary.png``: a bar chart of the global importances.
+- ``shap_summary.svg``: a bar chart of the global importances.
 
 On failure the reason goes to stderr and, when SM_OUTPUT_DIR is set, to ``SM_OUTPUT_DIR/failure``;
-the exit code is non-zero. Imports only the standard library, the scientific stack (with matplotlib)
-and ``governed_mlops_ml``.
+the exit code is non-zero. Imports only the standard library, the scientific stack and
+``governed_mlops_ml``.
 """
 
 from __future__ import annotations
@@ -43,14 +43,13 @@ from governed_mlops_ml.explain import (
     humanise_feature_name,
     reason_codes,
 )
-from governed_mlops_ml.explain_plots import DEFAULT_TOP_N, importance_bar_png
+from governed_mlops_ml.explain_plots import DEFAULT_TOP_N, SUMMARY_PLOT_FILE, importance_bar_svg
 from governed_mlops_ml.features import FeatureSpec
 from governed_mlops_ml.job_config import DecisionLabels
 from governed_mlops_ml.model import load_model_archive, predict_scores
 from governed_mlops_ml.runner import JobArgumentParser, run_job
 
 EXPLAINABILITY_FILE = "explainability.json"
-SUMMARY_PLOT_FILE = "shap_summary.png"
 REASON_CODE_EXAMPLES = 3
 REASONS_PER_DECISION = 4
 EXPLAINABILITY_FORMAT_VERSION = "1.0"
@@ -143,7 +142,7 @@ def main(argv: Sequence[str]) -> None:
     label = document["explanations"]["tree_shap"]["label0"]
     importance = list(label["global_shap_values"].items())
     rows = document["dataset"]["rows"]
-    png = importance_bar_png(
+    chart = importance_bar_svg(
         importance,
         title=f"Global feature importance: top {min(DEFAULT_TOP_N, len(importance))} (TreeSHAP, {rows} rows)",
     )
@@ -151,7 +150,7 @@ def main(argv: Sequence[str]) -> None:
     output_dir: Path = arguments.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json(output_dir / EXPLAINABILITY_FILE, document)
-    (output_dir / SUMMARY_PLOT_FILE).write_bytes(png)
+    (output_dir / SUMMARY_PLOT_FILE).write_bytes(chart)
     top = ", ".join(f"{name}={value:.4f}" for name, value in importance[:5])
     print(f"explained_rows={rows} expected_value={label['expected_value']:.6f}")
     print(f"top_features={top}")

@@ -23,7 +23,7 @@ from botocore.validate import validate_parameters
 
 from governed_mlops_local.endpoints import AlarmRule, LocalSageMakerHosting
 from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
-from governed_mlops_ml.serving import (
+from governed_mlops_ml.metric_contract import (
     METRIC_NAMESPACE,
     POSITIVE_PREDICTIONS_METRIC,
     PREDICTED_ROWS_METRIC,
@@ -117,7 +117,7 @@ def _behaviour_rule(name: str, metrics: list[dict[str, Any]]) -> tuple[str, Alar
 
 def metric_filter(request: dict[str, Any]) -> dict[str, Any]:
     """A PutMetricFilter request of the ASL, checked: botocore's model, then exactly the filters that count
-    the inference code's metric lines (:func:`governed_mlops_ml.serving.prediction_metric_filters`)."""
+    the inference code's metric lines (:func:`governed_mlops_ml.metric_contract.prediction_metric_filters`)."""
     try:
         validate_parameters(request, _logs_model.operation_model("PutMetricFilter").input_shape)
     except ParamValidationError as exc:

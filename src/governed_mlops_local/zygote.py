@@ -39,15 +39,8 @@ from pathlib import Path
 _THRESHOLD = 0.5  # any threshold: the warm-up only exercises the calls
 
 #: Imported before the zygote takes its first job: what the data-bias job, the first job of every
-#: pipeline run, needs (its charts use matplotlib's object API on the Agg canvas, never pyplot).
-FIRST_MODULES = (
-    "numpy",
-    "pandas",
-    "matplotlib.figure",
-    "matplotlib.backends.backend_agg",
-    "matplotlib.style",
-    "PIL.PngImagePlugin",
-)
+#: pipeline run, needs (its chart is SVG text written by the job itself: no plotting library).
+FIRST_MODULES = ("numpy", "pandas")
 #: Imported next, between jobs (xgboost alone takes over a second): training, evaluation,
 #: explanation, model bias and monitoring.
 LATER_MODULES = ("xgboost", "sklearn.metrics", "scipy.stats")
@@ -230,57 +223,21 @@ def _warm_up_once(steps: Iterator[Callable[[], object]]) -> Iterator[Callable[[]
     return steps
 
 
-def _warm_up_steps() -> Iterator[Callable[[], object]]:  # noqa: PLR0915 - a list of warm-up steps, one small closure each
+def _warm_up_steps() -> Iterator[Callable[[], object]]:
     """The imports of :data:`LATER_MODULES`, then what a job's first call into the libraries would
     otherwise pay, done once in the zygote.
 
-    Lazy imports, the font cache, style and PNG plugins, pandas' CSV engine, XGBoost's first
-    booster. Library state only: the job's own modules are imported afresh by every child, and
-    nothing here changes a job's results (the figures use their own rc context; XGBoost gets its own
-    seed and one thread).
+    Lazy imports, pandas' CSV engine, XGBoost's first booster, scikit-learn's metrics. Library
+    state only: the job's own modules are imported afresh by every child, and nothing here changes
+    a job's results (XGBoost gets its own seed and one thread).
     """
     for module in LATER_MODULES:
         yield functools.partial(importlib.import_module, module)
 
     import io
 
-    import matplotlib as mpl
-    import matplotlib.style
     import numpy as np
     import pandas as pd
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from governed_mlops_ml.plotting import render_png
-
-    def bar_chart() -> None:  # the bias charts: default style, constrained layout, limits and legend
-        with mpl.style.context("default"):
-            figure = Figure(figsize=(4.0, 3.0), layout="constrained")
-            FigureCanvasAgg(figure)
-            axes = figure.subplots(1, 2, squeeze=False).ravel()
-            bars = axes[0].bar([0, 1], [0.5, -0.25], bottom=0.0, color=["#4C72B0", "#C44E52"], width=0.6)
-            axes[0].bar_label(bars, labels=["0.500", "undefined"], padding=3, fontsize=8)
-            axes[0].annotate("0.5", (0, 0.5), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
-            axes[0].hlines(0.1, -0.45, 0.45, colors="#C44E52", linestyles="dashed", label="limit")
-            axes[0].axhline(0.0, color="black", linewidth=0.8)
-            axes[0].legend(loc="best", fontsize=7)
-            axes[0].set_xticks([0, 1], ["facet\n(-inf, 25]", "b"], fontsize=8)
-            axes[0].set_title("Warm-up", fontsize=10)
-            axes[0].set_ylabel("value", fontsize=8)
-            axes[1].set_visible(False)
-            figure.suptitle("Warm-up", fontsize=14)
-            render_png(figure, io.BytesIO())
-
-    def barh_chart() -> None:  # the SHAP summary: rc overrides, horizontal bars, tight layout
-        with mpl.rc_context({"font.family": "DejaVu Sans", "font.size": 10.0}):
-            figure = Figure(figsize=(4.0, 2.0), dpi=100)
-            FigureCanvasAgg(figure)
-            axes = figure.add_subplot()
-            axes.barh([0, 1], [0.2, 0.7], height=0.7)
-            axes.set_yticks([0, 1], ["Duration in month", "Purpose"])
-            axes.grid(axis="x", color="#dddddd", linewidth=0.8)
-            figure.tight_layout()
-            figure.savefig(io.BytesIO(), format="png", dpi=100, metadata={"Software": None})
 
     def tables() -> None:  # read_dataset's CSV options, the encoders' conversions, predictions.csv
         frame = pd.read_csv(io.StringIO("a,b\n1,x\n2,\n"), dtype=str, keep_default_na=False, na_values=[""])
@@ -310,7 +267,7 @@ def _warm_up_steps() -> Iterator[Callable[[], object]]:  # noqa: PLR0915 - a lis
         for score in (sk.accuracy_score, sk.precision_score, sk.recall_score, sk.f1_score):
             score(labels, predicted)
 
-    yield from (bar_chart, tables, booster, metrics, barh_chart)
+    yield from (tables, booster, metrics)
 
 
 class Zygote:

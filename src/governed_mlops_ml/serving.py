@@ -46,6 +46,13 @@ from governed_mlops_ml.artifacts import load_feature_spec
 from governed_mlops_ml.explain import adverse_reasons, dataset_decisions, explain_matrix, raw_value_text
 from governed_mlops_ml.features import FeatureSpec
 from governed_mlops_ml.job_config import DecisionLabels, parse_decision_labels
+from governed_mlops_ml.metric_contract import (
+    METRIC_EVENT,
+    METRIC_NAMESPACE,
+    POSITIVE_PREDICTIONS_METRIC,
+    PREDICTED_ROWS_METRIC,
+    prediction_metric_filters,
+)
 from governed_mlops_ml.model import load_booster
 from governed_mlops_ml.monitoring import (
     CSV_CONTENT_TYPE,
@@ -90,12 +97,6 @@ ENDPOINT_NAME_ENV = "MLOPS_ENDPOINT_NAME"
 """Container environment variable naming the endpoint the model was created for (the metric dimension)."""
 TOP_REASONS = 4
 """Adverse-action notices customarily give up to four principal reasons."""
-METRIC_NAMESPACE = "GovernedMLOps"
-"""CloudWatch namespace of the behaviour metrics the canary alarm reads."""
-METRIC_EVENT = "predictions"
-"""Value of ``mlops_metric`` in a behaviour metric line: what the metric filters select."""
-PREDICTED_ROWS_METRIC = "PredictedRows"
-POSITIVE_PREDICTIONS_METRIC = "PositivePredictions"
 _UNKNOWN = "unknown"
 
 
@@ -302,30 +303,3 @@ def prediction_metric_line(answers: Sequence[Mapping[str, Any]], model: ServingM
         sort_keys=True,
         separators=(",", ":"),
     )
-
-
-def prediction_metric_filters(log_group: str) -> list[dict[str, Any]]:
-    """The CloudWatch Logs PutMetricFilter requests that count :func:`prediction_metric_line` lines.
-
-    One filter per metric (PutMetricFilter takes exactly one transformation), each summing its field per
-    ``EndpointName`` and ``ModelVersion``. The state machine puts the same requests (its "Put ... Metric
-    Filter" states); a unit test keeps the two equal.
-    """
-    pattern = f'{{ $.mlops_metric = "{METRIC_EVENT}" }}'
-    return [
-        {
-            "logGroupName": log_group,
-            "filterName": f"mlops-{metric}",
-            "filterPattern": pattern,
-            "metricTransformations": [
-                {
-                    "metricName": metric,
-                    "metricNamespace": METRIC_NAMESPACE,
-                    "metricValue": f"$.{metric}",
-                    "dimensions": {"EndpointName": "$.EndpointName", "ModelVersion": "$.ModelVersion"},
-                    "unit": "Count",
-                }
-            ],
-        }
-        for metric in (PREDICTED_ROWS_METRIC, POSITIVE_PREDICTIONS_METRIC)
-    ]

@@ -16,7 +16,7 @@ from tests.browser.conftest import AccessibilityCheck, blocking_violations
 from tests.browser.test_history_page import serve
 from tests.conftest import pending_approval
 from tests.unit.test_approval_page import _page as approval_page
-from tests.unit.test_reports import _png
+from tests.unit.test_reports import _png, _svg
 from tests.unit.test_ui_pages import PIPELINE, FakeStore, History, described
 
 pytestmark = pytest.mark.browser
@@ -199,7 +199,7 @@ def test_a_decided_or_expired_request_opened_after_its_link_expired_is_accessibl
     update: dict[str, object] = {"status": status, "decided_at": pending.requested_at, "reason": "checked"}
     if status != "expired":
         update["decided_by"] = "carol.approver"
-    wide = base64.b64encode(_png(1680, 40)).decode()
+    wide = _svg(1680, 40)
     page.set_content(
         approval_page(
             approval=pending.model_copy(update=update),

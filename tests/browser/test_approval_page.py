@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ from governed_mlops_local.runtime import LocalRuntime
 from tests.browser.conftest import AccessibilityCheck
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, pending_approval
 from tests.unit.test_approval_page import BIAS, YOUNG, _page
-from tests.unit.test_reports import _png
+from tests.unit.test_reports import _svg
 from tests.waiting import until
 
 pytestmark = pytest.mark.browser
@@ -93,7 +92,7 @@ def test_the_page_fits_a_375_px_screen_with_wide_plots_and_long_hashes(
     page: Page, screenshots: Path, assert_accessible: AccessibilityCheck
 ):
     # Given a page with a plot as wide as the bias job draws them and the long digests of the lineage
-    wide = base64.b64encode(_png(1680, 40)).decode()
+    wide = _svg(1680, 40)
     html = _page(
         images={"bias_post_plot": wide, "shap_plot": wide},
         findings=bias_findings(BIAS, groups={YOUNG: "applicants aged 25 or younger"}),

@@ -11,17 +11,18 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.bias_gates import check_bias
 from governed_mlops.domain.bias_names import METRIC_DESCRIPTIONS, POST_TRAINING_METRICS, PRE_TRAINING_METRICS
 from governed_mlops.domain.split import split_dataset
+from governed_mlops.reports.images import image_mime
 from governed_mlops_ml.artifacts import write_model_archive
 from governed_mlops_ml.bias_plots import plot_stage
 
@@ -31,7 +32,7 @@ BIAS_SCRIPT = REPO_ROOT / "jobs" / "bias.py"
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
 GERMAN_CREDIT_CONFIG = REPO_ROOT / "models" / "credit-risk" / "config.yaml"
 JOB_TIMEOUT_SECONDS = 300
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SVG = "{http://www.w3.org/2000/svg}"
 FACETS = ["sex", "age_25_or_younger", "foreign_worker"]
 
 
@@ -221,24 +222,31 @@ def test_the_demo_model_and_data_pass_the_shipped_bias_limits(
 
 
 @pytest.mark.parametrize("stage", ["pre", "post"])
-def test_the_chart_is_a_valid_png(runs: dict[str, BiasRun], stage: str) -> None:
-    chart = runs[stage].output / f"{stage}_training_bias.png"
+def test_the_chart_shows_every_reported_value_of_every_facet(runs: dict[str, BiasRun], stage: str) -> None:
+    chart = (runs[stage].output / f"{stage}_training_bias.svg").read_bytes()
+    section = runs[stage].analysis()[f"{stage}_training_bias_metrics"]
+    reported = [
+        "undefined" if metric["value"] is None else f"{metric['value']:.3f}"
+        for metric_name in (PRE_TRAINING_METRICS if stage == "pre" else POST_TRAINING_METRICS)
+        for facet in FACETS
+        for entry in section["facets"][facet]
+        for metric in entry["metrics"]
+        if metric["name"] == metric_name
+    ]
 
-    assert chart.read_bytes()[:8] == PNG_SIGNATURE
-    with Image.open(chart) as image:
-        image.verify()
-    with Image.open(chart) as image:
-        assert image.format == "PNG"
-        assert image.width > 1000
-        assert "Software" not in image.info
+    root = ET.fromstring(chart)
+    shown = ["".join(text.itertext()) for text in root.iter(f"{SVG}text") if text.get("class") == "value"]
+
+    assert image_mime(chart) == "image/svg+xml"
+    assert shown == reported
 
 
 def test_the_chart_is_byte_identical_when_drawn_again(runs: dict[str, BiasRun], tmp_path: Path) -> None:
     run = runs["post"]
 
-    redrawn = plot_stage(run.analysis(), "post", tmp_path / "again.png")
+    redrawn = plot_stage(run.analysis(), "post", tmp_path / "again.svg")
 
-    assert redrawn.read_bytes() == (run.output / "post_training_bias.png").read_bytes()
+    assert redrawn.read_bytes() == (run.output / "post_training_bias.svg").read_bytes()
 
 
 def test_a_missing_facet_column_fails_the_job_naming_facet_and_column(inputs: Inputs) -> None:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 
 from governed_mlops.config import PipelineConfig, parse_config
 from governed_mlops.domain.split import split_dataset
+from governed_mlops.reports.images import image_mime
 from governed_mlops.services.stages import job_config_document
 from governed_mlops_ml.artifacts import (
     extract_model_archive,
@@ -27,7 +29,8 @@ from governed_mlops_ml.artifacts import (
     read_dataset,
     write_model_archive,
 )
-from governed_mlops_ml.explain import explain_rows, global_importance
+from governed_mlops_ml.explain import explain_rows, global_importance, humanise_feature_name
+from governed_mlops_ml.explain_plots import DEFAULT_TOP_N
 from governed_mlops_ml.model import load_booster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +39,7 @@ EXPLAIN_SCRIPT = REPO_ROOT / "jobs" / "explain.py"
 GERMAN_CREDIT_CSV = REPO_ROOT / "data" / "german_credit" / "german_credit.csv"
 GERMAN_CREDIT_CONFIG = REPO_ROOT / "models" / "credit-risk" / "config.yaml"
 JOB_TIMEOUT_SECONDS = 300
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @dataclass(frozen=True)
@@ -144,15 +147,22 @@ def _document(run: Run) -> dict[str, Any]:
 def test_explain_job_writes_the_report_and_the_summary_plot(explanation: Run) -> None:
     assert sorted(path.name for path in (explanation.directory / "explainability").iterdir()) == [
         "explainability.json",
-        "shap_summary.png",
+        "shap_summary.svg",
     ]
 
 
-def test_summary_plot_is_a_png(explanation: Run) -> None:
-    png = (explanation.directory / "explainability" / "shap_summary.png").read_bytes()
+def test_summary_plot_shows_the_reported_top_features_with_their_values(explanation: Run) -> None:
+    chart = (explanation.directory / "explainability" / "shap_summary.svg").read_bytes()
+    importance = _document(explanation)["explanations"]["tree_shap"]["label0"]["global_shap_values"]
+    top = sorted(importance.items(), key=lambda item: -item[1])[:DEFAULT_TOP_N]
 
-    assert png.startswith(PNG_SIGNATURE)
-    assert len(png) > 10_000
+    root = ET.fromstring(chart)
+    values = ["".join(text.itertext()) for text in root.iter(f"{SVG}text") if text.get("class") == "value"]
+    features = ["".join(text.itertext()) for text in root.iter(f"{SVG}text") if text.get("class") == "feature"]
+
+    assert image_mime(chart) == "image/svg+xml"
+    assert values == [f"{value:.3f}" for _, value in top]
+    assert features == [humanise_feature_name(name) for name, _ in top]
 
 
 def test_report_has_the_clarify_explanations_shape_under_tree_shap(explanation: Run) -> None:
@@ -218,7 +228,7 @@ def test_two_runs_write_byte_identical_outputs(explanation: Run, workspace: Work
     second = _explain(workspace, "explain-again")
     second.assert_succeeded()
 
-    for name in ("explainability.json", "shap_summary.png"):
+    for name in ("explainability.json", "shap_summary.svg"):
         first_bytes = (explanation.directory / "explainability" / name).read_bytes()
         assert (second.directory / "explainability" / name).read_bytes() == first_bytes, name
 

@@ -21,7 +21,7 @@ from governed_mlops.reports.approval_page import render_approval_page, render_de
 from governed_mlops.services.approval import ApprovalDeps, decide
 from governed_mlops.services.approval_evidence import evidence_page, evidence_summary
 from tests.conftest import GERMAN_CONFIG, pending_approval
-from tests.unit.test_reports import EVALUATION, GATES, MALICIOUS, _record
+from tests.unit.test_reports import EVALUATION, GATES, MALICIOUS, _record, _svg
 from tests.unit.test_risk_tiers import (
     CAROL,
     DAVE,
@@ -133,7 +133,7 @@ def test_every_hold_out_metric_is_shown_the_false_positive_rate_included():
 
 
 def test_plots_are_shown_at_their_own_size_in_a_box_that_scrolls():
-    page = _page(images={"bias_post_plot": "AAAA"})
+    page = _page(images={"bias_post_plot": _svg(1680, 40)})
 
     # A box that scrolls takes keyboard focus and is named by its caption (axe: scrollable-region-focusable)
     assert (
@@ -422,3 +422,20 @@ def test_the_service_words_the_groups_from_the_pinned_configuration(tmp_path: Pa
     assert "Applicants aged 25 or younger" in page  # the label in models/credit-risk/config.yaml
     # The pinned configuration's limit for DI (0.7-1.43) passes 0.797; the four-fifths rule flags it.
     assert "although the configured limit (between 0.7 and 1.43) passes it" in page
+
+
+def test_a_plot_that_is_not_a_safe_image_is_named_not_embedded():
+    page = _page(images={"bias_post_plot": b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'></svg>"})
+
+    assert "<p data-testid='plot-bias_post_plot'>Figure Post-training bias" in page
+    assert "is not an image this page embeds" in page
+    assert "data:image/svg+xml" not in page
+    assert "onload" not in page
+
+
+def test_an_svg_chart_is_embedded_as_an_image_data_uri():
+    chart = _svg(1680, 40)
+
+    page = _page(images={"shap_plot": chart})
+
+    assert f"src='data:image/svg+xml;base64,{base64.b64encode(chart).decode()}'" in page

@@ -53,7 +53,7 @@ def test_the_job_accepts_the_prepared_inputs_and_writes_its_report(
     output = Path(arguments[arguments.index("--output-dir") + 1])
     report = json.loads((output / "analysis.json").read_text(encoding="utf-8"))
     assert list(report) == ["version", STAGE_SECTIONS[stage]]
-    assert (output / f"{stage}_training_bias.png").is_file()
+    assert (output / f"{stage}_training_bias.svg").is_file()
 
 
 def test_timing_a_stage_reports_its_parts_and_restores_the_job(

@@ -10,6 +10,7 @@ evidence report and the model card say "not assessed" and why, instead of "not s
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,14 @@ from pydantic import ValidationError
 from governed_mlops.config import BiasConfig, parse_config
 from governed_mlops.domain.bias_plain import bias_findings, not_assessed_reason
 from governed_mlops.errors import JobInputError
+from governed_mlops.reports.images import image_mime
 from governed_mlops_ml.bias import bias_report, parse_bias_config
 from governed_mlops_ml.bias_plots import plot_stage
 from tests.unit.test_approval_page import _page
 from tests.unit.test_onboarding import _base, _onboard
 from tests.unit.test_reports import _card, _html
 
+SVG = "{http://www.w3.org/2000/svg}"
 REASON = "no column of tumours.csv is named like a protected attribute; a reviewer confirmed none is present"
 JOB_CONFIG: dict[str, Any] = {"label": "diagnosis", "positive_label": "benign", "facets": [], "decision_threshold": 0.5}
 
@@ -87,16 +90,20 @@ def test_the_job_reports_no_facet_and_the_reason(stage: str, tmp_path: Path):
     (section,) = (value for key, value in report.items() if key != "version")
     assert section["facets"] == {}
     assert section["not_assessed_reason"] == REASON
-    chart = plot_stage(report, stage, tmp_path / f"{stage}.png")
-    assert chart.read_bytes().startswith(b"\x89PNG")
-    assert plot_stage(report, stage, tmp_path / "again.png").read_bytes() == chart.read_bytes()
+    chart = plot_stage(report, stage, tmp_path / f"{stage}.svg").read_bytes()
+    assert image_mime(chart) == "image/svg+xml"
+    root = ET.fromstring(chart)
+    shown = next(text for text in root.iter(f"{SVG}text") if text.get("class") == "not-assessed")
+    assert " ".join(shown.itertext()) == f"Not assessed: {REASON}"
+    assert root.findtext(f"{SVG}desc") == f"Not assessed: {REASON}"
+    assert plot_stage(report, stage, tmp_path / "again.svg").read_bytes() == chart
 
 
 def test_an_empty_report_without_a_reason_still_cannot_be_plotted(tmp_path: Path):
     report = _analysis("pre")
     del report["pre_training_bias_metrics"]["not_assessed_reason"]
     with pytest.raises(JobInputError, match="lists no facets"):
-        plot_stage(report, "pre", tmp_path / "pre.png")
+        plot_stage(report, "pre", tmp_path / "pre.svg")
 
 
 # -- the reason, read back -------------------------------------------------------------------------------

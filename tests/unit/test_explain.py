@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
-import struct
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import xgboost as xgb
 
 from governed_mlops.domain.hyperparameters import parse_hyperparameters
 from governed_mlops.errors import JobInputError
+from governed_mlops.reports.images import image_mime
 from governed_mlops_ml.explain import (
     ContributionTable,
     explain_rows,
@@ -24,7 +24,7 @@ from governed_mlops_ml.explain import (
     humanise_feature_name,
     reason_codes,
 )
-from governed_mlops_ml.explain_plots import importance_bar_png
+from governed_mlops_ml.explain_plots import BAR_COLOUR, importance_bar_svg
 from governed_mlops_ml.features import FeatureSpec, encode_frame, fit_feature_spec
 from governed_mlops_ml.job_config import DecisionLabels, JobConfig
 from governed_mlops_ml.model import predict_scores, train_booster
@@ -36,7 +36,7 @@ THRESHOLD = 0.5
 # XGBoost computes contributions and margins in float32: on German credit the sum of contributions plus
 # the base value differs from the margin by at most ~3.3e-6 (170 of 1000 rows exceed 1e-6).
 FLOAT32_TOLERANCE = 1e-5
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SVG = "{http://www.w3.org/2000/svg}"
 
 #: What models/credit-risk/config.yaml names the two outcomes.
 CREDIT_DECISIONS = DecisionLabels(favourable="approve", unfavourable="deny")
@@ -402,44 +402,77 @@ def test_feature_names_are_humanised(name: str, expected: str) -> None:
 # --- summary plot --------------------------------------------------------------------------------
 
 
-def _png_size(png: bytes) -> tuple[int, int]:
-    width, height = struct.unpack(">II", png[16:24])
-    return width, height
+def _svg(data: bytes) -> ET.Element:
+    return ET.fromstring(data)
 
 
-def test_summary_plot_is_a_png_with_identical_bytes_on_every_call(table: ContributionTable) -> None:
+def _bars(root: ET.Element) -> list[ET.Element]:
+    return [rect for rect in root.iter(f"{SVG}rect") if rect.get("class") == "bar"]
+
+
+def _texts_of(root: ET.Element, css_class: str) -> list[str]:
+    return ["".join(text.itertext()) for text in root.iter(f"{SVG}text") if text.get("class") == css_class]
+
+
+def test_summary_plot_is_an_svg_with_identical_bytes_on_every_call(table: ContributionTable) -> None:
     importance = global_importance(table)
 
-    first = importance_bar_png(importance, title="Global importance")
-    second = importance_bar_png(importance, title="Global importance")
+    first = importance_bar_svg(importance, title="Global importance")
+    second = importance_bar_svg(importance, title="Global importance")
 
-    assert first.startswith(PNG_SIGNATURE)
     assert first == second
+    assert image_mime(first) == "image/svg+xml"
 
 
-def test_summary_plot_carries_no_software_or_date_metadata(table: ContributionTable) -> None:
-    png = importance_bar_png(global_importance(table), title="Global importance")
+def test_summary_plot_draws_the_largest_importance_first_with_its_value() -> None:
+    chart = _svg(importance_bar_svg([("purpose", 0.2), ("credit_history", 0.6), ("age", 0.1)], title="t"))
 
-    for marker in (b"tEXt", b"iTXt", b"zTXt", b"tIME"):
-        assert marker not in png
+    bars = _bars(chart)
+    widths = [float(bar.get("width", "")) for bar in bars]
+    tops = [float(bar.get("y", "")) for bar in bars]
+
+    assert _texts_of(chart, "feature") == ["Credit history", "Purpose", "Age"]
+    assert _texts_of(chart, "value") == ["0.600", "0.200", "0.100"]
+    assert tops == sorted(tops)  # largest at the top
+    assert widths[0] == pytest.approx(3 * widths[1], rel=1e-3)
+    assert widths[1] == pytest.approx(2 * widths[2], rel=1e-3)
+    assert {bar.get("fill") for bar in bars} == {BAR_COLOUR}
+
+
+def test_summary_plot_is_described_for_screen_readers() -> None:
+    chart = _svg(importance_bar_svg([("purpose", 0.2), ("credit_history", 0.6)], title="Top features"))
+
+    title, desc = chart.find(f"{SVG}title"), chart.find(f"{SVG}desc")
+    assert chart.get("role") == "img"
+    assert title is not None
+    assert title.text == "Top features"
+    assert desc is not None
+    assert desc.text == "Mean |SHAP value| (log-odds), largest first: 1. Credit history: 0.600; 2. Purpose: 0.200."
 
 
 def test_summary_plot_shows_at_most_fifteen_features(table: ContributionTable) -> None:
     importance = global_importance(table)
 
-    all_twenty = importance_bar_png(importance, title="t", top_n=20)
-    default = importance_bar_png(importance, title="t")
-    fifteen = importance_bar_png(importance[:15], title="t")
+    all_twenty = importance_bar_svg(importance, title="t", top_n=20)
+    default = importance_bar_svg(importance, title="t")
+    fifteen = importance_bar_svg(importance[:15], title="t")
 
-    assert _png_size(default) == _png_size(fifteen) != _png_size(all_twenty)
+    assert len(_bars(_svg(default))) == 15
+    assert default == fifteen != all_twenty
 
 
 def test_summary_plot_of_nothing_is_refused() -> None:
     with pytest.raises(JobInputError, match="no feature importances"):
-        importance_bar_png([], title="t")
+        importance_bar_svg([], title="t")
+
+
+def test_summary_plot_of_a_non_finite_importance_is_refused_naming_the_feature() -> None:
+    with pytest.raises(JobInputError, match="finite numbers; not so for \\['age'\\]"):
+        importance_bar_svg([("age", math.nan), ("purpose", 0.1)], title="t")
 
 
 def test_summary_plot_draws_from_any_importance_list() -> None:
-    png = importance_bar_png([("a_b", 0.0), ("c", 0.0)], title="all zero")
+    chart = _svg(importance_bar_svg([("a_b", 0.0), ("c", 0.0)], title="all zero"))
 
-    assert io.BytesIO(png).read(8) == PNG_SIGNATURE
+    assert [float(bar.get("width", "")) for bar in _bars(chart)] == [0.0, 0.0]
+    assert _texts_of(chart, "value") == ["0.000", "0.000"]

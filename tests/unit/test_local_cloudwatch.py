@@ -12,7 +12,7 @@ import pytest
 
 from governed_mlops_local.cloudwatch import alarm_rule, metric_filter
 from governed_mlops_local.sagemaker import SageMakerError
-from governed_mlops_ml.serving import prediction_metric_filters
+from governed_mlops_ml.metric_contract import prediction_metric_filters
 
 DEFINITION = json.loads(
     (Path(__file__).resolve().parents[2] / "statemachines" / "training_pipeline.asl.json").read_text()

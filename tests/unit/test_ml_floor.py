@@ -17,6 +17,7 @@ import pytest
 
 from governed_mlops.config import PipelineConfig
 from governed_mlops.domain.bias_names import POST_TRAINING_METRICS, PRE_TRAINING_METRICS
+from governed_mlops.reports.images import image_mime
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ML_FLOOR = REPO_ROOT / "benchmarks" / "ml_floor.py"
@@ -112,7 +113,7 @@ def test_shap_explains_every_train_row_over_the_raw_features(run: Any, sample: A
 
     assert document["dataset"]["rows"] == run.outputs["split"].result.train_rows
     assert set(importance) == set(sample.config.dataset.features)
-    assert run.outputs["shap_chart"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert image_mime(run.outputs["shap_chart"]) == "image/svg+xml"
 
 
 def test_post_training_bias_reports_every_metric_of_every_facet(run: Any) -> None:
@@ -123,6 +124,6 @@ def test_post_training_bias_reports_every_metric_of_every_facet(run: Any) -> Non
     }
 
 
-def test_bias_charts_are_written_as_png(run: Any) -> None:
+def test_bias_charts_are_written_as_svg(run: Any) -> None:
     for step in ("pre_training_bias_chart", "post_training_bias_chart"):
-        assert run.outputs[step].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        assert image_mime(run.outputs[step].read_bytes()) == "image/svg+xml"

@@ -20,6 +20,7 @@ from governed_mlops.models import ApprovalDecision, CodeRef, ModelVersion, Objec
 from governed_mlops.reports.evidence_html import render_evidence_html
 from governed_mlops.reports.model_card import CardNarrative, build_model_card
 from governed_mlops.reports.stage_reports import bias_checks
+from governed_mlops_ml.svg import Drawing
 
 MALICIOUS = "<script>alert('x')</script>"
 INTENDED_USES = "Support credit officers deciding consumer loan applications; not for automated final decisions."
@@ -194,6 +195,14 @@ def _png(width: int = 2, height: int = 1) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b"")
 
 
+def _svg(width: int = 2, height: int = 1) -> bytes:
+    """A chart as the jobs write it: SVG of shapes and text, with a title and description."""
+    drawing = Drawing(width, height)
+    drawing.rect(0, 0, width / 2, height, fill="#4C72B0", css_class="bar within")
+    drawing.text(0, height, "0.500", size=1)
+    return drawing.to_bytes("A chart", "One bar: 0.500.")
+
+
 def _card(record: ModelVersion | None = None, **options: Any) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "intended_uses": INTENDED_USES,
@@ -213,7 +222,7 @@ def _html(record: ModelVersion | None = None, **options: Any) -> str:
         "evaluation": EVALUATION,
         "bias": _bias(),
         "explainability": _explainability(),
-        "images": {"shap_summary.png": _png(), "pre_training_bias.png": _png(3, 2)},
+        "images": {"shap_summary.svg": _svg(), "pre_training_bias.png": _png(3, 2)},
         "gates": GATES,
     }
     return render_evidence_html(record, **(arguments | options))
@@ -662,11 +671,11 @@ def test_explainability_section_ranks_features_and_shows_reason_codes() -> None:
 
 def test_images_are_embedded_as_data_uris_in_their_sections() -> None:
     page = _html()
-    shap_png, bias_png = _png(), _png(3, 2)
+    shap_svg, bias_png = _svg(), _png(3, 2)
 
     explainability = page.split("id='explainability'")[1].split("</section>")[0]
     bias = page.split("id='bias'")[1].split("</section>")[0]
-    assert f"src='data:image/png;base64,{base64.b64encode(shap_png).decode()}'" in explainability
+    assert f"src='data:image/svg+xml;base64,{base64.b64encode(shap_svg).decode()}'" in explainability
     assert f"src='data:image/png;base64,{base64.b64encode(bias_png).decode()}'" in bias
 
 

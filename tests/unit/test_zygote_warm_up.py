@@ -46,8 +46,8 @@ def test_the_data_bias_job_needs_none_of_the_later_modules() -> None:
 
 
 def test_a_chart_drawn_after_the_warm_up_has_the_same_bytes(tmp_path: Path) -> None:
-    before = plot_stage(_report(), "pre", tmp_path / "before.png").read_bytes()
+    before = plot_stage(_report(), "pre", tmp_path / "before.svg").read_bytes()
     for step in _warm_up_steps():
         step()
-    after = plot_stage(json.loads(json.dumps(_report())), "pre", tmp_path / "after.png").read_bytes()
+    after = plot_stage(json.loads(json.dumps(_report())), "pre", tmp_path / "after.svg").read_bytes()
     assert after == before

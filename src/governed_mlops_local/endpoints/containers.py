@@ -6,14 +6,15 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.errors import ArtifactNotFoundError, JobInputError
 from governed_mlops.models import S3Ref
 from governed_mlops_local.endpoints.store import EndpointStore
-from governed_mlops_ml.artifacts import extract_model_archive
-from governed_mlops_ml.serving import ServingModel
+
+if TYPE_CHECKING:
+    from governed_mlops_ml.serving import ServingModel
 
 __all__ = ["ModelContainers", "ModelLoadError"]
 
@@ -56,6 +57,11 @@ class ModelContainers:
             return loaded
 
     def _load_archive(self, name: str) -> ServingModel:
+        # Imported on the first model load, not with the runtime: serving needs pandas and XGBoost (about a
+        # second of imports and 100 MB), which a runtime that has not deployed a model yet never uses.
+        from governed_mlops_ml.artifacts import extract_model_archive  # noqa: PLC0415 - see above
+        from governed_mlops_ml.serving import ServingModel  # noqa: PLC0415 - see above
+
         model = self._endpoints.model(name)
         data = model["ModelData"]
         environment = (model.get("PrimaryContainer") or {}).get("Environment") or {}

@@ -12,29 +12,70 @@ container and in the endpoint's inference code.
 - :mod:`.drift` (:func:`detect_drift`): a ``constraint_violations.json`` document with per-feature
   PSI and KS or chi-square tests, data type and completeness checks.
 
-This package re-exports the public names its callers import from ``governed_mlops_ml.monitoring``.
+This package re-exports the public names its callers import from ``governed_mlops_ml.monitoring``,
+each loaded from its submodule on first use.
 """
 
-from governed_mlops_ml.monitoring.baseline import baseline
-from governed_mlops_ml.monitoring.capture import read_capture
-from governed_mlops_ml.monitoring.drift import (
-    INSUFFICIENT_DATA,
-    NO_VIOLATIONS,
-    VIOLATIONS,
-    DriftThresholds,
-    detect_drift,
-    spec_from_statistics,
-)
-from governed_mlops_ml.monitoring.payloads import (
-    CSV_CONTENT_TYPE,
-    JSON_CONTENT_TYPE,
-    MAX_PAYLOAD_BYTES,
-    InferencePayload,
-    PayloadError,
-    media_type,
-    negotiate_accept,
-    parse_payload,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from governed_mlops_ml.monitoring.baseline import baseline
+    from governed_mlops_ml.monitoring.capture import read_capture
+    from governed_mlops_ml.monitoring.drift import (
+        INSUFFICIENT_DATA,
+        NO_VIOLATIONS,
+        VIOLATIONS,
+        DriftThresholds,
+        detect_drift,
+        spec_from_statistics,
+    )
+    from governed_mlops_ml.monitoring.payloads import (
+        CSV_CONTENT_TYPE,
+        JSON_CONTENT_TYPE,
+        MAX_PAYLOAD_BYTES,
+        InferencePayload,
+        PayloadError,
+        media_type,
+        negotiate_accept,
+        parse_payload,
+    )
+
+#: Public name -> the submodule that defines it. Loaded on first use (PEP 562): the local runtime
+#: imports the payload helpers at start-up, and drift (scipy.stats) or the baseline would cost it
+#: about a second there.
+_SOURCES = {
+    "baseline": "baseline",
+    "read_capture": "capture",
+    **dict.fromkeys(
+        ("INSUFFICIENT_DATA", "NO_VIOLATIONS", "VIOLATIONS", "DriftThresholds", "detect_drift", "spec_from_statistics"),
+        "drift",
+    ),
+    **dict.fromkeys(
+        (
+            "CSV_CONTENT_TYPE",
+            "JSON_CONTENT_TYPE",
+            "MAX_PAYLOAD_BYTES",
+            "InferencePayload",
+            "PayloadError",
+            "media_type",
+            "negotiate_accept",
+            "parse_payload",
+        ),
+        "payloads",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The public name from its submodule, imported on first use."""
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{source}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CSV_CONTENT_TYPE",

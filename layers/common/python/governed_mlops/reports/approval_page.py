@@ -26,6 +26,7 @@ from governed_mlops.models import ApprovalRecord, ModelVersion
 from governed_mlops.reports.approval_bias import bias_section, bias_value
 from governed_mlops.reports.approval_champion import champion_tables
 from governed_mlops.reports.approval_markup import facts_rows, minute_when, num4, pill, result_pill, scroll_table
+from governed_mlops.reports.images import image_data_uri
 from governed_mlops.reports.stage_reports import METRIC_NAMES, gate_checks, metric_rows
 
 #: The evidence report's name among a model version's reports (and ``report:<name>`` among the hashes).
@@ -83,7 +84,7 @@ def render_approval_page(  # noqa: PLR0913 - keyword-only: one parameter per pie
     gates: dict[str, Any] | None,
     bias: dict[str, dict[str, Any]],
     explainability: dict[str, Any] | None,
-    images: dict[str, str],
+    images: Mapping[str, bytes],
     csrf_token: str | None,
     viewer: str,
     link_query: dict[str, str],
@@ -444,17 +445,27 @@ _PLOT_CAPTIONS = {
 }
 
 
-def _plots(images: Mapping[str, str]) -> dict[str, str]:
-    """Figures at their own size (readable), each in a box that scrolls sideways on a narrow screen."""
+def _plots(images: Mapping[str, bytes]) -> dict[str, str]:
+    """Figures at their own size (readable), each in a box that scrolls sideways on a narrow screen.
+
+    A file that is not an image the pages may embed (:func:`~governed_mlops.reports.images.image_data_uri`)
+    is named, not shown.
+    """
     placed = {"bias": "", "explain": "", "other": ""}
     for name in sorted(images):
         caption = _PLOT_CAPTIONS.get(name, name.replace("_", " "))
         where = "bias" if "bias" in name else "explain" if "shap" in name or "explain" in name else "other"
+        source = image_data_uri(images[name])
+        if source is None:
+            placed[where] += (
+                f"<p data-testid='plot-{escape(name)}'>Figure {escape(caption)} is not an image this page embeds.</p>"
+            )
+            continue
         placed[where] += (
             # The box scrolls, so it takes keyboard focus (arrow keys scroll it) and is named by its caption.
             f"<figure data-testid='plot-{escape(name)}'><div class='plot' tabindex='0' role='region' "
             f"aria-labelledby='caption-{escape(name)}'><img alt='{escape(caption)}' "
-            f"src='data:image/png;base64,{escape(images[name])}'></div>"
+            f"src='{escape(source)}'></div>"
             f"<figcaption class='muted' id='caption-{escape(name)}'>{escape(caption)} (full size: scroll "
             "sideways if it is wider than the screen)</figcaption></figure>"
         )

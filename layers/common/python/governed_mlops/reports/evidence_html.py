@@ -16,7 +16,6 @@ are embedded; anything else is listed as not embedded rather than silently dropp
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,6 +38,7 @@ from governed_mlops.reports.evidence_markup import (
     section_block,
     when,
 )
+from governed_mlops.reports.images import image_data_uri
 from governed_mlops.reports.stage_reports import (
     METRIC_NAMES,
     STAGE_TITLES,
@@ -50,7 +50,6 @@ from governed_mlops.reports.stage_reports import (
 
 __all__ = ["render_evidence_html"]
 
-_IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
 
 _CSS = """
 :root{--ink:#1f2328;--muted:#59636e;--line:#d1d9e0;--head:#f0f3f6;--zebra:#f9fafb;
@@ -129,7 +128,7 @@ def render_evidence_html(
     ``evaluation``, ``gates``, ``bias`` (both Clarify stages merged) and ``explainability`` are the
     stage reports as decoded JSON (see :mod:`governed_mlops.reports.model_card` for their shapes);
     ``champion`` is ``champion_comparison.json`` (:class:`~governed_mlops.domain.champion.ChampionComparison`),
-    None when the group had no approved version; ``images`` maps a file name (e.g. ``shap_summary.png``)
+    None when the group had no approved version; ``images`` maps a file name (e.g. ``shap_summary.svg``)
     to its bytes.
     """
     placed = _place_images(images)
@@ -526,12 +525,14 @@ def _place_images(images: Mapping[str, bytes]) -> dict[str, list[str]]:
 
 
 def _figure(name: str, data: bytes) -> str:
-    mime = next((kind for signature, kind in _IMAGE_TYPES if data.startswith(signature)), None)
-    if mime is None:
-        return f"<p>{pill('warn', 'Not embedded')} Figure <code>{esc(name)}</code> is not a PNG, JPEG or GIF image.</p>"
-    encoded = base64.b64encode(data).decode("ascii")
+    source = image_data_uri(data)
+    if source is None:
+        return (
+            f"<p>{pill('warn', 'Not embedded')} Figure <code>{esc(name)}</code> is not a PNG, JPEG or GIF image "
+            "or an SVG chart made only of shapes and text.</p>"
+        )
     return (
-        f"<figure><img src='data:{mime};base64,{encoded}' alt='{esc(_caption(name))}'>"
+        f"<figure><img src='{source}' alt='{esc(_caption(name))}'>"
         f"<figcaption>{esc(_caption(name))} <span class='muted'>({esc(name)})</span></figcaption></figure>"
     )
 

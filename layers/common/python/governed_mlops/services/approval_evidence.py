@@ -6,7 +6,6 @@ decision forms is given only to someone who may decide.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from datetime import datetime
@@ -19,15 +18,12 @@ from governed_mlops.domain.bias_plain import BiasFinding, bias_findings, facet_w
 from governed_mlops.errors import ArtifactNotFoundError, ConfigError
 from governed_mlops.models import ApprovalRecord, ModelVersion
 from governed_mlops.reports.approval_page import EVIDENCE_REPORT, render_approval_page
+from governed_mlops.reports.images import is_figure_key
 from governed_mlops.services.approval import ApprovalDeps, verify_link_of
 
 
-def _images(record: ModelVersion, objects: ObjectStore) -> dict[str, str]:
-    images = {}
-    for name, digest in record.reports.items():
-        if digest.ref.key.endswith(".png"):
-            images[name] = base64.b64encode(objects.get(digest.ref)).decode()
-    return images
+def _images(record: ModelVersion, objects: ObjectStore) -> dict[str, bytes]:
+    return {name: objects.get(digest.ref) for name, digest in record.reports.items() if is_figure_key(digest.ref.key)}
 
 
 def _json_report(record: ModelVersion, objects: ObjectStore, name: str) -> dict[str, Any] | None:

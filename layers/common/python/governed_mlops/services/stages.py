@@ -41,6 +41,7 @@ from governed_mlops.models import (
     StageResult,
 )
 from governed_mlops.reports.evidence_html import render_evidence_html
+from governed_mlops.reports.images import is_figure_key
 from governed_mlops.reports.model_card import CardNarrative, build_model_card
 from governed_mlops.settings import PrepareSettings
 
@@ -375,11 +376,11 @@ def register_model(
 #: Report name -> (StageEvent field with the job's output prefix, file in that prefix).
 _JOB_REPORTS = {
     "bias_pre": ("bias_pre_uri", "analysis.json"),
-    "bias_pre_plot": ("bias_pre_uri", "pre_training_bias.png"),
+    "bias_pre_plot": ("bias_pre_uri", "pre_training_bias.svg"),
     "bias_post": ("bias_post_uri", "analysis.json"),
-    "bias_post_plot": ("bias_post_uri", "post_training_bias.png"),
+    "bias_post_plot": ("bias_post_uri", "post_training_bias.svg"),
     "explainability": ("explain_uri", "explainability.json"),
-    "shap_plot": ("explain_uri", "shap_summary.png"),
+    "shap_plot": ("explain_uri", "shap_summary.svg"),
 }
 
 
@@ -444,7 +445,7 @@ def _publish_evidence(
         narrative=CardNarrative(**{name: text for name, text in narrative.items() if text is not None}),
         decisions=None if decisions is None else (decisions.favourable, decisions.unfavourable),
     )
-    images = {name: store.get(d.ref) for name, d in record.reports.items() if d.ref.key.endswith(".png")}
+    images = {name: store.get(d.ref) for name, d in record.reports.items() if is_figure_key(d.ref.key)}
     champion = _report_json(store, record, "champion_comparison")
     html = render_evidence_html(
         record, card, evaluation, bias or None, explainability, images, gates=gates, champion=champion

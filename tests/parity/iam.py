@@ -776,7 +776,7 @@ def _kms_key_arn(key: str, env: CheckerEnv, region: str) -> str:
 
 
 def _kms_use(
-    actions: Sequence[str], key: str, via: str, reason: str, call: ApiCall, env: CheckerEnv
+    actions: Sequence[str], key: str, via: str, reason: str, *, call: ApiCall, env: CheckerEnv
 ) -> list[RequiredPermission]:
     region = call.region or env.region
     arn = _kms_key_arn(key, env, region)
@@ -812,9 +812,11 @@ def s3_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: CheckerEn
     if not key:
         return []
     if call.operation == "GetObject":
-        return _kms_use(["Decrypt"], key, "s3", f"s3://{bucket} is encrypted with {key}", call, env)
+        return _kms_use(["Decrypt"], key, "s3", f"s3://{bucket} is encrypted with {key}", call=call, env=env)
     actions = ["GenerateDataKey", "Decrypt"] if call.operation == "CreateMultipartUpload" else ["GenerateDataKey"]
-    return _kms_use(actions, key, "s3", f"objects written to s3://{bucket} are encrypted with {key}", call, env)
+    return _kms_use(
+        actions, key, "s3", f"objects written to s3://{bucket} are encrypted with {key}", call=call, env=env
+    )
 
 
 def secret_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: CheckerEnv) -> list[RequiredPermission]:
@@ -826,7 +828,7 @@ def secret_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: Check
     key = env.secret_key(secret)
     if not key:
         return []
-    return _kms_use(["Decrypt"], key, "secretsmanager", f"secret {secret} is encrypted with {key}", call, env)
+    return _kms_use(["Decrypt"], key, "secretsmanager", f"secret {secret} is encrypted with {key}", call=call, env=env)
 
 
 def sns_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: CheckerEnv) -> list[RequiredPermission]:
@@ -840,7 +842,9 @@ def sns_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: CheckerE
     key = env.topic_key(topic)
     if not key:
         return []
-    return _kms_use(["GenerateDataKey", "Decrypt"], key, "sns", f"topic {topic} is encrypted with {key}", call, env)
+    return _kms_use(
+        ["GenerateDataKey", "Decrypt"], key, "sns", f"topic {topic} is encrypted with {key}", call=call, env=env
+    )
 
 
 DEFAULT_IMPLIED_RULES: tuple[ImpliedRule, ...] = (pass_role_rule, s3_kms_rule, secret_kms_rule, sns_kms_rule)

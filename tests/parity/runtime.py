@@ -386,7 +386,7 @@ class ParityLambda:
         original = LambdaSimpleBackend.invoke
         service = self
 
-        def invoke(
+        def invoke(  # noqa: PLR0917 - moto's LambdaSimpleBackend.invoke, which moto calls positionally
             backend: LambdaSimpleBackend,
             function_name: str,
             qualifier: str | None,

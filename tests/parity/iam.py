@@ -57,6 +57,8 @@ deprecated one) is absent from AWS's request context too, and the decision's exp
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 import functools
 import ipaddress
 import json
@@ -707,6 +709,12 @@ class CheckerEnv:
 
 ImpliedRule = Callable[[ApiCall, Sequence[RequiredPermission], CheckerEnv], Iterable[RequiredPermission]]
 
+
+def _memoized(lookup: Callable[[str], Any] | None) -> Callable[[str], Any] | None:
+    """``lookup`` answering each argument once (None stays None)."""
+    return None if lookup is None else functools.cache(lookup)
+
+
 _ROLE_PARAMETERS = frozenset({"rolearn", "executionrolearn"})
 _UUID = re.compile(r"^(mrk-)?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$|^mrk-[0-9a-f]{32}$")
 
@@ -1157,6 +1165,34 @@ class IamChecker:
         )
         self._identity_cache: dict[str, list[_Statement] | None] = {}
         self._lock = threading.Lock()
+        self._shared: tuple[CheckerEnv, Any, Any] | None = None
+
+    def with_policies(self, policies: Callable[[str], PolicyDocuments]) -> IamChecker:
+        """This checker judging with other identity ``policies``; everything it knows of the stack unchanged.
+
+        What it asks the stack (the keys of buckets, secrets and topics, resource and endpoint policies) is
+        asked once and shared by every checker derived from this one: a test that judges one recording
+        against many variants of a role's policies does not ask moto again for each variant.
+        """
+        if self._shared is None:
+            env = self.env
+            self._shared = (
+                dataclasses.replace(
+                    env,
+                    bucket_key=_memoized(env.bucket_key),
+                    secret_key=_memoized(env.secret_key),
+                    topic_key=_memoized(env.topic_key),
+                    task_token_owner=_memoized(env.task_token_owner),
+                ),
+                _memoized(self._resource_policies),
+                _memoized(self._endpoint_policies),
+            )
+        twin = copy.copy(self)
+        twin.env, twin._resource_policies, twin._endpoint_policies = self._shared
+        twin._policies = policies
+        twin._identity_cache = {}
+        twin._lock = threading.Lock()
+        return twin
 
     # -- derivation -------------------------------------------------------------------------------
     def required(self, call: ApiCall) -> list[RequiredPermission]:

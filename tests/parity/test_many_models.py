@@ -19,7 +19,9 @@ import pytest
 from governed_mlops.domain.trigger import upload_evidence_key
 from tests.parity.world import PROJECT_DIR, World, parity_world
 
-pytestmark = pytest.mark.parity
+# synthetic-lending's upload is the world's first run, whichever test comes first: its tests check that it
+# deployed that model alone (no credit-risk endpoint, group or alarms; its version is 1).
+pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("lending_deployed")]
 
 LENDING = "synthetic-lending"
 LENDING_DATA = PROJECT_DIR / "data" / "synthetic_lending" / "synthetic_lending.csv"

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -24,7 +24,18 @@ from tests.dataset_variants import reexported
 from tests.parity.paths import approved_and_deployed, started
 from tests.parity.world import GERMAN_CREDIT, MODEL, World, deployed_model, parity_world
 
-pytestmark = pytest.mark.parity
+# Path (a) is the world's first run, whichever test comes first: it is the account's first .sync SageMaker task (Step
+# Functions then creates its managed EventBridge rule as the pipeline's role, events:PutRule) and the run the
+# load-bearing-permission test judges.
+pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("pushed_and_deployed")]
+
+
+class PathA(NamedTuple):
+    described: dict[str, Any]
+    #: Every AWS call the run caused.
+    calls: list[Any]
+    #: The endpoint's config right after the run (later tests deploy other runs).
+    serving: str
 
 
 @pytest.fixture(scope="module")
@@ -36,21 +47,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 @pytest.fixture(scope="module")
-def pushed_and_deployed(world: World) -> tuple[dict[str, Any], list[Any]]:
-    """Path (a) once per module: a push to main, approved through the API, deployed. (described, calls)."""
+def pushed_and_deployed(world: World) -> PathA:
+    """Path (a) once per module: a push to main, approved through the API, deployed."""
     world.seed_dataset()
     mark = world.mark()
     execution_arn = started(world.push())
     described = approved_and_deployed(world, execution_arn)
-    return described, world.calls_since(mark)
+    calls = world.calls_since(mark)
+    serving = world.client("sagemaker").describe_endpoint(EndpointName=MODEL)["EndpointConfigName"]
+    return PathA(described, calls, serving)
 
 
-def test_push_to_main_trains_registers_is_approved_and_deploys(
-    world: World, pushed_and_deployed: tuple[dict[str, Any], list[Any]]
-) -> None:
+def test_push_to_main_trains_registers_is_approved_and_deploys(world: World, pushed_and_deployed: PathA) -> None:
     # Given a dataset in the data bucket and the release's code and configuration
     # When an engineer pushes to main (CodeCommit's event through the template's rule) and it is approved
-    described, calls = pushed_and_deployed
+    described, calls, serving = pushed_and_deployed
 
     # Then the run succeeded, the model package is Approved and the endpoint serves this run's config
     assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
@@ -58,8 +69,7 @@ def test_push_to_main_trains_registers_is_approved_and_deploys(
     group = MODEL
     packages = sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
     assert any(p["ModelApprovalStatus"] == "Approved" for p in packages), packages
-    endpoint = sagemaker.describe_endpoint(EndpointName=MODEL)
-    assert endpoint["EndpointConfigName"] == f"{described['name']}-config"
+    assert serving == f"{described['name']}-config"
     # And every call on the way was allowed by the role that made it
     world.checker.assert_all_allowed(calls)
 
@@ -132,14 +142,12 @@ def test_drift_event_for_an_endpoint_no_model_serves_starts_nothing(world: World
     assert len(after) == len(before)
 
 
-def test_redrive_of_a_succeeded_execution_is_refused(
-    world: World, pushed_and_deployed: tuple[dict[str, Any], list[Any]]
-) -> None:
+def test_redrive_of_a_succeeded_execution_is_refused(world: World, pushed_and_deployed: PathA) -> None:
     from click.testing import CliRunner
 
     from governed_mlops_local.cli import main
 
-    described, _ = pushed_and_deployed
+    described = pushed_and_deployed.described
     result = CliRunner().invoke(main, ["redrive", described["name"], "--aws", "--region", world.stack.region])
     assert result.exit_code != 0
     assert "ExecutionNotRedrivable" in result.output or "cannot be redriven" in result.output, result.output
@@ -178,11 +186,9 @@ def _without(documents: list[tuple[str, dict[str, Any]]], policy: int, statement
     return changed
 
 
-def test_removing_any_permission_a_path_needs_fails_the_check(
-    world: World, pushed_and_deployed: tuple[dict[str, Any], list[Any]]
-) -> None:
+def test_removing_any_permission_a_path_needs_fails_the_check(world: World, pushed_and_deployed: PathA) -> None:
     """For every Allow action of every role that path (a) used: without it, are the path's calls still allowed?"""
-    _, calls = pushed_and_deployed
+    calls = pushed_and_deployed.calls
     # A role's Ref is its name: role name -> template logical id.
     logical = {world.stack.ref(lid): lid for lid in world.stack.physical_ids if lid.endswith("Role")}
     roles = sorted({c.principal for c in calls})
@@ -251,10 +257,10 @@ sys.stdout.write(json.dumps({"body": answer.decode(), "content_type": answer_typ
 
 
 def test_the_deployed_model_answers_with_reason_codes_as_the_container_would_call_it(
-    world: World, pushed_and_deployed: tuple[dict[str, Any], list[Any]], tmp_path: Path
+    world: World, pushed_and_deployed: PathA, tmp_path: Path
 ) -> None:
     # Given the model the pushed run deployed, as CreateModel described it to SageMaker
-    described, _ = pushed_and_deployed
+    described = pushed_and_deployed.described
     sagemaker, s3 = world.client("sagemaker"), world.client("s3")
     model_dir, environment = deployed_model(sagemaker, s3, f"{described['name']}-model", tmp_path / "opt-ml-model")
     assert environment["SAGEMAKER_PROGRAM"] == "inference.py"

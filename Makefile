@@ -85,14 +85,14 @@ static: .tools/sam/bin/sam .tools/checkov/bin/checkov .tools/statelint/bin/state
 # e.g. `make unit PYTEST_ARGS=--randomly-seed=N` (or `-p no:randomly` for file order while bisecting).
 PYTEST_ARGS ?=
 
-# Three sessions: the unit tier with sockets off (pytest-socket's switch is process-wide, so a session
-# fixture's server thread in the same worker would lose its sockets), then the integration tier, both in
-# random order (seed printed); then parity, browser and e2e in file order: a parity module's world shares
-# moto's process-wide backends with the session's (not yet shown to pass shuffled).
+# Two sessions, both in random order (seed printed): the unit tier with sockets off (pytest-socket's switch is
+# process-wide, so a session fixture's server thread in the same worker would lose its sockets), then every other
+# tier together (integration, parity, browser, e2e): one session has one tail, where a worker that has run out of
+# files waits for the other's last one. Each file stays on one worker (--dist loadfile): a parity module's world
+# (the stack deployed into moto) is module-scoped and would otherwise be deployed twice.
 test: $(VENV)/.synced lint typecheck static
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/unit
-	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/integration
-	$(VENV)/bin/pytest -n 2 --dist loadfile -p no:randomly $(PYTEST_ARGS) --ignore=tests/unit --ignore=tests/integration
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) --ignore=tests/unit
 
 # One tier at a time (make test runs them all).
 unit: $(VENV)/.synced
@@ -103,7 +103,7 @@ integration: $(VENV)/.synced
 
 # template.yaml deployed into moto, every handler with MLOPS_BACKEND=aws under its own role, every call IAM-checked.
 parity: $(VENV)/.synced
-	$(VENV)/bin/pytest -n 2 --dist loadfile -p no:randomly $(PYTEST_ARGS) tests/parity
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/parity
 
 # Headless Chromium from the Debian package (`playwright install` cannot download here); axe-core, the
 # accessibility check, ships inside the axe-playwright-python wheel that `uv sync` installs.
@@ -114,7 +114,7 @@ chromium:
 # Approver journeys and on-call pages in Chromium, each page checked with axe-core; screenshots and axe
 # results per test under test-results/.
 browser: $(VENV)/.synced chromium
-	$(VENV)/bin/pytest -p no:randomly $(PYTEST_ARGS) tests/browser
+	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/browser
 
 sam-build: .tools/sam/bin/sam
 	PATH="$$(dirname $$(readlink -f $(PYTHON))):$$PATH" .tools/sam/bin/sam build --template template.yaml

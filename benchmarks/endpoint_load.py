@@ -276,7 +276,9 @@ class Client:
         return Sample(due, started, time.perf_counter(), status, variant, config)
 
 
-def run_load(url: str, endpoint: str, bodies: list[bytes], rate: float, seconds: float, workers: int) -> list[Sample]:
+def run_load(
+    url: str, endpoint: str, bodies: list[bytes], *, rate: float, seconds: float, workers: int
+) -> list[Sample]:
     client = Client(url, endpoint)
     order = random.Random(7)  # request order, not cryptography
     total = math.floor(rate * seconds)
@@ -352,7 +354,12 @@ def main() -> int:
         rows = drifted(frame) if arguments.drift else frame
         bodies = csv_bodies(rows, features)
         samples = run_load(
-            arguments.url, arguments.endpoint, bodies, arguments.rate, arguments.seconds, arguments.workers
+            arguments.url,
+            arguments.endpoint,
+            bodies,
+            rate=arguments.rate,
+            seconds=arguments.seconds,
+            workers=arguments.workers,
         )
         results |= {"url": arguments.url, "load": summarise(samples, None)}
     else:
@@ -368,7 +375,12 @@ def main() -> int:
                 )
                 timer.start()
             samples = run_load(
-                hosted.url, arguments.endpoint, bodies, arguments.rate, arguments.seconds, arguments.workers
+                hosted.url,
+                arguments.endpoint,
+                bodies,
+                rate=arguments.rate,
+                seconds=arguments.seconds,
+                workers=arguments.workers,
             )
             if timer is not None:
                 timer.join()

@@ -48,6 +48,28 @@ class FixedLambdaContext:
         return self.remaining_ms
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of a module marked ``in_file_order`` run in file order; the module itself is shuffled like any other.
+
+    pytest-randomly shuffles (in its hook wrapper) before this runs, and keeps each module's tests together.
+    """
+    start = 0
+    while start < len(items):
+        module = getattr(items[start], "module", None)
+        end = start
+        while end < len(items) and getattr(items[end], "module", None) is module:
+            end += 1
+        block = items[start:end]
+        if module is not None and any(m.name == "in_file_order" for m in _module_marks(module)):
+            items[start:end] = sorted(block, key=lambda item: item.reportinfo()[1] or 0)
+        start = end
+
+
+def _module_marks(module: Any) -> list[pytest.Mark]:
+    marks = getattr(module, "pytestmark", [])
+    return list(marks) if isinstance(marks, list) else [marks]
+
+
 @pytest.fixture
 def lambda_context() -> FixedLambdaContext:
     """A Lambda context for invoking a handler in a test (30 s left)."""

@@ -93,13 +93,13 @@ def abandon_in_aws(stack: StackResources, name: str, reason: str, *, actor: str 
         sfn.stop_execution(executionArn=arn, error=ABANDONED, cause=reason)
         ledger = stack.audit_ledger()
         ledger.append(who, "pipeline.abandoned", run, {"reason": reason, "status": "ABORTED", "principal": principal})
-        closed = _close_pending_approvals(stack, run, who, reason, now, ledger)
+        closed = _close_pending_approvals(stack, run, who, reason, now=now, ledger=ledger)
         ledger.seal()
     return Abandoned(run, arn, who, principal, tuple(closed))
 
 
 def _close_pending_approvals(
-    stack: StackResources, execution: str, who: str, reason: str, now: datetime, ledger: Any
+    stack: StackResources, execution: str, who: str, reason: str, *, now: datetime, ledger: Any
 ) -> list[str]:
     """Expire the execution's pending approval requests (nothing waits for them any more), audited."""
     store = stack.approvals()

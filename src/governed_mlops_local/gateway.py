@@ -43,7 +43,7 @@ def allowed_hosts(port: int) -> frozenset[str]:
 
 
 def proxy_event(
-    method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes, claims: dict[str, str]
+    method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes, *, claims: dict[str, str]
 ) -> dict[str, Any]:
     """An API Gateway REST API (v1) proxy integration event."""
     text = body.decode("utf-8", errors="replace") if body else None
@@ -132,7 +132,7 @@ class LocalGateway:
         except PermissionError as exc:
             refused = json.dumps({"error": UNSIGNED_IDENTITY, "message": str(exc)}).encode()
             return 401, {"Content-Type": "application/json", "Cache-Control": "no-store"}, refused
-        event = proxy_event(method, path, query, headers, body, claims)
+        event = proxy_event(method, path, query, headers, body, claims=claims)
         try:
             answer = self._host.invoke(self._approval_function, event)
         except InvocationError as exc:

@@ -310,7 +310,7 @@ class LambdaHost:
         original_from_error = StateTaskLambda._from_error
         host = self
 
-        def invoke(
+        def invoke(  # noqa: PLR0917 - moto's LambdaSimpleBackend.invoke, which moto calls positionally
             backend: LambdaSimpleBackend,  # noqa: ARG001 - moto's signature
             function_name: str,
             qualifier: str | None,  # noqa: ARG001

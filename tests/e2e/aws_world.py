@@ -1,8 +1,9 @@
 """The parity scenarios' ``World``, against a real deployed stack (``MLOPS_STACK_NAME``, AWS credentials).
 
-It offers the same operations the scenarios in ``tests/parity/test_pipeline_paths.py`` use, done the
-way a person does them in AWS: uploads and drift events go to S3 and EventBridge and the test finds the
-execution the stack started; a push is a commit to the CodeCommit repository; an approver signs in to
+It offers the same operations the scenarios in ``tests/parity/test_pipeline_paths.py`` and
+``test_pipeline_decisions.py`` use, done the way a person does them in AWS: uploads and drift events go to S3
+and EventBridge and the test finds the execution the stack started; a push is a commit to the CodeCommit
+repository; an approver signs in to
 the stack's user pool (``MLOPS_E2E_APPROVER`` / ``_PASSWORD`` / ``_TOTP_SECRET``: the pool requires MFA; a member of the
 approvers group) and uses the approval API over HTTPS. The approval link is the one the notification
 carries (built from the approval record and the signing secret, as Request Approval builds it). Alerts

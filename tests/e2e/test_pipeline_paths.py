@@ -15,19 +15,22 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.aws_world import AwsWorld, aws_world
-from tests.parity.test_pipeline_paths import (  # the scenarios, shared with tests/parity
+from tests.parity.test_pipeline_decisions import (  # the scenarios, shared with tests/parity
+    test_drift_event_for_the_endpoint_starts_a_retraining_run,
+    test_rejection_marks_the_version_rejected_and_deploys_nothing,
+)
+from tests.parity.test_pipeline_paths import (
     pushed_and_deployed,
     test_dataset_upload_trains_registers_is_approved_and_deploys,
     test_drift_event_for_an_endpoint_no_model_serves_starts_nothing,
-    test_drift_event_for_the_endpoint_starts_a_retraining_run,
     test_failing_step_sends_exactly_one_alert,
     test_push_to_main_trains_registers_is_approved_and_deploys,
     test_redrive_of_a_succeeded_execution_is_refused,
-    test_rejection_marks_the_version_rejected_and_deploys_nothing,
     test_release_step_published_the_job_code_and_configuration,
 )
 
-pytestmark = pytest.mark.e2e
+# Path (a) first, whichever test comes first, as on the parity stack (tests/parity/test_pipeline_paths.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("pushed_and_deployed")]
 
 __all__ = [
     "pushed_and_deployed",

@@ -148,7 +148,7 @@ def _instance(row: pd.Series, features: list[str]) -> dict[str, Any]:
 
 
 def documented_path(
-    checkout: Path, data_dir: Path, model: str, data_file: Path, target: str, positive_label: str
+    checkout: Path, data_dir: Path, model: str, data_file: Path, *, target: str, positive_label: str
 ) -> PipelineConfig:
     """``mlops models add`` then ``mlops upload --wait`` with two approvers; the configuration it wrote.
 
@@ -206,7 +206,7 @@ def test_an_unseen_credit_csv_goes_from_models_add_to_a_serving_endpoint(checkou
     frame.to_csv(data_file, index=False)
     data_dir = tmp_path / "mlops-data"
     # When it goes through the README's commands, approved by the two approvers a high tier needs
-    config = documented_path(checkout, data_dir, MODEL, data_file, TARGET, "yes")
+    config = documented_path(checkout, data_dir, MODEL, data_file, target=TARGET, positive_label="yes")
     # Then (the commands succeeded, the model serves and) the configuration left the id and the protected
     # attributes out of the model and gave the gaps per-column policies
     assert "application_id" not in config.dataset.features
@@ -233,7 +233,9 @@ def test_german_credit_goes_the_documented_path_with_the_generated_configuration
     # made the generated configuration of earlier versions refuse it at the bias gate
     data_dir = tmp_path / "mlops-data"
     # When it goes through the README's commands under a new model name
-    config = documented_path(checkout, data_dir, "german-onboarded", GERMAN_CSV, "creditability", "good")
+    config = documented_path(
+        checkout, data_dir, "german-onboarded", GERMAN_CSV, target="creditability", positive_label="good"
+    )
     # Then it ends SUCCEEDED and serving (asserted above), foreign_worker reported but not gated
     assert config.bias is not None
     assert set(config.bias.thresholds) == {"sex", "age_25_or_younger"}
@@ -274,7 +276,9 @@ def test_a_dataset_with_no_protected_attribute_goes_the_documented_path_with_bia
     frame.to_csv(data_file, index=False)
     data_dir = tmp_path / "mlops-data"
     # When it goes through the README's commands
-    config = documented_path(checkout, data_dir, "tumour-triage", data_file, "diagnosis", "benign")
+    config = documented_path(
+        checkout, data_dir, "tumour-triage", data_file, target="diagnosis", positive_label="benign"
+    )
     # Then the configuration says why no bias facet is analysed (instead of leaving bias out, which the
     # pipeline refused at Prepare Data), and the run ended SUCCEEDED and serving (asserted above)
     assert config.bias is not None
@@ -338,7 +342,7 @@ def test_a_semicolon_separated_file_goes_the_documented_path(checkout: Path, tmp
     frame.to_csv(data_file, sep=";", index=False, quoting=1)
     data_dir = tmp_path / "mlops-data"
     # When it goes through the README's commands, unchanged
-    config = documented_path(checkout, data_dir, "term-deposits", data_file, "y", "yes")
+    config = documented_path(checkout, data_dir, "term-deposits", data_file, target="y", positive_label="yes")
     # Then the configuration records the separator, and the model (SUCCEEDED and serving, asserted above)
     # learned from every column the file holds
     assert config.dataset.delimiter == ";"
@@ -387,7 +391,7 @@ def test_a_file_with_a_space_after_every_comma_goes_the_documented_path(checkout
     data_file.write_text(adult_layout(), encoding="utf-8")
     data_dir = tmp_path / "mlops-data"
     # When it goes through the README's commands with the label as people write it (no leading space)
-    config = documented_path(checkout, data_dir, "income-band", data_file, "income", ">50K")
+    config = documented_path(checkout, data_dir, "income-band", data_file, target="income", positive_label=">50K")
     # Then the padding is not part of any value: the facets name the groups as written, and a request with
     # the values as people write them scores (SUCCEEDED and serving asserted above)
     assert config.dataset.skip_initial_space

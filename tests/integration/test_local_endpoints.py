@@ -379,7 +379,7 @@ def test_json_instances_answer_json_predictions(hosting: LocalSageMakerHosting, 
     ],
 )
 def test_bad_requests_are_client_errors_naming_the_problem(
-    hosting: LocalSageMakerHosting, body: bytes, content_type: str, accept: str | None, status: int, words: str
+    hosting: LocalSageMakerHosting, *, body: bytes, content_type: str, accept: str | None, status: int, words: str
 ) -> None:
     in_service(hosting, "credit")
     with pytest.raises(ModelError) as caught:

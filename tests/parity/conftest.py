@@ -1,4 +1,10 @@
-"""Parity tier fixtures: one moto account and one deployed parity stack for the whole tests/parity package."""
+"""Parity tier fixtures: a moto account and a deployed parity stack for one test module.
+
+Module scope, not package scope: moto's backends are process-wide, and a context still open while a
+shuffled run (pytest-randomly) starts another module's world would share them with it (that world's
+``mock_aws`` is then nested and neither starts nor ends empty). Each module's moto context starts on empty
+backends and empties them when the module ends, as every :func:`tests.parity.world.parity_world` does.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +28,9 @@ PARITY_PARAMETERS = {
 }
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def parity_aws() -> Iterator[None]:
-    """moto, active for the parity package only (not for the tiers collected after it)."""
+    """moto, active for one module (empty at its start, emptied at its end)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_DEFAULT_REGION", REGION)
         # moto checks TOTP codes only with this switch on (otherwise any code passes).
@@ -33,9 +39,9 @@ def parity_aws() -> Iterator[None]:
             yield
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def parity_stack(parity_aws: None, request: pytest.FixtureRequest) -> ParityStack:
-    """template.yaml deployed into moto as CloudFormation would (deployed once, shared: do not mutate it)."""
+    """template.yaml deployed into moto as CloudFormation would (once per module, shared: do not mutate it)."""
     stack = deploy_parity_stack(TEMPLATE, parameters=PARITY_PARAMETERS)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")

@@ -57,6 +57,8 @@ deprecated one) is absent from AWS's request context too, and the decision's exp
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 import functools
 import ipaddress
 import json
@@ -707,6 +709,12 @@ class CheckerEnv:
 
 ImpliedRule = Callable[[ApiCall, Sequence[RequiredPermission], CheckerEnv], Iterable[RequiredPermission]]
 
+
+def _memoized(lookup: Callable[[str], Any] | None) -> Callable[[str], Any] | None:
+    """``lookup`` answering each argument once (None stays None)."""
+    return None if lookup is None else functools.cache(lookup)
+
+
 _ROLE_PARAMETERS = frozenset({"rolearn", "executionrolearn"})
 _UUID = re.compile(r"^(mrk-)?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$|^mrk-[0-9a-f]{32}$")
 
@@ -776,7 +784,7 @@ def _kms_key_arn(key: str, env: CheckerEnv, region: str) -> str:
 
 
 def _kms_use(
-    actions: Sequence[str], key: str, via: str, reason: str, call: ApiCall, env: CheckerEnv
+    actions: Sequence[str], key: str, via: str, reason: str, *, call: ApiCall, env: CheckerEnv
 ) -> list[RequiredPermission]:
     region = call.region or env.region
     arn = _kms_key_arn(key, env, region)
@@ -812,9 +820,11 @@ def s3_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: CheckerEn
     if not key:
         return []
     if call.operation == "GetObject":
-        return _kms_use(["Decrypt"], key, "s3", f"s3://{bucket} is encrypted with {key}", call, env)
+        return _kms_use(["Decrypt"], key, "s3", f"s3://{bucket} is encrypted with {key}", call=call, env=env)
     actions = ["GenerateDataKey", "Decrypt"] if call.operation == "CreateMultipartUpload" else ["GenerateDataKey"]
-    return _kms_use(actions, key, "s3", f"objects written to s3://{bucket} are encrypted with {key}", call, env)
+    return _kms_use(
+        actions, key, "s3", f"objects written to s3://{bucket} are encrypted with {key}", call=call, env=env
+    )
 
 
 def secret_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: CheckerEnv) -> list[RequiredPermission]:
@@ -826,7 +836,7 @@ def secret_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: Check
     key = env.secret_key(secret)
     if not key:
         return []
-    return _kms_use(["Decrypt"], key, "secretsmanager", f"secret {secret} is encrypted with {key}", call, env)
+    return _kms_use(["Decrypt"], key, "secretsmanager", f"secret {secret} is encrypted with {key}", call=call, env=env)
 
 
 def sns_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: CheckerEnv) -> list[RequiredPermission]:
@@ -840,7 +850,9 @@ def sns_kms_rule(call: ApiCall, own: Sequence[RequiredPermission], env: CheckerE
     key = env.topic_key(topic)
     if not key:
         return []
-    return _kms_use(["GenerateDataKey", "Decrypt"], key, "sns", f"topic {topic} is encrypted with {key}", call, env)
+    return _kms_use(
+        ["GenerateDataKey", "Decrypt"], key, "sns", f"topic {topic} is encrypted with {key}", call=call, env=env
+    )
 
 
 DEFAULT_IMPLIED_RULES: tuple[ImpliedRule, ...] = (pass_role_rule, s3_kms_rule, secret_kms_rule, sns_kms_rule)
@@ -1153,6 +1165,34 @@ class IamChecker:
         )
         self._identity_cache: dict[str, list[_Statement] | None] = {}
         self._lock = threading.Lock()
+        self._shared: tuple[CheckerEnv, Any, Any] | None = None
+
+    def with_policies(self, policies: Callable[[str], PolicyDocuments]) -> IamChecker:
+        """This checker judging with other identity ``policies``; everything it knows of the stack unchanged.
+
+        What it asks the stack (the keys of buckets, secrets and topics, resource and endpoint policies) is
+        asked once and shared by every checker derived from this one: a test that judges one recording
+        against many variants of a role's policies does not ask moto again for each variant.
+        """
+        if self._shared is None:
+            env = self.env
+            self._shared = (
+                dataclasses.replace(
+                    env,
+                    bucket_key=_memoized(env.bucket_key),
+                    secret_key=_memoized(env.secret_key),
+                    topic_key=_memoized(env.topic_key),
+                    task_token_owner=_memoized(env.task_token_owner),
+                ),
+                _memoized(self._resource_policies),
+                _memoized(self._endpoint_policies),
+            )
+        twin = copy.copy(self)
+        twin.env, twin._resource_policies, twin._endpoint_policies = self._shared
+        twin._policies = policies
+        twin._identity_cache = {}
+        twin._lock = threading.Lock()
+        return twin
 
     # -- derivation -------------------------------------------------------------------------------
     def required(self, call: ApiCall) -> list[RequiredPermission]:

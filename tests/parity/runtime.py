@@ -386,7 +386,7 @@ class ParityLambda:
         original = LambdaSimpleBackend.invoke
         service = self
 
-        def invoke(
+        def invoke(  # noqa: PLR0917 - moto's LambdaSimpleBackend.invoke, which moto calls positionally
             backend: LambdaSimpleBackend,
             function_name: str,
             qualifier: str | None,
@@ -478,6 +478,29 @@ def _context_has_redrive_count() -> Callable[[], None]:
         ExecutionWorker._get_evaluation_environment = original  # type: ignore[method-assign]
 
     return undo
+
+
+def _put_metric_filter_replaces_a_filter_of_the_same_name() -> Callable[[], None]:
+    """PutMetricFilter with the name of a filter the log group has replaces it, as CloudWatch Logs does ("creates or
+    updates"); moto's adds a second one (a redeployment of an endpoint would list each filter twice)."""
+    from moto.logs.metric_filters import MetricFilters
+
+    original = MetricFilters.add_filter
+
+    def add_filter(
+        filters: MetricFilters, filter_name: str, filter_pattern: str, log_group_name: str, transformations: str
+    ) -> None:
+        filters.metric_filters = [
+            f for f in filters.metric_filters if (f["filterName"], f["logGroupName"]) != (filter_name, log_group_name)
+        ]
+        original(filters, filter_name, filter_pattern, log_group_name, transformations)
+
+    MetricFilters.add_filter = add_filter  # type: ignore[method-assign]
+
+    def restore() -> None:
+        MetricFilters.add_filter = original  # type: ignore[method-assign]
+
+    return restore
 
 
 def _stop_execution_keeps_error_and_cause() -> Callable[[], None]:
@@ -968,6 +991,7 @@ class ParityRuntime:
         self._stack.callback(install_qualified_start_execution())
         self._stack.callback(_sdk_errors_named_as_aws_names_them())
         self._stack.callback(_stop_execution_keeps_error_and_cause())
+        self._stack.callback(_put_metric_filter_replaces_a_filter_of_the_same_name())
         self._stack.callback(_function_configuration_has_logging_config(function_log_groups(self.stack)))
         self._stack.enter_context(self.functions.installed())
         self._stack.enter_context(self.bus.receiving_put_events())

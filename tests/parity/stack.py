@@ -538,6 +538,7 @@ class _Intrinsics:
         template: Mapping[str, Any],
         parameters: Mapping[str, str],
         pseudo: dict[str, Any],
+        *,
         ref: Callable[[str], Any],
         get_att: Callable[[str, str], Any],
         availability_zones: Callable[[str], list[str]],
@@ -1008,7 +1009,12 @@ class _Deployment:
         self.refs: dict[str, str] = {}
         self.attributes: dict[str, dict[str, Any]] = {}
         self.intrinsics = _Intrinsics(
-            template, parameters, self.pseudo, self._ref, self._get_att, self._availability_zones
+            template,
+            parameters,
+            self.pseudo,
+            ref=self._ref,
+            get_att=self._get_att,
+            availability_zones=self._availability_zones,
         )
         self.resources: dict[str, dict[str, Any]] = template["Resources"]
         self.active = {
@@ -2705,7 +2711,7 @@ def cognito_srp_sign_in(
     if response.get("ChallengeName") in {"MFA_SETUP", "SOFTWARE_TOKEN_MFA"}:
         if totp is None or authenticators is None:
             raise DeployError(f"{username} must answer {response['ChallengeName']}: pass totp and authenticators")
-        response = _answer_mfa(cognito, client_id, name, response, authenticators, totp)
+        response = _answer_mfa(cognito, client_id, name, response, authenticators=authenticators, totp=totp)
     if "AuthenticationResult" not in response:
         raise DeployError(f"Cognito asked for {response.get('ChallengeName')} instead of signing in")
     return dict(response["AuthenticationResult"])
@@ -2716,6 +2722,7 @@ def _answer_mfa(
     client_id: str,
     username: str,
     response: dict[str, Any],
+    *,
     authenticators: dict[str, str],
     totp: Callable[[str], str],
 ) -> dict[str, Any]:

@@ -24,7 +24,9 @@ from governed_mlops.adapters.audit_ledger_s3 import S3AuditLedger
 from tests.parity.stack import HARNESS_CREDENTIALS
 from tests.parity.world import World, parity_world
 
-pytestmark = pytest.mark.parity
+# In file order (the module is shuffled among the others): its tests hide and rewrite the ledger's last record and
+# digest in turn on one world; shuffled (seed 2), a verify ran while another test's tampering was in the bucket.
+pytestmark = [pytest.mark.parity, pytest.mark.in_file_order]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,9 @@ import pytest
 from tests.dataset_variants import reexported
 from tests.parity.world import GERMAN_CREDIT, MODEL, World, parity_world
 
-pytestmark = pytest.mark.parity
+# In file order (the module is shuffled among the others): the identical retrain must meet the champion the fixture
+# deployed; after the new-dataset test (seed 2) it met that run's version and waited for an approval instead.
+pytestmark = [pytest.mark.parity, pytest.mark.in_file_order]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import csv
 import hashlib
 import html
 import io
+import itertools
 import json
 import random
 import uuid
@@ -42,6 +43,13 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 DENIED_APPLICANT = PROJECT_DIR / "examples" / "applicant_denied.json"
 TARGET = "creditability"
 DRIFTED = ["age_in_years", "credit_amount"]
+#: Each test that captures traffic takes the next window, 5 minutes after the one before: the monitor analyses only
+#: requests newer than its last run's, so a window must come after every earlier test's (in whatever order they run).
+_CAPTURE_WINDOWS = itertools.count(1)
+
+
+def _next_capture_window() -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=5 * next(_CAPTURE_WINDOWS))
 
 
 @dataclass
@@ -366,7 +374,7 @@ def test_monitor_of_drifted_captured_traffic_writes_the_violations_report(deploy
     endpoint = MODEL
     split = f"runs/{deployed.execution['name']}/prepared/train/train.csv"
     rows = list(csv.DictReader(io.StringIO(s3.get_object(Bucket=artifacts, Key=split)["Body"].read().decode())))
-    start = datetime.now(UTC) + timedelta(minutes=5)  # after anything an earlier run analysed
+    start = _next_capture_window()
     lines = []
     for number, row in enumerate(random.Random(20261128).sample(rows, 200)):
         row.pop(TARGET)
@@ -400,7 +408,7 @@ def test_labels_uploaded_with_aws_judge_the_deployed_models_captured_answers(
     model = ServingModel.load(*deployed_model(sagemaker, s3, f"{deployed.execution['name']}-model", tmp_path / "model"))
     split = f"runs/{deployed.execution['name']}/prepared/test/test.csv"
     rows = list(csv.DictReader(io.StringIO(s3.get_object(Bucket=artifacts, Key=split)["Body"].read().decode())))
-    start = datetime.now(UTC) + timedelta(minutes=10)  # after the other tests' windows
+    start = _next_capture_window()
     lines, truth = [], ["inference_id,label"]
     for number, row in enumerate(rows):
         label = row.pop(TARGET)

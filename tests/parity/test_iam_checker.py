@@ -754,6 +754,31 @@ def test_reading_from_an_sse_kms_bucket_needs_decrypt_on_its_key() -> None:
     assert allowed(checker(doc(READ_DATA), STACK_KEY_USE, bucket_key=keys.get), read)
 
 
+def test_a_checker_with_other_policies_judges_by_them_and_asks_the_stack_once() -> None:
+    asked: list[str] = []
+
+    def bucket_key(bucket: str) -> str | None:
+        asked.append(bucket)
+        return {"data": KEY}.get(bucket)
+
+    read = call("s3", "GetObject", Bucket="data", Key="datasets/a.csv")
+    original = checker(doc(READ_DATA), STACK_KEY_USE, bucket_key=bucket_key)
+    without_key_use = original.with_policies(lambda arn: [("policy0", doc(READ_DATA))] if arn == ROLE else {}[arn])
+    with_key_use = original.with_policies(lambda arn: [("policy0", doc(READ_DATA)), ("policy1", STACK_KEY_USE)])
+
+    # Each judges by its own policies: without the key's use, Decrypt is denied
+    assert [(d.permission.action, d.allowed) for d in without_key_use.decide(read)] == [
+        ("s3:GetObject", True),
+        ("kms:Decrypt", False),
+    ]
+    assert allowed(with_key_use, read)
+    assert allowed(without_key_use, read) is False
+    # And the bucket's key was asked once for both (the original still asks for itself)
+    assert asked == ["data"]
+    assert allowed(original, read)
+    assert asked == ["data", "data"]
+
+
 def test_writing_to_an_sse_kms_bucket_needs_generate_data_key() -> None:
     keys = {"artifacts": KEY}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import tarfile
 import time
@@ -26,8 +25,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import MockAWS
 
 from tests.parity.iam import ApiCall, CallRecorder, IamChecker
 from tests.parity.perimeter import StackNetwork
@@ -324,6 +325,9 @@ def _bucket_policy(s3: Any, resource_arn: str) -> list[tuple[str, dict[str, Any]
         return []
 
 
+#: The moto configuration of every world: the ASL interpreter on, no Docker for Lambda.
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
 #: Where each world leaves its per-role call table (printed at the end of the run by tests/conftest.py).
 CALL_TABLES = PROJECT_DIR / ".cache" / "parity"
 
@@ -390,14 +394,20 @@ def parity_world(
     """Deploy the stack into moto and start the services around it; everything ends with the context.
 
     ``parameters`` override :data:`PARITY_PARAMETERS` (a deployment with other template parameters)."""
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+    # moto is pinned exactly; its count of open contexts is the only witness of one left open.
+    if MockAWS._nested_count:
+        raise RuntimeError(
+            "parity_world needs moto's backends to itself, but a moto context is already open in this process "
+            "(a package- or session-scoped mock_aws?): scope it to its module, as tests/parity/conftest.py does"
+        )
+    with mock_aws(config=MOTO_CONFIG), pytest.MonkeyPatch.context() as environment:
         # The harness (and an operator's CLI) signs with the harness's credentials, which the recorder
         # ignores; every function and service signs with its own role's.
-        os.environ["AWS_ACCESS_KEY_ID"] = HARNESS_CREDENTIALS["aws_access_key_id"]
-        os.environ["AWS_SECRET_ACCESS_KEY"] = HARNESS_CREDENTIALS["aws_secret_access_key"]
+        environment.setenv("AWS_ACCESS_KEY_ID", HARNESS_CREDENTIALS["aws_access_key_id"])
+        environment.setenv("AWS_SECRET_ACCESS_KEY", HARNESS_CREDENTIALS["aws_secret_access_key"])
         # moto's default account: a local runtime started earlier in this worker sets MOTO_ACCOUNT_ID to the
         # local one (000000000000) for the whole process, and the stack would otherwise be deployed there.
-        os.environ["MOTO_ACCOUNT_ID"] = DEFAULT_ACCOUNT_ID
+        environment.setenv("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
         stack = deploy_parity_stack(
             TEMPLATE, stack_name=stack_name, parameters={**PARITY_PARAMETERS, **(parameters or {})}
         )

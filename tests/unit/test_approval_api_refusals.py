@@ -109,13 +109,13 @@ def _claims(user: str, *, approver: bool = True) -> dict[str, str]:
 def _post(module: ModuleType, body: str, content_type: str = "application/json") -> dict[str, Any]:
     headers = {"Accept": "application/json", "Content-Type": content_type}
     event = proxy_event(
-        "POST", f"/approvals/{APPROVAL_ID}/decision", {}, headers, body.encode(), _claims("carol.approver")
+        "POST", f"/approvals/{APPROVAL_ID}/decision", {}, headers, body.encode(), claims=_claims("carol.approver")
     )
     return dict(module.lambda_handler(event, CONTEXT))
 
 
 def _get(module: ModuleType, query: dict[str, str], claims: dict[str, str], accept: str) -> dict[str, Any]:
-    event = proxy_event("GET", f"/approvals/{APPROVAL_ID}", query, {"Accept": accept}, b"", claims)
+    event = proxy_event("GET", f"/approvals/{APPROVAL_ID}", query, {"Accept": accept}, b"", claims=claims)
     return dict(module.lambda_handler(event, CONTEXT))
 
 

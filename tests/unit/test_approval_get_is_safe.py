@@ -92,7 +92,7 @@ def _event(path: str, query: dict[str, str], user: str) -> dict[str, Any]:
     from governed_mlops_local.gateway import proxy_event
 
     claims = {"cognito:username": user, "cognito:groups": "model-approvers"}
-    return proxy_event("GET", path, query, {"Accept": "text/html"}, b"", claims)
+    return proxy_event("GET", path, query, {"Accept": "text/html"}, b"", claims=claims)
 
 
 paths = st.one_of(
@@ -113,6 +113,7 @@ queries = st.dictionaries(
 def test_no_get_changes_any_state(
     api: tuple[ModuleType, ApprovalDeps, RecordingSfn, str],
     lambda_context: FixedLambdaContext,
+    *,
     path: str,
     query: dict[str, str],
     user: str,

@@ -49,12 +49,12 @@ def test_the_job_request_is_a_valid_create_processing_job_with_the_pipelines_gua
     request = processing_job_request(
         job_name("credit-risk", NOW),
         "credit-risk",
-        S3Ref(bucket=BUCKET, key="code/sourcedir.tar.gz", version_id="v1"),
-        S3Ref(bucket=BUCKET, key="training-jobs/x/output/model.tar.gz"),
-        S3Ref(bucket=BUCKET, key="runs/x/prepared/train/train.csv"),
-        f"s3://{BUCKET}/monitoring/credit-risk/mon-credit-risk-20261205210000/input/",
-        True,
-        JOB,
+        code=S3Ref(bucket=BUCKET, key="code/sourcedir.tar.gz", version_id="v1"),
+        archive=S3Ref(bucket=BUCKET, key="training-jobs/x/output/model.tar.gz"),
+        train=S3Ref(bucket=BUCKET, key="runs/x/prepared/train/train.csv"),
+        config_uri=f"s3://{BUCKET}/monitoring/credit-risk/mon-credit-risk-20261205210000/input/",
+        labels=True,
+        job=JOB,
     )
 
     _validate("CreateProcessingJob", request)

@@ -176,7 +176,7 @@ def test_a_model_whose_threshold_differs_decides_by_its_own_threshold(model_dir:
     ],
 )
 def test_a_request_the_model_cannot_serve_gets_a_status_and_says_why(
-    model: ServingModel, body: bytes, content_type: str, accept: str, status: int, words: str
+    model: ServingModel, *, body: bytes, content_type: str, accept: str, status: int, words: str
 ) -> None:
     with pytest.raises(PayloadError) as refused:
         model.respond(body, content_type, accept)
@@ -226,6 +226,7 @@ def entry_point() -> Iterator[ModuleType]:
 def test_the_container_handlers_answer_as_the_local_endpoint_does(
     entry_point: ModuleType,
     model_dir: Path,
+    *,
     model: ServingModel,
     frame: pd.DataFrame,
     trained: TrainedModel,
@@ -256,6 +257,7 @@ def test_render_gives_scores_for_csv_and_refuses_an_unknown_accept() -> None:
 def test_the_container_prints_one_metric_line_per_request_with_rows_and_approvals(
     entry_point: ModuleType,
     model_dir: Path,
+    *,
     frame: pd.DataFrame,
     trained: TrainedModel,
     monkeypatch: pytest.MonkeyPatch,

@@ -59,7 +59,7 @@ def facet_for(
         return _age_threshold_facet(profile, positive, proposal)
     values, why = _disadvantaged_values(profile, kind)
     selected = profile.values.isin(values).to_numpy(dtype=bool)
-    return _facet(base, profile.name, kind, why, selected, positive, proposal, values=tuple(values))
+    return _facet(base, profile.name, kind, why, selected, positive=positive, proposal=proposal, values=tuple(values))
 
 
 def _age_threshold_facet(profile: ColumnProfile, positive: Any, proposal: Proposal) -> FacetProposal | None:
@@ -91,8 +91,8 @@ def _age_threshold_facet(profile: ColumnProfile, positive: Any, proposal: Propos
         "age",
         why,
         selected,
-        positive,
-        proposal,
+        positive=positive,
+        proposal=proposal,
         threshold=float(AGE_THRESHOLD),
     )
 
@@ -141,15 +141,15 @@ def _age_band_upper(value: str) -> float | None:
     return max(numbers) if numbers else None
 
 
-def _facet(  # noqa: PLR0913 - one facet proposal is built from all of these; values and threshold are keyword-only
+def _facet(  # noqa: PLR0913 - one facet proposal is built from all of these; all but five are keyword-only
     base: str,
     column: str,
     kind: ProtectedKind,
     why: str,
     selected: Any,
+    *,
     positive: Any,
     proposal: Proposal,
-    *,
     values: tuple[str, ...] | None = None,
     threshold: float | None = None,
 ) -> FacetProposal:

@@ -220,7 +220,15 @@ def run_monitoring(
         min_samples=settings.min_samples,
     )
     job_config = MonitorJobConfig.from_json(
-        monitor_job_config(pinned_config(deps.store, version), version, endpoint, config_name, runs, labels_uri, drift)
+        monitor_job_config(
+            pinned_config(deps.store, version),
+            version,
+            endpoint,
+            config_name,
+            runs=runs,
+            labels_uri=labels_uri,
+            drift=drift,
+        )
     )
     train_ref = S3Ref(bucket=settings.artifacts_bucket, key=TRAIN_SPLIT_KEY.format(execution=version.execution_name))
     with tempfile.TemporaryDirectory(prefix="monitor-") as scratch:
@@ -257,7 +265,9 @@ def run_monitoring(
         reports[name], digests[name] = stored.ref.pinned_uri, stored.sha256
     run = MonitoringRun.model_validate({k: v for k, v in summary.items() if k != "nothing_new"} | {"reports": reports})
     if run.drift and not run.insufficient_data and settings.act_on_violations:
-        run = _act_on_violations(run, reports["constraint_violations"], digests, settings, deps, moment)
+        run = _act_on_violations(
+            run, reports["constraint_violations"], digests, settings=settings, deps=deps, now=moment
+        )
     deps.store.put(
         settings.artifacts_bucket, prefix + "run.json", run.model_dump_json(indent=2).encode(), "application/json"
     )
@@ -268,6 +278,7 @@ def _act_on_violations(
     run: MonitoringRun,
     report_uri: str,
     digests: dict[str, str],
+    *,
     settings: MonitoringSettings,
     deps: MonitoringDeps,
     now: datetime,

@@ -174,7 +174,12 @@ def graph_geometry(definition: Mapping[str, Any]) -> GraphGeometry | None:
     lanes = _lanes(edges, positions, right_edge)
     turn_y = _turn_heights(edges, positions, boxes)
     paths = [
-        EdgePath(source, target, catch, _path(source, target, catch, positions, boxes, lanes, turn_y))
+        EdgePath(
+            source,
+            target,
+            catch,
+            _path(source, target, catch, positions=positions, boxes=boxes, lanes=lanes, turn_y=turn_y),
+        )
         for source, target, catch in edges
     ]
     width = (max(lanes.values()) if lanes else right_edge) + PAD
@@ -232,6 +237,7 @@ def _path(
     source: str,
     target: str,
     catch: bool,
+    *,
     positions: Mapping[str, tuple[int, int]],
     boxes: Mapping[str, tuple[int, int]],
     lanes: Mapping[str, int],

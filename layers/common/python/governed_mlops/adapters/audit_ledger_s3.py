@@ -111,6 +111,7 @@ class S3AuditLedger:
         prefix: str,
         kms_client: KMSClient,
         key_id: str,
+        *,
         digest_every: int = 50,
     ) -> None:
         self._s3 = s3_client

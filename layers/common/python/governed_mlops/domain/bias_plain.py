@@ -189,7 +189,7 @@ def _section_findings(
             for metric in entry.get("metrics", []):
                 if isinstance(metric, Mapping) and isinstance(metric.get("name"), str):
                     limits = thresholds.get(str(facet), {}) if thresholds is not None else None
-                    findings.append(_finding(stage, str(facet), group, outcome, metric, limits))
+                    findings.append(_finding(stage, str(facet), group, outcome, metric, limits=limits))
     return findings
 
 
@@ -199,6 +199,7 @@ def _finding(
     group: str,
     outcome: str,
     metric: Mapping[str, Any],
+    *,
     limits: Mapping[str, MetricLimit] | None,
 ) -> BiasFinding:
     name = str(metric["name"])

@@ -111,7 +111,15 @@ def render_approval_page(  # noqa: PLR0913 - keyword-only: one parameter per pie
         "<section class='panel' data-testid='decision-panel' aria-labelledby='decision-title'>"
         "<h2 id='decision-title'>Decision</h2>"
         + scroll_table(_verdict_rows(gates, findings, bias, champion, record), "verdicts")
-        + _decision_block(approval, csrf_token, viewer, link_query, may_not_decide, viewer_approved, link_expired)
+        + _decision_block(
+            approval,
+            csrf_token,
+            viewer,
+            link_query,
+            may_not_decide=may_not_decide,
+            viewer_approved=viewer_approved,
+            link_expired=link_expired,
+        )
         + _evidence_link(approval, record, evidence_report)
         + "</section>"
     )
@@ -270,6 +278,7 @@ def _decision_block(
     csrf_token: str | None,
     viewer: str,
     link_query: dict[str, str],
+    *,
     may_not_decide: str | None,
     viewer_approved: bool,
     link_expired: bool,

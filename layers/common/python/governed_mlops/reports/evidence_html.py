@@ -111,7 +111,7 @@ _STATUS_STYLE = {"Approved": "pass", "Rejected": "fail", "PendingManualApproval"
 _STATUS_TEXT = {"Approved": "Approved", "Rejected": "Rejected", "PendingManualApproval": "Pending manual approval"}
 
 
-def render_evidence_html(
+def render_evidence_html(  # noqa: PLR0917 - stages.py passes the six reports positionally (being changed now)
     record: ModelVersion,
     model_card: Mapping[str, Any],
     evaluation: Mapping[str, Any],
@@ -133,7 +133,7 @@ def render_evidence_html(
     """
     placed = _place_images(images)
     sections = [
-        _summary_section(record, evaluation, gates, bias, explainability, champion),
+        _summary_section(record, evaluation, gates=gates, bias=bias, explainability=explainability, champion=champion),
         _lineage_section(record),
         _performance_section(evaluation, gates),
         _bias_section(bias, placed["bias"]),
@@ -193,6 +193,7 @@ def _contents() -> str:
 def _summary_section(
     record: ModelVersion,
     evaluation: Mapping[str, Any],
+    *,
     gates: Mapping[str, Any] | None,
     bias: Mapping[str, Any] | None,
     explainability: Mapping[str, Any] | None,

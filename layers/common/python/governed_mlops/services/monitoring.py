@@ -169,6 +169,7 @@ def monitor_job_config(
     version: ModelVersion,
     endpoint: str,
     config_name: str,
+    *,
     runs: Sequence[dict[str, Any]],
     labels_uri: str,
     drift: DriftSettings,
@@ -332,7 +333,15 @@ def _input(name: str, uri: str) -> dict[str, Any]:
 
 
 def processing_job_request(
-    name: str, endpoint: str, code: S3Ref, archive: S3Ref, train: S3Ref, config_uri: str, labels: bool, job: JobSettings
+    name: str,
+    endpoint: str,
+    *,
+    code: S3Ref,
+    archive: S3Ref,
+    train: S3Ref,
+    config_uri: str,
+    labels: bool,
+    job: JobSettings,
 ) -> dict[str, Any]:
     """The CreateProcessingJob request of one monitoring run (``jobs/monitor.py run``)."""
     bucket = job.artifacts_bucket
@@ -460,7 +469,13 @@ def start_monitoring(
         labels = any(k.endswith(".csv") for k in deps.store.list_keys(bucket, labels_prefix))
         runs = previous_runs(deps.store, bucket, endpoint)
         document = monitor_job_config(
-            config, version, endpoint, config_name, runs, f"s3://{bucket}/{labels_prefix}", DriftSettings()
+            config,
+            version,
+            endpoint,
+            config_name,
+            runs=runs,
+            labels_uri=f"s3://{bucket}/{labels_prefix}",
+            drift=DriftSettings(),
         )
         name = job_name(endpoint, moment)
         stored = deps.store.put(
@@ -471,7 +486,9 @@ def start_monitoring(
         )
         config_uri = stored.ref.uri.rsplit("/", 1)[0] + "/"
         train = S3Ref(bucket=bucket, key=TRAIN_SPLIT_KEY.format(execution=version.execution_name))
-        request = processing_job_request(name, endpoint, code.ref, archive, train, config_uri, labels, job)
+        request = processing_job_request(
+            name, endpoint, code=code.ref, archive=archive, train=train, config_uri=config_uri, labels=labels, job=job
+        )
         deps.sagemaker.create_processing_job(**request)
         started.append({"endpoint": endpoint, "model_version": version.model_version, "processing_job": name})
     return {"started": started, "skipped": skipped}

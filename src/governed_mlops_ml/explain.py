@@ -163,6 +163,7 @@ def reason_codes(
     row: Mapping[str, object],
     threshold: float,
     top_k: int = 4,
+    *,
     decisions: DecisionLabels | None = None,
 ) -> Decision:
     """Score one applicant and name the ``top_k`` features that pushed the score most towards denial.

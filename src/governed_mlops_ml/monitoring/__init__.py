@@ -7,7 +7,7 @@ container and in the endpoint's inference code.
   formats of the model endpoint, as SageMaker's XGBoost container reads them;
 - :mod:`.capture` (:func:`read_capture`): requests recorded by Data Capture, decoded with the
   same parser, so captured traffic is read back exactly as the endpoint read it;
-- :mod:`.baseline` (:func:`baseline`): ``statistics.json`` and ``constraints.json`` in the shape
+- :mod:`.baseline_statistics` (:func:`baseline`): ``statistics.json`` and ``constraints.json`` in the shape
   SageMaker Model Monitor writes, plus the per-feature drift baseline;
 - :mod:`.drift` (:func:`detect_drift`): a ``constraint_violations.json`` document with per-feature
   PSI and KS or chi-square tests, data type and completeness checks.
@@ -20,7 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from governed_mlops_ml.monitoring.baseline import baseline
+    from governed_mlops_ml.monitoring.baseline_statistics import baseline
     from governed_mlops_ml.monitoring.capture import read_capture
     from governed_mlops_ml.monitoring.drift import (
         INSUFFICIENT_DATA,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 #: imports the payload helpers at start-up, and drift (scipy.stats) or the baseline would cost it
 #: about a second there.
 _SOURCES = {
-    "baseline": "baseline",
+    "baseline": "baseline_statistics",
     "read_capture": "capture",
     **dict.fromkeys(
         ("INSUFFICIENT_DATA", "NO_VIOLATIONS", "VIOLATIONS", "DriftThresholds", "detect_drift", "spec_from_statistics"),

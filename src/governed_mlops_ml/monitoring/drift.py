@@ -19,7 +19,7 @@ from scipy import stats
 
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.features import FeatureSpec, MissingTreatment, feature_spec_from_dict
-from governed_mlops_ml.monitoring.baseline import bin_fractions
+from governed_mlops_ml.monitoring.baseline_statistics import bin_fractions
 
 #: A chi-square test needs two categories.
 _MIN_CATEGORIES = 2

@@ -30,7 +30,7 @@ from typing import Any
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.artifacts import extract_model_archive, load_feature_spec, read_dataset
 from governed_mlops_ml.bias import parse_bias_config
-from governed_mlops_ml.monitoring.baseline import baseline
+from governed_mlops_ml.monitoring.baseline_statistics import baseline
 from governed_mlops_ml.monitoring.bias_drift import bias_drift, labelled_samples
 from governed_mlops_ml.monitoring.capture import read_capture
 from governed_mlops_ml.monitoring.drift import INSUFFICIENT_DATA, VIOLATIONS, DriftThresholds, detect_drift

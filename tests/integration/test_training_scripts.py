@@ -189,7 +189,11 @@ def test_training_writes_the_model_its_feature_spec_threshold_and_serving_code(t
     assert (model / "code" / "inference.py").read_bytes() == (REPO_ROOT / "jobs" / "inference.py").read_bytes()
     assert (model / "code" / "train.py").read_bytes() == TRAIN_SCRIPT.read_bytes()
     assert not list((model / "code").rglob("__pycache__"))
-    assert json.loads((model / "inference.json").read_text()) == {"decision_threshold": 0.5}
+    # This job config names no decisions (model.decisions), so the model answers with the dataset's labels
+    assert json.loads((model / "inference.json").read_text()) == {
+        "decision_threshold": 0.5,
+        "decisions": {"favourable": "good", "unfavourable": "bad"},
+    }
 
 
 def test_two_training_runs_write_byte_identical_models(training_runs: tuple[JobRun, JobRun]) -> None:

@@ -193,6 +193,19 @@ def test_a_commit_the_repository_lacks_is_commit_not_found(local: Local) -> None
         job_code(request("f" * 40), local.store, settings(local), LocalCodeCommit(local.data_dir))
 
 
+def test_locally_a_head_the_hooks_repository_lacks_is_none_unless_required(local: Local) -> None:
+    # Given the hook's repository, and a commit it was never given (a working HEAD not pushed there)
+    sources = LocalCodeCommit(local.data_dir)
+
+    # Then a branch head it lacks is no tree, a required commit it lacks is an error, and one it holds is read
+    assert sources.source_tree(REPOSITORY, "f" * 40, required=False) is None
+    with pytest.raises(CommitNotFoundError, match="push it there first"):
+        sources.source_tree(REPOSITORY, "f" * 40)
+    tree = sources.source_tree(REPOSITORY, local.second, required=False)
+    assert tree is not None
+    assert tree.read("jobs/train.py").endswith(b"# one line more\n")
+
+
 def test_a_push_to_another_repository_is_refused(local: Local) -> None:
     with pytest.raises(ConfigError, match="packs job code only from 'credit-risk-model'"):
         job_code(

@@ -121,6 +121,9 @@ def test_a_commit_the_repository_lacks_is_commit_not_found(codecommit: tuple[Git
     emulation, name, _, _ = codecommit
     with pytest.raises(CommitNotFoundError, match="is not in CodeCommit repository"):
         pack_sourcedir(CodeCommitRepository(_client()).source_tree(name, "1" * 40))  # type: ignore[arg-type]
+    # CodeCommit holds every commit: a branch head it lacks is an error too, not a fallback
+    with pytest.raises(CommitNotFoundError, match="is not in CodeCommit repository"):
+        pack_sourcedir(CodeCommitRepository(_client()).source_tree(name, "1" * 40, required=False))  # type: ignore[arg-type]
     with pytest.raises(CommitNotFoundError, match="is not in the git repository"):
         LocalGitRepository(emulation.git_dir(name)).source_tree(name, "1" * 40)
     with pytest.raises(CommitNotFoundError, match="not a full commit id"):

@@ -8,20 +8,16 @@ commit has the project; a broken or deleted project of the commit is skipped wit
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import pytest
 import yaml
 
 from governed_mlops.errors import CommitNotFoundError, ConfigError, UnknownModelError
 from governed_mlops.model_projects import commit_config_key, commit_projects
-from governed_mlops.services.trigger import start_pipeline
-from governed_mlops.settings import TriggerSettings
 from tests.unit.test_sourcedir import DictTree
 from tests.unit.test_trigger_events import (
     ARTIFACTS_BUCKET,
     HEAD_COMMIT,
-    TRIGGER_SETTINGS,
     World,
     config_bytes,
     config_with,
@@ -165,20 +161,32 @@ def test_without_a_repository_holding_the_commit_the_published_configuration_run
     assert world.store.puts == []
 
 
-def _local(settings: TriggerSettings) -> TriggerSettings:
-    values: dict[str, Any] = settings.model_dump() | {"mlops_backend": "local", "mlops_local_root": "/tmp/mlops"}
-    return TriggerSettings.model_validate(values)
+def test_a_head_the_repository_may_lack_keeps_the_published_configuration(world: World) -> None:
+    # Given a source repository that may not hold the branch head (locally: the hook's repository,
+    # when the working HEAD was never pushed there), and a head it does not hold
+    committed(world, PUSHED)
+    world.sources.holds_every_commit = False
+
+    # When data arrives, Then the run uses the published configuration
+    (run,) = world.trigger(data_event()).runs
+    assert world.request(run).config_path is None
 
 
-def test_locally_a_head_the_hooks_repository_lacks_keeps_the_published_configuration(world: World) -> None:
-    # Given the hook's repository holds another commit than the working repository's HEAD
+def test_a_pushed_commit_the_repository_lacks_is_an_error_even_where_heads_may_be_missing(world: World) -> None:
+    committed(world, HEAD_COMMIT)
+    world.sources.holds_every_commit = False
+
+    with pytest.raises(CommitNotFoundError):
+        world.trigger(push_event())
+    assert world.pipeline.started == {}
+
+
+def test_in_codecommit_a_missing_branch_head_is_an_error(world: World) -> None:
     committed(world, PUSHED)
 
-    # When data arrives locally, Then the run uses the published configuration; in AWS the same is an error
-    (run,) = start_pipeline(data_event(), _local(TRIGGER_SETTINGS), world.deps).runs
-    assert world.request(run).config_path is None
     with pytest.raises(CommitNotFoundError):
         world.trigger(data_event())
+    assert world.pipeline.started == {}
 
 
 def test_commit_projects_lists_folders_with_a_config_file_only() -> None:

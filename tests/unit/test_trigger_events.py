@@ -633,18 +633,25 @@ class FakeRepository:
 
 
 class FakeSources:
-    """CodeCommit's commits in memory (commit -> path -> bytes); none by default: runs use the published configs."""
+    """Commits in memory (commit -> path -> bytes); none by default: runs use the published configs.
+
+    ``holds_every_commit`` is CodeCommit (a missing commit is always an error); without it, the local
+    hook's repository, which may not have been given a branch head (None when it is not required).
+    """
 
     def __init__(self) -> None:
         self.commits: dict[str, dict[str, bytes]] = {}
         self.reads: list[tuple[str, str]] = []
+        self.holds_every_commit = True
 
-    def source_tree(self, repository: str, commit: str) -> DictTree | None:
+    def source_tree(self, repository: str, commit: str, *, required: bool = True) -> DictTree | None:
         self.reads.append((repository, commit))
         if not self.commits:
             return None
         if commit not in self.commits:
-            raise CommitNotFoundError(f"commit {commit} is not in {repository}")
+            if required or self.holds_every_commit:
+                raise CommitNotFoundError(f"commit {commit} is not in {repository}")
+            return None
         return DictTree(self.commits[commit])
 
 

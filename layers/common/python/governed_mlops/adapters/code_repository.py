@@ -50,8 +50,20 @@ class CodeRepository(Protocol):
 
 
 class SourceRepository(Protocol):
-    def source_tree(self, repository: str, commit: str) -> SourceTree | None:
-        """The files of ``commit``; None only locally, for a repository no ``mlops git-hook install`` created."""
+    def source_tree(self, repository: str, commit: str, *, required: bool = True) -> SourceTree | None:
+        """The files of ``commit``; None only locally, where the repository may not hold the commit.
+
+        Args:
+            required: the caller cannot go on without this commit's files (a pushed commit, a run whose
+                configuration was read from it). With ``required=False`` (a data arrival's or drift
+                run's branch head), an adapter whose repository may simply not have been given that
+                commit answers None instead of raising. Only the local one can: CodeCommit holds every
+                commit, so there a missing commit is always an error.
+
+        Raises:
+            CommitNotFoundError: the repository has no such commit (and it was required, or the
+                repository is CodeCommit).
+        """
         ...
 
 
@@ -150,7 +162,8 @@ class CodeCommitRepository:
             ) from exc
         return sorted(paths)
 
-    def source_tree(self, repository: str, commit: str) -> CodeCommitTree:
+    def source_tree(self, repository: str, commit: str, *, required: bool = True) -> CodeCommitTree:  # noqa: ARG002
+        """The commit's files through ``GetFolder``/``GetFile``; every commit is there, required or not."""
         _check_commit_id(commit)
         return CodeCommitTree(self._cc, repository, commit)
 
@@ -259,8 +272,20 @@ class LocalCodeCommit:
     def __init__(self, data_dir: Path) -> None:
         self._data_dir = data_dir
 
-    def source_tree(self, repository: str, commit: str) -> GitTree | None:
+    def source_tree(self, repository: str, commit: str, *, required: bool = True) -> GitTree | None:
+        """The commit in the hook's repository; None for a repository the hook never made.
+
+        A data arrival's or drift run's commit is the working repository's HEAD, which need not have
+        been pushed to the hook's repository: not ``required``, such a commit answers None (the run
+        uses the published configuration and the release's job code, and its lineage says so).
+        """
         pointer = local_remote_pointer(self._data_dir, repository)
         if not pointer.is_file():
             return None
-        return LocalGitRepository(Path(pointer.read_text(encoding="utf-8").strip())).source_tree(repository, commit)
+        git = LocalGitRepository(Path(pointer.read_text(encoding="utf-8").strip()))
+        try:
+            return git.source_tree(repository, commit)
+        except CommitNotFoundError:
+            if required:
+                raise
+            return None

@@ -294,6 +294,25 @@ def _stat(store: ObjectStore, ref: S3Ref) -> ObjectDigest:
     return ObjectDigest(ref=ref, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
 
+def _check_code_pairs_with_commit(request: PipelineRequest, prepared: PreparedData) -> None:
+    """Refuse, before anything is read or registered, a lineage that would pair code and commit wrongly.
+
+    Raises:
+        ConfigError: the job code was packed from another commit than the run's, or the configuration
+            came from the run's commit while the job code is the release's.
+    """
+    if prepared.source_commit not in {None, request.code.commit_id}:
+        raise ConfigError(
+            f"the job code was packed from commit {prepared.source_commit}, but the run is for commit "
+            f"{request.code.commit_id}: the lineage would pair the wrong code with the commit"
+        )
+    if request.config_path is not None and prepared.source_commit is None:
+        raise ConfigError(
+            f"the configuration was read from {request.config_path} of commit {request.code.commit_id}, but the job "
+            "code is the release's: the lineage would pair the commit's configuration with other code"
+        )
+
+
 def register_model(
     event: StageEvent,
     store: ObjectStore,
@@ -305,6 +324,9 @@ def register_model(
     request, training = event.request, event.training
     if training is None or event.validation is None or event.gates is None or event.evaluation_uri is None:
         raise ArtifactNotFoundError("register needs validation, training, evaluation and gate results")
+    if event.prepared is None:
+        raise ArtifactNotFoundError("register needs the prepared data (pinned job code)")
+    _check_code_pairs_with_commit(request, event.prepared)
     config, config_digest = load_config(store, request.config)
     model_ref = S3Ref.from_uri(training.model_artifact)
     model_bytes = store.get(model_ref)
@@ -317,19 +339,7 @@ def register_model(
         training_metrics = json.loads(member) if member else {}
     except ArtifactNotFoundError:
         training_metrics = {}
-    if event.prepared is None:
-        raise ArtifactNotFoundError("register needs the prepared data (pinned job code)")
     source = _stat(store, event.prepared.source)
-    if event.prepared.source_commit not in {None, request.code.commit_id}:
-        raise ConfigError(
-            f"the job code was packed from commit {event.prepared.source_commit}, but the run is for commit "
-            f"{request.code.commit_id}: the lineage would pair the wrong code with the commit"
-        )
-    if request.config_path is not None and event.prepared.source_commit is None:
-        raise ConfigError(
-            f"the configuration was read from {request.config_path} of commit {request.code.commit_id}, but the job "
-            "code is the release's: the lineage would pair the commit's configuration with other code"
-        )
     evaluation_ref = S3Ref.from_uri(event.evaluation_uri.rstrip("/") + "/evaluation.json")
     metrics = read_metrics(json.loads(store.get(evaluation_ref)))
     versions = training_metrics.get("library_versions", {})

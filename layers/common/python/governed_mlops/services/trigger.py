@@ -30,7 +30,6 @@ from governed_mlops.domain.audit import JsonScalar
 from governed_mlops.domain.sourcedir import SourceTree
 from governed_mlops.errors import (
     ArtifactNotFoundError,
-    CommitNotFoundError,
     ConfigError,
     DatasetNotFoundError,
     UnknownModelError,
@@ -183,18 +182,13 @@ def _commit_catalogue(tree: SourceTree, code: CodeRef) -> _Catalogue:
 def _commit_tree(settings: TriggerSettings, deps: TriggerDeps, code: CodeRef, *, pushed: bool) -> SourceTree | None:
     """The files of the run's commit; None: the run uses the published configuration and the release's job code.
 
-    In AWS CodeCommit holds every commit, so every run has a tree. Locally only the repository
-    ``mlops git-hook install`` made has one; a data arrival's or drift run's commit is the working
-    repository's HEAD, which need not have been pushed there (then: the published configuration).
+    A pushed commit is required; a data arrival's or drift run's branch head is not, and the source
+    adapter decides what a missing one means (CodeCommit holds every commit; locally the head need
+    not have been pushed to the hook's repository).
     """
     if code.repository != settings.code_repository:
         return None  # Prepare Data refuses the run, naming the stack's repository
-    try:
-        return deps.sources.source_tree(code.repository, code.commit_id)
-    except CommitNotFoundError:
-        if pushed or settings.mlops_backend == "aws":
-            raise
-        return None
+    return deps.sources.source_tree(code.repository, code.commit_id, required=pushed)
 
 
 def _newest_data(settings: TriggerSettings, deps: TriggerDeps, model: str) -> StoredObject:

@@ -238,7 +238,7 @@ def draft(execution: str, model_bytes: bytes = b"model") -> ModelVersion:
             detail_type="Object Created",
         ),
         data=_digest("datasets/credit.csv"),
-        code=CodeRef(repository="credit-risk-model", branch="main", commit_id="a" * 40),
+        code=CodeRef(repository="model-projects", branch="main", commit_id="a" * 40),
         config=_digest("config/pipeline.yaml"),
         model_artifact=_digest(f"training-jobs/{execution}-train/output/model.tar.gz", model_bytes),
         training_job_name=f"{execution}-train",
@@ -298,9 +298,9 @@ def test_branch_head_is_the_branch_commit() -> None:
         stub.add_response(
             "get_branch",
             {"branch": {"branchName": "main", "commitId": "c" * 40}},
-            {"repositoryName": "credit-risk-model", "branchName": "main"},
+            {"repositoryName": "model-projects", "branchName": "main"},
         )
-        assert CodeCommitRepository(client).branch_head("credit-risk-model", "main") == "c" * 40
+        assert CodeCommitRepository(client).branch_head("model-projects", "main") == "c" * 40
 
 
 def test_missing_repository_is_a_named_error() -> None:

@@ -155,7 +155,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
         mlops(data_dir, "upload", str(GERMAN_CREDIT), "--model", "credit-risk", "--wait", *APPROVE_AS)
         installed = CliRunner().invoke(main, ["--data-dir", str(data_dir), "git-hook", "install"])
         assert installed.exit_code == 0, installed.output
-        bare = data_dir / "git" / "credit-risk-model.git"
+        bare = data_dir / "git" / "model-projects.git"
         assert f"git remote add mlops {bare}" in installed.output
         work.mkdir()
         git(work, "init", "--quiet")
@@ -282,7 +282,7 @@ def test_the_event_sent_is_codecommits_reference_created_for_main(remote: Remote
     assert event_id is not None, remote.main_push_output
     event = json.loads((remote.data_dir / "events" / "incoming" / f"{event_id[1]}.json").read_text())
     assert event["id"] == event_id[1]
-    assert event["resources"] == ["arn:aws:codecommit:us-east-1:000000000000:credit-risk-model"]
+    assert event["resources"] == ["arn:aws:codecommit:us-east-1:000000000000:model-projects"]
     assert {k: event["detail"][k] for k in ("event", "referenceName", "commitId", "callerUserArn")} == {
         "event": "referenceCreated",
         "referenceName": "main",
@@ -382,4 +382,4 @@ def test_install_warns_when_the_rule_does_not_watch_the_repository(tmp_path: Pat
     result = install(tmp_path / "data", "--repository-name", "another-repo")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "data" / "git" / "another-repo.git" / "hooks" / "post-receive").exists()
-    assert "the template's rule watches credit-risk-model@main" in result.output
+    assert "the template's rule watches model-projects@main" in result.output

@@ -29,7 +29,7 @@ from governed_mlops_local.packaging import build_sourcedir, pack_commit
 from governed_mlops_local.services.reproduce import check_source_commit
 from tests.conftest import PROJECT_DIR
 
-REPOSITORY = "credit-risk-model"
+REPOSITORY = "model-projects"
 ARTIFACTS = "artifacts-bucket"
 RELEASE_KEY = "code/sourcedir.tar.gz"
 PROJECT_PATHS = ("jobs", "src/governed_mlops_ml", "layers/common/python/governed_mlops", "models")
@@ -207,7 +207,7 @@ def test_locally_a_head_the_hooks_repository_lacks_is_none_unless_required(local
 
 
 def test_a_push_to_another_repository_is_refused(local: Local) -> None:
-    with pytest.raises(ConfigError, match="packs job code only from 'credit-risk-model'"):
+    with pytest.raises(ConfigError, match="packs job code only from 'model-projects'"):
         job_code(
             request(local.second, repository="elsewhere"), local.store, settings(local), LocalCodeCommit(local.data_dir)
         )

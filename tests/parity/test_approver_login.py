@@ -104,6 +104,23 @@ def test_a_clicked_link_signs_the_approver_in_with_mfa_and_returns_to_the_page(w
     assert api.access_log[-1] == {"method": "GET", "path": path, "status": 200, "user": APPROVER}
 
 
+def test_the_signed_in_page_shows_the_jobs_svg_charts_read_under_the_approval_role(world: World, link: str) -> None:
+    # Given a signed-in approver (the page function reads the run's evidence with its own role, under KMS)
+    api = world.runtime.api
+    path, query = _path_and_query(link, world.stack.api_stage)
+    session = api.sign_in(APPROVER, APPROVER_PASSWORD)
+
+    # When the browser opens the page
+    status, _, page = api.request("GET", path, query=query, id_token=session, headers={"Accept": "text/html"})
+
+    # Then the bias jobs' and the explainability job's SVG charts are embedded, each a figure of its own
+    assert status == 200, page
+    for name in ("bias_pre_plot", "bias_post_plot", "shap_plot"):
+        figure = page.split(f"data-testid='plot-{name}'", 1)[1].split("</figure>", 1)[0]
+        assert "src='data:image/svg+xml;base64," in figure, name
+    assert "is not an image this page embeds" not in page
+
+
 def test_without_a_cookie_the_page_redirects_and_scripts_are_told_to_sign_in(world: World, link: str) -> None:
     api = world.runtime.api
     path, query = _path_and_query(link, world.stack.api_stage)

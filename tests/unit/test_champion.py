@@ -379,7 +379,7 @@ class Stack:
 TRIGGER = TriggerInfo(
     kind="data-arrival", event_id="e", event_time=NOW, principal="alice", source="aws.s3", detail_type="Object Created"
 )
-CODE = CodeRef(repository="credit-risk-model", branch="main", commit_id="a" * 40)
+CODE = CodeRef(repository="model-projects", branch="main", commit_id="a" * 40)
 SPEC = model_spec("credit-risk", parse_config(GERMAN_CREDIT_CONFIG.read_text()))
 
 

@@ -36,7 +36,7 @@ WHEN = datetime(2026, 11, 28, 9, 15, 2, tzinfo=UTC)
 
 def event_for(old: str, new: str, ref: str, **overrides: Any) -> dict[str, Any] | None:
     arguments: dict[str, Any] = {
-        "repository_name": "credit-risk-model",
+        "repository_name": "model-projects",
         "repository_id": REPOSITORY_ID,
         "caller_user_arn": ALICE,
         "time": WHEN,
@@ -76,7 +76,7 @@ def test_update_of_main_parses_as_a_push_by_the_pusher():
     assert isinstance(event, CodeCommitPushEvent)
     target = push_target(event, "main")
     assert (target.commit_id, target.principal, target.branch) == (NEW, ALICE, "main")
-    assert push_execution_name("credit-risk-model", "main", NEW, "credit-risk").startswith("push-" + NEW[:16])
+    assert push_execution_name("model-projects", "main", NEW, "credit-risk").startswith("push-" + NEW[:16])
 
 
 def test_a_new_branch_is_reference_created_without_an_old_commit():
@@ -116,7 +116,7 @@ def test_time_is_utc_to_the_second_and_the_repository_arn_follows_account_and_re
     assert event is not None
     assert event["time"] == "2026-11-28T09:15:02Z"
     assert (event["account"], event["region"]) == ("111122223333", "eu-west-1")
-    assert event["resources"] == ["arn:aws:codecommit:eu-west-1:111122223333:credit-risk-model"]
+    assert event["resources"] == ["arn:aws:codecommit:eu-west-1:111122223333:model-projects"]
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def make_config(tmp_path: Path) -> HookConfig:
         mlops=Path("/opt/venv/bin/mlops"),
         data_dir=tmp_path / "data dir",
         project_dir=tmp_path / "project",
-        repository_name="credit-risk-model",
+        repository_name="model-projects",
         repository_id=REPOSITORY_ID,
     )
 

@@ -49,7 +49,7 @@ def _record(**changes: Any) -> ModelVersion:
         ),
         data=_digest("governed-mlops-databucket", "datasets/credit-risk/german_credit.csv", "a", 268042),
         code=CodeRef(
-            repository="credit-risk-model", branch="main", commit_id="3fecb6dfd76ea78aae6e59f83b6119ee40dfb2f8"
+            repository="model-projects", branch="main", commit_id="3fecb6dfd76ea78aae6e59f83b6119ee40dfb2f8"
         ),
         config=_digest(artifacts, "config/pipeline.yaml", "b", 1956),
         model_artifact=_digest(
@@ -550,7 +550,7 @@ def test_custom_details_carry_the_lineage_digests() -> None:
     assert details["state_machine_version"].endswith(":stateMachine:gm-training-pipeline:4")
     assert details["model_artifact_sha256"] == "c" * 64
     assert details["report_evaluation_sha256"] == "f" * 64
-    assert details["code"] == "credit-risk-model@main commit 3fecb6dfd76ea78aae6e59f83b6119ee40dfb2f8"
+    assert details["code"] == "model-projects@main commit 3fecb6dfd76ea78aae6e59f83b6119ee40dfb2f8"
 
 
 def test_ethical_considerations_say_when_no_bias_report_was_supplied() -> None:

@@ -34,7 +34,7 @@ AWS_ENVIRON = {
     "ARTIFACTS_BUCKET": "artifacts-bucket",
     "MODELS_PREFIX": "models/",
     "MAIN_BRANCH": "main",
-    "CODE_REPOSITORY": "credit-risk-model",
+    "CODE_REPOSITORY": "model-projects",
     "TRAINING_SOURCE_URI": "s3://artifacts-bucket/code/sourcedir.tar.gz",
     "MODEL_PACKAGE_GROUP": "credit-risk",
     "REGISTRY_TABLE": "registry-table",
@@ -129,7 +129,7 @@ def test_trigger_settings_read_every_field_from_its_variable() -> None:
     assert settings.state_machine_arn == AWS_ENVIRON["STATE_MACHINE_ARN"]
     assert (settings.data_bucket, settings.data_prefix) == ("data-bucket", "datasets/")
     assert (settings.artifacts_bucket, settings.models_prefix) == ("artifacts-bucket", "models/")
-    assert (settings.main_branch, settings.code_repository) == ("main", "credit-risk-model")
+    assert (settings.main_branch, settings.code_repository) == ("main", "model-projects")
     assert settings.local_git_dir == Path("/srv/repo")
 
 

@@ -126,7 +126,7 @@ def test_a_data_arrival_runs_the_branch_heads_configuration(world: World) -> Non
     (run,) = world.trigger(data_event()).runs
 
     request = world.request(run)
-    assert world.sources.reads == [("credit-risk-model", HEAD_COMMIT)]
+    assert world.sources.reads == [("model-projects", HEAD_COMMIT)]
     assert (request.code.commit_id, request.config_path) == (HEAD_COMMIT, CREDIT)
     assert world.store.get(request.config) == files[CREDIT]
 

@@ -88,7 +88,7 @@ def test_drift_retrains_the_branch_head_on_the_newest_dataset(world: World) -> N
     assert run.execution_name == drift_execution_name(ENDPOINT, RUN_ID)
     assert request.data == S3Ref(bucket=DATA_BUCKET, key=KEY, version_id="v2")
     assert request.code.commit_id == HEAD_COMMIT
-    assert world.repository.calls == [("credit-risk-model", "main")]
+    assert world.repository.calls == [("model-projects", "main")]
     assert (request.trigger.kind, request.trigger.principal) == ("drift", "system:model-monitor")
 
 

@@ -105,7 +105,7 @@ def test_main_branch_push_targets_the_pushed_commit() -> None:
     target = push_target(event, "main")
 
     assert (target.repository, target.branch, target.commit_id) == (
-        "credit-risk-model",
+        "model-projects",
         "main",
         "3f1c2b7d9e8a4c6b5a2f1e0d9c8b7a6f5e4d3c2b",
     )
@@ -242,7 +242,7 @@ def test_event_of_another_kind_is_unsupported_and_names_it(raw: dict[str, Any], 
 # --------------------------------------------------------------------------------------------------
 # Execution names
 
-REPOSITORY, BRANCH, COMMIT = "credit-risk-model", "main", "3f1c2b7d9e8a4c6b5a2f1e0d9c8b7a6f5e4d3c2b"
+REPOSITORY, BRANCH, COMMIT = "model-projects", "main", "3f1c2b7d9e8a4c6b5a2f1e0d9c8b7a6f5e4d3c2b"
 OLD_COMMIT = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
 MODEL = "credit-risk"
 BUCKET, KEY, VERSION = (
@@ -702,7 +702,7 @@ TRIGGER_SETTINGS = TriggerSettings(
     artifacts_bucket=ARTIFACTS_BUCKET,
     models_prefix=MODELS_PREFIX,
     main_branch="main",
-    code_repository="credit-risk-model",
+    code_repository="model-projects",
     audit_bucket="audit-bucket",
     audit_mac_key_id="arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8899-aabbccddeeff",
 )
@@ -780,7 +780,7 @@ def drift_event(endpoint: str = "credit-risk") -> dict[str, Any]:
 def test_data_event_runs_the_main_branch_head(world: World) -> None:
     result = world.trigger(data_event())
 
-    assert world.repository.calls == [("credit-risk-model", "main")]
+    assert world.repository.calls == [("model-projects", "main")]
     assert world.request(only_run(result)).code.commit_id == HEAD_COMMIT
 
 

@@ -15,7 +15,7 @@ import click
 from governed_mlops.errors import ConfigError
 from governed_mlops_local.git_hook import PUSHER_VARIABLE, install
 
-_FALLBACK_REPOSITORY = "credit-risk-model"
+_FALLBACK_REPOSITORY = "model-projects"
 _FALLBACK_BRANCH = "main"
 
 

@@ -48,9 +48,7 @@ def _record(**changes: Any) -> ModelVersion:
             detail_type="Object Created",
         ),
         data=_digest("governed-mlops-databucket", "datasets/credit-risk/german_credit.csv", "a", 268042),
-        code=CodeRef(
-            repository="model-projects", branch="main", commit_id="3fecb6dfd76ea78aae6e59f83b6119ee40dfb2f8"
-        ),
+        code=CodeRef(repository="model-projects", branch="main", commit_id="3fecb6dfd76ea78aae6e59f83b6119ee40dfb2f8"),
         config=_digest(artifacts, "config/pipeline.yaml", "b", 1956),
         model_artifact=_digest(
             artifacts, "training-jobs/data-d25e16c8079af10dac747843-train/output/model.tar.gz", "c", 34776, None

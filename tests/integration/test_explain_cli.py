@@ -1,4 +1,4 @@
-"""`mlops explain`: a registered model's decision for one applicant and its adverse-action reasons.
+"""`mlops explain`: a registered model's decision for one input row and the reasons for it.
 
 One model is trained per module by running the whole local pipeline in-process on German credit;
 every test then drives the command through click's CliRunner against that data directory.
@@ -72,7 +72,7 @@ def test_denied_applicant_gets_reasons_naming_real_features(model_dir: Path):
     # Then the model denies and names at least one real feature, in plain words, as a reason
     assert result.exit_code == 0, result.output
     assert "Prediction  DENY" in result.stdout
-    assert "Principal reasons for 'deny' (adverse-action reasons)" in result.stdout
+    assert "Principal reasons for 'deny' (the features that lowered the score most)" in result.stdout
     reason_lines = [line for line in result.stdout.splitlines() if line.startswith("  1. ")]
     assert len(reason_lines) == 1
     assert any(humanise_feature_name(feature) in reason_lines[0] for feature in FEATURES)

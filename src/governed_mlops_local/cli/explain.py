@@ -1,9 +1,9 @@
-"""``mlops explain``: a registered model's decision for one applicant, with its adverse-action reasons.
+"""``mlops explain``: a registered model's decision for one input row, with the reasons for it.
 
 The command reads ``data_dir`` from the context object the main ``mlops`` group sets up. Everything
 it uses comes from the model version's lineage (archive, configuration, dataset), checked by sha256;
 see :mod:`governed_mlops_local.services.explain_decision` for the rules on missing and unknown fields.
-Exit codes: 0 explained, 2 unusable input (unknown model version, bad applicant file, row out of
+Exit codes: 0 explained, 2 unusable input (unknown model version, bad input file, row out of
 range, missing features) with the reason on stderr. With ``--aws --stack NAME`` the lineage comes from
 the stack's registry and the archive, configuration and dataset from its S3 buckets (by version id).
 """
@@ -48,7 +48,7 @@ def _data_dir(obj: Any) -> Path:
     "input_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Applicant as a JSON object {feature: value} (e.g. examples/applicant_denied.json).",
+    help="The row to score, as a JSON object {feature: value} (e.g. examples/applicant_denied.json).",
 )
 @click.option(
     "--row",
@@ -85,7 +85,7 @@ def explain(
     profile: str | None,
     stack_name: str | None,
 ) -> None:
-    """Score one applicant with MODEL_VERSION and say why: approve or deny, score, top reasons toward denial.
+    """Score one row with MODEL_VERSION and say why: the decision in the model's own terms, the score, the reasons.
 
     The decision threshold is the one of the configuration pinned in the model's lineage. Reasons are
     the features that lowered the score most (exact TreeSHAP contributions), in plain words.
@@ -155,7 +155,7 @@ def _render(explained: ExplainedDecision) -> str:
     comparison = "at or above" if decision.favourable else "below"
     lines = [
         f"Model       {record.model_version} [{record.status}]",
-        f"Applicant   {applicant.source}",
+        f"Input       {applicant.source}",
         f"Prediction  {decision.decision.upper()}",
         f"Score       {decision.score:.4f}, {comparison} the decision threshold {decision.threshold:g} "
         f"(the model's probability that {spec.target} is {spec.positive_label!r})",
@@ -164,16 +164,18 @@ def _render(explained: ExplainedDecision) -> str:
         lines.append(f"Observed    {spec.target} = {applicant.actual_label!r} (the label in the training data)")
     lines.append("")
     if explained.denied:
-        lines.append(f"Principal reasons for {decision.decision!r} (adverse-action reasons), strongest first:")
+        lines.append(
+            f"Principal reasons for {decision.decision!r} (the features that lowered the score most), strongest first:"
+        )
     else:
         lines.append(
-            f"{decision.decision.capitalize()}. Factors that lowered the score, strongest first "
-            "(not adverse-action reasons):"
+            f"{decision.decision.capitalize()}: the outcome is favourable. Factors that lowered the score, "
+            "strongest first:"
         )
     if decision.reasons:
         lines += [f"  {rank}. {reason.text}" for rank, reason in enumerate(decision.reasons, start=1)]
     else:
-        lines.append("  none: no feature lowered this applicant's score")
+        lines.append("  none: no feature lowered this row's score")
     lines.append("")
     if applicant.missing:
         lines.append(

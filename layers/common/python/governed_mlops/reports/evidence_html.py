@@ -445,14 +445,16 @@ def _explainability_section(explainability: Mapping[str, Any] | None, figures: S
 def _reason_examples(explainability: Mapping[str, Any]) -> str:
     examples = explainability.get("reason_code_examples")
     if not isinstance(examples, list) or not examples:
-        return "<h3>Reason codes</h3><p>" + pill("na", "None") + " No denied rows among the explained data.</p>"
+        return (
+            "<h3>Reason codes</h3><p>" + pill("na", "None") + " No unfavourable decision among the explained data.</p>"
+        )
     threshold = explainability.get("decision_threshold")
     dataset = explainability.get("dataset")
     source = dataset.get("file", "the explained data") if isinstance(dataset, Mapping) else "the explained data"
     parts = [
         "<h3>Reason codes for unfavourable decisions (examples)</h3>",
-        "<p>The features that lowered each case's score most (negative contributions, in log-odds): the "
-        "basis of an adverse-action notice.</p>",
+        "<p>The features that lowered each case's score most (negative contributions, in log-odds): what "
+        "a notice of an unfavourable decision would state (for credit, the adverse-action reasons).</p>",
     ]
     for example in examples:
         if not isinstance(example, Mapping):

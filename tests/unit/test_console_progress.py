@@ -43,8 +43,8 @@ def test_a_failed_state_shows_red_and_says_whether_it_was_retried_or_caught(capf
     assert lines[1] == "data-1  ↻ Validate Data          retried: succeeded"
     assert lines[2].startswith("data-1  ✓ Validate Data")
     assert lines[3] == "data-1  ✗ Train Model            SageMakerJobFailed"
-    assert lines[4].startswith("data-1  ✗ Train Model")
-    assert lines[4].endswith("SageMakerJobFailed (caught: the run goes on)")
+    assert lines[4].startswith("data-1  ↷ Train Model")
+    assert lines[4].endswith("SageMakerJobFailed caught: the run goes on")
     assert lines[5] == "data-1  ✗ FAILED: SageMakerJobFailed"
 
 

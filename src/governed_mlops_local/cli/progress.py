@@ -27,8 +27,8 @@ _FAILED_TASK_EVENTS = {
 
 
 def progress() -> Any:
-    """Per history event: a finished state in green ✓, a state whose task failed in red ✗ (with its error,
-    and "retried" or "caught" when the run goes on), the end of a failed execution in red."""
+    """Per history event: a finished state in green ✓, a state whose task failed in red ✗ (with its error),
+    then in yellow ↻ "retried" or ↷ "caught" when the run goes on, the end of a failed execution in red."""
     started: dict[tuple[str, str], float] = {}
     open_state: dict[str, str] = {}
     failed: dict[tuple[str, str], str] = {}
@@ -52,7 +52,7 @@ def progress() -> Any:
             if error is None:
                 echo(f"  {name}  ✓ {state:<22} {took:6.2f}s", fg="green")
             else:
-                echo(f"  {name}  ✗ {state:<22} {took:6.2f}s  {error} (caught: the run goes on)", fg="red")
+                echo(f"  {name}  ↷ {state:<22} {took:6.2f}s  {error} caught: the run goes on", fg="yellow")
         elif kind in _FAILED_TASK_EVENTS:
             state = open_state.get(arn, "?")
             failed[(arn, state)] = str(details.get("error") or kind)

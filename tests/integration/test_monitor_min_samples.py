@@ -193,8 +193,11 @@ def digest(stored: StoredObject) -> ObjectDigest:
     return ObjectDigest(ref=stored.ref, sha256=stored.sha256, size=stored.size)
 
 
-def make_world(root: Path, frame: pd.DataFrame, min_samples: int) -> World:
-    """A registered model serving at ``credit-risk`` whose pinned configuration sets ``min_samples``."""
+def make_world(root: Path, frame: pd.DataFrame, min_samples: int, *, source: ObjectDigest | None = None) -> World:
+    """A registered model serving at ``credit-risk`` whose pinned configuration sets ``min_samples``.
+
+    ``source``: the job code its lineage names (None: a lineage from before it was recorded).
+    """
     data_dir = root / "mlops-data"
     data_dir.mkdir(parents=True)
     store = LocalObjectStore(data_dir)
@@ -231,6 +234,7 @@ def make_world(root: Path, frame: pd.DataFrame, min_samples: int) -> World:
             training_job_name=f"{EXECUTION}-train",
             training_image="image:1",
             source_sha256="0" * 64,
+            source=source,
             hyperparameters={},
             seed=7,
             library_versions={},

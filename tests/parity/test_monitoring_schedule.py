@@ -179,6 +179,14 @@ def test_drifted_traffic_runs_the_job_alerts_audits_and_starts_a_retraining(depl
     request = deployed.client("sagemaker").describe_processing_job(ProcessingJobName=job["processing_job"])
     assert request["NetworkConfig"]["EnableNetworkIsolation"] is True
     assert request["ProcessingOutputConfig"]["KmsKeyId"] == world.stack.get_att("KmsKey", "Arn")
+    # And it runs the job code the served model version was trained with (its lineage's packed commit)
+    table = world.stack.outputs["ModelRegistryTableName"]
+    items = deployed.client("dynamodb").scan(TableName=table)["Items"]
+    (lineage,) = [
+        r for r in (json.loads(i["record"]["S"]) for i in items) if r["model_version"] == job["model_version"]
+    ]
+    code = {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}["code"]
+    assert code == f"s3://{deployed.artifacts}/source/{lineage['source_sha256']}/sourcedir.tar.gz"
     result = deployed.run_job(job["processing_job"])
 
     # And its reports are in S3: the two shifted columns drift

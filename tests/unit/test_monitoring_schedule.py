@@ -12,8 +12,7 @@ import pytest
 from botocore.validate import validate_parameters
 
 from governed_mlops.adapters.object_store import LocalObjectStore
-from governed_mlops.errors import ArtifactNotFoundError
-from governed_mlops.models import S3Ref
+from governed_mlops.models import ObjectDigest, S3Ref
 from governed_mlops.services.monitoring import (
     JobSettings,
     ResultDeps,
@@ -146,11 +145,61 @@ def test_start_monitoring_starts_one_job_per_served_endpoint_and_skips_the_other
     assert "labels" not in {i["InputName"] for i in request["ProcessingInputs"]}
 
 
-def test_start_monitoring_refuses_to_run_without_published_job_code(tmp_path: Any) -> None:
-    store = LocalObjectStore(tmp_path)
+def _inputs(request: dict[str, Any]) -> dict[str, str]:
+    return {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}
 
-    with pytest.raises(ArtifactNotFoundError, match="publish the sourcedir first"):
-        start_monitoring(ScheduleDeps(FakeSageMaker({}), store, None), JOB, now=NOW)  # type: ignore[arg-type]
+
+def _served_world(tmp_path: Any, *, source: S3Ref | None) -> tuple[Any, LocalObjectStore, FakeSageMaker]:
+    """One endpoint serving a registered version whose lineage names job code ``source`` (None: none)."""
+    import pandas as pd
+
+    from governed_mlops_ml.artifacts import read_dataset
+
+    frame: pd.DataFrame = read_dataset(GERMAN_CREDIT)
+    digest = None if source is None else ObjectDigest(ref=source, sha256="0" * 64, size=4)
+    world = make_world(tmp_path, frame, min_samples=100, source=digest)
+    store: LocalObjectStore = world.store
+    store.put(BUCKET, "data-capture/credit-risk/AllTraffic/2026/12/05/20/x.jsonl", b"{}\n")
+    (version,) = world.registry.list_versions()
+    world.registry.record_deployment(version.model_version, {"serving_config": "cfg-1"})
+    archive = world.hosting.archive.ref
+    served = {"credit-risk": {"config": "cfg-1", "archive": f"s3://{archive.bucket}/{archive.key}"}}
+    return world, store, FakeSageMaker(served)
+
+
+def test_the_monitor_runs_the_job_code_its_model_version_was_trained_with(tmp_path: Any) -> None:
+    # Given a model trained from a commit's code, and other job code published since
+    trained = S3Ref(bucket=BUCKET, key=f"source/{'ab' * 32}/sourcedir.tar.gz", version_id="v-trained")
+    world, store, sagemaker = _served_world(tmp_path, source=trained)
+    store.put(BUCKET, "code/sourcedir.tar.gz", b"newer code")
+
+    start_monitoring(ScheduleDeps(sagemaker, store, world.registry), JOB, now=NOW)
+
+    # Then its monitoring job runs the code of its lineage (a content-addressed key: its bytes never change)
+    (request,) = sagemaker.created
+    assert _inputs(request)["code"] == f"s3://{BUCKET}/source/{'ab' * 32}/sourcedir.tar.gz"
+
+
+def test_a_version_without_job_code_in_its_lineage_runs_the_published_code(tmp_path: Any) -> None:
+    world, store, sagemaker = _served_world(tmp_path, source=None)
+    store.put(BUCKET, "code/sourcedir.tar.gz", b"code")
+
+    start_monitoring(ScheduleDeps(sagemaker, store, world.registry), JOB, now=NOW)
+
+    (request,) = sagemaker.created
+    assert _inputs(request)["code"] == f"s3://{BUCKET}/code/sourcedir.tar.gz"
+
+
+def test_without_any_job_code_the_endpoint_is_skipped_with_what_to_do(tmp_path: Any) -> None:
+    world, store, sagemaker = _served_world(tmp_path, source=None)
+
+    result = start_monitoring(ScheduleDeps(sagemaker, store, world.registry), JOB, now=NOW)
+
+    assert sagemaker.created == []
+    ((skipped),) = result["skipped"]
+    assert skipped["endpoint"] == "credit-risk"
+    assert skipped["reason"].startswith("ArtifactNotFoundError: credit-risk/1's lineage names no job code")
+    assert "publish the sourcedir, or retrain the model" in skipped["reason"]
 
 
 class Recorder:

@@ -432,22 +432,45 @@ def endpoints_in_service(sagemaker: Any) -> list[str]:
             return sorted(names)
 
 
+def monitoring_code(
+    store: CatalogueStore, job: JobSettings, version: ModelVersion, published: dict[str, S3Ref]
+) -> S3Ref:
+    """The job code a model version's monitor runs: the sourcedir the version was trained with.
+
+    The lineage pins it by version id (``source``: the run's commit packed, or the release's code the run
+    used), so ``monitor.py`` computes the model's inputs exactly as its training did, whatever was
+    published since. A version registered before lineages recorded it runs the newest published job
+    code (``training_source_uri``), looked up once per call (``published`` caches it).
+
+    Raises:
+        ArtifactNotFoundError: the version has no job code of its own and none has been published.
+    """
+    if version.source is not None:
+        return version.source.ref
+    if "code" not in published:
+        source = S3Ref.from_uri(job.training_source_uri)
+        code = store.latest_under(source.bucket, source.key)
+        if code is None or code.ref.key != source.key:
+            raise ArtifactNotFoundError(
+                f"{version.model_version}'s lineage names no job code and {job.training_source_uri} is missing: "
+                "publish the sourcedir, or retrain the model"
+            )
+        published["code"] = code.ref
+    return published["code"]
+
+
 def start_monitoring(
     deps: ScheduleDeps, job: JobSettings, *, endpoints: Sequence[str] | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """Start one monitoring job per endpoint in service that serves a registered model version.
 
     ``endpoints`` narrows the run to those names (the schedule's Input may list them); an endpoint that
-    serves no registered model (another team's) is skipped with the reason, not failed.
-
-    Raises:
-        ArtifactNotFoundError: the job code (``training_source_uri``) has not been published.
+    serves no registered model (another team's), or whose model has no job code to run, is skipped
+    with the reason, not failed. Each job runs the job code its model version was trained with (see
+    :func:`monitoring_code`).
     """
     moment = now or datetime.now(UTC)
-    source = S3Ref.from_uri(job.training_source_uri)
-    code = deps.store.latest_under(source.bucket, source.key)
-    if code is None or code.ref.key != source.key:
-        raise ArtifactNotFoundError(f"job code {job.training_source_uri} is missing: publish the sourcedir first")
+    published: dict[str, S3Ref] = {}
     names = endpoints_in_service(deps.sagemaker)
     if endpoints is not None:
         names = [name for name in names if name in set(endpoints)]
@@ -458,8 +481,9 @@ def start_monitoring(
         try:
             config_name, version, archive = serving_model(hosting, deps.registry, endpoint)
             config = pinned_config(deps.store, version)
-        except MonitoringError as exc:
-            skipped.append({"endpoint": endpoint, "reason": str(exc)})
+            code = monitoring_code(deps.store, job, version, published)
+        except (MonitoringError, ArtifactNotFoundError) as exc:
+            skipped.append({"endpoint": endpoint, "reason": f"{type(exc).__name__}: {exc}"})
             continue
         bucket = job.artifacts_bucket
         if not deps.store.list_keys(bucket, CAPTURE_PREFIX.format(endpoint=endpoint)):
@@ -487,7 +511,7 @@ def start_monitoring(
         config_uri = stored.ref.uri.rsplit("/", 1)[0] + "/"
         train = S3Ref(bucket=bucket, key=TRAIN_SPLIT_KEY.format(execution=version.execution_name))
         request = processing_job_request(
-            name, endpoint, code=code.ref, archive=archive, train=train, config_uri=config_uri, labels=labels, job=job
+            name, endpoint, code=code, archive=archive, train=train, config_uri=config_uri, labels=labels, job=job
         )
         deps.sagemaker.create_processing_job(**request)
         started.append({"endpoint": endpoint, "model_version": version.model_version, "processing_job": name})

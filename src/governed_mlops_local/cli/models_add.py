@@ -167,7 +167,10 @@ def _summary(p: Proposal, data_file: Path) -> None:
     _echo("Validation limits (this CSV passes them):", bold=True)
     _echo(f"  {limits}")
     low, high = p.canary
-    _echo(f"  canary approval-rate band [{low:g}, {high:g}] around the observed {p.positive_rate:.1%}")
+    _echo(
+        f"  canary band for the rate of {p.positive_label!r}: [{low:g}, {high:g}] around the observed "
+        f"{p.positive_rate:.1%}"
+    )
     _echo()
     if p.facets:
         _echo(f"Bias facets ({len(p.facets)}), excluded from the model features:", bold=True)
@@ -184,7 +187,7 @@ def _summary(p: Proposal, data_file: Path) -> None:
             di = f", label ratio {facet.label_di:.3f}" if facet.label_di is not None else ""
             _echo(
                 f"  {facet.name}: {facet.column} {selector} ({facet.rows_d:,} rows vs {facet.rows_a:,}); "
-                f"approval rate {facet.rate_d:.1%} vs {facet.rate_a:.1%}: DPL {facet.dpl:+.3f}{di}"
+                f"rate of {p.positive_label!r} {facet.rate_d:.1%} vs {facet.rate_a:.1%}: DPL {facet.dpl:+.3f}{di}"
             )
             facet_limits = p.bias_limits.get(facet.name)
             if facet_limits:

@@ -230,8 +230,7 @@ def choose_bias_limits(proposal: Proposal) -> None:
     """Per facet: the DPPL and DI limits, or why they are reported only; warnings where a person must look."""
     for facet in proposal.facets:
         rates = (
-            f"approval rate ({proposal.positive_label!r}) {pct(facet.rate_d)} in facet d vs {pct(facet.rate_a)} "
-            "in the rest"
+            f"rate of {proposal.positive_label!r}: {pct(facet.rate_d)} in facet d vs {pct(facet.rate_a)} in the rest"
         )
         if abs(facet.dpl) > LARGE_LABEL_GAP:
             favoured = "the rest" if facet.dpl > 0 else "facet d"

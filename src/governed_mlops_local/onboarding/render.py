@@ -77,8 +77,9 @@ def _render_model(out: YamlWriter, p: Proposal) -> None:
     low, high = p.canary
     out.comments(
         2,
-        f"{pct(p.positive_rate)} of the onboarded rows are {p.positive_label!r}; a canary whose approval rate "
-        f"leaves that rate +/- {CANARY_BAND * 100:.0f} points (clipped to [0.01, 0.99]) is rolled back.",
+        f"{pct(p.positive_rate)} of the onboarded rows are {p.positive_label!r}; a canary whose rate of "
+        f"{p.positive_label!r} leaves that rate +/- {CANARY_BAND * 100:.0f} points (clipped to [0.01, 0.99]) is "
+        "rolled back.",
     )
     out.key(2, "min_positive_rate", low)
     out.key(2, "max_positive_rate", high)
@@ -239,7 +240,7 @@ def _render_bias(out: YamlWriter, p: Proposal) -> None:
         "Bias analysis (SageMaker Clarify metrics) on the protected attributes recognised by column name; they "
         "are not model features (see the dropped columns above). Facet d is the group that may be "
         "disadvantaged, facet a every other row. The label rates of this data are in the comments; the limits "
-        "(under thresholds) are fair-lending policy unless these labels already breach it.",
+        "(under thresholds) are fairness policy (fair lending, for credit) unless these labels already breach it.",
     )
     out.key(0, "bias", None)
     out.key(1, "facets", None)
@@ -253,13 +254,15 @@ def _render_bias(out: YamlWriter, p: Proposal) -> None:
         di = facet.label_di
         out.comments(
             3,
-            f"this data: {facet.rows_d:,} rows in facet d, {facet.rows_a:,} in facet a; approval rate "
+            f"this data: {facet.rows_d:,} rows in facet d, {facet.rows_a:,} in facet a; rate of "
+            f"{p.positive_label!r} "
             f"{pct(facet.rate_d)} vs {pct(facet.rate_a)}: DPL {facet.dpl:+.3f}"
             + (f", label ratio {di:.3f}" if di is not None else ""),
         )
     out.comments(
         1,
-        "No group_column: set one (e.g. the loan's purpose) to compute CDDL / CDDPL. RD (equal opportunity), AD "
+        "No group_column: set one (a column that splits the rows into strata, e.g. a product or region) to "
+        "compute CDDL / CDDPL. RD (equal opportunity), AD "
         "and the other metrics are reported without a limit; add one to gate them.",
     )
     tolerance = f"{AMPLIFICATION_TOLERANCE:g}"
@@ -269,7 +272,7 @@ def _render_bias(out: YamlWriter, p: Proposal) -> None:
         "Label metrics (DPL and the other pre-training metrics) describe the historic decisions this model learns "
         "from; they are computed and shown to approvers in the evidence report, not gated.",
         f"A facet is gated when each side expects at least {MIN_FACET_HOLDOUT_ROWS} hold-out rows (rows x "
-        f"split.test_fraction): with fewer, one applicant moves a group's approval rate by 3.3 points or more and "
+        f"split.test_fraction): with fewer, one row moves a group's rate by 3.3 points or more and "
         "the gate would decide by chance.",
         "Policy: DI in [0.8, 1.25] (the four-fifths rule, both directions) and DPPL in [-0.2, 0.2]. Where the labels "
         f"breach it, or are within {tolerance} of it, the limit is no amplification: the model may be no more "

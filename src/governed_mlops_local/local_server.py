@@ -156,6 +156,7 @@ def _do(runtime: Any, action: str, request: dict[str, Any], user: str) -> dict[s
             "resumed_state": started.resumed_state,
             "previous_status": started.previous_status,
         }
+    runtime.publish_release()  # the working tree's projects, as a release step would publish them
     if action == "upload":
         data = Path(str(request["path"])).read_bytes()
         stored, deliveries = runtime.upload(data, str(request["key"]), requester=user)

@@ -198,7 +198,7 @@ class LocalRuntime:
                     name=machine.alias,
                     routingConfiguration=[{"stateMachineVersionArn": created["stateMachineVersionArn"], "weight": 100}],
                 )
-        self._publish_deployment_artifacts()
+        self.publish_release()
         finalizer = threading.Thread(target=self._finalize_ended, name="execution-finalizer", daemon=True)
         finalizer.start()
         self._stack.callback(finalizer.join)
@@ -291,11 +291,13 @@ class LocalRuntime:
 
         return undo
 
-    def _publish_deployment_artifacts(self) -> None:
+    def publish_release(self) -> None:
         """What ``sam deploy`` + the release step put in place: every model project's configuration and the job code.
 
-        Each configuration is parsed first: a broken ``models/<name>/config.yaml`` stops the runtime
-        with the file and field named, instead of failing the next run of that model.
+        Run at start-up and before each upload or event handed to the server, so a project added with
+        ``mlops models add`` (or an edited one) is published before the run it starts; an unchanged file
+        is not put again. Each configuration is parsed first: a broken ``models/<name>/config.yaml``
+        stops the runtime, or refuses the upload, with the file and field named.
         """
         artifacts = self.template.buckets["ArtifactsBucket"].name
         params = self.template.parameters

@@ -78,6 +78,14 @@ def test_upload_without_target_fails_with_validation_error(data_dir: Path, tmp_p
     assert "No model versions" in mlops(data_dir, "models", "versions").stdout
 
 
+def test_an_upload_the_trigger_refuses_exits_1_with_the_error_even_without_wait(data_dir: Path):
+    key = "datasets/no-such-model/german_credit.csv"
+    completed = mlops(data_dir, "upload", str(GERMAN_CREDIT), "--key", key, check=False)
+    assert completed.returncode == 1, completed.stdout
+    assert "TriggerFunction: UnknownModelError: model 'no-such-model'" in completed.stdout
+    assert json.loads(mlops(data_dir, "executions", "--json").stdout)["executions"] == []
+
+
 def test_a_push_waits_in_the_background_for_an_approval_given_from_a_second_terminal(data_dir: Path):
     # Given a dataset in the data bucket and no approved model yet (a push retraining an approved model on
     # the same data, code and configuration would end as NoChange without asking anyone)

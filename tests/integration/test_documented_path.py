@@ -244,6 +244,16 @@ def test_german_credit_goes_the_documented_path_with_the_generated_configuration
     (score,) = invoke(checkout, data_dir, "german-onboarded", [instance], decisions=("good", "bad"))
     assert 0.0 <= score <= 1.0
 
+    # When a second model is onboarded while the server the first commands started still runs
+    onboard = ("models", "add", "german-second", "--data", str(GERMAN_CSV), "--target", "creditability")
+    added = mlops(checkout, data_dir, *onboard, "--positive-label", "good")
+    assert added.returncode == 0, added.stdout + added.stderr
+    uploaded = mlops(checkout, data_dir, "upload", str(GERMAN_CSV), "--model", "german-second")
+    # Then the server publishes the new project before the upload: its run starts (no UnknownModelError)
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+    assert "No local server serves" not in uploaded.stdout + uploaded.stderr
+    assert "(model german-second)" in uploaded.stdout, uploaded.stdout + uploaded.stderr
+
 
 def _json_number(value: Any) -> Any:
     """numpy scalars from the frame as JSON numbers."""

@@ -62,7 +62,7 @@ def trigger(obj: Context, event_file: Path, wait: bool, approve_as: tuple[str, .
     arns = report_deliveries(deliveries)
     if not wait:
         running_on(serving, arns, approve_as)
-        return
+        raise SystemExit(1 if any(d.error for d in deliveries) else 0)  # a target refused the event
     raise SystemExit(follow(obj, serving, arns, deliveries, approve_as))
 
 
@@ -100,7 +100,7 @@ def upload(
     arns = report_deliveries(deliveries)
     if not wait:
         running_on(serving, arns, approve_as)
-        return
+        raise SystemExit(1 if any(d.error for d in deliveries) else 0)  # a target refused the event
     raise SystemExit(follow(obj, serving, arns, deliveries, approve_as))
 
 

@@ -96,7 +96,8 @@ def _project(settings: TriggerSettings, deps: TriggerDeps, name: str) -> _Projec
         raise UnknownModelError(
             f"model {name!r} has no published configuration s3://{settings.artifacts_bucket}/{key} "
             f"(published models: {known}); add models/{name}/config.yaml and publish it "
-            "(locally the runtime publishes every project at start-up; in AWS see README 'Deploy')"
+            "(locally the runtime publishes every project at start-up and before each upload; "
+            "in AWS see README 'Deploy')"
         )
     source = f"s3://{settings.artifacts_bucket}/{key}"
     spec = model_projects.model_spec(name, parse_config(deps.store.get(found.ref), source=source))
@@ -143,7 +144,8 @@ def _catalogue(settings: TriggerSettings, deps: TriggerDeps, tree: SourceTree | 
     if not names:
         raise ConfigError(
             f"no model configuration is published under s3://{settings.artifacts_bucket}/{settings.models_prefix}: "
-            "publish models/<name>/config.yaml (the local runtime does this at start-up; in AWS see README 'Deploy')"
+            "publish models/<name>/config.yaml (the local runtime does this at start-up and before each upload; "
+            "in AWS see README 'Deploy')"
         )
     projects: dict[str, _Project] = {}
     broken: dict[str, ConfigError] = {}

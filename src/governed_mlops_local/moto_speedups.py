@@ -3,6 +3,10 @@
 * The ASL is parsed (ANTLR) for every execution: ~0.45 s of CPU for the pipeline's definition,
   under the interpreter lock, so 50 executions at once queue behind 22 s of parsing. The parsed
   program is a plain object tree: a deep copy of a cached parse is the same program (~13 ms).
+  CreateStateMachine's validation parses the definition too: it fills the same cache, so a fresh
+  runtime's first execution does not parse the definition a second time. The cache keeps the
+  programs of the last :data:`PARSED_DEFINITIONS` definitions (~0.5 MB each; every local redrive
+  runs a definition of its own).
 * Every Lambda task builds a new boto3 client (~10 ms of CPU each, ~25 tasks per execution).
   Clients are thread-safe and the arguments never change: one per (region, service) is reused.
 
@@ -13,37 +17,67 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from botocore.client import BaseClient
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 _CLIENT_FACTORY = "boto_client_for"
+#: Parsed definitions kept (least recently used first out).
+PARSED_DEFINITIONS = 8
 
 
-def install_program_cache() -> Callable[[], None]:
+def install_program_cache(max_definitions: int = PARSED_DEFINITIONS) -> Callable[[], None]:
     original = ExecutionWorker._get_evaluation_entrypoint
-    parsed: dict[str, EvalComponent] = {}
+    original_validate = StepFunctionsParserBackend._validate_definition
+    parsed: OrderedDict[str, EvalComponent] = OrderedDict()
     lock = threading.Lock()
+
+    def cached(definition: str) -> EvalComponent | None:
+        with lock:
+            program = parsed.get(definition)
+            if program is not None:
+                parsed.move_to_end(definition)
+            return program
+
+    def keep(definition: str, program: EvalComponent) -> None:
+        with lock:
+            parsed[definition] = program
+            parsed.move_to_end(definition)
+            while len(parsed) > max_definitions:
+                parsed.popitem(last=False)
 
     def entrypoint(worker: ExecutionWorker) -> EvalComponent:
         definition = worker._evaluation_details.state_machine_details.definition
-        with lock:
-            program = parsed.get(definition)
+        program = cached(definition)
         if program is None:
             program = original(worker)
-            with lock:
-                parsed[definition] = program
+            keep(definition, program)
         # Each execution gets its own copy: nothing evaluated in one can leak into another.
         return copy.deepcopy(program)
 
+    def validate(definition: str) -> None:
+        if cached(definition) is not None:
+            return  # parsed before: valid
+        try:
+            program = AmazonStateLanguageParser.parse(definition)[0]
+        except Exception:
+            original_validate(definition)  # raises moto's InvalidDefinition, worded as moto words it
+            raise
+        keep(definition, program)
+
     ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign,assignment]
+    StepFunctionsParserBackend._validate_definition = staticmethod(validate)  # type: ignore[method-assign]
 
     def undo() -> None:
         ExecutionWorker._get_evaluation_entrypoint = original  # type: ignore[method-assign]
+        StepFunctionsParserBackend._validate_definition = staticmethod(original_validate)  # type: ignore[method-assign]
 
     return undo
 

@@ -1,0 +1,106 @@
+"""The parsed-program cache on moto's engine: one parse per definition, validation included, and a bound."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+from governed_mlops_local.moto_speedups import install_program_cache
+from tests.waiting import until
+
+ROLE = "arn:aws:iam::123456789012:role/test-statemachine-role"
+
+
+@pytest.fixture
+def sfn() -> Iterator[Any]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield boto3.client("stepfunctions", region_name="us-east-1")
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every definition moto's ASL parser is asked to parse, in order."""
+    seen: list[str] = []
+    original = AmazonStateLanguageParser.parse
+
+    def counted(definition: str) -> Any:
+        seen.append(definition)
+        return original(definition)
+
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(counted))
+    return seen
+
+
+def definition(result: str) -> str:
+    return json.dumps(
+        {"StartAt": "Answer", "States": {"Answer": {"Type": "Pass", "Result": {"answer": result}, "End": True}}}
+    )
+
+
+def run(sfn: Any, machine_arn: str) -> dict[str, Any]:
+    execution = sfn.start_execution(stateMachineArn=machine_arn, name=f"run-{uuid.uuid4().hex[:8]}", input="{}")
+
+    def ended() -> dict[str, Any] | None:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        return None if described["status"] == "RUNNING" else described
+
+    return dict(until(ended, 30, "the execution to end", poll=0.02))
+
+
+def create(sfn: Any, text: str) -> str:
+    return str(
+        sfn.create_state_machine(name=f"m-{uuid.uuid4().hex[:8]}", definition=text, roleArn=ROLE)["stateMachineArn"]
+    )
+
+
+def test_a_created_machine_runs_without_parsing_its_definition_again(sfn: Any, parses: list[str]) -> None:
+    undo = install_program_cache()
+    try:
+        # Given a machine created (its definition validated: parsed once)
+        machine = create(sfn, definition("first"))
+        # When it runs twice
+        outputs = [json.loads(run(sfn, machine)["output"]) for _ in range(2)]
+    finally:
+        undo()
+
+    # Then both runs evaluated the program, and the definition was parsed only by the validation
+    assert outputs == [{"answer": "first"}] * 2
+    assert parses == [definition("first")]
+
+
+def test_the_cache_keeps_only_the_most_recent_definitions(sfn: Any, parses: list[str]) -> None:
+    undo = install_program_cache(max_definitions=2)
+    try:
+        # Given three definitions created in turn: the first one's program is the oldest, and is dropped
+        machines = {name: create(sfn, definition(name)) for name in ("a", "b", "c")}
+        run(sfn, machines["c"])
+        run(sfn, machines["a"])
+    finally:
+        undo()
+
+    # Then "c" ran from the cache, "a" was parsed again
+    assert parses == [definition("a"), definition("b"), definition("c"), definition("a")]
+
+
+def test_an_invalid_definition_is_refused_as_moto_refuses_it(sfn: Any) -> None:
+    invalid = json.dumps({"StartAt": "Nowhere", "States": {"Nowhere": {"Type": "NoSuchType"}}})
+    with pytest.raises(ClientError) as without_cache:
+        create(sfn, invalid)
+
+    undo = install_program_cache()
+    try:
+        with pytest.raises(ClientError) as with_cache:
+            create(sfn, invalid)
+    finally:
+        undo()
+
+    assert "ASLParserException" in str(without_cache.value)
+    assert str(with_cache.value) == str(without_cache.value)

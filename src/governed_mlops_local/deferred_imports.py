@@ -10,10 +10,14 @@ memory, for a service the local stack never calls.
 (its ``__path__`` and ``__spec__`` set, so its submodules import as usual) whose ``__init__`` runs the
 first time anything asks the package for an attribute it does not have yet, e.g. ``from moto.batch
 import batch_backends`` when a Batch call reaches moto. Nothing is imported by installing the finder.
+
+:func:`import_without` imports a library without one of its optional integrations (XGBoost without its
+scikit-learn wrappers, for the models the runtime serves).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 import types
@@ -96,3 +100,41 @@ def install(names: Sequence[str] = DEFERRED_PACKAGES) -> None:
 def is_initialized(name: str) -> bool:
     """Whether the package ``name`` has run its ``__init__`` (False also when it is not imported at all)."""
     return name in sys.modules and name not in _pending
+
+
+class _RefusingFinder:
+    """Refuses to find ``refused`` (and its submodules) for imports made by one thread."""
+
+    def __init__(self, refused: str, thread: int) -> None:
+        self.refused = refused
+        self.thread = thread
+
+    def find_spec(
+        self,
+        fullname: str,
+        _path: Sequence[str] | None,
+        _target: types.ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        if threading.get_ident() == self.thread and fullname.partition(".")[0] == self.refused:
+            raise ModuleNotFoundError(f"{fullname} is not loaded by this import", name=fullname)
+        return None
+
+
+def import_without(module: str, optional: str) -> types.ModuleType:
+    """Import ``module`` as if its optional dependency ``optional`` were not installed.
+
+    The local runtime serves models with XGBoost's Booster; ``import xgboost`` also imports
+    scikit-learn (and scipy.special) when it finds it, only for its scikit-learn estimator wrappers
+    (``XGBClassifier``...), which nothing in the runtime's process uses: 64 MB of the runtime's memory
+    and about a second of its first model load. Only this thread's import is refused, and only while
+    ``module`` is being imported: ``import sklearn`` works as usual afterwards (and in other threads).
+    A process that has loaded ``optional`` already, or ``module``, gets them as they are.
+    """
+    if module in sys.modules or optional in sys.modules:
+        return importlib.import_module(module)
+    finder = _RefusingFinder(optional, threading.get_ident())
+    sys.meta_path.insert(0, finder)
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.meta_path.remove(finder)

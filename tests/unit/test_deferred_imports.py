@@ -130,3 +130,61 @@ def test_moto_batch_still_works_when_it_is_used() -> None:
     )
 
     assert _probe(probe) == ["BackendDict", "True", "SourceFileLoader"]
+
+
+@pytest.fixture
+def optional_dependency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A library that uses an optional dependency when it can import it (as xgboost does scikit-learn)."""
+    name = f"lib_{request.node.name}"
+    (tmp_path / f"{name}.py").write_text(
+        f"try:\n    import {name}_opt.sub\n    HAS_OPT = True\nexcept ImportError:\n    HAS_OPT = False\n"
+    )
+    (tmp_path / f"{name}_opt").mkdir()
+    (tmp_path / f"{name}_opt" / "__init__.py").write_text("")
+    (tmp_path / f"{name}_opt" / "sub.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    for module in [m for m in sys.modules if m.startswith(name)]:
+        del sys.modules[module]
+
+
+def test_import_without_leaves_the_optional_dependency_out_then_allows_it(optional_dependency: str) -> None:
+    meta_path = list(sys.meta_path)
+
+    library = deferred_imports.import_without(optional_dependency, f"{optional_dependency}_opt")
+
+    assert library.HAS_OPT is False
+    assert f"{optional_dependency}_opt" not in sys.modules
+    assert sys.meta_path == meta_path  # the refusal is gone
+    assert importlib.import_module(f"{optional_dependency}_opt.sub") is not None
+
+
+def test_import_without_takes_an_optional_dependency_already_loaded(optional_dependency: str) -> None:
+    importlib.import_module(f"{optional_dependency}_opt.sub")
+
+    library = deferred_imports.import_without(optional_dependency, f"{optional_dependency}_opt")
+
+    assert library.HAS_OPT is True
+
+
+def test_the_first_model_load_imports_xgboost_without_scikit_learn() -> None:
+    # The container loader's imports run before it reads the model: a store without the model stops it there.
+    probe = (
+        "import sys\n"
+        "from governed_mlops_local.endpoints.containers import ModelContainers\n"
+        "class NoModels:\n"
+        "    root = None\n"
+        "    def model(self, name):\n"
+        "        raise LookupError(name)\n"
+        "try:\n"
+        "    ModelContainers(NoModels(), None)._load_archive('m')\n"
+        "except LookupError:\n"
+        "    pass\n"
+        "print(','.join(m for m in ('xgboost', 'governed_mlops_ml.serving', 'sklearn') if m in sys.modules))\n"
+        "import sklearn.metrics\n"
+        "print('sklearn usable')\n"
+    )
+
+    assert _probe(probe) == ["xgboost,governed_mlops_ml.serving", "sklearn usable"]

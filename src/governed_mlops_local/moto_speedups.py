@@ -28,49 +28,72 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+from governed_mlops_local.program_store import ProgramStore
+
 _CLIENT_FACTORY = "boto_client_for"
 #: Parsed definitions kept (least recently used first out).
 PARSED_DEFINITIONS = 8
 
 
-def install_program_cache(max_definitions: int = PARSED_DEFINITIONS) -> Callable[[], None]:
+class _ParsedPrograms:
+    """The most recently used definitions' parsed programs, backed by a :class:`ProgramStore` if given."""
+
+    def __init__(self, max_definitions: int, store: ProgramStore | None) -> None:
+        self._programs: OrderedDict[str, EvalComponent] = OrderedDict()
+        self._max = max_definitions
+        self._store = store
+        self._lock = threading.Lock()
+
+    def lookup(self, definition: str) -> EvalComponent | None:
+        with self._lock:
+            program = self._programs.get(definition)
+            if program is not None:
+                self._programs.move_to_end(definition)
+        if program is None and self._store is not None:
+            program = self._store.load(definition)
+            if program is not None:
+                self._keep(definition, program)
+        return program
+
+    def parsed(self, definition: str, program: EvalComponent) -> None:
+        self._keep(definition, program)
+        if self._store is not None:
+            self._store.save(definition, program)
+
+    def _keep(self, definition: str, program: EvalComponent) -> None:
+        with self._lock:
+            self._programs[definition] = program
+            self._programs.move_to_end(definition)
+            while len(self._programs) > self._max:
+                self._programs.popitem(last=False)
+
+
+def install_program_cache(
+    max_definitions: int = PARSED_DEFINITIONS, store: ProgramStore | None = None
+) -> Callable[[], None]:
+    """Parse each definition once (``store``: also across processes, see :mod:`.program_store`)."""
     original = ExecutionWorker._get_evaluation_entrypoint
     original_validate = StepFunctionsParserBackend._validate_definition
-    parsed: OrderedDict[str, EvalComponent] = OrderedDict()
-    lock = threading.Lock()
-
-    def cached(definition: str) -> EvalComponent | None:
-        with lock:
-            program = parsed.get(definition)
-            if program is not None:
-                parsed.move_to_end(definition)
-            return program
-
-    def keep(definition: str, program: EvalComponent) -> None:
-        with lock:
-            parsed[definition] = program
-            parsed.move_to_end(definition)
-            while len(parsed) > max_definitions:
-                parsed.popitem(last=False)
+    programs = _ParsedPrograms(max_definitions, store)
 
     def entrypoint(worker: ExecutionWorker) -> EvalComponent:
         definition = worker._evaluation_details.state_machine_details.definition
-        program = cached(definition)
+        program = programs.lookup(definition)
         if program is None:
             program = original(worker)
-            keep(definition, program)
+            programs.parsed(definition, program)
         # Each execution gets its own copy: nothing evaluated in one can leak into another.
         return copy.deepcopy(program)
 
     def validate(definition: str) -> None:
-        if cached(definition) is not None:
+        if programs.lookup(definition) is not None:
             return  # parsed before: valid
         try:
             program = AmazonStateLanguageParser.parse(definition)[0]
         except Exception:
             original_validate(definition)  # raises moto's InvalidDefinition, worded as moto words it
             raise
-        keep(definition, program)
+        programs.parsed(definition, program)
 
     ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign,assignment]
     StepFunctionsParserBackend._validate_definition = staticmethod(validate)  # type: ignore[method-assign]

@@ -1,10 +1,12 @@
-"""The parsed-program cache on moto's engine: one parse per definition, validation included, and a bound."""
+"""The parsed-program cache on moto's engine: one parse per definition, validation included, a bound, and
+the programs kept on disk for the next runtime."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,6 +16,7 @@ from moto import mock_aws
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from governed_mlops_local.moto_speedups import install_program_cache
+from governed_mlops_local.program_store import ProgramStore
 from tests.waiting import until
 
 ROLE = "arn:aws:iam::123456789012:role/test-statemachine-role"
@@ -104,3 +107,59 @@ def test_an_invalid_definition_is_refused_as_moto_refuses_it(sfn: Any) -> None:
 
     assert "ASLParserException" in str(without_cache.value)
     assert str(with_cache.value) == str(without_cache.value)
+
+
+def test_a_program_parsed_by_one_runtime_is_loaded_by_the_next(sfn: Any, parses: list[str], tmp_path: Path) -> None:
+    store = ProgramStore(tmp_path / "programs")
+    # Given one "runtime" that created a machine (parsed its definition, kept the program on disk)
+    undo = install_program_cache(store=store)
+    try:
+        create(sfn, definition("kept"))
+    finally:
+        undo()
+    assert store.path(definition("kept")).exists()
+
+    # When a fresh cache (a new process) with the same store creates and runs the same definition
+    undo = install_program_cache(store=store)
+    try:
+        output = json.loads(run(sfn, create(sfn, definition("kept")))["output"])
+    finally:
+        undo()
+
+    # Then the program ran, parsed only by the first
+    assert output == {"answer": "kept"}
+    assert parses == [definition("kept")]
+
+
+def test_a_program_file_others_may_write_is_not_loaded(sfn: Any, parses: list[str], tmp_path: Path) -> None:
+    # Given a kept program whose file became group-writable
+    store = ProgramStore(tmp_path / "programs")
+    store.save(definition("shared"), "not a program")
+    store.path(definition("shared")).chmod(0o664)
+
+    # Then it is not unpickled: the definition is parsed and runs
+    assert store.load(definition("shared")) is None
+    undo = install_program_cache(store=store)
+    try:
+        output = json.loads(run(sfn, create(sfn, definition("shared")))["output"])
+    finally:
+        undo()
+    assert output == {"answer": "shared"}
+    assert parses == [definition("shared")]
+
+
+def test_a_corrupt_program_file_costs_a_parse_only(sfn: Any, parses: list[str], tmp_path: Path) -> None:
+    store = ProgramStore(tmp_path / "programs")
+    path = store.path(definition("torn"))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x80\x05 torn")
+    path.chmod(0o600)
+
+    undo = install_program_cache(store=store)
+    try:
+        output = json.loads(run(sfn, create(sfn, definition("torn")))["output"])
+    finally:
+        undo()
+
+    assert output == {"answer": "torn"}
+    assert parses == [definition("torn")]

@@ -6,3 +6,8 @@ CLI-only use cases (``services``: reproduce, explain a decision, monitoring) sit
 It may import the Lambda layer (``governed_mlops``) and the job helpers (``governed_mlops_ml``);
 neither of those imports this package.
 """
+
+from governed_mlops_local import deferred_imports
+
+# Before any module of this package imports moto's Step Functions interpreter (see deferred_imports).
+deferred_imports.install()

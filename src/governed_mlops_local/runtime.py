@@ -49,6 +49,7 @@ from governed_mlops_local.lambda_host import InvocationError, LambdaHost, instal
 from governed_mlops_local.local_identity import DEFAULT_APPROVERS as DEFAULT_APPROVERS  # noqa: PLC0414 - explicit re-export: callers import it from the runtime
 from governed_mlops_local.moto_speedups import install_program_cache, install_task_client_cache
 from governed_mlops_local.packaging import build_sourcedir
+from governed_mlops_local.program_store import ProgramStore
 from governed_mlops_local.project import find_project_dir as find_project_dir  # noqa: PLC0414 - explicit re-export: callers import it from the runtime
 from governed_mlops_local.redrive import Redrive, install_journal, parser_executions, redrive
 from governed_mlops_local.sagemaker import SageMakerEmulator, local_function_arn
@@ -166,7 +167,7 @@ class LocalRuntime:
         self._stack.callback(install_qualified_start_execution())
         self._stack.callback(self._patch_durable_names())
         self._stack.callback(install_journal(self.executions))
-        self._stack.callback(install_program_cache())
+        self._stack.callback(install_program_cache(store=ProgramStore.for_project(self.project_dir)))
         self._stack.callback(install_task_client_cache())
         self._stack.callback(install_fail_state_forwards_states_errors())
         for spec in self.template.functions.values():

@@ -139,6 +139,20 @@ def test_execution_worker_hooks_used_by_the_journal_redrive_and_program_cache() 
     assert "input_data" in parameter_names(Execution.__init__), f"Execution() changed: update redrive() in {REDRIVE}"
 
 
+def test_create_state_machine_validates_through_the_patched_static_method() -> None:
+    # The program cache replaces it so that the validation's parse serves the first execution too.
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    validate = inspect.getattr_static(StepFunctionsParserBackend, "_validate_definition", None)
+    assert isinstance(validate, staticmethod), (
+        f"StepFunctionsParserBackend._validate_definition is gone or no longer static: update {SPEEDUPS}"
+    )
+    assert parameter_names(validate.__func__) == ["definition"]
+    assert "._validate_definition(" in inspect.getsource(StepFunctionsParserBackend.create_state_machine), (
+        f"create_state_machine no longer validates through _validate_definition: update {SPEEDUPS}"
+    )
+
+
 def test_the_event_list_the_journal_replaces_and_the_context_redrive_count_extends() -> None:
     from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
     from moto.stepfunctions.parser.asl.eval.states import States

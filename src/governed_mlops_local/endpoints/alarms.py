@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from typing import Any, Literal, get_args
 
-import numpy as np
-
 from governed_mlops_local.endpoints.metrics import SCORE_BINS, Measurement
 
 #: CloudWatch's limit on an alarm name.
@@ -130,6 +128,9 @@ def _error_rate(_rule: AlarmRule, measurements: Sequence[Measurement]) -> _Obser
 def _latency_p99(_rule: AlarmRule, measurements: Sequence[Measurement]) -> _Observation:
     served = _served(measurements)
     samples = len(served)
+    # numpy arrives with the first model an endpoint loads; the runtime starts without it.
+    import numpy as np  # noqa: PLC0415 - see above
+
     value = float(np.percentile([m.latency_ms for m in served], 99)) if samples else None
     shown = value if value is not None else 0
     return _Observation(value, samples, f"ModelLatency p99 {shown:.2f} ms over {samples} requests")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.errors import ArtifactNotFoundError, JobInputError
 from governed_mlops.models import S3Ref
+from governed_mlops_local.deferred_imports import import_without
 from governed_mlops_local.endpoints.store import EndpointStore
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class ModelContainers:
     def _load_archive(self, name: str) -> ServingModel:
         # Imported on the first model load, not with the runtime: serving needs pandas and XGBoost (about a
         # second of imports and 100 MB), which a runtime that has not deployed a model yet never uses.
+        # Serving uses XGBoost's Booster: its scikit-learn wrappers (64 MB more) stay unloaded here.
+        import_without("xgboost", "sklearn")
         from governed_mlops_ml.artifacts import extract_model_archive  # noqa: PLC0415 - see above
         from governed_mlops_ml.serving import ServingModel  # noqa: PLC0415 - see above
 

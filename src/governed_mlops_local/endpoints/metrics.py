@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from governed_mlops_local.endpoints.append_only import Appender
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["SCORE_BINS", "Measurement", "MetricsLog", "score_bins"]
 
@@ -67,6 +68,8 @@ class Measurement:
 
 def score_bins(scores: npt.NDArray[np.float64]) -> dict[int, int]:
     """The scores as counts per bin (bin = floor(score * SCORE_BINS), clipped to the bins)."""
+    import numpy as np  # noqa: PLC0415 - numpy arrives with the first model an endpoint loads, not with the runtime
+
     bins = np.clip(np.floor(scores * SCORE_BINS), 0, SCORE_BINS - 1).astype(np.int64)
     values, counts = np.unique(bins, return_counts=True)
     return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
@@ -83,6 +86,8 @@ class _Tail:
 
 
 def _count(tail: _Tail, m: Measurement) -> None:
+    import numpy as np  # noqa: PLC0415 - see score_bins
+
     totals = tail.totals.setdefault(
         m.variant,
         {
@@ -111,6 +116,8 @@ def _count(tail: _Tail, m: Measurement) -> None:
 
 
 def _variant_stats(config_name: str, variant: str, t: Mapping[str, Any]) -> dict[str, Any]:
+    import numpy as np  # noqa: PLC0415 - see score_bins
+
     latencies = np.asarray(t["latencies"], dtype=np.float64)
     positives = int(t["bins"][SCORE_BINS // 2 :].sum())
     return {

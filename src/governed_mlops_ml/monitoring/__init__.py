@@ -1,10 +1,12 @@
 """Model monitoring: how an endpoint reads request bodies, the training baseline, and drift detection.
 
-Four modules, all numpy / pandas (scipy for drift): this package runs inside a SageMaker processing
-container and in the endpoint's inference code.
+Four modules on numpy / pandas (scipy for drift) and one without: this package runs inside a SageMaker
+processing container and in the endpoint's inference code.
 
-- :mod:`.payloads` (:func:`parse_payload`, :func:`negotiate_accept`): the request and response
-  formats of the model endpoint, as SageMaker's XGBoost container reads them;
+- :mod:`.payloads` (:func:`parse_payload`): the request and response formats of the model endpoint, as
+  SageMaker's XGBoost container reads them;
+- :mod:`.content_types` (:func:`negotiate_accept`, :class:`PayloadError`): the content types, the 6 MB
+  limit and the refusals, with no numpy or pandas (the local runtime imports them at start-up);
 - :mod:`.capture` (:func:`read_capture`): requests recorded by Data Capture, decoded with the
   same parser, so captured traffic is read back exactly as the endpoint read it;
 - :mod:`.baseline_statistics` (:func:`baseline`): ``statistics.json`` and ``constraints.json`` in the shape
@@ -22,6 +24,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from governed_mlops_ml.monitoring.baseline_statistics import baseline
     from governed_mlops_ml.monitoring.capture import read_capture
+    from governed_mlops_ml.monitoring.content_types import (
+        CSV_CONTENT_TYPE,
+        JSON_CONTENT_TYPE,
+        MAX_PAYLOAD_BYTES,
+        PayloadError,
+        media_type,
+        negotiate_accept,
+    )
     from governed_mlops_ml.monitoring.drift import (
         INSUFFICIENT_DATA,
         NO_VIOLATIONS,
@@ -30,16 +40,7 @@ if TYPE_CHECKING:
         detect_drift,
         spec_from_statistics,
     )
-    from governed_mlops_ml.monitoring.payloads import (
-        CSV_CONTENT_TYPE,
-        JSON_CONTENT_TYPE,
-        MAX_PAYLOAD_BYTES,
-        InferencePayload,
-        PayloadError,
-        media_type,
-        negotiate_accept,
-        parse_payload,
-    )
+    from governed_mlops_ml.monitoring.payloads import InferencePayload, parse_payload
 
 #: Public name -> the submodule that defines it. Loaded on first use (PEP 562): the local runtime
 #: imports the payload helpers at start-up, and drift (scipy.stats) or the baseline would cost it
@@ -56,14 +57,13 @@ _SOURCES = {
             "CSV_CONTENT_TYPE",
             "JSON_CONTENT_TYPE",
             "MAX_PAYLOAD_BYTES",
-            "InferencePayload",
             "PayloadError",
             "media_type",
             "negotiate_accept",
-            "parse_payload",
         ),
-        "payloads",
+        "content_types",
     ),
+    **dict.fromkeys(("InferencePayload", "parse_payload"), "payloads"),
 }
 
 

@@ -24,34 +24,18 @@ import numpy.typing as npt
 import pandas as pd
 
 from governed_mlops_ml.features import FeatureSpec, MissingValueRefused, apply_missing_treatment
+from governed_mlops_ml.monitoring.content_types import (
+    CSV_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    MAX_PAYLOAD_BYTES,
+    PayloadError,
+    media_type,
+)
 
 #: A one-hot column above this value is the row's category.
 _HOT = 0.5
 
-__all__ = [
-    "CSV_CONTENT_TYPE",
-    "JSON_CONTENT_TYPE",
-    "MAX_PAYLOAD_BYTES",
-    "InferencePayload",
-    "PayloadError",
-    "media_type",
-    "negotiate_accept",
-    "parse_payload",
-]
-
-CSV_CONTENT_TYPE = "text/csv"
-JSON_CONTENT_TYPE = "application/json"
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-"""SageMaker real-time endpoints refuse request bodies above 6 MB."""
-
-
-class PayloadError(ValueError):
-    """A request body, content type or accept header the model cannot serve; ``status_code`` is the HTTP status."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
+__all__ = ["InferencePayload", "parse_payload"]
 
 RowKind = Literal["raw", "encoded"]
 
@@ -155,11 +139,6 @@ def _numeric_value(position: int, name: str, value: Any) -> float:
     return number
 
 
-def media_type(header: str | None) -> str:
-    """``text/csv; charset=utf-8`` -> ``text/csv`` (lower case, parameters dropped)."""
-    return (header or "").split(";", 1)[0].strip().lower()
-
-
 def parse_payload(body: bytes, content_type: str | None, spec: FeatureSpec) -> InferencePayload:
     """Decode a request body into rows the model can score.
 
@@ -190,29 +169,6 @@ def parse_payload(body: bytes, content_type: str | None, spec: FeatureSpec) -> I
 
 
 _Row = tuple[RowKind, dict[str, Any] | None, tuple[float, ...] | None]
-
-
-def negotiate_accept(accept: str | None) -> str:
-    """The content type to answer in: CSV (the default, and for ``*/*``) or JSON.
-
-    Raises:
-        PayloadError: 406 when the accept header names neither CSV, JSON nor a wildcard.
-    """
-    return _negotiate(accept)
-
-
-def _negotiate(accept: str | None) -> str:
-    if accept is None or not accept.strip():
-        return CSV_CONTENT_TYPE
-    for candidate in accept.split(","):
-        kind = media_type(candidate)
-        if kind in (CSV_CONTENT_TYPE, JSON_CONTENT_TYPE):
-            return kind
-        if kind in ("*/*", "text/*"):
-            return CSV_CONTENT_TYPE
-        if kind == "application/*":
-            return JSON_CONTENT_TYPE
-    raise PayloadError(406, f"unsupported accept {accept!r}: ask for {CSV_CONTENT_TYPE} or {JSON_CONTENT_TYPE}")
 
 
 def _csv_rows(text: str, spec: FeatureSpec) -> list[_Row]:

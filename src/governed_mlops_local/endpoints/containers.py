@@ -93,9 +93,11 @@ class ModelContainers:
 
         Then freeze what the process holds out of the garbage collector (``gc.freeze``): the runtime's
         modules, the models and their libraries live as long as the process, and a full collection
-        walking them (a few hundred ms) would stop every request being served. A model that loads but
-        fails its warm-up still goes in service and answers 500, as a container whose ``model_fn``
-        succeeded does.
+        walking them (a few hundred ms) would stop every request being served. Frozen objects are still
+        freed when their reference count drops; only cyclic garbage frozen with them stays.
+
+        A model that loads but fails its warm-up still goes in service and answers 500, as a container
+        whose ``model_fn`` succeeded does.
         """
         for variant in config["ProductionVariants"]:
             try:
@@ -106,6 +108,9 @@ class ModelContainers:
                     f"ping health check: {exc}"
                 )
             warm_up(model)
+        # The young generations' garbage first (a few ms), so little garbage is frozen with the rest; not a full
+        # collection: that is the pause a request serving from the old fleet must not meet.
+        gc.collect(generation=1)
         gc.freeze()
         return None
 

@@ -453,8 +453,62 @@ def url_mode(arguments: argparse.Namespace) -> dict[str, Any]:
     return {"url": arguments.url, "load": summarise(samples, None)}
 
 
+class ServerProbe:
+    """What stops the serving process while the load runs: garbage collections, and stalls of a thread that
+    sleeps 5 ms at a time (woken late: the GIL was held, or the machine gave the process no CPU).
+
+    ``--client thread`` probes the client too (same process); with the default child client the figures are
+    the server's alone.
+    """
+
+    TICK_S = 0.005
+    STALL_S = 0.010
+
+    def __init__(self) -> None:
+        self._started: dict[int, float] = {}
+        self.collections: list[tuple[int, float]] = []
+        self.stalls: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="server-probe", daemon=True)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started[info["generation"]] = time.perf_counter()
+        else:
+            self.collections.append((info["generation"], time.perf_counter() - self._started[info["generation"]]))
+
+    def _tick(self) -> None:
+        while not self._stop.is_set():
+            before = time.perf_counter()
+            time.sleep(self.TICK_S)
+            late = time.perf_counter() - before - self.TICK_S
+            if late > self.STALL_S:
+                self.stalls.append(late)
+
+    def __enter__(self) -> ServerProbe:
+        gc.callbacks.append(self._on_gc)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        gc.callbacks.remove(self._on_gc)
+
+    def figures(self) -> dict[str, Any]:
+        full = [seconds * 1000.0 for generation, seconds in self.collections if generation == 2]  # noqa: PLR2004
+        return {
+            "collections": len(self.collections),
+            "full_collections": len(full),
+            "full_collection_ms_max": round(max(full), 3) if full else None,
+            "collection_ms_total": round(sum(seconds for _, seconds in self.collections) * 1000.0, 3),
+            "stalls_over_10ms": len(self.stalls),
+            "stall_ms_max": round(max(self.stalls) * 1000.0, 3) if self.stalls else None,
+        }
+
+
 def hosted_mode(arguments: argparse.Namespace) -> dict[str, Any]:
-    with hosted_endpoint(arguments.endpoint, arguments.time_scale) as hosted:
+    with hosted_endpoint(arguments.endpoint, arguments.time_scale) as hosted, ServerProbe() as probe:
         rows = drifted(hosted.frame) if arguments.drift else hosted.frame
         bodies = csv_bodies(rows, hosted.spec.raw_features)
         clock_offset = time.time() - time.perf_counter()
@@ -474,6 +528,7 @@ def hosted_mode(arguments: argparse.Namespace) -> dict[str, Any]:
             samples = send_load(arguments, hosted.url, bodies)
         for timer in timers:
             timer.join()
+        probe_figures = probe.figures()
         final = hosted.hosting.wait_for_status(arguments.endpoint, ["InService", "Failed"], timeout=120)
         events = hosted.hosting.deployment_events(arguments.endpoint)
         captured = read_capture(hosted.hosting.capture_files(arguments.endpoint), hosted.spec)
@@ -492,6 +547,7 @@ def hosted_mode(arguments: argparse.Namespace) -> dict[str, Any]:
             },
             "deployment_events": [{k: e[k] for k in ("Time", "EndpointStatus", "Message") if k in e} for e in events],
             "server_side": hosted.hosting.invocation_stats(arguments.endpoint)["Variants"],
+            "server_process": probe_figures,
             "drift_check": {
                 "captured_rows": len(captured),
                 "drifted_features": report["drift_metrics"]["drifted_features"],
@@ -547,6 +603,14 @@ def print_summary(results: dict[str, Any]) -> None:
         print(
             f"  {phase}: {figures['requests']} requests, errors {figures['errors']}, "
             f"p50 {latency['p50']} ms, p99 {latency['p99']} ms, max {latency['max']} ms"
+        )
+    if "server_process" in results:
+        probe = results["server_process"]
+        print(
+            f"server process during the load: {probe['collections']} garbage collections "
+            f"({probe['collection_ms_total']} ms), {probe['full_collections']} full "
+            f"(max {probe['full_collection_ms_max']} ms); {probe['stalls_over_10ms']} stalls over 10 ms "
+            f"(max {probe['stall_ms_max']} ms)"
         )
     if "endpoint_after" in results:
         after = results["endpoint_after"]

@@ -390,9 +390,11 @@ LOAD_STARTS = "load starts"
 
 def send_load(arguments: argparse.Namespace, url: str, bodies: list[bytes]) -> list[Sample]:
     """The load of ``--url`` mode; a child (``--samples-out``) announces its start and writes its samples."""
-    # The client's own full garbage collections (pandas and numpy are loaded) are no latency of the endpoint's.
-    gc.collect()
-    gc.freeze()
+    if arguments.url:
+        # A client process's own full garbage collections (pandas and numpy are loaded) are no latency of the
+        # endpoint's. Not with --client thread: that would freeze the server's objects too, which the server must do.
+        gc.collect()
+        gc.freeze()
     if arguments.samples_out is not None:
         print(LOAD_STARTS, flush=True)
     samples = run_load(

@@ -9,11 +9,13 @@ passes the health check).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gc
 import http.client
 import io
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -973,3 +975,32 @@ def test_provisioning_a_fleet_freezes_the_long_lived_objects_out_of_full_collect
     assert gc.get_freeze_count() == 0
     in_service(hosting, "credit")
     assert gc.get_freeze_count() > 0
+
+
+def test_an_invocation_does_not_wait_for_its_measurement_to_reach_the_disk(
+    tmp_path: Path, hosting: LocalSageMakerHosting, models: Models
+) -> None:
+    # Given a fleet whose measurements file cannot be written yet (a FIFO nobody reads: a write waiting on the disk)
+    in_service(hosting, "credit")
+    fifo = tmp_path / "endpoints" / "credit" / "metrics" / "c-good.jsonl"
+    fifo.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(fifo)
+    try:
+        # When requests arrive
+        answered = _answered_by(hosting, models, 3)
+    finally:
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the held write can go through now
+    # Then they were answered while the write waited, and their measurements reach the file afterwards
+    assert answered == Counter({"c-good": 3})
+    received = bytearray()
+
+    def three_lines() -> bool:
+        with contextlib.suppress(BlockingIOError):
+            received.extend(os.read(reader, 65536))
+        return received.count(b"\n") == 3
+
+    try:
+        until(three_lines, 30, "the three measurements written once the file could be written")
+    finally:
+        os.close(reader)
+    assert [json.loads(line)["status"] for line in received.splitlines()] == [200, 200, 200]

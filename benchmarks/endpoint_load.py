@@ -11,9 +11,17 @@ doing) and sent by a thread pool over keep-alive connections; latency is measure
 (so queueing counts) and, separately, as the service time of the HTTP exchange. Only loopback URLs
 are accepted and the run is bounded (rate <= 2,000/s, seconds <= 300, 100,000 requests).
 
+Self-hosted, the load comes from a child process by default (``--client process``), as an
+application's requests do: its HTTP work then does not compete with the server for this process's
+GIL. ``--client thread`` sends it from threads of the serving process (how figures were measured
+before 2026-12-06). The figures include the load average before and after the run (other work on the
+machine shows up in the tail) and the latency per phase of the deployment (before the update, while
+the new fleet is provisioned, the canary, the termination bake, after).
+
 Usage:
   .venv/bin/python benchmarks/endpoint_load.py [--endpoint NAME] [--rate N] [--seconds T] [--drift]
       [--url http://127.0.0.1:PORT] [--canary good|flipped|none] [--time-scale X] [--workers N]
+      [--client process|thread]
 
 Prints the figures and writes benchmarks/results/endpoint_load.json.
 """
@@ -23,11 +31,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import gc
 import http.client
 import io
 import json
 import math
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -82,6 +93,7 @@ class Sample:
     status: int
     variant: str
     endpoint_config: str
+    error: str = ""
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -94,6 +106,13 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--canary", choices=["good", "flipped", "none"], default="good", help="self-hosted only")
     parser.add_argument("--time-scale", type=float, default=0.05, help="self-hosted only: scales the update's waits")
     parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument(
+        "--client",
+        choices=["process", "thread"],
+        default="process",
+        help="self-hosted only: send the load from a child process (default) or from threads of the server's process",
+    )
+    parser.add_argument("--samples-out", type=Path, help=argparse.SUPPRESS)  # the child's answer to its parent
     arguments = parser.parse_args()
     if not 0 < arguments.rate <= MAX_RATE or not 0 < arguments.seconds <= MAX_SECONDS:
         parser.error(f"--rate must be in (0, {MAX_RATE}] and --seconds in (0, {MAX_SECONDS}]")
@@ -270,9 +289,9 @@ class Client:
             status = response.status
             variant = response.getheader(VARIANT_HEADER) or "-"
             config = response.getheader(CONFIG_HEADER) or "-"
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as exc:
             self._local.connection = None
-            status, variant, config = 599, "-", "-"
+            return Sample(due, started, time.perf_counter(), 599, "-", "-", type(exc).__name__)
         return Sample(due, started, time.perf_counter(), status, variant, config)
 
 
@@ -296,10 +315,11 @@ def run_load(
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
-        return {"p50": None, "p99": None, "max": None}
+        return {"p50": None, "p95": None, "p99": None, "max": None}
     array = np.asarray(values) * 1000.0
     return {
         "p50": round(float(np.percentile(array, 50)), 3),
+        "p95": round(float(np.percentile(array, 95)), 3),
         "p99": round(float(np.percentile(array, 99)), 3),
         "max": round(float(array.max()), 3),
     }
@@ -310,7 +330,9 @@ def summarise(samples: list[Sample], window: tuple[float, float] | None) -> dict
     summary: dict[str, Any] = {
         "requests": len(samples),
         "errors": len(samples) - len(ok),
-        "errors_by_status": dict(Counter(str(s.status) for s in samples if s.status != HTTPStatus.OK)),
+        "errors_by_status": dict(
+            Counter(f"{s.status} {s.error}".strip() for s in samples if s.status != HTTPStatus.OK)
+        ),
         "latency_ms_from_due_time": percentiles([s.finished - s.due for s in ok]),
         "service_time_ms": percentiles([s.finished - s.started for s in ok]),
         "achieved_rate_per_s": round(len(samples) / max(samples[-1].finished - samples[0].due, 1e-9), 1)
@@ -337,78 +359,222 @@ def canary_window(events: list[dict[str, Any]], clock_offset: float) -> tuple[fl
     return None
 
 
+def by_phase(samples: list[Sample], events: list[dict[str, Any]], clock_offset: float) -> dict[str, Any]:
+    """Requests, errors and latency from due time per phase of the deployment, named by the event that began it.
+
+    A phase is the endpoint's status and, during an update, the new fleet's share of the traffic
+    (``Updating`` alone: the new fleet is being provisioned, the old one serves everything).
+    """
+    marks = []
+    for number, event in enumerate(events, start=1):
+        share = event.get("GreenTraffic")
+        label = event["EndpointStatus"] + (f", new fleet {share:.0%}" if share is not None else "")
+        marks.append((datetime.fromisoformat(event["Time"]).timestamp() - clock_offset, f"{number}. {label}"))
+    phases: dict[str, list[Sample]] = {}
+    for sample in samples:
+        label = next((name for stamp, name in reversed(marks) if stamp <= sample.started), "0. before the events")
+        phases.setdefault(label, []).append(sample)
+    return {
+        label: {
+            "requests": len(inside),
+            "errors": sum(1 for s in inside if s.status != HTTPStatus.OK),
+            "latency_ms_from_due_time": percentiles([s.finished - s.due for s in inside if s.status == HTTPStatus.OK]),
+        }
+        for label, inside in phases.items()
+    }
+
+
+#: The line a load child prints when its first request is about to be due.
+LOAD_STARTS = "load starts"
+
+
+def send_load(arguments: argparse.Namespace, url: str, bodies: list[bytes]) -> list[Sample]:
+    """The load of ``--url`` mode; a child (``--samples-out``) announces its start and writes its samples."""
+    if arguments.url:
+        # A client process's own full garbage collections (pandas and numpy are loaded) are no latency of the
+        # endpoint's. Not with --client thread: that would freeze the server's objects too, which the server must do.
+        gc.collect()
+        gc.freeze()
+    if arguments.samples_out is not None:
+        print(LOAD_STARTS, flush=True)
+    samples = run_load(
+        url, arguments.endpoint, bodies, rate=arguments.rate, seconds=arguments.seconds, workers=arguments.workers
+    )
+    if arguments.samples_out is not None:
+        # Wall-clock seconds: the parent's perf_counter is not this process's.
+        offset = time.time() - time.perf_counter()
+        rows = [
+            [s.due + offset, s.started + offset, s.finished + offset, s.status, s.variant, s.endpoint_config, s.error]
+            for s in samples
+        ]
+        arguments.samples_out.write_text(json.dumps(rows), encoding="utf-8")
+    return samples
+
+
+def load_from_child(arguments: argparse.Namespace, url: str, on_start: Any) -> list[Sample]:
+    """Run the load in a child process (``--url`` mode); ``on_start()`` when its first request is due."""
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        *("--url", url, "--endpoint", arguments.endpoint, "--rate", str(arguments.rate)),
+        *("--seconds", str(arguments.seconds), "--workers", str(arguments.workers)),
+        *(["--drift"] if arguments.drift else []),
+    ]
+    with tempfile.TemporaryDirectory(prefix="endpoint-load-client-") as tmp:
+        out = Path(tmp) / "samples.json"
+        with subprocess.Popen([*command, "--samples-out", str(out)], stdout=subprocess.PIPE, text=True) as child:
+            assert child.stdout is not None
+            for line in child.stdout:
+                if line.strip() == LOAD_STARTS:
+                    on_start()
+                    break
+            child.stdout.read()
+            code = child.wait()
+        if not out.exists():
+            raise SystemExit(f"the load process failed (exit status {code}) before writing its samples")
+        rows = json.loads(out.read_text(encoding="utf-8"))
+    offset = time.time() - time.perf_counter()
+    return [
+        Sample(due - offset, started - offset, finished - offset, int(status), str(variant), str(config), str(error))
+        for due, started, finished, status, variant, config, error in rows
+    ]
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (other work on the machine shows up in the tail)."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def url_mode(arguments: argparse.Namespace) -> dict[str, Any]:
+    frame = read_dataset(DATA)
+    dataset = parse_config(CONFIG.read_text(encoding="utf-8")).dataset
+    # The model's raw feature order (numeric, then categorical), not the data file's column order.
+    features = (*dataset.numeric_features, *dataset.categorical_features)
+    rows = drifted(frame) if arguments.drift else frame
+    samples = send_load(arguments, arguments.url, csv_bodies(rows, features))
+    return {"url": arguments.url, "load": summarise(samples, None)}
+
+
+class ServerProbe:
+    """What stops the serving process while the load runs: garbage collections, and stalls of a thread that
+    sleeps 5 ms at a time (woken late: the GIL was held, or the machine gave the process no CPU).
+
+    ``--client thread`` probes the client too (same process); with the default child client the figures are
+    the server's alone.
+    """
+
+    TICK_S = 0.005
+    STALL_S = 0.010
+
+    def __init__(self) -> None:
+        self._started: dict[int, float] = {}
+        self.collections: list[tuple[int, float]] = []
+        self.stalls: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="server-probe", daemon=True)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started[info["generation"]] = time.perf_counter()
+        else:
+            self.collections.append((info["generation"], time.perf_counter() - self._started[info["generation"]]))
+
+    def _tick(self) -> None:
+        while not self._stop.is_set():
+            before = time.perf_counter()
+            time.sleep(self.TICK_S)
+            late = time.perf_counter() - before - self.TICK_S
+            if late > self.STALL_S:
+                self.stalls.append(late)
+
+    def __enter__(self) -> ServerProbe:
+        gc.callbacks.append(self._on_gc)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        gc.callbacks.remove(self._on_gc)
+
+    def figures(self) -> dict[str, Any]:
+        full = [seconds * 1000.0 for generation, seconds in self.collections if generation == 2]  # noqa: PLR2004
+        return {
+            "collections": len(self.collections),
+            "full_collections": len(full),
+            "full_collection_ms_max": round(max(full), 3) if full else None,
+            "collection_ms_total": round(sum(seconds for _, seconds in self.collections) * 1000.0, 3),
+            "stalls_over_10ms": len(self.stalls),
+            "stall_ms_max": round(max(self.stalls) * 1000.0, 3) if self.stalls else None,
+        }
+
+
+def hosted_mode(arguments: argparse.Namespace) -> dict[str, Any]:
+    with hosted_endpoint(arguments.endpoint, arguments.time_scale) as hosted, ServerProbe() as probe:
+        rows = drifted(hosted.frame) if arguments.drift else hosted.frame
+        bodies = csv_bodies(rows, hosted.spec.raw_features)
+        clock_offset = time.time() - time.perf_counter()
+        timers: list[threading.Timer] = []
+
+        def start_canary() -> None:
+            if arguments.canary != "none":
+                model = "model-v2" if arguments.canary == "good" else "model-flipped"
+                request = canary_request(arguments.endpoint, model)
+                timers.append(threading.Timer(arguments.seconds * 0.2, hosted.hosting.update_endpoint, [request]))
+                timers[-1].start()
+
+        if arguments.client == "process":
+            samples = load_from_child(arguments, hosted.url, start_canary)
+        else:
+            start_canary()
+            samples = send_load(arguments, hosted.url, bodies)
+        for timer in timers:
+            timer.join()
+        probe_figures = probe.figures()
+        final = hosted.hosting.wait_for_status(arguments.endpoint, ["InService", "Failed"], timeout=120)
+        events = hosted.hosting.deployment_events(arguments.endpoint)
+        captured = read_capture(hosted.hosting.capture_files(arguments.endpoint), hosted.spec)
+        statistics, constraints = baseline(hosted.frame, hosted.spec)
+        report = detect_drift(statistics, captured, constraints=constraints)
+        return {
+            "time_scale": arguments.time_scale,
+            "canary": arguments.canary,
+            "client": arguments.client,
+            "load": summarise(samples, canary_window(events, clock_offset))
+            | {"by_phase": by_phase(samples, events, clock_offset)},
+            "endpoint_after": {
+                "EndpointStatus": final["EndpointStatus"],
+                "EndpointConfigName": final["EndpointConfigName"],
+                "FailureReason": final.get("FailureReason"),
+            },
+            "deployment_events": [{k: e[k] for k in ("Time", "EndpointStatus", "Message") if k in e} for e in events],
+            "server_side": hosted.hosting.invocation_stats(arguments.endpoint)["Variants"],
+            "server_process": probe_figures,
+            "drift_check": {
+                "captured_rows": len(captured),
+                "drifted_features": report["drift_metrics"]["drifted_features"],
+                "violations": len(report["violations"]),
+            },
+        }
+
+
 def main() -> int:
     arguments = parse_arguments()
+    if arguments.samples_out is not None:  # a load child: its parent reports
+        if not arguments.url:
+            raise SystemExit("--samples-out goes with --url")
+        url_mode(arguments)
+        return 0
     results: dict[str, Any] = {
         "endpoint": arguments.endpoint,
         "rate_per_s": arguments.rate,
         "seconds": arguments.seconds,
         "drift": arguments.drift,
         "workers": arguments.workers,
+        "load_average_before": load_average(),
     }
-    if arguments.url:
-        frame = read_dataset(DATA)
-        dataset = parse_config(CONFIG.read_text(encoding="utf-8")).dataset
-        # The model's raw feature order (numeric, then categorical), not the data file's column order.
-        features = (*dataset.numeric_features, *dataset.categorical_features)
-        rows = drifted(frame) if arguments.drift else frame
-        bodies = csv_bodies(rows, features)
-        samples = run_load(
-            arguments.url,
-            arguments.endpoint,
-            bodies,
-            rate=arguments.rate,
-            seconds=arguments.seconds,
-            workers=arguments.workers,
-        )
-        results |= {"url": arguments.url, "load": summarise(samples, None)}
-    else:
-        with hosted_endpoint(arguments.endpoint, arguments.time_scale) as hosted:
-            rows = drifted(hosted.frame) if arguments.drift else hosted.frame
-            bodies = csv_bodies(rows, hosted.spec.raw_features)
-            clock_offset = time.time() - time.perf_counter()
-            timer = None
-            if arguments.canary != "none":
-                model = "model-v2" if arguments.canary == "good" else "model-flipped"
-                timer = threading.Timer(
-                    arguments.seconds * 0.2, hosted.hosting.update_endpoint, [canary_request(arguments.endpoint, model)]
-                )
-                timer.start()
-            samples = run_load(
-                hosted.url,
-                arguments.endpoint,
-                bodies,
-                rate=arguments.rate,
-                seconds=arguments.seconds,
-                workers=arguments.workers,
-            )
-            if timer is not None:
-                timer.join()
-            final = hosted.hosting.wait_for_status(arguments.endpoint, ["InService", "Failed"], timeout=120)
-            events = hosted.hosting.deployment_events(arguments.endpoint)
-            window = canary_window(events, clock_offset)
-            captured = read_capture(hosted.hosting.capture_files(arguments.endpoint), hosted.spec)
-            statistics, constraints = baseline(hosted.frame, hosted.spec)
-            report = detect_drift(statistics, captured, constraints=constraints)
-            results |= {
-                "time_scale": arguments.time_scale,
-                "canary": arguments.canary,
-                "load": summarise(samples, window),
-                "endpoint_after": {
-                    "EndpointStatus": final["EndpointStatus"],
-                    "EndpointConfigName": final["EndpointConfigName"],
-                    "FailureReason": final.get("FailureReason"),
-                },
-                "deployment_events": [
-                    {k: e[k] for k in ("Time", "EndpointStatus", "Message") if k in e} for e in events
-                ],
-                "server_side": hosted.hosting.invocation_stats(arguments.endpoint)["Variants"],
-                "drift_check": {
-                    "captured_rows": len(captured),
-                    "drifted_features": report["drift_metrics"]["drifted_features"],
-                    "violations": len(report["violations"]),
-                },
-            }
+    results |= url_mode(arguments) if arguments.url else hosted_mode(arguments)
+    results["load_average_after"] = load_average()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "endpoint_load.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print_summary(results)
@@ -422,7 +588,10 @@ def print_summary(results: dict[str, Any]) -> None:
         f"endpoint {results['endpoint']}: {load['requests']} requests at {results['rate_per_s']:g}/s "
         f"for {results['seconds']:g} s (achieved {load['achieved_rate_per_s']}/s), errors {load['errors']}"
     )
-    print(f"latency from due time: p50 {due['p50']} ms, p99 {due['p99']} ms, max {due['max']} ms")
+    print(
+        f"load average (1, 5, 15 min): before {results['load_average_before']}, after {results['load_average_after']}"
+    )
+    print(f"latency from due time: p50 {due['p50']} ms, p95 {due['p95']} ms, p99 {due['p99']} ms, max {due['max']} ms")
     print(f"service time:          p50 {service['p50']} ms, p99 {service['p99']} ms")
     print("per variant:", ", ".join(f"{k}: {v}" for k, v in sorted(load["per_variant"].items())))
     if "per_variant_during_canary" in load:
@@ -430,6 +599,20 @@ def print_summary(results: dict[str, Any]) -> None:
         print(
             f"during the canary ({load['canary_window_s']} s): {during}; "
             f"p99 {load['latency_ms_during_canary']['p99']} ms"
+        )
+    for phase, figures in load.get("by_phase", {}).items():
+        latency = figures["latency_ms_from_due_time"]
+        print(
+            f"  {phase}: {figures['requests']} requests, errors {figures['errors']}, "
+            f"p50 {latency['p50']} ms, p99 {latency['p99']} ms, max {latency['max']} ms"
+        )
+    if "server_process" in results:
+        probe = results["server_process"]
+        print(
+            f"server process during the load: {probe['collections']} garbage collections "
+            f"({probe['collection_ms_total']} ms), {probe['full_collections']} full "
+            f"(max {probe['full_collection_ms_max']} ms); {probe['stalls_over_10ms']} stalls over 10 ms "
+            f"(max {probe['stall_ms_max']} ms)"
         )
     if "endpoint_after" in results:
         after = results["endpoint_after"]

@@ -34,6 +34,7 @@ __all__ = [
     "CONFIG_HEADER",
     "INFERENCE_ID_HEADER",
     "VARIANT_HEADER",
+    "ModelHTTPServer",
     "dispatch",
     "header_value",
     "make_handler",
@@ -172,6 +173,15 @@ def make_handler(hosting: LocalSageMakerHosting) -> type[BaseHTTPRequestHandler]
     return ModelServerHandler
 
 
+class ModelHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, and room for many clients connecting at once."""
+
+    # socketserver's backlog of 5 overflows when a client opens its keep-alive connections at once (the
+    # load benchmark's 32); Linux drops the overflowing handshakes and the client retries a second later.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def serve(
     hosting: LocalSageMakerHosting, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[ThreadingHTTPServer, threading.Thread]:
@@ -179,8 +189,7 @@ def serve(
 
     Stop with ``server.shutdown(); server.server_close()``.
     """
-    server = ThreadingHTTPServer((host, port), make_handler(hosting))
-    server.daemon_threads = True
+    server = ModelHTTPServer((host, port), make_handler(hosting))
     thread = threading.Thread(target=server.serve_forever, name="local-model-server", daemon=True)
     thread.start()
     return server, thread

@@ -9,10 +9,13 @@ passes the health check).
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import http.client
 import io
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -37,6 +40,8 @@ from governed_mlops_local.endpoints import (
     ModelError,
     evaluate_alarm,
 )
+from governed_mlops_local.endpoints import store as store_module
+from governed_mlops_local.endpoints.containers import ModelContainers
 from governed_mlops_local.model_server import CONFIG_HEADER, VARIANT_HEADER, serve
 from governed_mlops_local.sagemaker import SageMakerError, local_function_arn
 from governed_mlops_ml.artifacts import read_dataset, save_feature_spec, write_model_archive
@@ -44,7 +49,7 @@ from governed_mlops_ml.features import CategoricalFeature, FeatureSpec, encode_f
 from governed_mlops_ml.job_config import DecisionLabels, JobConfig
 from governed_mlops_ml.model import MODEL_FILE, predict_scores, save_booster, train_booster
 from governed_mlops_ml.monitoring import read_capture
-from governed_mlops_ml.serving import write_inference_settings
+from governed_mlops_ml.serving import ServingModel, write_inference_settings
 from governed_mlops_ml.training import train_model
 from tests.waiting import until, within
 
@@ -857,3 +862,145 @@ def test_http_round_trip(hosting: LocalSageMakerHosting, models: Models) -> None
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- the serving path: nothing slow in front of a request ---------------------------------------
+
+
+def _answered_by(hosting: LocalSageMakerHosting, models: Models, count: int) -> Counter[str]:
+    """``count`` invocations from a worker thread; who answered, or AssertionError when they are held up.
+
+    The wait is a deadlock detector, not a latency bound: a request held by the work it must not wait for
+    would never finish while that work is held.
+    """
+    answered: Counter[str] = Counter()
+    done = threading.Event()
+
+    def send() -> None:
+        for row in range(count):
+            answered[hosting.invoke("credit", csv_body(models, [row]), "text/csv").endpoint_config_name] += 1
+        done.set()
+
+    threading.Thread(target=send, daemon=True).start()
+    assert done.wait(timeout=30), f"invocations are held up: {sum(answered.values())} of {count} answered"
+    return answered
+
+
+def test_an_invocation_does_not_wait_for_a_state_change_being_written(
+    hosting: LocalSageMakerHosting, models: Models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an UpdateEndpoint whose state file write (and its fsync) is held midway
+    in_service(hosting, "credit")
+    hosting.register_alarms("credit", alarms(models))
+    green = add_config(hosting, "retrained")
+    writing, release = threading.Event(), threading.Event()
+    real_write = store_module.atomic_write
+
+    def held_write(path: Path, data: bytes) -> None:
+        if path.name == "endpoint.json":
+            writing.set()
+            release.wait(timeout=60)
+        real_write(path, data)
+
+    monkeypatch.setattr(store_module, "atomic_write", held_write)
+    updater = threading.Thread(target=hosting.update_endpoint, args=(canary(green, wait=3600),), daemon=True)
+    updater.start()
+    try:
+        assert writing.wait(timeout=30), "the update never wrote the endpoint state"
+        # When requests arrive while the state is being written
+        answered = _answered_by(hosting, models, 5)
+    finally:
+        release.set()
+        updater.join(timeout=30)
+    # Then they were served by the fleet in service, without waiting for the write
+    assert answered == Counter({"c-good": 5})
+
+
+def test_the_new_fleet_takes_no_traffic_until_its_model_is_loaded_and_requests_do_not_wait_for_the_load(
+    hosting: LocalSageMakerHosting, models: Models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a canary update whose new model's load is held
+    in_service(hosting, "credit")
+    hosting.register_alarms("credit", alarms(models))
+    loading, release = threading.Event(), threading.Event()
+    real_load = ModelContainers._load_archive
+
+    def held_load(self: ModelContainers, name: str) -> Any:
+        if name == "m-retrained":
+            loading.set()
+            release.wait(timeout=60)
+        return real_load(self, name)
+
+    monkeypatch.setattr(ModelContainers, "_load_archive", held_load)
+    hosting.update_endpoint(canary(add_config(hosting, "retrained"), wait=3600, percent=50))
+    try:
+        assert loading.wait(timeout=30), "the new fleet's model never started loading"
+        # When requests arrive during the load
+        answered = _answered_by(hosting, models, 40)
+        pending = hosting.describe_endpoint("credit")
+    finally:
+        release.set()
+    # Then the old fleet answered all of them at once, and the new fleet had no share of the traffic yet
+    assert answered == Counter({"c-good": 40})
+    assert pending["EndpointStatus"] == "Updating"
+    (status,) = pending["PendingDeploymentSummary"]["ProductionVariants"][0]["VariantStatus"]
+    assert status["Status"] == "Creating"
+    assert status["StatusMessage"].startswith("0% of endpoint traffic")
+    # And once loaded, the new fleet takes its canary share
+    until(lambda: _answered_by(hosting, models, 20)["c-retrained"] > 0, 30, "the canary fleet answering")
+
+
+def test_a_fleet_answers_csv_and_json_warm_up_requests_before_it_takes_traffic(
+    hosting: LocalSageMakerHosting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered: list[tuple[str, str]] = []
+    real_respond = ServingModel.respond
+
+    def recorded(self: ServingModel, body: bytes, content_type: str | None, accept: str | None) -> Any:
+        answer = real_respond(self, body, content_type, accept)
+        answered.append((str(content_type), answer.content_type))
+        return answer
+
+    monkeypatch.setattr(ServingModel, "respond", recorded)
+    # When an endpoint goes in service (no request sent yet)
+    in_service(hosting, "credit")
+    # Then its model has already answered one CSV and one JSON request, each in its own format
+    assert answered == [("text/csv", "text/csv"), ("application/json", "application/json")]
+
+
+def test_provisioning_a_fleet_freezes_the_long_lived_objects_out_of_full_collections(
+    hosting: LocalSageMakerHosting,
+) -> None:
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    in_service(hosting, "credit")
+    assert gc.get_freeze_count() > 0
+
+
+def test_an_invocation_does_not_wait_for_its_measurement_to_reach_the_disk(
+    tmp_path: Path, hosting: LocalSageMakerHosting, models: Models
+) -> None:
+    # Given a fleet whose measurements file cannot be written yet (a FIFO nobody reads: a write waiting on the disk)
+    in_service(hosting, "credit")
+    fifo = tmp_path / "endpoints" / "credit" / "metrics" / "c-good.jsonl"
+    fifo.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(fifo)
+    try:
+        # When requests arrive
+        answered = _answered_by(hosting, models, 3)
+    finally:
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the held write can go through now
+    # Then they were answered while the write waited, and their measurements reach the file afterwards
+    assert answered == Counter({"c-good": 3})
+    received = bytearray()
+
+    def three_lines() -> bool:
+        with contextlib.suppress(BlockingIOError):
+            received.extend(os.read(reader, 65536))
+        return received.count(b"\n") == 3
+
+    try:
+        until(three_lines, 30, "the three measurements written once the file could be written")
+    finally:
+        os.close(reader)
+    assert [json.loads(line)["status"] for line in received.splitlines()] == [200, 200, 200]

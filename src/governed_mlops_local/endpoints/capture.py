@@ -129,7 +129,8 @@ class DataCapture:
         self._writer.append(hour / "capture.jsonl", (json.dumps(record, separators=(",", ":")) + "\n").encode())
 
     def files(self, endpoint_name: str) -> list[Path]:
-        """The endpoint's local capture files, oldest hour first."""
+        """The endpoint's local capture files, oldest hour first (with every record this process queued)."""
+        self._writer.flush()
         return sorted(self._dir(endpoint_name).glob("*/*/*/*/*/capture.jsonl"), key=lambda p: p.parts[-6:])
 
     def upload(self, endpoint_name: str) -> list[S3Ref]:

@@ -385,6 +385,7 @@ class LocalSageMakerHosting:
         """Per fleet (endpoint config) and variant: invocations, 4xx and 5xx errors, rows, positive prediction
         rate (score >= 0.5), model latency p50 / p99 in ms. ``since`` (epoch seconds) limits it to the measurements
         from then on (within the most recent 200,000 per fleet)."""
+        self._metrics.flush()  # a fleet's first measurements may still be queued: its file would be missing
         fleets = []
         for path in sorted((self._endpoints.endpoint_dir(endpoint_name) / "metrics").glob("*.jsonl")):
             fleets.extend(self._metrics.variant_stats(path, since))

@@ -144,7 +144,12 @@ class MetricsLog:
         self._tails: dict[Path, _Tail] = {}
 
     def append(self, path: Path, measurement: Measurement) -> None:
+        """Queue ``measurement`` for ``path`` (written by a background thread: see :mod:`.append_only`)."""
         self._writer.append(path, measurement.to_json_line())
+
+    def flush(self) -> None:
+        """Wait until every measurement appended in this process so far is in its file."""
+        self._writer.flush()
 
     def _refresh(self, path: Path) -> _Tail:
         tail = self._tails.setdefault(path, _Tail())
@@ -167,12 +172,14 @@ class MetricsLog:
 
     def since(self, path: Path, start: float) -> list[Measurement]:
         """The measurements of ``path`` from ``start`` (epoch seconds) on, within the most recent 200,000."""
+        self._writer.flush()
         with self._lock:
             tail = self._refresh(path)
             return [m for m in tail.recent if m.time >= start]
 
     def summary(self, path: Path) -> dict[str, dict[str, Any]]:
         """Running totals per variant of every measurement in ``path``."""
+        self._writer.flush()
         with self._lock:
             tail = self._refresh(path)
             return {variant: dict(totals) for variant, totals in tail.totals.items()}

@@ -48,6 +48,11 @@ def _stamp(path: Path) -> Stamp:
     return info.st_mtime_ns, info.st_ino, info.st_size
 
 
+def _fd_stamp(fd: int) -> Stamp:
+    info = os.fstat(fd)
+    return info.st_mtime_ns, info.st_ino, info.st_size
+
+
 class EndpointStore:
     """The files of models, endpoint configs and endpoints under ``root/endpoints``, cached until they change."""
 
@@ -57,6 +62,9 @@ class EndpointStore:
         self._lock = threading.RLock()
         self._flock_fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         self._flock_depth = 0
+        # The parsed state files by endpoint. A leaf lock of its own: InvokeEndpoint reads the state on
+        # every request and must not wait for a mutation, which holds self._lock across an fsync.
+        self._states_lock = threading.Lock()
         self._states: dict[str, tuple[Stamp, dict[str, Any]]] = {}
         # A leaf lock (never held while taking another lock), so reading a model document in an
         # invoke thread and a state mutation holding self._lock cannot wait on each other.
@@ -102,22 +110,31 @@ class EndpointStore:
         return sorted(path.parent.name for path in self.root.glob("*/endpoint.json"))
 
     def read_state(self, name: str) -> dict[str, Any] | None:
-        """The endpoint's state as on disk (cached until the file changes); treat as read-only."""
+        """The endpoint's state as on disk (cached until the file changes); treat as read-only.
+
+        Never waits for a mutation: the file is replaced atomically, so a reader sees the state before
+        or after it, as a DescribeEndpoint during an UpdateEndpoint does.
+        """
         if not is_valid_name(name):
             return None
         path = self._state_path(name)
-        with self._lock:
-            try:
-                stamp = _stamp(path)
-            except FileNotFoundError:
-                self._states.pop(name, None)
-                return None
-            cached = self._states.get(name)
+        try:
+            stamp = _stamp(path)
+            with self._states_lock:
+                cached = self._states.get(name)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-            state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            # Stamp and content from one open file: a replacement between them cannot pair old and new.
+            with path.open("rb") as handle:
+                stamp = _fd_stamp(handle.fileno())
+                state: dict[str, Any] = json.loads(handle.read())
+        except FileNotFoundError:
+            with self._states_lock:
+                self._states.pop(name, None)
+            return None
+        with self._states_lock:
             self._states[name] = (stamp, state)
-            return state
+        return state
 
     def require_state(self, name: str) -> dict[str, Any]:
         """The endpoint's state; ValidationException when there is no such endpoint."""
@@ -130,7 +147,9 @@ class EndpointStore:
         path = self._state_path(name)
         with self._lock:
             atomic_write(path, json.dumps(state, indent=2).encode())
-            self._states[name] = (_stamp(path), state)
+            stamp = _stamp(path)
+            with self._states_lock:
+                self._states[name] = (stamp, state)
 
     def mutate(self, name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Read-modify-write of the endpoint state under the exclusive lock; ``change`` edits a copy."""
@@ -148,7 +167,8 @@ class EndpointStore:
         """Forget the endpoint (its measurements and capture stay); call under :meth:`exclusive`."""
         with self._lock:
             self._state_path(name).unlink()
-            self._states.pop(name, None)
+            with self._states_lock:
+                self._states.pop(name, None)
 
     # -- models and endpoint configs (immutable once written) -----------------------------------
     def _document(self, path: Path, missing: str) -> dict[str, Any]:

@@ -107,3 +107,16 @@ def test_a_row_factory_one_transaction_set_does_not_reach_the_next(tmp_path: Pat
     assert second is first
     assert row == ("a",)
     assert type(row) is tuple
+
+
+def test_many_databases_given_back_while_another_s_only_connection_is_in_use(tmp_path: Path) -> None:
+    # Given: the only kept connection of one database is taken by a transaction still open
+    busy = tmp_path / "busy.db"
+    _create(busy)
+    with sqlite_connection(busy) as conn:
+        conn.execute("INSERT INTO t VALUES ('still open')")
+        # When: more connections than the bound are given back meanwhile (other threads, other databases)
+        for number in range(fileio._MAX_IDLE_CONNECTIONS + 2):
+            _create(tmp_path / f"other-{number}.db")
+    # Then: nothing failed (the busy database's emptied list was not taken for the oldest idle one)
+    assert _values(busy) == ["still open"]

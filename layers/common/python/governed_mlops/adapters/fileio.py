@@ -75,17 +75,23 @@ class _ConnectionPool:
                 self._inherited.extend(idle for kept in self._idle.values() for idle in kept)
                 self._idle.clear()
                 self._pid = os.getpid()
+            found: _Idle | None = None
             kept = self._idle.get(str(path), [])
-            while kept:
+            while kept and found is None:
                 idle = kept.pop()
                 if idle.file_id == file_id:
-                    # What an earlier transaction set on it (executions.py sets a row factory) does not carry over.
-                    idle.connection.row_factory = None
-                    idle.connection.text_factory = str
-                    return idle.connection, file_id
-                stale.append(idle)
+                    found = idle
+                else:
+                    stale.append(idle)
+            if not kept:
+                self._idle.pop(str(path), None)  # no empty lists: eviction takes the oldest list's first
         for idle in stale:
             idle.connection.close()
+        if found is not None:
+            # What an earlier transaction set on it (executions.py sets a row factory) does not carry over.
+            found.connection.row_factory = None
+            found.connection.text_factory = str
+            return found.connection, file_id
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -99,7 +105,8 @@ class _ConnectionPool:
                 self._idle.move_to_end(str(path))
                 while sum(len(kept) for kept in self._idle.values()) > _MAX_IDLE_CONNECTIONS:
                     oldest = next(iter(self._idle))
-                    evicted.append(self._idle[oldest].pop(0))
+                    if self._idle[oldest]:
+                        evicted.append(self._idle[oldest].pop(0))
                     if not self._idle[oldest]:
                         del self._idle[oldest]
         for idle in evicted:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from governed_mlops.adapters.approvals import read_outbox
+from governed_mlops.adapters.approvals import OutboxFollower, read_outbox
 from governed_mlops_local.executions import pid_alive
 from governed_mlops_local.local_identity import DEFAULT_APPROVERS, SIGNATURE_HEADER, identity_key, sign_user
 
@@ -117,13 +117,13 @@ def auto_approver(data_dir: Path, user: str | Sequence[str], reason: str = "unat
     earlier runs (their links may point at a runtime that is gone).
     """
     approvers = [user, *sorted(DEFAULT_APPROVERS - {user})] if isinstance(user, str) else list(user)
-    done: set[str] = {m["message_id"] for m in read_outbox(data_dir)}
+    outbox = OutboxFollower(data_dir)
+    outbox.new_messages()  # already there: earlier runs'
 
     def tick() -> None:
-        for message in read_outbox(data_dir):
+        for message in outbox.new_messages():
             link = message.get("attributes", {}).get("link")
-            if link and message["message_id"] not in done:
-                done.add(message["message_id"])
+            if link:
                 for approver in approvers:
                     try:
                         if decide(link, approver, "approve", reason).get("status") != "pending":

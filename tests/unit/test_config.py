@@ -228,3 +228,37 @@ def test_invalid_yaml_is_refused(text: str) -> None:
 def test_error_names_the_source_file() -> None:
     with pytest.raises(ConfigError, match=r"^config/team-b\.yaml: gate: "):
         parse_config(edited(_rename_top_level), source="config/team-b.yaml")
+
+
+def test_the_same_text_is_parsed_as_yaml_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stages of one run (and of later runs) parse the same configuration text: the YAML parse is kept.
+    text = GERMAN_CREDIT_CONFIG.read_text(encoding="utf-8") + "\n# a text no other test parses\n"
+    parses: list[object] = []
+    real_safe_load = yaml.safe_load
+
+    def counting_safe_load(text: str | bytes) -> Any:
+        parses.append(text)
+        return real_safe_load(text)
+
+    monkeypatch.setattr(yaml, "safe_load", counting_safe_load)
+    first, second = parse_config(text), parse_config(text)
+    assert first == second
+    assert len(parses) == 1
+
+
+def test_what_validation_does_to_the_parsed_document_never_reaches_the_next_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given: validation that edits its input in place (as a "before" validator may normalise it)
+    text = GERMAN_CREDIT_CONFIG.read_text(encoding="utf-8") + "\n# another text no other test parses\n"
+    validate = PipelineConfig.model_validate
+
+    def editing_validate(raw: dict[str, Any]) -> PipelineConfig:
+        raw.pop("training", None)
+        return validate(raw)
+
+    monkeypatch.setattr(PipelineConfig, "model_validate", editing_validate)
+    parse_config(text)
+    monkeypatch.setattr(PipelineConfig, "model_validate", validate)
+    # Then: the next parse of the same text still sees the whole document
+    assert parse_config(text).training.hyperparameters == SHIPPED["training"]["hyperparameters"]

@@ -97,10 +97,11 @@ def approval_watcher(
     While a request is pending, a line every ``every`` seconds says who must decide, the link and the
     time left, so a long wait for a person never looks like a hang.
     """
-    from governed_mlops.adapters.approvals import LocalApprovalStore, read_outbox
+    from governed_mlops.adapters.approvals import LocalApprovalStore, OutboxFollower
     from governed_mlops_local import approval_client
 
-    seen = {m["message_id"] for m in read_outbox(runtime.data_dir)}
+    outbox = OutboxFollower(runtime.data_dir)
+    outbox.new_messages()  # already there: earlier runs'
     waiting: dict[str, tuple[dict[str, Any], float]] = {}
 
     def remind(now: float) -> None:
@@ -123,10 +124,7 @@ def approval_watcher(
 
     def tick() -> None:
         now = clock()
-        for message in read_outbox(runtime.data_dir):
-            if message["message_id"] in seen:
-                continue
-            seen.add(message["message_id"])
+        for message in outbox.new_messages():
             attributes = message.get("attributes", {})
             if attributes.get("kind") == "alert":
                 echo(f"  ALERT (on-call): {message['subject']}  -> {attributes.get('history')}", fg="red")

@@ -7,6 +7,8 @@ refused (a typo is an error that names the field, never a silently ignored setti
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 from typing import Any, Literal
 
@@ -378,6 +380,17 @@ class PipelineConfig(_Strict):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=32)
+def _yaml_document(text: str | bytes) -> Any:
+    """The parsed YAML of a configuration text, kept per text.
+
+    Most pipeline stages read the same configuration file, and the pure-Python YAML parser takes
+    ~5-10 ms for it, as much as the rest of a gate check: a warm Lambda container keeps it here
+    as it keeps its clients. Callers get a deep copy (see :func:`parse_config`).
+    """
+    return yaml.safe_load(text)
+
+
 def parse_config(text: str | bytes, *, source: str = "config") -> PipelineConfig:
     """Parse YAML text into a :class:`PipelineConfig`.
 
@@ -385,7 +398,8 @@ def parse_config(text: str | bytes, *, source: str = "config") -> PipelineConfig
     (typos) and invalid values.
     """
     try:
-        raw = yaml.safe_load(text)
+        # A copy: nothing a caller does to its configuration can reach the next caller's.
+        raw = copy.deepcopy(_yaml_document(text))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -199,8 +199,9 @@ class LocalObjectStore:
                 "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (bucket, key, version_id, digest, len(data), now.isoformat(), sequencer, content_type),
             )
-        # A readable copy of the latest version, for people (reports, plots); the blob is the truth.
-        atomic_write(self.mirror_path(bucket, key), data)
+        # A readable copy of the latest version, for people (reports, plots); the blob is the truth
+        # (flushed to disk above), so the copy is not flushed: it is never read back by the store.
+        atomic_write(self.mirror_path(bucket, key), data, durable=False)
         return StoredObject(
             ref=S3Ref(bucket=bucket, key=key, version_id=version_id),
             sha256=digest,

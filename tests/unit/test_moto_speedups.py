@@ -1,0 +1,85 @@
+"""The task client cache of moto_speedups: reused per (region, service, role), never across roles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
+    state_task_service_sns,
+)
+from moto.stepfunctions.parser.asl.utils import boto_client
+
+from governed_mlops_local.moto_speedups import install_task_client_cache
+
+REGION = "eu-west-1"
+PIPELINE_ROLE = StateCredentials(role_arn="arn:aws:iam::123456789012:role/pipeline-state-machine")
+OTHER_ROLE = StateCredentials(role_arn="arn:aws:iam::123456789012:role/another-state-machine")
+
+
+def _factory(module: ModuleType) -> Any:
+    """The client factory a moto module calls (moto's modules import it by name, without re-exporting it)."""
+    return getattr(module, "boto_client_for")  # noqa: B009 - mypy: not an explicit export of these modules
+
+
+@pytest.fixture
+def cache() -> Iterator[None]:
+    undo = install_task_client_cache()
+    try:
+        yield
+    finally:
+        undo()
+
+
+@pytest.mark.usefixtures("cache")
+def test_a_task_reuses_the_client_of_an_earlier_task_with_the_same_role() -> None:
+    # Given: the interpreter passes the execution role to every task (moto never passes None)
+    first = _factory(lambda_eval_utils)(region=REGION, service="lambda", state_credentials=PIPELINE_ROLE)
+    # When: a later task of the same role and service asks again (a new but equal credentials object)
+    second = _factory(lambda_eval_utils)(
+        region=REGION, service="lambda", state_credentials=StateCredentials(role_arn=PIPELINE_ROLE.role_arn)
+    )
+    # Then: it gets the same client
+    assert second is first
+
+
+@pytest.mark.usefixtures("cache")
+def test_a_state_of_another_role_never_gets_that_client() -> None:
+    mine = _factory(lambda_eval_utils)(region=REGION, service="lambda", state_credentials=PIPELINE_ROLE)
+    theirs = _factory(lambda_eval_utils)(region=REGION, service="lambda", state_credentials=OTHER_ROLE)
+    assert theirs is not mine
+
+
+@pytest.mark.usefixtures("cache")
+def test_clients_are_kept_apart_by_service_and_region() -> None:
+    lambda_client = _factory(lambda_eval_utils)(region=REGION, service="lambda", state_credentials=PIPELINE_ROLE)
+    sns_client = _factory(lambda_eval_utils)(region=REGION, service="sns", state_credentials=PIPELINE_ROLE)
+    elsewhere = _factory(lambda_eval_utils)(region="us-east-1", service="lambda", state_credentials=PIPELINE_ROLE)
+    assert sns_client.meta.service_model.service_name == "sns"
+    assert elsewhere.meta.region_name == "us-east-1"
+    assert len({id(lambda_client), id(sns_client), id(elsewhere)}) == 3
+
+
+@pytest.mark.usefixtures("cache")
+def test_aws_sdk_and_service_integrations_use_the_cache_too() -> None:
+    # The pipeline's aws-sdk tasks (alarms, log groups, SageMaker models) import the factory by name.
+    for module in (state_task_service_aws_sdk, state_task_service_sns):
+        assert _factory(module) is _factory(lambda_eval_utils)
+        assert _factory(module) is not _factory(boto_client)
+
+
+def test_undo_restores_moto_s_factory_everywhere_and_a_second_install_changes_nothing() -> None:
+    undo = install_task_client_cache()
+    try:
+        cached = _factory(lambda_eval_utils)
+        install_task_client_cache()()  # installing again, then undoing that, leaves the first install in place
+        assert _factory(lambda_eval_utils) is cached
+    finally:
+        undo()
+    for module in (lambda_eval_utils, state_task_service_aws_sdk, state_task_service_sns):
+        assert _factory(module) is _factory(boto_client)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from governed_mlops.models import MonitoringScheduleInput
 from governed_mlops.observability import logger, metrics, tracer
 from governed_mlops.services import wiring
-from governed_mlops.services.monitoring import ScheduleDeps, start_monitoring
+from governed_mlops.services.monitoring_schedule import ScheduleDeps, start_monitoring
 from governed_mlops.settings import MonitoringScheduleSettings
 
 SETTINGS = MonitoringScheduleSettings.from_environ(os.environ)

@@ -13,11 +13,10 @@ from botocore.validate import validate_parameters
 
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.models import ObjectDigest, S3Ref
-from governed_mlops.services.monitoring import (
+from governed_mlops.services.monitoring import ResultDeps, handle_job_state_change
+from governed_mlops.services.monitoring_schedule import (
     JobSettings,
-    ResultDeps,
     ScheduleDeps,
-    handle_job_state_change,
     job_name,
     processing_job_request,
     start_monitoring,

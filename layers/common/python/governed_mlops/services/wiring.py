@@ -19,7 +19,8 @@ from governed_mlops.adapters.pipeline import StepFunctionsPipeline
 from governed_mlops.adapters.user_pool import CognitoUserPool
 from governed_mlops.services.approver_session import SessionDeps
 from governed_mlops.services.audit import AuditSink
-from governed_mlops.services.monitoring import JobSettings, ResultDeps, ScheduleDeps
+from governed_mlops.services.monitoring import ResultDeps
+from governed_mlops.services.monitoring_schedule import JobSettings, ScheduleDeps
 from governed_mlops.services.trigger import TriggerDeps
 from governed_mlops.settings import (
     ApprovalLoginSettings,

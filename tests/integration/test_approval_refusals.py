@@ -54,8 +54,6 @@ def test_the_evidence_page_shows_the_model_and_changes_nothing(untouched: Waitin
     assert "alice.engineer" in page
     assert "Approve" in page
     assert "Reject" in page
-    assert LocalApprovalStore(untouched.data_dir).get(untouched.approval_id).status == "pending"
-    assert untouched.runtime.sfn.describe_execution(executionArn=untouched.execution_arn)["status"] == "RUNNING"
     assert_untouched(untouched)
 
 
@@ -96,7 +94,6 @@ def test_a_malformed_decision_gets_400_and_changes_nothing(untouched: Waiting):
     status, body = _post(untouched.link, APPROVER, {"decision": "maybe"})
     assert status == 400
     assert body["error"] == "MalformedDecision"
-    assert LocalApprovalStore(untouched.data_dir).get(untouched.approval_id).status == "pending"
     assert_untouched(untouched)
 
 

@@ -89,21 +89,23 @@ PYTEST_ARGS ?=
 # process-wide, so a session fixture's server thread in the same worker would lose its sockets), then every other
 # tier together (integration, parity, browser, e2e): one session has one tail, where a worker that has run out of
 # files waits for the other's last one. Each file stays on one worker (--dist loadfile): a parity module's world
-# (the stack deployed into moto) is module-scoped and would otherwise be deployed twice.
+# (the stack deployed into moto) is module-scoped and would otherwise be deployed twice. --no-loadscope-reorder:
+# modules go to workers in collection order, where tests/conftest.py puts the modules marked schedule_early (they
+# take minutes) first and the short ones last, to fill both tails (xdist's default order is by test count).
 test: $(VENV)/.synced lint typecheck static
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/unit
-	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) --ignore=tests/unit
+	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS) --ignore=tests/unit
 
 # One tier at a time (make test runs them all).
 unit: $(VENV)/.synced
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/unit
 
 integration: $(VENV)/.synced
-	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/integration
+	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS) tests/integration
 
 # template.yaml deployed into moto, every handler with MLOPS_BACKEND=aws under its own role, every call IAM-checked.
 parity: $(VENV)/.synced
-	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS) tests/parity
+	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS) tests/parity
 
 # Headless Chromium from the Debian package (`playwright install` cannot download here); axe-core, the
 # accessibility check, ships inside the axe-playwright-python wheel that `uv sync` installs.

@@ -51,8 +51,14 @@ class FixedLambdaContext:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests of a module marked ``in_file_order`` run in file order; the module itself is shuffled like any other.
 
+    Modules marked ``schedule_early`` come first (in their shuffled order), then the others (in theirs). With
+    ``--dist loadfile --no-loadscope-reorder`` (the Makefile) xdist hands modules to workers in this order, so
+    the modules that take minutes start while there are short ones left to fill the other worker's time, and
+    the session does not end with one worker idle while the other runs a long module that started last.
     pytest-randomly shuffles (in its hook wrapper) before this runs, and keeps each module's tests together.
     """
+    early: list[pytest.Item] = []
+    late: list[pytest.Item] = []
     start = 0
     while start < len(items):
         module = getattr(items[start], "module", None)
@@ -60,9 +66,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         while end < len(items) and getattr(items[end], "module", None) is module:
             end += 1
         block = items[start:end]
-        if module is not None and any(m.name == "in_file_order" for m in _module_marks(module)):
-            items[start:end] = sorted(block, key=lambda item: item.reportinfo()[1] or 0)
+        marks = _module_marks(module) if module is not None else []
+        if any(m.name == "in_file_order" for m in marks):
+            block = sorted(block, key=lambda item: item.reportinfo()[1] or 0)
+        (early if any(m.name == "schedule_early" for m in marks) else late).extend(block)
         start = end
+    items[:] = early + late
 
 
 def _module_marks(module: Any) -> list[pytest.Mark]:

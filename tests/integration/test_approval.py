@@ -21,7 +21,7 @@ from governed_mlops_local.runtime import LocalRuntime
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR
 from tests.waiting import until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.schedule_early]
 APPROVER = "carol.approver"
 SECOND_APPROVER = "dave.risk"
 
@@ -118,17 +118,6 @@ def test_approval_resumes_the_execution_and_records_the_approvers(waiting: Waiti
     assert record.approval.evidence_sha256["model"] == record.model_artifact.sha256
 
 
-def test_the_evidence_page_shows_the_model_and_changes_nothing(waiting: Waiting):
-    status, page = _get(waiting.link)
-    assert status == 200
-    assert "credit-risk/1" in page
-    assert "alice.engineer" in page
-    assert "Approve" in page
-    assert "Reject" in page
-    assert LocalApprovalStore(waiting.data_dir).get(waiting.approval_id).status == "pending"
-    assert waiting.runtime.sfn.describe_execution(executionArn=waiting.execution_arn)["status"] == "RUNNING"
-
-
 def test_rejection_needs_a_reason_then_ends_the_run_with_nothing_deployed(waiting: Waiting):
     status, _ = _post(waiting.link, APPROVER, _form(waiting.link, APPROVER, "reject", ""))
     assert status == 403
@@ -142,42 +131,6 @@ def test_rejection_needs_a_reason_then_ends_the_run_with_nothing_deployed(waitin
     assert record.status == "Rejected"
     assert record.approval is not None
     assert record.approval.reason == "AUC too low for retail"
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        ({"sig": "0" * 64}, 403),
-        ({"exp": "1700000000"}, 403),
-        ({"sig": ""}, 403),
-        ({"exp": "0{exp}"}, 403),
-    ],
-    ids=["tampered-signature", "altered-expiry", "no-signature", "zero-padded-expiry"],
-)
-def test_tampered_links_are_refused(waiting: Waiting, change: dict[str, str], expected: int):
-    genuine = {k: v[-1] for k, v in parse_qs(urlsplit(waiting.link).query).items()}
-    tampered = _with_query(waiting.link, **{k: v.format(**genuine) for k, v in change.items()})
-    status, page = _get(tampered)
-    assert status == expected
-    assert "ApprovalLinkInvalid" in page or "ApprovalExpired" in page
-
-
-def test_an_expired_but_genuine_link_is_refused(waiting: Waiting):
-    from governed_mlops.adapters.approvals import FileSecret
-    from governed_mlops.domain.approval import link_signature
-
-    secret = FileSecret(waiting.data_dir / "secrets" / "approval-signing.key").get()
-    expired = _with_query(waiting.link, exp="1700000000", sig=link_signature(secret, waiting.approval_id, 1700000000))
-    status, page = _get(expired)
-    assert status == 403
-    assert "expired" in page
-
-
-def test_a_malformed_decision_gets_400_and_changes_nothing(waiting: Waiting):
-    status, body = _post(waiting.link, APPROVER, {"decision": "maybe"})
-    assert status == 400
-    assert body["error"] == "MalformedDecision"
-    assert LocalApprovalStore(waiting.data_dir).get(waiting.approval_id).status == "pending"
 
 
 def test_a_replayed_approval_gets_409_and_is_not_counted_twice(waiting: Waiting):
@@ -194,51 +147,6 @@ def test_a_decision_after_the_run_was_decided_gets_409(waiting: Waiting):
     status, body = _post(waiting.link, SECOND_APPROVER, _form(waiting.link, SECOND_APPROVER, "approve"))
     assert status == 409
     assert body["error"] == "ApprovalAlreadyDecided"
-
-
-def test_someone_outside_the_approvers_group_is_refused(waiting: Waiting):
-    status, body = _post(waiting.link, "mallory", _issued_form(waiting, "mallory", "approve"))
-    assert status == 403
-    assert "not in the approvers group" in body["message"]
-
-
-@pytest.mark.parametrize(
-    "identity",
-    [
-        {"X-Mlops-User": APPROVER},  # a bare header: anyone could send it
-        {"X-Mlops-User": APPROVER, "X-Mlops-User-Signature": "0" * 64},  # a forged signature
-        {"X-Mlops-User": APPROVER, "X-Mlops-User-Signature": signed_as("mallory")["X-Mlops-User-Signature"]},
-    ],
-    ids=["bare-header", "forged-signature", "another-users-signature"],
-)
-def test_acting_as_an_approver_without_this_machines_signature_is_refused(
-    waiting: Waiting, identity: dict[str, str]
-) -> None:
-    for method in ("GET", "POST"):
-        request = urllib.request.Request(
-            waiting.link if method == "GET" else waiting.link.split("?")[0] + "/decision",
-            data=None if method == "GET" else b"{}",
-            method=method,
-            headers={"Accept": "application/json", "Content-Type": "application/json", **identity},
-        )
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=30)
-        assert refused.value.code == 401
-        body = json.loads(refused.value.read())
-        assert body["error"] == "UnsignedIdentity"
-        assert "not signed by this machine's key" in body["message"]
-    # And nothing was decided or counted
-    from governed_mlops.adapters.approvals import LocalApprovalStore
-
-    record = LocalApprovalStore(waiting.data_dir).get(waiting.approval_id)
-    assert (record.status, record.approvals) == ("pending", [])
-
-
-def test_a_form_without_the_csrf_token_is_refused(waiting: Waiting):
-    form = _form(waiting.link, APPROVER, "approve") | {"csrf_token": "forged"}
-    status, body = _post(waiting.link, APPROVER, form)
-    assert status == 403
-    assert "CSRF" in body["message"]
 
 
 def test_the_person_who_triggered_the_run_cannot_approve_it(tmp_path: Path):

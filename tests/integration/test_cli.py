@@ -15,7 +15,7 @@ from governed_mlops_local.template import load_template
 from tests.conftest import EVENTS_DIR, GERMAN_CREDIT, PROJECT_DIR
 from tests.waiting import until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.schedule_early]
 MLOPS = str(Path(sys.executable).parent / "mlops")
 APPROVER = "carol.approver"
 #: credit-risk is high risk: two distinct approvers.

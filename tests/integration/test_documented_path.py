@@ -28,7 +28,7 @@ import pytest
 
 from governed_mlops.config import PipelineConfig, parse_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.schedule_early]
 
 REPO = Path(__file__).resolve().parents[2]
 MLOPS = Path(sys.executable).with_name("mlops")

@@ -25,7 +25,7 @@ from governed_mlops_local.local_server import WORK_PATH
 from tests.conftest import EVENTS_DIR, GERMAN_CREDIT, PROJECT_DIR
 from tests.waiting import until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.schedule_early]
 MLOPS = str(Path(sys.executable).parent / "mlops")
 
 

@@ -11,7 +11,7 @@ from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops_local.runtime import LocalRuntime
 from tests.conftest import GERMAN_CONFIG, PROJECT_DIR, auto_approver, load_event
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.schedule_early]
 
 
 def _run_upload(runtime: LocalRuntime, data: bytes, key: str = "datasets/credit-risk/german_credit.csv") -> dict:

@@ -26,7 +26,7 @@ from governed_mlops_local.sagemaker import SageMakerError
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 from tests.waiting import until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.schedule_early]
 APPROVER = "carol.approver"
 SECOND_APPROVER = "dave.risk"
 #: credit-risk is high risk: two distinct approvers.

@@ -29,7 +29,7 @@ from governed_mlops_local.services.reproduce import JobTemplates, ReproductionRe
 from governed_mlops_local.template import LocalTemplate, load_template
 from tests.conftest import GERMAN_CREDIT, PROJECT_DIR, auto_approver
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.schedule_early]
 MODEL_VERSION = "credit-risk/1"
 
 

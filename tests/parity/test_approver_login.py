@@ -18,7 +18,7 @@ from tests.parity.runtime import cookies_set
 from tests.parity.stack import HARNESS_CREDENTIALS
 from tests.parity.world import APPROVER_PASSWORD, World, parity_world
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.schedule_early]
 
 APPROVER = "carol.approver"
 OUTSIDER = "olga.outsider"

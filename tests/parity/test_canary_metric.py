@@ -25,7 +25,7 @@ from tests.waiting import within
 
 # In file order (the module is shuffled among the others): the flipped model's canary is judged against the
 # behaviour metrics the first test's requests put on the deployed version; shuffled (seed 2) it did not roll back.
-pytestmark = [pytest.mark.parity, pytest.mark.in_file_order]
+pytestmark = [pytest.mark.parity, pytest.mark.in_file_order, pytest.mark.schedule_early]
 
 ENDPOINT = MODEL  # models/credit-risk: the endpoint is named after the model
 

@@ -18,7 +18,7 @@ from tests.parity.world import GERMAN_CREDIT, MODEL, World, parity_world
 
 # In file order (the module is shuffled among the others): the identical retrain must meet the champion the fixture
 # deployed; after the new-dataset test (seed 2) it met that run's version and waited for an approval instead.
-pytestmark = [pytest.mark.parity, pytest.mark.in_file_order]
+pytestmark = [pytest.mark.parity, pytest.mark.in_file_order, pytest.mark.schedule_early]
 
 
 @pytest.fixture(scope="module")

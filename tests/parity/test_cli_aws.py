@@ -37,7 +37,7 @@ from tests.dataset_variants import reexported
 from tests.parity.stack import HARNESS_CREDENTIALS, ParityStack
 from tests.parity.world import GERMAN_CREDIT, MODEL, World, deployed_model, parity_world
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.schedule_early]
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DENIED_APPLICANT = PROJECT_DIR / "examples" / "applicant_denied.json"

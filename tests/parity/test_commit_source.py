@@ -37,7 +37,7 @@ from tests.parity.runtime import Delivery
 from tests.parity.stack import HARNESS_CREDENTIALS
 from tests.parity.world import GERMAN_CREDIT, MODEL, PROJECT_DIR, World, parity_world
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.schedule_early]
 
 #: The one line the second commit adds to a job script (a comment: the job still runs).
 ONE_LINE = "# tuned: nothing but this line differs between the two commits"

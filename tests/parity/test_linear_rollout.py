@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import GERMAN_CONFIG
 from tests.parity.world import MODEL, World, parity_world
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.schedule_early]
 
 
 @pytest.fixture(scope="module")

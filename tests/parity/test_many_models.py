@@ -22,7 +22,7 @@ from tests.parity.world import PROJECT_DIR, World, parity_world
 # In file order (the module is shuffled among the others): its tests are steps on one world. The first ones check
 # that synthetic-lending's upload deployed that model alone (no credit-risk endpoint, group or alarms; version 1),
 # which the later pushes that retrain credit-risk then change (seed 2 put one of them first).
-pytestmark = [pytest.mark.parity, pytest.mark.in_file_order]
+pytestmark = [pytest.mark.parity, pytest.mark.in_file_order, pytest.mark.schedule_early]
 
 LENDING = "synthetic-lending"
 LENDING_DATA = PROJECT_DIR / "data" / "synthetic_lending" / "synthetic_lending.csv"

@@ -34,7 +34,7 @@ from tests.parity.world import MODEL, World, deployed_model, parity_world
 
 # In file order (the module is shuffled among the others): the failed-job test expects the schedule to start a job
 # on the endpoint the earlier tests left in service; shuffled (seed 3, whole-suite session) it started none.
-pytestmark = [pytest.mark.parity, pytest.mark.in_file_order]
+pytestmark = [pytest.mark.parity, pytest.mark.in_file_order, pytest.mark.schedule_early]
 
 TARGET = "creditability"
 DRIFTED = ["age_in_years", "credit_amount"]

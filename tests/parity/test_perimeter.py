@@ -26,7 +26,7 @@ from tests.parity.iam import ApiCall, IamChecker, RequiredPermission
 from tests.parity.perimeter import StackNetwork
 from tests.parity.world import World, iam_checker, parity_world
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.schedule_early]
 
 OTHER_ACCOUNT = "999999999999"
 NETWORK_SID = "DenyObjectAccessOutsideTheStacksNetwork"

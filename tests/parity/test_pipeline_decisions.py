@@ -17,7 +17,7 @@ from tests.dataset_variants import reexported
 from tests.parity.paths import approved_and_deployed, started
 from tests.parity.world import GERMAN_CREDIT, MODEL, World, parity_world
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.schedule_early]
 
 
 @pytest.fixture(scope="module")

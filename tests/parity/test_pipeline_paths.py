@@ -27,7 +27,7 @@ from tests.parity.world import GERMAN_CREDIT, MODEL, World, deployed_model, pari
 # Path (a) is the world's first run, whichever test comes first: it is the account's first .sync SageMaker task (Step
 # Functions then creates its managed EventBridge rule as the pipeline's role, events:PutRule) and the run the
 # load-bearing-permission test judges.
-pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("pushed_and_deployed")]
+pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("pushed_and_deployed"), pytest.mark.schedule_early]
 
 
 class PathA(NamedTuple):

@@ -26,7 +26,7 @@ from governed_mlops.domain.approval import csrf_token
 from tests.dataset_variants import reexported
 from tests.parity.world import APPROVER_PASSWORD, GERMAN_CREDIT, MODEL, World, parity_world
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.schedule_early]
 
 UPLOADER_ROLE = "dataset-uploaders"
 UPLOADER_ROLE_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/{UPLOADER_ROLE}"

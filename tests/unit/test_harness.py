@@ -134,3 +134,38 @@ def test_unix_sockets_stay_available() -> None:
     with left, right:
         left.sendall(b"ping")
         assert right.recv(4) == b"ping"
+
+
+class _Item:
+    """What tests/conftest.py's collection hook reads of a collected test: its module and its line."""
+
+    def __init__(self, module: object, line: int) -> None:
+        self.module = module
+        self.line = line
+
+    def reportinfo(self) -> tuple[str, int, str]:
+        return ("", self.line, "")
+
+
+class _Module:
+    def __init__(self, *marks: str) -> None:
+        self.pytestmark = [getattr(pytest.mark, name) for name in marks]
+
+
+def test_modules_marked_schedule_early_go_first_and_the_rest_keep_their_shuffled_order() -> None:
+    from tests.conftest import pytest_collection_modifyitems
+
+    # Given a shuffled collection: short module a, long module b (in file order), short c, long d
+    a, b, c, d = _Module(), _Module("schedule_early", "in_file_order"), _Module("slow"), _Module("schedule_early")
+    items = [_Item(a, 2), _Item(a, 1), _Item(b, 9), _Item(b, 3), _Item(c, 5), _Item(d, 7), _Item(d, 4)]
+    # When the hook orders it
+    pytest_collection_modifyitems(items)
+    # Then the long modules come first in their shuffled order (b's tests in file order), then the short ones
+    assert [(item.module, item.line) for item in items] == [(b, 3), (b, 9), (d, 7), (d, 4), (a, 2), (a, 1), (c, 5)]
+
+
+def test_the_makefile_hands_modules_to_workers_in_collection_order() -> None:
+    # Without --no-loadscope-reorder xdist orders modules by their number of tests and the marker does nothing.
+    makefile = (TESTS_DIR.parent / "Makefile").read_text(encoding="utf-8")
+    second_session = next(line for line in makefile.splitlines() if "--ignore=tests/unit" in line)
+    assert "--dist loadfile --no-loadscope-reorder" in second_session

@@ -6,8 +6,6 @@ asserted: the benchmark prints those; here only the results of the steps are che
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +16,7 @@ import pytest
 from governed_mlops.config import PipelineConfig
 from governed_mlops.domain.bias_names import POST_TRAINING_METRICS, PRE_TRAINING_METRICS
 from governed_mlops.reports.images import image_mime
+from tests.benchmark_scripts import benchmark_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ML_FLOOR = REPO_ROOT / "benchmarks" / "ml_floor.py"
@@ -27,17 +26,8 @@ FACETS = ["sex", "age_25_or_younger", "foreign_worker"]
 
 @pytest.fixture(scope="module")
 def ml_floor() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("ml_floor_under_test", ML_FLOOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Registered while it runs: its dataclasses look their module up in sys.modules.
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_module(ML_FLOOR, "ml_floor_under_test") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ spawn of the process it runs in, and that it reads registration and job times fr
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.benchmark_scripts import benchmark_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK = REPO_ROOT / "benchmarks" / "startup.py"
@@ -25,16 +26,8 @@ AGE_BOUND_S = 30.0
 
 @pytest.fixture(scope="module")
 def startup() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("startup_under_test", BENCHMARK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_module(BENCHMARK, "startup_under_test") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_the_timeline_starts_when_the_process_was_spawned() -> None:

@@ -32,26 +32,26 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(VENV)/bin/python -m compileall -q layers src jobs functions >/dev/null
 	@touch $@
 
-.tools/sam/bin/sam: tools/sam-cli.lock.txt
-	$(PYTHON) -m venv .tools/sam
-	.tools/sam/bin/pip install --quiet --disable-pip-version-check -r tools/sam-cli.lock.txt
+.tools/sam/bin/sam: tools/sam-cli.lock.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .tools/sam
+	$(UV) pip install --quiet --compile-bytecode --python .tools/sam/bin/python -r tools/sam-cli.lock.txt
 	@touch $@
 
 # Static-check tools, each in its own environment from its lock file (uv pip compile --python-version 3.11).
-.tools/checkov/bin/checkov: tools/checkov.lock.txt
-	$(PYTHON) -m venv .tools/checkov
-	.tools/checkov/bin/pip install --quiet --disable-pip-version-check -r tools/checkov.lock.txt
+.tools/checkov/bin/checkov: tools/checkov.lock.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .tools/checkov
+	$(UV) pip install --quiet --compile-bytecode --python .tools/checkov/bin/python -r tools/checkov.lock.txt
 	@touch $@
 
-.tools/statelint/bin/statelint: tools/statelint.lock.txt
-	$(PYTHON) -m venv .tools/statelint
-	.tools/statelint/bin/pip install --quiet --disable-pip-version-check -r tools/statelint.lock.txt
+.tools/statelint/bin/statelint: tools/statelint.lock.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .tools/statelint
+	$(UV) pip install --quiet --compile-bytecode --python .tools/statelint/bin/python -r tools/statelint.lock.txt
 	@touch $@
 
 # sagemaker-core (the SDK's image URI tables) for `mlops deploy-params`; ~450 MB, so not part of `make test`.
-.tools/sagemaker-sdk/.installed: tools/sagemaker-sdk.lock.txt
-	$(PYTHON) -m venv .tools/sagemaker-sdk
-	.tools/sagemaker-sdk/bin/pip install --quiet --disable-pip-version-check -r tools/sagemaker-sdk.lock.txt
+.tools/sagemaker-sdk/.installed: tools/sagemaker-sdk.lock.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .tools/sagemaker-sdk
+	$(UV) pip install --quiet --compile-bytecode --python .tools/sagemaker-sdk/bin/python -r tools/sagemaker-sdk.lock.txt
 	@touch $@
 
 deploy-tools: .tools/sam/bin/sam .tools/sagemaker-sdk/.installed

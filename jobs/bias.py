@@ -89,12 +89,12 @@ def main(argv: Sequence[str]) -> None:
 def _model_inputs(model_dir: Path, config: BiasJobConfig, frame: pd.DataFrame) -> dict[str, Any]:
     """Predicted labels, the model's input matrix and each matrix column's raw source column."""
     # Imported here: xgboost takes seconds to import and the pre-training stage never needs it.
-    from governed_mlops_ml.model import load_booster, score_matrix  # noqa: PLC0415 - xgboost takes seconds to import and the pre-training stage never needs it
+    from governed_mlops_ml.model import SCORING_FILES, load_booster, score_matrix  # noqa: PLC0415 - xgboost takes seconds to import and the pre-training stage never needs it
 
     if config.decision_threshold is None:
         raise JobInputError(f"{BIAS_CONFIG_FILE}: 'decision_threshold' is required for post-training metrics")
     with tempfile.TemporaryDirectory(prefix="model-") as extracted:
-        unpacked = extract_model_archive(model_dir / MODEL_ARCHIVE, Path(extracted))
+        unpacked = extract_model_archive(model_dir / MODEL_ARCHIVE, Path(extracted), files=SCORING_FILES)
         spec = load_feature_spec(unpacked)
         booster = load_booster(unpacked)
     if spec.target != config.label or spec.positive_label != config.positive_label:

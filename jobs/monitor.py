@@ -39,6 +39,7 @@ from typing import NoReturn
 
 from governed_mlops.errors import JobInputError
 from governed_mlops_ml.artifacts import (
+    FEATURE_SPEC_FILE,
     MODEL_ARCHIVE,
     extract_model_archive,
     find_single_csv,
@@ -91,7 +92,9 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
 def make_baseline(dataset_dir: Path, model_dir: Path, output_dir: Path) -> None:
     """Write the baseline statistics and constraints of the training CSV for the model's features."""
     with tempfile.TemporaryDirectory(prefix="model-") as extracted:
-        spec = load_feature_spec(extract_model_archive(model_dir / MODEL_ARCHIVE, Path(extracted)))
+        spec = load_feature_spec(
+            extract_model_archive(model_dir / MODEL_ARCHIVE, Path(extracted), files={FEATURE_SPEC_FILE})
+        )
     frame = read_dataset(find_single_csv(dataset_dir))
     statistics, constraints = baseline(frame, spec)
     write_json(output_dir / STATISTICS_FILE, statistics)

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from governed_mlops.models import ApprovalRecord
+from governed_mlops_local import runtime as runtime_module
 from governed_mlops_local.runtime import LocalRuntime, find_project_dir
+from tests.job_interpreter import SharedZygote
 
 PROJECT_DIR = find_project_dir(Path(__file__).parent)
 EVENTS_DIR = PROJECT_DIR / "events"
@@ -107,6 +109,14 @@ def _no_local_server_outlives_its_test(request: pytest.FixtureRequest) -> Iterat
     tmp_path = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
     if isinstance(tmp_path, Path) and tmp_path.exists():
         stop_local_servers(tmp_path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_job_interpreter_per_test_process() -> Iterator[None]:
+    """Every in-process LocalRuntime hands its jobs to this process's zygote (see tests/job_interpreter.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime_module, "Zygote", SharedZygote)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

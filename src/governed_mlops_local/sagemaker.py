@@ -33,7 +33,7 @@ from governed_mlops.adapters.model_registry import LocalModelRegistry
 from governed_mlops.adapters.object_store import LocalObjectStore
 from governed_mlops.models import S3Ref
 from governed_mlops_local.template import LOCAL_ACCOUNT, LOCAL_REGION
-from governed_mlops_local.zygote import ENV_SOCKET, write_shim
+from governed_mlops_local.zygote import ENV_SOCKET, hand_over, write_shim
 
 TRAINING_RESOURCE = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 PROCESSING_RESOURCE = "arn:aws:states:::sagemaker:createProcessingJob.sync"
@@ -82,6 +82,22 @@ def deterministic_tar_gz(source: Path) -> bytes:
             with path.open("rb") as handle:
                 tar.addfile(info, handle)
     return buffer.getvalue()
+
+
+def _run_process(argv: list[str], *, cwd: Path, env: dict[str, str], output: int, timeout: float) -> int:
+    """``argv`` as a process; its exit code, or ``-SIGKILL`` once it ran past ``timeout`` seconds.
+
+    A blocking wait with a timer that kills, not ``subprocess.run(timeout=...)``: that one polls the
+    child with sleeps of up to 50 ms, which a job of a tenth of a second pays in full.
+    """
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
+    timer = threading.Timer(timeout, process.kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        return process.wait()
+    finally:
+        timer.cancel()
 
 
 def _safe_extract(data: bytes, target: Path) -> None:
@@ -184,19 +200,22 @@ class SageMakerEmulator:
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             self._store.put(ref.bucket, prefix + path.relative_to(source).as_posix(), path.read_bytes())
 
-    def _run(self, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: int, log: Path) -> tuple[int, str]:
+    def _run(self, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: int, job: Path) -> tuple[int, str]:
         with self._slots:
-            return self._run_now(argv, cwd=cwd, env=env, timeout=timeout, log=log)
+            return self._run_now(argv, cwd=cwd, env=env, timeout=timeout, job=job)
 
-    def _run_now(self, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: int, log: Path) -> tuple[int, str]:
+    def _run_now(self, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: int, job: Path) -> tuple[int, str]:
+        """Run the container's entry point; its exit code (``-SIGKILL`` past ``timeout``) and its log's tail."""
+        log = job / "job.log"
         with log.open("w", encoding="utf-8") as stream:
-            try:
-                completed = subprocess.run(
-                    argv, cwd=cwd, env=env, stdout=stream, stderr=subprocess.STDOUT, timeout=timeout, check=False
+            code = None
+            # The container's python3 is the shim (_base_env): do what the shim does, without starting it.
+            if self.zygote_socket and shutil.which(argv[0], path=env["PATH"]) == str(job / "bin" / "python3"):
+                code = hand_over(
+                    self.zygote_socket, argv[1:], cwd=cwd, env=env, output=stream.fileno(), timeout=timeout
                 )
-                code = completed.returncode
-            except subprocess.TimeoutExpired:
-                code = -9
+            if code is None:
+                code = _run_process(argv, cwd=cwd, env=env, output=stream.fileno(), timeout=timeout)
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
         return code, "\n".join(tail)
 
@@ -285,7 +304,7 @@ class SageMakerEmulator:
             argv += [f"--{key}", value]
         started = _now()
         timeout = int(request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
-        code, tail = self._run(argv, cwd=code_dir, env=env, timeout=timeout, log=job / "job.log")
+        code, tail = self._run(argv, cwd=code_dir, env=env, timeout=timeout, job=job)
         ended = _now()
         output_root = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output"
         describe: dict[str, Any] = {
@@ -366,7 +385,7 @@ class SageMakerEmulator:
         env = self._base_env(job / "bin") | dict(request.get("Environment", {}))
         started = _now()
         timeout = int(request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
-        code, tail = self._run(argv, cwd=job, env=env, timeout=timeout, log=job / "job.log")
+        code, tail = self._run(argv, cwd=job, env=env, timeout=timeout, job=job)
         ended = _now()
         describe: dict[str, Any] = {
             "ProcessingJobName": name,

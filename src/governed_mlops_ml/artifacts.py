@@ -11,6 +11,7 @@ import gzip
 import json
 import tarfile
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -146,11 +147,14 @@ def write_model_archive(model_dir: Path, archive: Path) -> Path:
     return archive
 
 
-def extract_model_archive(archive: Path, destination: Path) -> Path:
+def extract_model_archive(archive: Path, destination: Path, *, files: Collection[str] | None = None) -> Path:
     """Safely extract a ``model.tar.gz`` into ``destination`` and return ``destination``.
 
     Only regular files and directories are accepted, and no member may land outside ``destination``
     (absolute paths, ``..`` components, links and device files are refused before anything is written).
+    ``files``: extract only the members of these names (a job that scores with the model needs its
+    booster and feature spec, not the inference code packed under ``code/``); every member is checked
+    all the same, so an archive that would be refused whole is refused here too.
 
     Raises:
         JobInputError: the archive is missing, unreadable, or holds an unsafe member.
@@ -164,6 +168,8 @@ def extract_model_archive(archive: Path, destination: Path) -> Path:
             members = tar.getmembers()
             for member in members:
                 _check_member(member, root)
+            if files is not None:
+                members = [member for member in members if member.name in files]
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(root, members=members, filter="data")
             else:  # Python without extraction filters (< 3.11.4): members were checked above

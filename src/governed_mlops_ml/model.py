@@ -17,7 +17,7 @@ import xgboost as xgb
 
 from governed_mlops.domain.hyperparameters import TrainingHyperparameters
 from governed_mlops.errors import JobInputError
-from governed_mlops_ml.artifacts import MODEL_ARCHIVE, extract_model_archive, load_feature_spec
+from governed_mlops_ml.artifacts import FEATURE_SPEC_FILE, MODEL_ARCHIVE, extract_model_archive, load_feature_spec
 from governed_mlops_ml.features import FeatureSpec, encode_frame
 
 _MATRIX = 2  # rows x columns
@@ -35,6 +35,8 @@ __all__ = [
 
 MODEL_FILE = "xgboost-model"
 """File name of the model inside SM_MODEL_DIR (and so inside ``model.tar.gz``)."""
+SCORING_FILES = frozenset({MODEL_FILE, FEATURE_SPEC_FILE})
+"""What scoring with a model archive needs from it: the booster and its feature spec (not ``code/``)."""
 
 
 def xgboost_params(hyperparameters: TrainingHyperparameters, seed: int) -> dict[str, Any]:
@@ -126,7 +128,7 @@ def load_model_archive(
 
     Refuses a model that predicts another target or favourable label than the job config asks for.
     """
-    model_dir = extract_model_archive(archive_dir / MODEL_ARCHIVE, extract_to)
+    model_dir = extract_model_archive(archive_dir / MODEL_ARCHIVE, extract_to, files=SCORING_FILES)
     spec = load_feature_spec(model_dir)
     booster = load_booster(model_dir)
     if spec.target != target or spec.positive_label != positive_label:

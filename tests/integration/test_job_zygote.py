@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import socket
 import subprocess
@@ -81,3 +82,66 @@ def test_a_job_the_zygote_never_took_still_runs(job: tuple[Path, Path], tmp_path
     dropper.join(timeout=10)
     server.close()
     assert (answer.returncode, answer.stdout.strip()) == (0, "cold"), answer.stderr
+
+
+#: A job that imports a module of its own code and prints the file its function says it was compiled from.
+IMPORTER = "import helper\nprint(helper.where())\n"
+HELPER = "def where():\n    return where.__code__.co_filename\n"
+
+
+def _job_code(directory: Path, helper: str = HELPER) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "helper.py").write_text(helper)
+    script = directory / "job.py"
+    script.write_text(IMPORTER)
+    return script
+
+
+def _bytecode(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "run" / "job-bytecode").glob("*.code"))
+
+
+def test_the_same_source_in_another_jobs_directory_is_compiled_once_and_names_its_own_file(
+    tmp_path: Path, zygote: str
+) -> None:
+    shim = write_shim(tmp_path / "bin")
+
+    # Given a job whose code (one module besides its script) ran in the zygote
+    first = _run(shim, _job_code(tmp_path / "job-1"), zygote)
+    assert first.returncode == 0, first.stderr
+    kept = _bytecode(tmp_path)
+
+    # When a second job brings the same module source in a directory of its own
+    second = _run(shim, _job_code(tmp_path / "job-2"), zygote)
+
+    # Then the module was not compiled again (nothing new kept), and its code names the second job's file
+    assert second.returncode == 0, second.stderr
+    assert len(kept) == 1
+    assert _bytecode(tmp_path) == kept
+    assert second.stdout.strip() == str(tmp_path / "job-2" / "helper.py")
+
+
+def test_a_changed_source_is_compiled_afresh(tmp_path: Path, zygote: str) -> None:
+    shim = write_shim(tmp_path / "bin")
+    assert _run(shim, _job_code(tmp_path / "job-1"), zygote).returncode == 0
+
+    changed = _run(shim, _job_code(tmp_path / "job-2", HELPER.replace("where.__code__", "(where).__code__")), zygote)
+
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.strip() == str(tmp_path / "job-2" / "helper.py")
+    assert len(_bytecode(tmp_path)) == 2
+
+
+def test_kept_code_that_others_may_write_is_never_loaded(tmp_path: Path, zygote: str) -> None:
+    shim = write_shim(tmp_path / "bin")
+    assert _run(shim, _job_code(tmp_path / "job-1"), zygote).returncode == 0
+    (kept,) = _bytecode(tmp_path)
+
+    # Given the kept code replaced by other code, in a file its group may write
+    kept.write_bytes(marshal.dumps(compile("def where():\n    return 'tampered'\n", "x", "exec")))
+    kept.chmod(0o664)
+
+    # When the same source is imported by another job, Then it is compiled from the source, not loaded
+    again = _run(shim, _job_code(tmp_path / "job-2"), zygote)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == str(tmp_path / "job-2" / "helper.py")

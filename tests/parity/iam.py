@@ -1043,6 +1043,7 @@ def _strings(value: Any, what: str) -> list[str]:
     return list(items)
 
 
+@functools.lru_cache(maxsize=4096)
 def _moto_pattern(pattern: str) -> str:
     """An IAM wildcard pattern that moto's matcher (``*`` -> ``.*``, all else regex) reads as IAM does."""
     if "${" in pattern:
@@ -1051,7 +1052,13 @@ def _moto_pattern(pattern: str) -> str:
 
 
 def _moto_matches(element: str, patterns: list[str], action: str, resource: str) -> bool:
-    probe = {"Effect": "Allow", "Action": "*", "Resource": "*", element: patterns}
+    return _moto_matches_cached(element, tuple(patterns), action, resource)
+
+
+@functools.lru_cache(maxsize=65536)
+def _moto_matches_cached(element: str, patterns: tuple[str, ...], action: str, resource: str) -> bool:
+    """moto's own matching, once per (element, patterns, request): policies are matched thousands of times."""
+    probe = {"Effect": "Allow", "Action": "*", "Resource": "*", element: list(patterns)}
     return IAMPolicyStatement(probe).is_action_permitted(action, resource) is PermissionResult.PERMITTED
 
 

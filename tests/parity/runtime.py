@@ -55,6 +55,7 @@ from moto.events.models import EventPattern, EventsBackend
 
 from governed_mlops.domain.login import SESSION_COOKIE
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors, install_qualified_start_execution
+from governed_mlops_local.moto_speedups import install_program_cache
 from tests.parity import sagemaker_service
 from tests.parity.codecommit import GitCodeCommit
 from tests.parity.iam import CallRecorder
@@ -499,6 +500,26 @@ def _put_metric_filter_replaces_a_filter_of_the_same_name() -> Callable[[], None
 
     def restore() -> None:
         MetricFilters.add_filter = original  # type: ignore[method-assign]
+
+    return restore
+
+
+#: How often a ``.sync`` task asks whether its job ended. moto's interpreter asks every 0.5 s; Step Functions
+#: learns it from the job's state-change event (the rule ``_ensure_job_events_rule`` creates), within moments.
+#: A job of a few tenths of a second would otherwise wait up to half a second more to be seen as ended.
+SYNC_CHECK_SECONDS = 0.05
+
+
+def _sync_tasks_check_every(seconds: float) -> Callable[[], None]:
+    """moto's ``.sync`` tasks check their job's status every ``seconds`` (see :data:`SYNC_CHECK_SECONDS`)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+
+    name = "_DELAY_SECONDS_SYNC_CONDITION_CHECK"
+    original = getattr(state_task_service_callback, name)
+    setattr(state_task_service_callback, name, seconds)
+
+    def restore() -> None:
+        setattr(state_task_service_callback, name, original)
 
     return restore
 
@@ -991,6 +1012,7 @@ class ParityRuntime:
         self._stack.callback(install_qualified_start_execution())
         self._stack.callback(_sdk_errors_named_as_aws_names_them())
         self._stack.callback(_stop_execution_keeps_error_and_cause())
+        self._stack.callback(_sync_tasks_check_every(SYNC_CHECK_SECONDS))
         self._stack.callback(_put_metric_filter_replaces_a_filter_of_the_same_name())
         self._stack.callback(_function_configuration_has_logging_config(function_log_groups(self.stack)))
         self._stack.enter_context(self.functions.installed())
@@ -1001,6 +1023,10 @@ class ParityRuntime:
         self._stack.enter_context(_environment_variable(MOTO_TOTP_SWITCH, "true"))
         self._stack.callback(install_redrive_api())
         self._stack.callback(self._sign_state_machine_calls())
+        # Last, so that every parse sees the patches above (a task's service is resolved when the definition
+        # is parsed): each definition is parsed once (~0.5 s of CPU) instead of once per execution, and every
+        # execution gets its own deep copy of the program, as in the local runtime (moto_speedups).
+        self._stack.callback(install_program_cache())
         return self
 
     def __exit__(self, *exc: object) -> None:

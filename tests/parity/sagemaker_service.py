@@ -13,7 +13,9 @@ touching the deployed definition:
   Describe output as cause. History events are AWS's ``TaskScheduled`` / ``TaskSucceeded`` with
   resource type ``sagemaker``.
 * **The SageMaker service**: ``CreateTrainingJob`` / ``CreateProcessingJob`` really run the job
-  scripts through the local job runner (the same code as the embedded runtime), reading every input
+  scripts through the local job runner (the same code as the embedded runtime, with the same warm job
+  interpreter, :mod:`governed_mlops_local.zygote`: the container's ``python3`` runs the script in a fork
+  that has the libraries imported, the job's own code imported fresh), reading every input
   channel from moto S3 and writing every output to moto S3 **with the job's own role** (the
   ``RoleArn`` of the request, i.e. the template's SageMaker execution role), so those reads and
   writes are recorded and checked like any other call. ``UpdateEndpoint`` is added (moto lacks it):
@@ -59,6 +61,7 @@ from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from governed_mlops.models import S3Ref
 from governed_mlops_local.sagemaker import SageMakerEmulator, SageMakerError
+from tests.job_interpreter import shared_socket
 from tests.parity.hosting import ModelError, ParityHosting
 
 #: The APIs of Step Functions' optimized SageMaker integration (AWS's list).
@@ -105,10 +108,10 @@ class _S3JobStore:
 class ParityJobRunner(SageMakerEmulator):
     """The local job runner with S3 I/O through boto3 as the job's execution role."""
 
-    def __init__(self, root: Path, s3: Any) -> None:
+    def __init__(self, root: Path, s3: Any, zygote_socket: str | None) -> None:
         super().__init__(root, None)  # type: ignore[arg-type]  # every store use is overridden below
         self._store = _S3JobStore(s3)  # type: ignore[assignment]
-        self.zygote_socket = None
+        self.zygote_socket = zygote_socket
 
     def _download(self, uri: str, target: Path) -> None:
         ref = S3Ref.from_uri(uri)
@@ -143,6 +146,8 @@ class SageMakerService:
         self.threads: list[threading.Thread] = []
         #: Faults to inject: API name (``CreateTrainingJob``) -> (error code, message), used once each.
         self.faults: dict[str, tuple[str, str]] = {}
+        #: The warm job interpreter the jobs run in (this test process's, see tests/job_interpreter.py).
+        self._zygote_socket: str | None = None
 
     def _inject(self, api: str) -> None:
         with self._lock:
@@ -156,7 +161,7 @@ class SageMakerService:
     def _run(self, kind: str, request: dict[str, Any]) -> None:
         name = request["TrainingJobName" if kind == "TrainingJob" else "ProcessingJobName"]
         s3 = self._sessions(request["RoleArn"]).client("s3")
-        runner = ParityJobRunner(self._work_dir, s3)
+        runner = ParityJobRunner(self._work_dir, s3, self._zygote_socket)
         try:
             if kind == "TrainingJob":
                 describe = runner.create_training_job_sync(request)
@@ -280,6 +285,7 @@ class SageMakerService:
             return original_factory(service_name)
 
         with ExitStack() as stack:
+            self._zygote_socket = shared_socket()
             patch(SageMakerResponse, "create_training_job", create_training_job)
             patch(SageMakerResponse, "create_processing_job", create_processing_job)
             patch(SageMakerModelBackend, "describe_training_job", describe_training_job)

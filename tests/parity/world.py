@@ -12,6 +12,7 @@ Everything the functions see comes from the deployed stack; nothing here is give
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
@@ -356,18 +357,39 @@ def iam_checker(
     def arn_of_key(key: str | None) -> str | None:
         return None if key is None else str(kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"])
 
+    # Keys and bucket policies are the stack's: set when it was deployed (before this checker exists) and
+    # changed by nothing the functions may call, so each is read once (the checker asks thousands of times).
+    @functools.cache
+    def bucket_key(bucket: str) -> str | None:
+        return arn_of_key(_kms_key_of_bucket(s3, bucket))
+
+    @functools.cache
+    def secret_key(secret: str) -> str | None:
+        return arn_of_key(secrets.describe_secret(SecretId=secret).get("KmsKeyId"))
+
+    @functools.cache
+    def topic_key(topic: str) -> str | None:
+        return arn_of_key(sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId"))
+
+    @functools.cache
+    def bucket_policy(bucket: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+        return tuple(_bucket_policy(s3, f"arn:aws:s3:::{bucket}"))
+
+    def resource_policies(arn: str) -> list[tuple[str, dict[str, Any]]]:
+        if not arn.startswith("arn:aws:s3:::"):
+            return []
+        return list(bucket_policy(arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]))
+
     return IamChecker(
         policies,
         account_id=stack.account_id,
         region=stack.region,
-        bucket_key=lambda bucket: arn_of_key(_kms_key_of_bucket(s3, bucket)),
-        secret_key=lambda secret: arn_of_key(secrets.describe_secret(SecretId=secret).get("KmsKeyId")),
-        topic_key=lambda topic: arn_of_key(
-            sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId")
-        ),
+        bucket_key=bucket_key,
+        secret_key=secret_key,
+        topic_key=topic_key,
         # Step Functions checks SendTask* against the state machine that issued the token: the stack has one.
         task_token_owner=lambda _token: stack.state_machine_arn,
-        resource_policies=lambda arn: _bucket_policy(s3, arn),
+        resource_policies=resource_policies,
         network=network or endpoints,
         endpoint_policies=endpoints.policies,
     )

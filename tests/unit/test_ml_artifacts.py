@@ -120,6 +120,40 @@ def test_model_archive_round_trips_the_model_directory(tmp_path: Path) -> None:
     assert sorted(path.name for path in extracted.iterdir()) == ["feature_spec.json", "xgboost-model"]
 
 
+def test_only_the_named_files_are_extracted_when_asked(tmp_path: Path) -> None:
+    # Given a model archive with the inference code packed under code/, as training writes it
+    model_dir = tmp_path / "model"
+    (model_dir / "code").mkdir(parents=True)
+    (model_dir / "xgboost-model").write_bytes(b"{}")
+    (model_dir / "feature_spec.json").write_text("{}", encoding="utf-8")
+    (model_dir / "code" / "inference.py").write_text("", encoding="utf-8")
+    archive = write_model_archive(model_dir, tmp_path / "out" / "model.tar.gz")
+
+    # When a job that only scores extracts it
+    extracted = extract_model_archive(archive, tmp_path / "extracted", files={"xgboost-model", "feature_spec.json"})
+
+    # Then only the booster and the feature spec are written
+    assert sorted(p.relative_to(extracted).as_posix() for p in extracted.rglob("*")) == [
+        "feature_spec.json",
+        "xgboost-model",
+    ]
+
+
+def test_a_member_that_was_not_asked_for_is_still_checked(tmp_path: Path) -> None:
+    # Given an archive with an escaping member next to the one a job asks for
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("xgboost-model", "../escaped.txt"):
+            member = tarfile.TarInfo(name)
+            member.size = 2
+            tar.addfile(member, io.BytesIO(b"{}"))
+
+    # When only the model is asked for, Then the archive is refused all the same
+    with pytest.raises(JobInputError, match="outside"):
+        extract_model_archive(archive, tmp_path / "dest" / "inner", files={"xgboost-model"})
+    assert not (tmp_path / "dest" / "escaped.txt").exists()
+
+
 def test_model_archive_bytes_do_not_depend_on_file_times(tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     model_dir.mkdir()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from governed_mlops.errors import JobInputError
-from governed_mlops_ml.artifacts import extract_model_archive, load_feature_spec, read_dataset
+from governed_mlops_ml.artifacts import FEATURE_SPEC_FILE, extract_model_archive, load_feature_spec, read_dataset
 from governed_mlops_ml.bias import parse_bias_config
 from governed_mlops_ml.monitoring.baseline_statistics import baseline
 from governed_mlops_ml.monitoring.bias_drift import bias_drift, labelled_samples
@@ -186,7 +186,7 @@ def analyse_window(
     ]
     labels, label_names = _label_files(label_files)
     new_labels = sorted(set(label_names) - set(config.seen_label_files))
-    spec = load_feature_spec(extract_model_archive(model_archive, work / "model"))
+    spec = load_feature_spec(extract_model_archive(model_archive, work / "model", files={FEATURE_SPEC_FILE}))
     statistics, constraints = baseline(read_dataset(train_csv), spec)
     capture = work / "window.jsonl"
     capture.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")

@@ -215,6 +215,10 @@ def burst(executions: int, threads: int, timeout: float, poll: float) -> dict[st
                 # The exact event S3 sent for that upload, delivered a second time (at-least-once delivery).
                 return deliveries, runtime.send_event(s3_object_created_event(stored, REQUESTER))
 
+            # Before the first event: the approver approves what is published from now on, and a fast run
+            # can ask for approval while the last events are still being sent (one run then waited 900 s for
+            # its approval to expire, 2026-12-06).
+            approve = auto_approver(data_dir, APPROVER)
             begin = time.perf_counter()
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="burst") as pool:
                 pairs = list(pool.map(upload_then_duplicate, range(executions)))
@@ -228,7 +232,7 @@ def burst(executions: int, threads: int, timeout: float, poll: float) -> dict[st
                 f"burst: {len(arns)} executions started, {duplicate_count} duplicates detected, "
                 f"{len(errors)} delivery errors, in {sent:.2f} s; waiting..."
             )
-            results = runtime.wait(arns, on_tick=auto_approver(data_dir, APPROVER), timeout=timeout, poll=poll)
+            results = runtime.wait(arns, on_tick=approve, timeout=timeout, poll=poll)
             wall = time.perf_counter() - begin
             failures = [_failure(runtime, r) for r in results if r["status"] != "SUCCEEDED"]
             durations = sorted(_seconds(r) for r in results)

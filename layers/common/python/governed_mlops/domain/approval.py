@@ -41,7 +41,12 @@ _CANONICAL_EXP = re.compile(r"[1-9][0-9]{0,11}")
 
 
 def new_approval_id() -> str:
-    return secrets.token_urlsafe(APPROVAL_ID_BYTES)
+    """192 random bits, URL-safe, never starting with ``-``: a command line reads ``-b…`` as an option
+    (``mlops approve -busKY… --as carol.approver`` failed with "No such option '-b'" for 1 id in 64)."""
+    while True:
+        candidate = secrets.token_urlsafe(APPROVAL_ID_BYTES)
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def _mac(secret: bytes, *parts: str) -> str:

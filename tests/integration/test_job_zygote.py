@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from governed_mlops_local.zygote import ENV_SOCKET, Zygote, write_shim
+from governed_mlops_local.zygote import ENV_SOCKET, Zygote, hand_over, write_shim
+from tests.waiting import until
 
 #: Prints where it ran: a forked zygote child has pandas imported before the script starts.
 PROBE = "import sys\nprint('warm' if 'pandas' in sys.modules else 'cold')\nsys.exit(int(sys.argv[1]))\n"
@@ -145,3 +147,32 @@ def test_kept_code_that_others_may_write_is_never_loaded(tmp_path: Path, zygote:
     again = _run(shim, _job_code(tmp_path / "job-2"), zygote)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == str(tmp_path / "job-2" / "helper.py")
+
+
+def test_a_job_handed_over_reports_its_exit_code(tmp_path: Path, zygote: str) -> None:
+    script = tmp_path / "exit.py"
+    script.write_text("import sys\nsys.exit(3)\n")
+    with (tmp_path / "job.log").open("w") as log:
+        code = hand_over(
+            zygote, [str(script)], cwd=tmp_path, env={"PATH": os.environ["PATH"]}, output=log.fileno(), timeout=60
+        )
+
+    assert code == 3
+
+
+def test_a_job_handed_over_that_outlives_its_limit_is_killed(tmp_path: Path, zygote: str) -> None:
+    # Given a job that writes its pid, then waits for a signal that never comes
+    pid_file = tmp_path / "pid"
+    script = tmp_path / "forever.py"
+    script.write_text(f"import os, signal\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\nsignal.pause()\n")
+
+    # When it is handed over with a limit of 3 s
+    with (tmp_path / "job.log").open("w") as log:
+        code = hand_over(
+            zygote, [str(script)], cwd=tmp_path, env={"PATH": os.environ["PATH"]}, output=log.fileno(), timeout=3
+        )
+
+    # Then it is reported as killed (-SIGKILL, what MaxRuntimeInSeconds gives) and the process is gone
+    assert code == -signal.SIGKILL
+    pid = int(pid_file.read_text())
+    until(lambda: not Path(f"/proc/{pid}").exists(), 10, "the job past its limit to be gone")

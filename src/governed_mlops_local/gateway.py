@@ -16,6 +16,7 @@ there) is answered 421 before any route runs.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import threading
 import uuid
@@ -174,7 +175,12 @@ class LocalGateway:
             )
         return 404, {"Content-Type": "application/json"}, json.dumps({"message": f"no route for {parts.path}"}).encode()
 
-    def start(self, port: int = 0) -> str:
+    def start(self, port: int = 0, *, any_port_if_taken: bool = False) -> str:
+        """Listen on ``127.0.0.1:port`` (0: any free port) and serve in a daemon thread; the gateway's URL.
+
+        ``any_port_if_taken``: when ``port`` is held by another process at the moment of binding, take any free
+        port instead of failing (a port checked free a moment earlier can be taken by a concurrent start).
+        """
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -203,7 +209,12 @@ class LocalGateway:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - silence access logs
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        except OSError as exc:
+            if not (any_port_if_taken and port and exc.errno == errno.EADDRINUSE):
+                raise
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._hosts = allowed_hosts(self._server.server_address[1])
         threading.Thread(target=self._server.serve_forever, name="mlops-gateway", daemon=True).start()

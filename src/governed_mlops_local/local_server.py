@@ -236,9 +236,18 @@ print(server.pid)
 
 
 def start_in_background(
-    project_dir: Path, data_dir: Path, port: int, *, user: str | None = None, timeout: float = 300
+    project_dir: Path,
+    data_dir: Path,
+    port: int,
+    *,
+    user: str | None = None,
+    any_port_if_taken: bool = False,
+    timeout: float = 300,
 ) -> ServingRuntime:
     """Start ``mlops serve`` detached from this process (own session, output to the log) and wait until it is ready.
+
+    ``any_port_if_taken``: the server takes any free port if ``port`` is held when it binds (the default port,
+    which another data directory's server may take between this call and the bind).
 
     Raises:
         LocalServerError: it exited or did not get ready within ``timeout`` seconds (the log's tail says why).
@@ -247,6 +256,7 @@ def start_in_background(
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "governed_mlops_local.cli", "--data-dir", str(data_dir), "serve"]
     command += ["--port", str(port), *(["--as", user] if user else [])]
+    command += ["--any-port-if-taken"] if any_port_if_taken else []
     launched = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, str(log), *command],
         cwd=project_dir,

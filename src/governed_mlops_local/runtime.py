@@ -101,6 +101,7 @@ class LocalRuntime:
         serve_http: bool = True,
         warm_jobs: bool = True,
         port: int = 0,
+        any_port_if_taken: bool = False,
         local_user: str = "local-user",
         approvers: frozenset[str] = DEFAULT_APPROVERS,
     ) -> None:
@@ -133,6 +134,7 @@ class LocalRuntime:
         self._warm_jobs = warm_jobs
         self.time_scale = LOCAL_TIME_SCALE
         self._port = port
+        self._any_port_if_taken = any_port_if_taken
         self.local_user = local_user
         self.approvers = approvers
         self.gateway: LocalGateway | None = None
@@ -229,7 +231,7 @@ class LocalRuntime:
         )
         self._mount_history_pages(self.gateway)
         self.gateway.mount("/endpoints", model_server.mount(self.hosting))
-        url = self.gateway.start(self._port)
+        url = self.gateway.start(self._port, any_port_if_taken=self._any_port_if_taken)
         self._stack.callback(self.gateway.stop)
         # Handlers are imported at their first invocation (cold start), after this: they see the URL.
         self.host.set_environment("APPROVAL_API_URL", url)

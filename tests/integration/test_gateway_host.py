@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,3 +78,39 @@ def test_a_request_for_the_gateways_own_origin_is_served(served: tuple[EchoHost,
     status, _ = _get(port, "/approvals", host_header.format(port=port))
     assert status == 200
     assert host.invocations == 1
+
+
+def _gateway() -> LocalGateway:
+    gateway = LocalGateway(
+        EchoHost(),  # type: ignore[arg-type]
+        "arn:approval",
+        default_user="carol.approver",
+        approvers={"carol.approver"},
+        approver_group="model-approvers",
+    )
+    gateway.mount("/executions", lambda *_: (200, {"Content-Type": "text/html"}, b"<p>history</p>"))
+    return gateway
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port another process holds (listening), as a second data directory's server would."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+def test_a_port_taken_when_binding_is_an_error_unless_any_port_will_do(taken_port: int):
+    # An explicit port (`mlops serve --port N`) must be had: binding it fails loudly
+    with pytest.raises(OSError, match="Address already in use"):
+        _gateway().start(taken_port)
+    # The default port of a server started in the background need not: it takes another free one
+    gateway = _gateway()
+    gateway.start(taken_port, any_port_if_taken=True)
+    try:
+        port = int(gateway.url.rsplit(":", 1)[1])
+        assert port not in {0, taken_port}
+        assert _get(port, "/executions", f"127.0.0.1:{port}")[0] == 200
+    finally:
+        gateway.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from governed_mlops_local.approval_client import ServingRuntime
 from governed_mlops_local.local_server import (
     DEFAULT_PORT,
     LocalServerError,
@@ -56,3 +57,27 @@ def test_the_servers_answer_becomes_deliveries_with_the_runtimes_fields():
     answer = {"deliveries": [{"rule": "R", "target": "T", "result": None, "error": "boom", "error_type": "E"}]}
     (delivery,) = deliveries_of(answer)
     assert (delivery.rule, delivery.target, delivery.error, delivery.error_type) == ("R", "T", "boom", "E")
+
+
+@pytest.mark.parametrize(("explicit", "any_port"), [(None, True), (9001, False)])
+def test_a_server_started_for_a_command_may_leave_the_default_port_but_not_an_explicit_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, explicit: int | None, any_port: bool
+):
+    # `mlops trigger` starts a server when none runs; the default port checked free may be taken before the
+    # server binds it (a second terminal starting its own): only then may the server take another port
+    from governed_mlops_local import approval_client, local_server
+    from governed_mlops_local.cli.context import Context
+    from governed_mlops_local.cli.serving import server_for
+
+    started: list[tuple[int, bool]] = []
+
+    def start(_project: Path, _data: Path, port: int, *, any_port_if_taken: bool = False) -> ServingRuntime:
+        started.append((port, any_port_if_taken))
+        return ServingRuntime(pid=os.getpid(), url="http://127.0.0.1:1")
+
+    monkeypatch.delenv("MLOPS_PORT", raising=False)
+    monkeypatch.setattr(approval_client, "serving_runtime", lambda _data_dir: None)
+    monkeypatch.setattr(local_server, "port_free", lambda _port: True)
+    monkeypatch.setattr(local_server, "start_in_background", start)
+    server_for(Context(tmp_path, tmp_path / "data"), explicit)
+    assert started == [(explicit or DEFAULT_PORT, any_port)]

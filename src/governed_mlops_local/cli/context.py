@@ -18,10 +18,16 @@ class Context:
         self.data_dir = data_dir
 
     @contextmanager
-    def runtime(self, *, user: str | None = None, port: int = 0) -> Iterator[Any]:
+    def runtime(self, *, user: str | None = None, port: int = 0, any_port_if_taken: bool = False) -> Iterator[Any]:
         from governed_mlops_local.runtime import LocalRuntime
 
-        with LocalRuntime(self.project_dir, self.data_dir, local_user=user or os_user(), port=port) as runtime:
+        with LocalRuntime(
+            self.project_dir,
+            self.data_dir,
+            local_user=user or os_user(),
+            port=port,
+            any_port_if_taken=any_port_if_taken,
+        ) as runtime:
             yield runtime
 
     def model(self, name: str | None) -> str:

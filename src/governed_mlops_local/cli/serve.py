@@ -19,10 +19,21 @@ from governed_mlops_local.cli.progress import approval_watcher
 @click.option(
     "--background", is_flag=True, help="Start detached (output in <data dir>/logs/serve.log); return once it serves."
 )
+@click.option(
+    "--any-port-if-taken", is_flag=True, hidden=True, help="Take any free port if --port is held when binding."
+)
 @click.option("--status", "show_status", is_flag=True, help="Which server serves this data directory (exit 1 if none).")
 @click.option("--stop", is_flag=True, help="Stop the server of this data directory and wait until it has exited.")
 @click.pass_obj
-def serve(obj: Context, port: int | None, user: str | None, background: bool, show_status: bool, stop: bool) -> None:
+def serve(
+    obj: Context,
+    port: int | None,
+    user: str | None,
+    background: bool,
+    any_port_if_taken: bool,
+    show_status: bool,
+    stop: bool,
+) -> None:
     """Run the local runtime as the long-lived server every link points at: approval pages and API, history
     pages, endpoints; `upload`, `trigger` and `redrive` hand their work to it."""
     from governed_mlops_local import local_server
@@ -52,17 +63,19 @@ def serve(obj: Context, port: int | None, user: str | None, background: bool, sh
         )
     try:
         port = local_server.configured_port(port)
-        if port and not local_server.port_free(port):
+        if port and not any_port_if_taken and not local_server.port_free(port):
             raise local_server.LocalServerError(f"port {port} is in use on 127.0.0.1")
         if background:
-            serving = local_server.start_in_background(obj.project_dir, obj.data_dir, port, user=user)
+            serving = local_server.start_in_background(
+                obj.project_dir, obj.data_dir, port, user=user, any_port_if_taken=any_port_if_taken
+            )
     except local_server.LocalServerError as exc:
         fail(f"{type(exc).__name__}: {exc}", "choose another port with --port (or $MLOPS_PORT)")
     if background:
         echo(f"Local runtime serving on {serving.url} (pid {serving.pid}); log {local_server.log_path(obj.data_dir)}")
         echo("stop it with: mlops serve --stop")
         return
-    _serve_here(obj, port, user)
+    _serve_here(obj, port, user, any_port_if_taken=any_port_if_taken)
 
 
 def _serve_status(obj: Context) -> None:
@@ -80,7 +93,7 @@ def _serve_status(obj: Context) -> None:
     echo(f"  log: {local_server.log_path(obj.data_dir)} (when started in the background)")
 
 
-def _serve_here(obj: Context, port: int, user: str | None) -> None:
+def _serve_here(obj: Context, port: int, user: str | None, *, any_port_if_taken: bool = False) -> None:
     from governed_mlops_local import local_server
     from governed_mlops_local.redrive import interrupted_waiting_for_approval
 
@@ -89,7 +102,7 @@ def _serve_here(obj: Context, port: int, user: str | None) -> None:
 
     signal.signal(signal.SIGTERM, terminate)
     try:
-        with obj.runtime(user=user, port=port) as runtime:
+        with obj.runtime(user=user, port=port, any_port_if_taken=any_port_if_taken) as runtime:
             runtime.gateway.mount("/local", local_server.work_routes(runtime))
             tick = approval_watcher(runtime, ())
             # A run that waited for a person when its process died waits again: its link still works.

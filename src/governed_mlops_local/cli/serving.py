@@ -23,7 +23,11 @@ def server_for(obj: Context, port: int | None = None) -> Any:
             echo(f"port {wanted} is in use: the server takes any free port", err=True)
             wanted = 0
         echo(f"No local server serves {obj.data_dir}: starting one in the background ...")
-        serving = local_server.start_in_background(obj.project_dir, obj.data_dir, wanted)
+        # Free a moment ago is no promise (a second terminal may be starting its own server now): the server
+        # takes any free port if the default is gone by the time it binds.
+        serving = local_server.start_in_background(
+            obj.project_dir, obj.data_dir, wanted, any_port_if_taken=port is None
+        )
     except local_server.LocalServerError as exc:
         fail(f"{type(exc).__name__}: {exc}", "start it yourself to see why: mlops serve")
     echo(

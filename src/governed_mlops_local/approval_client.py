@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -107,8 +107,45 @@ def decide(link: str, user: str, decision: str, reason: str) -> dict[str, Any]:
     return _call(post)
 
 
-def auto_approver(data_dir: Path, user: str | Sequence[str], reason: str = "unattended approval") -> Callable[[], None]:
-    """A poll callback that approves every approval request published from now on, through the API.
+def approval_backlog(data_dir: Path, outbox: OutboxFollower, executions: Collection[str]) -> list[dict[str, Any]]:
+    """Mark what ``outbox`` holds now as read; return its approval requests that are still pending and belong to
+    one of ``executions`` (names), in the order they were published.
+
+    A watcher made after its runs started (their events are sent first) must not skip a request a fast run
+    published before it looked; requests of other runs already there are not its business.
+    """
+    earlier = outbox.new_messages()
+    wanted = [
+        m
+        for m in earlier
+        if m.get("attributes", {}).get("execution") in executions and "link" in m.get("attributes", {})
+    ]
+    if not wanted:
+        return []
+    from governed_mlops.adapters.approvals import LocalApprovalStore  # noqa: PLC0415 - the store (and its cryptography) loads only when a run's request is already there
+    from governed_mlops.errors import ApprovalNotFound  # noqa: PLC0415 - with the store
+
+    store = LocalApprovalStore(data_dir)
+    backlog = []
+    for message in wanted:
+        try:
+            if store.get(message["attributes"]["approval_id"]).status == "pending":
+                backlog.append(message)
+        except ApprovalNotFound:
+            continue  # published by another data directory's runtime
+    return backlog
+
+
+def execution_names(arns: Collection[str]) -> frozenset[str]:
+    """The execution names of Step Functions execution ARNs (the name is the ARN's last field)."""
+    return frozenset(arn.rsplit(":", 1)[-1] for arn in arns)
+
+
+def auto_approver(
+    data_dir: Path, user: str | Sequence[str], reason: str = "unattended approval", *, executions: Collection[str] = ()
+) -> Callable[[], None]:
+    """A poll callback that approves every approval request published from now on, through the API, and the
+    pending ones already published by ``executions`` (names of runs started before the callback was made).
 
     ``user`` approves first. When the model's risk tier needs more distinct approvers (two for a
     high-risk model), the next approvers approve too, until the request is decided: the rest of
@@ -118,10 +155,12 @@ def auto_approver(data_dir: Path, user: str | Sequence[str], reason: str = "unat
     """
     approvers = [user, *sorted(DEFAULT_APPROVERS - {user})] if isinstance(user, str) else list(user)
     outbox = OutboxFollower(data_dir)
-    outbox.new_messages()  # already there: earlier runs'
+    backlog = approval_backlog(data_dir, outbox, executions)  # the rest already there: earlier runs'
 
     def tick() -> None:
-        for message in outbox.new_messages():
+        messages = [*backlog, *outbox.new_messages()]
+        backlog.clear()
+        for message in messages:
             link = message.get("attributes", {}).get("link")
             if link:
                 for approver in approvers:

@@ -16,7 +16,8 @@ applies no metric filter and evaluates no alarm. This module adds what AWS does 
   CloudWatch, as CloudWatch Logs does.
 * **Alarms.** :meth:`ParityHosting.evaluate_alarm` evaluates a stored alarm over its last period (metric
   math included) and sets its state in moto CloudWatch, as CloudWatch does every period.
-* **Blue/green updates.** UpdateEndpoint with a BlueGreenUpdatePolicy provisions the new fleet, shifts
+* **Blue/green updates.** UpdateEndpoint with a BlueGreenUpdatePolicy provisions the new fleet (its
+  containers have loaded their model: the health check passes), shifts
   traffic in the steps of its TrafficRoutingConfiguration (the local emulator's
   :func:`~governed_mlops_local.endpoints.deployment.traffic_plan`, which checks SageMaker's rules),
   bakes each step while evaluating the AutoRollbackConfiguration alarms, and on ALARM sends all traffic
@@ -70,6 +71,8 @@ module = importlib.import_module(os.environ["SAGEMAKER_PROGRAM"].removesuffix(".
 model = module.model_fn(sys.argv[1])
 requests = os.fdopen(int(sys.argv[2]), "r")
 answers = os.fdopen(int(sys.argv[3]), "w")
+answers.write(json.dumps({"status": 200, "ready": True}) + "\n")  # the health check (/ping) passes
+answers.flush()
 for line in requests:
     request = json.loads(line)
     try:
@@ -105,6 +108,16 @@ class _Container:
     log_stream: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     reader: threading.Thread | None = None
+    #: The container loaded its model and said so (SageMaker's /ping); None until it answered or exited.
+    healthy: bool | None = None
+
+    def wait_healthy(self) -> bool:
+        """Block until the container has loaded its model (True) or exited before it did (False)."""
+        with self.lock:
+            if self.healthy is None:
+                line = self.answers.readline()
+                self.healthy = bool(line) and bool(json.loads(line).get("ready"))
+            return self.healthy
 
 
 @dataclass
@@ -149,6 +162,8 @@ class ParityHosting:
         config = backend.describe_endpoint_config(config_name)
         variant = config["ProductionVariants"][0]
         container = self._container(backend, endpoint_name, variant)
+        if not container.wait_healthy():
+            raise ModelError(500, f"the container of {variant['ModelName']} exited before it loaded its model")
         request = {"body": base64.b64encode(body).decode(), "content_type": content_type, "accept": accept}
         with container.lock:
             container.requests.write(json.dumps(request) + "\n")
@@ -327,10 +342,20 @@ class ParityHosting:
 
     def _drive(self, backend: Any, endpoint: Any, config: dict[str, Any], steps: list[Any], alarms: list[str]) -> None:
         name = endpoint.endpoint_name
-        # The green fleet is provisioned (its containers loaded) before any traffic shifts to it.
-        for variant in config["ProductionVariants"]:
-            self._container(backend, name, variant)
+        # The green fleet is provisioned before any traffic shifts to it: its containers have loaded their
+        # model and pass the health check (on a loaded machine loading takes seconds; a bake that started
+        # before would pass with no request answered by the new model).
+        green = [self._container(backend, name, variant) for variant in config["ProductionVariants"]]
         if not self._sleep(PROVISION_SECONDS):
+            return
+        if not all(container.wait_healthy() for container in green):
+            with self._lock:
+                self._deployments.pop(name, None)
+            endpoint.failure_reason = (
+                f"Update failed: a container of {config['EndpointConfigName']} did not pass the health check; "
+                f"all traffic stays on {endpoint.endpoint_config_name}"
+            )
+            endpoint.endpoint_status = "InService"
             return
         for step in steps:
             with self._lock:

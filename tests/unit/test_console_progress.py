@@ -86,3 +86,54 @@ def test_while_a_person_must_decide_a_line_every_30_seconds_says_who_the_link_an
     assert reminders == [
         "… still waiting for 2 approver(s) of credit-risk on credit-risk/1; 45 min left: https://x/approvals/aaa"
     ]
+
+
+def _request(tmp_path: Path, approval_id: str, execution: str) -> None:
+    LocalOutbox(tmp_path).publish(
+        f"Approval needed: {execution}",
+        "... decide: https://x/approvals/x",
+        {
+            "approval_id": approval_id,
+            "model_version": "credit-risk/1",
+            "model": "credit-risk",
+            "approvals_required": "1",
+            "link": f"https://x/approvals/{approval_id}",
+            "execution": execution,
+        },
+    )
+
+
+def test_a_request_the_followed_run_published_before_the_watcher_was_made_is_still_shown(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given the outbox already holds, when the watcher is made (a fast run: its events are sent first),
+    # a pending request of the followed run, a decided one of the same run (an earlier attempt), and a
+    # pending one of an earlier run nobody asked to follow
+    store = LocalApprovalStore(tmp_path)
+    now = datetime.now(UTC)
+    for approval_id in ("a" * 32, "b" * 32, "c" * 32):
+        store.create(pending_approval(now, approval_id), "token")
+    store.set_status("b" * 32, "rejected")
+    _request(tmp_path, "b" * 32, "data-1")
+    _request(tmp_path, "c" * 32, "data-0")
+    _request(tmp_path, "a" * 32, "data-1")
+
+    # When the watcher of run data-1 looks for the first time
+    watcher = approval_watcher(SimpleNamespace(data_dir=tmp_path), (), arns=[ARN])
+    watcher()
+    watcher()  # shown once
+
+    # Then only the followed run's pending request is announced, with its link
+    out = capfd.readouterr().out
+    announced = [line.strip() for line in out.splitlines() if "Review and decide" in line]
+    assert announced == [f"Review and decide in a browser: https://x/approvals/{'a' * 32}"]
+
+
+def test_a_watcher_that_follows_no_run_skips_what_the_outbox_held_before_it(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    LocalApprovalStore(tmp_path).create(pending_approval(datetime.now(UTC), "a" * 32), "token")
+    _request(tmp_path, "a" * 32, "data-1")
+    watcher = approval_watcher(SimpleNamespace(data_dir=tmp_path), ())
+    watcher()
+    assert "Review and decide" not in capfd.readouterr().out

@@ -173,7 +173,7 @@ def monitor_run(
         started = [d["execution_arn"] for d in run.retraining if d["status"] == "started" and d["execution_arn"]]
         failed = False
         if wait and started:
-            tick = _approver(runtime, approve_as)
+            tick = _approver(runtime, approve_as, started)
             for result in runtime.wait(started, on_tick=tick):
                 colour = "green" if result["status"] == "SUCCEEDED" else "red"
                 _echo(f"{result['name']}: {result['status']}", err=as_json, fg=colour)
@@ -236,12 +236,17 @@ def _endpoint_of(obj: Any, endpoint: str | None, model: str | None) -> str:
     return load_project(obj.project_dir, name)[1].endpoint_name
 
 
-def _approver(runtime: Any, approve_as: str | None) -> Any:
+def _approver(runtime: Any, approve_as: str | None, arns: list[str]) -> Any:
     if approve_as is None:
         return None
-    from governed_mlops_local.approval_client import auto_approver
+    from governed_mlops_local.approval_client import auto_approver, execution_names
 
-    return auto_approver(runtime.data_dir, approve_as, "retraining after drift approved (--approve-as)")
+    return auto_approver(
+        runtime.data_dir,
+        approve_as,
+        "retraining after drift approved (--approve-as)",
+        executions=execution_names(arns),
+    )
 
 
 def _render_labelled_verdicts(run: Any) -> None:

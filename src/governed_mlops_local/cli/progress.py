@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -89,11 +89,14 @@ def approval_watcher(
     runtime: Any,
     approve_as: tuple[str, ...],
     *,
+    arns: Collection[str] = (),
     clock: Callable[[], float] = time.monotonic,
     every: float = WAITING_REMINDER_SECONDS,
 ) -> Any:
     """Print each new approval request, alert and notification as it reaches people; approve if asked.
 
+    ``arns``: the runs this watcher follows, already started: a request one of them published before the
+    watcher was made is shown (and approved) too; anything else already in the outbox is earlier runs'.
     While a request is pending, a line every ``every`` seconds says who must decide, the link and the
     time left, so a long wait for a person never looks like a hang.
     """
@@ -101,7 +104,7 @@ def approval_watcher(
     from governed_mlops_local import approval_client
 
     outbox = OutboxFollower(runtime.data_dir)
-    outbox.new_messages()  # already there: earlier runs'
+    backlog = approval_client.approval_backlog(runtime.data_dir, outbox, approval_client.execution_names(arns))
     waiting: dict[str, tuple[dict[str, Any], float]] = {}
 
     def remind(now: float) -> None:
@@ -124,7 +127,9 @@ def approval_watcher(
 
     def tick() -> None:
         now = clock()
-        for message in outbox.new_messages():
+        messages = [*backlog, *outbox.new_messages()]
+        backlog.clear()
+        for message in messages:
             attributes = message.get("attributes", {})
             if attributes.get("kind") == "alert":
                 echo(f"  ALERT (on-call): {message['subject']}  -> {attributes.get('history')}", fg="red")
@@ -156,7 +161,7 @@ def finish(runtime: Any, arns: list[str], wait: bool, deliveries: list[Any], app
     failed = any(d.error for d in deliveries)
     if arns:
         results = runtime.wait(
-            arns, on_event=progress() if wait else None, on_tick=approval_watcher(runtime, approve_as)
+            arns, on_event=progress() if wait else None, on_tick=approval_watcher(runtime, approve_as, arns=arns)
         )
         for result in results:
             colour = "green" if result["status"] == "SUCCEEDED" else "red"
@@ -186,7 +191,7 @@ def follow(
     failed = any(d.error for d in deliveries)
     store = ExecutionStore(obj.data_dir)
     on_event = progress()
-    tick = approval_watcher(SimpleNamespace(data_dir=obj.data_dir), approve_as)
+    tick = approval_watcher(SimpleNamespace(data_dir=obj.data_dir), approve_as, arns=arns)
     seen = {arn: (shown or {}).get(arn, 0) for arn in arns}
     results: dict[str, dict[str, Any]] = {}
     while len(results) < len(arns):

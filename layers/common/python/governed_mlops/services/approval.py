@@ -220,6 +220,7 @@ def request_approval(
             "risk_tier": spec.risk_tier,
             "approvals_required": str(approval.approvals_required),
             "link": link,
+            "execution": event.execution_name,
         },
     )
     deps.audit.append(

@@ -25,7 +25,6 @@ import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
-import json
 import marshal
 import os
 import runpy
@@ -46,8 +45,9 @@ from types import CodeType
 _THRESHOLD = 0.5  # any threshold: the warm-up only exercises the calls
 
 #: Imported before the zygote takes its first job: what the data-bias job, the first job of every
-#: pipeline run, needs (its chart is SVG text written by the job itself: no plotting library).
-FIRST_MODULES = ("numpy", "pandas")
+#: pipeline run, needs (its chart is SVG text written by the job itself: no plotting library; the
+#: standard library's XML escaping it uses pulls in urllib and http.client, ~8 ms a job otherwise).
+FIRST_MODULES = ("numpy", "pandas", "xml.sax.saxutils")
 #: Imported next, between jobs (xgboost alone takes over a second): training, evaluation,
 #: explanation, model bias and monitoring.
 LATER_MODULES = ("xgboost", "sklearn.metrics", "scipy.stats")
@@ -72,19 +72,21 @@ _PARENT_CHECK_SECONDS = 0.5
 
 SHIM = """#!{python} -S
 # python3 for emulated SageMaker jobs: run through the warm zygote when it is up, else exec.
-import array, json, os, socket, struct, sys
+# Only built-in modules: this runs once per job, and json/socket/array would cost it ~8 ms more.
+import _socket, os, sys
 path = os.environ.get("{env}")
-argv = ["python3", *sys.argv[1:]]
 if path:
     try:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.connect(path)
     except OSError:
         sock = None
     if sock is not None:
-        payload = json.dumps({{"argv": argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}}).encode()
-        sock.sendmsg([struct.pack("!I", len(payload)) + payload],
-                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
+        # The request as zygote.encode_request frames it: argument count, arguments, cwd, KEY=VALUE...
+        fields = [str(len(sys.argv) - 1).encode(), *map(os.fsencode, sys.argv[1:]), os.getcwdb()]
+        payload = b"\\0".join(fields + [k + b"=" + v for k, v in os.environb.items()])
+        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))
+        sock.sendmsg([len(payload).to_bytes(4, "big") + payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         answer = b""
         while True:
             try:
@@ -236,7 +238,7 @@ def hand_over(
         sock.close()
         return None
     with sock, open(os.devnull, "rb") as stdin:  # noqa: PTH123 - a file descriptor to hand over, not a path to read
-        payload = json.dumps({"argv": argv, "cwd": str(cwd), "env": env}).encode()
+        payload = encode_request(argv, cwd=str(cwd), env=env)
         try:
             sock.sendmsg(
                 [struct.pack("!I", len(payload)) + payload],
@@ -287,7 +289,33 @@ def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
         if not chunk:
             break
         body += chunk
-    return json.loads(body), list(fds)
+    return decode_request(body), list(fds)
+
+
+def encode_request(argv: list[str], *, cwd: str, env: dict[str, str]) -> bytes:
+    """A job request as the shim frames it: NUL-separated argument count, arguments, cwd, ``KEY=VALUE``s.
+
+    NUL cannot occur in an argument, a path or the environment, so no field needs escaping, and the
+    shim builds this with built-in modules only (it runs once per job).
+    """
+    fields = [str(len(argv)), *argv, cwd, *(f"{key}={value}" for key, value in env.items())]
+    return b"\0".join(os.fsencode(field) for field in fields)
+
+
+def decode_request(payload: bytes) -> dict[str, object]:
+    """``{"argv", "cwd", "env"}`` of a request framed by :func:`encode_request` (ValueError if malformed)."""
+    fields = [os.fsdecode(field) for field in payload.split(b"\0")]
+    count = int(fields[0])
+    if len(fields) < count + 2:
+        raise ValueError("truncated job request")
+    entries = [entry.partition("=") for entry in fields[count + 2 :]]
+    if any(not separator for _, separator, _ in entries):
+        raise ValueError("malformed environment entry in job request")
+    return {
+        "argv": fields[1 : count + 1],
+        "cwd": fields[count + 1],
+        "env": {key: value for key, _, value in entries},
+    }
 
 
 def _die_with_parent() -> None:

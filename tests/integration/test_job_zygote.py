@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -176,3 +178,50 @@ def test_a_job_handed_over_that_outlives_its_limit_is_killed(tmp_path: Path, zyg
     assert code == -signal.SIGKILL
     pid = int(pid_file.read_text())
     until(lambda: not Path(f"/proc/{pid}").exists(), 10, "the job past its limit to be gone")
+
+
+ECHO = (
+    "import json, os, sys\n"
+    "print(json.dumps({'warm': 'pandas' in sys.modules, 'argv': [os.fsencode(a).hex() for a in sys.argv[1:]],"
+    " 'cwd': os.getcwd(), 'env': {k.hex(): v.hex() for k, v in os.environb.items()}}))\n"
+)
+
+
+def test_a_job_run_through_the_shim_gets_its_exact_arguments_directory_and_environment(
+    tmp_path: Path, zygote: str
+) -> None:
+    # Given a job whose arguments and environment hold spaces, '=', NUL-free non-UTF-8 bytes and an empty value
+    shim = write_shim(tmp_path / "bin")
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO)
+    workdir = tmp_path / "work dir"
+    workdir.mkdir()
+    argv = [b"--name", b"a b=c", b"", "caf\u00e9".encode(), b"\xff\xfe"]
+    env = {
+        b"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}".encode(),
+        ENV_SOCKET.encode(): zygote.encode(),
+        b"SM_HPS": b'{"max_depth": "4", "eta": "0.2"}',
+        b"EMPTY": b"",
+        b"EQUALS": b"a=b=c",
+        b"RAW": b"\xff",
+    }
+
+    # When the shim runs it through the warm zygote, and once more with no zygote (a fresh interpreter)
+    def run(environment: dict[bytes, bytes]) -> dict[str, Any]:
+        answer = subprocess.run(
+            [str(shim), str(script), *argv], cwd=workdir, env=environment, capture_output=True, timeout=120, check=False
+        )
+        assert answer.returncode == 0, answer.stderr
+        return cast("dict[str, Any]", json.loads(answer.stdout))
+
+    warm = run(env)
+    cold = run({**env, ENV_SOCKET.encode(): str(tmp_path / "no-zygote.sock").encode()})
+
+    # Then the job saw exactly what a python3 started that way sees
+    assert (warm.pop("warm"), cold.pop("warm")) == (True, False)
+    assert [bytes.fromhex(a) for a in warm["argv"]] == argv
+    assert warm["cwd"] == str(workdir)
+    seen_env = {bytes.fromhex(k): bytes.fromhex(v) for k, v in warm["env"].items()}
+    assert seen_env.items() >= env.items()
+    cold["env"][ENV_SOCKET.encode().hex()] = zygote.encode().hex()
+    assert warm == cold

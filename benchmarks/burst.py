@@ -18,10 +18,11 @@ each tick) would take the interpreter lock from the runtime it measures.
 
 Prints (and writes to benchmarks/results/burst.json): executions started, duplicates detected,
 finished, by status (and why the failures failed), wall time, peak RSS (this process and the job
-subprocesses, plus the sampled peak of the whole process tree) and the ratio of the burst's wall time
-to the single run's. The children's peak RSS is at least this process's RSS (a child started with
-fork or vfork reports its parent's pages until it execs) and the tree's RSS counts the pages a
-forked job shares with the zygote once per process: the tree's PSS is the memory really in use.
+subprocesses, plus the peak of the whole process tree, sampled by benchmarks/tree_memory.py) and
+the ratio of the burst's wall time to the single run's. The children's peak RSS is at least this
+process's RSS (a child started with fork or vfork reports its parent's pages until it execs) and
+the tree's RSS counts the pages a forked job shares with the zygote once per process: the tree's
+PSS is the memory really in use.
 
 Usage: .venv/bin/python benchmarks/burst.py [--executions 50] [--threads 8] [--timeout 900] [--poll 0.25]
 """
@@ -32,8 +33,9 @@ import argparse
 import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +50,7 @@ from governed_mlops_local.runtime import Delivery, LocalRuntime, find_project_di
 PROJECT = find_project_dir(Path(__file__).parent)
 RESULTS = PROJECT / "benchmarks" / "results"
 DATA = PROJECT / "data" / "german_credit" / "german_credit.csv"
+TREE_MEMORY = Path(__file__).with_name("tree_memory.py")
 REQUESTER = "burst-benchmark"
 APPROVER = "carol.approver"
 #: The endpoint the credit-risk model serves from (one per model: models/credit-risk/config.yaml).
@@ -55,71 +58,32 @@ ENDPOINT = "credit-risk"
 
 
 class TreeRss:
-    """Samples the summed memory of this process and all its descendants (from /proc).
+    """The peak summed memory of this process and all its descendants, sampled by benchmarks/tree_memory.py.
 
-    ``peak_kb`` sums resident sets, counting a page once per process that maps it: the job
-    zygote's forked jobs share most of their pages with it, so this overstates the tree's memory.
-    ``peak_pss_kb`` sums proportional set sizes (a shared page split between its sharers): the
-    memory the tree really holds.
+    The sampler runs in a process of its own (see there why, and what ``peak_kb`` and ``peak_pss_kb`` count).
     """
 
     def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
         self.peak_kb = 0
         self.peak_pss_kb = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    @staticmethod
-    def _tree() -> tuple[list[int], dict[int, int]]:
-        """The PIDs of this process's tree, and every process's resident set in kB."""
-        parents: dict[int, int] = {}
-        rss: dict[int, int] = {}
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path(entry.path, "stat").read_text(encoding="ascii", errors="replace")
-                fields = stat.rsplit(")", 1)[1].split()
-                pid = int(entry.name)
-                parents[pid] = int(fields[1])
-                rss[pid] = int(fields[21]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-            except (OSError, IndexError, ValueError):
-                continue
-        tree = {os.getpid()}
-        grew = True
-        while grew:
-            grew = False
-            for pid, parent in parents.items():
-                if parent in tree and pid not in tree:
-                    tree.add(pid)
-                    grew = True
-        return sorted(tree), rss
-
-    @staticmethod
-    def _pss_kb(pid: int) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii").splitlines():
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            pass
-        return 0
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            tree, rss = self._tree()
-            self.peak_kb = max(self.peak_kb, sum(rss.get(pid, 0) for pid in tree))
-            self.peak_pss_kb = max(self.peak_pss_kb, sum(self._pss_kb(pid) for pid in tree))
-            self._stop.wait(self.interval)
+        self._sampler: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> TreeRss:
-        self._thread.start()
+        self._sampler = subprocess.Popen(
+            [sys.executable, str(TREE_MEMORY), str(os.getpid()), str(self.interval)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self._sampler is None:
+            return
+        out, _ = self._sampler.communicate(timeout=60)  # closing its input ends the sampling
+        peaks = json.loads(out)
+        self.peak_kb, self.peak_pss_kb = int(peaks["peak_kb"]), int(peaks["peak_pss_kb"])
 
 
 def _started(deliveries: list[Delivery]) -> dict[str, Any] | None:

@@ -14,6 +14,11 @@
   reused, as a Lambda container reuses its clients across warm invocations. The role is part of
   the key so that, should moto ever sign with the state's credentials, one role's client is never
   handed to a state that runs as another.
+* Every JSONPath a state evaluates (InputPath, Parameters' ``.$`` fields, ResultSelector,
+  ResultPath, OutputPath, Choice variables) is parsed again, and jsonpath_ng's parse builds a new
+  ply parser, LALR tables included, each time: ~0.5 ms a path, ~0.26 s of CPU per pipeline run
+  (30 % of the runtime's own CPU in a warm run). A parsed path is an immutable expression tree
+  (finding and updating change the data, never the expression): each distinct path is parsed once.
 
 Each ``install_*`` returns its undo function.
 """
@@ -21,6 +26,7 @@ Each ``install_*`` returns its undo function.
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 import threading
 from collections import OrderedDict
@@ -30,9 +36,10 @@ from typing import Any
 
 from botocore.client import BaseClient
 from moto.core.models import botocore_stubber
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -42,6 +49,10 @@ from governed_mlops_local.program_store import ProgramStore
 _CLIENT_FACTORY = "boto_client_for"
 #: Parsed definitions kept (least recently used first out).
 PARSED_DEFINITIONS = 8
+#: Parsed JSONPaths kept (the pipeline's definitions hold ~200 distinct ones).
+PARSED_JSON_PATHS = 4096
+#: moto's modules that parse JSONPaths with the function they imported as ``parse``.
+_JSON_PATH_USERS: tuple[ModuleType, ...] = (json_path, result_path)
 _PARSER_PACKAGE = "moto.stepfunctions.parser."
 
 
@@ -154,5 +165,20 @@ def install_task_client_cache() -> Callable[[], None]:
     def undo() -> None:
         for module in modules:
             setattr(module, _CLIENT_FACTORY, original)
+
+    return undo
+
+
+def install_json_path_cache(max_paths: int = PARSED_JSON_PATHS) -> Callable[[], None]:
+    """Parse each distinct JSONPath once in moto's interpreter (see the module docstring)."""
+    originals = {module: module.parse for module in _JSON_PATH_USERS}
+    if any(hasattr(parse, "cache_info") for parse in originals.values()):
+        return lambda: None  # installed already
+    for module, parse in originals.items():
+        module.parse = functools.lru_cache(maxsize=max_paths)(parse)  # type: ignore[attr-defined]
+
+    def undo() -> None:
+        for module, parse in originals.items():
+            module.parse = parse  # type: ignore[attr-defined]
 
     return undo

@@ -47,7 +47,11 @@ from governed_mlops_local.executions import ExecutionStore
 from governed_mlops_local.gateway import LocalGateway
 from governed_mlops_local.lambda_host import InvocationError, LambdaHost, install_stdout_router
 from governed_mlops_local.local_identity import DEFAULT_APPROVERS as DEFAULT_APPROVERS  # noqa: PLC0414 - explicit re-export: callers import it from the runtime
-from governed_mlops_local.moto_speedups import install_program_cache, install_task_client_cache
+from governed_mlops_local.moto_speedups import (
+    install_json_path_cache,
+    install_program_cache,
+    install_task_client_cache,
+)
 from governed_mlops_local.packaging import build_sourcedir
 from governed_mlops_local.program_store import ProgramStore
 from governed_mlops_local.project import find_project_dir as find_project_dir  # noqa: PLC0414 - explicit re-export: callers import it from the runtime
@@ -171,6 +175,7 @@ class LocalRuntime:
         self._stack.callback(install_journal(self.executions))
         self._stack.callback(install_program_cache(store=ProgramStore.for_project(self.project_dir)))
         self._stack.callback(install_task_client_cache())
+        self._stack.callback(install_json_path_cache())
         self._stack.callback(install_fail_state_forwards_states_errors())
         for spec in self.template.functions.values():
             self.host.add_function(spec)

@@ -1,4 +1,5 @@
-"""The task client cache of moto_speedups: reused per (region, service, role), never across roles."""
+"""moto_speedups: the task client cache (reused per region, service and role, never across roles) and the JSONPath
+cache (each distinct path parsed once)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
     state_task_service_sns,
 )
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
-from governed_mlops_local.moto_speedups import install_task_client_cache
+from governed_mlops_local.moto_speedups import install_json_path_cache, install_task_client_cache
 
 REGION = "eu-west-1"
 PIPELINE_ROLE = StateCredentials(role_arn="arn:aws:iam::123456789012:role/pipeline-state-machine")
@@ -83,3 +85,56 @@ def test_undo_restores_moto_s_factory_everywhere_and_a_second_install_changes_no
         undo()
     for module in (lambda_eval_utils, state_task_service_aws_sdk, state_task_service_sns):
         assert _factory(module) is _factory(boto_client)
+
+
+def _parse(module: ModuleType) -> Any:
+    """The JSONPath parse function a moto module calls (imported by name, not re-exported)."""
+    return getattr(module, "parse")  # noqa: B009 - mypy: not an explicit export of these modules
+
+
+@pytest.fixture
+def json_path_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every JSONPath moto's interpreter asks jsonpath_ng to parse (extract_json and ResultPath), in order."""
+    seen: list[str] = []
+    for module in (json_path, result_path):
+        original = _parse(module)
+
+        def counted(path: str, _original: Any = original) -> Any:
+            seen.append(path)
+            return _original(path)
+
+        monkeypatch.setattr(module, "parse", counted)
+    return seen
+
+
+def test_each_distinct_json_path_is_parsed_once_and_finds_what_a_fresh_parse_finds(json_path_parses: list[str]) -> None:
+    data = {"detail": {"bucket": {"name": "raw"}, "object": {"key": "datasets/a.csv"}}, "rows": [{"v": 1}, {"v": 2}]}
+    expected = [json_path.extract_json(path, data) for path in ("$.detail.bucket.name", "$.rows[*].v", "$.rows[1]")]
+    json_path_parses.clear()
+    undo = install_json_path_cache()
+    try:
+        found = [json_path.extract_json(path, data) for path in ("$.detail.bucket.name", "$.rows[*].v", "$.rows[1]")]
+        again = [json_path.extract_json(path, data) for path in ("$.detail.bucket.name", "$.rows[*].v", "$.rows[1]")]
+        updated = _parse(result_path)("$.result").update_or_create({"input": 1}, {"ok": True})
+        assert _parse(result_path)("$.result").update_or_create({"input": 2}, {"ok": False}) == {
+            "input": 2,
+            "result": {"ok": False},
+        }
+    finally:
+        undo()
+    assert found == again == expected == ["raw", [1, 2], {"v": 2}]
+    assert updated == {"input": 1, "result": {"ok": True}}
+    assert json_path_parses == ["$.detail.bucket.name", "$.rows[*].v", "$.rows[1]", "$.result"]
+
+
+def test_undoing_the_json_path_cache_restores_moto_s_parse_and_a_second_install_changes_nothing() -> None:
+    originals = (_parse(json_path), _parse(result_path))
+    undo = install_json_path_cache()
+    cached = (_parse(json_path), _parse(result_path))
+    try:
+        assert cached != originals
+        install_json_path_cache()()  # installed already: its undo must not remove the first install's cache
+        assert (_parse(json_path), _parse(result_path)) == cached
+    finally:
+        undo()
+    assert (_parse(json_path), _parse(result_path)) == originals

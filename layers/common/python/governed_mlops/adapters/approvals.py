@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -429,19 +430,31 @@ class OutboxFollower:
     """The outbox messages published since the last look, each file read once (for pollers).
 
     A poller that re-read the whole outbox every 20 ms spent a growing share of the process's CPU
-    (and of its interpreter lock) parsing messages it had already seen.
+    (and of its interpreter lock) parsing messages it had already seen; one that listed it every
+    time still spent ~0.2 s of a pipeline run's CPU listing a directory that had not changed. The
+    directory is listed again only when its modification time moved, or while that time is recent:
+    a file added within the same clock tick as the last change leaves it as it was, so until
+    :data:`_SETTLED_NS` has passed since a change, every look lists.
     """
+
+    #: How long after a change of the outbox every look still lists it (far above any clock tick).
+    _SETTLED_NS = 1_000_000_000
 
     def __init__(self, root: Path) -> None:
         self._dir = root / "outbox"
         self._read: set[str] = set()
+        self._listed_at_mtime: int | None = None
 
     def new_messages(self) -> list[dict[str, Any]]:
         """Messages not returned before, in the order they were published."""
         try:
+            mtime = self._dir.stat().st_mtime_ns
+            if mtime == self._listed_at_mtime and time.time_ns() - mtime > self._SETTLED_NS:
+                return []
             names = sorted(p.name for p in self._dir.iterdir() if p.suffix == ".json" and p.name not in self._read)
         except FileNotFoundError:
             return []
+        self._listed_at_mtime = mtime
         messages = []
         for name in names:
             messages.append(json.loads((self._dir / name).read_text()))

@@ -48,6 +48,7 @@ from governed_mlops_local.gateway import LocalGateway
 from governed_mlops_local.lambda_host import InvocationError, LambdaHost, install_stdout_router
 from governed_mlops_local.local_identity import DEFAULT_APPROVERS as DEFAULT_APPROVERS  # noqa: PLC0414 - explicit re-export: callers import it from the runtime
 from governed_mlops_local.moto_speedups import (
+    install_json_copy,
     install_json_path_cache,
     install_program_cache,
     install_task_client_cache,
@@ -176,6 +177,7 @@ class LocalRuntime:
         self._stack.callback(install_program_cache(store=ProgramStore.for_project(self.project_dir)))
         self._stack.callback(install_task_client_cache())
         self._stack.callback(install_json_path_cache())
+        self._stack.callback(install_json_copy())
         self._stack.callback(install_fail_state_forwards_states_errors())
         for spec in self.template.functions.values():
             self.host.add_function(spec)

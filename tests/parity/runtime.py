@@ -55,7 +55,7 @@ from moto.events.models import EventPattern, EventsBackend
 
 from governed_mlops.domain.login import SESSION_COOKIE
 from governed_mlops_local.asl_engine import install_fail_state_forwards_states_errors, install_qualified_start_execution
-from governed_mlops_local.moto_speedups import install_json_path_cache, install_program_cache
+from governed_mlops_local.moto_speedups import install_json_copy, install_json_path_cache, install_program_cache
 from tests.parity import sagemaker_service
 from tests.parity.codecommit import GitCodeCommit
 from tests.parity.iam import CallRecorder
@@ -1028,6 +1028,7 @@ class ParityRuntime:
         # execution gets its own deep copy of the program, as in the local runtime (moto_speedups).
         self._stack.callback(install_program_cache())
         self._stack.callback(install_json_path_cache())
+        self._stack.callback(install_json_copy())
         return self
 
     def __exit__(self, *exc: object) -> None:

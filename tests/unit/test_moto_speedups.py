@@ -3,21 +3,31 @@ cache (each distinct path parsed once)."""
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 import pytest
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.common.string import string_expression
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
     state_task_service_sns,
 )
+from moto.stepfunctions.parser.asl.eval import states
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
-from governed_mlops_local.moto_speedups import install_json_path_cache, install_task_client_cache
+from governed_mlops_local.moto_speedups import (
+    install_json_copy,
+    install_json_path_cache,
+    install_task_client_cache,
+    json_deepcopy,
+)
 
 REGION = "eu-west-1"
 PIPELINE_ROLE = StateCredentials(role_arn="arn:aws:iam::123456789012:role/pipeline-state-machine")
@@ -138,3 +148,37 @@ def test_undoing_the_json_path_cache_restores_moto_s_parse_and_a_second_install_
     finally:
         undo()
     assert (_parse(json_path), _parse(result_path)) == originals
+
+
+def test_a_json_copy_equals_the_data_and_shares_nothing_mutable_with_it() -> None:
+    data = {"detail": {"rows": [1, 2.5, "x", True, None], "nested": [{"a": []}]}, "empty": {}}
+    copied = json_deepcopy(data)
+    assert copied == data == copy.deepcopy(data)
+    copied["detail"]["rows"].append("more")
+    copied["detail"]["nested"][0]["a"].append(1)
+    copied["empty"]["k"] = "v"
+    assert data == {"detail": {"rows": [1, 2.5, "x", True, None], "nested": [{"a": []}]}, "empty": {}}
+
+
+def test_values_that_are_not_json_are_deep_copied_as_before() -> None:
+    stamp = datetime(2026, 12, 6, tzinfo=UTC)
+    ordered = OrderedDict(b=[1])
+    pair = (1, [2])
+    copied = json_deepcopy({"when": stamp, "ordered": ordered, "pair": pair})
+    assert copied == {"when": stamp, "ordered": ordered, "pair": pair}
+    assert type(copied["ordered"]) is OrderedDict
+    assert copied["ordered"]["b"] is not ordered["b"]
+    assert copied["pair"][1] is not pair[1]
+
+
+def test_moto_copies_state_data_as_json_once_installed_and_as_before_after_undo() -> None:
+    undo = install_json_copy()
+    try:
+        assert all(
+            module.copy.deepcopy is json_deepcopy for module in (states, string_expression, result_path)
+        )
+        install_json_copy()()  # installed already: its undo must not remove the first install
+        assert getattr(states, "copy").deepcopy is json_deepcopy  # noqa: B009
+    finally:
+        undo()
+    assert all(getattr(module, "copy") is copy for module in (states, string_expression, result_path))  # noqa: B009

@@ -174,9 +174,7 @@ def test_values_that_are_not_json_are_deep_copied_as_before() -> None:
 def test_moto_copies_state_data_as_json_once_installed_and_as_before_after_undo() -> None:
     undo = install_json_copy()
     try:
-        assert all(
-            module.copy.deepcopy is json_deepcopy for module in (states, string_expression, result_path)
-        )
+        assert all(module.copy.deepcopy is json_deepcopy for module in (states, string_expression, result_path))
         install_json_copy()()  # installed already: its undo must not remove the first install
         assert getattr(states, "copy").deepcopy is json_deepcopy  # noqa: B009
     finally:

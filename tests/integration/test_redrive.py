@@ -125,9 +125,21 @@ def _mlops(data_dir: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # PYTHONFAULTHANDLER: a process that hangs prints every thread's stack when sent SIGABRT (_stop_server).
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
         **popen,
     )
+
+
+def _stop_server(server: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Ctrl-C ``mlops serve`` and wait for it to end; if it does not, fail with where each of its threads is."""
+    server.send_signal(signal.SIGINT)
+    try:
+        server.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.send_signal(signal.SIGABRT)  # faulthandler (PYTHONFAULTHANDLER) prints every thread's stack
+        output, _ = server.communicate(timeout=30)
+        pytest.fail(f"mlops serve did not stop within {timeout:.0f} s of Ctrl-C; its output and stacks:\n{output}")
 
 
 def _zygote_pid(data_dir: Path) -> int | None:
@@ -225,8 +237,7 @@ def test_kill_9_while_an_approval_is_pending_then_a_restart_keeps_the_link_worki
         assert answer["status"] == "approved"
         until(lambda: store.describe(execution["name"])["status"] == "SUCCEEDED", 180, "the pipeline to finish")
     finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=60)
+        _stop_server(server)
 
     approvals = [m for m in read_outbox(data_dir) if "link" in m["attributes"]]
     assert len(approvals) == 1, "the approvers were notified once, not again after the restart"

@@ -199,3 +199,48 @@ def test_stop_leaves_alone_a_live_process_that_does_not_answer_as_the_server(dat
     # Then nothing is signalled (this test process lives on) and the command says why
     assert stopped.returncode == 2
     assert "does not answer as the server of" in stopped.stderr
+
+
+def test_ctrl_c_stops_a_server_started_where_sigint_is_ignored(data_dir: Path) -> None:
+    # Given: `mlops serve` started as a non-interactive shell starts a background job (SIGINT ignored, inherited)
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            "/bin/sh",
+            "-c",
+            'trap "" INT; exec "$0" "$@"',
+            MLOPS,
+            "--data-dir",
+            str(data_dir),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        info = data_dir / "runtime.json"
+
+        def ready() -> bool:
+            assert server.poll() is None, "mlops serve exited"
+            try:
+                return bool(json.loads(info.read_text()).get("ready"))
+            except (OSError, ValueError):
+                return False
+
+        until(ready, 180, "mlops serve to be ready")
+        assert _get(f"http://127.0.0.1:{port}/executions")[0] == 200
+        # When: it gets Ctrl-C
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    # Then: it stopped as on Ctrl-C in a terminal, and no longer says it serves the data directory
+    assert server.returncode == 0, output
+    assert "stopped" in output
+    assert serving_runtime(data_dir) is None

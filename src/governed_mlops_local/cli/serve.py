@@ -101,6 +101,9 @@ def _serve_here(obj: Context, port: int, user: str | None, *, any_port_if_taken:
         raise KeyboardInterrupt  # `mlops serve --stop`: leave as on Ctrl-C (runtime.json removed, jobs stopped)
 
     signal.signal(signal.SIGTERM, terminate)
+    # Ctrl-C (SIGINT) stops the server wherever it was started: a command a non-interactive shell runs in the
+    # background inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it.
+    signal.signal(signal.SIGINT, terminate)
     try:
         with obj.runtime(user=user, port=port, any_port_if_taken=any_port_if_taken) as runtime:
             runtime.gateway.mount("/local", local_server.work_routes(runtime))

@@ -74,8 +74,8 @@ def _validate(operation: str, request: dict[str, Any]) -> None:
 def deterministic_tar_gz(source: Path) -> bytes:
     """A gzipped tar of ``source`` whose bytes depend only on file names and contents.
 
-    Compression level 6, gzip's default and so what the training toolkit's ``tar -czf`` of the model
-    directory gets (level 9 took twice as long for a 1% smaller model archive).
+    Compression level 6, gzip's default (what ``tar -czf`` gives): level 9 took twice as long for a
+    1% smaller model archive.
     """
     buffer = io.BytesIO()
     gz = gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=6)

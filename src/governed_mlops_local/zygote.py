@@ -306,7 +306,7 @@ def decode_request(payload: bytes) -> dict[str, object]:
     """``{"argv", "cwd", "env"}`` of a request framed by :func:`encode_request` (ValueError if malformed)."""
     fields = [os.fsdecode(field) for field in payload.split(b"\0")]
     count = int(fields[0])
-    if len(fields) < count + 2:
+    if count < 0 or len(fields) < count + 2:
         raise ValueError("truncated job request")
     entries = [entry.partition("=") for entry in fields[count + 2 :]]
     if any(not separator for _, separator, _ in entries):

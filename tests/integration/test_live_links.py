@@ -56,6 +56,21 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def _until_ready(server: subprocess.Popen[Any], data_dir: Path) -> None:
+    """Wait until ``server`` (``mlops serve``) says in runtime.json that it has finished starting."""
+    info = data_dir / "runtime.json"
+
+    def ready() -> bool:
+        assert server.poll() is None, "mlops serve exited"
+        try:
+            data = json.loads(info.read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(data["pid"] == server.pid and data.get("ready"))
+
+    until(ready, 180, "mlops serve to be ready")
+
+
 @pytest.fixture
 def served(data_dir: Path) -> Iterator[int]:
     """``mlops serve`` on ``data_dir`` in the foreground of a subprocess; its pid once it is ready."""
@@ -66,17 +81,7 @@ def served(data_dir: Path) -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        info = data_dir / "runtime.json"
-
-        def ready() -> bool:
-            assert server.poll() is None, "mlops serve exited"
-            try:
-                data = json.loads(info.read_text())
-            except (OSError, ValueError):
-                return False
-            return bool(data["pid"] == server.pid and data.get("ready"))
-
-        until(ready, 180, "mlops serve to be ready")
+        _until_ready(server, data_dir)
         yield server.pid
     finally:
         server.send_signal(signal.SIGTERM)
@@ -222,16 +227,7 @@ def test_ctrl_c_stops_a_server_started_where_sigint_is_ignored(data_dir: Path) -
         text=True,
     )
     try:
-        info = data_dir / "runtime.json"
-
-        def ready() -> bool:
-            assert server.poll() is None, "mlops serve exited"
-            try:
-                return bool(json.loads(info.read_text()).get("ready"))
-            except (OSError, ValueError):
-                return False
-
-        until(ready, 180, "mlops serve to be ready")
+        _until_ready(server, data_dir)
         assert _get(f"http://127.0.0.1:{port}/executions")[0] == 200
         # When: it gets Ctrl-C
         server.send_signal(signal.SIGINT)

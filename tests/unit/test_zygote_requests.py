@@ -22,8 +22,14 @@ def test_a_request_decodes_to_what_was_encoded(argv: list[str], cwd: str, env: d
 
 @pytest.mark.parametrize(
     "payload",
-    [b"", b"x\0script.py\0/", b"3\0a.py\0/", b"0\0/\0NO_SEPARATOR"],
-    ids=["empty", "count not a number", "fewer fields than the count", "environment entry without '='"],
+    [b"", b"x\0script.py\0/", b"-1\0/", b"3\0a.py\0/", b"0\0/\0NO_SEPARATOR"],
+    ids=[
+        "empty",
+        "count not a number",
+        "negative count",
+        "fewer fields than the count",
+        "environment entry without '='",
+    ],
 )
 def test_a_malformed_request_is_a_value_error(payload: bytes) -> None:
     # The zygote drops such a request unanswered, and the shim then runs the job in a fresh interpreter.
